@@ -1,0 +1,8 @@
+# Everything svckit links comes from Debian packages (see dev.sh).
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS headers)
+find_package(nlohmann_json 3.10 REQUIRED CONFIG)
+find_package(prometheus-cpp REQUIRED CONFIG)
+find_package(SQLite3 REQUIRED)
+find_package(OpenSSL 3 REQUIRED)

@@ -1,0 +1,21 @@
+# `cmake --install` puts headers, the library and a package config into a prefix so that an
+# outside project can `find_package(svckit)` and link `svckit::svckit`.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+install(TARGETS svckit EXPORT svckitTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY include/svckit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT svckitTargets NAMESPACE svckit:: FILE svckitTargets.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/svckit)
+
+configure_package_config_file(cmake/svckitConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/svckitConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/svckit)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/svckitConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/svckitConfig.cmake
+  ${CMAKE_CURRENT_BINARY_DIR}/svckitConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/svckit)

@@ -1,0 +1,71 @@
+#pragma once
+// App owns everything a service process has: config, logger, the io_context and its threads,
+// the blocking pool, the HTTP server, metrics, health, databases, and the installed modules.
+// It runs them with the lifecycle DESIGN.md describes: start → ready → SIGTERM → not ready →
+// SHUTDOWN_DELAY → stop accepting → drain (DRAIN_TIMEOUT) → stop modules → exit 0.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "svckit/app/module.hpp"
+#include "svckit/blocking_pool.hpp"
+#include "svckit/config.hpp"
+#include "svckit/health/health.hpp"
+#include "svckit/http/server.hpp"
+#include "svckit/log/logger.hpp"
+#include "svckit/metrics/registry.hpp"
+#include "svckit/sql/database.hpp"
+
+namespace svckit {
+
+class App {
+ public:
+  explicit App(Config config);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  const Config& config() const { return config_; }
+  const log::Logger& logger() const { return logger_; }
+  BlockingPool& blocking() { return *blocking_; }
+  http::Server& http() { return *http_; }
+  metrics::Registry& metrics() { return metrics_; }
+  health::Health& health() { return *health_; }
+
+  // The database of `component` ("task-manager"): DATABASE_URL when set, otherwise the SQLite
+  // file DATA_DIR/<component>.db, so each service in a combined process keeps its own data.
+  // Opened on first use; a readiness check named "database:<component>" is registered with it.
+  sql::Database& database(std::string_view component);
+
+  // Installs a module now (its install() runs immediately). Modules start in install order.
+  Module& install(std::unique_ptr<Module> module);
+  template <class M, class... Args>
+  M& install(Args&&... args) {
+    return static_cast<M&>(install(std::make_unique<M>(std::forward<Args>(args)...)));
+  }
+
+  // Serves until SIGTERM/SIGINT or shutdown(); returns the process exit code.
+  int run();
+  // Begins the graceful shutdown from any thread (what SIGTERM does).
+  void shutdown();
+
+  // The bound HTTP port once run() is listening (the free one chosen for PORT=0).
+  std::uint16_t port() const;
+
+ private:
+  struct Runtime;
+  Config config_;
+  log::Logger logger_;
+  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<BlockingPool> blocking_;
+  metrics::Registry metrics_;
+  std::unique_ptr<http::Server> http_;
+  std::unique_ptr<health::Health> health_;
+  std::map<std::string, std::unique_ptr<sql::Database>, std::less<>> databases_;
+  std::vector<std::unique_ptr<Module>> modules_;
+};
+
+}  // namespace svckit

@@ -1,0 +1,112 @@
+#pragma once
+// An HTTP request as a handler sees it: method, path, headers, body, the matched route's
+// parameters, and the request-scoped context (request id, trace, user, logger).
+#include <any>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "svckit/http/method.hpp"
+#include "svckit/log/logger.hpp"
+#include "svckit/trace/trace_context.hpp"
+
+namespace svckit::http {
+
+class JsonBody;
+struct Route;
+
+class Request {
+ public:
+  using Header = std::pair<std::string, std::string>;
+  using Param = std::pair<std::string_view, std::string_view>;
+
+  Request() = default;
+  Request(Method method, std::string method_name, std::string target, std::vector<Header> headers,
+          std::string body);
+
+  Method method() const { return method_; }
+  std::string_view method_name() const { return method_name_; }
+  // The raw request target ("/api/v1/tasks?page=2").
+  const std::string& target() const { return target_; }
+  std::string_view path() const { return path_; }
+  std::string_view query() const { return query_; }
+  const std::vector<Header>& headers() const { return headers_; }
+  const std::string& body() const { return body_; }
+
+  // Case-insensitive header lookup; the first value when repeated.
+  std::optional<std::string_view> header(std::string_view name) const;
+  // A path parameter of the matched route ("id" for "/tasks/{id}"), percent-decoded; throws
+  // std::logic_error if the route has no such parameter, BadRequest on a malformed escape.
+  std::string param(std::string_view name) const;
+  // A query parameter, percent-decoded; nullopt when absent.
+  std::optional<std::string> query_param(std::string_view name) const;
+
+  // The body as JSON: 415 unless the content type is JSON, 400 if it does not parse.
+  nlohmann::json json() const;
+  // The body as a JSON object with typed, field-naming access (422 on a bad field).
+  JsonBody json_object() const;
+
+  // Request-scoped context.
+  const std::string& request_id() const { return request_id_; }
+  const trace::TraceContext& trace() const { return trace_; }
+  const std::string& user_id() const { return user_id_; }
+  void set_user_id(std::string user_id) { user_id_ = std::move(user_id); }
+  // The matched route's template ("/api/v1/tasks/{id}"), empty when nothing matched.
+  std::string_view route() const;
+  const Route* matched_route() const { return route_; }
+  std::chrono::steady_clock::time_point received_at() const { return received_at_; }
+
+  // Logs with the request's id, trace and user attached.
+  void log(log::Level level, std::string_view message, log::Fields fields = {}) const;
+
+  // Typed attachments for middleware (the auth principal, ...): one value per type.
+  template <class T>
+  void attach(T value) {
+    for (auto& [type, any] : attachments_)
+      if (type == typeid(T)) {
+        any = std::move(value);
+        return;
+      }
+    attachments_.emplace_back(typeid(T), std::move(value));
+  }
+  template <class T>
+  const T* attached() const {
+    for (auto& [type, any] : attachments_)
+      if (type == typeid(T)) return std::any_cast<T>(&any);
+    return nullptr;
+  }
+
+  // Set by the server before the handler runs.
+  void set_context(std::string request_id, trace::TraceContext trace, const log::Logger* logger);
+  void set_route(const Route* route, std::vector<Param> params);
+  void set_received_at(std::chrono::steady_clock::time_point t) { received_at_ = t; }
+
+ private:
+  Method method_ = Method::get;
+  std::string method_name_;
+  std::string target_;
+  std::string_view path_;
+  std::string_view query_;
+  std::vector<Header> headers_;
+  std::string body_;
+  std::vector<Param> params_;
+  const Route* route_ = nullptr;
+  std::string request_id_;
+  trace::TraceContext trace_;
+  std::string user_id_;
+  const log::Logger* logger_ = nullptr;
+  std::chrono::steady_clock::time_point received_at_{};
+  std::vector<std::pair<std::type_index, std::any>> attachments_;
+};
+
+// Percent-decodes a query component ('+' is a space unless `plus_is_space` is false). Throws
+// BadRequest on a malformed escape.
+std::string percent_decode(std::string_view text, bool plus_is_space = true);
+
+}  // namespace svckit::http

@@ -1,0 +1,67 @@
+#pragma once
+// The HTTP/1.1 server: Boost.Beast over Asio, one coroutine per connection, keep-alive, limits
+// with clear answers (431, 413, 503 shedding, header and idle timeouts, a connection cap) and a
+// graceful drain. Beast stays in the .cpp.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "svckit/http/handler.hpp"
+#include "svckit/http/route_group.hpp"
+#include "svckit/http/router.hpp"
+#include "svckit/log/logger.hpp"
+#include "svckit/task.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace svckit::http {
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 8000;
+  std::size_t max_body = 1 << 20;           // larger bodies get 413
+  std::size_t max_header_bytes = 8 * 1024;  // larger header blocks get 431
+  std::size_t max_connections = 10000;      // further connections get 503 and are closed
+  std::size_t max_inflight = 4096;          // further requests get 503 with Retry-After
+  std::chrono::milliseconds header_timeout{10000};  // to receive a whole request head (and body)
+  std::chrono::milliseconds idle_timeout{60000};    // between keep-alive requests
+  // Paths never shed: a liveness probe must answer even under overload.
+  std::vector<std::string> never_shed = {"/health", "/health/live"};
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, ServerOptions options, const log::Logger& logger);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Global middleware, outermost first. Must be added before start().
+  void use(Middleware middleware);
+  RouteGroup group(std::string_view prefix, std::vector<Middleware> middleware = {});
+  Router& router();
+
+  // Binds and listens; returns the bound port (the free one chosen when options.port is 0).
+  std::uint16_t listen();
+  void start();
+  // Closes the listener. Open connections keep being served.
+  void stop_accepting();
+  // Finishes in-flight requests, closes idle keep-alive connections, and force-closes whatever
+  // is left after `timeout`.
+  Task<void> drain(std::chrono::milliseconds timeout);
+
+  std::size_t open_connections() const;
+  std::size_t inflight_requests() const;
+  std::uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace svckit::http

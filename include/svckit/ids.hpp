@@ -1,0 +1,12 @@
+#pragma once
+// Identifiers and timestamps every service needs the same way.
+#include <string>
+
+namespace svckit {
+
+// A random (version 4) UUID: "3f2b8c1e-9d4a-4c7b-8e1f-2a3b4c5d6e7f".
+std::string uuid_v4();
+// Now, UTC, ISO 8601 with milliseconds: "2025-11-24T03:26:05.096Z" (the seed's log format).
+std::string utc_now_iso8601();
+
+}  // namespace svckit

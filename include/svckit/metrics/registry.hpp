@@ -1,0 +1,47 @@
+#pragma once
+// The metrics registry App owns: prometheus-cpp underneath, text format 0.0.4 out.
+// Services add their business metrics here: registry.counter("tasks_created_total", "...").
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/summary.h>
+
+namespace svckit::metrics {
+
+inline constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+class Registry {
+ public:
+  Registry();
+
+  prometheus::Family<prometheus::Counter>& counter(const std::string& name,
+                                                   const std::string& help);
+  prometheus::Family<prometheus::Gauge>& gauge(const std::string& name, const std::string& help);
+  prometheus::Family<prometheus::Histogram>& histogram(const std::string& name,
+                                                       const std::string& help);
+  prometheus::Family<prometheus::Summary>& summary(const std::string& name,
+                                                   const std::string& help);
+
+  // Collected on every scrape (process metrics, queue depths, ...).
+  void add_collectable(std::shared_ptr<prometheus::Collectable> collectable);
+
+  // Everything in Prometheus text format 0.0.4.
+  std::string render() const;
+
+  prometheus::Registry& prometheus() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+};
+
+// Buckets of Python's prometheus_client, so dashboards built for the monolith keep working.
+const prometheus::Histogram::BucketBoundaries& default_latency_buckets();
+
+}  // namespace svckit::metrics

@@ -1,0 +1,9 @@
+// The AETHER-AI system on one machine: every service module in one process, one port, SQLite
+// files under DATA_DIR, the in-process bus. What the README's first command runs.
+#include <svckit/app/run.hpp>
+
+#include "task_manager.hpp"
+
+int main(int argc, char** argv) {
+  return svckit::run<aether::task_manager::TaskManager>("aether", argc, argv);
+}

@@ -1,0 +1,181 @@
+#include "task_store.hpp"
+
+#include <svckit/ids.hpp>
+
+namespace aether::task_manager {
+namespace {
+
+using svckit::sql::Connection;
+using svckit::sql::Row;
+using svckit::sql::Value;
+
+const svckit::sql::Migration kMigrations[] = {
+    {1, "create tasks",
+     "CREATE TABLE tasks ("
+     " id TEXT PRIMARY KEY,"
+     " title TEXT NOT NULL,"
+     " description TEXT NOT NULL DEFAULT '',"
+     " priority TEXT NOT NULL,"
+     " status TEXT NOT NULL,"
+     " category TEXT,"
+     " due_date TEXT,"
+     " created_by TEXT,"
+     " created_at TEXT NOT NULL,"
+     " updated_at TEXT NOT NULL,"
+     " completed_at TEXT);"
+     "CREATE INDEX tasks_status ON tasks (status);"
+     "CREATE INDEX tasks_priority ON tasks (priority);"
+     "CREATE INDEX tasks_category ON tasks (category);"
+     "CREATE INDEX tasks_created_at ON tasks (created_at);"},
+};
+
+constexpr const char* kColumns =
+    "id, title, description, priority, status, category, due_date, created_by, created_at, "
+    "updated_at, completed_at";
+
+TaskRecord from_row(const Row& r) {
+  TaskRecord t;
+  t.id = r.text("id");
+  t.title = r.text("title");
+  t.description = r.text("description");
+  t.priority = r.text("priority");
+  t.status = r.text("status");
+  t.category = r.optional_text("category");
+  t.due_date = r.optional_text("due_date");
+  t.created_by = r.optional_text("created_by");
+  t.created_at = r.text("created_at");
+  t.updated_at = r.text("updated_at");
+  t.completed_at = r.optional_text("completed_at");
+  return t;
+}
+
+std::optional<TaskRecord> select_one(Connection& c, const std::string& id) {
+  auto result = c.execute(std::string("SELECT ") + kColumns + " FROM tasks WHERE id = ?", {id});
+  if (result.empty()) return std::nullopt;
+  return from_row(result.rows.front());
+}
+
+void save(Connection& c, const TaskRecord& t) {
+  c.execute(
+      "UPDATE tasks SET title = ?, description = ?, priority = ?, status = ?, category = ?,"
+      " due_date = ?, updated_at = ?, completed_at = ? WHERE id = ?",
+      {t.title, t.description, t.priority, t.status, t.category, t.due_date, t.updated_at,
+       t.completed_at, t.id});
+}
+
+// Moving into "completed" stamps completed_at; moving out of it clears it.
+void set_status(TaskRecord& t, const std::string& status, const std::string& now) {
+  if (status == "completed" && t.status != "completed") t.completed_at = now;
+  if (status != "completed") t.completed_at.reset();
+  t.status = status;
+}
+
+}  // namespace
+
+void TaskStore::migrate() { db_.migrate("task-manager", kMigrations); }
+
+svckit::Task<TaskRecord> TaskStore::create(TaskInput in, std::optional<std::string> created_by) {
+  TaskRecord t;
+  t.id = svckit::uuid_v4();
+  t.title = *in.title;
+  t.description = in.description.value_or("");
+  t.priority = in.priority.value_or("medium");
+  t.category = in.category;
+  t.due_date = in.due_date;
+  t.created_by = std::move(created_by);
+  t.created_at = t.updated_at = svckit::utc_now_iso8601();
+  set_status(t, in.status.value_or("pending"), t.created_at);
+  // Named, not braced inside co_await: GCC 12 miscompiles initializer lists in coroutines.
+  std::vector<Value> row{t.id,         t.title,      t.description, t.priority,
+                         t.status,     t.category,   t.due_date,    t.created_by,
+                         t.created_at, t.updated_at, t.completed_at};
+  co_await db_.execute(
+      std::string("INSERT INTO tasks (") + kColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      std::move(row));
+  co_return t;
+}
+
+svckit::Task<std::optional<TaskRecord>> TaskStore::find(std::string id) {
+  std::vector<Value> key{std::move(id)};
+  auto result = co_await db_.execute(
+      std::string("SELECT ") + kColumns + " FROM tasks WHERE id = ?", std::move(key));
+  if (result.empty()) co_return std::nullopt;
+  co_return from_row(result.rows.front());
+}
+
+svckit::Task<TaskPage> TaskStore::list(TaskFilter f) {
+  co_return co_await db_.snapshot([&](Connection& c) {
+    std::string where = " WHERE 1 = 1";
+    std::vector<Value> params;
+    auto filter = [&](const char* column, const std::optional<std::string>& v) {
+      if (!v) return;
+      where += std::string(" AND ") + column + " = ?";
+      params.emplace_back(*v);
+    };
+    filter("status", f.status);
+    filter("priority", f.priority);
+    filter("category", f.category);
+    TaskPage page;
+    page.total = c.execute("SELECT COUNT(*) AS n FROM tasks" + where, params).rows[0].integer("n");
+    params.emplace_back(f.limit);
+    params.emplace_back((f.page - 1) * f.limit);
+    auto rows = c.execute(std::string("SELECT ") + kColumns + " FROM tasks" + where +
+                              " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                          params);
+    for (const auto& r : rows.rows) page.tasks.push_back(from_row(r));
+    return page;
+  });
+}
+
+svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskInput in) {
+  co_return co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
+    auto t = select_one(c, id);
+    if (!t) return std::nullopt;
+    auto now = svckit::utc_now_iso8601();
+    if (in.title) t->title = *in.title;
+    if (in.description) t->description = *in.description;
+    if (in.priority) t->priority = *in.priority;
+    if (in.category) t->category = in.category;
+    if (in.due_date) t->due_date = in.due_date;
+    if (in.status) set_status(*t, *in.status, now);
+    t->updated_at = now;
+    save(c, *t);
+    return t;
+  });
+}
+
+svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id) {
+  co_return co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
+    auto t = select_one(c, id);
+    if (!t) return std::nullopt;
+    if (t->status == "completed") return t;  // completing twice changes nothing
+    auto now = svckit::utc_now_iso8601();
+    set_status(*t, "completed", now);
+    t->updated_at = now;
+    save(c, *t);
+    return t;
+  });
+}
+
+svckit::Task<bool> TaskStore::remove(std::string id) {
+  std::vector<Value> key{std::move(id)};
+  auto result = co_await db_.execute("DELETE FROM tasks WHERE id = ?", std::move(key));
+  co_return result.changes > 0;
+}
+
+svckit::Task<TaskStats> TaskStore::stats() {
+  co_return co_await db_.snapshot([](Connection& c) {
+    TaskStats s;
+    for (auto v : kStatuses) s.by_status[std::string(v)] = 0;
+    for (auto v : kPriorities) s.by_priority[std::string(v)] = 0;
+    for (const auto& r : c.execute("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").rows)
+      s.by_status[r.text("status")] = r.integer("n");
+    for (const auto& r :
+         c.execute("SELECT priority, COUNT(*) AS n FROM tasks GROUP BY priority").rows)
+      s.by_priority[r.text("priority")] = r.integer("n");
+    for (const auto& [status, n] : s.by_status) s.total += n;
+    return s;
+  });
+}
+
+}  // namespace aether::task_manager

@@ -1,0 +1,54 @@
+#pragma once
+// Tasks in SQL. Every call runs on the blocking pool through svckit::sql::Database.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <svckit/sql/database.hpp>
+#include <svckit/task.hpp>
+
+#include "task_record.hpp"
+
+namespace aether::task_manager {
+
+struct TaskFilter {
+  std::optional<std::string> status;
+  std::optional<std::string> priority;
+  std::optional<std::string> category;
+  std::int64_t page = 1;
+  std::int64_t limit = 20;
+};
+
+struct TaskPage {
+  std::vector<TaskRecord> tasks;
+  std::int64_t total = 0;
+};
+
+struct TaskStats {
+  std::int64_t total = 0;
+  std::map<std::string, std::int64_t> by_status;
+  std::map<std::string, std::int64_t> by_priority;
+};
+
+class TaskStore {
+ public:
+  explicit TaskStore(svckit::sql::Database& db) : db_(db) {}
+
+  // Creates the schema (versioned migrations).
+  void migrate();
+
+  svckit::Task<TaskRecord> create(TaskInput input, std::optional<std::string> created_by);
+  svckit::Task<std::optional<TaskRecord>> find(std::string id);
+  svckit::Task<TaskPage> list(TaskFilter filter);
+  // nullopt when no task has this id.
+  svckit::Task<std::optional<TaskRecord>> update(std::string id, TaskInput input);
+  svckit::Task<std::optional<TaskRecord>> complete(std::string id);
+  svckit::Task<bool> remove(std::string id);
+  svckit::Task<TaskStats> stats();
+
+ private:
+  svckit::sql::Database& db_;
+};
+
+}  // namespace aether::task_manager

@@ -1,0 +1,220 @@
+#include "svckit/app/app.hpp"
+
+#include <sys/resource.h>
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "svckit/metrics/http_metrics.hpp"
+#include "svckit/metrics/process_metrics.hpp"
+
+namespace svckit {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+http::ServerOptions server_options(const Config& c) {
+  http::ServerOptions o;
+  o.host = c.host;
+  o.port = c.port;
+  o.max_body = c.max_body;
+  o.max_connections = c.max_connections;
+  o.max_inflight = c.max_inflight;
+  o.header_timeout = c.header_timeout;
+  o.idle_timeout = c.idle_timeout;
+  return o;
+}
+
+// Many keep-alive clients need many descriptors: take the hard limit.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+long long ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+struct App::Runtime {
+  explicit Runtime(unsigned threads) : io(static_cast<int>(threads)), threads(threads) {}
+  asio::io_context io;
+  unsigned threads;
+  Clock::time_point created = Clock::now();
+  std::atomic<bool> shutting_down{false};
+  std::atomic<int> exit_code{0};
+  std::unique_ptr<metrics::HttpMetrics> http_metrics;
+};
+
+App::App(Config config)
+    : config_(std::move(config)),
+      logger_(config_.service_name, config_.log_level),
+      runtime_(std::make_unique<Runtime>(std::max(1u, config_.threads))),
+      blocking_(std::make_unique<BlockingPool>(config_.blocking_threads)),
+      http_(std::make_unique<http::Server>(runtime_->io, server_options(config_), logger_)),
+      health_(std::make_unique<health::Health>(config_.service_name, *blocking_)) {
+  metrics_.add_collectable(metrics::process_metrics());
+  runtime_->http_metrics = std::make_unique<metrics::HttpMetrics>(metrics_);
+  // Metrics outermost, then errors to problem+json: metrics and logs see the final status.
+  http_->use(runtime_->http_metrics->middleware());
+  http_->use(http::problem_responses());
+
+  auto root = http_->group("");
+  health_->install_routes(root);
+  root.get("/metrics", [this](http::Request&) -> Task<http::Response> {
+    http::Response r;
+    r.content_type = metrics::kContentType;
+    r.body = metrics_.render();
+    co_return r;
+  });
+}
+
+App::~App() {
+  // Modules may hold references into the App: they go first.
+  modules_.clear();
+}
+
+sql::Database& App::database(std::string_view component) {
+  std::string url = config_.database_url.empty()
+                        ? "sqlite:///" + config_.data_dir + "/" + std::string(component) + ".db"
+                        : config_.database_url;
+  if (auto it = databases_.find(url); it != databases_.end()) return *it->second;
+  std::unique_ptr<sql::Database> db;
+  try {
+    db = sql::open_database(url, *blocking_);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("DATABASE_URL", std::string(e.what()) + ", got '" + url + "'");
+  }
+  auto& ref = *db;
+  databases_.emplace(url, std::move(db));
+  health_->readiness("database", [&ref]() { return ref.ping(); });
+  return ref;
+}
+
+Module& App::install(std::unique_ptr<Module> module) {
+  modules_.push_back(std::move(module));
+  modules_.back()->install(*this);
+  return *modules_.back();
+}
+
+std::uint16_t App::port() const { return http_->port(); }
+
+void App::shutdown() {
+  if (runtime_->shutting_down.exchange(true)) return;
+  asio::co_spawn(
+      runtime_->io,
+      [this]() -> Task<void> {
+        auto begun = Clock::now();
+        health_->mark_draining();
+        logger_.info("shutting down: readiness is now OUT_OF_SERVICE",
+                     {{"shutdown_delay_ms", config_.shutdown_delay.count()},
+                      {"drain_timeout_ms", config_.drain_timeout.count()}});
+        logger_.flush();
+        asio::steady_timer timer(runtime_->io, config_.shutdown_delay);
+        co_await timer.async_wait(kNoThrow);
+        http_->stop_accepting();
+        co_await http_->drain(config_.drain_timeout);
+        for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
+          try {
+            co_await (*it)->stop(*this);
+          } catch (const std::exception& e) {
+            logger_.error("module failed to stop", {{"error", e.what()}});
+          }
+        }
+        logger_.info("stopped", {{"shutdown_ms", ms_since(begun)}});
+        runtime_->io.stop();
+      },
+      asio::detached);
+}
+
+int App::run() {
+  raise_open_file_limit();
+  auto& io = runtime_->io;
+  try {
+    http_->listen();
+  } catch (const std::exception& e) {
+    logger_.error("cannot listen",
+                  {{"host", config_.host}, {"port", config_.port}, {"error", e.what()}});
+    return 1;
+  }
+  http_->start();
+  logger_.info("listening", {{"port", http_->port()},
+                             {"url", "http://" + (config_.host == "0.0.0.0" ? std::string("127.0.0.1")
+                                                                            : config_.host) +
+                                         ":" + std::to_string(http_->port())}});
+  logger_.flush();
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::function<void()> wait_for_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (runtime_->shutting_down) {  // a second signal: stop now
+        logger_.warning("second signal: exiting without finishing the drain");
+        runtime_->exit_code = 130;
+        io.stop();
+        return;
+      }
+      logger_.info("signal received", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      shutdown();
+      wait_for_signal();
+    });
+  };
+  wait_for_signal();
+
+  asio::co_spawn(
+      io,
+      [this]() -> Task<void> {
+        try {
+          for (auto& m : modules_) co_await m->start(*this);
+        } catch (const std::exception& e) {
+          logger_.error("start-up failed", {{"error", e.what()}});
+          runtime_->exit_code = 1;
+          shutdown();
+          co_return;
+        }
+        health_->mark_started();
+        logger_.info("ready", {{"startup_ms", ms_since(runtime_->created)}});
+        logger_.flush();
+      },
+      asio::detached);
+
+  // Info lines are buffered; this keeps them at most 100 ms behind.
+  asio::co_spawn(
+      io,
+      [this]() -> Task<void> {
+        asio::steady_timer timer(runtime_->io);
+        for (;;) {
+          timer.expires_after(std::chrono::milliseconds(100));
+          auto [ec] = co_await timer.async_wait(kNoThrow);
+          if (ec) co_return;
+          logger_.flush();
+        }
+      },
+      asio::detached);
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < runtime_->threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  signals.cancel();
+  blocking_->join();
+  logger_.flush();
+  return runtime_->exit_code;
+}
+
+}  // namespace svckit

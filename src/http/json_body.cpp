@@ -1,0 +1,175 @@
+#include "svckit/http/json_body.hpp"
+
+#include <charconv>
+
+#include "svckit/error.hpp"
+
+namespace svckit::http {
+namespace {
+
+std::string type_name(const nlohmann::json& v) { return v.type_name(); }
+
+}  // namespace
+
+JsonBody::JsonBody(nlohmann::json value) : value_(std::move(value)) {
+  if (!value_.is_object())
+    throw ValidationError("body", "expected a JSON object, got " + type_name(value_));
+}
+
+const nlohmann::json* JsonBody::find(std::string_view field) const {
+  auto it = value_.find(field);
+  if (it == value_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+bool JsonBody::has(std::string_view field) const { return find(field) != nullptr; }
+
+std::optional<std::string> JsonBody::optional_string(std::string_view field) const {
+  const auto* v = find(field);
+  if (!v) return std::nullopt;
+  if (!v->is_string())
+    throw ValidationError(std::string(field), "expected a string, got " + type_name(*v));
+  return v->get<std::string>();
+}
+
+std::string JsonBody::required_string(std::string_view field) const {
+  auto v = optional_string(field);
+  if (!v) throw ValidationError(std::string(field), "field required");
+  return *v;
+}
+
+std::optional<std::int64_t> JsonBody::optional_int(std::string_view field) const {
+  const auto* v = find(field);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer())
+    throw ValidationError(std::string(field), "expected an integer, got " + type_name(*v));
+  if (v->is_number_unsigned() && v->get<std::uint64_t>() > INT64_MAX)
+    throw ValidationError(std::string(field), "integer out of range");
+  return v->get<std::int64_t>();
+}
+
+std::int64_t JsonBody::required_int(std::string_view field) const {
+  auto v = optional_int(field);
+  if (!v) throw ValidationError(std::string(field), "field required");
+  return *v;
+}
+
+std::optional<double> JsonBody::optional_number(std::string_view field) const {
+  const auto* v = find(field);
+  if (!v) return std::nullopt;
+  if (!v->is_number())
+    throw ValidationError(std::string(field), "expected a number, got " + type_name(*v));
+  return v->get<double>();
+}
+
+std::optional<bool> JsonBody::optional_bool(std::string_view field) const {
+  const auto* v = find(field);
+  if (!v) return std::nullopt;
+  if (!v->is_boolean())
+    throw ValidationError(std::string(field), "expected a boolean, got " + type_name(*v));
+  return v->get<bool>();
+}
+
+std::optional<nlohmann::json> JsonBody::optional_object(std::string_view field) const {
+  const auto* v = find(field);
+  if (!v) return std::nullopt;
+  if (!v->is_object())
+    throw ValidationError(std::string(field), "expected an object, got " + type_name(*v));
+  return *v;
+}
+
+void require_length(std::string_view field, std::string_view value, std::size_t min,
+                    std::size_t max) {
+  // Length in characters (UTF-8 code points), as a Python monolith counted it.
+  std::size_t chars = 0;
+  for (unsigned char c : value) chars += (c & 0xC0) != 0x80;
+  if (chars < min)
+    throw ValidationError(std::string(field),
+                          min == 1 ? "must not be empty"
+                                   : "must be at least " + std::to_string(min) + " characters");
+  if (chars > max)
+    throw ValidationError(std::string(field),
+                          "must be at most " + std::to_string(max) + " characters");
+}
+
+void require_one_of(std::string_view field, std::string_view value,
+                    std::span<const std::string_view> allowed) {
+  std::string list;
+  for (auto a : allowed) {
+    if (a == value) return;
+    list += (list.empty() ? "" : ", ") + std::string(a);
+  }
+  throw ValidationError(std::string(field), "must be one of: " + list);
+}
+
+namespace {
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  out = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    out = out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+bool valid_date(int y, int m, int d) {
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= kDays[m - 1] + (m == 2 && leap);
+}
+
+}  // namespace
+
+bool is_iso8601(std::string_view s) {
+  int y, mo, d, h, mi, sec;
+  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) ||
+      s[7] != '-' || !digits(s, 8, 2, d) || !valid_date(y, mo, d))
+    return false;
+  if (s.size() == 10) return true;
+  if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return false;
+  if (!digits(s, 11, 2, h) || s.size() < 16 || s[13] != ':' || !digits(s, 14, 2, mi) || h > 23 ||
+      mi > 59)
+    return false;
+  std::size_t pos = 16;
+  if (pos < s.size() && s[pos] == ':') {
+    if (!digits(s, pos + 1, 2, sec) || sec > 60) return false;
+    pos += 3;
+    if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
+      std::size_t start = ++pos;
+      while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+      if (pos == start || pos - start > 9) return false;
+    }
+  }
+  if (pos == s.size()) return true;  // local time
+  if ((s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size()) return true;
+  if (s[pos] != '+' && s[pos] != '-') return false;
+  int oh, om;
+  if (!digits(s, pos + 1, 2, oh) || oh > 23) return false;
+  if (pos + 3 == s.size()) return true;
+  std::size_t mpos = pos + 3 + (s[pos + 3] == ':');
+  return digits(s, mpos, 2, om) && om <= 59 && mpos + 2 == s.size();
+}
+
+void require_iso8601(std::string_view field, std::string_view value) {
+  if (!is_iso8601(value))
+    throw ValidationError(std::string(field),
+                          "must be an ISO 8601 date or date-time, such as 2025-11-24T03:26:05Z");
+}
+
+std::int64_t query_int(std::string_view field, const std::optional<std::string>& value,
+                       std::int64_t fallback, std::int64_t min, std::int64_t max) {
+  if (!value) return fallback;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), v);
+  if (ec != std::errc() || end != value->data() + value->size() || value->empty())
+    throw ValidationError(std::string(field), "expected an integer");
+  if (v < min || v > max)
+    throw ValidationError(std::string(field), "must be between " + std::to_string(min) + " and " +
+                                                  std::to_string(max));
+  return v;
+}
+
+}  // namespace svckit::http

@@ -1,0 +1,138 @@
+#include "svckit/http/request.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "svckit/error.hpp"
+#include "svckit/http/json_body.hpp"
+#include "svckit/http/router.hpp"
+
+namespace svckit::http {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower((unsigned char)a[i]) != std::tolower((unsigned char)b[i])) return false;
+  return true;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "application/json", "application/json; charset=utf-8", "application/problem+json".
+bool is_json_media_type(std::string_view content_type) {
+  auto semicolon = content_type.find(';');
+  auto type = content_type.substr(0, semicolon);
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  if (iequals(type, "application/json")) return true;
+  return type.size() > 5 && iequals(type.substr(0, 12), "application/") &&
+         iequals(type.substr(type.size() - 5), "+json");
+}
+
+}  // namespace
+
+Request::Request(Method method, std::string method_name, std::string target,
+                 std::vector<Header> headers, std::string body)
+    : method_(method),
+      method_name_(std::move(method_name)),
+      target_(std::move(target)),
+      headers_(std::move(headers)),
+      body_(std::move(body)) {
+  std::string_view t = target_;
+  auto q = t.find('?');
+  path_ = t.substr(0, q);
+  if (q != std::string_view::npos) query_ = t.substr(q + 1);
+}
+
+std::optional<std::string_view> Request::header(std::string_view name) const {
+  for (const auto& [k, v] : headers_)
+    if (iequals(k, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+std::string Request::param(std::string_view name) const {
+  for (const auto& [k, v] : params_)
+    if (k == name) return v.find('%') == std::string_view::npos ? std::string(v) : percent_decode(v, false);
+  throw std::logic_error("route has no parameter '" + std::string(name) + "'");
+}
+
+std::optional<std::string> Request::query_param(std::string_view name) const {
+  std::string_view q = query_;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    auto pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    auto eq = pair.find('=');
+    auto key = pair.substr(0, eq);
+    if (percent_decode(key) != name) continue;
+    return eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+nlohmann::json Request::json() const {
+  auto type = header("Content-Type");
+  if (!type || !is_json_media_type(*type))
+    throw UnsupportedMediaType("expected Content-Type: application/json");
+  auto parsed = nlohmann::json::parse(body_, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) throw BadRequest("request body is not valid JSON");
+  return parsed;
+}
+
+JsonBody Request::json_object() const { return JsonBody(json()); }
+
+void Request::log(log::Level level, std::string_view message, log::Fields fields) const {
+  if (!logger_ || !logger_->enabled(level)) return;
+  if (user_id_.empty()) {
+    logger_->write(level, message, {{"request_id", request_id_}, {"trace_id", trace_.trace_id}},
+                   fields);
+  } else {
+    logger_->write(level, message,
+                   {{"request_id", request_id_},
+                    {"trace_id", trace_.trace_id},
+                    {"user_id", user_id_}},
+                   fields);
+  }
+}
+
+void Request::set_context(std::string request_id, trace::TraceContext trace,
+                          const log::Logger* logger) {
+  request_id_ = std::move(request_id);
+  trace_ = std::move(trace);
+  logger_ = logger;
+}
+
+std::string_view Request::route() const {
+  return route_ ? std::string_view(route_->pattern) : std::string_view();
+}
+
+void Request::set_route(const Route* route, std::vector<Param> params) {
+  route_ = route;
+  params_ = std::move(params);
+}
+
+std::string percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else if (c != '%') {
+      out += c;
+    } else {
+      int hi = i + 2 < text.size() ? hex_digit(text[i + 1]) : -1;
+      int lo = i + 2 < text.size() ? hex_digit(text[i + 2]) : -1;
+      if (hi < 0 || lo < 0) throw BadRequest("malformed percent-escape in the request target");
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+  }
+  return out;
+}
+
+}  // namespace svckit::http

@@ -1,0 +1,27 @@
+#include "svckit/http/route_group.hpp"
+
+namespace svckit::http {
+
+RouteGroup::RouteGroup(Router& router, std::string prefix, std::vector<Middleware> middleware)
+    : router_(&router), prefix_(std::move(prefix)), middleware_(std::move(middleware)) {
+  while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+}
+
+RouteGroup RouteGroup::group(std::string_view prefix, std::vector<Middleware> middleware) const {
+  std::vector<Middleware> all = middleware_;
+  for (auto& m : middleware) all.push_back(std::move(m));
+  return RouteGroup(*router_, prefix_ + std::string(prefix), std::move(all));
+}
+
+void RouteGroup::use(Middleware middleware) { middleware_.push_back(std::move(middleware)); }
+
+void RouteGroup::route(Method method, std::string_view pattern, std::vector<Middleware> middleware,
+                       Handler handler) {
+  std::vector<Middleware> all = middleware_;
+  for (auto& m : middleware) all.push_back(std::move(m));
+  std::string full = prefix_ + std::string(pattern);
+  if (full.empty()) full = "/";
+  router_->add(method, full, all.empty() ? std::move(handler) : chain(all, std::move(handler)));
+}
+
+}  // namespace svckit::http

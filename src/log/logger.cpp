@@ -1,0 +1,112 @@
+#include "svckit/log/logger.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+namespace svckit::log {
+namespace {
+
+// "2025-11-24T03:26:05.096Z"; the seconds part is cached per thread, it changes once a second.
+void append_timestamp(std::string& out) {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
+  thread_local long long cached_second = -1;
+  thread_local char cached[24];
+  long long second = ms / 1000;
+  if (second != cached_second) {
+    std::time_t t = static_cast<std::time_t>(second);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_second = second;
+  }
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms % 1000));
+  out += cached;
+  out += frac;
+}
+
+void append_value(std::string& out, const Field::Value& value) {
+  if (auto* s = std::get_if<std::string_view>(&value)) {
+    append_json_string(out, *s);
+  } else if (auto* i = std::get_if<std::int64_t>(&value)) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *i);
+    out.append(buf, end);
+  } else if (auto* d = std::get_if<double>(&value)) {
+    if (!std::isfinite(*d)) {
+      out += "null";
+    } else {
+      char buf[32];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *d, std::chars_format::fixed, 3);
+      out.append(buf, end);
+    }
+  } else {
+    out += std::get<bool>(value) ? "true" : "false";
+  }
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  static const char* kHex = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+Logger::Logger(std::string service, Level min_level, std::FILE* out)
+    : service_(std::move(service)), min_level_(min_level), out_(out) {}
+
+std::string Logger::format(Level level, std::string_view message, Fields fields,
+                           Fields more_fields) const {
+  std::string line;
+  line.reserve(256);
+  line += "{\"timestamp\":\"";
+  append_timestamp(line);
+  line += "\",\"level\":\"";
+  line += level_name(level);
+  line += "\",\"service\":";
+  append_json_string(line, service_);
+  line += ",\"message\":";
+  append_json_string(line, message);
+  for (Fields list : {fields, more_fields}) {
+    for (const Field& f : list) {
+      line += ',';
+      append_json_string(line, f.key);
+      line += ':';
+      append_value(line, f.value);
+    }
+  }
+  line += "}\n";
+  return line;
+}
+
+void Logger::write(Level level, std::string_view message, Fields fields, Fields more_fields) const {
+  if (!enabled(level)) return;
+  std::string line = format(level, message, fields, more_fields);
+  // One fwrite per line: stdio locks the stream, so lines from threads never interleave.
+  std::fwrite(line.data(), 1, line.size(), out_);
+  if (level >= Level::warning || out_ != stdout) std::fflush(out_);
+}
+
+}  // namespace svckit::log

@@ -1,0 +1,272 @@
+// The SQLite backend: WAL mode, a small pool of connections (one for an in-memory database),
+// prepared statements cached per connection, parameters always bound.
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+
+#include "svckit/sql/database.hpp"
+
+namespace svckit::sql {
+namespace {
+
+[[noreturn]] void fail(sqlite3* db, int rc, std::string_view what) {
+  std::string message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  int primary = rc & 0xff;
+  if (primary == SQLITE_CONSTRAINT) throw Conflict(message);
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+    throw ServiceUnavailable("database is busy, try again", 1);
+  throw DatabaseError(message);
+}
+
+class SqliteConnection final : public Connection {
+ public:
+  explicit SqliteConnection(const std::string& path) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+    int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      sqlite3_close(db_);
+      throw DatabaseError("cannot open SQLite database " + path + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    sqlite3_extended_result_codes(db_, 1);
+    execute("PRAGMA foreign_keys = ON");
+    if (path != ":memory:") {
+      execute("PRAGMA journal_mode = WAL");
+      execute("PRAGMA synchronous = NORMAL");
+    }
+  }
+
+  ~SqliteConnection() override {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  Result run(std::string_view sql, std::span<const Value> params) override {
+    // Several statements (a migration) run one after another and take no parameters.
+    std::string_view rest = sql;
+    Result result;
+    while (!rest.empty()) {
+      const char* tail = nullptr;
+      sqlite3_stmt* stmt = prepare(rest, &tail);
+      std::string_view remaining(tail, rest.data() + rest.size() - tail);
+      bool more = remaining.find_first_not_of(" \t\r\n;") != std::string_view::npos;
+      if (!stmt) {  // only a comment or whitespace
+        rest = remaining;
+        continue;
+      }
+      if (more && !params.empty()) {
+        release(rest, stmt, false);
+        throw DatabaseError("a statement with parameters must be a single statement");
+      }
+      bool single = !more && rest.size() == sql.size();
+      try {
+        result = step(stmt, params);
+      } catch (...) {
+        release(sql, stmt, false);
+        throw;
+      }
+      release(sql, stmt, single);
+      rest = more ? remaining : std::string_view();
+    }
+    return result;
+  }
+
+ private:
+  sqlite3_stmt* prepare(std::string_view sql, const char** tail) {
+    if (auto it = statements_.find(std::string(sql)); it != statements_.end()) {
+      *tail = sql.data() + sql.size();
+      sqlite3_stmt* stmt = it->second;
+      statements_.erase(it);  // taken out while in use; release() puts it back
+      return stmt;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, tail);
+    if (rc != SQLITE_OK) fail(db_, rc, "prepare failed");
+    return stmt;
+  }
+
+  // Single statements are cached for reuse; pieces of multi-statement text are not.
+  void release(std::string_view sql, sqlite3_stmt* stmt, bool cache) {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (cache && statements_.size() < 256)
+      statements_.emplace(std::string(sql), stmt);
+    else
+      sqlite3_finalize(stmt);
+  }
+
+  Result step(sqlite3_stmt* stmt, std::span<const Value> params) {
+    int expected = sqlite3_bind_parameter_count(stmt);
+    if (expected != static_cast<int>(params.size())) {
+      sqlite3_reset(stmt);
+      throw DatabaseError("statement takes " + std::to_string(expected) + " parameters, got " +
+                          std::to_string(params.size()));
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) bind(stmt, static_cast<int>(i + 1), params[i]);
+
+    Result result;
+    std::shared_ptr<std::vector<std::string>> columns;
+    int ncols = sqlite3_column_count(stmt);
+    for (;;) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) {
+        sqlite3_reset(stmt);
+        fail(db_, rc, "statement failed");
+      }
+      if (!columns) {
+        columns = std::make_shared<std::vector<std::string>>();
+        for (int c = 0; c < ncols; ++c) columns->emplace_back(sqlite3_column_name(stmt, c));
+      }
+      std::vector<Value> values;
+      values.reserve(ncols);
+      for (int c = 0; c < ncols; ++c) values.push_back(column(stmt, c));
+      result.rows.emplace_back(columns, std::move(values));
+    }
+    result.changes = sqlite3_changes64(db_);
+    result.last_insert_id = sqlite3_last_insert_rowid(db_);
+    return result;
+  }
+
+  void bind(sqlite3_stmt* stmt, int index, const Value& value) {
+    int rc = std::visit(
+        [&](const auto& v) -> int {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::nullptr_t>) return sqlite3_bind_null(stmt, index);
+          else if constexpr (std::is_same_v<T, std::int64_t>)
+            return sqlite3_bind_int64(stmt, index, v);
+          else if constexpr (std::is_same_v<T, double>)
+            return sqlite3_bind_double(stmt, index, v);
+          else
+            return sqlite3_bind_text64(stmt, index, v.data(), v.size(), SQLITE_TRANSIENT,
+                                       SQLITE_UTF8);
+        },
+        value.storage());
+    if (rc != SQLITE_OK) fail(db_, rc, "bind failed");
+  }
+
+  static Value column(sqlite3_stmt* stmt, int c) {
+    switch (sqlite3_column_type(stmt, c)) {
+      case SQLITE_INTEGER: return Value(static_cast<long long>(sqlite3_column_int64(stmt, c)));
+      case SQLITE_FLOAT: return Value(sqlite3_column_double(stmt, c));
+      case SQLITE_NULL: return Value();
+      default: {
+        auto* text = reinterpret_cast<const char*>(sqlite3_column_blob(stmt, c));
+        int n = sqlite3_column_bytes(stmt, c);
+        return Value(std::string(text ? text : "", static_cast<std::size_t>(n)));
+      }
+    }
+  }
+
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+};
+
+class SqliteDatabase final : public Database {
+ public:
+  SqliteDatabase(std::string path, BlockingPool& pool)
+      : Database(pool),
+        path_(std::move(path)),
+        // Each connection to ":memory:" is a database of its own, so memory gets exactly one.
+        max_connections_(path_ == ":memory:" ? 1 : std::max<std::size_t>(2, pool.size())) {
+    if (path_ != ":memory:") {
+      auto parent = std::filesystem::path(path_).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+    }
+    idle_.push_back(std::make_unique<SqliteConnection>(path_));  // fail fast on a bad path
+    created_ = 1;
+  }
+
+  std::string_view backend() const override { return "sqlite"; }
+
+ protected:
+  void run_in_transaction(const std::function<void(Connection&)>& work, bool write) override {
+    with_connection([&](SqliteConnection& c) {
+      // IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock later.
+      c.execute(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+      try {
+        work(c);
+        c.execute("COMMIT");
+      } catch (...) {
+        try {
+          c.execute("ROLLBACK");
+        } catch (...) {
+        }
+        throw;
+      }
+    });
+  }
+
+  void run_with_connection(const std::function<void(Connection&)>& work) override {
+    with_connection([&](SqliteConnection& c) { work(c); });
+  }
+
+ private:
+  template <class F>
+  void with_connection(F&& work) {
+    std::unique_ptr<SqliteConnection> conn = acquire();
+    try {
+      work(*conn);
+    } catch (...) {
+      give_back(std::move(conn));
+      throw;
+    }
+    give_back(std::move(conn));
+  }
+
+  std::unique_ptr<SqliteConnection> acquire() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      if (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        return c;
+      }
+      if (created_ < max_connections_) {
+        ++created_;
+        lock.unlock();
+        try {
+          return std::make_unique<SqliteConnection>(path_);
+        } catch (...) {
+          lock.lock();
+          --created_;
+          throw;
+        }
+      }
+      available_.wait(lock);
+    }
+  }
+
+  void give_back(std::unique_ptr<SqliteConnection> conn) {
+    {
+      std::lock_guard lock(mutex_);
+      idle_.push_back(std::move(conn));
+    }
+    available_.notify_one();
+  }
+
+  std::string path_;
+  std::size_t max_connections_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<SqliteConnection>> idle_;
+  std::size_t created_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Database> open_database(std::string_view url, BlockingPool& pool) {
+  if (url == "sqlite::memory:" || url == "sqlite://" || url == "sqlite:///:memory:")
+    return std::make_unique<SqliteDatabase>(":memory:", pool);
+  if (url.rfind("sqlite:///", 0) == 0 && url.size() > 10)
+    return std::make_unique<SqliteDatabase>(std::string(url.substr(10)), pool);
+  if (url.rfind("postgres", 0) == 0)
+    throw std::invalid_argument("the PostgreSQL backend is not part of this build yet");
+  throw std::invalid_argument("expected sqlite:///path, sqlite:////absolute/path or sqlite::memory:");
+}
+
+}  // namespace svckit::sql

@@ -1,0 +1,98 @@
+#include "svckit/trace/trace_context.hpp"
+
+#include <random>
+
+namespace svckit::trace {
+namespace {
+
+bool is_lower_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+bool all_zero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
+
+int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+
+std::mt19937_64& generator() {
+  thread_local std::mt19937_64 gen{[] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }()};
+  return gen;
+}
+
+constexpr std::size_t kMaxTracestate = 512;
+
+}  // namespace
+
+std::string random_hex(std::size_t bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  auto& gen = generator();
+  std::uint64_t word = 0;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    if (i % 8 == 0) word = gen();
+    unsigned b = word & 0xff;
+    word >>= 8;
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+std::optional<ParsedTraceparent> parse_traceparent(std::string_view v) {
+  // version "-" trace-id "-" parent-id "-" flags: 2 + 1 + 32 + 1 + 16 + 1 + 2 = 55 characters.
+  if (v.size() < 55) return std::nullopt;
+  auto version = v.substr(0, 2);
+  if (!is_lower_hex(version) || version == "ff") return std::nullopt;
+  if (v[2] != '-' || v[35] != '-' || v[52] != '-') return std::nullopt;
+  auto trace_id = v.substr(3, 32);
+  auto parent_id = v.substr(36, 16);
+  auto flags = v.substr(53, 2);
+  if (!is_lower_hex(trace_id) || !is_lower_hex(parent_id) || !is_lower_hex(flags))
+    return std::nullopt;
+  if (all_zero(trace_id) || all_zero(parent_id)) return std::nullopt;
+  // Version 00 is exactly 55 characters; a later version may append fields after a '-'.
+  if (version == "00" ? v.size() != 55 : (v.size() > 55 && v[55] != '-')) return std::nullopt;
+  return ParsedTraceparent{std::string(trace_id), std::string(parent_id),
+                           static_cast<std::uint8_t>(hex_value(flags[0]) * 16 + hex_value(flags[1]))};
+}
+
+std::string TraceContext::traceparent() const {
+  static const char* kHex = "0123456789abcdef";
+  std::string out = "00-";
+  out += trace_id;
+  out += '-';
+  out += span_id;
+  out += '-';
+  out += kHex[flags >> 4];
+  out += kHex[flags & 15];
+  return out;
+}
+
+TraceContext TraceContext::start() {
+  TraceContext t;
+  t.trace_id = random_hex(16);
+  t.span_id = random_hex(8);
+  t.flags = 1;
+  return t;
+}
+
+TraceContext TraceContext::continue_from(std::optional<std::string_view> traceparent,
+                                         std::optional<std::string_view> tracestate) {
+  if (!traceparent) return start();
+  auto parsed = parse_traceparent(*traceparent);
+  if (!parsed) return start();
+  TraceContext t;
+  t.trace_id = std::move(parsed->trace_id);
+  t.parent_span_id = std::move(parsed->parent_id);
+  t.span_id = random_hex(8);
+  t.flags = parsed->flags & 1;  // only the sampled bit is defined; others are not passed on
+  if (tracestate && tracestate->size() <= kMaxTracestate) t.tracestate = std::string(*tracestate);
+  return t;
+}
+
+}  // namespace svckit::trace
