@@ -9,6 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -51,13 +52,28 @@ long long ms_since(Clock::time_point t) {
 
 }  // namespace
 
+// One event loop per I/O thread, like nginx's workers: a connection stays on one loop, so its
+// handlers never contend with other threads. loops[0] also runs signals and the lifecycle.
 struct App::Runtime {
-  explicit Runtime(unsigned threads) : io(static_cast<int>(threads)), threads(threads) {}
-  asio::io_context io;
-  unsigned threads;
+  explicit Runtime(unsigned threads) {
+    for (unsigned i = 0; i < threads; ++i) {
+      loops.push_back(std::make_unique<asio::io_context>(1));
+      keep_running.emplace_back(loops.back()->get_executor());
+    }
+  }
+  std::vector<asio::io_context*> loop_pointers() const {
+    std::vector<asio::io_context*> out;
+    for (const auto& l : loops) out.push_back(l.get());
+    return out;
+  }
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  // Loops without connections would return from run() at once; these keep them until shutdown.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
   Clock::time_point created = Clock::now();
   std::atomic<bool> shutting_down{false};
+  std::atomic<bool> stopped{false};  // the shutdown sequence finished: background loops end
   std::atomic<int> exit_code{0};
+  asio::signal_set* signals = nullptr;
   std::unique_ptr<metrics::HttpMetrics> http_metrics;
 };
 
@@ -66,7 +82,8 @@ App::App(Config config)
       logger_(config_.service_name, config_.log_level),
       runtime_(std::make_unique<Runtime>(std::max(1u, config_.threads))),
       blocking_(std::make_unique<BlockingPool>(config_.blocking_threads)),
-      http_(std::make_unique<http::Server>(runtime_->io, server_options(config_), logger_)),
+      http_(std::make_unique<http::Server>(runtime_->loop_pointers(), server_options(config_),
+                                           logger_)),
       health_(std::make_unique<health::Health>(config_.service_name, *blocking_)) {
   metrics_.add_collectable(metrics::process_metrics());
   runtime_->http_metrics = std::make_unique<metrics::HttpMetrics>(metrics_);
@@ -117,7 +134,7 @@ std::uint16_t App::port() const { return http_->port(); }
 void App::shutdown() {
   if (runtime_->shutting_down.exchange(true)) return;
   asio::co_spawn(
-      runtime_->io,
+      *runtime_->loops[0],
       [this]() -> Task<void> {
         auto begun = Clock::now();
         health_->mark_draining();
@@ -125,7 +142,7 @@ void App::shutdown() {
                      {{"shutdown_delay_ms", config_.shutdown_delay.count()},
                       {"drain_timeout_ms", config_.drain_timeout.count()}});
         logger_.flush();
-        asio::steady_timer timer(runtime_->io, config_.shutdown_delay);
+        asio::steady_timer timer(*runtime_->loops[0], config_.shutdown_delay);
         co_await timer.async_wait(kNoThrow);
         http_->stop_accepting();
         co_await http_->drain(config_.drain_timeout);
@@ -137,14 +154,19 @@ void App::shutdown() {
           }
         }
         logger_.info("stopped", {{"shutdown_ms", ms_since(begun)}});
-        runtime_->io.stop();
+        // No io.stop(): once the last loops below see `stopped`, run() returns by itself and no
+        // suspended coroutine is left to be destroyed with the io_context.
+        runtime_->stopped = true;
+        boost::system::error_code ignored;
+        if (runtime_->signals) runtime_->signals->cancel(ignored);
+        for (auto& guard : runtime_->keep_running) guard.reset();
       },
       asio::detached);
 }
 
 int App::run() {
   raise_open_file_limit();
-  auto& io = runtime_->io;
+  auto& io = *runtime_->loops[0];
   try {
     http_->listen();
   } catch (const std::exception& e) {
@@ -160,13 +182,14 @@ int App::run() {
   logger_.flush();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  runtime_->signals = &signals;
   std::function<void()> wait_for_signal = [&] {
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
       if (ec) return;
       if (runtime_->shutting_down) {  // a second signal: stop now
         logger_.warning("second signal: exiting without finishing the drain");
         runtime_->exit_code = 130;
-        io.stop();
+        for (auto& loop : runtime_->loops) loop->stop();
         return;
       }
       logger_.info("signal received", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
@@ -197,8 +220,8 @@ int App::run() {
   asio::co_spawn(
       io,
       [this]() -> Task<void> {
-        asio::steady_timer timer(runtime_->io);
-        for (;;) {
+        asio::steady_timer timer(*runtime_->loops[0]);
+        while (!runtime_->stopped) {
           timer.expires_after(std::chrono::milliseconds(100));
           auto [ec] = co_await timer.async_wait(kNoThrow);
           if (ec) co_return;
@@ -207,11 +230,23 @@ int App::run() {
       },
       asio::detached);
 
+  // A handler that throws must not take the process down: log it and keep running.
+  auto run_io = [this](asio::io_context& loop) {
+    for (;;) {
+      try {
+        loop.run();
+        return;
+      } catch (const std::exception& e) {
+        logger_.error("uncaught exception in an I/O handler", {{"error", e.what()}});
+      }
+    }
+  };
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < runtime_->threads; ++i) threads.emplace_back([&io] { io.run(); });
-  io.run();
+  for (std::size_t i = 1; i < runtime_->loops.size(); ++i)
+    threads.emplace_back(run_io, std::ref(*runtime_->loops[i]));
+  run_io(io);
   for (auto& t : threads) t.join();
-  signals.cancel();
+  runtime_->signals = nullptr;
   blocking_->join();
   logger_.flush();
   return runtime_->exit_code;

@@ -13,7 +13,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -93,7 +92,7 @@ const char* detail_for_status(int status) {
 
 }  // namespace
 
-// One client connection. Its coroutine and everything touching it run on its strand.
+// One client connection. Its coroutine and everything touching it run on its loop's thread.
 struct Session {
   explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
@@ -102,10 +101,12 @@ struct Session {
 };
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, ServerOptions options, const log::Logger& logger)
-      : io(io), options(std::move(options)), logger(logger) {}
+  Impl(std::vector<asio::io_context*> loops, ServerOptions options, const log::Logger& logger)
+      : loops(std::move(loops)), io(*this->loops.at(0)), options(std::move(options)), logger(logger) {}
 
-  asio::io_context& io;
+  std::vector<asio::io_context*> loops;
+  asio::io_context& io;  // loops[0]: accepts, drains
+  std::size_t next_loop = 0;
   ServerOptions options;
   const log::Logger& logger;
   Router router;
@@ -138,7 +139,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   Task<void> accept_loop() {
     auto self = shared_from_this();
     while (acceptor && acceptor->is_open()) {
-      auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(io), kNoThrow);
+      auto& loop = *loops[next_loop++ % loops.size()];
+      auto [ec, socket] = co_await acceptor->async_accept(loop.get_executor(), kNoThrow);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
         // Out of file descriptors or similar: back off instead of spinning.
@@ -376,8 +378,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-Server::Server(boost::asio::io_context& io, ServerOptions options, const log::Logger& logger)
-    : impl_(std::make_shared<Impl>(io, std::move(options), logger)) {}
+Server::Server(std::vector<boost::asio::io_context*> loops, ServerOptions options,
+               const log::Logger& logger)
+    : impl_(std::make_shared<Impl>(std::move(loops), std::move(options), logger)) {}
 
 Server::~Server() = default;
 
@@ -428,7 +431,8 @@ Task<void> Server::drain(std::chrono::milliseconds timeout) {
   };
   // Idle keep-alive connections close now; busy ones close after their response.
   for_each_session([](Session& s) {
-    if (s.idle) s.stream.socket().cancel();
+    beast::error_code ignored;  // the socket may have closed meanwhile
+    if (s.idle) s.stream.socket().cancel(ignored);
   });
   auto deadline = std::chrono::steady_clock::now() + timeout;
   asio::steady_timer timer(impl->io);

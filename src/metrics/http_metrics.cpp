@@ -3,7 +3,11 @@
 #include <array>
 #include <chrono>
 #include <mutex>
+#include <map>
 #include <unordered_map>
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 
 namespace svckit::metrics {
 namespace {
@@ -33,22 +37,21 @@ const char* error_type_for_status(int status) {
 struct RouteSeries {
   prometheus::Histogram* duration;
   prometheus::Gauge* inprogress;
-  prometheus::Summary* request_size;
-  prometheus::Summary* response_size;
+  // The size summaries carry only _count and _sum, like prometheus_client's Summary: kept as
+  // atomics here because prometheus-cpp's Summary maintains quantile sketches on every Observe.
+  std::atomic<std::uint64_t> sizes_observed{0};
+  std::atomic<std::uint64_t> request_bytes{0};
+  std::atomic<std::uint64_t> response_bytes{0};
   std::array<prometheus::Counter*, 6> requests{};  // by status / 100
   std::string handler;
   std::string method;
 };
 
-struct HttpMetrics::Impl {
+struct HttpMetrics::Impl : prometheus::Collectable {
   explicit Impl(Registry& r)
       : requests(r.counter("http_requests_total", "Total number of requests by method, status and handler.")),
         duration(r.histogram("http_request_duration_seconds",
                              "Latency with only few buckets by handler and method.")),
-        request_size(r.summary("http_request_size_bytes",
-                               "Content length of incoming requests by handler.")),
-        response_size(r.summary("http_response_size_bytes",
-                                "Content length of outgoing responses by handler.")),
         inprogress(r.gauge("http_requests_inprogress",
                            "Number of HTTP requests in progress by handler and method.")),
         errors(r.counter("http_requests_errors_total",
@@ -56,12 +59,10 @@ struct HttpMetrics::Impl {
 
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& duration;
-  prometheus::Family<prometheus::Summary>& request_size;
-  prometheus::Family<prometheus::Summary>& response_size;
   prometheus::Family<prometheus::Gauge>& inprogress;
   prometheus::Family<prometheus::Counter>& errors;
 
-  std::mutex mutex;
+  mutable std::mutex mutex;
   std::unordered_map<std::string, std::unique_ptr<RouteSeries>> series;
 
   RouteSeries& lookup(std::string_view handler, std::string_view method) {
@@ -75,11 +76,8 @@ struct HttpMetrics::Impl {
       slot->handler = std::string(handler);
       slot->method = std::string(method);
       prometheus::Labels hm = {{"handler", slot->handler}, {"method", slot->method}};
-      prometheus::Labels h = {{"handler", slot->handler}};
       slot->duration = &duration.Add(hm, default_latency_buckets());
       slot->inprogress = &inprogress.Add(hm);
-      slot->request_size = &request_size.Add(h, prometheus::Summary::Quantiles{});
-      slot->response_size = &response_size.Add(h, prometheus::Summary::Quantiles{});
     }
     return *slot;
   }
@@ -97,8 +95,9 @@ struct HttpMetrics::Impl {
   void record(RouteSeries& s, const http::Request& req, int status, std::size_t response_bytes,
               std::chrono::steady_clock::duration elapsed) {
     s.duration->Observe(std::chrono::duration<double>(elapsed).count());
-    s.request_size->Observe(static_cast<double>(req.body().size()));
-    s.response_size->Observe(static_cast<double>(response_bytes));
+    s.sizes_observed.fetch_add(1, std::memory_order_relaxed);
+    s.request_bytes.fetch_add(req.body().size(), std::memory_order_relaxed);
+    s.response_bytes.fetch_add(response_bytes, std::memory_order_relaxed);
     requests_counter(s, status).Increment();
     if (status >= 400)
       errors
@@ -107,9 +106,42 @@ struct HttpMetrics::Impl {
                 {"error_type", error_type_for_status(status)}})
           .Increment();
   }
+
+  // http_request_size_bytes and http_response_size_bytes, summed over methods per handler.
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::map<std::string, std::array<std::uint64_t, 3>> by_handler;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& [key, s] : series) {
+        auto& totals = by_handler[s->handler];
+        totals[0] += s->sizes_observed.load(std::memory_order_relaxed);
+        totals[1] += s->request_bytes.load(std::memory_order_relaxed);
+        totals[2] += s->response_bytes.load(std::memory_order_relaxed);
+      }
+    }
+    auto family = [&](const char* name, const char* help, std::size_t sum_index) {
+      prometheus::MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = prometheus::MetricType::Summary;
+      for (const auto& [handler, totals] : by_handler) {
+        prometheus::ClientMetric m;
+        m.label.push_back({"handler", handler});
+        m.summary.sample_count = totals[0];
+        m.summary.sample_sum = static_cast<double>(totals[sum_index]);
+        f.metric.push_back(std::move(m));
+      }
+      return f;
+    };
+    return {family("http_request_size_bytes", "Content length of incoming requests by handler.", 1),
+            family("http_response_size_bytes", "Content length of outgoing responses by handler.",
+                   2)};
+  }
 };
 
-HttpMetrics::HttpMetrics(Registry& registry) : impl_(std::make_shared<Impl>(registry)) {}
+HttpMetrics::HttpMetrics(Registry& registry) : impl_(std::make_shared<Impl>(registry)) {
+  registry.add_collectable(impl_);
+}
 HttpMetrics::~HttpMetrics() = default;
 
 http::Middleware HttpMetrics::middleware() {

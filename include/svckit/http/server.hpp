@@ -36,7 +36,10 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, ServerOptions options, const log::Logger& logger);
+  // Accepts on loops[0] and hands each connection to the next loop, round-robin. A connection
+  // lives on one loop (one thread) for its whole life: no strands, no cross-thread wake-ups.
+  Server(std::vector<boost::asio::io_context*> loops, ServerOptions options,
+         const log::Logger& logger);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
