@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# svckit's one entry point on a fresh Debian 12 machine.
+#   ./dev.sh run     install what is missing, build, start the AETHER-AI system (Ctrl-C stops it)
+#   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan)
+#   ./dev.sh build   install and build only
+#   ./dev.sh bench   install, build, run the benchmarks in benchmarks/
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(
+  cmake ninja-build ccache g++ pkg-config clang-format
+  libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
+  googletest libgmock-dev libbenchmark-dev
+  python3-pytest python3-requests
+  prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools
+)
+PYTHON=/usr/bin/python3  # Debian's interpreter: it has the Debian Python packages
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "dev.sh: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build DIR [cmake options...]
+build() {
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DPython3_EXECUTABLE=$PYTHON "$@" >/dev/null
+  cmake --build "$dir"
+}
+
+check_format() {
+  local bad
+  bad=$(git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror 2>&1 | grep -c "error:" || true)
+  if [ "$bad" != "0" ]; then
+    git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror 2>&1 | head -20
+    echo "dev.sh: $bad formatting differences; run: git ls-files '*.cpp' '*.hpp' | xargs clang-format -i"
+    return 1
+  fi
+  echo "dev.sh: formatting clean"
+}
+
+case "${1:-}" in
+  run)
+    install_packages
+    build build -DCMAKE_BUILD_TYPE=Release
+    export DATA_DIR="${DATA_DIR:-$PWD/data}" PORT="${PORT:-8000}"
+    echo "dev.sh: AETHER-AI on http://127.0.0.1:$PORT (tasks: /api/v1/tasks, probes: /health /ready, metrics: /metrics); data in $DATA_DIR"
+    exec build/bin/aether
+    ;;
+  test)
+    install_packages
+    check_format
+    build build -DCMAKE_BUILD_TYPE=Release
+    ctest --test-dir build --output-on-failure --timeout 600
+    # The same unit and integration tests against binaries built with ASan + UBSan.
+    build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSVCKIT_SANITIZE=ON -DSVCKIT_BUILD_BENCHMARKS=OFF
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --test-dir build-asan --output-on-failure --timeout 900 -E install
+    ;;
+  build)
+    install_packages
+    build build -DCMAKE_BUILD_TYPE=Release
+    ;;
+  bench)
+    install_packages
+    build build -DCMAKE_BUILD_TYPE=Release
+    for b in build/bin/bench_*; do "$b"; done
+    $PYTHON benchmarks/http_load.py
+    ;;
+  *)
+    sed -n '2,6p' "$0"
+    exit 2
+    ;;
+esac

@@ -1,0 +1,101 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "run_sync.hpp"
+#include "svckit/error.hpp"
+#include "svckit/http/handler.hpp"
+
+using svckit::Task;
+using svckit::http::Handler;
+using svckit::http::Middleware;
+using svckit::http::Request;
+using svckit::http::Response;
+
+namespace {
+
+Middleware recording(std::vector<std::string>& log, std::string name) {
+  return [&log, name](Request& req, const Handler& next) -> Task<Response> {
+    log.push_back(name + " in");
+    auto r = co_await next(req);
+    log.push_back(name + " out");
+    co_return r;
+  };
+}
+
+Request make_request(std::string target = "/x") {
+  return Request(svckit::http::Method::get, "GET", std::move(target), {}, "");
+}
+
+}  // namespace
+
+TEST(Middleware, RunsOutermostFirstAndUnwindsInReverse) {
+  std::vector<std::string> log;
+  std::vector<Middleware> mws = {recording(log, "a"), recording(log, "b")};
+  Handler h = svckit::http::chain(mws, [&log](Request&) -> Task<Response> {
+    log.push_back("handler");
+    co_return Response::text(200, "ok");
+  });
+  auto req = make_request();
+  auto res = run_sync(h(req));
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(log, (std::vector<std::string>{"a in", "b in", "handler", "b out", "a out"}));
+}
+
+TEST(Middleware, CanShortCircuit) {
+  std::vector<Middleware> mws = {[](Request&, const Handler&) -> Task<Response> {
+    co_return Response::text(403, "no");
+  }};
+  bool called = false;
+  Handler h = svckit::http::chain(mws, [&](Request&) -> Task<Response> {
+    called = true;
+    co_return Response::text(200, "ok");
+  });
+  auto req = make_request();
+  EXPECT_EQ(run_sync(h(req)).status, 403);
+  EXPECT_FALSE(called);
+}
+
+TEST(Middleware, ProblemResponsesTurnErrorsIntoProblemJson) {
+  std::vector<Middleware> mws = {svckit::http::problem_responses()};
+  Handler h = svckit::http::chain(mws, [](Request&) -> Task<Response> {
+    throw svckit::ValidationError("title", "must not be empty");
+    co_return Response::text(200, "unreachable");
+  });
+  auto req = make_request("/api/v1/tasks?x=1");
+  req.set_context("rid-1", svckit::trace::TraceContext::start(), nullptr);
+  auto res = run_sync(h(req));
+  EXPECT_EQ(res.status, 422);
+  EXPECT_EQ(res.content_type, "application/problem+json");
+  auto body = nlohmann::json::parse(res.body);
+  EXPECT_EQ(body["status"], 422);
+  EXPECT_EQ(body["request_id"], "rid-1");
+  EXPECT_EQ(body["instance"], "/api/v1/tasks");
+  EXPECT_EQ(body["errors"][0]["field"], "title");
+  EXPECT_EQ(body["errors"][0]["message"], "must not be empty");
+}
+
+TEST(Middleware, UnknownExceptionsBecome500WithoutDetail) {
+  std::vector<Middleware> mws = {svckit::http::problem_responses()};
+  Handler h = svckit::http::chain(mws, [](Request&) -> Task<Response> {
+    throw std::runtime_error("secret connection string");
+    co_return Response::text(200, "unreachable");
+  });
+  auto req = make_request();
+  auto res = run_sync(h(req));
+  EXPECT_EQ(res.status, 500);
+  EXPECT_EQ(res.body.find("secret"), std::string::npos);
+}
+
+TEST(Problem, CarriesStatusHeaders) {
+  auto r = Response::problem(svckit::MethodNotAllowed("no", "GET, PUT"), "id", "/p");
+  ASSERT_NE(r.header("allow"), nullptr);
+  EXPECT_EQ(*r.header("Allow"), "GET, PUT");
+  auto t = Response::problem(svckit::TooManyRequests("slow down", 7), "id", "/p");
+  ASSERT_NE(t.header("Retry-After"), nullptr);
+  EXPECT_EQ(*t.header("Retry-After"), "7");
+  auto body = nlohmann::json::parse(t.body);
+  EXPECT_EQ(body["title"], "Too Many Requests");
+  EXPECT_EQ(body["type"], "about:blank");
+  EXPECT_EQ(body["detail"], "slow down");
+}

@@ -1,0 +1,118 @@
+#include <gtest/gtest.h>
+
+#include "svckit/http/router.hpp"
+
+using svckit::Task;
+using svckit::http::Method;
+using svckit::http::Request;
+using svckit::http::Response;
+using svckit::http::Router;
+
+namespace {
+
+svckit::http::Handler ok() {
+  return [](Request&) -> Task<Response> { co_return Response::text(200, "ok"); };
+}
+
+Router task_routes() {
+  Router r;
+  r.add(Method::get, "/api/v1/tasks", ok());
+  r.add(Method::post, "/api/v1/tasks/", ok());
+  r.add(Method::get, "/api/v1/tasks/stats", ok());
+  r.add(Method::get, "/api/v1/tasks/{id}", ok());
+  r.add(Method::put, "/api/v1/tasks/{id}", ok());
+  r.add(Method::del, "/api/v1/tasks/{id}", ok());
+  r.add(Method::post, "/api/v1/tasks/{id}/complete", ok());
+  r.add(Method::get, "/", ok());
+  return r;
+}
+
+}  // namespace
+
+TEST(Router, MatchesLiteralRoutes) {
+  auto r = task_routes();
+  auto m = r.match(Method::get, "/api/v1/tasks");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.route->pattern, "/api/v1/tasks");
+  EXPECT_TRUE(m.params.empty());
+  EXPECT_EQ(r.match(Method::get, "/").outcome, Router::Outcome::found);
+}
+
+TEST(Router, TrailingSlashIsIgnored) {
+  auto r = task_routes();
+  EXPECT_EQ(r.match(Method::get, "/api/v1/tasks/").outcome, Router::Outcome::found);
+  auto m = r.match(Method::post, "/api/v1/tasks");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.route->pattern, "/api/v1/tasks");
+}
+
+TEST(Router, ExtractsParameters) {
+  auto r = task_routes();
+  auto m = r.match(Method::post, "/api/v1/tasks/abc-123/complete");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.route->pattern, "/api/v1/tasks/{id}/complete");
+  ASSERT_EQ(m.params.size(), 1u);
+  EXPECT_EQ(m.params[0].first, "id");
+  EXPECT_EQ(m.params[0].second, "abc-123");
+}
+
+TEST(Router, LiteralWinsOverParameter) {
+  auto r = task_routes();
+  auto m = r.match(Method::get, "/api/v1/tasks/stats");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.route->pattern, "/api/v1/tasks/stats");
+}
+
+TEST(Router, FallsBackToParameterWhenTheLiteralHasNoSuchMethod) {
+  auto r = task_routes();
+  auto m = r.match(Method::del, "/api/v1/tasks/stats");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.route->pattern, "/api/v1/tasks/{id}");
+}
+
+TEST(Router, BacktracksAcrossBranches) {
+  Router r;
+  r.add(Method::get, "/a/b/c", ok());
+  r.add(Method::get, "/{x}/b/d", ok());
+  auto m = r.match(Method::get, "/a/b/d");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.route->pattern, "/{x}/b/d");
+  EXPECT_EQ(m.params.at(0).second, "a");
+}
+
+TEST(Router, UnknownPathIsNotFound) {
+  auto r = task_routes();
+  EXPECT_EQ(r.match(Method::get, "/api/v2/tasks").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "/api/v1/tasks/1/2/3").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "/api/v1/tasks//complete").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "*").outcome, Router::Outcome::not_found);
+  EXPECT_EQ(r.match(Method::get, "http://x/api").outcome, Router::Outcome::not_found);
+}
+
+TEST(Router, WrongMethodIsMethodNotAllowedWithAllow) {
+  auto r = task_routes();
+  auto m = r.match(Method::patch, "/api/v1/tasks/42");
+  EXPECT_EQ(m.outcome, Router::Outcome::method_not_allowed);
+  EXPECT_EQ(m.allow, "GET, HEAD, PUT, DELETE");
+  EXPECT_TRUE(m.params.empty());
+}
+
+TEST(Router, HeadUsesTheGetRoute) {
+  auto r = task_routes();
+  auto m = r.match(Method::head, "/api/v1/tasks/7");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.route->method, Method::get);
+}
+
+TEST(Router, RejectsBadPatterns) {
+  Router r;
+  EXPECT_THROW(r.add(Method::get, "no-slash", ok()), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::get, "/a//b", ok()), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::get, "/{bad name}", ok()), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::get, "/{}", ok()), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::get, "/a{b}", ok()), std::invalid_argument);
+  r.add(Method::get, "/t/{id}", ok());
+  EXPECT_THROW(r.add(Method::get, "/t/{id}", ok()), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::put, "/t/{task_id}", ok()), std::invalid_argument);
+}

@@ -1,0 +1,154 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "run_sync.hpp"
+#include "svckit/sql/database.hpp"
+
+using svckit::BlockingPool;
+using svckit::sql::Connection;
+using svckit::sql::Migration;
+using svckit::sql::open_database;
+
+namespace {
+
+const std::vector<Migration> kNotes = {
+    {1, "notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE);"},
+    {2, "notes.author", "ALTER TABLE notes ADD COLUMN author TEXT; CREATE INDEX n_a ON notes(author);"},
+};
+
+std::string temp_db(const char* name) {
+  auto dir = std::filesystem::temp_directory_path() / ("svckit-sql-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = dir / name;
+  std::filesystem::remove(path);
+  return "sqlite:///" + path.string();
+}
+
+}  // namespace
+
+TEST(Sql, MigrationsApplyInOrderOnceAndAreRecorded) {
+  BlockingPool pool(2);
+  auto db = open_database("sqlite::memory:", pool);
+  // Given out of order: applied by version.
+  std::vector<Migration> shuffled = {kNotes[1], kNotes[0]};
+  db->migrate("notes", shuffled);
+  db->migrate("notes", shuffled);  // idempotent
+  auto rows = run_sync(db->execute(
+      "SELECT version, name FROM svckit_migrations WHERE component = ? ORDER BY version", {"notes"}));
+  ASSERT_EQ(rows.rows.size(), 2u);
+  EXPECT_EQ(rows.rows[0].integer("version"), 1);
+  EXPECT_EQ(rows.rows[1].text("name"), "notes.author");
+  auto inserted = run_sync(db->execute("INSERT INTO notes (body, author) VALUES (?, ?)", {"hi", "me"}));
+  EXPECT_EQ(inserted.changes, 1);
+}
+
+TEST(Sql, AFailedMigrationRollsBackAndIsNotRecorded) {
+  BlockingPool pool(1);
+  auto db = open_database("sqlite::memory:", pool);
+  std::vector<Migration> broken = {
+      {1, "ok", "CREATE TABLE a (x INTEGER);"},
+      {2, "broken", "CREATE TABLE b (y INTEGER); CREATE TABLE a (x INTEGER);"},
+  };
+  EXPECT_THROW(db->migrate("c", broken), svckit::sql::DatabaseError);
+  auto applied = run_sync(db->execute("SELECT COUNT(*) AS n FROM svckit_migrations"));
+  EXPECT_EQ(applied.rows[0].integer("n"), 1);
+  auto tables = run_sync(db->execute("SELECT name FROM sqlite_master WHERE name = 'b'"));
+  EXPECT_TRUE(tables.empty());  // table b was rolled back with its migration
+}
+
+TEST(Sql, DuplicateVersionsAreRejected) {
+  BlockingPool pool(1);
+  auto db = open_database("sqlite::memory:", pool);
+  std::vector<Migration> dup = {{1, "a", "SELECT 1"}, {1, "b", "SELECT 2"}};
+  EXPECT_THROW(db->migrate("c", dup), svckit::sql::DatabaseError);
+}
+
+TEST(Sql, ParametersAreBoundNeverSpliced) {
+  BlockingPool pool(1);
+  auto db = open_database("sqlite::memory:", pool);
+  db->migrate("notes", kNotes);
+  std::string hostile = "x'); DROP TABLE notes; --";
+  run_sync(db->execute("INSERT INTO notes (body) VALUES (?)", {hostile}));
+  auto rows = run_sync(db->execute("SELECT body FROM notes WHERE body = ?", {hostile}));
+  ASSERT_EQ(rows.rows.size(), 1u);
+  EXPECT_EQ(rows.rows[0].text("body"), hostile);
+}
+
+TEST(Sql, WrongParameterCountIsAnError) {
+  BlockingPool pool(1);
+  auto db = open_database("sqlite::memory:", pool);
+  db->migrate("notes", kNotes);
+  EXPECT_THROW(run_sync(db->execute("SELECT * FROM notes WHERE id = ?", {})), svckit::sql::DatabaseError);
+  EXPECT_THROW(run_sync(db->execute("SELECT 1; SELECT ?", {1})), svckit::sql::DatabaseError);
+}
+
+TEST(Sql, UniqueViolationIsAConflict) {
+  BlockingPool pool(1);
+  auto db = open_database("sqlite::memory:", pool);
+  db->migrate("notes", kNotes);
+  run_sync(db->execute("INSERT INTO notes (body) VALUES (?)", {"same"}));
+  try {
+    run_sync(db->execute("INSERT INTO notes (body) VALUES (?)", {"same"}));
+    FAIL() << "expected Conflict";
+  } catch (const svckit::Error& e) {
+    EXPECT_EQ(e.status(), 409);
+  }
+}
+
+TEST(Sql, TransactionRollsBackOnException) {
+  BlockingPool pool(2);
+  auto db = open_database(temp_db("tx.db"), pool);
+  db->migrate("notes", kNotes);
+  EXPECT_THROW(run_sync(db->transaction([](Connection& c) {
+                 c.execute("INSERT INTO notes (body) VALUES (?)", {"first"});
+                 throw std::runtime_error("abort");
+               })),
+               std::runtime_error);
+  auto n = run_sync(db->execute("SELECT COUNT(*) AS n FROM notes"));
+  EXPECT_EQ(n.rows[0].integer("n"), 0);
+  auto id = run_sync(db->transaction([](Connection& c) {
+    return c.execute("INSERT INTO notes (body) VALUES (?)", {"kept"}).last_insert_id;
+  }));
+  EXPECT_GT(id, 0);
+}
+
+TEST(Sql, FileDatabaseSurvivesReopenAndUsesWal) {
+  auto url = temp_db("persist.db");
+  {
+    BlockingPool pool(2);
+    auto db = open_database(url, pool);
+    db->migrate("notes", kNotes);
+    run_sync(db->execute("INSERT INTO notes (body) VALUES (?)", {"durable"}));
+    auto mode = run_sync(db->execute("PRAGMA journal_mode"));
+    EXPECT_EQ(mode.rows[0].at(0).as_string(), "wal");
+  }
+  BlockingPool pool(1);
+  auto db = open_database(url, pool);
+  db->migrate("notes", kNotes);
+  auto rows = run_sync(db->execute("SELECT body FROM notes"));
+  ASSERT_EQ(rows.rows.size(), 1u);
+  EXPECT_EQ(rows.rows[0].text("body"), "durable");
+  EXPECT_TRUE(run_sync(db->ping()));
+}
+
+TEST(Sql, NullsAndTypesRoundTrip) {
+  BlockingPool pool(1);
+  auto db = open_database("sqlite::memory:", pool);
+  auto r = run_sync(db->execute("SELECT ? AS n, ? AS i, ? AS d, ? AS s",
+                                {nullptr, 42, 2.5, std::optional<std::string>()}));
+  const auto& row = r.rows.at(0);
+  EXPECT_TRUE(row["n"].is_null());
+  EXPECT_EQ(row.integer("i"), 42);
+  EXPECT_DOUBLE_EQ(row["d"].as_double(), 2.5);
+  EXPECT_FALSE(row.optional_text("s").has_value());
+  EXPECT_THROW(row["missing"], std::out_of_range);
+}
+
+TEST(Sql, BadUrlsAreRejected) {
+  BlockingPool pool(1);
+  EXPECT_THROW(open_database("mysql://x", pool), std::invalid_argument);
+  EXPECT_THROW(open_database("sqlite:///", pool), std::invalid_argument);
+  EXPECT_THROW(open_database("postgresql://u@h/db", pool), std::invalid_argument);
+  EXPECT_THROW(open_database("sqlite:////proc/forbidden/x.db", pool), std::exception);
+}
