@@ -1,5 +1,7 @@
 #include "svckit/http/server.hpp"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <ctime>
 #include <mutex>
@@ -7,6 +9,8 @@
 #include <unordered_set>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,12 +20,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "svckit/error.hpp"
 #include "svckit/trace/trace_context.hpp"
@@ -90,22 +92,47 @@ const char* detail_for_status(int status) {
   }
 }
 
-}  // namespace
+
+using Clock = std::chrono::steady_clock;
+
+struct LoopState;
 
 // One client connection. Its coroutine and everything touching it run on its loop's thread.
 struct Session {
-  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
+  Session(tcp::socket s, LoopState& l) : socket(std::move(s)), loop(l) {}
+  tcp::socket socket;
+  LoopState& loop;
   beast::flat_buffer buffer;
-  bool idle = false;  // waiting for the first byte of the next request
+  std::string head;  // the response head, reused across requests
+  // When the current wait gives up; checked by the loop's sweeper, so arming it costs a store.
+  Clock::time_point deadline = Clock::time_point::max();
+  bool idle = false;       // waiting for the first byte of the next request
+  bool timed_out = false;  // the sweeper cancelled the pending wait
+  asio::cancellation_signal cancel;  // stops the handler too when a drain gives up on it
 };
 
-struct Server::Impl : std::enable_shared_from_this<Impl> {
-  Impl(std::vector<asio::io_context*> loops, ServerOptions options, const log::Logger& logger)
-      : loops(std::move(loops)), io(*this->loops.at(0)), options(std::move(options)), logger(logger) {}
+// Per event loop: its connections and the sweeper that enforces their deadlines. Touched only
+// from the loop's own thread.
+struct LoopState {
+  explicit LoopState(asio::io_context& io) : io(io) {}
+  asio::io_context& io;
+  std::unordered_set<Session*> sessions;
+};
 
-  std::vector<asio::io_context*> loops;
-  asio::io_context& io;  // loops[0]: accepts, drains
+void append_header(std::string& head, std::string_view name, std::string_view value) {
+  head.append(name).append(": ").append(value).append("\r\n");
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Impl> {
+  Impl(std::vector<asio::io_context*> loop_list, ServerOptions opts, const log::Logger& log)
+      : io(*loop_list.at(0)), options(std::move(opts)), logger(log) {
+    for (auto* l : loop_list) loops.push_back(std::make_unique<LoopState>(*l));
+  }
+
+  asio::io_context& io;  // loops[0]: accepts and drains
+  std::vector<std::unique_ptr<LoopState>> loops;
   std::size_t next_loop = 0;
   ServerOptions options;
   const log::Logger& logger;
@@ -117,8 +144,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<std::size_t> connections{0};
   std::atomic<std::size_t> inflight{0};
   std::atomic<bool> draining{false};
-  std::mutex sessions_mutex;
-  std::unordered_set<std::shared_ptr<Session>> sessions;
+  std::atomic<bool> stopped{false};  // the sweepers end, so the loops can run out of work
+
+  std::chrono::milliseconds sweep_period() const {
+    auto shortest = std::min(options.header_timeout, options.idle_timeout);
+    return std::clamp(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+  }
 
   Task<Response> dispatch(Request& req) {
     if (const Route* route = req.matched_route()) co_return co_await route->handler(req);
@@ -136,11 +167,29 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     return false;
   }
 
+  // Cancels the pending socket operation of every session whose deadline has passed.
+  Task<void> sweep(LoopState& loop) {
+    auto self = shared_from_this();
+    asio::steady_timer timer(loop.io);
+    while (!stopped) {
+      timer.expires_after(sweep_period());
+      co_await timer.async_wait(kNoThrow);
+      auto now = Clock::now();
+      for (Session* s : loop.sessions) {
+        if (s->deadline > now) continue;
+        s->timed_out = true;
+        s->deadline = Clock::time_point::max();
+        beast::error_code ignored;
+        s->socket.cancel(ignored);
+      }
+    }
+  }
+
   Task<void> accept_loop() {
     auto self = shared_from_this();
     while (acceptor && acceptor->is_open()) {
-      auto& loop = *loops[next_loop++ % loops.size()];
-      auto [ec, socket] = co_await acceptor->async_accept(loop.get_executor(), kNoThrow);
+      LoopState& loop = *loops[next_loop++ % loops.size()];
+      auto [ec, socket] = co_await acceptor->async_accept(loop.io.get_executor(), kNoThrow);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
         // Out of file descriptors or similar: back off instead of spinning.
@@ -152,94 +201,77 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       if (connections.load() >= options.max_connections) {
-        auto ex = socket.get_executor();
-        asio::co_spawn(ex, reject(std::move(socket)), asio::detached);
+        asio::co_spawn(loop.io, reject(std::move(socket)), asio::detached);
         continue;
       }
-      auto session = std::make_shared<Session>(std::move(socket));
-      {
-        std::lock_guard lock(sessions_mutex);
-        sessions.insert(session);
-      }
       ++connections;
-      asio::co_spawn(session->stream.get_executor(), serve(session), asio::detached);
+      auto session = std::make_shared<Session>(std::move(socket), loop);
+      asio::co_spawn(loop.io, serve(session),
+                     asio::bind_cancellation_slot(session->cancel.slot(), asio::detached));
     }
   }
 
   // Over the connection cap: a clear 503, then close.
   Task<void> reject(tcp::socket socket) {
     auto self = shared_from_this();
-    beast::tcp_stream stream(std::move(socket));
-    bhttp::response<bhttp::string_body> res{bhttp::status::service_unavailable, 11};
-    res.set(bhttp::field::content_type, "application/problem+json");
-    res.set(bhttp::field::retry_after, "1");
-    res.body() =
-        R"({"type":"about:blank","title":"Service Unavailable","status":503,)"
-        R"("detail":"too many open connections"})";
-    res.keep_alive(false);
-    res.prepare_payload();
-    stream.expires_after(options.header_timeout);
-    co_await bhttp::async_write(stream, res, kNoThrow);
-    co_await linger_close(stream);
-  }
-
-  // Half-close and drain what the client still sends, so that it reads our answer instead of a
-  // reset (nginx's lingering close).
-  Task<void> linger_close(beast::tcp_stream& stream) {
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream.expires_after(std::chrono::seconds(2));
-    std::array<char, 16384> sink;
-    std::size_t total = 0;
-    while (total < (8u << 20)) {
-      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kNoThrow);
-      if (rec) break;
-      total += n;
-    }
-    stream.close();
-  }
-
-  void forget(const std::shared_ptr<Session>& session) {
-    {
-      std::lock_guard lock(sessions_mutex);
-      sessions.erase(session);
-    }
-    --connections;
+    std::string res =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+        "Retry-After: 1\r\nConnection: close\r\nContent-Length: 99\r\n\r\n"
+        R"({"type":"about:blank","title":"Service Unavailable","status":503,"detail":"too many connections"})";
+    asio::steady_timer guard(socket.get_executor(), std::chrono::seconds(2));
+    guard.async_wait([&socket](beast::error_code ec) {
+      if (!ec) socket.close(ec);
+    });
+    co_await asio::async_write(socket, asio::buffer(res), kNoThrow);
+    beast::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    guard.cancel();
+    socket.close(ignored);
   }
 
   Task<void> serve(std::shared_ptr<Session> session) {
     auto self = shared_from_this();
+    Session& s = *session;
+    s.loop.sessions.insert(&s);
     try {
-      co_await serve_requests(*session);
+      co_await serve_requests(s);
     } catch (const std::exception& e) {
-      logger.error("connection failed", {{"error", e.what()}});
+      if (!s.timed_out) logger.warning("connection failed", {{"error", e.what()}});
     }
+    s.loop.sessions.erase(&s);
     beast::error_code ignored;
-    session->stream.socket().close(ignored);
-    forget(session);
+    s.socket.close(ignored);
+    --connections;
+  }
+
+  // Half-closes and reads what the client still sends (for up to 2 s), so that it reads our
+  // answer instead of a reset (nginx's lingering close).
+  Task<void> linger_close(Session& s) {
+    beast::error_code ec;
+    s.socket.shutdown(tcp::socket::shutdown_send, ec);
+    s.deadline = Clock::now() + std::chrono::seconds(2);
+    std::array<char, 16384> sink;
+    for (std::size_t total = 0; total < (8u << 20);) {
+      auto [rec, n] = co_await s.socket.async_read_some(asio::buffer(sink), kNoThrow);
+      if (rec) break;
+      total += n;
+    }
   }
 
   // Waits for the first byte of the next request. False when the connection should close.
   Task<bool> await_next_request(Session& s, bool first) {
     if (s.buffer.size() > 0) co_return true;  // pipelined bytes are already here
     s.idle = true;
-    if (draining) co_return false;
-    s.stream.expires_after(first ? options.header_timeout : options.idle_timeout);
-    auto [ec, n] = co_await s.stream.async_read_some(s.buffer.prepare(4096), kNoThrow);
+    auto wait = first ? options.header_timeout : options.idle_timeout;
+    // Draining: a client about to send on this connection still gets served (with
+    // Connection: close); one that stays quiet is closed soon.
+    if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
+    s.deadline = Clock::now() + wait;
+    auto [ec, n] = co_await s.socket.async_read_some(s.buffer.prepare(4096), kNoThrow);
     s.idle = false;
     if (!ec) {
       s.buffer.commit(n);
       co_return true;
-    }
-    // Cancelled by a drain: a request that already arrived is still served.
-    beast::error_code aec;
-    if (ec == asio::error::operation_aborted && s.stream.socket().is_open() &&
-        s.stream.socket().available(aec) > 0 && !aec) {
-      auto [rec, m] = co_await s.stream.async_read_some(s.buffer.prepare(4096), kNoThrow);
-      if (!rec) {
-        s.buffer.commit(m);
-        co_return true;
-      }
     }
     co_return false;
   }
@@ -251,28 +283,27 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
       parser.body_limit(options.max_body);
-      s.stream.expires_after(options.header_timeout);
-      auto [hec, hn] = co_await bhttp::async_read_header(s.stream, s.buffer, parser, kNoThrow);
-      if (!hec) {
+      // The whole request (head and body) must arrive within header_timeout: slow-loris bound.
+      s.deadline = Clock::now() + options.header_timeout;
+      auto [ec, n] = co_await bhttp::async_read_header(s.socket, s.buffer, parser, kNoThrow);
+      if (!ec && !parser.is_done()) {
         auto expect = parser.get()[bhttp::field::expect];
-        if (iequals(expect, "100-continue") && !parser.is_done()) {
+        if (iequals(expect, "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          co_await asio::async_write(s.stream, asio::buffer(kContinue), kNoThrow);
+          co_await asio::async_write(s.socket, asio::buffer(kContinue), kNoThrow);
         }
-        if (!parser.is_done()) {
-          auto [bec, bn] = co_await bhttp::async_read(s.stream, s.buffer, parser, kNoThrow);
-          hec = bec;
-        }
+        auto [bec, bn] = co_await bhttp::async_read(s.socket, s.buffer, parser, kNoThrow);
+        ec = bec;
       }
-      if (hec) {
-        if (int status = status_for_read_error(hec)) co_await answer_and_close(s, status);
+      if (ec) {
+        if (int status = status_for_read_error(ec); status && !s.timed_out)
+          co_await answer_and_close(s, status);
         co_return;
       }
-
-      bool keep_alive = co_await handle(s, parser.release());
-      if (!keep_alive) {
+      s.deadline = Clock::time_point::max();  // the handler's time is its own
+      if (!co_await handle(s, parser.release())) {
         beast::error_code ignored;
-        s.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        s.socket.shutdown(tcp::socket::shutdown_send, ignored);
         co_return;
       }
     }
@@ -281,34 +312,30 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   Task<void> answer_and_close(Session& s, int status) {
     Error error(status, "about:blank", status_reason(status), detail_for_status(status));
     Response r = Response::problem(error, trace::random_hex(16), "");
-    bhttp::response<bhttp::string_body> res;
-    res.version(11);
-    res.result(status);
-    res.set(bhttp::field::content_type, r.content_type);
-    res.set(bhttp::field::date, http_date());
-    res.body() = std::move(r.body);
-    res.keep_alive(false);
-    res.prepare_payload();
-    s.stream.expires_after(options.header_timeout);
-    co_await bhttp::async_write(s.stream, res, kNoThrow);
+    r.headers.clear();
+    co_await write(s, r, "", /*keep_alive=*/false, /*head_only=*/false);
     logger.info("request rejected", {{"status", status}, {"detail", detail_for_status(status)}});
-    co_await linger_close(s.stream);
+    co_await linger_close(s);
   }
 
-  // Runs one request through the middleware and the route; writes the response.
-  // Returns whether the connection stays open.
-  Task<bool> handle(Session& s, bhttp::request<bhttp::string_body> msg) {
-    auto started = std::chrono::steady_clock::now();
+  static Request to_request(bhttp::request<bhttp::string_body>& msg) {
     std::vector<Request::Header> headers;
-    headers.reserve(std::distance(msg.begin(), msg.end()));
+    headers.reserve(8);
     for (const auto& field : msg)
       headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    bool head = msg.method() == bhttp::verb::head;
-    unsigned version = msg.version();
+    std::string_view method = msg.method_string();
+    return Request(parse_method(method), std::string(method), std::string(msg.target()),
+                   std::move(headers), std::move(msg.body()));
+  }
+
+  // Runs one request through the middleware and the route, writes the response, logs it.
+  // Returns whether the connection stays open.
+  Task<bool> handle(Session& s, bhttp::request<bhttp::string_body> msg) {
+    auto started = Clock::now();
+    bool head_only = msg.method() == bhttp::verb::head;
     bool keep_alive = msg.keep_alive();
-    std::string_view method_text = msg.method_string();
-    Request req(parse_method(method_text), std::string(method_text), std::string(msg.target()),
-                std::move(headers), std::move(msg.body()));
+    bool http10 = msg.version() == 10;
+    Request req = to_request(msg);
     req.set_received_at(started);
     auto rid = req.header("X-Request-ID");
     auto trace = trace::TraceContext::continue_from(req.header("traceparent"),
@@ -341,40 +368,54 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
     keep_alive = keep_alive && !draining;
     const int status = response.status;
-    co_await write(s, req, std::move(response), version, keep_alive, head);
+    if (keep_alive && http10) response.headers.emplace_back("Connection", "keep-alive");
+    bool written = co_await write(s, response, req.request_id(), keep_alive, head_only);
     if (logger.enabled(log::Level::info)) {
-      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                            started)
-                      .count();
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
       req.log(log::Level::info, "request",
               {{"method", req.method_name()},
                {"path", req.path()},
                {"status", status},
                {"duration_ms", ms}});
     }
-    co_return keep_alive && s.stream.socket().is_open();
+    co_return keep_alive && written;
   }
 
-  Task<void> write(Session& s, const Request& req, Response r, unsigned version, bool keep_alive,
-                   bool head) {
-    bhttp::response<bhttp::string_body> res;
-    res.version(version);
-    res.result(static_cast<unsigned>(r.status));
-    res.set(bhttp::field::server, "svckit");
-    res.set(bhttp::field::date, http_date());
-    if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
-    res.set("X-Request-ID", req.request_id());
-    for (auto& [name, value] : r.headers)
-      if (safe_header_value(name) && safe_header_value(value)) res.insert(name, value);
+  // Serializes the head into the session's reused buffer and sends head and body in one
+  // gathered write.
+  Task<bool> write(Session& s, Response& r, std::string_view request_id, bool keep_alive,
+                   bool head_only) {
     bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
     if (bodiless) r.body.clear();
-    std::size_t length = r.body.size();
-    res.body() = head ? std::string() : std::move(r.body);
-    res.keep_alive(keep_alive);
-    if (!bodiless) res.content_length(length);
-    s.stream.expires_after(options.header_timeout);
-    auto [ec, n] = co_await bhttp::async_write(s.stream, res, kNoThrow);
-    if (ec) s.stream.close();
+    std::string& head = s.head;
+    head.clear();
+    head.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ");
+    head.append(status_reason(r.status)).append("\r\n");
+    append_header(head, "Server", "svckit");
+    append_header(head, "Date", http_date());
+    if (!r.content_type.empty()) append_header(head, "Content-Type", r.content_type);
+    if (!request_id.empty()) append_header(head, "X-Request-ID", request_id);
+    for (const auto& [name, value] : r.headers)
+      if (safe_header_value(name) && safe_header_value(value)) append_header(head, name, value);
+    if (!bodiless) append_header(head, "Content-Length", std::to_string(r.body.size()));
+    if (!keep_alive) append_header(head, "Connection", "close");
+    head.append("\r\n");
+    std::array<asio::const_buffer, 2> buffers = {
+        asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(r.body)};
+    s.deadline = Clock::now() + options.header_timeout;  // a client that stops reading
+    auto [ec, n] = co_await asio::async_write(s.socket, buffers, kNoThrow);
+    s.deadline = Clock::time_point::max();
+    co_return !ec;
+  }
+
+  // Runs `action(session)` for every session, each on its own loop.
+  template <class F>
+  void for_each_session(F action) {
+    for (auto& loop : loops) {
+      asio::post(loop->io, [loop = loop.get(), action, self = shared_from_this()] {
+        for (Session* s : loop->sessions) action(*s);
+      });
+    }
   }
 };
 
@@ -410,6 +451,7 @@ std::uint16_t Server::listen() {
 void Server::start() {
   auto impl = impl_;
   impl->root = chain(impl->middleware, [raw = impl.get()](Request& req) { return raw->dispatch(req); });
+  for (auto& loop : impl->loops) asio::co_spawn(loop->io, impl->sweep(*loop), asio::detached);
   asio::co_spawn(impl->io, impl->accept_loop(), asio::detached);
 }
 
@@ -424,31 +466,34 @@ void Server::stop_accepting() {
 Task<void> Server::drain(std::chrono::milliseconds timeout) {
   auto impl = impl_;
   impl->draining = true;
-  auto for_each_session = [&](auto action) {
-    std::lock_guard lock(impl->sessions_mutex);
-    for (const auto& session : impl->sessions)
-      asio::post(session->stream.get_executor(), [session, action] { action(*session); });
-  };
-  // Idle keep-alive connections close now; busy ones close after their response.
-  for_each_session([](Session& s) {
-    beast::error_code ignored;  // the socket may have closed meanwhile
-    if (s.idle) s.stream.socket().cancel(ignored);
+  // Idle keep-alive connections get a short grace: a request already on its way is served with
+  // Connection: close; a quiet connection is closed. Busy ones close after their response.
+  impl->for_each_session([](Session& s) {
+    if (s.idle)
+      s.deadline = std::min(s.deadline, Clock::now() + std::chrono::milliseconds(250));
   });
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = Clock::now() + timeout;
   asio::steady_timer timer(impl->io);
-  while (impl->connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    timer.expires_after(std::chrono::milliseconds(10));
-    co_await timer.async_wait(kNoThrow);
-  }
-  if (impl->connections.load() > 0) {
-    impl->logger.warning("drain timeout: closing connections still open",
-                         {{"connections", impl->connections.load()}});
-    for_each_session([](Session& s) { s.stream.close(); });
-    while (impl->connections.load() > 0) {
+  auto wait_until = [&](Clock::time_point until) -> Task<void> {
+    while (impl->connections.load() > 0 && Clock::now() < until) {
       timer.expires_after(std::chrono::milliseconds(10));
       co_await timer.async_wait(kNoThrow);
     }
+  };
+  co_await wait_until(deadline);
+  if (impl->connections.load() > 0) {
+    impl->logger.warning("drain timeout: closing connections still open",
+                         {{"connections", impl->connections.load()}});
+    // Cancel what each session awaits, its handler included, then close.
+    impl->for_each_session([](Session& s) {
+      s.timed_out = true;
+      s.cancel.emit(asio::cancellation_type::terminal);
+      beast::error_code ignored;
+      s.socket.close(ignored);
+    });
+    co_await wait_until(Clock::now() + std::chrono::seconds(2));
   }
+  impl->stopped = true;
 }
 
 std::size_t Server::open_connections() const { return impl_->connections.load(); }

@@ -51,7 +51,7 @@ struct HttpMetrics::Impl : prometheus::Collectable {
   explicit Impl(Registry& r)
       : requests(r.counter("http_requests_total", "Total number of requests by method, status and handler.")),
         duration(r.histogram("http_request_duration_seconds",
-                             "Latency with only few buckets by handler and method.")),
+                             "Latency of HTTP requests by handler and method.")),
         inprogress(r.gauge("http_requests_inprogress",
                            "Number of HTTP requests in progress by handler and method.")),
         errors(r.counter("http_requests_errors_total",

@@ -1,0 +1,162 @@
+"""Fixtures that start real svckit binaries on free ports and talk to them over real sockets."""
+import json
+import os
+import pathlib
+import resource
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+BIN_DIR = pathlib.Path(os.environ.get("SVCKIT_BIN_DIR", pathlib.Path(__file__).parents[2] / "build" / "bin"))
+
+# 1000 concurrent connections need more descriptors than a default soft limit.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+
+
+class Service:
+    """A running service binary: its URL, its JSON log lines, and ways to stop it."""
+
+    def __init__(self, binary, env, args=()):
+        self.binary = binary
+        self.lines = []
+        self.stderr = ""
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [str(BIN_DIR / binary), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.started_at = time.monotonic()
+        self.port = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 15
+        while self.port is None:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{binary} exited with {self.proc.returncode}: {self.proc.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{binary} did not log its port")
+            time.sleep(0.005)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                entry = {"raw": line}
+            with self._lock:
+                self.lines.append(entry)
+            if entry.get("message") == "listening":
+                self.port = entry["port"]
+
+    def logs(self, message=None):
+        with self._lock:
+            return [l for l in self.lines if message is None or l.get("message") == message]
+
+    def wait_log(self, message, timeout=5.0, **fields):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for l in self.logs(message):
+                if all(l.get(k) == v for k, v in fields.items()):
+                    return l
+            time.sleep(0.01)
+        raise AssertionError(f"no log line {message!r} {fields}; have {self.logs()[-5:]}")
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/ready", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.01)
+        raise AssertionError("service never became ready")
+
+    def signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(timeout=5)
+        self.stderr = self.proc.stderr.read()
+        return code
+
+
+@pytest.fixture
+def start_service(tmp_path):
+    """start_service(binary, **env) -> Service, stopped at the end of the test."""
+    running = []
+
+    def start(binary="task-manager", args=(), wait_ready=True, **env):
+        full_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PORT": "0",
+            "HOST": "127.0.0.1",
+            "DATA_DIR": str(tmp_path / "data"),
+            "SHUTDOWN_DELAY": "0",
+            "DRAIN_TIMEOUT": "5s",
+            "THREADS": "2",
+            "LOG_LEVEL": "info",
+        }
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            if k in os.environ:
+                full_env[k] = os.environ[k]
+        full_env.update({k: str(v) for k, v in env.items()})
+        svc = Service(binary, full_env, args)
+        running.append(svc)
+        if wait_ready:
+            svc.wait_ready()
+        return svc
+
+    yield start
+    for svc in running:
+        code = svc.stop()
+        # A sanitizer report or a crash at exit fails the test that started the service.
+        assert code in (0, -signal.SIGKILL, 130), f"{svc.binary} exited with {code}: {svc.stderr[-2000:]}"
+        assert "ERROR: AddressSanitizer" not in svc.stderr, svc.stderr[-4000:]
+        assert "runtime error:" not in svc.stderr, svc.stderr[-4000:]
+
+
+@pytest.fixture
+def task_manager(start_service):
+    return start_service("task-manager")
+
+
+def raw_request(port, data: bytes, timeout=5.0, read_all=True):
+    """Sends raw bytes and returns what the server answered (until it closes, or one response)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if not read_all and b"\r\n\r\n" in b"".join(chunks):
+                    break
+        except (ConnectionResetError, socket.timeout):
+            pass
+        return b"".join(chunks)
+
+
+def status_of(response: bytes) -> int:
+    line = response.split(b"\r\n", 1)[0]
+    parts = line.split(b" ")
+    return int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else 0

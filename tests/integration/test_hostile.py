@@ -1,0 +1,213 @@
+"""Hostile and malformed input over raw sockets: each gets its status and the server keeps serving."""
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import raw_request, status_of
+
+GOOD = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def still_serving(svc):
+    assert status_of(raw_request(svc.port, GOOD)) == 200
+    assert requests.get(svc.url + "/api/v1/tasks").status_code == 200
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GARBAGE\r\n\r\n",
+    b"GET\r\n\r\n",
+    b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
+    b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+    b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,  # a TLS ClientHello
+    b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+    b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+])
+def test_malformed_requests_get_400(task_manager, request_bytes):
+    response = raw_request(task_manager.port, request_bytes)
+    assert status_of(response) == 400, response[:200]
+    assert b"application/problem+json" in response
+    still_serving(task_manager)
+
+
+def test_oversized_header_block_gets_431(task_manager):
+    big = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n"
+    assert status_of(raw_request(task_manager.port, big)) == 431
+    many = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(2000)) + b"\r\n"
+    assert status_of(raw_request(task_manager.port, many)) == 431
+    long_url = b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert status_of(raw_request(task_manager.port, long_url)) == 431
+    still_serving(task_manager)
+
+
+def test_body_over_max_body_gets_413_and_stores_nothing(start_service):
+    svc = start_service("task-manager", MAX_BODY="64k")
+    url = svc.url + "/api/v1/tasks"
+    body = '{"title": "' + "x" * 100_000 + '"}'
+    r = requests.post(url, data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.headers["Content-Type"] == "application/problem+json"
+    declared = b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{"
+    assert status_of(raw_request(svc.port, declared)) == 413
+    chunk = b"%x\r\n" % 70000 + b"x" * 70000 + b"\r\n0\r\n\r\n"
+    chunked = b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk
+    assert status_of(raw_request(svc.port, chunked)) == 413
+    assert requests.get(url).json()["total"] == 0
+    assert requests.post(url, json={"title": "small"}).status_code == 201
+    still_serving(svc)
+
+
+def test_deeply_nested_json_is_rejected_not_crashing(task_manager):
+    body = "[" * 200_000 + "]" * 200_000
+    r = requests.post(task_manager.url + "/api/v1/tasks", data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    r = requests.post(task_manager.url + "/api/v1/tasks", data="{" * 100_000, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    still_serving(task_manager)
+
+
+def test_expect_100_continue(task_manager):
+    body = b'{"title": "continued"}'
+    with socket.create_connection(("127.0.0.1", task_manager.port), timeout=5) as s:
+        s.sendall(b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        assert s.recv(1024).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        s.sendall(body + b"")
+        assert status_of(s.recv(65536)) == 201
+
+
+def test_pipelined_requests_are_answered_in_order(task_manager):
+    two = (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Request-ID: first\r\n\r\n"
+           b"GET /api/v1/nope HTTP/1.1\r\nHost: x\r\nX-Request-ID: second\r\nConnection: close\r\n\r\n")
+    response = raw_request(task_manager.port, two)
+    assert response.count(b"HTTP/1.1 ") == 2
+    assert response.index(b"X-Request-ID: first") < response.index(b"HTTP/1.1 404")
+    assert response.index(b"HTTP/1.1 404") < response.index(b"X-Request-ID: second")
+
+
+def test_http10_closes_unless_keep_alive_is_asked(task_manager):
+    response = raw_request(task_manager.port, b"GET /health HTTP/1.0\r\n\r\n")
+    assert status_of(response) == 200 and b"Connection: close" in response
+    with socket.create_connection(("127.0.0.1", task_manager.port), timeout=5) as s:
+        s.sendall(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        first = s.recv(65536)
+        assert b"Connection: keep-alive" in first
+        s.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+        assert status_of(s.recv(65536)) == 200
+
+
+def test_slow_loris_is_cut_off_while_others_are_served(start_service):
+    svc = start_service("task-manager", HEADER_TIMEOUT="1s")
+    loris = []
+    for _ in range(50):
+        s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        loris.append(s)
+    began = time.monotonic()
+    closed = set()
+    while time.monotonic() - began < 4 and len(closed) < len(loris):
+        for i, s in enumerate(loris):
+            if i in closed:
+                continue
+            try:
+                s.sendall(b"X-Drip: 1\r\n")  # one more header line, never the end
+                s.setblocking(False)
+                if s.recv(1024) == b"":
+                    closed.add(i)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                closed.add(i)
+            finally:
+                s.setblocking(True)
+        # Meanwhile a normal client is served promptly.
+        t = time.monotonic()
+        assert requests.get(svc.url + "/health", timeout=2).status_code == 200
+        assert time.monotonic() - t < 1
+        time.sleep(0.2)
+    elapsed = time.monotonic() - began
+    assert len(closed) == len(loris), f"only {len(closed)} of {len(loris)} slow clients were cut off"
+    assert elapsed < 3.5
+    for s in loris:
+        s.close()
+    still_serving(svc)
+
+
+def test_idle_keep_alive_connections_are_closed(start_service):
+    svc = start_service("task-manager", IDLE_TIMEOUT="500ms")
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(s.recv(65536)) == 200
+        time.sleep(1.2)
+        assert s.recv(1024) == b""  # the server closed the idle connection
+
+
+def test_connection_cap_answers_503(start_service):
+    svc = start_service("task-manager", MAX_CONNECTIONS="20")
+    held = [socket.create_connection(("127.0.0.1", svc.port), timeout=5) for _ in range(20)]
+    time.sleep(0.2)
+    try:
+        response = raw_request(svc.port, GOOD)
+        assert status_of(response) == 503 and b"Retry-After: 1" in response
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.3)
+    still_serving(svc)
+
+
+def test_load_shedding_answers_503_but_not_liveness(start_service):
+    svc = start_service("svckit-testd", MAX_INFLIGHT="2")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        requests.get(svc.url + "/test/slow", params={"ms": 1500}, timeout=10).status_code)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.4)
+    shed = requests.get(svc.url + "/test/slow", params={"ms": 1})
+    assert shed.status_code == 503
+    assert shed.headers["Retry-After"] == "1"
+    assert shed.json()["detail"] == "the server is overloaded"
+    assert requests.get(svc.url + "/health").status_code == 200  # liveness is never shed
+    for t in threads:
+        t.join()
+    assert results == [200, 200]
+    assert requests.get(svc.url + "/test/slow", params={"ms": 1}).status_code == 200
+
+
+def test_a_thousand_concurrent_connections(task_manager):
+    async def one(i):
+        reader, writer = await asyncio.open_connection("127.0.0.1", task_manager.port)
+        try:
+            writer.write(b"GET /api/v1/tasks/stats HTTP/1.1\r\nHost: x\r\nX-Request-ID: c%d\r\n\r\n" % i)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            return status_of(head), (b"X-Request-ID: c%d\r\n" % i) in head
+        finally:
+            writer.close()
+
+    async def all_of_them():
+        # Open all 1000 before any is answered to hold them concurrently.
+        return await asyncio.gather(*(one(i) for i in range(1000)))
+
+    results = asyncio.run(asyncio.wait_for(all_of_them(), timeout=60))
+    assert all(status == 200 for status, _ in results)
+    assert all(echoed for _, echoed in results)
+    still_serving(task_manager)
+
+
+def test_abrupt_disconnects_do_not_hurt(task_manager):
+    for payload in (b"GET /health HTTP/1.1\r\n", b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ti"):
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", task_manager.port))
+            s.sendall(payload)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+            s.close()
+    still_serving(task_manager)

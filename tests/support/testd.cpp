@@ -1,0 +1,47 @@
+// A service for black-box tests of the SDK itself: a start-up that can be slowed down, a request
+// that takes as long as asked, and an echo. Not a product; built only with the tests.
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <svckit/svckit.hpp>
+
+using svckit::Task;
+using svckit::http::Request;
+using svckit::http::Response;
+
+namespace {
+
+Task<void> sleep_for(std::chrono::milliseconds ms) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, ms);
+  co_await timer.async_wait(boost::asio::use_awaitable);
+}
+
+struct TestDaemon : svckit::Module {
+  std::chrono::milliseconds start_delay{0};
+
+  void install(svckit::App& app) override {
+    start_delay = svckit::parse_duration(app.config().get("TESTD_START_DELAY", "0"));
+    auto api = app.http().group("/test");
+    api.get("/slow", [](Request& req) -> Task<Response> {
+      auto ms = svckit::http::query_int("ms", req.query_param("ms"), 100, 0, 60000);
+      co_await sleep_for(std::chrono::milliseconds(ms));
+      co_return Response::json(200, {{"slept_ms", ms}});
+    });
+    api.post("/echo", [](Request& req) -> Task<Response> {
+      co_return Response::json(200, {{"bytes", req.body().size()},
+                                     {"request_id", req.request_id()},
+                                     {"trace_id", req.trace().trace_id},
+                                     {"parent_span_id", req.trace().parent_span_id}});
+    });
+    api.get("/boom", [](Request&) -> Task<Response> {
+      throw std::runtime_error("internal detail that must not leak");
+      co_return Response::empty();
+    });
+  }
+
+  Task<void> start(svckit::App&) override { co_await sleep_for(start_delay); }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) { return svckit::run<TestDaemon>("svckit-testd", argc, argv); }
