@@ -21,11 +21,17 @@ struct BlockingPool::Impl {
 BlockingPool::BlockingPool(std::size_t threads)
     : impl_(std::make_unique<Impl>(threads == 0 ? 1 : threads)) {}
 
-BlockingPool::~BlockingPool() { join(); }
+BlockingPool::~BlockingPool() {
+  join();
+}
 
-void BlockingPool::join() { impl_->pool.join(); }
+void BlockingPool::join() {
+  impl_->pool.join();
+}
 
-std::size_t BlockingPool::size() const { return impl_->threads; }
+std::size_t BlockingPool::size() const {
+  return impl_->threads;
+}
 
 Task<void> BlockingPool::run_erased(std::function<void()> fn) {
   // `fn` runs on a pool thread; the caller resumes on its own executor afterwards. (A plain

@@ -69,7 +69,9 @@ const Setting kSettings[] = {
        c.grpc_port = parse_int<std::uint16_t>(v, 0, 65535, "a port");
      }},
     {"THREADS", "I/O threads (default: hardware threads)",
-     [](Config& c, const std::string& v) { c.threads = parse_int<unsigned>(v, 1, 256, "a count"); }},
+     [](Config& c, const std::string& v) {
+       c.threads = parse_int<unsigned>(v, 1, 256, "a count");
+     }},
     {"BLOCKING_THREADS", "threads for blocking work such as SQLite (default 4)",
      [](Config& c, const std::string& v) {
        c.blocking_threads = parse_int<unsigned>(v, 1, 256, "a count");
@@ -94,7 +96,8 @@ const Setting kSettings[] = {
        require_url_scheme(v, {"amqp://", "amqps://"});
        c.bus_url = v;
      }},
-    {"JWT_SECRET_KEY", "HS256 secret", [](Config& c, const std::string& v) { c.jwt_secret_key = v; }},
+    {"JWT_SECRET_KEY", "HS256 secret",
+     [](Config& c, const std::string& v) { c.jwt_secret_key = v; }},
     {"JWT_PUBLIC_KEY_FILE", "PEM public key file",
      [](Config& c, const std::string& v) { c.jwt_public_key_file = v; }},
     {"JWKS_FILE", "JWK set file", [](Config& c, const std::string& v) { c.jwks_file = v; }},

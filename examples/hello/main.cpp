@@ -18,4 +18,6 @@ struct Hello : svckit::Module {
   }
 };
 
-int main(int argc, char** argv) { return svckit::run<Hello>("hello", argc, argv); }
+int main(int argc, char** argv) {
+  return svckit::run<Hello>("hello", argc, argv);
+}

@@ -129,7 +129,9 @@ Module& App::install(std::unique_ptr<Module> module) {
   return *modules_.back();
 }
 
-std::uint16_t App::port() const { return http_->port(); }
+std::uint16_t App::port() const {
+  return http_->port();
+}
 
 void App::shutdown() {
   if (runtime_->shutting_down.exchange(true)) return;
@@ -175,10 +177,11 @@ int App::run() {
     return 1;
   }
   http_->start();
-  logger_.info("listening", {{"port", http_->port()},
-                             {"url", "http://" + (config_.host == "0.0.0.0" ? std::string("127.0.0.1")
-                                                                            : config_.host) +
-                                         ":" + std::to_string(http_->port())}});
+  logger_.info(
+      "listening",
+      {{"port", http_->port()},
+       {"url", "http://" + (config_.host == "0.0.0.0" ? std::string("127.0.0.1") : config_.host) +
+                   ":" + std::to_string(http_->port())}});
   logger_.flush();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -16,8 +16,7 @@ Middleware problem_responses() {
     try {
       co_return co_await next(req);
     } catch (const Error& e) {
-      if (e.status() >= 500)
-        req.log(log::Level::error, "request failed", {{"detail", e.detail()}});
+      if (e.status() >= 500) req.log(log::Level::error, "request failed", {{"detail", e.detail()}});
       co_return Response::problem(e, req.request_id(), req.path());
     } catch (const std::exception& e) {
       // A bug or a failed dependency: the detail goes to the log, never to the client.

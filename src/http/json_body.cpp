@@ -7,7 +7,9 @@
 namespace svckit::http {
 namespace {
 
-std::string type_name(const nlohmann::json& v) { return v.type_name(); }
+std::string type_name(const nlohmann::json& v) {
+  return v.type_name();
+}
 
 }  // namespace
 
@@ -22,7 +24,9 @@ const nlohmann::json* JsonBody::find(std::string_view field) const {
   return &*it;
 }
 
-bool JsonBody::has(std::string_view field) const { return find(field) != nullptr; }
+bool JsonBody::has(std::string_view field) const {
+  return find(field) != nullptr;
+}
 
 std::optional<std::string> JsonBody::optional_string(std::string_view field) const {
   const auto* v = find(field);
@@ -84,9 +88,9 @@ void require_length(std::string_view field, std::string_view value, std::size_t 
   std::size_t chars = 0;
   for (unsigned char c : value) chars += (c & 0xC0) != 0x80;
   if (chars < min)
-    throw ValidationError(std::string(field),
-                          min == 1 ? "must not be empty"
-                                   : "must be at least " + std::to_string(min) + " characters");
+    throw ValidationError(
+        std::string(field),
+        min == 1 ? "must not be empty" : "must be at least " + std::to_string(min) + " characters");
   if (chars > max)
     throw ValidationError(std::string(field),
                           "must be at most " + std::to_string(max) + " characters");
@@ -125,8 +129,8 @@ bool valid_date(int y, int m, int d) {
 
 bool is_iso8601(std::string_view s) {
   int y, mo, d, h, mi, sec;
-  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || !valid_date(y, mo, d))
+  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || !valid_date(y, mo, d))
     return false;
   if (s.size() == 10) return true;
   if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return false;
@@ -167,8 +171,8 @@ std::int64_t query_int(std::string_view field, const std::optional<std::string>&
   if (ec != std::errc() || end != value->data() + value->size() || value->empty())
     throw ValidationError(std::string(field), "expected an integer");
   if (v < min || v > max)
-    throw ValidationError(std::string(field), "must be between " + std::to_string(min) + " and " +
-                                                  std::to_string(max));
+    throw ValidationError(std::string(field),
+                          "must be between " + std::to_string(min) + " and " + std::to_string(max));
   return v;
 }
 

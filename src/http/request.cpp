@@ -56,7 +56,8 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
 
 std::string Request::param(std::string_view name) const {
   for (const auto& [k, v] : params_)
-    if (k == name) return v.find('%') == std::string_view::npos ? std::string(v) : percent_decode(v, false);
+    if (k == name)
+      return v.find('%') == std::string_view::npos ? std::string(v) : percent_decode(v, false);
   throw std::logic_error("route has no parameter '" + std::string(name) + "'");
 }
 
@@ -83,7 +84,9 @@ nlohmann::json Request::json() const {
   return parsed;
 }
 
-JsonBody Request::json_object() const { return JsonBody(json()); }
+JsonBody Request::json_object() const {
+  return JsonBody(json());
+}
 
 void Request::log(log::Level level, std::string_view message, log::Fields fields) const {
   if (!logger_ || !logger_->enabled(level)) return;
@@ -91,11 +94,10 @@ void Request::log(log::Level level, std::string_view message, log::Fields fields
     logger_->write(level, message, {{"request_id", request_id_}, {"trace_id", trace_.trace_id}},
                    fields);
   } else {
-    logger_->write(level, message,
-                   {{"request_id", request_id_},
-                    {"trace_id", trace_.trace_id},
-                    {"user_id", user_id_}},
-                   fields);
+    logger_->write(
+        level, message,
+        {{"request_id", request_id_}, {"trace_id", trace_.trace_id}, {"user_id", user_id_}},
+        fields);
   }
 }
 

@@ -32,12 +32,8 @@ Response Response::empty(int status) {
 Response Response::problem(const Error& error, std::string_view request_id,
                            std::string_view instance) {
   nlohmann::json body = {
-      {"type", error.type()},
-      {"title", error.title()},
-      {"status", error.status()},
-      {"detail", error.detail()},
-      {"instance", instance},
-      {"request_id", request_id},
+      {"type", error.type()},     {"title", error.title()}, {"status", error.status()},
+      {"detail", error.detail()}, {"instance", instance},   {"request_id", request_id},
   };
   if (!error.field_errors().empty()) {
     auto& errors = body["errors"] = nlohmann::json::array();

@@ -13,7 +13,9 @@ RouteGroup RouteGroup::group(std::string_view prefix, std::vector<Middleware> mi
   return RouteGroup(*router_, prefix_ + std::string(prefix), std::move(all));
 }
 
-void RouteGroup::use(Middleware middleware) { middleware_.push_back(std::move(middleware)); }
+void RouteGroup::use(Middleware middleware) {
+  middleware_.push_back(std::move(middleware));
+}
 
 void RouteGroup::route(Method method, std::string_view pattern, std::vector<Middleware> middleware,
                        Handler handler) {

@@ -48,7 +48,8 @@ struct Router::Node {
     rest.remove_prefix(1);  // the '/'
     auto slash = rest.find('/');
     std::string_view segment = rest.substr(0, slash);
-    std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    std::string_view tail =
+        slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
     for (const auto& [literal, child] : literals) {
       if (literal != segment) continue;
       if (const Node* n = child->find(tail, method, params, path_match)) return n;

@@ -86,12 +86,14 @@ int status_for_read_error(const beast::error_code& ec) {
 
 const char* detail_for_status(int status) {
   switch (status) {
-    case 431: return "request header block exceeds the server's limit";
-    case 413: return "request body exceeds the server's limit";
-    default: return "malformed HTTP request";
+    case 431:
+      return "request header block exceeds the server's limit";
+    case 413:
+      return "request body exceeds the server's limit";
+    default:
+      return "malformed HTTP request";
   }
 }
-
 
 using Clock = std::chrono::steady_clock;
 
@@ -106,8 +108,8 @@ struct Session {
   std::string head;  // the response head, reused across requests
   // When the current wait gives up; checked by the loop's sweeper, so arming it costs a store.
   Clock::time_point deadline = Clock::time_point::max();
-  bool idle = false;       // waiting for the first byte of the next request
-  bool timed_out = false;  // the sweeper cancelled the pending wait
+  bool idle = false;                 // waiting for the first byte of the next request
+  bool timed_out = false;            // the sweeper cancelled the pending wait
   asio::cancellation_signal cancel;  // stops the handler too when a drain gives up on it
 };
 
@@ -155,9 +157,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (const Route* route = req.matched_route()) co_return co_await route->handler(req);
     auto match = router.match(req.method(), req.path());
     if (match.outcome == Router::Outcome::method_not_allowed)
-      throw MethodNotAllowed(std::string(req.method_name()) + " is not allowed on " +
-                                 std::string(req.path()),
-                             match.allow);
+      throw MethodNotAllowed(
+          std::string(req.method_name()) + " is not allowed on " + std::string(req.path()),
+          match.allow);
     throw NotFound("no route for " + std::string(req.path()));
   }
 
@@ -338,13 +340,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     Request req = to_request(msg);
     req.set_received_at(started);
     auto rid = req.header("X-Request-ID");
-    auto trace = trace::TraceContext::continue_from(req.header("traceparent"),
-                                                    req.header("tracestate"));
+    auto trace =
+        trace::TraceContext::continue_from(req.header("traceparent"), req.header("tracestate"));
     req.set_context(rid && sane_request_id(*rid) ? std::string(*rid) : trace::random_hex(16),
                     std::move(trace), &logger);
 
     auto match = router.match(req.method(), req.path());
-    if (match.outcome == Router::Outcome::found) req.set_route(match.route, std::move(match.params));
+    if (match.outcome == Router::Outcome::found)
+      req.set_route(match.route, std::move(match.params));
 
     Response response;
     if (inflight.load(std::memory_order_relaxed) >= options.max_inflight &&
@@ -378,7 +381,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                {"status", status},
                {"duration_ms", ms}});
     }
-    co_return keep_alive && written;
+    co_return keep_alive&& written;
   }
 
   // Serializes the head into the session's reused buffer and sends head and body in one
@@ -425,13 +428,17 @@ Server::Server(std::vector<boost::asio::io_context*> loops, ServerOptions option
 
 Server::~Server() = default;
 
-void Server::use(Middleware middleware) { impl_->middleware.push_back(std::move(middleware)); }
+void Server::use(Middleware middleware) {
+  impl_->middleware.push_back(std::move(middleware));
+}
 
 RouteGroup Server::group(std::string_view prefix, std::vector<Middleware> middleware) {
   return RouteGroup(impl_->router, std::string(prefix), std::move(middleware));
 }
 
-Router& Server::router() { return impl_->router; }
+Router& Server::router() {
+  return impl_->router;
+}
 
 std::uint16_t Server::listen() {
   auto& impl = *impl_;
@@ -450,7 +457,8 @@ std::uint16_t Server::listen() {
 
 void Server::start() {
   auto impl = impl_;
-  impl->root = chain(impl->middleware, [raw = impl.get()](Request& req) { return raw->dispatch(req); });
+  impl->root =
+      chain(impl->middleware, [raw = impl.get()](Request& req) { return raw->dispatch(req); });
   for (auto& loop : impl->loops) asio::co_spawn(loop->io, impl->sweep(*loop), asio::detached);
   asio::co_spawn(impl->io, impl->accept_loop(), asio::detached);
 }
@@ -469,8 +477,7 @@ Task<void> Server::drain(std::chrono::milliseconds timeout) {
   // Idle keep-alive connections get a short grace: a request already on its way is served with
   // Connection: close; a quiet connection is closed. Busy ones close after their response.
   impl->for_each_session([](Session& s) {
-    if (s.idle)
-      s.deadline = std::min(s.deadline, Clock::now() + std::chrono::milliseconds(250));
+    if (s.idle) s.deadline = std::min(s.deadline, Clock::now() + std::chrono::milliseconds(250));
   });
   auto deadline = Clock::now() + timeout;
   asio::steady_timer timer(impl->io);
@@ -496,8 +503,14 @@ Task<void> Server::drain(std::chrono::milliseconds timeout) {
   impl->stopped = true;
 }
 
-std::size_t Server::open_connections() const { return impl_->connections.load(); }
-std::size_t Server::inflight_requests() const { return impl_->inflight.load(); }
-std::uint16_t Server::port() const { return impl_->bound_port; }
+std::size_t Server::open_connections() const {
+  return impl_->connections.load();
+}
+std::size_t Server::inflight_requests() const {
+  return impl_->inflight.load();
+}
+std::uint16_t Server::port() const {
+  return impl_->bound_port;
+}
 
 }  // namespace svckit::http

@@ -1,9 +1,11 @@
 #include "svckit/metrics/http_metrics.hpp"
 
+#include "svckit/http/router.hpp"
+
 #include <array>
 #include <chrono>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 
 #include <prometheus/collectable.h>
@@ -18,18 +20,30 @@ const char* kStatusClass[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
 const char* error_type_for_status(int status) {
   switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthenticated";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 409: return "conflict";
-    case 413: return "payload_too_large";
-    case 415: return "unsupported_media_type";
-    case 422: return "validation";
-    case 429: return "rate_limited";
-    case 503: return "unavailable";
-    default: return status >= 500 ? "server" : "client";
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 409:
+      return "conflict";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    case 422:
+      return "validation";
+    case 429:
+      return "rate_limited";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "server" : "client";
   }
 }
 
@@ -42,14 +56,15 @@ struct RouteSeries {
   std::atomic<std::uint64_t> sizes_observed{0};
   std::atomic<std::uint64_t> request_bytes{0};
   std::atomic<std::uint64_t> response_bytes{0};
-  std::array<prometheus::Counter*, 6> requests{};  // by status / 100
+  std::array<std::atomic<prometheus::Counter*>, 6> requests{};  // by status / 100, lazily
   std::string handler;
   std::string method;
 };
 
 struct HttpMetrics::Impl : prometheus::Collectable {
   explicit Impl(Registry& r)
-      : requests(r.counter("http_requests_total", "Total number of requests by method, status and handler.")),
+      : requests(r.counter("http_requests_total",
+                           "Total number of requests by method, status and handler.")),
         duration(r.histogram("http_request_duration_seconds",
                              "Latency of HTTP requests by handler and method.")),
         inprogress(r.gauge("http_requests_inprogress",
@@ -61,6 +76,13 @@ struct HttpMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Histogram>& duration;
   prometheus::Family<prometheus::Gauge>& inprogress;
   prometheus::Family<prometheus::Counter>& errors;
+
+  // Never reused, unlike an address: keys the per-thread caches of every HttpMetrics ever made.
+  const std::uint64_t instance_id = next_instance_id();
+  static std::uint64_t next_instance_id() {
+    static std::atomic<std::uint64_t> next{1};
+    return next++;
+  }
 
   mutable std::mutex mutex;
   std::unordered_map<std::string, std::unique_ptr<RouteSeries>> series;
@@ -84,12 +106,37 @@ struct HttpMetrics::Impl : prometheus::Collectable {
 
   prometheus::Counter& requests_counter(RouteSeries& s, int status) {
     std::size_t cls = status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100) : 5;
+    if (auto* c = s.requests[cls].load(std::memory_order_acquire)) return *c;
     std::lock_guard lock(mutex);
-    auto& slot = s.requests[cls];
-    if (!slot)
-      slot = &requests.Add(
-          {{"handler", s.handler}, {"method", s.method}, {"status", kStatusClass[cls]}});
-    return *slot;
+    auto* c = &requests.Add(
+        {{"handler", s.handler}, {"method", s.method}, {"status", kStatusClass[cls]}});
+    s.requests[cls].store(c, std::memory_order_release);
+    return *c;
+  }
+
+  // The series of a matched route (or of "none"), remembered per thread so that the hot path
+  // takes no lock and builds no key.
+  RouteSeries& series_for(const http::Request& req) {
+    struct Key {
+      std::uint64_t owner;
+      const void* route;
+      http::Method method;
+      bool operator==(const Key&) const = default;
+    };
+    struct KeyHash {
+      std::size_t operator()(const Key& k) const {
+        return std::hash<const void*>()(k.route) * 31 + k.owner * 7 +
+               static_cast<std::size_t>(k.method);
+      }
+    };
+    thread_local std::unordered_map<Key, RouteSeries*, KeyHash> cache;
+    Key key{instance_id, req.matched_route(), req.method()};
+    if (auto it = cache.find(key); it != cache.end()) return *it->second;
+    // Unmatched paths share one series: raw paths would let clients explode the cardinality.
+    std::string_view handler = req.route().empty() ? std::string_view("none") : req.route();
+    RouteSeries& s = lookup(handler, http::method_name(req.method()));
+    cache.emplace(key, &s);
+    return s;
   }
 
   void record(RouteSeries& s, const http::Request& req, int status, std::size_t response_bytes,
@@ -133,9 +180,9 @@ struct HttpMetrics::Impl : prometheus::Collectable {
       }
       return f;
     };
-    return {family("http_request_size_bytes", "Content length of incoming requests by handler.", 1),
-            family("http_response_size_bytes", "Content length of outgoing responses by handler.",
-                   2)};
+    return {
+        family("http_request_size_bytes", "Content length of incoming requests by handler.", 1),
+        family("http_response_size_bytes", "Content length of outgoing responses by handler.", 2)};
   }
 };
 
@@ -146,9 +193,7 @@ HttpMetrics::~HttpMetrics() = default;
 
 http::Middleware HttpMetrics::middleware() {
   return [impl = impl_](http::Request& req, const http::Handler& next) -> Task<http::Response> {
-    // Unmatched paths share one series: raw paths would let clients explode the cardinality.
-    std::string_view handler = req.route().empty() ? std::string_view("none") : req.route();
-    RouteSeries& s = impl->lookup(handler, http::method_name(req.method()));
+    RouteSeries& s = impl->series_for(req);
     s.inprogress->Increment();
     auto started = std::chrono::steady_clock::now();
     http::Response response;

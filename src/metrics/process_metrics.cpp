@@ -45,9 +45,10 @@ double boot_time_seconds() {
 
 class ProcessCollector : public prometheus::Collectable {
  public:
-  ProcessCollector() : ticks_(static_cast<double>(sysconf(_SC_CLK_TCK))),
-                       page_size_(static_cast<double>(sysconf(_SC_PAGESIZE))),
-                       boot_time_(boot_time_seconds()) {}
+  ProcessCollector()
+      : ticks_(static_cast<double>(sysconf(_SC_CLK_TCK))),
+        page_size_(static_cast<double>(sysconf(_SC_PAGESIZE))),
+        boot_time_(boot_time_seconds()) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> out;
@@ -68,8 +69,8 @@ class ProcessCollector : public prometheus::Collectable {
                                (utime + stime) / ticks_, prometheus::MetricType::Counter));
     out.push_back(gauge_family("process_resident_memory_bytes", "Resident memory size in bytes.",
                                rss * page_size_));
-    out.push_back(gauge_family("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-                               vsize));
+    out.push_back(
+        gauge_family("process_virtual_memory_bytes", "Virtual memory size in bytes.", vsize));
     out.push_back(gauge_family("process_start_time_seconds",
                                "Start time of the process since unix epoch in seconds.",
                                boot_time_ + start / ticks_));

@@ -36,22 +36,24 @@ void Database::migrate(std::string_view component, std::span<const Migration> mi
   run_in_transaction(
       [](Connection& c) {
         c.execute(
-        "CREATE TABLE IF NOT EXISTS svckit_migrations ("
-        " component TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
-        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
-        " PRIMARY KEY (component, version))");
+            "CREATE TABLE IF NOT EXISTS svckit_migrations ("
+            " component TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+            " PRIMARY KEY (component, version))");
       },
       true);
   for (const Migration* m : ordered) {
-    run_in_transaction([&](Connection& c) {
-      auto applied = c.execute(
-          "SELECT 1 FROM svckit_migrations WHERE component = ? AND version = ?",
-          {std::string(component), m->version});
-      if (!applied.empty()) return;
-      c.execute(m->sql);
-      c.execute("INSERT INTO svckit_migrations (component, version, name) VALUES (?, ?, ?)",
-                {std::string(component), m->version, m->name});
-    }, true);
+    run_in_transaction(
+        [&](Connection& c) {
+          auto applied =
+              c.execute("SELECT 1 FROM svckit_migrations WHERE component = ? AND version = ?",
+                        {std::string(component), m->version});
+          if (!applied.empty()) return;
+          c.execute(m->sql);
+          c.execute("INSERT INTO svckit_migrations (component, version, name) VALUES (?, ?, ?)",
+                    {std::string(component), m->version, m->name});
+        },
+        true);
   }
 }
 

@@ -136,7 +136,8 @@ class SqliteConnection final : public Connection {
     int rc = std::visit(
         [&](const auto& v) -> int {
           using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::nullptr_t>) return sqlite3_bind_null(stmt, index);
+          if constexpr (std::is_same_v<T, std::nullptr_t>)
+            return sqlite3_bind_null(stmt, index);
           else if constexpr (std::is_same_v<T, std::int64_t>)
             return sqlite3_bind_int64(stmt, index, v);
           else if constexpr (std::is_same_v<T, double>)
@@ -151,9 +152,12 @@ class SqliteConnection final : public Connection {
 
   static Value column(sqlite3_stmt* stmt, int c) {
     switch (sqlite3_column_type(stmt, c)) {
-      case SQLITE_INTEGER: return Value(static_cast<long long>(sqlite3_column_int64(stmt, c)));
-      case SQLITE_FLOAT: return Value(sqlite3_column_double(stmt, c));
-      case SQLITE_NULL: return Value();
+      case SQLITE_INTEGER:
+        return Value(static_cast<long long>(sqlite3_column_int64(stmt, c)));
+      case SQLITE_FLOAT:
+        return Value(sqlite3_column_double(stmt, c));
+      case SQLITE_NULL:
+        return Value();
       default: {
         auto* text = reinterpret_cast<const char*>(sqlite3_column_blob(stmt, c));
         int n = sqlite3_column_bytes(stmt, c);
@@ -266,7 +270,8 @@ std::unique_ptr<Database> open_database(std::string_view url, BlockingPool& pool
     return std::make_unique<SqliteDatabase>(std::string(url.substr(10)), pool);
   if (url.rfind("postgres", 0) == 0)
     throw std::invalid_argument("the PostgreSQL backend is not part of this build yet");
-  throw std::invalid_argument("expected sqlite:///path, sqlite:////absolute/path or sqlite::memory:");
+  throw std::invalid_argument(
+      "expected sqlite:///path, sqlite:////absolute/path or sqlite::memory:");
 }
 
 }  // namespace svckit::sql

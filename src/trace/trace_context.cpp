@@ -11,9 +11,13 @@ bool is_lower_hex(std::string_view s) {
   return true;
 }
 
-bool all_zero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
+bool all_zero(std::string_view s) {
+  return s.find_first_not_of('0') == std::string_view::npos;
+}
 
-int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+int hex_value(char c) {
+  return c <= '9' ? c - '0' : c - 'a' + 10;
+}
 
 std::mt19937_64& generator() {
   thread_local std::mt19937_64 gen{[] {
@@ -57,8 +61,9 @@ std::optional<ParsedTraceparent> parse_traceparent(std::string_view v) {
   if (all_zero(trace_id) || all_zero(parent_id)) return std::nullopt;
   // Version 00 is exactly 55 characters; a later version may append fields after a '-'.
   if (version == "00" ? v.size() != 55 : (v.size() > 55 && v[55] != '-')) return std::nullopt;
-  return ParsedTraceparent{std::string(trace_id), std::string(parent_id),
-                           static_cast<std::uint8_t>(hex_value(flags[0]) * 16 + hex_value(flags[1]))};
+  return ParsedTraceparent{
+      std::string(trace_id), std::string(parent_id),
+      static_cast<std::uint8_t>(hex_value(flags[0]) * 16 + hex_value(flags[1]))};
 }
 
 std::string TraceContext::traceparent() const {

@@ -44,4 +44,6 @@ struct TestDaemon : svckit::Module {
 
 }  // namespace
 
-int main(int argc, char** argv) { return svckit::run<TestDaemon>("svckit-testd", argc, argv); }
+int main(int argc, char** argv) {
+  return svckit::run<TestDaemon>("svckit-testd", argc, argv);
+}

@@ -44,14 +44,13 @@ TEST(Health, AHungCheckIsBoundedByItsTimeoutAndNotRunTwice) {
   Health h("svc", pool);
   std::atomic<int> runs{0};
   std::atomic<bool> release{false};
-  h.readiness_blocking(
-      "hung",
-      [&] {
-        ++runs;
-        while (!release) std::this_thread::sleep_for(5ms);
-        return true;
-      },
-      {.timeout = 100ms, .cache_for = 1000ms});
+  h.readiness_blocking("hung",
+                       [&] {
+                         ++runs;
+                         while (!release) std::this_thread::sleep_for(5ms);
+                         return true;
+                       },
+                       {.timeout = 100ms, .cache_for = 1000ms});
   h.mark_started();
   LoopThread loop;
   auto started = std::chrono::steady_clock::now();
@@ -61,7 +60,7 @@ TEST(Health, AHungCheckIsBoundedByItsTimeoutAndNotRunTwice) {
   EXPECT_EQ(first.status, Status::down);
   EXPECT_NE(first.checks[0].second.detail.find("timed out"), std::string::npos);
   EXPECT_EQ(second.status, Status::down);
-  EXPECT_LT(elapsed, 2s);  // generous: the bound is what matters, not the exact figure
+  EXPECT_LT(elapsed, 2s);     // generous: the bound is what matters, not the exact figure
   EXPECT_EQ(runs.load(), 1);  // the second probe waited for the running evaluation
   release = true;
   std::this_thread::sleep_for(50ms);  // let the evaluation finish before the pool goes away

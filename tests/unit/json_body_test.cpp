@@ -59,7 +59,8 @@ TEST(JsonBody, NonObjectBodyIs422) {
 }
 
 TEST(JsonBody, MissingAndWrongTypedFieldsAreNamed) {
-  JsonBody b(nlohmann::json::parse(R"({"title": 5, "n": "x", "ok": true, "big": 18446744073709551615})"));
+  JsonBody b(
+      nlohmann::json::parse(R"({"title": 5, "n": "x", "ok": true, "big": 18446744073709551615})"));
   EXPECT_EQ(invalid_field([&] { b.required_string("title"); }), "title");
   EXPECT_EQ(invalid_field([&] { b.required_string("absent"); }), "absent");
   EXPECT_EQ(invalid_field([&] { b.optional_int("n"); }), "n");
@@ -107,12 +108,14 @@ TEST(Validation, QueryInt) {
   EXPECT_EQ(invalid_field([] { query_int("limit", std::string("101"), 20, 1, 100); }), "limit");
   EXPECT_EQ(invalid_field([] { query_int("limit", std::string("ten"), 20, 1, 100); }), "limit");
   EXPECT_EQ(invalid_field([] { query_int("limit", std::string(""), 20, 1, 100); }), "limit");
-  EXPECT_EQ(invalid_field([] { query_int("limit", std::string("99999999999999999999"), 20, 1, 100); }),
-            "limit");
+  EXPECT_EQ(
+      invalid_field([] { query_int("limit", std::string("99999999999999999999"), 20, 1, 100); }),
+      "limit");
 }
 
 TEST(Request, QueryParametersAreDecoded) {
-  Request r(svckit::http::Method::get, "GET", "/x?category=home%20office&a=b+c&empty=&flag", {}, "");
+  Request r(svckit::http::Method::get, "GET", "/x?category=home%20office&a=b+c&empty=&flag", {},
+            "");
   EXPECT_EQ(r.path(), "/x");
   EXPECT_EQ(r.query_param("category"), "home office");
   EXPECT_EQ(r.query_param("a"), "b c");

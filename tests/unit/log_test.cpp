@@ -9,9 +9,9 @@ using svckit::log::Logger;
 
 TEST(Logger, WritesOneJsonObjectPerLine) {
   Logger logger("task-manager");
-  auto line = logger.format(Level::info, "request",
-                            {{"request_id", "req-abc123"}, {"status", 201}, {"duration_ms", 4.5},
-                             {"ok", true}});
+  auto line = logger.format(
+      Level::info, "request",
+      {{"request_id", "req-abc123"}, {"status", 201}, {"duration_ms", 4.5}, {"ok", true}});
   ASSERT_EQ(line.back(), '\n');
   EXPECT_EQ(line.find('\n'), line.size() - 1);
   auto j = nlohmann::json::parse(line);

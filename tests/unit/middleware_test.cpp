@@ -43,9 +43,8 @@ TEST(Middleware, RunsOutermostFirstAndUnwindsInReverse) {
 }
 
 TEST(Middleware, CanShortCircuit) {
-  std::vector<Middleware> mws = {[](Request&, const Handler&) -> Task<Response> {
-    co_return Response::text(403, "no");
-  }};
+  std::vector<Middleware> mws = {
+      [](Request&, const Handler&) -> Task<Response> { co_return Response::text(403, "no"); }};
   bool called = false;
   Handler h = svckit::http::chain(mws, [&](Request&) -> Task<Response> {
     called = true;

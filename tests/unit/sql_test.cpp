@@ -14,11 +14,13 @@ namespace {
 
 const std::vector<Migration> kNotes = {
     {1, "notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE);"},
-    {2, "notes.author", "ALTER TABLE notes ADD COLUMN author TEXT; CREATE INDEX n_a ON notes(author);"},
+    {2, "notes.author",
+     "ALTER TABLE notes ADD COLUMN author TEXT; CREATE INDEX n_a ON notes(author);"},
 };
 
 std::string temp_db(const char* name) {
-  auto dir = std::filesystem::temp_directory_path() / ("svckit-sql-test-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("svckit-sql-test-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto path = dir / name;
   std::filesystem::remove(path);
@@ -35,11 +37,13 @@ TEST(Sql, MigrationsApplyInOrderOnceAndAreRecorded) {
   db->migrate("notes", shuffled);
   db->migrate("notes", shuffled);  // idempotent
   auto rows = run_sync(db->execute(
-      "SELECT version, name FROM svckit_migrations WHERE component = ? ORDER BY version", {"notes"}));
+      "SELECT version, name FROM svckit_migrations WHERE component = ? ORDER BY version",
+      {"notes"}));
   ASSERT_EQ(rows.rows.size(), 2u);
   EXPECT_EQ(rows.rows[0].integer("version"), 1);
   EXPECT_EQ(rows.rows[1].text("name"), "notes.author");
-  auto inserted = run_sync(db->execute("INSERT INTO notes (body, author) VALUES (?, ?)", {"hi", "me"}));
+  auto inserted =
+      run_sync(db->execute("INSERT INTO notes (body, author) VALUES (?, ?)", {"hi", "me"}));
   EXPECT_EQ(inserted.changes, 1);
 }
 
@@ -79,7 +83,8 @@ TEST(Sql, WrongParameterCountIsAnError) {
   BlockingPool pool(1);
   auto db = open_database("sqlite::memory:", pool);
   db->migrate("notes", kNotes);
-  EXPECT_THROW(run_sync(db->execute("SELECT * FROM notes WHERE id = ?", {})), svckit::sql::DatabaseError);
+  EXPECT_THROW(run_sync(db->execute("SELECT * FROM notes WHERE id = ?", {})),
+               svckit::sql::DatabaseError);
   EXPECT_THROW(run_sync(db->execute("SELECT 1; SELECT ?", {1})), svckit::sql::DatabaseError);
 }
 

@@ -17,14 +17,14 @@ TEST(Traceparent, ParsesTheW3cExample) {
 TEST(Traceparent, RejectsInvalidValues) {
   for (auto bad : {
            "",
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",             // no flags
-           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",          // uppercase
-           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",          // zero trace
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",          // zero parent
-           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",          // version ff
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",    // 00 is exact
-           "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",          // separators
-           "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",          // not hex
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",           // no flags
+           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",        // uppercase
+           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",        // zero trace
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",        // zero parent
+           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",        // version ff
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  // 00 is exact
+           "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",        // separators
+           "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",        // not hex
            "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
        })
     EXPECT_FALSE(parse_traceparent(bad)) << bad;

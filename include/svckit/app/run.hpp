@@ -1,6 +1,7 @@
 #pragma once
 // main() of a service in one line:
-//   int main(int argc, char** argv) { return svckit::run<TaskManager>("task-manager", argc, argv); }
+//   int main(int argc, char** argv) { return svckit::run<TaskManager>("task-manager", argc, argv);
+//   }
 // Loads the config (a bad value prints one line naming the variable and exits 2), installs the
 // modules and serves until SIGTERM/SIGINT.
 #include <functional>

@@ -29,7 +29,7 @@ struct CheckResult {
 };
 
 struct CheckOptions {
-  std::chrono::milliseconds timeout{1000};   // a check slower than this is DOWN
+  std::chrono::milliseconds timeout{1000};    // a check slower than this is DOWN
   std::chrono::milliseconds cache_for{1000};  // a result is reused for this long
 };
 
@@ -47,8 +47,7 @@ class Health {
   // detail) make it DOWN.
   void readiness(std::string name, std::function<Task<bool>()> check, CheckOptions options = {});
   // The same for a check that blocks (runs on the blocking pool).
-  void readiness_blocking(std::string name, std::function<bool()> check,
-                          CheckOptions options = {});
+  void readiness_blocking(std::string name, std::function<bool()> check, CheckOptions options = {});
 
   void mark_started();
   void mark_draining();

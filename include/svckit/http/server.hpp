@@ -24,10 +24,10 @@ namespace svckit::http {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8000;
-  std::size_t max_body = 1 << 20;           // larger bodies get 413
-  std::size_t max_header_bytes = 8 * 1024;  // larger header blocks get 431
-  std::size_t max_connections = 10000;      // further connections get 503 and are closed
-  std::size_t max_inflight = 4096;          // further requests get 503 with Retry-After
+  std::size_t max_body = 1 << 20;                   // larger bodies get 413
+  std::size_t max_header_bytes = 8 * 1024;          // larger header blocks get 431
+  std::size_t max_connections = 10000;              // further connections get 503 and are closed
+  std::size_t max_inflight = 4096;                  // further requests get 503 with Retry-After
   std::chrono::milliseconds header_timeout{10000};  // to receive a whole request head (and body)
   std::chrono::milliseconds idle_timeout{60000};    // between keep-alive requests
   // Paths never shed: a liveness probe must answer even under overload.

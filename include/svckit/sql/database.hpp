@@ -3,12 +3,12 @@
 //   sqlite:///relative/path.db   sqlite:////absolute/path.db   sqlite::memory:
 // Every call runs on the blocking pool and is awaited from the handler.
 #include <functional>
-#include <optional>
-#include <type_traits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "svckit/blocking_pool.hpp"

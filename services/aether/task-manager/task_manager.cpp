@@ -63,7 +63,8 @@ void TaskManager::install(svckit::App& app) {
   tasks.get("/stats", [&store](Request&) -> Task<Response> {
     auto s = co_await store.stats();
     std::int64_t completed = s.by_status["completed"];
-    double rate = s.total == 0 ? 0.0 : static_cast<double>(completed) / static_cast<double>(s.total);
+    double rate =
+        s.total == 0 ? 0.0 : static_cast<double>(completed) / static_cast<double>(s.total);
     co_return Response::json(200, {{"total", s.total},
                                    {"by_status", s.by_status},
                                    {"by_priority", s.by_priority},

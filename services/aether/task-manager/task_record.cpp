@@ -20,7 +20,8 @@ TaskInput read_common(const JsonBody& body) {
   in.title = body.optional_string("title");
   if (in.title) svckit::http::require_length("title", *in.title, 1, kMaxTitle);
   in.description = body.optional_string("description");
-  if (in.description) svckit::http::require_length("description", *in.description, 0, kMaxDescription);
+  if (in.description)
+    svckit::http::require_length("description", *in.description, 0, kMaxDescription);
   in.priority = body.optional_string("priority");
   if (in.priority) svckit::http::require_one_of("priority", *in.priority, kPriorities);
   in.category = body.optional_string("category");

@@ -40,9 +40,8 @@ struct TaskInput {
   static TaskInput for_update(const svckit::http::JsonBody& body);
 };
 
-inline constexpr std::array<std::string_view, 4> kPriorities = {"low", "medium", "high",
-                                                               "urgent"};
+inline constexpr std::array<std::string_view, 4> kPriorities = {"low", "medium", "high", "urgent"};
 inline constexpr std::array<std::string_view, 3> kStatuses = {"pending", "in_progress",
-                                                             "completed"};
+                                                              "completed"};
 
 }  // namespace aether::task_manager
