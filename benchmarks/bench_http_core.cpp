@@ -15,7 +15,8 @@ namespace {
 Router task_manager_routes() {
   Router r;
   auto ok = [](Request&) -> Task<Response> { co_return Response::empty(); };
-  for (auto p : {"/health", "/health/live", "/health/ready", "/health/startup", "/ready", "/metrics"})
+  for (auto p :
+       {"/health", "/health/live", "/health/ready", "/health/startup", "/ready", "/metrics"})
     r.add(Method::get, p, ok);
   r.add(Method::get, "/api/v1/tasks", ok);
   r.add(Method::post, "/api/v1/tasks", ok);
@@ -49,9 +50,8 @@ BENCHMARK(BM_RouteNotFound);
 
 void BM_JsonHealthResponse(benchmark::State& state) {
   for (auto _ : state) {
-    auto r = Response::json(200, {{"status", "UP"},
-                                  {"service", "task-manager"},
-                                  {"checks", nlohmann::json::object()}});
+    auto r = Response::json(
+        200, {{"status", "UP"}, {"service", "task-manager"}, {"checks", nlohmann::json::object()}});
     benchmark::DoNotOptimize(r.body.data());
   }
 }

@@ -1,12 +1,11 @@
-"""The monolith's stack today (FastAPI on uvicorn with uvloop and httptools), serving the same
-/health body as svckit, for benchmarks/http_load.py."""
+"""The monolith's stack today, deployed as the seeds deploy it (`uvicorn main:app`: one worker,
+uvicorn[standard] = uvloop + httptools), serving the same /health body as svckit, for
+benchmarks/http_load.py. The handler returns a dict, as the seed's handlers do."""
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
 app = FastAPI()
-BODY = {"checks": {}, "service": "task-manager", "status": "UP"}
 
 
 @app.get("/health")
 async def health():
-    return JSONResponse(BODY)
+    return {"checks": {}, "service": "task-manager", "status": "UP"}

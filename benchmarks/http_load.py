@@ -72,9 +72,14 @@ def parse_wrk(output):
         value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
+    def percentile(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+(?:us|ms|s))\s*$", output, re.M)
+        if not m:
+            raise RuntimeError(f"no {p}th percentile in wrk's output:\n{output}")
+        return latency_ms(m.group(1))
+
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = latency_ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = latency_ms(re.search(r"99%\s+(\S+)", output).group(1))
+    p50, p99 = percentile(50), percentile(99)
     errors = 0
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
         errors += sum(int(x) for x in m.groups())
@@ -137,9 +142,9 @@ http {{
     wait_for(port)
 
 
-def start_uvicorn(procs, port, threads):
+def start_uvicorn(procs, port, workers):
     procs.start([sys.executable, "-m", "uvicorn", "fastapi_health:app", "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(threads), "--loop", "uvloop",
+                 "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
                  "--http", "httptools", "--log-level", "warning", "--no-access-log"],
                 cwd=ROOT / "benchmarks")
     wait_for(port, timeout=30)
@@ -175,7 +180,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads and server workers")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads, nginx workers, svckit THREADS")
+    parser.add_argument("--uvicorn-workers", type=int, default=1,
+                        help="uvicorn workers (1: the seeds' `uvicorn main:app` deployment)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
@@ -189,7 +196,7 @@ def main():
         try:
             ports = {name: free_port() for name in ("nginx", "fastapi", "svckit", "svckit_logged")}
             start_nginx(procs, workdir, ports["nginx"], args.threads)
-            start_uvicorn(procs, ports["fastapi"], args.threads)
+            start_uvicorn(procs, ports["fastapi"], args.uvicorn_workers)
             svc = procs.start([str(BIN / "task-manager")], env=svckit_env(workdir, ports["svckit"], args.threads))
             wait_for(ports["svckit"], "/ready")
             time.sleep(0.5)
@@ -233,7 +240,8 @@ def main():
         "svckit /health / fastapi": health["rps"] / fastapi["rps"],
         "svckit /tasks/{id} / nginx": by_id["rps"] / nginx["rps"],
     }
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, servers with {args.threads} workers/threads, {os.cpu_count()} cores\n")
+    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s; nginx {args.threads} workers, "
+          f"svckit THREADS={args.threads}, uvicorn {args.uvicorn_workers} worker(s); {os.cpu_count()} cores\n")
     print(f"{'target':36s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s}")
     for name in ("nginx /health", "svckit /health", "svckit /health (access log on)", "fastapi /health",
                  "svckit GET /api/v1/tasks/{id}"):

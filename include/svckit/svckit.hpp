@@ -14,6 +14,7 @@
 #include "svckit/http/route_group.hpp"
 #include "svckit/http/server.hpp"
 #include "svckit/ids.hpp"
+#include "svckit/json_writer.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"
 #include "svckit/sql/database.hpp"

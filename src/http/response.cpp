@@ -15,6 +15,14 @@ Response Response::json(int status, const nlohmann::json& body) {
   return r;
 }
 
+Response Response::json_text(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
 Response Response::text(int status, std::string body) {
   Response r;
   r.status = status;

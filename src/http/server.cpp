@@ -235,13 +235,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto self = shared_from_this();
     Session& s = *session;
     s.loop.sessions.insert(&s);
+    beast::error_code ignored;
+    s.socket.non_blocking(true, ignored);  // read_some after a wait must never block the loop
     try {
       co_await serve_requests(s);
     } catch (const std::exception& e) {
       if (!s.timed_out) logger.warning("connection failed", {{"error", e.what()}});
     }
     s.loop.sessions.erase(&s);
-    beast::error_code ignored;
     s.socket.close(ignored);
     --connections;
   }
@@ -263,19 +264,24 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   // Waits for the first byte of the next request. False when the connection should close.
   Task<bool> await_next_request(Session& s, bool first) {
     if (s.buffer.size() > 0) co_return true;  // pipelined bytes are already here
+    if (first) co_return true;                // a new connection: its request is on the way
     s.idle = true;
     auto wait = first ? options.header_timeout : options.idle_timeout;
     // Draining: a client about to send on this connection still gets served (with
     // Connection: close); one that stays quiet is closed soon.
     if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
     s.deadline = Clock::now() + wait;
-    auto [ec, n] = co_await s.socket.async_read_some(s.buffer.prepare(4096), kNoThrow);
+    // Wait for readability, then read: a keep-alive client sends its next request only after our
+    // response, so an immediate read would mostly fail with EAGAIN (one wasted syscall each).
+    auto [wec] = co_await s.socket.async_wait(tcp::socket::wait_read, kNoThrow);
     s.idle = false;
-    if (!ec) {
-      s.buffer.commit(n);
-      co_return true;
-    }
-    co_return false;
+    if (wec) co_return false;
+    beast::error_code ec;
+    std::size_t n = s.socket.read_some(s.buffer.prepare(4096), ec);
+    if (ec == asio::error::would_block) co_return true;  // a spurious wake-up: the parser reads
+    if (ec) co_return false;
+    s.buffer.commit(n);
+    co_return true;
   }
 
   Task<void> serve_requests(Session& s) {
@@ -342,8 +348,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto rid = req.header("X-Request-ID");
     auto trace =
         trace::TraceContext::continue_from(req.header("traceparent"), req.header("tracestate"));
-    req.set_context(rid && sane_request_id(*rid) ? std::string(*rid) : trace::random_hex(16),
-                    std::move(trace), &logger);
+    // Without a usable X-Request-ID the trace id serves as the request id: one random draw
+    // fewer, and logs correlate with traces for free.
+    std::string request_id = rid && sane_request_id(*rid) ? std::string(*rid) : trace.trace_id;
+    req.set_context(std::move(request_id), std::move(trace), &logger);
 
     auto match = router.match(req.method(), req.path());
     if (match.outcome == Router::Outcome::found)

@@ -15,6 +15,11 @@ Task<Result> Database::execute(std::string sql, std::vector<Value> params) {
   });
 }
 
+Task<Result> Database::read(std::string sql, std::vector<Value> params) {
+  if (auto answered = try_read_inline(sql, params)) co_return std::move(*answered);
+  co_return co_await execute(std::move(sql), std::move(params));
+}
+
 Task<bool> Database::ping() {
   co_return co_await pool().run([this] {
     bool ok = false;

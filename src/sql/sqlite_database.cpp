@@ -2,9 +2,12 @@
 // prepared statements cached per connection, parameters always bound.
 #include <sqlite3.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "svckit/sql/database.hpp"
@@ -21,9 +24,17 @@ namespace {
   throw DatabaseError(message);
 }
 
+using Clock = std::chrono::steady_clock;
+
+// Thrown when an inline read ran out of its budget or met a lock: run it on the pool instead.
+struct NotInline {};
+
 class SqliteConnection final : public Connection {
  public:
-  explicit SqliteConnection(const std::string& path) {
+  // `inline_reader`: for reads on an I/O thread. It never waits on a lock, refuses writes, and
+  // interrupts a statement that runs past the budget given to read_within().
+  explicit SqliteConnection(const std::string& path, bool inline_reader = false)
+      : inline_reader_(inline_reader) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
     int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
@@ -31,12 +42,34 @@ class SqliteConnection final : public Connection {
       sqlite3_close(db_);
       throw DatabaseError("cannot open SQLite database " + path + ": " + message);
     }
-    sqlite3_busy_timeout(db_, 5000);
     sqlite3_extended_result_codes(db_, 1);
-    execute("PRAGMA foreign_keys = ON");
-    if (path != ":memory:") {
-      execute("PRAGMA journal_mode = WAL");
-      execute("PRAGMA synchronous = NORMAL");
+    if (inline_reader_) {
+      sqlite3_busy_timeout(db_, 0);
+      execute("PRAGMA query_only = ON");
+      sqlite3_progress_handler(db_, 1000, &SqliteConnection::over_budget, this);
+    } else {
+      sqlite3_busy_timeout(db_, 5000);
+      execute("PRAGMA foreign_keys = ON");
+      if (path != ":memory:") {
+        execute("PRAGMA journal_mode = WAL");
+        execute("PRAGMA synchronous = NORMAL");
+      }
+    }
+  }
+
+  // Runs a read-only statement within `budget`; throws NotInline when it should go to the pool.
+  Result read_within(std::string_view sql, std::span<const Value> params,
+                     std::chrono::microseconds budget) {
+    deadline_ = Clock::now() + budget;
+    interrupted_ = false;
+    try {
+      Result r = execute(sql, params);
+      deadline_ = Clock::time_point::max();
+      return r;
+    } catch (const Error& e) {
+      deadline_ = Clock::time_point::max();
+      if (interrupted_ || e.status() == 503) throw NotInline{};
+      throw;
     }
   }
 
@@ -99,7 +132,16 @@ class SqliteConnection final : public Connection {
       sqlite3_finalize(stmt);
   }
 
+  static int over_budget(void* self) {
+    auto* c = static_cast<SqliteConnection*>(self);
+    if (Clock::now() < c->deadline_) return 0;
+    c->interrupted_ = true;
+    return 1;  // SQLITE_INTERRUPT
+  }
+
   Result step(sqlite3_stmt* stmt, std::span<const Value> params) {
+    if (inline_reader_ && !sqlite3_stmt_readonly(stmt))
+      throw DatabaseError("read() takes read-only statements; use execute() to write");
     int expected = sqlite3_bind_parameter_count(stmt);
     if (expected != static_cast<int>(params.size())) {
       sqlite3_reset(stmt);
@@ -168,12 +210,21 @@ class SqliteConnection final : public Connection {
 
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  bool inline_reader_ = false;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool interrupted_ = false;
 };
 
 class SqliteDatabase final : public Database {
  public:
   SqliteDatabase(std::string path, BlockingPool& pool)
       : Database(pool),
+        // Before SQLite initializes: its memory statistics take a global mutex on every
+        // allocation, which the I/O threads would contend on.
+        configured_([] {
+          static const bool done = (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0), true);
+          return done;
+        }()),
         path_(std::move(path)),
         // Each connection to ":memory:" is a database of its own, so memory gets exactly one.
         max_connections_(path_ == ":memory:" ? 1 : std::max<std::size_t>(2, pool.size())) {
@@ -209,6 +260,17 @@ class SqliteDatabase final : public Database {
     with_connection([&](SqliteConnection& c) { work(c); });
   }
 
+  std::optional<Result> try_read_inline(std::string_view sql,
+                                        std::span<const Value> params) override {
+    // Every connection to ":memory:" is a database of its own: reads share the one connection.
+    if (path_ == ":memory:") return std::nullopt;
+    try {
+      return inline_reader().read_within(sql, params, kInlineBudget);
+    } catch (const NotInline&) {
+      return std::nullopt;
+    }
+  }
+
  private:
   template <class F>
   void with_connection(F&& work) {
@@ -220,6 +282,22 @@ class SqliteDatabase final : public Database {
       throw;
     }
     give_back(std::move(conn));
+  }
+
+  // The calling thread's own read connection, opened on first use. The database owns it; each
+  // thread remembers its own in a thread_local keyed by the database's never-reused id, so the
+  // hot path takes no lock.
+  SqliteConnection& inline_reader() {
+    thread_local std::unordered_map<std::uint64_t, SqliteConnection*> mine;
+    if (auto it = mine.find(instance_id_); it != mine.end()) return *it->second;
+    auto conn = std::make_unique<SqliteConnection>(path_, /*inline_reader=*/true);
+    SqliteConnection* raw = conn.get();
+    {
+      std::lock_guard lock(mutex_);
+      inline_readers_.push_back(std::move(conn));
+    }
+    mine.emplace(instance_id_, raw);
+    return *raw;
   }
 
   std::unique_ptr<SqliteConnection> acquire() {
@@ -253,12 +331,21 @@ class SqliteDatabase final : public Database {
     available_.notify_one();
   }
 
+  bool configured_;
   std::string path_;
   std::size_t max_connections_;
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<SqliteConnection>> idle_;
   std::size_t created_ = 0;
+  std::vector<std::unique_ptr<SqliteConnection>> inline_readers_;
+  const std::uint64_t instance_id_ = [] {
+    static std::atomic<std::uint64_t> next{1};
+    return next++;
+  }();
+  // Longer than a point read or a short index scan takes from the page cache; a statement that
+  // needs more is interrupted and re-run on the pool, so a loop is never held much longer.
+  static constexpr std::chrono::microseconds kInlineBudget{200};
 };
 
 }  // namespace

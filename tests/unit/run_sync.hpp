@@ -16,6 +16,7 @@ T run_sync(svckit::Task<T> task) {
 }
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <future>
 #include <thread>
 
 // An event loop on its own thread that outlives single calls, like a server's: work spawned by
@@ -30,7 +31,11 @@ class LoopThread {
   }
   template <class T>
   T run(svckit::Task<T> task) {
-    return boost::asio::co_spawn(io_, std::move(task), boost::asio::use_future).get();
+    return spawn(std::move(task)).get();
+  }
+  template <class T>
+  std::future<T> spawn(svckit::Task<T> task) {
+    return boost::asio::co_spawn(io_, std::move(task), boost::asio::use_future);
   }
 
  private:

@@ -21,6 +21,8 @@ struct Response {
   std::vector<Header> headers;
 
   static Response json(int status, const nlohmann::json& body);
+  // A body that already is JSON text (from svckit::JsonWriter, say).
+  static Response json_text(int status, std::string body);
   static Response text(int status, std::string body);
   static Response empty(int status = 204);
   // RFC 9457 problem+json for `error`, with `request_id` and the request path as `instance`.

@@ -56,6 +56,12 @@ class Database {
   // One statement, on the blocking pool.
   Task<Result> execute(std::string sql, std::vector<Value> params = {});
 
+  // One read-only statement (a non-read-only one is an error). The backend may answer it without
+  // leaving the calling thread when that cannot stall it; otherwise it runs as execute() does.
+  // SQLite: a connection per calling thread, no waiting on locks, and a budget of ~200 µs after
+  // which the statement is interrupted and re-run on the blocking pool.
+  Task<Result> read(std::string sql, std::vector<Value> params = {});
+
   // `work` runs on the blocking pool inside BEGIN IMMEDIATE ... COMMIT; an exception rolls back
   // and propagates.
   template <class F>
@@ -92,6 +98,10 @@ class Database {
   virtual void run_in_transaction(const std::function<void(Connection&)>& work, bool write) = 0;
   // Runs `work` with a connection outside any explicit transaction.
   virtual void run_with_connection(const std::function<void(Connection&)>& work) = 0;
+  // Answers a read on the calling thread, or nullopt to send it to the pool.
+  virtual std::optional<Result> try_read_inline(std::string_view, std::span<const Value>) {
+    return std::nullopt;
+  }
 
  private:
   template <class R, class F>

@@ -13,6 +13,17 @@ using svckit::Task;
 using svckit::http::Request;
 using svckit::http::Response;
 
+// {"task": {...}}, plus "id" first when asked (the create response).
+Response task_response(int status, const TaskRecord& task, bool with_id = false) {
+  svckit::JsonWriter out;
+  out.begin_object();
+  if (with_id) out.field("id", task.id);
+  out.key("task");
+  task.write_json(out);
+  out.end_object();
+  return Response::json_text(status, out.take());
+}
+
 svckit::NotFound task_not_found(const std::string& id) {
   return svckit::NotFound("task '" + id + "' not found");
 }
@@ -41,7 +52,7 @@ void TaskManager::install(svckit::App& app) {
     auto task = co_await store.create(std::move(input), std::move(user));
     created.Add({{"priority", task.priority}}).Increment();
     req.log(svckit::log::Level::info, "task created", {{"task_id", task.id}});
-    co_return Response::json(201, {{"id", task.id}, {"task", task.to_json()}});
+    co_return task_response(201, task, /*with_id=*/true);
   });
 
   tasks.get("/", [&store](Request& req) -> Task<Response> {
@@ -52,12 +63,15 @@ void TaskManager::install(svckit::App& app) {
     filter.page = svckit::http::query_int("page", req.query_param("page"), 1, 1, 1'000'000);
     filter.limit = svckit::http::query_int("limit", req.query_param("limit"), 20, 1, 100);
     auto page = co_await store.list(filter);
-    nlohmann::json items = nlohmann::json::array();
-    for (const auto& t : page.tasks) items.push_back(t.to_json());
-    co_return Response::json(200, {{"tasks", std::move(items)},
-                                   {"total", page.total},
-                                   {"page", filter.page},
-                                   {"limit", filter.limit}});
+    svckit::JsonWriter out;
+    out.begin_object().key("tasks").begin_array();
+    for (const auto& t : page.tasks) t.write_json(out);
+    out.end_array()
+        .field("total", page.total)
+        .field("page", filter.page)
+        .field("limit", filter.limit)
+        .end_object();
+    co_return Response::json_text(200, out.take());
   });
 
   tasks.get("/stats", [&store](Request&) -> Task<Response> {
@@ -75,7 +89,7 @@ void TaskManager::install(svckit::App& app) {
     auto id = req.param("id");
     auto task = co_await store.find(id);
     if (!task) throw task_not_found(id);
-    co_return Response::json(200, {{"task", task->to_json()}});
+    co_return task_response(200, *task);
   });
 
   tasks.put("/{id}", [&store](Request& req) -> Task<Response> {
@@ -83,7 +97,7 @@ void TaskManager::install(svckit::App& app) {
     auto input = TaskInput::for_update(req.json_object());
     auto task = co_await store.update(id, std::move(input));
     if (!task) throw task_not_found(id);
-    co_return Response::json(200, {{"task", task->to_json()}});
+    co_return task_response(200, *task);
   });
 
   tasks.del("/{id}", [&store](Request& req) -> Task<Response> {
@@ -96,7 +110,7 @@ void TaskManager::install(svckit::App& app) {
     auto id = req.param("id");
     auto task = co_await store.complete(id);
     if (!task) throw task_not_found(id);
-    co_return Response::json(200, {{"task", task->to_json()}});
+    co_return task_response(200, *task);
   });
 }
 

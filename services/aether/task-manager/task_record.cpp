@@ -11,10 +11,6 @@ constexpr std::size_t kMaxTitle = 200;
 constexpr std::size_t kMaxDescription = 10000;
 constexpr std::size_t kMaxCategory = 100;
 
-nlohmann::json nullable(const std::optional<std::string>& v) {
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-}
-
 TaskInput read_common(const JsonBody& body) {
   TaskInput in;
   in.title = body.optional_string("title");
@@ -33,18 +29,20 @@ TaskInput read_common(const JsonBody& body) {
 
 }  // namespace
 
-nlohmann::json TaskRecord::to_json() const {
-  return {{"id", id},
-          {"title", title},
-          {"description", description},
-          {"priority", priority},
-          {"status", status},
-          {"category", nullable(category)},
-          {"due_date", nullable(due_date)},
-          {"created_by", nullable(created_by)},
-          {"created_at", created_at},
-          {"updated_at", updated_at},
-          {"completed_at", nullable(completed_at)}};
+void TaskRecord::write_json(svckit::JsonWriter& out) const {
+  out.begin_object()
+      .field("id", id)
+      .field("title", title)
+      .field("description", description)
+      .field("priority", priority)
+      .field("status", status)
+      .field("category", category)
+      .field("due_date", due_date)
+      .field("created_by", created_by)
+      .field("created_at", created_at)
+      .field("updated_at", updated_at)
+      .field("completed_at", completed_at)
+      .end_object();
 }
 
 TaskInput TaskInput::for_create(const JsonBody& body) {

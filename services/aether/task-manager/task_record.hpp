@@ -4,8 +4,8 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <svckit/http/json_body.hpp>
+#include <svckit/json_writer.hpp>
 
 namespace aether::task_manager {
 
@@ -22,7 +22,7 @@ struct TaskRecord {
   std::string updated_at;
   std::optional<std::string> completed_at;
 
-  nlohmann::json to_json() const;
+  void write_json(svckit::JsonWriter& out) const;
 };
 
 // The fields a client may set. Absent fields are nullopt; each present one was validated.

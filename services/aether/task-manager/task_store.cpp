@@ -99,8 +99,8 @@ svckit::Task<TaskRecord> TaskStore::create(TaskInput in, std::optional<std::stri
 
 svckit::Task<std::optional<TaskRecord>> TaskStore::find(std::string id) {
   std::vector<Value> key{std::move(id)};
-  auto result = co_await db_.execute(std::string("SELECT ") + kColumns + " FROM tasks WHERE id = ?",
-                                     std::move(key));
+  auto result = co_await db_.read(std::string("SELECT ") + kColumns + " FROM tasks WHERE id = ?",
+                                  std::move(key));
   if (result.empty()) co_return std::nullopt;
   co_return from_row(result.rows.front());
 }

@@ -1,0 +1,56 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "svckit/json_writer.hpp"
+
+TEST(JsonWriter, WritesNestedContainersThatParseBack) {
+  svckit::JsonWriter w;
+  w.begin_object()
+      .field("id", "t-1")
+      .field("count", 3)
+      .field("ratio", 0.25)
+      .field("done", false)
+      .field("missing", std::optional<std::string>())
+      .field("present", std::optional<std::string>("yes"))
+      .key("tags")
+      .begin_array()
+      .value("a")
+      .begin_object()
+      .field("k", -7)
+      .end_object()
+      .begin_array()
+      .end_array()
+      .end_array()
+      .key("empty")
+      .begin_object()
+      .end_object()
+      .end_object();
+  auto j = nlohmann::json::parse(w.text());
+  EXPECT_EQ(j["id"], "t-1");
+  EXPECT_EQ(j["count"], 3);
+  EXPECT_EQ(j["ratio"], 0.25);
+  EXPECT_EQ(j["done"], false);
+  EXPECT_TRUE(j["missing"].is_null());
+  EXPECT_EQ(j["present"], "yes");
+  EXPECT_EQ(j["tags"], nlohmann::json::parse(R"(["a", {"k": -7}, []])"));
+  EXPECT_TRUE(j["empty"].is_object() && j["empty"].empty());
+}
+
+TEST(JsonWriter, EscapesStringsAndKeys) {
+  std::string hostile = "quote\" backslash\\ newline\n nul\x01 unicode ✓";
+  svckit::JsonWriter w;
+  w.begin_object().field(hostile, hostile).end_object();
+  auto j = nlohmann::json::parse(w.text());
+  EXPECT_EQ(j[hostile], hostile);
+}
+
+TEST(JsonWriter, NonFiniteNumbersBecomeNull) {
+  svckit::JsonWriter w;
+  w.begin_array().value(std::nan("")).value(INFINITY).value(1e300).end_array();
+  auto j = nlohmann::json::parse(w.text());
+  EXPECT_TRUE(j[0].is_null() && j[1].is_null());
+  EXPECT_EQ(j[2], 1e300);
+}
