@@ -88,12 +88,23 @@ def parse_wrk(output):
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
 
 
-def wrk(url, args):
+def warm_up(url, args):
     subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", "2s", url],
-                   capture_output=True, check=True)  # warm-up
+                   capture_output=True, check=True)
+
+
+def wrk(url, args):
     out = subprocess.run(["wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections),
                           "-d", f"{args.duration}s", url], capture_output=True, text=True, check=True).stdout
     return parse_wrk(out)
+
+
+def median_run(measured):
+    """The run with the median requests/s (its latencies belong to it), errors summed."""
+    ordered = sorted(measured, key=lambda m: m["rps"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["errors"] = sum(m["errors"] for m in measured)
+    return chosen
 
 
 class Processes:
@@ -178,7 +189,8 @@ def start_to_ready_ms(workdir, threads, runs=10):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median counts")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads, nginx workers, svckit THREADS")
     parser.add_argument("--uvicorn-workers", type=int, default=1,
@@ -218,16 +230,27 @@ def main():
                 "fastapi /health": f"http://127.0.0.1:{ports['fastapi']}/health",
                 "svckit GET /api/v1/tasks/{id}": f"http://127.0.0.1:{ports['svckit']}/api/v1/tasks/{task_id}",
             }
-            for name, url in runs.items():
-                results[name] = wrk(url, args)
-                print(f"  {name:34s} {results[name]['rps']:>10.0f} req/s", file=sys.stderr)
+            # Rounds interleave the targets, and each target reports its median round: noise on
+            # this shared machine then hits every target alike instead of whichever ran last.
+            for url in runs.values():
+                warm_up(url, args)
+            rounds = {name: [] for name in runs}
+            for r in range(args.rounds):
+                for name, url in runs.items():
+                    rounds[name].append(wrk(url, args))
+                    print(f"  round {r + 1}: {name:34s} {rounds[name][-1]['rps']:>10.0f} req/s", file=sys.stderr)
+            for name, measured in rounds.items():
+                results[name] = median_run(measured)
+                results[name]["rounds_rps"] = [m["rps"] for m in measured]
             results["svckit_rss_after_load_mib"] = rss_mib(svc.pid)
             procs.stop(svc)
 
             logged = procs.start([str(BIN / "task-manager")],
                                  env=svckit_env(workdir, ports["svckit_logged"], args.threads, "info"))
             wait_for(ports["svckit_logged"], "/ready")
-            results["svckit /health (access log on)"] = wrk(f"http://127.0.0.1:{ports['svckit_logged']}/health", args)
+            logged_url = f"http://127.0.0.1:{ports['svckit_logged']}/health"
+            warm_up(logged_url, args)
+            results["svckit /health (access log on)"] = median_run([wrk(logged_url, args) for _ in range(args.rounds)])
             procs.stop(logged)
         finally:
             procs.stop_all()
@@ -240,7 +263,7 @@ def main():
         "svckit /health / fastapi": health["rps"] / fastapi["rps"],
         "svckit /tasks/{id} / nginx": by_id["rps"] / nginx["rps"],
     }
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s; nginx {args.threads} workers, "
+    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, median of {args.rounds} interleaved rounds; nginx {args.threads} workers, "
           f"svckit THREADS={args.threads}, uvicorn {args.uvicorn_workers} worker(s); {os.cpu_count()} cores\n")
     print(f"{'target':36s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s}")
     for name in ("nginx /health", "svckit /health", "svckit /health (access log on)", "fastapi /health",

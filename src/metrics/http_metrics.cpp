@@ -2,8 +2,10 @@
 
 #include "svckit/http/router.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -49,7 +51,11 @@ const char* error_type_for_status(int status) {
 
 // The series of one (handler, method), resolved once and then used without label lookups.
 struct RouteSeries {
-  prometheus::Histogram* duration;
+  // http_request_duration_seconds, kept lock-free (prometheus-cpp's Histogram takes a mutex on
+  // every Observe, and every I/O thread observes the same series): one counter per bucket of
+  // default_latency_buckets() plus +Inf, non-cumulative; made cumulative at scrape time.
+  std::array<std::atomic<std::uint64_t>, 15> duration_buckets{};
+  std::atomic<double> duration_sum{0};
   prometheus::Gauge* inprogress;
   // The size summaries carry only _count and _sum, like prometheus_client's Summary: kept as
   // atomics here because prometheus-cpp's Summary maintains quantile sketches on every Observe.
@@ -65,15 +71,12 @@ struct HttpMetrics::Impl : prometheus::Collectable {
   explicit Impl(Registry& r)
       : requests(r.counter("http_requests_total",
                            "Total number of requests by method, status and handler.")),
-        duration(r.histogram("http_request_duration_seconds",
-                             "Latency of HTTP requests by handler and method.")),
         inprogress(r.gauge("http_requests_inprogress",
                            "Number of HTTP requests in progress by handler and method.")),
         errors(r.counter("http_requests_errors_total",
                          "Requests answered with an error status, by error type.")) {}
 
   prometheus::Family<prometheus::Counter>& requests;
-  prometheus::Family<prometheus::Histogram>& duration;
   prometheus::Family<prometheus::Gauge>& inprogress;
   prometheus::Family<prometheus::Counter>& errors;
 
@@ -98,7 +101,6 @@ struct HttpMetrics::Impl : prometheus::Collectable {
       slot->handler = std::string(handler);
       slot->method = std::string(method);
       prometheus::Labels hm = {{"handler", slot->handler}, {"method", slot->method}};
-      slot->duration = &duration.Add(hm, default_latency_buckets());
       slot->inprogress = &inprogress.Add(hm);
     }
     return *slot;
@@ -141,7 +143,11 @@ struct HttpMetrics::Impl : prometheus::Collectable {
 
   void record(RouteSeries& s, const http::Request& req, int status, std::size_t response_bytes,
               std::chrono::steady_clock::duration elapsed) {
-    s.duration->Observe(std::chrono::duration<double>(elapsed).count());
+    double seconds = std::chrono::duration<double>(elapsed).count();
+    const auto& bounds = default_latency_buckets();
+    std::size_t bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
+    s.duration_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+    s.duration_sum.fetch_add(seconds, std::memory_order_relaxed);
     s.sizes_observed.fetch_add(1, std::memory_order_relaxed);
     s.request_bytes.fetch_add(req.body().size(), std::memory_order_relaxed);
     s.response_bytes.fetch_add(response_bytes, std::memory_order_relaxed);
@@ -180,13 +186,39 @@ struct HttpMetrics::Impl : prometheus::Collectable {
       }
       return f;
     };
+    prometheus::MetricFamily duration;
+    duration.name = "http_request_duration_seconds";
+    duration.help = "Latency of HTTP requests by handler and method.";
+    duration.type = prometheus::MetricType::Histogram;
+    {
+      std::lock_guard lock(mutex);
+      const auto& bounds = default_latency_buckets();
+      for (const auto& [key, s] : series) {
+        prometheus::ClientMetric m;
+        m.label = {{"handler", s->handler}, {"method", s->method}};
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i <= bounds.size(); ++i) {
+          cumulative += s->duration_buckets[i].load(std::memory_order_relaxed);
+          prometheus::ClientMetric::Bucket b;
+          b.cumulative_count = cumulative;
+          b.upper_bound = i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity();
+          m.histogram.bucket.push_back(b);
+        }
+        m.histogram.sample_count = cumulative;
+        m.histogram.sample_sum = s->duration_sum.load(std::memory_order_relaxed);
+        duration.metric.push_back(std::move(m));
+      }
+    }
     return {
+        std::move(duration),
         family("http_request_size_bytes", "Content length of incoming requests by handler.", 1),
         family("http_response_size_bytes", "Content length of outgoing responses by handler.", 2)};
   }
 };
 
 HttpMetrics::HttpMetrics(Registry& registry) : impl_(std::make_shared<Impl>(registry)) {
+  if (default_latency_buckets().size() + 1 != RouteSeries{}.duration_buckets.size())
+    throw std::logic_error("duration_buckets must hold every latency bucket plus +Inf");
   registry.add_collectable(impl_);
 }
 HttpMetrics::~HttpMetrics() = default;
