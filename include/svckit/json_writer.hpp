@@ -17,6 +17,8 @@ namespace svckit {
 
 class JsonWriter {
  public:
+  JsonWriter() { out_.reserve(256); }  // most bodies fit: no regrowth on the way
+
   JsonWriter& begin_object();
   JsonWriter& end_object();
   JsonWriter& begin_array();

@@ -74,62 +74,75 @@ class SqliteConnection final : public Connection {
   }
 
   ~SqliteConnection() override {
-    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    for (auto& [sql, prepared] : statements_) sqlite3_finalize(prepared.stmt);
     sqlite3_close_v2(db_);
   }
 
   Result run(std::string_view sql, std::span<const Value> params) override {
-    // Several statements (a migration) run one after another and take no parameters.
+    if (auto it = statements_.find(sql); it != statements_.end() && !it->second.in_use)
+      return run_prepared(it->second, params);
+    // Not cached yet, or several statements (a migration: they take no parameters).
     std::string_view rest = sql;
     Result result;
     while (!rest.empty()) {
       const char* tail = nullptr;
-      sqlite3_stmt* stmt = prepare(rest, &tail);
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v2(db_, rest.data(), static_cast<int>(rest.size()), &stmt, &tail);
+      if (rc != SQLITE_OK) fail(db_, rc, "prepare failed");
       std::string_view remaining(tail, rest.data() + rest.size() - tail);
       bool more = remaining.find_first_not_of(" \t\r\n;") != std::string_view::npos;
       if (!stmt) {  // only a comment or whitespace
         rest = remaining;
         continue;
       }
+      Prepared prepared{stmt};
       if (more && !params.empty()) {
-        release(rest, stmt, false);
+        sqlite3_finalize(stmt);
         throw DatabaseError("a statement with parameters must be a single statement");
       }
-      bool single = !more && rest.size() == sql.size();
+      // A single statement is cached for reuse; pieces of multi-statement text are not.
+      if (!more && rest.size() == sql.size() && statements_.size() < kMaxCachedStatements &&
+          !statements_.contains(sql))
+        return run_prepared(statements_.emplace(std::string(sql), prepared).first->second, params);
       try {
-        result = step(stmt, params);
+        result = run_prepared(prepared, params);
       } catch (...) {
-        release(sql, stmt, false);
+        sqlite3_finalize(stmt);
         throw;
       }
-      release(sql, stmt, single);
+      sqlite3_finalize(stmt);
       rest = more ? remaining : std::string_view();
     }
     return result;
   }
 
  private:
-  sqlite3_stmt* prepare(std::string_view sql, const char** tail) {
-    if (auto it = statements_.find(std::string(sql)); it != statements_.end()) {
-      *tail = sql.data() + sql.size();
-      sqlite3_stmt* stmt = it->second;
-      statements_.erase(it);  // taken out while in use; release() puts it back
-      return stmt;
-    }
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, tail);
-    if (rc != SQLITE_OK) fail(db_, rc, "prepare failed");
-    return stmt;
-  }
+  // A prepared statement and its column names, which stay the same between runs.
+  struct Prepared {
+    sqlite3_stmt* stmt;
+    std::shared_ptr<const std::vector<std::string>> columns;
+    bool in_use = false;  // a statement running now cannot be reused by a nested call
+  };
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  static constexpr std::size_t kMaxCachedStatements = 256;
 
-  // Single statements are cached for reuse; pieces of multi-statement text are not.
-  void release(std::string_view sql, sqlite3_stmt* stmt, bool cache) {
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
-    if (cache && statements_.size() < 256)
-      statements_.emplace(std::string(sql), stmt);
-    else
-      sqlite3_finalize(stmt);
+  Result run_prepared(Prepared& p, std::span<const Value> params) {
+    p.in_use = true;
+    try {
+      Result r = step(p, params);
+      sqlite3_reset(p.stmt);
+      sqlite3_clear_bindings(p.stmt);
+      p.in_use = false;
+      return r;
+    } catch (...) {
+      sqlite3_reset(p.stmt);
+      sqlite3_clear_bindings(p.stmt);
+      p.in_use = false;
+      throw;
+    }
   }
 
   static int over_budget(void* self) {
@@ -139,7 +152,8 @@ class SqliteConnection final : public Connection {
     return 1;  // SQLITE_INTERRUPT
   }
 
-  Result step(sqlite3_stmt* stmt, std::span<const Value> params) {
+  Result step(Prepared& p, std::span<const Value> params) {
+    sqlite3_stmt* stmt = p.stmt;
     if (inline_reader_ && !sqlite3_stmt_readonly(stmt))
       throw DatabaseError("read() takes read-only statements; use execute() to write");
     int expected = sqlite3_bind_parameter_count(stmt);
@@ -151,7 +165,6 @@ class SqliteConnection final : public Connection {
     for (std::size_t i = 0; i < params.size(); ++i) bind(stmt, static_cast<int>(i + 1), params[i]);
 
     Result result;
-    std::shared_ptr<std::vector<std::string>> columns;
     int ncols = sqlite3_column_count(stmt);
     for (;;) {
       int rc = sqlite3_step(stmt);
@@ -160,14 +173,16 @@ class SqliteConnection final : public Connection {
         sqlite3_reset(stmt);
         fail(db_, rc, "statement failed");
       }
-      if (!columns) {
-        columns = std::make_shared<std::vector<std::string>>();
-        for (int c = 0; c < ncols; ++c) columns->emplace_back(sqlite3_column_name(stmt, c));
+      // Names are read once per statement (again if a schema change altered the count).
+      if (!p.columns || p.columns->size() != static_cast<std::size_t>(ncols)) {
+        auto names = std::make_shared<std::vector<std::string>>();
+        for (int c = 0; c < ncols; ++c) names->emplace_back(sqlite3_column_name(stmt, c));
+        p.columns = std::move(names);
       }
       std::vector<Value> values;
       values.reserve(ncols);
       for (int c = 0; c < ncols; ++c) values.push_back(column(stmt, c));
-      result.rows.emplace_back(columns, std::move(values));
+      result.rows.emplace_back(p.columns, std::move(values));
     }
     result.changes = sqlite3_changes64(db_);
     result.last_insert_id = sqlite3_last_insert_rowid(db_);
@@ -209,7 +224,7 @@ class SqliteConnection final : public Connection {
   }
 
   sqlite3* db_ = nullptr;
-  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  std::unordered_map<std::string, Prepared, StringHash, std::equal_to<>> statements_;
   bool inline_reader_ = false;
   Clock::time_point deadline_ = Clock::time_point::max();
   bool interrupted_ = false;

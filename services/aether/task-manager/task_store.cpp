@@ -49,8 +49,10 @@ TaskRecord from_row(const Row& r) {
   return t;
 }
 
+const std::string kSelectById = std::string("SELECT ") + kColumns + " FROM tasks WHERE id = ?";
+
 std::optional<TaskRecord> select_one(Connection& c, const std::string& id) {
-  auto result = c.execute(std::string("SELECT ") + kColumns + " FROM tasks WHERE id = ?", {id});
+  auto result = c.execute(kSelectById, {id});
   if (result.empty()) return std::nullopt;
   return from_row(result.rows.front());
 }
@@ -99,8 +101,7 @@ svckit::Task<TaskRecord> TaskStore::create(TaskInput in, std::optional<std::stri
 
 svckit::Task<std::optional<TaskRecord>> TaskStore::find(std::string id) {
   std::vector<Value> key{std::move(id)};
-  auto result = co_await db_.read(std::string("SELECT ") + kColumns + " FROM tasks WHERE id = ?",
-                                  std::move(key));
+  auto result = co_await db_.read(kSelectById, std::move(key));
   if (result.empty()) co_return std::nullopt;
   co_return from_row(result.rows.front());
 }
