@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ascii.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/json_body.hpp"
 #include "svckit/http/router.hpp"
@@ -9,12 +10,7 @@
 namespace svckit::http {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower((unsigned char)a[i]) != std::tolower((unsigned char)b[i])) return false;
-  return true;
-}
+using detail::iequals;
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';

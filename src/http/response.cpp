@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ascii.hpp"
 #include "svckit/error.hpp"
 
 namespace svckit::http {
@@ -60,13 +61,8 @@ Response& Response::set_header(std::string name, std::string value) {
 }
 
 const std::string* Response::header(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k.size() != name.size()) continue;
-    bool same = true;
-    for (std::size_t i = 0; i < k.size() && same; ++i)
-      same = std::tolower((unsigned char)k[i]) == std::tolower((unsigned char)name[i]);
-    if (same) return &v;
-  }
+  for (const auto& [k, v] : headers)
+    if (detail::iequals(k, name)) return &v;
   return nullptr;
 }
 

@@ -25,11 +25,14 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "ascii.hpp"
 #include "svckit/error.hpp"
 #include "svckit/trace/trace_context.hpp"
 
 namespace svckit::http {
 namespace {
+
+using detail::iequals;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -63,13 +66,6 @@ bool sane_request_id(std::string_view id) {
 
 bool safe_header_value(std::string_view v) {
   return v.find_first_of("\r\n") == std::string_view::npos;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower((unsigned char)a[i]) != std::tolower((unsigned char)b[i])) return false;
-  return true;
 }
 
 // What a failed read means for the client: a status to answer with, or 0 to just close.
