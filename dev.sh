@@ -12,7 +12,7 @@ PACKAGES=(
   libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
   googletest libgmock-dev libbenchmark-dev
   python3-pytest python3-requests
-  prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools
+  prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
 )
 PYTHON=/usr/bin/python3  # Debian's interpreter: it has the Debian Python packages
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -76,7 +76,9 @@ case "${1:-}" in
     install_packages
     build build -DCMAKE_BUILD_TYPE=Release
     for b in build/bin/bench_*; do "$b"; done
-    $PYTHON benchmarks/http_load.py
+    $PYTHON benchmarks/http_load.py --rounds 5
+    benchmarks/request_cost.sh /health
+    benchmarks/request_cost.sh /api/v1/tasks/id
     ;;
   *)
     sed -n '2,6p' "$0"

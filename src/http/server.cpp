@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <ctime>
 #include <mutex>
 #include <optional>
@@ -118,7 +119,8 @@ struct LoopState {
 };
 
 void append_header(std::string& head, std::string_view name, std::string_view value) {
-  head.append(name).append(": ").append(value).append("\r\n");
+  using namespace std::string_view_literals;  // literals as string_views: no strlen per call
+  head.append(name).append(": "sv).append(value).append("\r\n"sv);
 }
 
 }  // namespace
@@ -392,21 +394,29 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   // gathered write.
   Task<bool> write(Session& s, Response& r, std::string_view request_id, bool keep_alive,
                    bool head_only) {
+    using namespace std::string_view_literals;
+    if (r.status < 100 || r.status > 999) r.status = 500;  // a handler's mistake, never the wire's
     bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
     if (bodiless) r.body.clear();
     std::string& head = s.head;
     head.clear();
-    head.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ");
-    head.append(status_reason(r.status)).append("\r\n");
+    char status[4];
+    std::to_chars(status, status + 4, r.status);
+    head.append("HTTP/1.1 "sv).append(status, 3).append(" "sv);
+    head.append(status_reason(r.status)).append("\r\n"sv);
     append_header(head, "Server", "svckit");
     append_header(head, "Date", http_date());
     if (!r.content_type.empty()) append_header(head, "Content-Type", r.content_type);
     if (!request_id.empty()) append_header(head, "X-Request-ID", request_id);
     for (const auto& [name, value] : r.headers)
       if (safe_header_value(name) && safe_header_value(value)) append_header(head, name, value);
-    if (!bodiless) append_header(head, "Content-Length", std::to_string(r.body.size()));
+    if (!bodiless) {
+      char length[24];
+      auto [end, ec] = std::to_chars(length, length + sizeof length, r.body.size());
+      append_header(head, "Content-Length", std::string_view(length, end - length));
+    }
     if (!keep_alive) append_header(head, "Connection", "close");
-    head.append("\r\n");
+    head.append("\r\n"sv);
     std::array<asio::const_buffer, 2> buffers = {
         asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(r.body)};
     s.deadline = Clock::now() + options.header_timeout;  // a client that stops reading

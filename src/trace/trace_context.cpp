@@ -33,16 +33,17 @@ constexpr std::size_t kMaxTracestate = 512;
 
 std::string random_hex(std::size_t bytes) {
   static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
+  // Written in place: ids are made for every request, and push_back per digit cost ~1k
+  // instructions per request (callgrind).
+  std::string out(bytes * 2, '\0');
+  char* p = out.data();
   auto& gen = generator();
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < bytes; ++i) {
-    if (i % 8 == 0) word = gen();
-    unsigned b = word & 0xff;
-    word >>= 8;
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
+  for (std::size_t i = 0; i < bytes; i += 8) {
+    std::uint64_t word = gen();
+    for (std::size_t j = 0; j < 8 && i + j < bytes; ++j, word >>= 8) {
+      *p++ = kHex[(word >> 4) & 15];
+      *p++ = kHex[word & 15];
+    }
   }
   return out;
 }

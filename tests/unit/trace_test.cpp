@@ -69,3 +69,12 @@ TEST(Ids, Iso8601Now) {
   EXPECT_EQ(now[10], 'T');
   EXPECT_EQ(now.back(), 'Z');
 }
+
+TEST(Ids, RandomHexHasTheAskedLength) {
+  for (std::size_t n : {0u, 1u, 3u, 8u, 9u, 16u, 33u}) {
+    auto hex = svckit::trace::random_hex(n);
+    ASSERT_EQ(hex.size(), 2 * n);
+    EXPECT_EQ(hex.find_first_not_of("0123456789abcdef"), std::string::npos) << hex;
+  }
+  EXPECT_NE(svckit::trace::random_hex(16), svckit::trace::random_hex(16));
+}
