@@ -7,35 +7,34 @@
 
 namespace svckit::http {
 
-Response Response::json(int status, const nlohmann::json& body) {
+namespace {
+
+Response with_body(int status, std::string content_type, std::string body) {
   Response r;
   r.status = status;
-  r.content_type = "application/json";
-  // Invalid UTF-8 from stored data is replaced rather than throwing mid-response.
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.content_type = std::move(content_type);
+  r.body = std::move(body);
   return r;
+}
+
+}  // namespace
+
+Response Response::json(int status, const nlohmann::json& body) {
+  // Invalid UTF-8 from stored data is replaced rather than throwing mid-response.
+  return with_body(status, "application/json",
+                   body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Response Response::json_text(int status, std::string body) {
-  Response r;
-  r.status = status;
-  r.content_type = "application/json";
-  r.body = std::move(body);
-  return r;
+  return with_body(status, "application/json", std::move(body));
 }
 
 Response Response::text(int status, std::string body) {
-  Response r;
-  r.status = status;
-  r.content_type = "text/plain; charset=utf-8";
-  r.body = std::move(body);
-  return r;
+  return with_body(status, "text/plain; charset=utf-8", std::move(body));
 }
 
 Response Response::empty(int status) {
-  Response r;
-  r.status = status;
-  return r;
+  return with_body(status, {}, {});
 }
 
 Response Response::problem(const Error& error, std::string_view request_id,
