@@ -54,7 +54,8 @@ case "${1:-}" in
   run)
     install_packages
     build build -DCMAKE_BUILD_TYPE=Release
-    export DATA_DIR="${DATA_DIR:-$PWD/data}" PORT="${PORT:-8000}"
+    # No load balancer deregisters the local system, so Ctrl-C need not wait SHUTDOWN_DELAY.
+    export DATA_DIR="${DATA_DIR:-$PWD/data}" PORT="${PORT:-8000}" SHUTDOWN_DELAY="${SHUTDOWN_DELAY:-0}"
     echo "dev.sh: AETHER-AI on http://127.0.0.1:$PORT (tasks: /api/v1/tasks, probes: /health /ready, metrics: /metrics); data in $DATA_DIR"
     exec build/bin/aether
     ;;
