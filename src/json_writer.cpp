@@ -16,30 +16,31 @@ void JsonWriter::separate() {
   first_ = false;
 }
 
+JsonWriter& JsonWriter::open(char bracket) {
+  separate();
+  out_ += bracket;
+  first_ = true;
+  return *this;
+}
+
+// Ending a container completes one element of the enclosing one: the next needs a comma.
+JsonWriter& JsonWriter::close(char bracket) {
+  out_ += bracket;
+  first_ = false;
+  return *this;
+}
+
 JsonWriter& JsonWriter::begin_object() {
-  separate();
-  out_ += '{';
-  first_ = true;
-  return *this;
+  return open('{');
 }
-
 JsonWriter& JsonWriter::end_object() {
-  out_ += '}';
-  first_ = false;
-  return *this;
+  return close('}');
 }
-
 JsonWriter& JsonWriter::begin_array() {
-  separate();
-  out_ += '[';
-  first_ = true;
-  return *this;
+  return open('[');
 }
-
 JsonWriter& JsonWriter::end_array() {
-  out_ += ']';
-  first_ = false;
-  return *this;
+  return close(']');
 }
 
 JsonWriter& JsonWriter::key(std::string_view name) {

@@ -53,6 +53,8 @@ class JsonWriter {
 
  private:
   JsonWriter& integer(std::int64_t i);
+  JsonWriter& open(char bracket);
+  JsonWriter& close(char bracket);
   void separate();  // a comma before every element but the first of its container
 
   std::string out_;

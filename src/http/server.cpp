@@ -5,7 +5,6 @@
 #include <atomic>
 #include <charconv>
 #include <ctime>
-#include <mutex>
 #include <optional>
 #include <unordered_set>
 
@@ -318,7 +317,6 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   Task<void> answer_and_close(Session& s, int status) {
     Error error(status, "about:blank", status_reason(status), detail_for_status(status));
     Response r = Response::problem(error, trace::random_hex(16), "");
-    r.headers.clear();
     co_await write(s, r, "", /*keep_alive=*/false, /*head_only=*/false);
     logger.info("request rejected", {{"status", status}, {"detail", detail_for_status(status)}});
     co_await linger_close(s);
@@ -364,13 +362,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       ++inflight;
       try {
         response = co_await root(req);
-      } catch (const Error& e) {
-        response = Response::problem(e, req.request_id(), req.path());
-      } catch (const std::exception& e) {
-        req.log(log::Level::error, "unhandled exception", {{"detail", e.what()}});
-        response = Response::problem(Error(500, "about:blank", "Internal Server Error",
-                                           "the server failed to handle the request"),
-                                     req.request_id(), req.path());
+      } catch (...) {  // the last resort for a Server used without App's problem_responses()
+        response = response_for_current_exception(req);
       }
       --inflight;
     }
