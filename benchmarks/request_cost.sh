@@ -9,7 +9,7 @@ path=${1:-/health}
 requests=${2:-5000}
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; [[ -n ${KEEP:-} ]] && cp $work/cg.* $KEEP; rm -rf "$work"' EXIT
 PORT=$port THREADS=1 LOG_LEVEL=warning SHUTDOWN_DELAY=0 DATA_DIR=$work/data \
   valgrind --tool=callgrind --callgrind-out-file=$work/cg build/bin/task-manager >/dev/null 2>&1 &
 pid=$!

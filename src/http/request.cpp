@@ -1,5 +1,7 @@
 #include "svckit/http/request.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "ascii.hpp"
@@ -38,10 +40,7 @@ Request::Request(Method method, std::string method_name, std::string target,
       target_(std::move(target)),
       headers_(std::move(headers)),
       body_(std::move(body)) {
-  std::string_view t = target_;
-  auto q = t.find('?');
-  path_ = t.substr(0, q);
-  if (q != std::string_view::npos) query_ = t.substr(q + 1);
+  path_size_ = std::min(target_.find('?'), target_.size());
 }
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
@@ -58,7 +57,7 @@ std::string Request::param(std::string_view name) const {
 }
 
 std::optional<std::string> Request::query_param(std::string_view name) const {
-  std::string_view q = query_;
+  std::string_view q = query();
   while (!q.empty()) {
     auto amp = q.find('&');
     auto pair = q.substr(0, amp);

@@ -26,6 +26,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "ascii.hpp"
+#include "request_head.hpp"
 #include "svckit/error.hpp"
 #include "svckit/trace/trace_context.hpp"
 
@@ -93,6 +94,16 @@ const char* detail_for_status(int status) {
 
 using Clock = std::chrono::steady_clock;
 
+// A request read off the wire, with what its framing says about the connection.
+struct Incoming {
+  Request request;
+  bool keep_alive = true;
+  bool head_only = false;  // HEAD: the response gets no body
+  bool http10 = false;
+};
+
+enum class ReadOutcome { request, declined, closed };
+
 struct LoopState;
 
 // One client connection. Its coroutine and everything touching it run on its loop's thread.
@@ -101,7 +112,8 @@ struct Session {
   tcp::socket socket;
   LoopState& loop;
   beast::flat_buffer buffer;
-  std::string head;  // the response head, reused across requests
+  std::string head;                  // the response head, reused across requests
+  detail::RequestHead request_head;  // the parsed request head, its vector reused likewise
   // When the current wait gives up; checked by the loop's sweeper, so arming it costs a store.
   Clock::time_point deadline = Clock::time_point::max();
   bool idle = false;                 // waiting for the first byte of the next request
@@ -258,55 +270,109 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // Waits for the first byte of the next request. False when the connection should close.
+  // Reads the first bytes of the next request. False when the connection should close.
   Task<bool> await_next_request(Session& s, bool first) {
     if (s.buffer.size() > 0) co_return true;  // pipelined bytes are already here
-    if (first) co_return true;                // a new connection: its request is on the way
-    s.idle = true;
     auto wait = first ? options.header_timeout : options.idle_timeout;
     // Draining: a client about to send on this connection still gets served (with
     // Connection: close); one that stays quiet is closed soon.
     if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
     s.deadline = Clock::now() + wait;
-    // Wait for readability, then read: a keep-alive client sends its next request only after our
-    // response, so an immediate read would mostly fail with EAGAIN (one wasted syscall each).
-    auto [wec] = co_await s.socket.async_wait(tcp::socket::wait_read, kNoThrow);
-    s.idle = false;
-    if (wec) co_return false;
-    beast::error_code ec;
-    std::size_t n = s.socket.read_some(s.buffer.prepare(4096), ec);
-    if (ec == asio::error::would_block) co_return true;  // a spurious wake-up: the parser reads
-    if (ec) co_return false;
-    s.buffer.commit(n);
-    co_return true;
+    // A keep-alive client sends its next request only after our response, so waiting for
+    // readability first saves a read that would fail with EAGAIN. A new connection's request is
+    // usually there already.
+    s.idle = !first;
+    for (bool readable = first;; readable = false) {
+      if (!readable) {
+        auto [wec] = co_await s.socket.async_wait(tcp::socket::wait_read, kNoThrow);
+        s.idle = false;
+        if (wec) co_return false;
+      }
+      beast::error_code ec;
+      std::size_t n = s.socket.read_some(s.buffer.prepare(4096), ec);
+      if (ec == asio::error::would_block) continue;
+      if (ec) co_return false;
+      s.buffer.commit(n);
+      co_return true;
+    }
+  }
+
+  static std::string_view buffered(const beast::flat_buffer& buffer) {
+    auto data = buffer.data();
+    return {static_cast<const char*>(data.data()), data.size()};
+  }
+
+  // The fast path: a plain head that arrived whole, with no body or a Content-Length one.
+  // Anything else is declined and goes to Beast's parser with nothing consumed.
+  Task<ReadOutcome> read_plain_request(Session& s, Incoming& in) {
+    auto& head = s.request_head;
+    if (detail::parse_request_head(buffered(s.buffer), options.max_header_bytes, head) !=
+            detail::HeadParse::complete ||
+        head.content_length > options.max_body)
+      co_return ReadOutcome::declined;
+    // Copy out of the buffer before reading the body: reading may move it.
+    std::vector<Request::Header> headers;
+    headers.reserve(head.headers.size());
+    for (auto [name, value] : head.headers) headers.emplace_back(name, value);
+    std::string method(head.method), target(head.target);
+    in.keep_alive = head.keep_alive;
+    in.http10 = head.minor_version == 0;
+    const std::size_t total = head.size + head.content_length;
+    while (s.buffer.size() < total) {
+      auto [ec, n] =
+          co_await s.socket.async_read_some(s.buffer.prepare(total - s.buffer.size()), kNoThrow);
+      if (ec) co_return ReadOutcome::closed;
+      s.buffer.commit(n);
+    }
+    std::string body(buffered(s.buffer).substr(total - head.content_length, head.content_length));
+    s.buffer.consume(total);
+    Method verb = parse_method(method);
+    in.head_only = verb == Method::head;
+    in.request =
+        Request(verb, std::move(method), std::move(target), std::move(headers), std::move(body));
+    co_return ReadOutcome::request;
+  }
+
+  // The general path: Beast's parser for chunked bodies, Expect: 100-continue, obs-fold and
+  // every malformed request, which it answers with 400, 413 or 431.
+  Task<ReadOutcome> read_request(Session& s, Incoming& in) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body);
+    auto [ec, n] = co_await bhttp::async_read_header(s.socket, s.buffer, parser, kNoThrow);
+    if (!ec && !parser.is_done()) {
+      auto expect = parser.get()[bhttp::field::expect];
+      if (iequals(expect, "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await asio::async_write(s.socket, asio::buffer(kContinue), kNoThrow);
+      }
+      auto [bec, bn] = co_await bhttp::async_read(s.socket, s.buffer, parser, kNoThrow);
+      ec = bec;
+    }
+    if (ec) {
+      if (int status = status_for_read_error(ec); status && !s.timed_out)
+        co_await answer_and_close(s, status);
+      co_return ReadOutcome::closed;
+    }
+    auto msg = parser.release();
+    in.head_only = msg.method() == bhttp::verb::head;
+    in.keep_alive = msg.keep_alive();
+    in.http10 = msg.version() == 10;
+    in.request = to_request(msg);
+    co_return ReadOutcome::request;
   }
 
   Task<void> serve_requests(Session& s) {
     for (bool first = true;; first = false) {
       if (!co_await await_next_request(s, first)) co_return;
-
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-      parser.body_limit(options.max_body);
       // The whole request (head and body) must arrive within header_timeout: slow-loris bound.
       s.deadline = Clock::now() + options.header_timeout;
-      auto [ec, n] = co_await bhttp::async_read_header(s.socket, s.buffer, parser, kNoThrow);
-      if (!ec && !parser.is_done()) {
-        auto expect = parser.get()[bhttp::field::expect];
-        if (iequals(expect, "100-continue")) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          co_await asio::async_write(s.socket, asio::buffer(kContinue), kNoThrow);
-        }
-        auto [bec, bn] = co_await bhttp::async_read(s.socket, s.buffer, parser, kNoThrow);
-        ec = bec;
-      }
-      if (ec) {
-        if (int status = status_for_read_error(ec); status && !s.timed_out)
-          co_await answer_and_close(s, status);
-        co_return;
-      }
+      Incoming in;
+      auto outcome = co_await read_plain_request(s, in);
+      if (outcome == ReadOutcome::declined) outcome = co_await read_request(s, in);
+      if (outcome == ReadOutcome::closed) co_return;
       s.deadline = Clock::time_point::max();  // the handler's time is its own
-      if (!co_await handle(s, parser.release())) {
+      if (!co_await handle(s, in)) {
         beast::error_code ignored;
         s.socket.shutdown(tcp::socket::shutdown_send, ignored);
         co_return;
@@ -334,12 +400,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
   // Runs one request through the middleware and the route, writes the response, logs it.
   // Returns whether the connection stays open.
-  Task<bool> handle(Session& s, bhttp::request<bhttp::string_body> msg) {
+  Task<bool> handle(Session& s, Incoming& in) {
     auto started = Clock::now();
-    bool head_only = msg.method() == bhttp::verb::head;
-    bool keep_alive = msg.keep_alive();
-    bool http10 = msg.version() == 10;
-    Request req = to_request(msg);
+    Request& req = in.request;
+    bool keep_alive = in.keep_alive;
     req.set_received_at(started);
     auto rid = req.header("X-Request-ID");
     auto trace =
@@ -370,8 +434,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
     keep_alive = keep_alive && !draining;
     const int status = response.status;
-    if (keep_alive && http10) response.headers.emplace_back("Connection", "keep-alive");
-    bool written = co_await write(s, response, req.request_id(), keep_alive, head_only);
+    if (keep_alive && in.http10) response.headers.emplace_back("Connection", "keep-alive");
+    bool written = co_await write(s, response, req.request_id(), keep_alive, in.head_only);
     if (logger.enabled(log::Level::info)) {
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
       req.log(log::Level::info, "request",

@@ -1,8 +1,11 @@
 #include "svckit/log/logger.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <ctime>
 
 namespace svckit::log {
@@ -51,39 +54,79 @@ void append_value(std::string& out, const Field::Value& value) {
 
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view text) {
-  static const char* kHex = "0123456789abcdef";
-  out += '"';
-  // Copy runs of bytes that need no escaping in one go; escape the rest.
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-    }
+namespace {
+
+// True when one of the eight bytes in `w` must be escaped: a control byte (< 0x20), '"', '\\'
+// or DEL. Word-at-a-time "has zero byte" tests; a false answer is always exact, which is all
+// the fast path needs (a true answer sends the block to the byte loop).
+bool block_needs_escape(std::uint64_t w) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  std::uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
+  return (below_space | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\')) |
+          has_zero(w ^ (kOnes * 0x7f))) != 0;
+}
+
+bool byte_needs_escape(unsigned char c) {
+  return c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
+}
+
+void append_escaped(std::string& out, unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  switch (c) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
   }
-  out.append(text.data() + run, text.size() - run);
+}
+
+}  // namespace
+
+// Response bodies are mostly ids, timestamps and plain words: clean eight-byte blocks are
+// skipped a word at a time and every clean run is copied in one append.
+void append_json_string(std::string& out, std::string_view text) {
+  out.reserve(out.size() + text.size() + 2);
+  out += '"';
+  const char* data = text.data();
+  std::size_t run = 0, i = 0;
+  while (i < text.size()) {
+    // A short tail is padded with spaces, which never need escaping.
+    std::uint64_t w = 0x2020202020202020ULL;
+    std::size_t block = std::min<std::size_t>(8, text.size() - i);
+    if (block == 8) {
+      std::memcpy(&w, data + i, 8);  // a fixed size: one load, no call
+    } else {
+      std::memcpy(&w, data + i, block);
+    }
+    if (!block_needs_escape(w)) {
+      i += block;
+      continue;
+    }
+    auto c = static_cast<unsigned char>(data[i]);
+    if (byte_needs_escape(c)) {
+      out.append(data + run, i - run);
+      append_escaped(out, c);
+      run = i + 1;
+    }
+    ++i;
+  }
+  out.append(data + run, text.size() - run);
   out += '"';
 }
 

@@ -54,3 +54,26 @@ TEST(JsonWriter, NonFiniteNumbersBecomeNull) {
   EXPECT_TRUE(j[0].is_null() && j[1].is_null());
   EXPECT_EQ(j[2], 1e300);
 }
+
+// The escaper skips clean eight-byte blocks a word at a time: put each byte that needs escaping
+// (and neighbours that must not be escaped) at every offset of a block, in strings of every
+// length around the block size, and check that the text survives the round trip.
+TEST(JsonWriter, EscapesEverySpecialByteAtEveryOffset) {
+  const std::string specials = std::string("\"\\\x7f\x1f\x00\n\t", 7) + " ~\x80\xff";
+  for (char special : specials) {
+    for (std::size_t length = 1; length <= 19; ++length) {
+      for (std::size_t at = 0; at < length; ++at) {
+        std::string text(length, 'a');
+        text[at] = special;
+        svckit::JsonWriter w;
+        w.begin_array().value(text).end_array();
+        if (static_cast<unsigned char>(special) >= 0x80) {  // not UTF-8: compare the bytes
+          EXPECT_EQ(w.text(), "[\"" + text + "\"]");
+          continue;
+        }
+        auto j = nlohmann::json::parse(w.text());
+        ASSERT_EQ(j[0].get<std::string>(), text) << "byte " << int(special) << " at " << at;
+      }
+    }
+  }
+}

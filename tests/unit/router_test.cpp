@@ -116,3 +116,17 @@ TEST(Router, RejectsBadPatterns) {
   EXPECT_THROW(r.add(Method::get, "/t/{id}", ok()), std::invalid_argument);
   EXPECT_THROW(r.add(Method::put, "/t/{task_id}", ok()), std::invalid_argument);
 }
+
+// The server builds a request and moves it into place; a short target lives in the string's
+// own buffer, so views taken before the move would dangle.
+TEST(Request, PathAndQuerySurviveAMove) {
+  svckit::http::Request built(svckit::http::Method::get, "GET", "/a?b=1", {}, "");
+  svckit::http::Request moved;
+  moved = std::move(built);
+  EXPECT_EQ(moved.path(), "/a");
+  EXPECT_EQ(moved.query(), "b=1");
+  EXPECT_EQ(moved.query_param("b"), "1");
+  svckit::http::Request plain(svckit::http::Method::get, "GET", "/tasks", {}, "");
+  EXPECT_EQ(plain.path(), "/tasks");
+  EXPECT_EQ(plain.query(), "");
+}

@@ -34,8 +34,12 @@ class Request {
   std::string_view method_name() const { return method_name_; }
   // The raw request target ("/api/v1/tasks?page=2").
   const std::string& target() const { return target_; }
-  std::string_view path() const { return path_; }
-  std::string_view query() const { return query_; }
+  std::string_view path() const { return std::string_view(target_).substr(0, path_size_); }
+  // After the '?', empty when there is none.
+  std::string_view query() const {
+    return path_size_ < target_.size() ? std::string_view(target_).substr(path_size_ + 1)
+                                       : std::string_view();
+  }
   const std::vector<Header>& headers() const { return headers_; }
   const std::string& body() const { return body_; }
 
@@ -91,8 +95,7 @@ class Request {
   Method method_ = Method::get;
   std::string method_name_;
   std::string target_;
-  std::string_view path_;
-  std::string_view query_;
+  std::size_t path_size_ = 0;  // an offset, not a view: a moved short target changes address
   std::vector<Header> headers_;
   std::string body_;
   std::vector<Param> params_;

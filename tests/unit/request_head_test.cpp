@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "request_head.hpp"
+
+using svckit::http::detail::HeadParse;
+using svckit::http::detail::parse_request_head;
+using svckit::http::detail::RequestHead;
+
+namespace {
+
+HeadParse parse(const std::string& bytes, RequestHead& head, std::size_t max = 8192) {
+  return parse_request_head(bytes, max, head);
+}
+
+HeadParse parse(const std::string& bytes) {
+  RequestHead head;
+  return parse(bytes, head);
+}
+
+}  // namespace
+
+TEST(RequestHead, ParsesTheCommonRequest) {
+  std::string bytes =
+      "GET /api/v1/tasks?page=2 HTTP/1.1\r\nHost: example\r\nX-Request-ID:  abc \r\n\r\nNEXT";
+  RequestHead head;
+  ASSERT_EQ(parse(bytes, head), HeadParse::complete);
+  EXPECT_EQ(head.method, "GET");
+  EXPECT_EQ(head.target, "/api/v1/tasks?page=2");
+  EXPECT_EQ(head.minor_version, 1);
+  ASSERT_EQ(head.headers.size(), 2u);
+  EXPECT_EQ(head.headers[1].first, "X-Request-ID");
+  EXPECT_EQ(head.headers[1].second, "abc");  // surrounding whitespace is not the value
+  EXPECT_EQ(head.size, bytes.size() - 4);    // pipelined bytes are left alone
+  EXPECT_EQ(head.content_length, 0u);
+  EXPECT_TRUE(head.keep_alive);
+}
+
+TEST(RequestHead, ReadsContentLengthAndConnectionOptions) {
+  RequestHead head;
+  ASSERT_EQ(parse("POST /t HTTP/1.1\r\ncontent-length: 42\r\nConnection: Close\r\n\r\n", head),
+            HeadParse::complete);
+  EXPECT_EQ(head.content_length, 42u);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\n\r\n", head), HeadParse::complete);
+  EXPECT_FALSE(head.keep_alive);  // HTTP/1.0 closes unless asked
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\nConnection: foo, Keep-Alive\r\n\r\n", head),
+            HeadParse::complete);
+  EXPECT_TRUE(head.keep_alive);
+  EXPECT_EQ(head.minor_version, 0);
+}
+
+TEST(RequestHead, WaitsForTheBlankLine) {
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: x\r\n"), HeadParse::incomplete);
+  EXPECT_EQ(parse(""), HeadParse::incomplete);
+  RequestHead head;
+  std::string big = "GET / HTTP/1.1\r\nX: " + std::string(100, 'a');
+  EXPECT_EQ(parse(big, head, 64), HeadParse::declined);  // over the limit: the full parser's 431
+  EXPECT_EQ(parse(big + "\r\n\r\n", head, 64), HeadParse::declined);
+}
+
+// Everything unusual or hostile goes to the full parser, which answers it (or serves it).
+TEST(RequestHead, DeclinesAllButThePlainCase) {
+  const char* declined[] = {
+      "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+      "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+      "GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
+      "GET / HTTP/1.1\r\nBad Name: a\r\n\r\n",
+      "GET / HTTP/1.1\r\n: empty name\r\n\r\n",
+      "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+      "GET / HTTP/1.1\r\nX: a\nY: b\r\n\r\n",
+      "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+      "GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n",
+      "GET / HTTP/2.0\r\n\r\n",
+      "GET / HTTP/1.1 \r\n\r\n",
+      "GET  / HTTP/1.1\r\n\r\n",
+      "GET /a b HTTP/1.1\r\n\r\n",
+      "GET /\x7f HTTP/1.1\r\n\r\n",
+      "G(T / HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\n\r\n\r\n",
+      "\r\n\r\n",
+  };
+  for (const char* bytes : declined) EXPECT_EQ(parse(bytes), HeadParse::declined) << bytes;
+}
+
+TEST(RequestHead, DeclinesTooManyHeaders) {
+  std::string bytes = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 65; ++i) bytes += "X-" + std::to_string(i) + ": v\r\n";
+  EXPECT_EQ(parse(bytes + "\r\n"), HeadParse::declined);
+}
