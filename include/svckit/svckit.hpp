@@ -5,6 +5,7 @@
 #include "svckit/app/run.hpp"
 #include "svckit/blocking_pool.hpp"
 #include "svckit/config.hpp"
+#include "svckit/entity_cache.hpp"
 #include "svckit/error.hpp"
 #include "svckit/health/health.hpp"
 #include "svckit/http/handler.hpp"

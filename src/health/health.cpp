@@ -224,9 +224,9 @@ http::Response render(const std::string& service, const Report& report) {
 
 void Health::install_routes(http::RouteGroup& routes) {
   auto impl = impl_;
-  auto live = [this, impl](http::Request&) -> Task<http::Response> {
-    co_return render(impl->service, liveness());
-  };
+  // Liveness never changes, and probes are frequent: render it once.
+  auto live_response = std::make_shared<const http::Response>(render(impl->service, liveness()));
+  auto live = [live_response](http::Request&) -> Task<http::Response> { co_return *live_response; };
   auto ready = [this, impl](http::Request&) -> Task<http::Response> {
     co_return render(impl->service, co_await readiness());
   };

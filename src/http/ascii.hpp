@@ -1,16 +1,18 @@
 #pragma once
 // ASCII helpers for HTTP tokens (header names, media types), which compare case-insensitively.
-#include <cctype>
 #include <string_view>
 
 namespace svckit::http::detail {
 
-inline bool iequals(std::string_view a, std::string_view b) {
+// ASCII only, never the locale: HTTP tokens are ASCII, and std::tolower is a call per byte.
+constexpr char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+constexpr bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
 }
 

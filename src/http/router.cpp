@@ -1,6 +1,7 @@
 #include "svckit/http/router.hpp"
 
 #include <array>
+#include <cctype>
 #include <stdexcept>
 
 namespace svckit::http {

@@ -21,7 +21,8 @@ def run_with_env(binary, **env):
 @pytest.mark.parametrize("variable,value", [
     ("PORT", "abc"), ("PORT", "70000"), ("THREADS", "0"), ("LOG_LEVEL", "chatty"),
     ("SHUTDOWN_DELAY", "soon"), ("MAX_BODY", "-1"), ("DATABASE_URL", "mysql://db"),
-    ("DATABASE_URL", "sqlite:///"), ("BUS_URL", "kafka://x"),
+    ("DATABASE_URL", "sqlite:///"), ("BUS_URL", "kafka://x"), ("TASK_CACHE_ENTRIES", "lots"),
+    ("TASK_CACHE_ENTRIES", "-1"),
 ])
 def test_bad_config_stops_startup_with_one_line_and_exit_2(variable, value, tmp_path):
     env = {"PORT": 0, "DATA_DIR": tmp_path, variable: value}

@@ -1,4 +1,5 @@
 """The Task Manager (seed 000 §4.2.3) over real HTTP, as a client of the service would use it."""
+import pytest
 import requests
 
 from conftest import raw_request, status_of
@@ -72,6 +73,23 @@ def test_get_update_complete_delete(task_manager):
     assert r.status_code == 200 and r.json() == {"success": True}
     assert_problem(requests.get(url), 404)
     assert_problem(requests.delete(url), 404)
+
+
+@pytest.mark.parametrize("cache_entries", ["10000", "0"])
+def test_reads_see_every_write(start_service, cache_entries):
+    """Reads by id may come from the task cache; each write must show in the next read."""
+    svc = start_service("task-manager", TASK_CACHE_ENTRIES=cache_entries)
+    url = svc.url + API + "/" + create(svc, title="first")["id"]
+    for _ in range(3):  # read repeatedly: the later reads are cache hits
+        assert requests.get(url).json()["task"]["title"] == "first"
+    requests.put(url, json={"title": "second"})
+    assert requests.get(url).json()["task"]["title"] == "second"
+    requests.post(url + "/complete")
+    assert requests.get(url).json()["task"]["status"] == "completed"
+    requests.put(url, json={"status": "pending"})
+    assert requests.get(url).json()["task"]["completed_at"] is None
+    requests.delete(url)
+    assert requests.get(url).status_code == 404
 
 
 def test_unknown_id_is_404_everywhere(task_manager):

@@ -1,8 +1,10 @@
 #include "task_manager.hpp"
 
+#include <charconv>
 #include <cmath>
 
 #include <svckit/app/app.hpp>
+#include <svckit/config.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
 
@@ -35,10 +37,23 @@ std::optional<std::string> enum_filter(const Request& req, const char* name,
   return value;
 }
 
+// TASK_CACHE_ENTRIES: tasks kept in memory for reads by id. Set 0 when several replicas share
+// one database: the cache trusts that this process makes every change.
+std::size_t cache_entries(const svckit::Config& config) {
+  auto text = config.get("TASK_CACHE_ENTRIES", "10000");
+  std::size_t entries = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), entries);
+  if (ec != std::errc() || end != text.data() + text.size() || entries > 10'000'000)
+    throw svckit::ConfigError(
+        "TASK_CACHE_ENTRIES",
+        "expected a whole number of tasks from 0 to 10000000, got '" + text + "'");
+  return entries;
+}
+
 }  // namespace
 
 void TaskManager::install(svckit::App& app) {
-  store_ = std::make_unique<TaskStore>(app.database("task-manager"));
+  store_ = std::make_unique<TaskStore>(app.database("task-manager"), cache_entries(app.config()));
   store_->migrate();
   auto& created = app.metrics().counter("tasks_created_total", "Tasks created, by priority.");
   TaskStore& store = *store_;

@@ -100,10 +100,14 @@ svckit::Task<TaskRecord> TaskStore::create(TaskInput in, std::optional<std::stri
 }
 
 svckit::Task<std::optional<TaskRecord>> TaskStore::find(std::string id) {
-  std::vector<Value> key{std::move(id)};
+  if (auto cached = cache_.find(id)) co_return *cached;
+  auto seen = cache_.version();
+  std::vector<Value> key{id};
   auto result = co_await db_.read(kSelectById, std::move(key));
   if (result.empty()) co_return std::nullopt;
-  co_return from_row(result.rows.front());
+  TaskRecord task = from_row(result.rows.front());
+  cache_.fill(std::move(id), task, seen);
+  co_return task;
 }
 
 svckit::Task<TaskPage> TaskStore::list(TaskFilter f) {
@@ -131,7 +135,7 @@ svckit::Task<TaskPage> TaskStore::list(TaskFilter f) {
 }
 
 svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskInput in) {
-  co_return co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
+  auto updated = co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
     auto t = select_one(c, id);
     if (!t) return std::nullopt;
     auto now = svckit::utc_now_iso8601();
@@ -145,10 +149,12 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskIn
     save(c, *t);
     return t;
   });
+  cache_.invalidate(id);  // after the commit: see EntityCache
+  co_return updated;
 }
 
 svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id) {
-  co_return co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
+  auto completed = co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
     auto t = select_one(c, id);
     if (!t) return std::nullopt;
     if (t->status == "completed") return t;  // completing twice changes nothing
@@ -158,11 +164,14 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id) {
     save(c, *t);
     return t;
   });
+  cache_.invalidate(id);
+  co_return completed;
 }
 
 svckit::Task<bool> TaskStore::remove(std::string id) {
-  std::vector<Value> key{std::move(id)};
+  std::vector<Value> key{id};
   auto result = co_await db_.execute("DELETE FROM tasks WHERE id = ?", std::move(key));
+  cache_.invalidate(id);
   co_return result.changes > 0;
 }
 

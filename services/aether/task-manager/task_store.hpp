@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <svckit/entity_cache.hpp>
 #include <svckit/sql/database.hpp>
 #include <svckit/task.hpp>
 
@@ -33,7 +34,9 @@ struct TaskStats {
 
 class TaskStore {
  public:
-  explicit TaskStore(svckit::sql::Database& db) : db_(db) {}
+  // Up to `cache_entries` tasks are kept in memory for reads by id (0: none).
+  TaskStore(svckit::sql::Database& db, std::size_t cache_entries)
+      : db_(db), cache_(cache_entries) {}
 
   // Creates the schema (versioned migrations).
   void migrate();
@@ -49,6 +52,7 @@ class TaskStore {
 
  private:
   svckit::sql::Database& db_;
+  svckit::EntityCache<TaskRecord> cache_;
 };
 
 }  // namespace aether::task_manager
