@@ -49,13 +49,18 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-// Splits off the next line (without its CRLF). False when a line ends in a bare LF or CR.
-bool next_line(std::string_view& rest, std::string_view& line) {
-  auto lf = rest.find('\n');
-  if (lf == std::string_view::npos || lf == 0 || rest[lf - 1] != '\r') return false;
-  line = rest.substr(0, lf - 1);
-  rest.remove_prefix(lf + 1);
-  return true;
+enum class Line { ok, incomplete, bad };
+
+// Splits the next CRLF-terminated line (without its CRLF) off `rest`. Bad when it ends in a
+// bare LF.
+Line next_line(std::string_view& rest, std::string_view& line) {
+  auto* lf = static_cast<const char*>(std::memchr(rest.data(), '\n', rest.size()));
+  if (!lf) return Line::incomplete;
+  std::size_t at = lf - rest.data();
+  if (at == 0 || rest[at - 1] != '\r') return Line::bad;
+  line = rest.substr(0, at - 1);
+  rest.remove_prefix(at + 1);
+  return Line::ok;
 }
 
 bool parse_request_line(std::string_view line, RequestHead& head) {
@@ -90,19 +95,24 @@ void apply_connection_options(std::string_view value, bool& close, bool& keep_al
 
 }  // namespace
 
+// One pass over the lines; a bare CR inside a line fails the character checks.
 HeadParse parse_request_head(std::string_view bytes, std::size_t max_head, RequestHead& head) {
-  auto end = bytes.find("\r\n\r\n");
-  if (end == std::string_view::npos)
-    return bytes.size() > max_head ? HeadParse::declined : HeadParse::incomplete;
-  head.size = end + 4;
-  if (head.size > max_head) return HeadParse::declined;
   head.headers.clear();
   head.content_length = 0;
-
-  std::string_view rest = bytes.substr(0, head.size), line;
-  if (!next_line(rest, line) || !parse_request_line(line, head)) return HeadParse::declined;
+  std::string_view rest = bytes.substr(0, max_head), line;
+  // Past the limit without a blank line: incomplete if the limit has not been reached yet,
+  // else the full parser's (431).
+  auto ran_out = [&] {
+    return bytes.size() >= max_head ? HeadParse::declined : HeadParse::incomplete;
+  };
+  if (auto got = next_line(rest, line); got != Line::ok)
+    return got == Line::incomplete ? ran_out() : HeadParse::declined;
+  if (!parse_request_line(line, head)) return HeadParse::declined;
   bool close = false, keep_alive_option = false, has_length = false;
-  while (next_line(rest, line) && !line.empty()) {
+  for (;;) {
+    if (auto got = next_line(rest, line); got != Line::ok)
+      return got == Line::incomplete ? ran_out() : HeadParse::declined;
+    if (line.empty()) break;
     auto colon = line.find(':');
     if (colon == std::string_view::npos) return HeadParse::declined;
     auto name = line.substr(0, colon);
@@ -121,7 +131,7 @@ HeadParse parse_request_head(std::string_view bytes, std::size_t max_head, Reque
     if (iequals(name, "connection")) apply_connection_options(value, close, keep_alive_option);
     head.headers.emplace_back(name, value);
   }
-  if (!rest.empty()) return HeadParse::declined;  // a bare LF or CR inside the head
+  head.size = rest.data() - bytes.data();
   head.keep_alive = head.minor_version == 1 ? !close : keep_alive_option && !close;
   return HeadParse::complete;
 }

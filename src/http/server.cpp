@@ -218,8 +218,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       }
       ++connections;
       auto session = std::make_shared<Session>(std::move(socket), loop);
+      // The completion handler holds the session too: co_spawn still reads the cancellation
+      // state (the session's signal) after serve() returns, which can be before any wait when
+      // the client is already gone.
       asio::co_spawn(loop.io, serve(session),
-                     asio::bind_cancellation_slot(session->cancel.slot(), asio::detached));
+                     asio::bind_cancellation_slot(session->cancel.slot(),
+                                                  [session](const std::exception_ptr&) {}));
     }
   }
 
@@ -477,10 +481,20 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     head.append("\r\n"sv);
     std::array<asio::const_buffer, 2> buffers = {
         asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(r.body)};
+    // The socket is non-blocking and a response usually fits its send buffer: try to write it
+    // now, and wait for the reactor only for what did not fit.
+    beast::error_code ec;
+    std::size_t sent = s.socket.write_some(buffers, ec);
+    if (ec && ec != asio::error::would_block) co_return false;
+    std::size_t total = asio::buffer_size(buffers);
+    if (sent == total) co_return true;
+    // Rare: a large body or a slow reader. Send what is left of each buffer.
+    std::size_t from_body = sent > head.size() ? sent - head.size() : 0;
+    std::array<asio::const_buffer, 2> rest = {buffers[0] + sent, buffers[1] + from_body};
     s.deadline = Clock::now() + options.header_timeout;  // a client that stops reading
-    auto [ec, n] = co_await asio::async_write(s.socket, buffers, kNoThrow);
+    auto [wec, n] = co_await asio::async_write(s.socket, rest, kNoThrow);
     s.deadline = Clock::time_point::max();
-    co_return !ec;
+    co_return !wec;
   }
 
   // Runs `action(session)` for every session, each on its own loop.

@@ -1,5 +1,7 @@
 #include "svckit/trace/trace_context.hpp"
 
+#include <array>
+#include <cstring>
 #include <random>
 
 namespace svckit::trace {
@@ -32,18 +34,23 @@ constexpr std::size_t kMaxTracestate = 512;
 }  // namespace
 
 std::string random_hex(std::size_t bytes) {
-  static const char* kHex = "0123456789abcdef";
-  // Written in place: ids are made for every request, and push_back per digit cost ~1k
-  // instructions per request (callgrind).
+  // Two digits per byte from one table: ids are made for every request.
+  static constexpr auto kDigitPairs = [] {
+    std::array<char, 512> t{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      t[2 * b] = kHex[b >> 4];
+      t[2 * b + 1] = kHex[b & 15];
+    }
+    return t;
+  }();
   std::string out(bytes * 2, '\0');
   char* p = out.data();
   auto& gen = generator();
   for (std::size_t i = 0; i < bytes; i += 8) {
     std::uint64_t word = gen();
-    for (std::size_t j = 0; j < 8 && i + j < bytes; ++j, word >>= 8) {
-      *p++ = kHex[(word >> 4) & 15];
-      *p++ = kHex[word & 15];
-    }
+    for (std::size_t j = 0; j < 8 && i + j < bytes; ++j, word >>= 8, p += 2)
+      std::memcpy(p, &kDigitPairs[2 * (word & 0xff)], 2);
   }
   return out;
 }

@@ -211,3 +211,24 @@ def test_abrupt_disconnects_do_not_hurt(task_manager):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
             s.close()
     still_serving(task_manager)
+
+
+def test_large_response_to_a_slow_reader_arrives_whole(task_manager):
+    """A response bigger than the socket buffers goes out in parts, as the reader makes room."""
+    for i in range(60):
+        r = requests.post(task_manager.url + "/api/v1/tasks",
+                          json={"title": f"big {i}", "description": f"{i:04d}" * 2500})
+        assert r.status_code == 201
+    expected = requests.get(task_manager.url + "/api/v1/tasks?limit=100").content
+    assert len(expected) > 600_000
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", task_manager.port))
+        s.sendall(b"GET /api/v1/tasks?limit=100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        time.sleep(0.5)  # let the server fill what the small buffers hold, then read slowly
+        received = b""
+        while chunk := s.recv(8192):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert status_of(received) == 200
+    assert body == expected
