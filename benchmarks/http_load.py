@@ -161,10 +161,10 @@ def start_uvicorn(procs, port, workers):
     wait_for(port, timeout=30)
 
 
-def svckit_env(workdir, port, threads, log_level="warning"):
+def svckit_env(workdir, port, threads, log_level="warning", **extra):
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "HOST": "127.0.0.1",
             "THREADS": str(threads), "DATA_DIR": str(workdir / "data"), "LOG_LEVEL": log_level,
-            "SHUTDOWN_DELAY": "0"}
+            "SHUTDOWN_DELAY": "0", **extra}
 
 
 def start_to_ready_ms(workdir, threads, runs=10):
@@ -206,7 +206,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="svckit-bench-") as tmp:
         workdir = pathlib.Path(tmp)
         try:
-            ports = {name: free_port() for name in ("nginx", "fastapi", "svckit", "svckit_logged")}
+            ports = {name: free_port() for name in ("nginx", "fastapi", "svckit", "svckit_logged", "svckit_uncached")}
             start_nginx(procs, workdir, ports["nginx"], args.threads)
             start_uvicorn(procs, ports["fastapi"], args.uvicorn_workers)
             svc = procs.start([str(BIN / "task-manager")], env=svckit_env(workdir, ports["svckit"], args.threads))
@@ -252,6 +252,17 @@ def main():
             warm_up(logged_url, args)
             results["svckit /health (access log on)"] = median_run([wrk(logged_url, args) for _ in range(args.rounds)])
             procs.stop(logged)
+
+            # Reads by id straight from SQLite: the task cache off, as for replicas sharing a database.
+            uncached = procs.start([str(BIN / "task-manager")],
+                                   env=svckit_env(workdir, ports["svckit_uncached"], args.threads,
+                                                  TASK_CACHE_ENTRIES="0"))
+            wait_for(ports["svckit_uncached"], "/ready")
+            uncached_url = f"http://127.0.0.1:{ports['svckit_uncached']}/api/v1/tasks/{task_id}"
+            warm_up(uncached_url, args)
+            results["svckit GET /api/v1/tasks/{id} (cache off)"] = median_run(
+                [wrk(uncached_url, args) for _ in range(args.rounds)])
+            procs.stop(uncached)
         finally:
             procs.stop_all()
         results["start_to_ready_ms"], results["start_to_ready_max_ms"] = start_to_ready_ms(workdir, args.threads)
@@ -265,11 +276,11 @@ def main():
     }
     print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, median of {args.rounds} interleaved rounds; nginx {args.threads} workers, "
           f"svckit THREADS={args.threads}, uvicorn {args.uvicorn_workers} worker(s); {os.cpu_count()} cores\n")
-    print(f"{'target':36s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s}")
+    print(f"{'target':42s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s}")
     for name in ("nginx /health", "svckit /health", "svckit /health (access log on)", "fastapi /health",
-                 "svckit GET /api/v1/tasks/{id}"):
+                 "svckit GET /api/v1/tasks/{id}", "svckit GET /api/v1/tasks/{id} (cache off)"):
         r = results[name]
-        print(f"{name:36s} {r['rps']:>10.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>7d}")
+        print(f"{name:42s} {r['rps']:>10.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>7d}")
     targets = {"svckit /health / nginx": 0.8, "svckit /health / fastapi": 10, "svckit /tasks/{id} / nginx": 0.5}
     print()
     for name, ratio in results["ratios"].items():
