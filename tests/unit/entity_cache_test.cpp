@@ -31,7 +31,7 @@ TEST(EntityCache, StaysWithinItsCapacity) {
   EntityCache<int> cache(3);
   for (int i = 0; i < 10; ++i) cache.fill(std::to_string(i), i, cache.version());
   EXPECT_EQ(cache.size(), 3u);
-  EXPECT_NE(cache.find("9"), nullptr);  // the newest entry is always kept
+  EXPECT_NE(cache.find("9"), nullptr);   // the newest entry is always kept
   cache.fill("9", 99, cache.version());  // replacing does not evict
   EXPECT_EQ(cache.size(), 3u);
   EXPECT_EQ(*cache.find("9"), 99);
