@@ -1,0 +1,572 @@
+#include "svckit/auth/key.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/decoder.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "svckit/auth/jwt.hpp"
+
+namespace svckit::auth {
+namespace {
+
+// Owning handles for OpenSSL objects.
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* p) const { EVP_MAC_CTX_free(p); }
+};
+using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+struct BnFree {
+  void operator()(BIGNUM* p) const { BN_free(p); }
+};
+using Bn = std::unique_ptr<BIGNUM, BnFree>;
+
+enum class Family { hmac, rsa, rsa_pss, ecdsa, eddsa };
+
+struct Profile {
+  Family family;
+  const char* digest;     // nullptr for EdDSA
+  std::size_t size;       // HMAC: minimum secret bytes; ECDSA: bytes of r and of s
+  const char* curve;      // OpenSSL group name for ECDSA
+  const char* jwk_curve;  // "crv" for ECDSA and EdDSA
+};
+
+Profile profile(Algorithm a) {
+  switch (a) {
+    case Algorithm::HS256:
+      return {Family::hmac, "SHA256", 32, nullptr, nullptr};
+    case Algorithm::HS384:
+      return {Family::hmac, "SHA384", 48, nullptr, nullptr};
+    case Algorithm::HS512:
+      return {Family::hmac, "SHA512", 64, nullptr, nullptr};
+    case Algorithm::RS256:
+      return {Family::rsa, "SHA256", 0, nullptr, nullptr};
+    case Algorithm::RS384:
+      return {Family::rsa, "SHA384", 0, nullptr, nullptr};
+    case Algorithm::RS512:
+      return {Family::rsa, "SHA512", 0, nullptr, nullptr};
+    case Algorithm::PS256:
+      return {Family::rsa_pss, "SHA256", 0, nullptr, nullptr};
+    case Algorithm::PS384:
+      return {Family::rsa_pss, "SHA384", 0, nullptr, nullptr};
+    case Algorithm::PS512:
+      return {Family::rsa_pss, "SHA512", 0, nullptr, nullptr};
+    case Algorithm::ES256:
+      return {Family::ecdsa, "SHA256", 32, "prime256v1", "P-256"};
+    case Algorithm::ES384:
+      return {Family::ecdsa, "SHA384", 48, "secp384r1", "P-384"};
+    case Algorithm::ES512:
+      return {Family::ecdsa, "SHA512", 66, "secp521r1", "P-521"};
+    case Algorithm::EdDSA:
+      return {Family::eddsa, nullptr, 64, nullptr, "Ed25519"};
+  }
+  throw KeyError("unknown algorithm");
+}
+
+std::string openssl_error() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+// Digests are fetched once: fetching by name on every signature costs microseconds.
+const EVP_MD* digest(const char* name) {
+  static EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static EVP_MD* sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  if (!name) return nullptr;
+  std::string_view n = name;
+  return n == "SHA256" ? sha256 : n == "SHA384" ? sha384 : sha512;
+}
+
+// The order of the curve of an ECDSA algorithm, for range checks of r and s.
+const BIGNUM* curve_order(Algorithm a) {
+  static auto make = [](int nid) {
+    EC_GROUP* g = EC_GROUP_new_by_curve_name(nid);
+    BIGNUM* order = BN_dup(EC_GROUP_get0_order(g));
+    EC_GROUP_free(g);
+    return order;
+  };
+  static const BIGNUM* p256 = make(NID_X9_62_prime256v1);
+  static const BIGNUM* p384 = make(NID_secp384r1);
+  static const BIGNUM* p521 = make(NID_secp521r1);
+  return a == Algorithm::ES256 ? p256 : a == Algorithm::ES384 ? p384 : p521;
+}
+
+}  // namespace
+
+struct Key::Impl {
+  Algorithm algorithm;
+  Profile profile;
+  std::string kid;
+  std::string secret;  // HMAC
+  MacCtx mac;          // HMAC, keyed once; duplicated per use
+  Pkey pkey;           // asymmetric
+  bool is_private = false;
+
+  std::string hmac(std::string_view input) const {
+    MacCtx ctx(EVP_MAC_CTX_dup(mac.get()));
+    unsigned char out[EVP_MAX_MD_SIZE];
+    std::size_t n = 0;
+    if (!ctx ||
+        !EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(input.data()),
+                        input.size()) ||
+        !EVP_MAC_final(ctx.get(), out, &n, sizeof out))
+      throw KeyError("HMAC failed: " + openssl_error());
+    return std::string(reinterpret_cast<char*>(out), n);
+  }
+
+  // Sets up a digest-sign or digest-verify context with the algorithm's padding.
+  MdCtx start(bool for_signing) const {
+    MdCtx ctx(EVP_MD_CTX_new());
+    EVP_PKEY_CTX* pctx = nullptr;
+    const EVP_MD* md = digest(profile.digest);
+    int ok = for_signing ? EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, pkey.get())
+                         : EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, pkey.get());
+    if (ok != 1) return nullptr;
+    if (profile.family == Family::rsa_pss &&
+        (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
+      return nullptr;
+    return ctx;
+  }
+};
+
+namespace {
+
+// JWS ECDSA signatures are r‖s, each left-padded to the curve's size; OpenSSL speaks DER.
+std::optional<std::string> raw_to_der(Algorithm a, std::string_view raw, std::size_t half) {
+  if (raw.size() != 2 * half) return std::nullopt;
+  auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
+  Bn r(BN_bin2bn(bytes, static_cast<int>(half), nullptr));
+  Bn s(BN_bin2bn(bytes + half, static_cast<int>(half), nullptr));
+  const BIGNUM* order = curve_order(a);
+  // r and s must lie in [1, n-1]: zero or out-of-range values are forgeries (CVE-2022-21449).
+  if (!r || !s || BN_is_zero(r.get()) || BN_is_zero(s.get()) || BN_cmp(r.get(), order) >= 0 ||
+      BN_cmp(s.get(), order) >= 0)
+    return std::nullopt;
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  ECDSA_SIG_set0(sig, r.release(), s.release());
+  unsigned char* der = nullptr;
+  int len = i2d_ECDSA_SIG(sig, &der);
+  ECDSA_SIG_free(sig);
+  if (len <= 0) return std::nullopt;
+  std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+std::string der_to_raw(std::string_view der, std::size_t half) {
+  auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
+  if (!sig) throw KeyError("ECDSA signature: " + openssl_error());
+  std::string out(2 * half, '\0');
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  BN_bn2binpad(ECDSA_SIG_get0_r(sig), o, static_cast<int>(half));
+  BN_bn2binpad(ECDSA_SIG_get0_s(sig), o + half, static_cast<int>(half));
+  ECDSA_SIG_free(sig);
+  return out;
+}
+
+std::string group_name(EVP_PKEY* pkey) {
+  char name[64] = {0};
+  std::size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) !=
+      1)
+    return {};
+  return std::string(name, len);
+}
+
+// Refuses a key whose type does not fit the algorithm (RFC 8725 §3.1: one key, one algorithm).
+void check_fits(Algorithm a, EVP_PKEY* pkey) {
+  auto p = profile(a);
+  auto name = std::string(algorithm_name(a));
+  switch (p.family) {
+    case Family::hmac:
+      throw KeyError(name + " takes a secret, not a " + EVP_PKEY_get0_type_name(pkey) + " key");
+    case Family::rsa:
+    case Family::rsa_pss:
+      if (!EVP_PKEY_is_a(pkey, "RSA")) throw KeyError(name + " needs an RSA key");
+      if (EVP_PKEY_get_bits(pkey) < 2048)
+        throw KeyError(name + " needs an RSA key of at least 2048 bits, got " +
+                       std::to_string(EVP_PKEY_get_bits(pkey)));
+      return;
+    case Family::ecdsa:
+      if (!EVP_PKEY_is_a(pkey, "EC") || group_name(pkey) != p.curve)
+        throw KeyError(name + " needs an EC key on " + p.jwk_curve);
+      return;
+    case Family::eddsa:
+      if (!EVP_PKEY_is_a(pkey, "ED25519")) throw KeyError("EdDSA needs an Ed25519 key");
+      return;
+  }
+}
+
+Pkey decode_pem(std::string_view pem, int selection) {
+  EVP_PKEY* pkey = nullptr;
+  OSSL_DECODER_CTX* dctx =
+      OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", nullptr, nullptr, selection, nullptr, nullptr);
+  if (!dctx) return nullptr;
+  auto* data = reinterpret_cast<const unsigned char*>(pem.data());
+  std::size_t len = pem.size();
+  OSSL_DECODER_from_data(dctx, &data, &len);
+  OSSL_DECODER_CTX_free(dctx);
+  ERR_clear_error();
+  return Pkey(pkey);
+}
+
+Pkey public_key_of_certificate(std::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!cert) return nullptr;
+  Pkey key(X509_get_pubkey(cert));
+  X509_free(cert);
+  return key;
+}
+
+std::string b64(const nlohmann::json& jwk, const char* member, bool required = true) {
+  auto it = jwk.find(member);
+  if (it == jwk.end()) {
+    if (required) throw KeyError(std::string("JWK: \"") + member + "\" is missing");
+    return {};
+  }
+  if (!it->is_string()) throw KeyError(std::string("JWK: \"") + member + "\" must be a string");
+  auto bytes = base64url_decode(it->get_ref<const std::string&>());
+  if (!bytes || bytes->empty())
+    throw KeyError(std::string("JWK: \"") + member + "\" is not base64url");
+  return *bytes;
+}
+
+void push_bn(OSSL_PARAM_BLD* bld, const char* name, const std::string& big_endian,
+             std::vector<Bn>& keep) {
+  keep.emplace_back(BN_bin2bn(reinterpret_cast<const unsigned char*>(big_endian.data()),
+                              static_cast<int>(big_endian.size()), nullptr));
+  OSSL_PARAM_BLD_push_BN(bld, name, keep.back().get());
+}
+
+Pkey pkey_from_params(const char* type, int selection, OSSL_PARAM_BLD* bld) {
+  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr);
+  EVP_PKEY* pkey = nullptr;
+  bool ok = ctx && EVP_PKEY_fromdata_init(ctx) == 1 &&
+            EVP_PKEY_fromdata(ctx, &pkey, selection, params) == 1;
+  EVP_PKEY_CTX_free(ctx);
+  OSSL_PARAM_free(params);
+  if (!ok) throw KeyError(std::string("JWK: not a valid ") + type + " key: " + openssl_error());
+  return Pkey(pkey);
+}
+
+struct ParamBuilder {
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  ~ParamBuilder() { OSSL_PARAM_BLD_free(bld); }
+};
+
+// Builds the EVP_PKEY of an RSA, EC or OKP JWK. Sets `is_private` when it has "d".
+Pkey pkey_from_jwk(const nlohmann::json& jwk, const std::string& kty, bool& is_private) {
+  ParamBuilder pb;
+  std::vector<Bn> keep;
+  is_private = jwk.contains("d");
+  int selection = is_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY;
+  if (kty == "RSA") {
+    push_bn(pb.bld, OSSL_PKEY_PARAM_RSA_N, b64(jwk, "n"), keep);
+    push_bn(pb.bld, OSSL_PKEY_PARAM_RSA_E, b64(jwk, "e"), keep);
+    if (is_private) {
+      push_bn(pb.bld, OSSL_PKEY_PARAM_RSA_D, b64(jwk, "d"), keep);
+      // The CRT parameters are optional in a JWK but all or nothing.
+      if (jwk.contains("p")) {
+        push_bn(pb.bld, OSSL_PKEY_PARAM_RSA_FACTOR1, b64(jwk, "p"), keep);
+        push_bn(pb.bld, OSSL_PKEY_PARAM_RSA_FACTOR2, b64(jwk, "q"), keep);
+        push_bn(pb.bld, OSSL_PKEY_PARAM_RSA_EXPONENT1, b64(jwk, "dp"), keep);
+        push_bn(pb.bld, OSSL_PKEY_PARAM_RSA_EXPONENT2, b64(jwk, "dq"), keep);
+        push_bn(pb.bld, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, b64(jwk, "qi"), keep);
+      }
+    }
+    return pkey_from_params("RSA", selection, pb.bld);
+  }
+  if (kty == "EC") {
+    auto crv = jwk.value("crv", std::string());
+    const char* group = crv == "P-256"   ? "prime256v1"
+                        : crv == "P-384" ? "secp384r1"
+                        : crv == "P-521" ? "secp521r1"
+                                         : nullptr;
+    if (!group) throw KeyError("JWK: unsupported EC curve '" + crv + "'");
+    std::size_t size = crv == "P-256" ? 32 : crv == "P-384" ? 48 : 66;
+    auto x = b64(jwk, "x"), y = b64(jwk, "y");
+    if (x.size() != size || y.size() != size)
+      throw KeyError("JWK: x and y must be " + std::to_string(size) + " bytes on " + crv);
+    std::string point = "\x04" + x + y;
+    OSSL_PARAM_BLD_push_utf8_string(pb.bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+    OSSL_PARAM_BLD_push_octet_string(pb.bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
+    if (is_private) push_bn(pb.bld, OSSL_PKEY_PARAM_PRIV_KEY, b64(jwk, "d"), keep);
+    return pkey_from_params("EC", selection, pb.bld);
+  }
+  if (kty == "OKP") {
+    if (jwk.value("crv", std::string()) != "Ed25519")
+      throw KeyError("JWK: the only OKP curve supported is Ed25519");
+    auto x = b64(jwk, "x");
+    if (x.size() != 32) throw KeyError("JWK: an Ed25519 x is 32 bytes");
+    OSSL_PARAM_BLD_push_octet_string(pb.bld, OSSL_PKEY_PARAM_PUB_KEY, x.data(), x.size());
+    std::string d;
+    if (is_private) {
+      d = b64(jwk, "d");
+      if (d.size() != 32) throw KeyError("JWK: an Ed25519 d is 32 bytes");
+      OSSL_PARAM_BLD_push_octet_string(pb.bld, OSSL_PKEY_PARAM_PRIV_KEY, d.data(), d.size());
+    }
+    return pkey_from_params("ED25519", selection, pb.bld);
+  }
+  throw KeyError("JWK: unsupported key type '" + kty + "'");
+}
+
+std::string bn_param(EVP_PKEY* pkey, const char* name, std::size_t pad = 0) {
+  BIGNUM* bn = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey, name, &bn) != 1) throw KeyError("cannot export the key");
+  Bn owned(bn);
+  std::size_t size = pad ? pad : static_cast<std::size_t>(BN_num_bytes(bn));
+  std::string out(size, '\0');
+  BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(size));
+  return out;
+}
+
+}  // namespace
+
+Key Key::hmac(Algorithm algorithm, std::string secret, std::string kid) {
+  auto p = profile(algorithm);
+  auto name = std::string(algorithm_name(algorithm));
+  if (p.family != Family::hmac) throw KeyError(name + " does not take a secret");
+  if (secret.size() < p.size)
+    throw KeyError(name + " needs a secret of at least " + std::to_string(p.size) + " bytes, got " +
+                   std::to_string(secret.size()));
+  auto impl = std::make_shared<Impl>();
+  impl->algorithm = algorithm;
+  impl->profile = p;
+  impl->kid = std::move(kid);
+  impl->secret = std::move(secret);
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  impl->mac.reset(EVP_MAC_CTX_new(mac));
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(p.digest), 0),
+      OSSL_PARAM_construct_end()};
+  if (!impl->mac ||
+      EVP_MAC_init(impl->mac.get(), reinterpret_cast<const unsigned char*>(impl->secret.data()),
+                   impl->secret.size(), params) != 1)
+    throw KeyError("HMAC key: " + openssl_error());
+  impl->is_private = true;
+  return Key(std::move(impl));
+}
+
+Key Key::from_pem(Algorithm algorithm, std::string_view pem, std::string kid) {
+  auto impl = std::make_shared<Impl>();
+  impl->algorithm = algorithm;
+  impl->profile = profile(algorithm);
+  impl->kid = std::move(kid);
+  if (impl->profile.family == Family::hmac)
+    throw KeyError(std::string(algorithm_name(algorithm)) + " takes a secret, not a PEM key");
+  impl->pkey = decode_pem(pem, EVP_PKEY_KEYPAIR);
+  impl->is_private = impl->pkey != nullptr;
+  if (!impl->pkey) impl->pkey = decode_pem(pem, EVP_PKEY_PUBLIC_KEY);
+  if (!impl->pkey) impl->pkey = public_key_of_certificate(pem);
+  if (!impl->pkey)
+    throw KeyError(
+        "not a PEM key this build reads (SPKI, PKCS#1, PKCS#8, SEC1, X.509; "
+        "encrypted keys are not supported)");
+  check_fits(algorithm, impl->pkey.get());
+  return Key(std::move(impl));
+}
+
+Key Key::from_jwk(const nlohmann::json& jwk) {
+  if (!jwk.is_object()) throw KeyError("JWK: not a JSON object");
+  auto alg = jwk.find("alg");
+  if (alg != jwk.end()) {
+    if (!alg->is_string()) throw KeyError("JWK: \"alg\" must be a string");
+    auto a = parse_algorithm(alg->get_ref<const std::string&>());
+    if (!a) throw KeyError("JWK: unsupported alg '" + alg->get<std::string>() + "'");
+    return from_jwk(jwk, *a);
+  }
+  auto kty = jwk.value("kty", std::string());
+  auto crv = jwk.value("crv", std::string());
+  if (kty == "OKP" && crv == "Ed25519") return from_jwk(jwk, Algorithm::EdDSA);
+  if (kty == "EC" && crv == "P-256") return from_jwk(jwk, Algorithm::ES256);
+  if (kty == "EC" && crv == "P-384") return from_jwk(jwk, Algorithm::ES384);
+  if (kty == "EC" && crv == "P-521") return from_jwk(jwk, Algorithm::ES512);
+  throw KeyError("JWK: a " + (kty.empty() ? std::string("key") : kty + " key") +
+                 " without \"alg\" does not say which algorithm it is for");
+}
+
+Key Key::from_jwk(const nlohmann::json& jwk, Algorithm fallback) {
+  if (!jwk.is_object()) throw KeyError("JWK: not a JSON object");
+  Algorithm algorithm = fallback;
+  if (auto alg = jwk.find("alg"); alg != jwk.end()) {
+    auto a = alg->is_string() ? parse_algorithm(alg->get_ref<const std::string&>()) : std::nullopt;
+    if (!a) throw KeyError("JWK: unsupported alg");
+    algorithm = *a;
+  }
+  auto kid_it = jwk.find("kid");
+  std::string kid;
+  if (kid_it != jwk.end()) {
+    if (!kid_it->is_string()) throw KeyError("JWK: \"kid\" must be a string");
+    kid = kid_it->get<std::string>();
+  }
+  if (!jwk.contains("kty") || !jwk["kty"].is_string()) throw KeyError("JWK: \"kty\" is missing");
+  auto kty = jwk["kty"].get<std::string>();
+  if (kty == "oct") {
+    if (profile(algorithm).family != Family::hmac)
+      throw KeyError("JWK: an oct key is for HS256/384/512 only");
+    return hmac(algorithm, b64(jwk, "k"), std::move(kid));
+  }
+  auto impl = std::make_shared<Impl>();
+  impl->algorithm = algorithm;
+  impl->profile = profile(algorithm);
+  impl->kid = std::move(kid);
+  impl->pkey = pkey_from_jwk(jwk, kty, impl->is_private);
+  check_fits(algorithm, impl->pkey.get());
+  return Key(std::move(impl));
+}
+
+Algorithm Key::algorithm() const {
+  return impl_->algorithm;
+}
+const std::string& Key::kid() const {
+  return impl_->kid;
+}
+bool Key::can_sign() const {
+  return impl_->is_private;
+}
+
+std::string Key::sign(std::string_view input) const {
+  const Impl& k = *impl_;
+  if (k.profile.family == Family::hmac) return k.hmac(input);
+  if (!k.is_private) throw KeyError("a public key cannot sign");
+  MdCtx ctx = k.start(/*for_signing=*/true);
+  auto* data = reinterpret_cast<const unsigned char*>(input.data());
+  std::size_t len = 0;
+  if (!ctx || EVP_DigestSign(ctx.get(), nullptr, &len, data, input.size()) != 1)
+    throw KeyError("signing failed: " + openssl_error());
+  std::string sig(len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, data,
+                     input.size()) != 1)
+    throw KeyError("signing failed: " + openssl_error());
+  sig.resize(len);
+  if (k.profile.family == Family::ecdsa) return der_to_raw(sig, k.profile.size);
+  return sig;
+}
+
+bool Key::verify(std::string_view input, std::string_view signature) const {
+  const Impl& k = *impl_;
+  if (k.profile.family == Family::hmac) {
+    auto expected = k.hmac(input);
+    return signature.size() == expected.size() &&
+           CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) == 0;
+  }
+  std::string der;
+  if (k.profile.family == Family::ecdsa) {
+    auto converted = raw_to_der(k.algorithm, signature, k.profile.size);
+    if (!converted) return false;
+    der = std::move(*converted);
+    signature = der;
+  } else if (k.profile.family == Family::eddsa) {
+    if (signature.size() != 64) return false;
+  } else if (signature.size() != static_cast<std::size_t>(EVP_PKEY_get_size(k.pkey.get()))) {
+    return false;  // an RSA signature is exactly as long as the modulus
+  }
+  MdCtx ctx = k.start(/*for_signing=*/false);
+  bool ok = ctx &&
+            EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                             signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                             input.size()) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+nlohmann::json Key::public_jwk() const {
+  const Impl& k = *impl_;
+  nlohmann::json jwk;
+  EVP_PKEY* p = k.pkey.get();
+  switch (k.profile.family) {
+    case Family::hmac:
+      throw KeyError("an HMAC secret has no public half");
+    case Family::rsa:
+    case Family::rsa_pss:
+      jwk["kty"] = "RSA";
+      jwk["n"] = base64url_encode(bn_param(p, OSSL_PKEY_PARAM_RSA_N));
+      jwk["e"] = base64url_encode(bn_param(p, OSSL_PKEY_PARAM_RSA_E));
+      break;
+    case Family::ecdsa:
+      jwk["kty"] = "EC";
+      jwk["crv"] = k.profile.jwk_curve;
+      jwk["x"] = base64url_encode(bn_param(p, OSSL_PKEY_PARAM_EC_PUB_X, k.profile.size));
+      jwk["y"] = base64url_encode(bn_param(p, OSSL_PKEY_PARAM_EC_PUB_Y, k.profile.size));
+      break;
+    case Family::eddsa: {
+      unsigned char x[32];
+      std::size_t len = 0;
+      if (EVP_PKEY_get_octet_string_param(p, OSSL_PKEY_PARAM_PUB_KEY, x, sizeof x, &len) != 1)
+        throw KeyError("cannot export the key");
+      jwk["kty"] = "OKP";
+      jwk["crv"] = "Ed25519";
+      jwk["x"] = base64url_encode(std::string_view(reinterpret_cast<char*>(x), len));
+      break;
+    }
+  }
+  jwk["alg"] = algorithm_name(k.algorithm);
+  jwk["use"] = "sig";
+  if (!k.kid.empty()) jwk["kid"] = k.kid;
+  return jwk;
+}
+
+KeySet KeySet::from_jwks(const nlohmann::json& jwks) {
+  if (!jwks.is_object() || !jwks.contains("keys") || !jwks["keys"].is_array())
+    throw KeyError("JWKS: expected {\"keys\": [...]}");
+  KeySet set;
+  for (const auto& jwk : jwks["keys"]) {
+    if (jwk.is_object() && jwk.value("use", std::string("sig")) != "sig") continue;
+    try {
+      set.add(Key::from_jwk(jwk));
+    } catch (const KeyError& e) {
+      std::string kid =
+          jwk.is_object() ? jwk.value("kid", std::string("(no kid)")) : "(not an object)";
+      throw KeyError("JWKS key " + kid + ": " + e.what());
+    }
+  }
+  return set;
+}
+
+KeySet KeySet::from_jwks_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw KeyError("cannot read JWKS file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) throw KeyError("JWKS file " + path + " is not JSON");
+  return from_jwks(json);
+}
+
+nlohmann::json KeySet::public_jwks() const {
+  auto keys = nlohmann::json::array();
+  for (const auto& k : keys_)
+    if (profile(k.algorithm()).family != Family::hmac) keys.push_back(k.public_jwk());
+  return {{"keys", keys}};
+}
+
+}  // namespace svckit::auth
