@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "strict_json.hpp"
+
 namespace svckit::auth {
 namespace {
 
@@ -13,46 +15,14 @@ constexpr std::size_t kMaxKid = 256;
 constexpr double kLatestTime = 253402300799;  // 9999-12-31T23:59:59Z
 constexpr auto kMaxLeeway = std::chrono::seconds(300);
 
-// Parses a JOSE header or claims set: an object, no duplicate members anywhere (RFC 7515 §4,
-// RFC 7519 §4: a parser that keeps the last would let two parties read different claims), and
-// a bounded depth.
+// A JOSE header or claims set: an object, by the strict parser (no duplicate members, bounded
+// depth, valid UTF-8).
 json parse_object(std::string_view text, const char* what) {
-  struct Duplicate {};
-  struct TooDeep {};
-  std::vector<std::vector<std::string>> open;  // the member names of each open object
-  auto check = [&](int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (depth >= kMaxJsonDepth) throw TooDeep{};
-        if (event == json::parse_event_t::object_start) open.emplace_back();
-        break;
-      case json::parse_event_t::key: {
-        auto& names = open.back();
-        const auto& name = parsed.get_ref<const std::string&>();
-        if (std::find(names.begin(), names.end(), name) != names.end()) throw Duplicate{};
-        names.push_back(name);
-        break;
-      }
-      case json::parse_event_t::object_end:
-        open.pop_back();
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  json parsed;
-  try {
-    parsed = json::parse(text.begin(), text.end(), check, /*allow_exceptions=*/false);
-  } catch (const Duplicate&) {
-    throw TokenError(std::string(what) + " has a duplicate member");
-  } catch (const TooDeep&) {
-    throw TokenError(std::string(what) + " is nested too deeply");
-  }
-  if (parsed.is_discarded()) throw TokenError(std::string(what) + " is not valid JSON");
-  if (!parsed.is_object()) throw TokenError(std::string(what) + " is not a JSON object");
-  return parsed;
+  std::string error;
+  auto parsed = detail::parse_strict_json(text, kMaxJsonDepth, error);
+  if (!parsed) throw TokenError(std::string(what) + " " + error);
+  if (!parsed->is_object()) throw TokenError(std::string(what) + " is not a JSON object");
+  return std::move(*parsed);
 }
 
 std::string decode_part(std::string_view part, const char* what) {
