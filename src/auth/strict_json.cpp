@@ -11,7 +11,8 @@ using nlohmann::json;
 
 class Parser {
  public:
-  Parser(std::string_view text, int max_depth) : p_(text.data()), end_(p_ + text.size()), max_depth_(max_depth) {}
+  Parser(std::string_view text, int max_depth)
+      : p_(text.data()), end_(p_ + text.size()), max_depth_(max_depth) {}
 
   std::optional<json> parse(std::string& error) {
     json value;
@@ -38,7 +39,8 @@ class Parser {
   }
 
   bool literal(std::string_view word) {
-    if (static_cast<std::size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word)
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::string_view(p_, word.size()) != word)
       return fail("is not valid JSON");
     p_ += word.size();
     return true;
@@ -93,7 +95,8 @@ class Parser {
       json value;
       if (!parse_value(value, depth)) return false;
       // A parser that kept the first or the last would let two readers see different claims.
-      if (!members.emplace(std::move(name), std::move(value)).second) return fail("has a duplicate member");
+      if (!members.emplace(std::move(name), std::move(value)).second)
+        return fail("has a duplicate member");
       skip_space();
       if (p_ == end_) return fail("is not valid JSON");
       if (*p_ == '}') {
@@ -173,7 +176,7 @@ class Parser {
     if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
     if (c >= 0xe0 && c <= 0xef) {
       if (!cont(1) || !cont(2)) return 0;
-      if (c == 0xe0 && at(1) < 0xa0) return 0;  // overlong
+      if (c == 0xe0 && at(1) < 0xa0) return 0;   // overlong
       if (c == 0xed && at(1) >= 0xa0) return 0;  // a surrogate
       return 3;
     }
@@ -212,23 +215,41 @@ class Parser {
       if (++p_ == end_) return fail("is not valid JSON");
       char e = *p_++;
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned cp = 0;
           if (!read_hex4(cp)) return fail("is not valid JSON (a bad \\u escape)");
           if (cp >= 0xdc00 && cp <= 0xdfff) return fail("is not valid JSON (a lone surrogate)");
           if (cp >= 0xd800 && cp <= 0xdbff) {
             unsigned low = 0;
-            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return fail("is not valid JSON (a lone surrogate)");
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u')
+              return fail("is not valid JSON (a lone surrogate)");
             p_ += 2;
-            if (!read_hex4(low) || low < 0xdc00 || low > 0xdfff) return fail("is not valid JSON (a lone surrogate)");
+            if (!read_hex4(low) || low < 0xdc00 || low > 0xdfff)
+              return fail("is not valid JSON (a lone surrogate)");
             cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
           }
           append_utf8(out, cp);
@@ -291,7 +312,8 @@ class Parser {
 
 }  // namespace
 
-std::optional<nlohmann::json> parse_strict_json(std::string_view text, int max_depth, std::string& error) {
+std::optional<nlohmann::json> parse_strict_json(std::string_view text, int max_depth,
+                                                std::string& error) {
   return Parser(text, max_depth).parse(error);
 }
 

@@ -18,7 +18,9 @@ TEST(StrictJson, ParsesWhatNlohmannParses) {
   const char* texts[] = {
       R"({"a":1,"b":-2.5e3,"c":"x\"y\\z\/\b\f\n\r\t\u00e9\ud83d\ude00","d":[true,false,null,{}],"e":[]})",
       R"( { "sub" : "u" , "n" : 18446744073709551615 , "m" : -9223372036854775808 } )",
-      R"("caf)" "\xc3\xa9" R"(")",
+      R"("caf)"
+      "\xc3\xa9"
+      R"(")",
       "0",
       "[1.0,0.5,1E2]",
   };
@@ -46,7 +48,7 @@ TEST(StrictJson, RefusesWhatIsNotStrictJson) {
   EXPECT_EQ(error_of(R"("\x41")"), "is not valid JSON (a bad escape)");
   EXPECT_EQ(error_of(R"("\u12")"), "is not valid JSON (a bad \\u escape)");
   EXPECT_EQ(error_of("1e999"), "is not valid JSON (a number out of range)");
-  for (const char* bad : {"", "{", "{\"a\"}", "{\"a\":}", "[1,]", "{,}", "01", "-", "1.", ".5", "+1",
-                          "tru", "nul", "'a'", "{\"a\":1,}", "\"abc", "NaN", "Infinity"})
+  for (const char* bad : {"", "{", "{\"a\"}", "{\"a\":}", "[1,]", "{,}", "01", "-", "1.", ".5",
+                          "+1", "tru", "nul", "'a'", "{\"a\":1,}", "\"abc", "NaN", "Infinity"})
     EXPECT_NE(error_of(bad), "(parsed)") << bad;
 }

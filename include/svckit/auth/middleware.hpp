@@ -1,0 +1,44 @@
+#pragma once
+// Authentication and authorisation middleware.
+//
+//   auto api = app.http().group("/api/v1/tasks", {auth::bearer(options)});
+//   api.get("/", auth::require("tasks:read", list_tasks));      // or group-wide:
+//   app.http().group("/admin", {auth::bearer(options), auth::require("admin:*")});
+//
+// bearer() takes `Authorization: Bearer <jwt>` or an API key header, puts the Principal on the
+// request and its id in the request's log lines (user_id). Failures are 401 problem+json with
+// `WWW-Authenticate: Bearer error="invalid_token"`; require() answers 403 with
+// `error="insufficient_scope"`.
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "svckit/auth/jwt.hpp"
+#include "svckit/auth/principal.hpp"
+#include "svckit/auth/roles.hpp"
+#include "svckit/http/handler.hpp"
+
+namespace svckit::auth {
+
+// Resolves an API key to its principal, nullopt when the key is unknown, revoked or expired.
+using ApiKeyLookup = std::function<Task<std::optional<Principal>>(std::string key)>;
+
+struct BearerOptions {
+  std::shared_ptr<const Verifier> verifier;  // access tokens; leave unset to take API keys only
+  RolePermissions roles = RolePermissions::defaults();
+  ApiKeyLookup api_keys;  // unset: API keys are not accepted
+  std::string api_key_header = "X-API-Key";
+  bool allow_anonymous = false;  // let requests without credentials through (no principal)
+};
+
+http::Middleware bearer(BearerOptions options);
+http::Middleware require(std::string permission);
+
+// Settings every service shares (DESIGN.md): JWT_SECRET_KEY (HS256), JWT_PUBLIC_KEY_FILE with
+// JWT_ALGORITHM (default RS256), JWKS_FILE; JWT_ISSUER and JWT_AUDIENCE; AUTH_ROLES. `get` reads
+// one setting (App's config().get). nullptr when no key is configured. Throws KeyError.
+std::shared_ptr<const Verifier> verifier_from_settings(
+    const std::function<std::string(std::string_view)>& get);
+
+}  // namespace svckit::auth

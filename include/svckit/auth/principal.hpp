@@ -1,0 +1,36 @@
+#pragma once
+// Who a request acts for, once authenticated: the user (or service) id, roles and the
+// permissions they grant. Middleware attaches it to the request; handlers read it.
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace svckit::http {
+class Request;
+}
+
+namespace svckit::auth {
+
+struct Principal {
+  std::string id;     // the token's "sub", an API key's owner, or a client certificate's subject
+  std::string email;  // when the token carries one
+  std::vector<std::string> roles;
+  std::vector<std::string> permissions;  // effective: the roles' and any carried in the token
+  std::string method;                    // "jwt", "api_key" or "mtls"
+
+  // "*" grants everything; "tasks:*" grants every "tasks:" permission.
+  bool has(std::string_view permission) const {
+    return std::any_of(permissions.begin(), permissions.end(), [&](const std::string& p) {
+      if (p == "*" || p == permission) return true;
+      return p.size() >= 2 && p.ends_with(":*") &&
+             permission.starts_with(std::string_view(p).substr(0, p.size() - 1));
+    });
+  }
+};
+
+// The principal of an authenticated request, nullptr before bearer() ran or when it let an
+// anonymous request through.
+const Principal* principal(const http::Request& request);
+
+}  // namespace svckit::auth

@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+
+#include "run_sync.hpp"
+#include "svckit/auth/middleware.hpp"
+
+using namespace svckit::auth;
+using svckit::Task;
+using svckit::http::Handler;
+using svckit::http::Middleware;
+using svckit::http::Request;
+using svckit::http::Response;
+
+namespace {
+
+const Key kKey = Key::hmac(Algorithm::HS256, std::string(32, 'k'));
+
+std::string token(nlohmann::json claims) {
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  claims["exp"] = now + 60;
+  if (!claims.contains("type")) claims["type"] = "access";
+  return sign(claims, kKey);
+}
+
+BearerOptions options() {
+  BearerOptions o;
+  VerifyOptions v;
+  v.token_type = "access";
+  o.verifier = std::make_shared<Verifier>(KeySet{kKey}, v);
+  o.api_keys = [](std::string key) -> Task<std::optional<Principal>> {
+    if (key != "sk_test_good") co_return std::nullopt;
+    co_return Principal{"svc-analytics", "", {"developer"}, {"tasks:read"}, "api_key"};
+  };
+  return o;
+}
+
+// Runs a request with these headers through bearer(), require(permission), and a handler that
+// answers with the principal's id. Returns the status and the response (or the thrown Error).
+struct Outcome {
+  int status = 0;
+  std::string body;
+  std::string www_authenticate;
+};
+
+Outcome run(std::vector<Request::Header> headers, std::string permission = "tasks:read",
+            BearerOptions o = options()) {
+  std::vector<Middleware> mws = {svckit::http::problem_responses(), bearer(std::move(o)),
+                                 require(permission)};
+  Handler h = svckit::http::chain(mws, [](Request& req) -> Task<Response> {
+    co_return Response::text(200, principal(req)->id + " " + req.user_id());
+  });
+  Request req(svckit::http::Method::get, "GET", "/x", std::move(headers), "");
+  auto res = run_sync(h(req));
+  Outcome out{res.status, res.body, ""};
+  for (auto& [k, v] : res.headers)
+    if (k == "WWW-Authenticate") out.www_authenticate = v;
+  return out;
+}
+
+}  // namespace
+
+TEST(AuthMiddleware, AcceptsATokenAndAttachesThePrincipal) {
+  auto out = run({{"Authorization", "Bearer " + token({{"sub", "u-1"}, {"roles", {"guest"}}})}});
+  EXPECT_EQ(out.status, 200);
+  EXPECT_EQ(out.body, "u-1 u-1");  // the principal, and the id in the request's log context
+}
+
+TEST(AuthMiddleware, RolesAndCarriedPermissionsBothCount) {
+  EXPECT_EQ(run({{"Authorization", "Bearer " + token({{"sub", "u"}, {"roles", {"user"}}})}},
+                "tasks:write")
+                .status,
+            200);
+  EXPECT_EQ(run({{"Authorization", "Bearer " + token({{"sub", "u"}, {"roles", {"guest"}}})}},
+                "tasks:write")
+                .status,
+            403);
+  EXPECT_EQ(
+      run({{"Authorization", "Bearer " + token({{"sub", "u"}, {"permissions", {"tasks:write"}}})}},
+          "tasks:write")
+          .status,
+      200);
+  EXPECT_EQ(run({{"Authorization", "Bearer " + token({{"sub", "u"}, {"roles", {"admin"}}})}},
+                "anything:at-all")
+                .status,
+            200);
+}
+
+TEST(AuthMiddleware, AnswersMissingAndBadCredentialsWith401) {
+  auto none = run({});
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.www_authenticate, "Bearer");  // no credentials: no error attribute (RFC 6750)
+  for (const std::string& authorization :
+       {std::string("Basic dTpw"), std::string("Bearer"), std::string("Bearer not.a.token"),
+        "Bearer " + token({{"sub", "u"}, {"type", "refresh"}}),
+        "Bearer " + token({{"roles", {"admin"}}}),              // no subject
+        "Bearer " + token({{"sub", "u"}, {"roles", "admin"}}),  // roles not a list
+        "Bearer " + sign({{"sub", "u"}, {"exp", 1}, {"type", "access"}}, kKey)}) {
+    auto out = run({{"Authorization", authorization}});
+    EXPECT_EQ(out.status, 401) << authorization;
+    EXPECT_EQ(out.www_authenticate, "Bearer error=\"invalid_token\"") << authorization;
+  }
+}
+
+TEST(AuthMiddleware, InsufficientScopeIs403) {
+  auto out = run({{"Authorization", "Bearer " + token({{"sub", "u"}, {"roles", {"guest"}}})}},
+                 "tasks:write");
+  EXPECT_EQ(out.status, 403);
+  EXPECT_EQ(out.www_authenticate, "Bearer error=\"insufficient_scope\", scope=\"tasks:write\"");
+}
+
+TEST(AuthMiddleware, ApiKeys) {
+  EXPECT_EQ(run({{"X-API-Key", "sk_test_good"}}).body, "svc-analytics svc-analytics");
+  EXPECT_EQ(run({{"X-API-Key", "sk_test_bad"}}).status, 401);
+  EXPECT_EQ(run({{"X-API-Key", std::string(1000, 'k')}}).status, 401);
+  auto no_keys = options();
+  no_keys.api_keys = nullptr;  // API keys not accepted: the header is not credentials
+  EXPECT_EQ(run({{"X-API-Key", "sk_test_good"}}, "tasks:read", no_keys).status, 401);
+}
+
+TEST(Roles, ParseAndWildcards) {
+  auto roles = RolePermissions::parse("ops=metrics:*,logs:read; viewer = tasks:read");
+  auto p = roles.permissions_of({"ops", "viewer", "unknown"});
+  EXPECT_EQ(p, (std::vector<std::string>{"metrics:*", "logs:read", "tasks:read"}));
+  Principal who{"u", "", {}, p, "jwt"};
+  EXPECT_TRUE(who.has("metrics:cpu"));
+  EXPECT_TRUE(who.has("tasks:read"));
+  EXPECT_FALSE(who.has("tasks:write"));
+  EXPECT_FALSE(who.has("metrics"));
+  EXPECT_THROW(RolePermissions::parse("nope"), std::invalid_argument);
+  EXPECT_THROW(RolePermissions::parse("a=b c"), std::invalid_argument);
+  EXPECT_TRUE(RolePermissions::defaults().knows("guest"));
+}
