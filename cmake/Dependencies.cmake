@@ -6,3 +6,5 @@ find_package(nlohmann_json 3.10 REQUIRED CONFIG)
 find_package(prometheus-cpp REQUIRED CONFIG)
 find_package(SQLite3 REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
+# libxcrypt (Debian libcrypt-dev): bcrypt password hashes through crypt_r.
+find_library(CRYPT_LIBRARY crypt REQUIRED)
