@@ -1,0 +1,430 @@
+#include "security_service.hpp"
+
+#include <atomic>
+#include <charconv>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <svckit/app/app.hpp>
+#include <svckit/auth/api_key.hpp>
+#include <svckit/auth/middleware.hpp>
+#include <svckit/auth/password.hpp>
+#include <svckit/blocking_pool.hpp>
+#include <svckit/config.hpp>
+#include <svckit/error.hpp>
+#include <svckit/http/json_body.hpp>
+#include <svckit/ids.hpp>
+
+#include "security_store.hpp"
+
+namespace aether::security {
+namespace {
+
+using nlohmann::json;
+using svckit::Task;
+using svckit::auth::Principal;
+using svckit::http::JsonBody;
+using svckit::http::Request;
+using svckit::http::Response;
+
+constexpr std::size_t kMaxEmail = 320;
+constexpr std::size_t kMaxName = 200;
+constexpr std::size_t kMaxWaitingHashes = 256;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string iso8601(std::int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::int64_t setting_int(const svckit::Config& config, const char* name, std::int64_t fallback,
+                         std::int64_t min, std::int64_t max) {
+  auto text = config.get(name);
+  if (text.empty()) return fallback;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
+    throw svckit::ConfigError(name, "expected a whole number from " + std::to_string(min) + " to " +
+                                        std::to_string(max) + ", got '" + text + "'");
+  return v;
+}
+
+json user_json(const User& u) {
+  return {{"id", u.id},
+          {"email", u.email},
+          {"name", u.name},
+          {"roles", u.roles},
+          {"created_at", u.created_at}};
+}
+
+// Roles must be known ones: a typo would silently grant nothing.
+std::vector<std::string> roles_from(const JsonBody& body,
+                                    const svckit::auth::RolePermissions& known) {
+  std::vector<std::string> roles = {"user"};
+  auto it = body.value().find("roles");
+  if (it == body.value().end() || it->is_null()) return roles;
+  if (!it->is_array()) throw svckit::ValidationError("roles", "must be a list of role names");
+  roles.clear();
+  for (const auto& r : *it) {
+    if (!r.is_string() || !known.knows(r.get<std::string>()))
+      throw svckit::ValidationError("roles", "unknown role " + r.dump());
+    roles.push_back(r.get<std::string>());
+  }
+  return roles;
+}
+
+}  // namespace
+
+struct SecurityService::Impl {
+  std::unique_ptr<SecurityStore> store;
+  std::optional<svckit::auth::Key> signing_key;
+  std::shared_ptr<const svckit::auth::Verifier> access_verifier;
+  std::shared_ptr<const svckit::auth::Verifier> refresh_verifier;
+  svckit::auth::RolePermissions roles = svckit::auth::RolePermissions::defaults();
+  std::string issuer;
+  std::optional<std::string> audience;
+  std::int64_t access_ttl = 3600;
+  std::int64_t refresh_ttl = 30 * 24 * 3600;
+  std::int64_t api_key_overlap = 24 * 3600;
+  int bcrypt_cost = 12;
+  // Hashing has its own small pool: that is the concurrency cap, so logins cannot take every
+  // blocking thread from the other requests.
+  std::unique_ptr<svckit::BlockingPool> hashing;
+  std::atomic<std::size_t> waiting_hashes{0};
+  std::string dummy_hash;  // checked for unknown emails, so they take as long as wrong passwords
+
+  template <class F>
+  Task<std::invoke_result_t<F&>> hash_work(F work) {
+    if (waiting_hashes.load() >= kMaxWaitingHashes)
+      throw svckit::ServiceUnavailable("too many logins at once", 1);
+    ++waiting_hashes;
+    struct Done {
+      std::atomic<std::size_t>& n;
+      ~Done() { --n; }
+    } done{waiting_hashes};
+    co_return co_await hashing->run(std::move(work));
+  }
+
+  void load_keys(const svckit::Config& config) {
+    auto get = [&](std::string_view name) { return config.get(name); };
+    try {
+      if (auto secret = config.get("JWT_SECRET_KEY"); !secret.empty()) {
+        signing_key = svckit::auth::Key::hmac(svckit::auth::Algorithm::HS256, secret);
+      } else if (auto file = config.get("SECURITY_SIGNING_KEY_FILE"); !file.empty()) {
+        auto alg_name = config.get("JWT_ALGORITHM", "RS256");
+        auto alg = svckit::auth::parse_algorithm(alg_name);
+        if (!alg)
+          throw svckit::ConfigError("JWT_ALGORITHM", "not a JWS algorithm: '" + alg_name + "'");
+        std::ifstream in(file);
+        if (!in) throw svckit::ConfigError("SECURITY_SIGNING_KEY_FILE", "cannot read " + file);
+        std::stringstream pem;
+        pem << in.rdbuf();
+        signing_key = svckit::auth::Key::from_pem(*alg, pem.str(),
+                                                  config.get("SECURITY_KEY_ID", "security-1"));
+        if (!signing_key->can_sign())
+          throw svckit::ConfigError("SECURITY_SIGNING_KEY_FILE",
+                                    "holds a public key; signing needs the private key");
+      } else {
+        throw svckit::ConfigError(
+            "JWT_SECRET_KEY",
+            "the Security Service needs JWT_SECRET_KEY (HS256) or SECURITY_SIGNING_KEY_FILE");
+      }
+    } catch (const svckit::auth::KeyError& e) {
+      throw svckit::ConfigError(
+          config.get("JWT_SECRET_KEY").empty() ? "SECURITY_SIGNING_KEY_FILE" : "JWT_SECRET_KEY",
+          e.what());
+    }
+    (void)get;
+    issuer = config.get("JWT_ISSUER", "aether-security");
+    if (auto aud = config.get("JWT_AUDIENCE"); !aud.empty())
+      audience = aud.substr(0, aud.find(','));
+    svckit::auth::VerifyOptions access;
+    access.issuer = issuer;
+    if (audience) access.audiences = {*audience};
+    access.token_type = "access";
+    auto refresh = access;
+    refresh.token_type = "refresh";
+    access_verifier =
+        std::make_shared<svckit::auth::Verifier>(svckit::auth::KeySet{*signing_key}, access);
+    refresh_verifier =
+        std::make_shared<svckit::auth::Verifier>(svckit::auth::KeySet{*signing_key}, refresh);
+  }
+
+  json base_claims(const User& u, const char* type, std::int64_t ttl) const {
+    auto now = unix_now();
+    json claims = {{"sub", u.id},
+                   {"iss", issuer},
+                   {"iat", now},
+                   {"exp", now + ttl},
+                   {"jti", svckit::uuid_v4()},
+                   {"type", type}};
+    if (audience) claims["aud"] = *audience;
+    return claims;
+  }
+
+  std::string access_token(const User& u) const {
+    auto claims = base_claims(u, "access", access_ttl);
+    claims["email"] = u.email;
+    claims["roles"] = u.roles;
+    claims["permissions"] = roles.permissions_of(u.roles);
+    return svckit::auth::sign(claims, *signing_key);
+  }
+
+  // A refresh token in `family` (a login starts one; each refresh continues it).
+  Task<std::string> refresh_token(const User& u, std::string family) {
+    auto claims = base_claims(u, "refresh", refresh_ttl);
+    claims["fam"] = family;
+    co_await store->add_refresh_token(claims["jti"], std::move(family), u.id, claims["exp"]);
+    co_return svckit::auth::sign(claims, *signing_key);
+  }
+
+  Task<std::optional<Principal>> principal_for_api_key(std::string key) {
+    auto prefix = svckit::auth::api_key_prefix(key);
+    if (!prefix) co_return std::nullopt;
+    auto record = co_await store->api_key_by_prefix(*prefix);
+    if (!record || record->revoked ||
+        !svckit::auth::same_hash(record->hash, svckit::auth::api_key_hash(key)))
+      co_return std::nullopt;
+    if (record->expires_at && *record->expires_at <= unix_now()) co_return std::nullopt;
+    auto user = co_await store->user_by_id(record->user_id);
+    if (!user) co_return std::nullopt;
+    co_return Principal{user->id, user->email, user->roles, roles.permissions_of(user->roles),
+                        "api_key"};
+  }
+
+  Task<json> new_api_key(const std::string& user_id, std::string name) {
+    auto generated = svckit::auth::generate_api_key("sk");
+    ApiKeyRecord record{svckit::uuid_v4(), generated.prefix,          generated.hash, user_id,
+                        std::move(name),   svckit::utc_now_iso8601(), std::nullopt,   false};
+    co_await store->add_api_key(record);
+    co_return json{{"id", record.id},         {"key", generated.key},
+                   {"prefix", record.prefix}, {"name", record.name},
+                   {"user_id", user_id},      {"created_at", record.created_at}};
+  }
+
+  // The key `id`, when `who` owns it or may manage users; 404 otherwise (no probing for ids).
+  Task<ApiKeyRecord> owned_key(const Principal& who, std::string id) {
+    auto key = co_await store->api_key_by_id(id);
+    if (!key || key->revoked || (key->user_id != who.id && !who.has("users:write")))
+      throw svckit::NotFound("no API key '" + id + "'");
+    co_return *key;
+  }
+};
+
+SecurityService::SecurityService() : impl_(std::make_unique<Impl>()) {}
+SecurityService::~SecurityService() = default;
+
+void SecurityService::install(svckit::App& app) {
+  Impl& s = *impl_;
+  const auto& config = app.config();
+  s.load_keys(config);
+  if (auto text = config.get("AUTH_ROLES"); !text.empty()) {
+    try {
+      s.roles = svckit::auth::RolePermissions::parse(text);
+    } catch (const std::invalid_argument& e) {
+      throw svckit::ConfigError("AUTH_ROLES", e.what());
+    }
+  }
+  s.access_ttl = setting_int(config, "SECURITY_ACCESS_TTL", 3600, 60, 7 * 24 * 3600);
+  s.refresh_ttl = setting_int(config, "SECURITY_REFRESH_TTL", 30 * 24 * 3600, 300, 365 * 24 * 3600);
+  s.api_key_overlap = setting_int(config, "SECURITY_API_KEY_OVERLAP", 24 * 3600, 0, 30 * 24 * 3600);
+  s.bcrypt_cost = static_cast<int>(setting_int(config, "SECURITY_BCRYPT_COST", 12, 4, 16));
+  auto cores = std::max(1u, std::thread::hardware_concurrency());
+  s.hashing = std::make_unique<svckit::BlockingPool>(
+      static_cast<std::size_t>(setting_int(config, "SECURITY_HASH_CONCURRENCY", cores, 1, 64)));
+  s.dummy_hash = svckit::auth::hash_password("not a real password", s.bcrypt_cost);
+  s.store = std::make_unique<SecurityStore>(app.database("security"));
+  s.store->migrate();
+
+  svckit::auth::BearerOptions bearer_options;
+  bearer_options.verifier = s.access_verifier;
+  bearer_options.roles = s.roles;
+  bearer_options.api_keys = [&s](std::string key) {
+    return s.principal_for_api_key(std::move(key));
+  };
+  auto bearer = svckit::auth::bearer(bearer_options);
+  auto auth = app.http().group("/api/v1/auth");
+  auto& logins = app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
+
+  auth.post("/login", [&s, &logins](Request& req) -> Task<Response> {
+    auto body = req.json_object();
+    auto email = body.required_string("email");
+    auto password = body.required_string("password");
+    svckit::http::require_length("email", email, 3, kMaxEmail);
+    svckit::http::require_length("password", password, 1, 1024);
+    auto user = co_await s.store->user_by_email(email);
+    // Unknown emails check a dummy hash: the same 401 in the same time as a wrong password.
+    std::string hash = user ? user->password_hash : s.dummy_hash;
+    // Named, not a temporary argument: GCC 12 destroys temporaries passed to coroutines twice.
+    auto check = [password, hash] { return svckit::auth::verify_password(password, hash); };
+    bool ok = co_await s.hash_work(std::move(check));
+    if (!user || !ok) {
+      logins.Add({{"outcome", "failure"}}).Increment();
+      req.log(svckit::log::Level::warning, "login failed", {{"email", email}});
+      throw svckit::Unauthorized("Invalid credentials");
+    }
+    logins.Add({{"outcome", "success"}}).Increment();
+    req.set_user_id(user->id);
+    auto refresh = co_await s.refresh_token(*user, svckit::uuid_v4());
+    co_return Response::json(200, {{"access_token", s.access_token(*user)},
+                                   {"refresh_token", refresh},
+                                   {"token_type", "Bearer"},
+                                   {"expires_in", s.access_ttl},
+                                   {"user", user_json(*user)}});
+  });
+
+  auth.post("/validate", [&s](Request& req) -> Task<Response> {
+    auto token = req.json_object().required_string("token");
+    try {
+      auto verified = s.access_verifier->verify(token);
+      const auto& c = verified.claims;
+      co_return Response::json(200, {{"valid", true},
+                                     {"user_id", verified.subject()},
+                                     {"roles", c.value("roles", json::array())},
+                                     {"permissions", c.value("permissions", json::array())},
+                                     {"expires_at", iso8601(c["exp"].get<std::int64_t>())}});
+    } catch (const svckit::auth::TokenError& e) {
+      co_return Response::json(200, {{"valid", false}, {"reason", e.reason()}});
+    }
+  });
+
+  // The seed takes the refresh token as a query parameter; a JSON body works too.
+  auth.post("/refresh", [&s](Request& req) -> Task<Response> {
+    auto token = req.query_param("refresh_token");
+    if (!token) token = req.json_object().required_string("refresh_token");
+    auto verified = s.refresh_verifier->verify(*token);
+    auto jti = verified.claims.value("jti", std::string());
+    auto family = verified.claims.value("fam", std::string());
+    switch (co_await s.store->use_refresh_token(jti)) {
+      case RefreshUse::fresh:
+        break;
+      case RefreshUse::reused:
+        req.log(svckit::log::Level::warning, "refresh token reused: session revoked",
+                {{"user_id", verified.subject()}});
+        throw svckit::auth::TokenError(
+            "the refresh token was already used; the session is revoked");
+      case RefreshUse::revoked:
+        throw svckit::auth::TokenError("the refresh token is revoked");
+      case RefreshUse::unknown:
+        throw svckit::auth::TokenError("unknown refresh token");
+    }
+    auto user = co_await s.store->user_by_id(verified.subject());
+    if (!user) throw svckit::auth::TokenError("the user no longer exists");
+    auto refresh = co_await s.refresh_token(*user, family);
+    co_return Response::json(200, {{"access_token", s.access_token(*user)},
+                                   {"refresh_token", refresh},
+                                   {"token_type", "Bearer"},
+                                   {"expires_in", s.access_ttl}});
+  });
+
+  auth.post("/logout", [&s](Request& req) -> Task<Response> {
+    auto token = req.json_object().required_string("refresh_token");
+    auto verified = s.refresh_verifier->verify(token);
+    co_await s.store->revoke_family_of(verified.claims.value("jti", std::string()));
+    co_return Response::json(200, {{"success", true}});
+  });
+
+  auth.get("/me", bearer, [&s](Request& req) -> Task<Response> {
+    const Principal& who = *svckit::auth::principal(req);
+    auto user = co_await s.store->user_by_id(who.id);
+    json body = {{"user_id", who.id},
+                 {"email", who.email},
+                 {"roles", who.roles},
+                 {"permissions", who.permissions},
+                 {"authenticated_by", who.method}};
+    if (user) body["name"] = user->name;
+    co_return Response::json(200, body);
+  });
+
+  auto admin = auth.group("/users", {bearer});
+  admin.post("/", svckit::auth::require("users:write"), [&s](Request& req) -> Task<Response> {
+    auto body = req.json_object();
+    User u;
+    u.id = svckit::uuid_v4();
+    u.email = body.required_string("email");
+    svckit::http::require_length("email", u.email, 3, kMaxEmail);
+    if (u.email.find('@') == std::string::npos)
+      throw svckit::ValidationError("email", "is not an email address");
+    u.name = body.optional_string("name").value_or(u.email.substr(0, u.email.find('@')));
+    svckit::http::require_length("name", u.name, 1, kMaxName);
+    u.roles = roles_from(body, s.roles);
+    u.created_at = svckit::utc_now_iso8601();
+    // A hash exported from the monolith is taken as it is; otherwise the password is hashed.
+    if (auto hash = body.optional_string("password_hash")) {
+      if (!svckit::auth::is_bcrypt_hash(*hash))
+        throw svckit::ValidationError("password_hash", "is not a bcrypt hash ($2a$, $2b$ or $2y$)");
+      u.password_hash = *hash;
+    } else {
+      auto password = body.required_string("password");
+      if (password.size() < 8 || password.size() > svckit::auth::kMaxPasswordBytes)
+        throw svckit::ValidationError("password", "must be 8 to 72 bytes");
+      int cost = s.bcrypt_cost;
+      auto make_hash = [password, cost] { return svckit::auth::hash_password(password, cost); };
+      u.password_hash = co_await s.hash_work(std::move(make_hash));
+    }
+    co_await s.store->add_user(u);  // a taken email is a 409
+    co_return Response::json(201, user_json(u));
+  });
+  admin.get("/{id}", svckit::auth::require("users:read"), [&s](Request& req) -> Task<Response> {
+    auto user = co_await s.store->user_by_id(req.param("id"));
+    if (!user) throw svckit::NotFound("no user '" + req.param("id") + "'");
+    co_return Response::json(200, user_json(*user));
+  });
+
+  auto keys = auth.group("/api-keys", {bearer});
+  keys.post("/", [&s](Request& req) -> Task<Response> {
+    const Principal& who = *svckit::auth::principal(req);
+    std::string name = "default";
+    if (!req.body().empty()) name = req.json_object().optional_string("name").value_or("default");
+    svckit::http::require_length("name", name, 1, kMaxName);
+    co_return Response::json(201, co_await s.new_api_key(who.id, std::move(name)));
+  });
+  keys.del("/{id}", [&s](Request& req) -> Task<Response> {
+    auto key = co_await s.owned_key(*svckit::auth::principal(req), req.param("id"));
+    co_await s.store->retire_api_key(key.id, std::nullopt);
+    co_return Response::json(200, {{"success", true}});
+  });
+  // A new key; the old one keeps working for the overlap window so clients can switch.
+  keys.post("/{id}/rotate", [&s](Request& req) -> Task<Response> {
+    auto old_key = co_await s.owned_key(*svckit::auth::principal(req), req.param("id"));
+    auto until = unix_now() + s.api_key_overlap;
+    co_await s.store->retire_api_key(old_key.id, until);
+    auto fresh = co_await s.new_api_key(old_key.user_id, old_key.name);
+    fresh["replaces"] = old_key.id;
+    fresh["replaced_key_expires_at"] = iso8601(until);
+    co_return Response::json(201, fresh);
+  });
+
+  app.http().group("/.well-known").get("/jwks.json", [&s](Request&) -> Task<Response> {
+    if (s.signing_key->algorithm() == svckit::auth::Algorithm::HS256)
+      throw svckit::NotFound("tokens are signed with a shared secret: there is no public key set");
+    co_return Response::json(200, svckit::auth::KeySet{*s.signing_key}.public_jwks());
+  });
+}
+
+Task<void> SecurityService::start(svckit::App& app) {
+  Impl& s = *impl_;
+  auto email = app.config().get("SECURITY_ADMIN_EMAIL");
+  auto password = app.config().get("SECURITY_ADMIN_PASSWORD");
+  if (email.empty() || password.empty()) co_return;
+  if (co_await s.store->user_by_email(email)) co_return;  // already there: never overwritten
+  User admin{svckit::uuid_v4(), email, "Administrator", "", {"admin"}, svckit::utc_now_iso8601()};
+  int cost = s.bcrypt_cost;
+  auto make_hash = [password, cost] { return svckit::auth::hash_password(password, cost); };
+  admin.password_hash = co_await s.hash_work(std::move(make_hash));
+  co_await s.store->add_user(admin);
+  app.logger().info("first admin created", {{"email", email}});
+}
+
+}  // namespace aether::security

@@ -1,0 +1,239 @@
+"""The Security Service (seed 002 §4.1) over real HTTP, with PyJWT and Python bcrypt as the
+monolith's side."""
+import subprocess
+import time
+
+import bcrypt
+import jwt
+import pytest
+import requests
+
+SECRET = "security-test-secret-" + "x" * 20
+ADMIN = ("admin@example.com", "admin-password-1")
+AUTH = "/api/v1/auth"
+
+
+@pytest.fixture
+def security(start_service):
+    return start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                         SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4",
+                         JWT_AUDIENCE="aether")
+
+
+def login(svc, email=ADMIN[0], password=ADMIN[1]):
+    return requests.post(svc.url + AUTH + "/login", json={"email": email, "password": password})
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def admin_token(svc):
+    r = login(svc)
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def test_login_returns_the_seeds_shape_and_pyjwt_reads_the_tokens(security):
+    r = login(security)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+    assert set(body["user"]) == {"id", "email", "name", "roles", "created_at"}
+    assert body["user"]["roles"] == ["admin"]
+    claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"], audience="aether")
+    assert claims["sub"] == body["user"]["id"] and claims["email"] == ADMIN[0]
+    assert claims["type"] == "access" and claims["iss"] == "aether-security" and claims["jti"]
+    assert claims["roles"] == ["admin"] and claims["permissions"] == ["*"]
+    assert claims["exp"] - claims["iat"] == 3600
+    refresh = jwt.decode(body["refresh_token"], SECRET, algorithms=["HS256"], audience="aether")
+    assert refresh["type"] == "refresh" and refresh["sub"] == claims["sub"]
+
+
+def test_unknown_email_and_wrong_password_look_the_same(security):
+    def attempt(email, password):
+        started = time.monotonic()
+        r = login(security, email, password)
+        return r, time.monotonic() - started
+
+    unknown = [attempt("nobody@example.com", "whatever") for _ in range(5)]
+    wrong = [attempt(ADMIN[0], "wrong-password") for _ in range(5)]
+    for r, _ in unknown + wrong:
+        assert r.status_code == 401
+        assert r.json()["detail"] == "Invalid credentials"
+    # Both check a bcrypt hash of the same cost; neither answers early.
+    fast_unknown = min(t for _, t in unknown)
+    fast_wrong = min(t for _, t in wrong)
+    assert 0.3 < fast_unknown / fast_wrong < 3.0
+
+
+def test_validate(security):
+    token = admin_token(security)
+    r = requests.post(security.url + AUTH + "/validate", json={"token": token})
+    body = r.json()
+    assert r.status_code == 200 and body["valid"] is True
+    assert body["roles"] == ["admin"] and body["expires_at"].endswith("Z")
+    for bad in ["garbage", token[:-3] + "abc", jwt.encode({"sub": "x"}, "another-secret-" * 3, algorithm="HS256")]:
+        body = requests.post(security.url + AUTH + "/validate", json={"token": bad}).json()
+        assert body["valid"] is False and body["reason"]
+    refresh = login(security).json()["refresh_token"]
+    body = requests.post(security.url + AUTH + "/validate", json={"token": refresh}).json()
+    assert body == {"valid": False, "reason": "not an access token"}
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(security):
+    first = login(security).json()["refresh_token"]
+    r = requests.post(security.url + AUTH + "/refresh", params={"refresh_token": first})  # the seed's way
+    assert r.status_code == 200, r.text
+    second = r.json()["refresh_token"]
+    assert second != first and r.json()["access_token"]
+    r = requests.post(security.url + AUTH + "/refresh", json={"refresh_token": second})
+    assert r.status_code == 200
+    third = r.json()["refresh_token"]
+    # `first` again: a stolen token. It fails and takes the whole session with it.
+    r = requests.post(security.url + AUTH + "/refresh", json={"refresh_token": first})
+    assert r.status_code == 401 and "already used" in r.json()["detail"]
+    r = requests.post(security.url + AUTH + "/refresh", json={"refresh_token": third})
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    # An access token is not a refresh token.
+    r = requests.post(security.url + AUTH + "/refresh", json={"refresh_token": admin_token(security)})
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_logout_revokes_the_refresh_token(security):
+    refresh = login(security).json()["refresh_token"]
+    r = requests.post(security.url + AUTH + "/logout", json={"refresh_token": refresh})
+    assert r.status_code == 200 and r.json() == {"success": True}
+    r = requests.post(security.url + AUTH + "/refresh", json={"refresh_token": refresh})
+    assert r.status_code == 401
+
+
+def test_me(security):
+    token = admin_token(security)
+    r = requests.get(security.url + AUTH + "/me", headers=bearer(token))
+    assert r.status_code == 200
+    assert r.json()["email"] == ADMIN[0] and r.json()["roles"] == ["admin"]
+    r = requests.get(security.url + AUTH + "/me")
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+    assert r.headers["Content-Type"] == "application/problem+json"
+    r = requests.get(security.url + AUTH + "/me", headers=bearer("nope"))
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    # A token minted by PyJWT with the shared secret is as good as the service's own.
+    now = int(time.time())
+    minted = jwt.encode({"sub": "svc-1", "roles": ["guest"], "type": "access", "iss": "aether-security",
+                         "aud": "aether", "iat": now, "exp": now + 60}, SECRET, algorithm="HS256")
+    r = requests.get(security.url + AUTH + "/me", headers=bearer(minted))
+    assert r.status_code == 200 and r.json()["permissions"] == ["tasks:read"]
+
+
+def test_admin_creates_users_including_from_monolith_hashes(security):
+    token = admin_token(security)
+    users = security.url + AUTH + "/users"
+    r = requests.post(users, json={"email": "dev@example.com", "name": "Dev", "password": "dev-password",
+                                   "roles": ["developer"]}, headers=bearer(token))
+    assert r.status_code == 201, r.text
+    dev = r.json()
+    assert login(security, "dev@example.com", "dev-password").status_code == 200
+    assert requests.get(f"{users}/{dev['id']}", headers=bearer(token)).json()["email"] == "dev@example.com"
+    # The monolith's bcrypt hash logs in unchanged.
+    monolith_hash = bcrypt.hashpw(b"legacy-password", bcrypt.gensalt(4)).decode()
+    r = requests.post(users, json={"email": "legacy@example.com", "password_hash": monolith_hash},
+                      headers=bearer(token))
+    assert r.status_code == 201, r.text
+    assert login(security, "legacy@example.com", "legacy-password").status_code == 200
+    assert login(security, "LEGACY@example.com", "legacy-password").status_code == 200  # any case
+    # Mistakes are named; nothing is created.
+    assert requests.post(users, json={"email": "dev@example.com", "password": "another-pw"},
+                         headers=bearer(token)).status_code == 409
+    for body, field in [({"email": "x@example.com", "password": "p"}, "password"),
+                        ({"email": "x@example.com", "password": "long-enough", "roles": ["wizard"]}, "roles"),
+                        ({"email": "not-an-email", "password": "long-enough"}, "email"),
+                        ({"email": "x@example.com", "password_hash": "md5:abc"}, "password_hash"),
+                        ({"password": "long-enough"}, "email")]:
+        r = requests.post(users, json=body, headers=bearer(token))
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+    assert login(security, "x@example.com", "long-enough").status_code == 401
+    # Only admins manage users.
+    dev_token = login(security, "dev@example.com", "dev-password").json()["access_token"]
+    r = requests.post(users, json={"email": "y@example.com", "password": "long-enough"}, headers=bearer(dev_token))
+    assert r.status_code == 403
+    assert r.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope", scope="users:write"'
+    assert requests.get(f"{users}/no-such-id", headers=bearer(token)).status_code == 404
+
+
+def test_api_keys_are_shown_once_revocable_and_rotate_with_overlap(security):
+    token = admin_token(security)
+    keys = security.url + AUTH + "/api-keys"
+    r = requests.post(keys, json={"name": "ci"}, headers=bearer(token))
+    assert r.status_code == 201
+    created = r.json()
+    key = created["key"]
+    assert key.startswith("sk_" + created["prefix"] + "_")
+    me = requests.get(security.url + AUTH + "/me", headers={"X-API-Key": key})
+    assert me.status_code == 200 and me.json()["authenticated_by"] == "api_key"
+    assert requests.get(security.url + AUTH + "/me", headers={"X-API-Key": key[:-1] + "x"}).status_code == 401
+
+    r = requests.post(f"{keys}/{created['id']}/rotate", headers=bearer(token))
+    assert r.status_code == 201
+    rotated = r.json()
+    assert rotated["replaces"] == created["id"] and rotated["key"] != key
+    for k in (key, rotated["key"]):  # both work during the overlap window
+        assert requests.get(security.url + AUTH + "/me", headers={"X-API-Key": k}).status_code == 200
+
+    assert requests.delete(f"{keys}/{rotated['id']}", headers=bearer(token)).json() == {"success": True}
+    assert requests.get(security.url + AUTH + "/me", headers={"X-API-Key": rotated["key"]}).status_code == 401
+    assert requests.delete(f"{keys}/{rotated['id']}", headers=bearer(token)).status_code == 404
+
+
+def test_rotation_without_overlap_retires_the_old_key_at_once(start_service):
+    svc = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                        SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4",
+                        SECURITY_API_KEY_OVERLAP="0")
+    token = admin_token(svc)
+    created = requests.post(svc.url + AUTH + "/api-keys", json={}, headers=bearer(token)).json()
+    requests.post(f"{svc.url}{AUTH}/api-keys/{created['id']}/rotate", headers=bearer(token))
+    assert requests.get(svc.url + AUTH + "/me", headers={"X-API-Key": created["key"]}).status_code == 401
+
+
+def test_jwks_with_an_asymmetric_key(start_service, tmp_path):
+    key_file = tmp_path / "signing.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-out", str(key_file)], check=True, capture_output=True)
+    svc = start_service("security", SECURITY_SIGNING_KEY_FILE=str(key_file), JWT_ALGORITHM="ES256",
+                        SECURITY_ADMIN_EMAIL=ADMIN[0], SECURITY_ADMIN_PASSWORD=ADMIN[1],
+                        SECURITY_BCRYPT_COST="4")
+    jwks = requests.get(svc.url + "/.well-known/jwks.json").json()
+    assert len(jwks["keys"]) == 1 and jwks["keys"][0]["alg"] == "ES256" and "d" not in jwks["keys"][0]
+    token = admin_token(svc)
+    public_key = jwt.PyJWK(jwks["keys"][0]).key
+    assert jwt.decode(token, public_key, algorithms=["ES256"])["email"] == ADMIN[0]
+
+
+def test_jwks_is_404_with_a_shared_secret(security):
+    assert requests.get(security.url + "/.well-known/jwks.json").status_code == 404
+
+
+def test_hostile_requests(security):
+    url = security.url + AUTH + "/login"
+    assert requests.post(url, data="{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    assert requests.post(url, json=["a"]).status_code == 422
+    assert requests.post(url, json={"email": 5, "password": "x"}).status_code == 422
+    assert requests.post(url, json={"email": "a" * 5000 + "@x", "password": "x"}).status_code == 422
+    assert requests.post(url, json={"email": ADMIN[0], "password": "p" * 100_000}).status_code == 422
+    assert requests.post(url, data="email=a", headers={"Content-Type": "text/plain"}).status_code == 415
+    r = requests.get(security.url + AUTH + "/me", headers=bearer("a" * 20_000))
+    assert r.status_code == 431  # the header limit stops it before any auth code sees it
+    r = requests.get(security.url + AUTH + "/me", headers=bearer("a.b." + "c" * 7000))
+    assert r.status_code == 401 and r.json()["detail"].startswith("invalid token")
+    assert login(security).status_code == 200  # still serving
+
+
+def test_bad_settings_stop_startup(tmp_path):
+    import os
+    bin_dir = os.environ.get("SVCKIT_BIN_DIR", "build/bin")
+    for env in [{}, {"JWT_SECRET_KEY": "short"}, {"JWT_SECRET_KEY": SECRET, "SECURITY_BCRYPT_COST": "99"},
+                {"SECURITY_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")}]:
+        result = subprocess.run([f"{bin_dir}/security"], env={"PATH": "/usr/bin:/bin", "PORT": "0",
+                                "DATA_DIR": str(tmp_path), **env}, capture_output=True, text=True, timeout=20)
+        assert result.returncode == 2, (env, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
