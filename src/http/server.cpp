@@ -114,6 +114,7 @@ struct Session {
   LoopState& loop;
   beast::flat_buffer buffer;
   std::string head;                  // the response head, reused across requests
+  std::string remote;                // the client's address, for Request::remote_address()
   detail::RequestHead request_head;  // the parsed request head, its vector reused likewise
   // When the current wait gives up; checked by the loop's sweeper, so arming it costs a store.
   Clock::time_point deadline = Clock::time_point::max();
@@ -251,6 +252,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     s.loop.sessions.insert(&s);
     beast::error_code ignored;
     s.socket.non_blocking(true, ignored);  // read_some after a wait must never block the loop
+    auto peer = s.socket.remote_endpoint(ignored);
+    if (!ignored) s.remote = peer.address().to_string();
     try {
       co_await serve_requests(s);
     } catch (const std::exception& e) {
@@ -410,6 +413,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     Request& req = in.request;
     bool keep_alive = in.keep_alive;
     req.set_received_at(started);
+    req.set_remote_address(s.remote);
     auto rid = req.header("X-Request-ID");
     auto trace =
         trace::TraceContext::continue_from(req.header("traceparent"), req.header("tracestate"));

@@ -17,7 +17,7 @@ AUTH = "/api/v1/auth"
 def security(start_service):
     return start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
                          SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4",
-                         JWT_AUDIENCE="aether")
+                         JWT_AUDIENCE="aether", SECURITY_LOGIN_LIMIT="1000")
 
 
 def login(svc, email=ADMIN[0], password=ADMIN[1]):
@@ -237,3 +237,22 @@ def test_bad_settings_stop_startup(tmp_path):
                                 "DATA_DIR": str(tmp_path), **env}, capture_output=True, text=True, timeout=20)
         assert result.returncode == 2, (env, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_logins_are_rate_limited_per_client_and_failures_count(start_service):
+    svc = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                        SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4",
+                        SECURITY_LOGIN_LIMIT="3")
+    statuses = []
+    for _ in range(3):
+        r = login(svc, ADMIN[0], "wrong-password")
+        statuses.append(r.status_code)
+        assert r.headers["RateLimit-Limit"] == "3"
+    assert statuses == [401, 401, 401]
+    r = login(svc)  # the right password, but this client is out of attempts
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) >= 1 and r.headers["RateLimit-Remaining"] == "0"
+    assert r.headers["Content-Type"] == "application/problem+json"
+    # Other endpoints have their own, larger budget.
+    me = requests.get(svc.url + AUTH + "/me")
+    assert me.status_code == 401 and int(me.headers["RateLimit-Remaining"]) > 0

@@ -65,6 +65,9 @@ class Request {
   std::string_view route() const;
   const Route* matched_route() const { return route_; }
   std::chrono::steady_clock::time_point received_at() const { return received_at_; }
+  // The client's IP address as the socket sees it ("127.0.0.1", "::1"). Forwarding headers are
+  // never taken for it.
+  const std::string& remote_address() const { return remote_address_; }
 
   // Logs with the request's id, trace and user attached.
   void log(log::Level level, std::string_view message, log::Fields fields = {}) const;
@@ -90,6 +93,7 @@ class Request {
   void set_context(std::string request_id, trace::TraceContext trace, const log::Logger* logger);
   void set_route(const Route* route, std::vector<Param> params);
   void set_received_at(std::chrono::steady_clock::time_point t) { received_at_ = t; }
+  void set_remote_address(std::string address) { remote_address_ = std::move(address); }
 
  private:
   Method method_ = Method::get;
@@ -105,6 +109,7 @@ class Request {
   std::string user_id_;
   const log::Logger* logger_ = nullptr;
   std::chrono::steady_clock::time_point received_at_{};
+  std::string remote_address_;
   std::vector<std::pair<std::type_index, std::any>> attachments_;
 };
 

@@ -11,6 +11,7 @@
 #include <svckit/auth/api_key.hpp>
 #include <svckit/auth/middleware.hpp>
 #include <svckit/auth/password.hpp>
+#include <svckit/auth/rate_limit.hpp>
 #include <svckit/blocking_pool.hpp>
 #include <svckit/config.hpp>
 #include <svckit/error.hpp>
@@ -254,10 +255,17 @@ void SecurityService::install(svckit::App& app) {
     return s.principal_for_api_key(std::move(key));
   };
   auto bearer = svckit::auth::bearer(bearer_options);
-  auto auth = app.http().group("/api/v1/auth");
+  // Per client address, before any token or password is checked: failed attempts count.
+  auto per_client =
+      svckit::auth::rate_limit({.limit = static_cast<std::size_t>(setting_int(
+                                    config, "SECURITY_RATE_LIMIT", 600, 1, 1'000'000))});
+  auto login_limit =
+      svckit::auth::rate_limit({.limit = static_cast<std::size_t>(setting_int(
+                                    config, "SECURITY_LOGIN_LIMIT", 30, 1, 1'000'000))});
+  auto auth = app.http().group("/api/v1/auth", {per_client});
   auto& logins = app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
 
-  auth.post("/login", [&s, &logins](Request& req) -> Task<Response> {
+  auth.post("/login", login_limit, [&s, &logins](Request& req) -> Task<Response> {
     auto body = req.json_object();
     auto email = body.required_string("email");
     auto password = body.required_string("password");
