@@ -56,7 +56,16 @@ case "${1:-}" in
     build build -DCMAKE_BUILD_TYPE=Release
     # No load balancer deregisters the local system, so Ctrl-C need not wait SHUTDOWN_DELAY.
     export DATA_DIR="${DATA_DIR:-$PWD/data}" PORT="${PORT:-8000}" SHUTDOWN_DELAY="${SHUTDOWN_DELAY:-0}"
-    echo "dev.sh: AETHER-AI on http://127.0.0.1:$PORT (tasks: /api/v1/tasks, probes: /health /ready, metrics: /metrics); data in $DATA_DIR"
+    mkdir -p "$DATA_DIR"
+    # A signing secret and a first admin of this machine's own, made once and kept with the data.
+    [ -s "$DATA_DIR/jwt-secret" ] || (umask 077; openssl rand -base64 48 > "$DATA_DIR/jwt-secret")
+    [ -s "$DATA_DIR/admin-password" ] || (umask 077; openssl rand -base64 18 > "$DATA_DIR/admin-password")
+    export JWT_SECRET_KEY="${JWT_SECRET_KEY:-$(cat "$DATA_DIR/jwt-secret")}"
+    export SECURITY_ADMIN_EMAIL="${SECURITY_ADMIN_EMAIL:-admin@aether.local}"
+    export SECURITY_ADMIN_PASSWORD="${SECURITY_ADMIN_PASSWORD:-$(cat "$DATA_DIR/admin-password")}"
+    echo "dev.sh: AETHER-AI on http://127.0.0.1:$PORT; data in $DATA_DIR"
+    echo "  auth:    POST /api/v1/auth/login  (admin: $SECURITY_ADMIN_EMAIL, password in $DATA_DIR/admin-password)"
+    echo "  tasks:   /api/v1/tasks   probes: /health /ready   metrics: /metrics"
     exec build/bin/aether
     ;;
   test)

@@ -118,8 +118,16 @@ sql::Database& App::database(std::string_view component) {
     throw ConfigError("DATABASE_URL", std::string(e.what()) + ", got '" + url + "'");
   }
   auto& ref = *db;
+  bool first = databases_.empty();
   databases_.emplace(url, std::move(db));
-  health_->readiness("database", [&ref]() { return ref.ping(); });
+  // One "database" check for every database the process opened (several modules in one
+  // process each have their own): ready when all of them answer.
+  if (first)
+    health_->readiness("database", [this]() -> Task<bool> {
+      for (auto& [url, each] : databases_)
+        if (!co_await each->ping()) co_return false;
+      co_return true;
+    });
   return ref;
 }
 
