@@ -89,6 +89,7 @@ case "${1:-}" in
     $PYTHON benchmarks/http_load.py --rounds 5
     benchmarks/request_cost.sh /health
     benchmarks/request_cost.sh /api/v1/tasks/id
+    $PYTHON benchmarks/jwt_compare.py --rounds 3
     ;;
   *)
     sed -n '2,6p' "$0"
