@@ -88,14 +88,31 @@ def parse_wrk(output):
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
 
 
+# The task routes need a token, as they would from the Security Service: every GET /tasks/{id}
+# below is verified (HS256) and authorised.
+JWT_SECRET = "benchmark-secret-" + "b" * 32
+
+
+def bearer_token():
+    import jwt  # python3-jwt
+    now = int(time.time())
+    return jwt.encode({"sub": "bench", "roles": ["user"], "type": "access", "iat": now, "exp": now + 3600},
+                      JWT_SECRET, algorithm="HS256")
+
+
+def auth_args(url):
+    return ["-H", f"Authorization: Bearer {bearer_token()}"] if "/api/v1/tasks" in url else []
+
+
 def warm_up(url, args):
-    subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", "2s", url],
+    subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", "2s", *auth_args(url), url],
                    capture_output=True, check=True)
 
 
 def wrk(url, args):
     out = subprocess.run(["wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections),
-                          "-d", f"{args.duration}s", url], capture_output=True, text=True, check=True).stdout
+                          "-d", f"{args.duration}s", *auth_args(url), url], capture_output=True, text=True,
+                         check=True).stdout
     return parse_wrk(out)
 
 
@@ -164,7 +181,7 @@ def start_uvicorn(procs, port, workers):
 def svckit_env(workdir, port, threads, log_level="warning", **extra):
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "HOST": "127.0.0.1",
             "THREADS": str(threads), "DATA_DIR": str(workdir / "data"), "LOG_LEVEL": log_level,
-            "SHUTDOWN_DELAY": "0", **extra}
+            "SHUTDOWN_DELAY": "0", "JWT_SECRET_KEY": JWT_SECRET, **extra}
 
 
 def start_to_ready_ms(workdir, threads, runs=10):
@@ -218,6 +235,7 @@ def main():
             with socket.create_connection(("127.0.0.1", ports["svckit"])) as s:
                 body = b'{"title": "benchmark task", "priority": "high", "category": "bench"}'
                 s.sendall(b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Authorization: Bearer " + bearer_token().encode() + b"\r\n"
                           b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
                 reply = b""
                 while chunk := s.recv(65536):

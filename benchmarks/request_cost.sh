@@ -10,7 +10,9 @@ requests=${2:-5000}
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; [[ -n ${KEEP:-} ]] && cp $work/cg.* $KEEP; rm -rf "$work"' EXIT
-PORT=$port THREADS=1 LOG_LEVEL=warning SHUTDOWN_DELAY=0 DATA_DIR=$work/data \
+secret=request-cost-secret-0123456789abcdef
+export AUTHORIZATION="Bearer $(/usr/bin/python3 -c 'import jwt,sys,time; print(jwt.encode({"sub":"bench","roles":["user"],"type":"access","exp":int(time.time())+3600}, sys.argv[1], algorithm="HS256"))' $secret)"
+JWT_SECRET_KEY=$secret PORT=$port THREADS=1 LOG_LEVEL=warning SHUTDOWN_DELAY=0 DATA_DIR=$work/data \
   valgrind --tool=callgrind --callgrind-out-file=$work/cg build/bin/task-manager >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do
@@ -18,7 +20,7 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 if [[ $path == /api/v1/tasks/id ]]; then  # a real task to read back
-  id=$(curl -s -X POST "http://127.0.0.1:$port/api/v1/tasks" -H 'Content-Type: application/json' \
+  id=$(curl -s -X POST "http://127.0.0.1:$port/api/v1/tasks" -H 'Content-Type: application/json' -H "Authorization: $AUTHORIZATION" \
          -d '{"title":"cost"}' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   path=/api/v1/tasks/$id
 fi

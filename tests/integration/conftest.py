@@ -9,10 +9,40 @@ import subprocess
 import threading
 import time
 
+import jwt
 import pytest
 import requests
 
 BIN_DIR = pathlib.Path(os.environ.get("SVCKIT_BIN_DIR", pathlib.Path(__file__).parents[2] / "build" / "bin"))
+
+# The secret every test service checks tokens with (as the Security Service would sign them).
+TEST_JWT_SECRET = "svckit-integration-tests-" + "s" * 24
+
+
+def make_token(sub="test-user", roles=("user",), permissions=(), token_type="access", ttl=3600, secret=TEST_JWT_SECRET):
+    now = int(time.time())
+    return jwt.encode({"sub": sub, "roles": list(roles), "permissions": list(permissions), "type": token_type,
+                       "iat": now, "exp": now + ttl}, secret, algorithm="HS256")
+
+
+class _Authed:
+    """`requests` with a bearer token on every call that does not bring its own Authorization."""
+
+    def __init__(self, token):
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method):
+        call = getattr(requests, method)
+
+        def with_token(url, **kwargs):
+            return call(url, headers={**self.headers, **(kwargs.pop("headers", None) or {})}, **kwargs)
+
+        return with_token
+
+
+authed = _Authed(make_token())
+# The same credentials for raw-socket requests: insert after the request line.
+AUTH_LINE = b"Authorization: Bearer " + make_token().encode() + b"\r\n"
 
 # 1000 concurrent connections need more descriptors than a default soft limit.
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -113,6 +143,7 @@ def start_service(tmp_path):
             "DRAIN_TIMEOUT": "5s",
             "THREADS": "2",
             "LOG_LEVEL": "info",
+            "JWT_SECRET_KEY": TEST_JWT_SECRET,
         }
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
             if k in os.environ:

@@ -7,14 +7,14 @@ import time
 import pytest
 import requests
 
-from conftest import raw_request, status_of
+from conftest import AUTH_LINE, authed, raw_request, status_of
 
 GOOD = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
 def still_serving(svc):
     assert status_of(raw_request(svc.port, GOOD)) == 200
-    assert requests.get(svc.url + "/api/v1/tasks").status_code == 200
+    assert authed.get(svc.url + "/api/v1/tasks").status_code == 200
 
 
 @pytest.mark.parametrize("request_bytes", [
@@ -50,23 +50,23 @@ def test_body_over_max_body_gets_413_and_stores_nothing(start_service):
     svc = start_service("task-manager", MAX_BODY="64k")
     url = svc.url + "/api/v1/tasks"
     body = '{"title": "' + "x" * 100_000 + '"}'
-    r = requests.post(url, data=body, headers={"Content-Type": "application/json"})
+    r = authed.post(url, data=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and r.headers["Content-Type"] == "application/problem+json"
     declared = b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{"
     assert status_of(raw_request(svc.port, declared)) == 413
     chunk = b"%x\r\n" % 70000 + b"x" * 70000 + b"\r\n0\r\n\r\n"
     chunked = b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk
     assert status_of(raw_request(svc.port, chunked)) == 413
-    assert requests.get(url).json()["total"] == 0
-    assert requests.post(url, json={"title": "small"}).status_code == 201
+    assert authed.get(url).json()["total"] == 0
+    assert authed.post(url, json={"title": "small"}).status_code == 201
     still_serving(svc)
 
 
 def test_deeply_nested_json_is_rejected_not_crashing(task_manager):
     body = "[" * 200_000 + "]" * 200_000
-    r = requests.post(task_manager.url + "/api/v1/tasks", data=body, headers={"Content-Type": "application/json"})
+    r = authed.post(task_manager.url + "/api/v1/tasks", data=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 422
-    r = requests.post(task_manager.url + "/api/v1/tasks", data="{" * 100_000, headers={"Content-Type": "application/json"})
+    r = authed.post(task_manager.url + "/api/v1/tasks", data="{" * 100_000, headers={"Content-Type": "application/json"})
     assert r.status_code == 400
     still_serving(task_manager)
 
@@ -74,7 +74,7 @@ def test_deeply_nested_json_is_rejected_not_crashing(task_manager):
 def test_expect_100_continue(task_manager):
     body = b'{"title": "continued"}'
     with socket.create_connection(("127.0.0.1", task_manager.port), timeout=5) as s:
-        s.sendall(b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        s.sendall(b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + AUTH_LINE +
                   b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
         assert s.recv(1024).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
         s.sendall(body + b"")
@@ -184,7 +184,7 @@ def test_a_thousand_concurrent_connections(task_manager):
     async def one(i):
         reader, writer = await asyncio.open_connection("127.0.0.1", task_manager.port)
         try:
-            writer.write(b"GET /api/v1/tasks/stats HTTP/1.1\r\nHost: x\r\nX-Request-ID: c%d\r\n\r\n" % i)
+            writer.write(b"GET /api/v1/tasks/stats HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE + b"X-Request-ID: c%d\r\n\r\n" % i)
             await writer.drain()
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
@@ -216,15 +216,15 @@ def test_abrupt_disconnects_do_not_hurt(task_manager):
 def test_large_response_to_a_slow_reader_arrives_whole(task_manager):
     """A response bigger than the socket buffers goes out in parts, as the reader makes room."""
     for i in range(60):
-        r = requests.post(task_manager.url + "/api/v1/tasks",
-                          json={"title": f"big {i}", "description": f"{i:04d}" * 2500})
+        r = authed.post(task_manager.url + "/api/v1/tasks",
+                        json={"title": f"big {i}", "description": f"{i:04d}" * 2500})
         assert r.status_code == 201
-    expected = requests.get(task_manager.url + "/api/v1/tasks?limit=100").content
+    expected = authed.get(task_manager.url + "/api/v1/tasks?limit=100").content
     assert len(expected) > 600_000
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(("127.0.0.1", task_manager.port))
-        s.sendall(b"GET /api/v1/tasks?limit=100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET /api/v1/tasks?limit=100 HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE + b"Connection: close\r\n\r\n")
         time.sleep(0.5)  # let the server fill what the small buffers hold, then read slowly
         received = b""
         while chunk := s.recv(8192):

@@ -8,13 +8,14 @@ import time
 import pytest
 import requests
 
-from conftest import BIN_DIR
+from conftest import BIN_DIR, TEST_JWT_SECRET, authed
 
 API = "/api/v1/tasks"
 
 
 def run_with_env(binary, **env):
-    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **{k: str(v) for k, v in env.items()}}
+    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "JWT_SECRET_KEY": TEST_JWT_SECRET,
+            **{k: str(v) for k, v in env.items()}}
     return subprocess.run([str(BIN_DIR / binary)], env=full, capture_output=True, text=True, timeout=20)
 
 
@@ -22,7 +23,7 @@ def run_with_env(binary, **env):
     ("PORT", "abc"), ("PORT", "70000"), ("THREADS", "0"), ("LOG_LEVEL", "chatty"),
     ("SHUTDOWN_DELAY", "soon"), ("MAX_BODY", "-1"), ("DATABASE_URL", "mysql://db"),
     ("DATABASE_URL", "sqlite:///"), ("BUS_URL", "kafka://x"), ("TASK_CACHE_ENTRIES", "lots"),
-    ("TASK_CACHE_ENTRIES", "-1"),
+    ("TASK_CACHE_ENTRIES", "-1"), ("JWT_SECRET_KEY", ""), ("JWT_SECRET_KEY", "short"), ("AUTH_ROLES", "nonsense"),
 ])
 def test_bad_config_stops_startup_with_one_line_and_exit_2(variable, value, tmp_path):
     env = {"PORT": 0, "DATA_DIR": tmp_path, variable: value}
@@ -72,7 +73,7 @@ def test_sigterm_turns_readiness_off_then_closes_and_exits_0(start_service):
             break
     assert r.status_code == 503 and r.json()["status"] == "OUT_OF_SERVICE"
     assert requests.get(svc.url + "/health").status_code == 200  # ...while liveness stays UP
-    assert requests.post(svc.url + API, json={"title": "during delay"}).status_code == 201
+    assert authed.post(svc.url + API, json={"title": "during delay"}).status_code == 201
     assert svc.proc.wait(timeout=10) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(svc.url + "/health", timeout=1)
@@ -125,6 +126,7 @@ def test_graceful_shutdown_under_continuous_load(start_service):
 
     def client():
         session = requests.Session()
+        session.headers.update(authed.headers)
         while not stop.is_set():
             started = time.monotonic()
             try:

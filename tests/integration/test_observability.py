@@ -6,6 +6,8 @@ import subprocess
 import pytest
 import requests
 
+from conftest import authed
+
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -36,8 +38,8 @@ def test_probes_during_startup(start_service):
 
 
 def test_metrics_pass_promtool(task_manager):
-    requests.post(task_manager.url + "/api/v1/tasks", json={"title": "m", "priority": "high"})
-    requests.get(task_manager.url + "/api/v1/tasks/some-id")
+    authed.post(task_manager.url + "/api/v1/tasks", json={"title": "m", "priority": "high"})
+    authed.get(task_manager.url + "/api/v1/tasks/some-id")
     requests.get(task_manager.url + "/api/v1/nope")
     r = requests.get(task_manager.url + "/metrics")
     assert r.status_code == 200
@@ -50,8 +52,8 @@ def test_metrics_pass_promtool(task_manager):
 
 
 def test_metric_names_and_labels_match_the_instrumentator(task_manager):
-    requests.get(task_manager.url + "/api/v1/tasks/abc")  # 404 through a templated route
-    requests.get(task_manager.url + "/api/v1/tasks/def")
+    authed.get(task_manager.url + "/api/v1/tasks/abc")  # 404 through a templated route
+    authed.get(task_manager.url + "/api/v1/tasks/def")
     requests.get(task_manager.url + "/random/path/1")
     text = requests.get(task_manager.url + "/metrics").text
     assert 'http_requests_total{handler="/api/v1/tasks/{id}",method="GET",status="4xx"} 2' in text
@@ -78,12 +80,12 @@ def test_request_id_is_echoed_or_generated(task_manager):
 
 
 def test_error_body_carries_the_request_id(task_manager):
-    r = requests.get(task_manager.url + "/api/v1/tasks/missing", headers={"X-Request-ID": "trace-me-1"})
+    r = authed.get(task_manager.url + "/api/v1/tasks/missing", headers={"X-Request-ID": "trace-me-1"})
     assert r.json()["request_id"] == "trace-me-1"
 
 
 def test_access_log_lines(task_manager):
-    requests.get(task_manager.url + "/api/v1/tasks", headers={"X-Request-ID": "log-line-1", "traceparent": TRACEPARENT})
+    authed.get(task_manager.url + "/api/v1/tasks", headers={"X-Request-ID": "log-line-1", "traceparent": TRACEPARENT})
     line = task_manager.wait_log("request", request_id="log-line-1")
     assert line["level"] == "INFO"
     assert line["service"] == "task-manager"

@@ -199,7 +199,7 @@ def test_jwks_with_an_asymmetric_key(start_service, tmp_path):
     key_file = tmp_path / "signing.pem"
     subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
                     "-out", str(key_file)], check=True, capture_output=True)
-    svc = start_service("security", SECURITY_SIGNING_KEY_FILE=str(key_file), JWT_ALGORITHM="ES256",
+    svc = start_service("security", JWT_SECRET_KEY="", SECURITY_SIGNING_KEY_FILE=str(key_file), JWT_ALGORITHM="ES256",
                         SECURITY_ADMIN_EMAIL=ADMIN[0], SECURITY_ADMIN_PASSWORD=ADMIN[1],
                         SECURITY_BCRYPT_COST="4")
     jwks = requests.get(svc.url + "/.well-known/jwks.json").json()

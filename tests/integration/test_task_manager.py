@@ -1,8 +1,8 @@
 """The Task Manager (seed 000 §4.2.3) over real HTTP, as a client of the service would use it."""
 import pytest
-import requests
+import requests as plain_requests
 
-from conftest import raw_request, status_of
+from conftest import AUTH_LINE, authed as requests, make_token, raw_request, status_of
 
 API = "/api/v1/tasks"
 
@@ -178,7 +178,7 @@ def test_query_validation(task_manager):
     assert_problem(requests.get(url, params={"page": 0}), 422, "page")
     assert_problem(requests.get(url, params={"status": "done"}), 422, "status")
     assert_problem(requests.get(url, params={"priority": "HIGH"}), 422, "priority")
-    raw = raw_request(task_manager.port, b"GET /api/v1/tasks?limit=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = raw_request(task_manager.port, b"GET /api/v1/tasks?limit=%zz HTTP/1.1\r\nHost: x\r\n" + AUTH_LINE + b"Connection: close\r\n\r\n")
     assert status_of(raw) == 400 and b"application/problem+json" in raw
 
 
@@ -230,3 +230,37 @@ def test_tasks_created_metric_counts_by_priority(task_manager):
     text = requests.get(task_manager.url + "/metrics").text
     assert 'tasks_created_total{priority="high"} 2' in text
     assert 'tasks_created_total{priority="low"} 1' in text
+
+
+def test_tasks_need_a_token_and_the_right_permission(task_manager):
+    url = task_manager.url + API
+    r = plain_requests.get(url)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+    assert r.headers["Content-Type"] == "application/problem+json"
+    for bad in ["nope", make_token(token_type="refresh"), make_token(secret="another-secret-" * 4),
+                make_token(ttl=-120)]:
+        r = plain_requests.get(url, headers={"Authorization": f"Bearer {bad}"})
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    guest = {"Authorization": "Bearer " + make_token(roles=["guest"])}
+    assert plain_requests.get(url, headers=guest).status_code == 200       # tasks:read
+    r = plain_requests.post(url, json={"title": "t"}, headers=guest)         # no tasks:write
+    assert r.status_code == 403
+    assert r.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope", scope="tasks:write"'
+    # A permission carried in the token is enough on its own.
+    writer = {"Authorization": "Bearer " + make_token(sub="carrier", roles=[], permissions=["tasks:write"])}
+    r = plain_requests.post(url, json={"title": "t"}, headers=writer)
+    assert r.status_code == 201 and r.json()["task"]["created_by"] == "carrier"
+    assert plain_requests.get(url, headers=writer).status_code == 403       # but not tasks:read
+
+
+def test_a_token_from_the_security_service_works_here(start_service):
+    security = start_service("security", SECURITY_ADMIN_EMAIL="a@example.com",
+                             SECURITY_ADMIN_PASSWORD="admin-password", SECURITY_BCRYPT_COST="4")
+    tasks = start_service("task-manager")
+    login = plain_requests.post(security.url + "/api/v1/auth/login",
+                                json={"email": "a@example.com", "password": "admin-password"}).json()
+    headers = {"Authorization": "Bearer " + login["access_token"]}
+    r = plain_requests.post(tasks.url + API, json={"title": "from a real login"}, headers=headers)
+    assert r.status_code == 201 and r.json()["task"]["created_by"] == login["user"]["id"]
+    refresh = {"Authorization": "Bearer " + login["refresh_token"]}
+    assert plain_requests.get(tasks.url + API, headers=refresh).status_code == 401

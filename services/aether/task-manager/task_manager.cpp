@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <svckit/app/app.hpp>
+#include <svckit/auth/middleware.hpp>
 #include <svckit/config.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
@@ -58,9 +59,27 @@ void TaskManager::install(svckit::App& app) {
   auto& created = app.metrics().counter("tasks_created_total", "Tasks created, by priority.");
   TaskStore& store = *store_;
 
-  auto tasks = app.http().group("/api/v1/tasks");
+  // Every task route needs a token (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE or JWKS_FILE, as the
+  // Security Service signs them): reads need tasks:read, changes tasks:write.
+  svckit::auth::BearerOptions auth;
+  auth.verifier = svckit::auth::verifier_from_settings(
+      [&app](std::string_view name) { return app.config().get(name); });
+  if (!auth.verifier)
+    throw svckit::ConfigError("JWT_SECRET_KEY",
+                              "the Task Manager checks tokens: set JWT_SECRET_KEY, "
+                              "JWT_PUBLIC_KEY_FILE or JWKS_FILE");
+  if (auto roles = app.config().get("AUTH_ROLES"); !roles.empty()) {
+    try {
+      auth.roles = svckit::auth::RolePermissions::parse(roles);
+    } catch (const std::invalid_argument& e) {
+      throw svckit::ConfigError("AUTH_ROLES", e.what());
+    }
+  }
+  auto tasks = app.http().group("/api/v1/tasks", {svckit::auth::bearer(std::move(auth))});
+  auto read = svckit::auth::require("tasks:read");
+  auto write = svckit::auth::require("tasks:write");
 
-  tasks.post("/", [&store, &created](Request& req) -> Task<Response> {
+  tasks.post("/", write, [&store, &created](Request& req) -> Task<Response> {
     auto input = TaskInput::for_create(req.json_object());
     std::optional<std::string> user;
     if (!req.user_id().empty()) user = req.user_id();
@@ -70,7 +89,7 @@ void TaskManager::install(svckit::App& app) {
     co_return task_response(201, task, /*with_id=*/true);
   });
 
-  tasks.get("/", [&store](Request& req) -> Task<Response> {
+  tasks.get("/", read, [&store](Request& req) -> Task<Response> {
     TaskFilter filter;
     filter.status = enum_filter(req, "status", kStatuses);
     filter.priority = enum_filter(req, "priority", kPriorities);
@@ -89,7 +108,7 @@ void TaskManager::install(svckit::App& app) {
     co_return Response::json_text(200, out.take());
   });
 
-  tasks.get("/stats", [&store](Request&) -> Task<Response> {
+  tasks.get("/stats", read, [&store](Request&) -> Task<Response> {
     auto s = co_await store.stats();
     std::int64_t completed = s.by_status["completed"];
     double rate =
@@ -100,14 +119,14 @@ void TaskManager::install(svckit::App& app) {
                                    {"completion_rate", std::round(rate * 10000) / 10000}});
   });
 
-  tasks.get("/{id}", [&store](Request& req) -> Task<Response> {
+  tasks.get("/{id}", read, [&store](Request& req) -> Task<Response> {
     auto id = req.param("id");
     auto task = co_await store.find(id);
     if (!task) throw task_not_found(id);
     co_return task_response(200, *task);
   });
 
-  tasks.put("/{id}", [&store](Request& req) -> Task<Response> {
+  tasks.put("/{id}", write, [&store](Request& req) -> Task<Response> {
     auto id = req.param("id");
     auto input = TaskInput::for_update(req.json_object());
     auto task = co_await store.update(id, std::move(input));
@@ -115,13 +134,13 @@ void TaskManager::install(svckit::App& app) {
     co_return task_response(200, *task);
   });
 
-  tasks.del("/{id}", [&store](Request& req) -> Task<Response> {
+  tasks.del("/{id}", write, [&store](Request& req) -> Task<Response> {
     auto id = req.param("id");
     if (!co_await store.remove(id)) throw task_not_found(id);
     co_return Response::json(200, {{"success", true}});
   });
 
-  tasks.post("/{id}/complete", [&store](Request& req) -> Task<Response> {
+  tasks.post("/{id}/complete", write, [&store](Request& req) -> Task<Response> {
     auto id = req.param("id");
     auto task = co_await store.complete(id);
     if (!task) throw task_not_found(id);
