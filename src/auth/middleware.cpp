@@ -1,8 +1,11 @@
 #include "svckit/auth/middleware.hpp"
 
 #include <algorithm>
+#include <array>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include "svckit/config.hpp"
 #include "svckit/error.hpp"
@@ -56,6 +59,57 @@ Principal principal_of(const Token& token, const RolePermissions& roles) {
   return p;
 }
 
+// Tokens already verified by this middleware, with the principal they gave, until they expire.
+class VerifiedTokens {
+ public:
+  explicit VerifiedTokens(std::size_t capacity)
+      : per_shard_(std::max<std::size_t>(1, capacity / kShards)) {}
+
+  std::optional<Principal> find(std::string_view token) {
+    Shard& shard = shard_of(token);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.entries.find(token);
+    if (it == shard.entries.end()) return std::nullopt;
+    if (std::chrono::system_clock::now() >= it->second.until) {
+      shard.entries.erase(it);
+      return std::nullopt;
+    }
+    return it->second.principal;
+  }
+
+  void add(std::string_view token, const Principal& who, const nlohmann::json& claims) {
+    auto until = std::chrono::system_clock::now() + std::chrono::minutes(5);
+    if (auto exp = claims.find("exp"); exp != claims.end() && exp->is_number()) {
+      auto expires = std::chrono::system_clock::time_point(
+          std::chrono::seconds(static_cast<std::int64_t>(exp->get<double>())));
+      until = std::min(until, expires);
+    }
+    Shard& shard = shard_of(token);
+    std::lock_guard lock(shard.mutex);
+    if (shard.entries.size() >= per_shard_) shard.entries.erase(shard.entries.begin());
+    shard.entries.insert_or_assign(std::string(token), Entry{who, until});
+  }
+
+ private:
+  static constexpr std::size_t kShards = 16;
+  struct Entry {
+    Principal principal;
+    std::chrono::system_clock::time_point until;
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries;
+  };
+  Shard& shard_of(std::string_view token) { return shards_[Hash{}(token) % kShards]; }
+
+  std::size_t per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
 }  // namespace
 
 const Principal* principal(const http::Request& request) {
@@ -63,8 +117,11 @@ const Principal* principal(const http::Request& request) {
 }
 
 http::Middleware bearer(BearerOptions options) {
+  auto cache = options.verified_token_cache
+                   ? std::make_shared<VerifiedTokens>(options.verified_token_cache)
+                   : nullptr;
   auto shared = std::make_shared<const BearerOptions>(std::move(options));
-  return [shared](http::Request& req, const http::Handler& next) -> Task<http::Response> {
+  return [shared, cache](http::Request& req, const http::Handler& next) -> Task<http::Response> {
     const BearerOptions& o = *shared;
     std::optional<Principal> who;
     if (auto authorization = req.header("Authorization")) {
@@ -73,7 +130,12 @@ http::Middleware bearer(BearerOptions options) {
       if (!o.verifier) throw unauthorized("bearer tokens are not accepted here");
       auto token = authorization->substr(7);
       while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-      who = principal_of(o.verifier->verify(token), o.roles);  // TokenError is a 401 already
+      if (cache) who = cache->find(token);
+      if (!who) {
+        auto verified = o.verifier->verify(token);  // TokenError is a 401 already
+        who = principal_of(verified, o.roles);
+        if (cache) cache->add(token, *who, verified.claims);
+      }
     } else if (auto key = o.api_keys ? req.header(o.api_key_header) : std::nullopt) {
       if (key->empty() || key->size() > kMaxApiKey) throw unauthorized("invalid API key");
       who = co_await o.api_keys(std::string(*key));

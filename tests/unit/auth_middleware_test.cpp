@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "run_sync.hpp"
 #include "svckit/auth/middleware.hpp"
 
@@ -130,4 +132,31 @@ TEST(Roles, ParseAndWildcards) {
   EXPECT_THROW(RolePermissions::parse("nope"), std::invalid_argument);
   EXPECT_THROW(RolePermissions::parse("a=b c"), std::invalid_argument);
   EXPECT_TRUE(RolePermissions::defaults().knows("guest"));
+}
+
+// Verified tokens are remembered, but never past their "exp".
+TEST(AuthMiddleware, RemembersVerifiedTokensOnlyUntilTheyExpire) {
+  auto o = options();
+  VerifyOptions strict;
+  strict.token_type = "access";
+  strict.leeway = std::chrono::seconds(0);
+  o.verifier = std::make_shared<Verifier>(KeySet{kKey}, strict);
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto short_lived =
+      sign({{"sub", "u"}, {"roles", {"guest"}}, {"type", "access"}, {"exp", now + 2}}, kKey);
+  std::vector<Request::Header> headers = {{"Authorization", "Bearer " + short_lived}};
+  std::vector<Middleware> mws = {svckit::http::problem_responses(), bearer(o),
+                                 require("tasks:read")};
+  Handler h = svckit::http::chain(
+      mws, [](Request& req) -> Task<Response> { co_return Response::text(200, req.user_id()); });
+  auto call = [&] {
+    Request req(svckit::http::Method::get, "GET", "/x", headers, "");
+    return run_sync(h(req)).status;
+  };
+  EXPECT_EQ(call(), 200);
+  EXPECT_EQ(call(), 200);  // from the cache
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(call(), 401);  // expired: neither the cache nor the verifier takes it
 }
