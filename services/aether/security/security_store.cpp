@@ -61,6 +61,16 @@ ApiKeyRecord key_from(const Row& r) {
   return k;
 }
 
+// The row a lookup by one key finds, converted; nullopt when there is none.
+template <class T>
+svckit::Task<std::optional<T>> one(svckit::sql::Database& db, std::string sql, std::string key,
+                                   T (*convert)(const Row&)) {
+  std::vector<Value> params{std::move(key)};
+  auto r = co_await db.read(std::move(sql), std::move(params));
+  if (r.empty()) co_return std::nullopt;
+  co_return convert(r.rows.front());
+}
+
 constexpr const char* kUserColumns = "id, email, name, password_hash, roles, created_at";
 constexpr const char* kKeyColumns =
     "id, prefix, hash, user_id, name, created_at, expires_at, revoked";
@@ -72,19 +82,13 @@ void SecurityStore::migrate() {
 }
 
 svckit::Task<std::optional<User>> SecurityStore::user_by_email(std::string email) {
-  std::vector<Value> params{std::move(email)};
-  auto r = co_await db_.read(std::string("SELECT ") + kUserColumns + " FROM users WHERE email = ?",
-                             std::move(params));
-  if (r.empty()) co_return std::nullopt;
-  co_return user_from(r.rows.front());
+  co_return co_await one(db_, std::string("SELECT ") + kUserColumns + " FROM users WHERE email = ?",
+                         std::move(email), &user_from);
 }
 
 svckit::Task<std::optional<User>> SecurityStore::user_by_id(std::string id) {
-  std::vector<Value> params{std::move(id)};
-  auto r = co_await db_.read(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?",
-                             std::move(params));
-  if (r.empty()) co_return std::nullopt;
-  co_return user_from(r.rows.front());
+  co_return co_await one(db_, std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?",
+                         std::move(id), &user_from);
 }
 
 svckit::Task<void> SecurityStore::add_user(User u) {
@@ -140,19 +144,14 @@ svckit::Task<void> SecurityStore::add_api_key(ApiKeyRecord k) {
 }
 
 svckit::Task<std::optional<ApiKeyRecord>> SecurityStore::api_key_by_prefix(std::string prefix) {
-  std::vector<Value> params{std::move(prefix)};
-  auto r = co_await db_.read(
-      std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE prefix = ?", std::move(params));
-  if (r.empty()) co_return std::nullopt;
-  co_return key_from(r.rows.front());
+  co_return co_await one(db_,
+                         std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE prefix = ?",
+                         std::move(prefix), &key_from);
 }
 
 svckit::Task<std::optional<ApiKeyRecord>> SecurityStore::api_key_by_id(std::string id) {
-  std::vector<Value> params{std::move(id)};
-  auto r = co_await db_.read(std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id = ?",
-                             std::move(params));
-  if (r.empty()) co_return std::nullopt;
-  co_return key_from(r.rows.front());
+  co_return co_await one(db_, std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id = ?",
+                         std::move(id), &key_from);
 }
 
 svckit::Task<void> SecurityStore::retire_api_key(std::string id,
