@@ -211,21 +211,37 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         co_await pause.async_wait(kNoThrow);
         continue;
       }
-      beast::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      if (connections.load() >= options.max_connections) {
-        asio::co_spawn(loop.io, reject(std::move(socket)), asio::detached);
-        continue;
+      admit(std::move(socket), loop);
+      // A burst of connects fills the kernel's accept queue faster than one accept per trip
+      // through the reactor empties it; an overflowing queue drops handshakes, which clients
+      // retry after 1, 3, 7 s. So take what is already queued (the acceptor is non-blocking).
+      for (int burst = 0; burst < 256; ++burst) {
+        LoopState& next = *loops[next_loop % loops.size()];
+        beast::error_code aec;
+        tcp::socket more = acceptor->accept(next.io.get_executor(), aec);
+        if (aec) break;  // would_block: the queue is empty
+        ++next_loop;
+        admit(std::move(more), next);
       }
-      ++connections;
-      auto session = std::make_shared<Session>(std::move(socket), loop);
-      // The completion handler holds the session too: co_spawn still reads the cancellation
-      // state (the session's signal) after serve() returns, which can be before any wait when
-      // the client is already gone.
-      asio::co_spawn(loop.io, serve(session),
-                     asio::bind_cancellation_slot(session->cancel.slot(),
-                                                  [session](const std::exception_ptr&) {}));
     }
+  }
+
+  // Starts serving an accepted connection on `loop`, or turns it away over the connection cap.
+  void admit(tcp::socket socket, LoopState& loop) {
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    if (connections.load() >= options.max_connections) {
+      asio::co_spawn(loop.io, reject(std::move(socket)), asio::detached);
+      return;
+    }
+    ++connections;
+    auto session = std::make_shared<Session>(std::move(socket), loop);
+    // The completion handler holds the session too: co_spawn still reads the cancellation
+    // state (the session's signal) after serve() returns, which can be before any wait when
+    // the client is already gone.
+    asio::co_spawn(loop.io, serve(session),
+                   asio::bind_cancellation_slot(session->cancel.slot(),
+                                                [session](const std::exception_ptr&) {}));
   }
 
   // Over the connection cap: a clear 503, then close.
@@ -541,6 +557,7 @@ std::uint16_t Server::listen() {
   impl.acceptor->set_option(asio::socket_base::reuse_address(true));
   impl.acceptor->bind(endpoint);
   impl.acceptor->listen(asio::socket_base::max_listen_connections);
+  impl.acceptor->non_blocking(true);  // accept_loop drains bursts with plain accept()
   impl.bound_port = impl.acceptor->local_endpoint().port();
   return impl.bound_port;
 }
