@@ -90,6 +90,7 @@ case "${1:-}" in
     benchmarks/request_cost.sh /health
     benchmarks/request_cost.sh /api/v1/tasks/id
     $PYTHON benchmarks/jwt_compare.py --rounds 3
+    $PYTHON benchmarks/validate_load.py --connections 10000 --duration 15
     ;;
   *)
     sed -n '2,6p' "$0"
