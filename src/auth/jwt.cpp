@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../http/ascii.hpp"
 #include "strict_json.hpp"
 
 namespace svckit::auth {
@@ -53,10 +54,8 @@ void check_header(const json& header) {
   if (auto typ = header.find("typ"); typ != header.end()) {
     if (!typ->is_string()) throw TokenError("\"typ\" is not a string");
     const auto& t = typ->get_ref<const std::string&>();
-    std::string lower(t.size(), ' ');
-    std::transform(t.begin(), t.end(), lower.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    if (lower != "jwt" && lower != "at+jwt" && lower != "application/jwt")
+    if (!http::detail::iequals(t, "jwt") && !http::detail::iequals(t, "at+jwt") &&
+        !http::detail::iequals(t, "application/jwt"))
       throw TokenError("\"typ\" is '" + t + "', not a JWT");
   }
 }
@@ -65,10 +64,8 @@ const Key& choose_key(const KeySet& keys, const json& header, std::string_view a
                       std::vector<const Key*>& candidates) {
   auto alg = parse_algorithm(alg_name);
   if (!alg) {
-    std::string lowered(alg_name);
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    if (lowered == "none") throw TokenError("unsigned tokens (alg \"none\") are never accepted");
+    if (http::detail::iequals(alg_name, "none"))
+      throw TokenError("unsigned tokens (alg \"none\") are never accepted");
     throw TokenError("unsupported alg '" + std::string(alg_name.substr(0, 32)) + "'");
   }
   std::optional<std::string> kid;

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "../http/ascii.hpp"
 #include "svckit/config.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/request.hpp"
@@ -23,13 +24,9 @@ Error unauthorized(const std::string& detail, bool with_error = true) {
   return e;
 }
 
-bool iequals_prefix(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(text[i])) !=
-        std::tolower(static_cast<unsigned char>(prefix[i])))
-      return false;
-  return true;
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() &&
+         http::detail::iequals(text.substr(0, prefix.size()), prefix);
 }
 
 std::vector<std::string> string_list(const nlohmann::json& claims, const char* name) {
@@ -125,7 +122,7 @@ http::Middleware bearer(BearerOptions options) {
     const BearerOptions& o = *shared;
     std::optional<Principal> who;
     if (auto authorization = req.header("Authorization")) {
-      if (!iequals_prefix(*authorization, "Bearer "))
+      if (!starts_with_ignoring_case(*authorization, "Bearer "))
         throw unauthorized("the Authorization header must use the Bearer scheme");
       if (!o.verifier) throw unauthorized("bearer tokens are not accepted here");
       auto token = authorization->substr(7);

@@ -118,7 +118,6 @@ struct SecurityService::Impl {
   }
 
   void load_keys(const svckit::Config& config) {
-    auto get = [&](std::string_view name) { return config.get(name); };
     try {
       if (auto secret = config.get("JWT_SECRET_KEY"); !secret.empty()) {
         signing_key = svckit::auth::Key::hmac(svckit::auth::Algorithm::HS256, secret);
@@ -146,7 +145,6 @@ struct SecurityService::Impl {
           config.get("JWT_SECRET_KEY").empty() ? "SECURITY_SIGNING_KEY_FILE" : "JWT_SECRET_KEY",
           e.what());
     }
-    (void)get;
     issuer = config.get("JWT_ISSUER", "aether-security");
     if (auto aud = config.get("JWT_AUDIENCE"); !aud.empty())
       audience = aud.substr(0, aud.find(','));
