@@ -16,6 +16,7 @@ namespace svckit::auth {
 namespace {
 
 constexpr std::size_t kMaxApiKey = 256;
+constexpr std::size_t kMaxCachedToken = 2048;
 
 Error unauthorized(const std::string& detail, bool with_error = true) {
   Unauthorized e(detail);
@@ -131,7 +132,8 @@ http::Middleware bearer(BearerOptions options) {
       if (!who) {
         auto verified = o.verifier->verify(token);  // TokenError is a 401 already
         who = principal_of(verified, o.roles);
-        if (cache) cache->add(token, *who, verified.claims);
+        // Typical tokens only: 10,000 entries then stay within a few MiB.
+        if (cache && token.size() <= kMaxCachedToken) cache->add(token, *who, verified.claims);
       }
     } else if (auto key = o.api_keys ? req.header(o.api_key_header) : std::nullopt) {
       if (key->empty() || key->size() > kMaxApiKey) throw unauthorized("invalid API key");
