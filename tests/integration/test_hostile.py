@@ -150,7 +150,10 @@ def test_idle_keep_alive_connections_are_closed(start_service):
 def test_connection_cap_answers_503(start_service):
     svc = start_service("task-manager", MAX_CONNECTIONS="20")
     held = [socket.create_connection(("127.0.0.1", svc.port), timeout=5) for _ in range(20)]
-    time.sleep(0.2)
+    # Each held connection is served once and kept open: then all 20 are surely counted.
+    for s in held:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
     try:
         response = raw_request(svc.port, GOOD)
         assert status_of(response) == 503 and b"Retry-After: 1" in response
