@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(
   cmake ninja-build ccache g++ pkg-config clang-format
-  libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libssl-dev libcrypt-dev
+  libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libssl-dev openssl libcrypt-dev
   googletest libgmock-dev libbenchmark-dev
   python3-pytest python3-requests python3-jwt python3-cryptography python3-bcrypt
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind

@@ -284,6 +284,18 @@ std::string Config::get(std::string_view name, std::string fallback) const {
   return fallback;
 }
 
+std::int64_t Config::get_int(std::string_view name, std::int64_t fallback, std::int64_t min,
+                             std::int64_t max) const {
+  auto text = get(name);
+  if (text.empty()) return fallback;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
+    throw ConfigError(std::string(name), "expected a whole number from " + std::to_string(min) +
+                                             " to " + std::to_string(max) + ", got '" + text + "'");
+  return v;
+}
+
 std::string Config::usage() {
   std::string out = "Settings (environment variable, or the flag --lower-case-name=value):\n";
   for (const auto& s : kSettings) {

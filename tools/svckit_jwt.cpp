@@ -67,7 +67,7 @@ std::string option(const Args& a, const std::string& name, const std::string& fa
 Key key_from(const Args& a, Algorithm alg) {
   auto kid = option(a, "kid");
   if (a.options.count("secret")) return Key::hmac(alg, option(a, "secret"), kid);
-  if (a.options.count("key")) return Key::from_pem(alg, read_file(option(a, "key")), kid);
+  if (a.options.count("key")) return Key::from_pem_file(alg, option(a, "key"), kid);
   if (a.options.count("jwk"))
     return Key::from_jwk(nlohmann::json::parse(read_file(option(a, "jwk"))), alg);
   usage("a key is needed: --secret, --key or --jwk");

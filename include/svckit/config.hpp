@@ -69,6 +69,10 @@ struct Config {
 
   // A service's own setting (e.g. SECURITY_ADMIN_EMAIL): flag or environment, else `fallback`.
   std::string get(std::string_view name, std::string fallback = {}) const;
+  // The same as a whole number in [min, max]; `fallback` when unset. Throws ConfigError naming
+  // the setting otherwise.
+  std::int64_t get_int(std::string_view name, std::int64_t fallback, std::int64_t min,
+                       std::int64_t max) const;
 
   // One line per known setting, for --help.
   static std::string usage();

@@ -60,8 +60,9 @@ void check_header(const json& header) {
   }
 }
 
-const Key& choose_key(const KeySet& keys, const json& header, std::string_view alg_name,
-                      std::vector<const Key*>& candidates) {
+// The keys that may have signed this token: its algorithm's, narrowed by kid when it has one.
+std::vector<const Key*> candidate_keys(const KeySet& keys, const json& header,
+                                       std::string_view alg_name) {
   auto alg = parse_algorithm(alg_name);
   if (!alg) {
     if (http::detail::iequals(alg_name, "none"))
@@ -74,6 +75,7 @@ const Key& choose_key(const KeySet& keys, const json& header, std::string_view a
     kid = it->get<std::string>();
     if (kid->size() > kMaxKid) throw TokenError("\"kid\" is too long");
   }
+  std::vector<const Key*> candidates;
   for (const auto& key : keys.keys()) {
     if (kid && key.kid() != *kid) continue;
     if (key.algorithm() != *alg) continue;
@@ -83,7 +85,7 @@ const Key& choose_key(const KeySet& keys, const json& header, std::string_view a
     if (kid) throw TokenError("no " + std::string(alg_name) + " key with this kid");
     throw TokenError("no key for alg " + std::string(alg_name));
   }
-  return *candidates.front();
+  return candidates;
 }
 
 }  // namespace
@@ -119,8 +121,8 @@ Token Verifier::verify(std::string_view token) const {
   Token out;
   out.header = parse_object(decode_part(header_part, "the header"), "the header");
   check_header(out.header);
-  std::vector<const Key*> candidates;
-  choose_key(keys_, out.header, out.header["alg"].get_ref<const std::string&>(), candidates);
+  auto candidates =
+      candidate_keys(keys_, out.header, out.header["alg"].get_ref<const std::string&>());
   auto signature = decode_part(signature_part, "the signature");
   auto signing_input = token.substr(0, second);
   // With no kid, each key of the algorithm is tried (rotation without kids); there are few.

@@ -49,6 +49,7 @@ enum class Family { hmac, rsa, rsa_pss, ecdsa, eddsa };
 struct Profile {
   Family family;
   const char* digest;     // nullptr for EdDSA
+  int hash_bits;          // 256, 384 or 512 (the digest's length); 0 for EdDSA
   std::size_t size;       // HMAC: minimum secret bytes; ECDSA: bytes of r and of s
   const char* curve;      // OpenSSL group name for ECDSA
   const char* jwk_curve;  // "crv" for ECDSA and EdDSA
@@ -57,31 +58,31 @@ struct Profile {
 Profile profile(Algorithm a) {
   switch (a) {
     case Algorithm::HS256:
-      return {Family::hmac, "SHA256", 32, nullptr, nullptr};
+      return {Family::hmac, "SHA256", 256, 32, nullptr, nullptr};
     case Algorithm::HS384:
-      return {Family::hmac, "SHA384", 48, nullptr, nullptr};
+      return {Family::hmac, "SHA384", 384, 48, nullptr, nullptr};
     case Algorithm::HS512:
-      return {Family::hmac, "SHA512", 64, nullptr, nullptr};
+      return {Family::hmac, "SHA512", 512, 64, nullptr, nullptr};
     case Algorithm::RS256:
-      return {Family::rsa, "SHA256", 0, nullptr, nullptr};
+      return {Family::rsa, "SHA256", 256, 0, nullptr, nullptr};
     case Algorithm::RS384:
-      return {Family::rsa, "SHA384", 0, nullptr, nullptr};
+      return {Family::rsa, "SHA384", 384, 0, nullptr, nullptr};
     case Algorithm::RS512:
-      return {Family::rsa, "SHA512", 0, nullptr, nullptr};
+      return {Family::rsa, "SHA512", 512, 0, nullptr, nullptr};
     case Algorithm::PS256:
-      return {Family::rsa_pss, "SHA256", 0, nullptr, nullptr};
+      return {Family::rsa_pss, "SHA256", 256, 0, nullptr, nullptr};
     case Algorithm::PS384:
-      return {Family::rsa_pss, "SHA384", 0, nullptr, nullptr};
+      return {Family::rsa_pss, "SHA384", 384, 0, nullptr, nullptr};
     case Algorithm::PS512:
-      return {Family::rsa_pss, "SHA512", 0, nullptr, nullptr};
+      return {Family::rsa_pss, "SHA512", 512, 0, nullptr, nullptr};
     case Algorithm::ES256:
-      return {Family::ecdsa, "SHA256", 32, "prime256v1", "P-256"};
+      return {Family::ecdsa, "SHA256", 256, 32, "prime256v1", "P-256"};
     case Algorithm::ES384:
-      return {Family::ecdsa, "SHA384", 48, "secp384r1", "P-384"};
+      return {Family::ecdsa, "SHA384", 384, 48, "secp384r1", "P-384"};
     case Algorithm::ES512:
-      return {Family::ecdsa, "SHA512", 66, "secp521r1", "P-521"};
+      return {Family::ecdsa, "SHA512", 512, 66, "secp521r1", "P-521"};
     case Algorithm::EdDSA:
-      return {Family::eddsa, nullptr, 64, nullptr, "Ed25519"};
+      return {Family::eddsa, nullptr, 0, 64, nullptr, "Ed25519"};
   }
   throw KeyError("unknown algorithm");
 }
@@ -243,12 +244,11 @@ struct Key::Impl {
   // The message digest of `input` for RSA and ECDSA.
   std::string hash(std::string_view input) const {
     auto* data = reinterpret_cast<const unsigned char*>(input.data());
-    std::string_view name = profile.digest;
-    std::string out(name == "SHA256" ? 32 : name == "SHA384" ? 48 : 64, '\0');
+    std::string out(static_cast<std::size_t>(profile.hash_bits / 8), '\0');
     auto* o = reinterpret_cast<unsigned char*>(out.data());
-    if (name == "SHA256") SHA256(data, input.size(), o);
-    if (name == "SHA384") SHA384(data, input.size(), o);
-    if (name == "SHA512") SHA512(data, input.size(), o);
+    if (profile.hash_bits == 256) SHA256(data, input.size(), o);
+    if (profile.hash_bits == 384) SHA384(data, input.size(), o);
+    if (profile.hash_bits == 512) SHA512(data, input.size(), o);
     return out;
   }
 
@@ -360,6 +360,14 @@ Pkey public_key_of_certificate(std::string_view pem) {
   Pkey key(X509_get_pubkey(cert));
   X509_free(cert);
   return key;
+}
+
+std::string read_file(const std::string& path, const char* what) {
+  std::ifstream in(path);
+  if (!in) throw KeyError(std::string("cannot read ") + what + " " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 std::string b64(const nlohmann::json& jwk, const char* member, bool required = true) {
@@ -478,10 +486,7 @@ Key Key::hmac(Algorithm algorithm, std::string secret, std::string kid) {
   impl->algorithm = algorithm;
   impl->profile = p;
   impl->kid = std::move(kid);
-  impl->mac.emplace(p.digest == std::string_view("SHA256")   ? 256
-                    : p.digest == std::string_view("SHA384") ? 384
-                                                             : 512,
-                    secret);
+  impl->mac.emplace(p.hash_bits, secret);
   OPENSSL_cleanse(secret.data(), secret.size());
   impl->is_private = true;
   return Key(std::move(impl));
@@ -504,6 +509,10 @@ Key Key::from_pem(Algorithm algorithm, std::string_view pem, std::string kid) {
         "encrypted keys are not supported)");
   check_fits(algorithm, impl->pkey.get());
   return Key(std::move(impl));
+}
+
+Key Key::from_pem_file(Algorithm algorithm, const std::string& path, std::string kid) {
+  return from_pem(algorithm, read_file(path, "key file"), std::move(kid));
 }
 
 Key Key::from_jwk(const nlohmann::json& jwk) {
@@ -675,11 +684,8 @@ KeySet KeySet::from_jwks(const nlohmann::json& jwks) {
 }
 
 KeySet KeySet::from_jwks_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw KeyError("cannot read JWKS file " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  auto json = nlohmann::json::parse(read_file(path, "JWKS file"), nullptr,
+                                    /*allow_exceptions=*/false);
   if (json.is_discarded()) throw KeyError("JWKS file " + path + " is not JSON");
   return from_jwks(json);
 }

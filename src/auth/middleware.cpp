@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <array>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <unordered_map>
 
 #include "../http/ascii.hpp"
@@ -179,11 +177,7 @@ std::shared_ptr<const Verifier> verifier_from_settings(
       auto alg_name = get("JWT_ALGORITHM");
       auto alg = parse_algorithm(alg_name.empty() ? "RS256" : alg_name);
       if (!alg) throw ConfigError("JWT_ALGORITHM", "not a JWS algorithm: '" + alg_name + "'");
-      std::ifstream in(file);
-      if (!in) throw ConfigError("JWT_PUBLIC_KEY_FILE", "cannot read " + file);
-      std::stringstream pem;
-      pem << in.rdbuf();
-      keys.add(Key::from_pem(*alg, pem.str()));
+      keys.add(Key::from_pem_file(*alg, file));
     }
     if (auto file = get("JWKS_FILE"); !file.empty()) {
       source = "JWKS_FILE";
@@ -210,6 +204,16 @@ std::shared_ptr<const Verifier> verifier_from_settings(
   }
   options.token_type = "access";
   return std::make_shared<const Verifier>(std::move(keys), std::move(options));
+}
+
+RolePermissions roles_from_settings(const std::function<std::string(std::string_view)>& get) {
+  auto text = get("AUTH_ROLES");
+  if (text.empty()) return RolePermissions::defaults();
+  try {
+    return RolePermissions::parse(text);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("AUTH_ROLES", e.what());
+  }
 }
 
 }  // namespace svckit::auth

@@ -28,6 +28,8 @@ class Key {
   // A public or private key in PEM; the algorithm must fit the key (RSA ≥ 2048 bits for RS/PS,
   // the matching curve for ES, Ed25519 for EdDSA).
   static Key from_pem(Algorithm algorithm, std::string_view pem, std::string kid = {});
+  // The same, read from a file (JWT_PUBLIC_KEY_FILE, SECURITY_SIGNING_KEY_FILE, ...).
+  static Key from_pem_file(Algorithm algorithm, const std::string& path, std::string kid = {});
   // A JWK (RFC 7517). Its "alg" binds it; without one, EC and OKP keys take their curve's
   // algorithm and RSA or "oct" keys must be given `fallback`.
   static Key from_jwk(const nlohmann::json& jwk);

@@ -44,5 +44,7 @@ http::Middleware require(std::string permission);
 // one setting (App's config().get). nullptr when no key is configured. Throws KeyError.
 std::shared_ptr<const Verifier> verifier_from_settings(
     const std::function<std::string(std::string_view)>& get);
+// AUTH_ROLES, or the defaults when it is unset. Throws ConfigError naming AUTH_ROLES.
+RolePermissions roles_from_settings(const std::function<std::string(std::string_view)>& get);
 
 }  // namespace svckit::auth

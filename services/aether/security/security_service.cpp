@@ -1,10 +1,7 @@
 #include "security_service.hpp"
 
 #include <atomic>
-#include <charconv>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <svckit/app/app.hpp>
@@ -47,18 +44,6 @@ std::string iso8601(std::int64_t unix_seconds) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-std::int64_t setting_int(const svckit::Config& config, const char* name, std::int64_t fallback,
-                         std::int64_t min, std::int64_t max) {
-  auto text = config.get(name);
-  if (text.empty()) return fallback;
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
-    throw svckit::ConfigError(name, "expected a whole number from " + std::to_string(min) + " to " +
-                                        std::to_string(max) + ", got '" + text + "'");
-  return v;
 }
 
 json user_json(const User& u) {
@@ -126,12 +111,8 @@ struct SecurityService::Impl {
         auto alg = svckit::auth::parse_algorithm(alg_name);
         if (!alg)
           throw svckit::ConfigError("JWT_ALGORITHM", "not a JWS algorithm: '" + alg_name + "'");
-        std::ifstream in(file);
-        if (!in) throw svckit::ConfigError("SECURITY_SIGNING_KEY_FILE", "cannot read " + file);
-        std::stringstream pem;
-        pem << in.rdbuf();
-        signing_key = svckit::auth::Key::from_pem(*alg, pem.str(),
-                                                  config.get("SECURITY_KEY_ID", "security-1"));
+        signing_key = svckit::auth::Key::from_pem_file(*alg, file,
+                                                       config.get("SECURITY_KEY_ID", "security-1"));
         if (!signing_key->can_sign())
           throw svckit::ConfigError("SECURITY_SIGNING_KEY_FILE",
                                     "holds a public key; signing needs the private key");
@@ -228,20 +209,15 @@ void SecurityService::install(svckit::App& app) {
   Impl& s = *impl_;
   const auto& config = app.config();
   s.load_keys(config);
-  if (auto text = config.get("AUTH_ROLES"); !text.empty()) {
-    try {
-      s.roles = svckit::auth::RolePermissions::parse(text);
-    } catch (const std::invalid_argument& e) {
-      throw svckit::ConfigError("AUTH_ROLES", e.what());
-    }
-  }
-  s.access_ttl = setting_int(config, "SECURITY_ACCESS_TTL", 3600, 60, 7 * 24 * 3600);
-  s.refresh_ttl = setting_int(config, "SECURITY_REFRESH_TTL", 30 * 24 * 3600, 300, 365 * 24 * 3600);
-  s.api_key_overlap = setting_int(config, "SECURITY_API_KEY_OVERLAP", 24 * 3600, 0, 30 * 24 * 3600);
-  s.bcrypt_cost = static_cast<int>(setting_int(config, "SECURITY_BCRYPT_COST", 12, 4, 16));
+  auto setting = [&config](std::string_view name) { return config.get(name); };
+  s.roles = svckit::auth::roles_from_settings(setting);
+  s.access_ttl = config.get_int("SECURITY_ACCESS_TTL", 3600, 60, 7 * 24 * 3600);
+  s.refresh_ttl = config.get_int("SECURITY_REFRESH_TTL", 30 * 24 * 3600, 300, 365 * 24 * 3600);
+  s.api_key_overlap = config.get_int("SECURITY_API_KEY_OVERLAP", 24 * 3600, 0, 30 * 24 * 3600);
+  s.bcrypt_cost = static_cast<int>(config.get_int("SECURITY_BCRYPT_COST", 12, 4, 16));
   auto cores = std::max(1u, std::thread::hardware_concurrency());
   s.hashing = std::make_unique<svckit::BlockingPool>(
-      static_cast<std::size_t>(setting_int(config, "SECURITY_HASH_CONCURRENCY", cores, 1, 64)));
+      static_cast<std::size_t>(config.get_int("SECURITY_HASH_CONCURRENCY", cores, 1, 64)));
   s.dummy_hash = svckit::auth::hash_password("not a real password", s.bcrypt_cost);
   s.store = std::make_unique<SecurityStore>(app.database("security"));
   s.store->migrate();
@@ -254,12 +230,10 @@ void SecurityService::install(svckit::App& app) {
   };
   auto bearer = svckit::auth::bearer(bearer_options);
   // Per client address, before any token or password is checked: failed attempts count.
-  auto per_client =
-      svckit::auth::rate_limit({.limit = static_cast<std::size_t>(setting_int(
-                                    config, "SECURITY_RATE_LIMIT", 600, 1, 1'000'000))});
-  auto login_limit =
-      svckit::auth::rate_limit({.limit = static_cast<std::size_t>(setting_int(
-                                    config, "SECURITY_LOGIN_LIMIT", 30, 1, 1'000'000))});
+  auto per_client = svckit::auth::rate_limit({.limit = static_cast<std::size_t>(config.get_int(
+                                                  "SECURITY_RATE_LIMIT", 600, 1, 1'000'000))});
+  auto login_limit = svckit::auth::rate_limit({.limit = static_cast<std::size_t>(config.get_int(
+                                                   "SECURITY_LOGIN_LIMIT", 30, 1, 1'000'000))});
   auto auth = app.http().group("/api/v1/auth", {per_client});
   auto& logins = app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
 

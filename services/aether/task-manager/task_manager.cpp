@@ -1,6 +1,5 @@
 #include "task_manager.hpp"
 
-#include <charconv>
 #include <cmath>
 
 #include <svckit/app/app.hpp>
@@ -38,43 +37,28 @@ std::optional<std::string> enum_filter(const Request& req, const char* name,
   return value;
 }
 
-// TASK_CACHE_ENTRIES: tasks kept in memory for reads by id. Set 0 when several replicas share
-// one database: the cache trusts that this process makes every change.
-std::size_t cache_entries(const svckit::Config& config) {
-  auto text = config.get("TASK_CACHE_ENTRIES", "10000");
-  std::size_t entries = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), entries);
-  if (ec != std::errc() || end != text.data() + text.size() || entries > 10'000'000)
-    throw svckit::ConfigError(
-        "TASK_CACHE_ENTRIES",
-        "expected a whole number of tasks from 0 to 10000000, got '" + text + "'");
-  return entries;
-}
-
 }  // namespace
 
 void TaskManager::install(svckit::App& app) {
-  store_ = std::make_unique<TaskStore>(app.database("task-manager"), cache_entries(app.config()));
+  // TASK_CACHE_ENTRIES: tasks kept in memory for reads by id. Set 0 when several replicas share
+  // one database: the cache trusts that this process makes every change.
+  auto cache_entries = app.config().get_int("TASK_CACHE_ENTRIES", 10'000, 0, 10'000'000);
+  store_ = std::make_unique<TaskStore>(app.database("task-manager"),
+                                       static_cast<std::size_t>(cache_entries));
   store_->migrate();
   auto& created = app.metrics().counter("tasks_created_total", "Tasks created, by priority.");
   TaskStore& store = *store_;
 
   // Every task route needs a token (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE or JWKS_FILE, as the
   // Security Service signs them): reads need tasks:read, changes tasks:write.
+  auto setting = [&app](std::string_view name) { return app.config().get(name); };
   svckit::auth::BearerOptions auth;
-  auth.verifier = svckit::auth::verifier_from_settings(
-      [&app](std::string_view name) { return app.config().get(name); });
+  auth.verifier = svckit::auth::verifier_from_settings(setting);
   if (!auth.verifier)
     throw svckit::ConfigError("JWT_SECRET_KEY",
                               "the Task Manager checks tokens: set JWT_SECRET_KEY, "
                               "JWT_PUBLIC_KEY_FILE or JWKS_FILE");
-  if (auto roles = app.config().get("AUTH_ROLES"); !roles.empty()) {
-    try {
-      auth.roles = svckit::auth::RolePermissions::parse(roles);
-    } catch (const std::invalid_argument& e) {
-      throw svckit::ConfigError("AUTH_ROLES", e.what());
-    }
-  }
+  auth.roles = svckit::auth::roles_from_settings(setting);
   auto tasks = app.http().group("/api/v1/tasks", {svckit::auth::bearer(std::move(auth))});
   auto read = svckit::auth::require("tasks:read");
   auto write = svckit::auth::require("tasks:write");
