@@ -262,3 +262,33 @@ def test_logins_are_rate_limited_per_client_and_failures_count(start_service):
     # Other endpoints have their own, larger budget.
     me = requests.get(svc.url + AUTH + "/me")
     assert me.status_code == 401 and int(me.headers["RateLimit-Remaining"]) > 0
+
+
+def test_hostile_input_on_every_endpoint(security):
+    token = admin_token(security)
+    auth = security.url + AUTH
+    cases = [
+        ("post", "/validate", {"data": "{bad", "headers": {"Content-Type": "application/json"}}, 400),
+        ("post", "/validate", {"json": {"token": 5}}, 422),
+        ("post", "/validate", {"json": {}}, 422),
+        ("post", "/validate", {"json": {"token": "x" * 100_000}}, 200),  # {"valid": false}
+        ("post", "/refresh", {"json": {"refresh_token": ["a"]}}, 422),
+        ("post", "/refresh", {"json": {"refresh_token": "a.b.c"}}, 401),
+        ("post", "/refresh", {"data": "x", "headers": {"Content-Type": "text/plain"}}, 415),
+        ("post", "/logout", {"json": {"refresh_token": 1}}, 422),
+        ("post", "/logout", {"json": {"refresh_token": "not-a-token"}}, 401),
+        ("post", "/api-keys", {"json": {"name": "n" * 1000}, "headers": bearer(token)}, 422),
+        ("post", "/api-keys", {"json": {"name": 7}, "headers": bearer(token)}, 422),
+        ("post", "/api-keys", {"data": "{", "headers": {**bearer(token), "Content-Type": "application/json"}}, 400),
+        ("delete", "/api-keys/../../users", {"headers": bearer(token)}, 404),
+        ("post", "/users", {"json": {"email": ["a"], "password": "long-enough"}, "headers": bearer(token)}, 422),
+        ("post", "/users", {"json": {"email": "a@b.c", "password": "p" * 100}, "headers": bearer(token)}, 422),
+        ("post", "/users", {"json": {"email": "a@b.c", "password": "long-enough", "roles": "admin"},
+                            "headers": bearer(token)}, 422),
+    ]
+    for method, path, kwargs, status in cases:
+        r = getattr(requests, method)(auth + path, **kwargs)
+        assert r.status_code == status, (method, path, r.status_code, r.text[:200])
+        if status >= 400:
+            assert r.headers["Content-Type"] == "application/problem+json"
+    assert login(security).status_code == 200  # still serving, nothing broken
