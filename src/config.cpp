@@ -106,6 +106,12 @@ const Setting kSettings[] = {
        require_url_scheme(v, {"http://", "https://"});
        c.jwks_url = v;
      }},
+    {"TLS_CERT_FILE", "serve HTTPS with this PEM certificate chain",
+     [](Config& c, const std::string& v) { c.tls_cert_file = v; }},
+    {"TLS_KEY_FILE", "the PEM private key of TLS_CERT_FILE",
+     [](Config& c, const std::string& v) { c.tls_key_file = v; }},
+    {"TLS_CLIENT_CA_FILE", "require client certificates signed by these PEM CAs (mTLS)",
+     [](Config& c, const std::string& v) { c.tls_client_ca_file = v; }},
     {"JWT_ISSUER", "expected iss", [](Config& c, const std::string& v) { c.jwt_issuer = v; }},
     {"JWT_AUDIENCE", "expected aud", [](Config& c, const std::string& v) { c.jwt_audience = v; }},
     {"LOG_LEVEL", "debug, info, warning or error (default info)",
@@ -274,6 +280,14 @@ Config Config::load(std::string default_service_name, const std::vector<std::str
     }
     apply(name, value);
   }
+  // TLS settings only make sense together.
+  if (c.tls_cert_file.empty() && !c.tls_key_file.empty())
+    throw ConfigError("TLS_CERT_FILE", "TLS_KEY_FILE is set: the certificate is needed too");
+  if (!c.tls_cert_file.empty() && c.tls_key_file.empty())
+    throw ConfigError("TLS_KEY_FILE", "TLS_CERT_FILE is set: its private key is needed too");
+  if (c.tls_cert_file.empty() && !c.tls_client_ca_file.empty())
+    throw ConfigError("TLS_CLIENT_CA_FILE",
+                      "client certificates need TLS: set TLS_CERT_FILE and TLS_KEY_FILE");
   return c;
 }
 

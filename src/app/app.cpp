@@ -34,6 +34,7 @@ http::ServerOptions server_options(const Config& c) {
   o.max_inflight = c.max_inflight;
   o.header_timeout = c.header_timeout;
   o.idle_timeout = c.idle_timeout;
+  o.tls = {c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file};
   return o;
 }
 
@@ -188,7 +189,11 @@ int App::run() {
   logger_.info(
       "listening",
       {{"port", http_->port()},
-       {"url", "http://" + (config_.host == "0.0.0.0" ? std::string("127.0.0.1") : config_.host) +
+       {"tls", config_.tls_cert_file.empty() ? "off"
+               : config_.tls_client_ca_file.empty() ? "on"
+                                                    : "client certificates required"},
+       {"url", std::string(config_.tls_cert_file.empty() ? "http" : "https") + "://" +
+                   (config_.host == "0.0.0.0" ? std::string("127.0.0.1") : config_.host) +
                    ":" + std::to_string(http_->port())}});
   logger_.flush();
 

@@ -55,6 +55,16 @@ Principal principal_of(const Token& token, const RolePermissions& roles) {
   return p;
 }
 
+Principal principal_of(const http::ClientCertificate& certificate, const BearerOptions& o) {
+  Principal p;
+  p.method = "mtls";
+  p.id = certificate.identity();
+  p.roles = o.certificate_roles.roles_of(p.id);
+  p.permissions = o.roles.permissions_of(p.roles);
+  if (!certificate.emails.empty()) p.email = certificate.emails.front();
+  return p;
+}
+
 // Tokens already verified by this middleware, with the principal they gave, until they expire.
 class VerifiedTokens {
  public:
@@ -137,6 +147,8 @@ http::Middleware bearer(BearerOptions options) {
       if (key->empty() || key->size() > kMaxApiKey) throw unauthorized("invalid API key");
       who = co_await o.api_keys(std::string(*key));
       if (!who) throw unauthorized("invalid API key");
+    } else if (const auto* certificate = req.client_certificate()) {
+      who = principal_of(*certificate, o);
     } else if (!o.allow_anonymous) {
       throw unauthorized("authentication required", /*with_error=*/false);
     }
@@ -181,7 +193,8 @@ std::shared_ptr<const Verifier> verifier_from_settings(
     }
     if (auto file = get("JWKS_FILE"); !file.empty()) {
       source = "JWKS_FILE";
-      for (const auto& k : KeySet::from_jwks_file(file).keys()) keys.add(k);
+      auto from_file = KeySet::from_jwks_file(file);  // named: a range-for over a temporary's
+      for (const auto& k : from_file.keys()) keys.add(k);  // member would dangle
     }
     if (!get("JWKS_URL").empty())
       throw ConfigError("JWKS_URL",
@@ -213,6 +226,15 @@ RolePermissions roles_from_settings(const std::function<std::string(std::string_
     return RolePermissions::parse(text);
   } catch (const std::invalid_argument& e) {
     throw ConfigError("AUTH_ROLES", e.what());
+  }
+}
+
+CertificateRoles certificate_roles_from_settings(
+    const std::function<std::string(std::string_view)>& get) {
+  try {
+    return CertificateRoles::parse(get("AUTH_CERT_ROLES"));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("AUTH_CERT_ROLES", e.what());
   }
 }
 

@@ -29,6 +29,43 @@ bool valid_name(std::string_view s) {
   });
 }
 
+// A certificate identity: a URI, DNS name or CN, printable and without the separators.
+bool valid_identity(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return c > 0x20 && c < 0x7f && c != ';' && c != '=' && c != ',';
+  });
+}
+
+// "key=item,item;key=item": the shared shape of AUTH_ROLES and AUTH_CERT_ROLES. The key ends at
+// the entry's last '=' (items never hold one).
+template <class ValidKey>
+std::map<std::string, std::vector<std::string>, std::less<>> parse_table(std::string_view text,
+                                                                         const char* shape,
+                                                                         const char* key_kind,
+                                                                         const char* item_kind,
+                                                                         ValidKey valid_key) {
+  std::map<std::string, std::vector<std::string>, std::less<>> table;
+  for (auto entry : split(text, ';')) {
+    if (entry.empty()) continue;
+    auto eq = entry.rfind('=');
+    if (eq == std::string_view::npos)
+      throw std::invalid_argument(std::string("expected ") + shape + ", got '" +
+                                  std::string(entry) + "'");
+    auto key = trim(entry.substr(0, eq));
+    if (!valid_key(key))
+      throw std::invalid_argument(std::string("bad ") + key_kind + " '" + std::string(key) + "'");
+    auto& items = table[std::string(key)];
+    for (auto item : split(entry.substr(eq + 1), ',')) {
+      if (item.empty()) continue;
+      if (!valid_name(item))
+        throw std::invalid_argument(std::string("bad ") + item_kind + " '" + std::string(item) +
+                                    "'");
+      items.emplace_back(item);
+    }
+  }
+  return table;
+}
+
 }  // namespace
 
 RolePermissions RolePermissions::defaults() {
@@ -41,20 +78,7 @@ RolePermissions RolePermissions::defaults() {
 
 RolePermissions RolePermissions::parse(std::string_view text) {
   RolePermissions r;
-  for (auto entry : split(text, ';')) {
-    if (entry.empty()) continue;
-    auto eq = entry.find('=');
-    if (eq == std::string_view::npos)
-      throw std::invalid_argument("expected role=permission,..., got '" + std::string(entry) + "'");
-    auto role = trim(entry.substr(0, eq));
-    if (!valid_name(role)) throw std::invalid_argument("bad role name '" + std::string(role) + "'");
-    auto& permissions = r.table_[std::string(role)];
-    for (auto p : split(entry.substr(eq + 1), ',')) {
-      if (p.empty()) continue;
-      if (!valid_name(p)) throw std::invalid_argument("bad permission '" + std::string(p) + "'");
-      permissions.emplace_back(p);
-    }
-  }
+  r.table_ = parse_table(text, "role=permission,...", "role name", "permission", valid_name);
   return r;
 }
 
@@ -68,6 +92,20 @@ std::vector<std::string> RolePermissions::permissions_of(
       if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
   }
   return out;
+}
+
+CertificateRoles CertificateRoles::parse(std::string_view text) {
+  CertificateRoles r;
+  r.table_ = parse_table(text, "identity=role,...", "certificate identity", "role",
+                         [](std::string_view key) { return key == "*" || valid_identity(key); });
+  return r;
+}
+
+const std::vector<std::string>& CertificateRoles::roles_of(std::string_view identity) const {
+  static const std::vector<std::string> kNone;
+  if (auto it = table_.find(identity); it != table_.end()) return it->second;
+  if (auto it = table_.find("*"); it != table_.end()) return it->second;
+  return kNone;
 }
 
 }  // namespace svckit::auth

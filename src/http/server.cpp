@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -28,6 +29,7 @@
 
 #include "ascii.hpp"
 #include "request_head.hpp"
+#include "tls.hpp"
 #include "svckit/error.hpp"
 #include "svckit/trace/trace_context.hpp"
 
@@ -40,6 +42,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+using TlsStream = asio::ssl::stream<tcp::socket&>;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // RFC 9110 Date, cached per thread: it changes once a second.
@@ -111,6 +114,8 @@ struct LoopState;
 struct Session {
   Session(tcp::socket s, LoopState& l) : socket(std::move(s)), loop(l) {}
   tcp::socket socket;
+  std::unique_ptr<TlsStream> tls;  // over `socket` when the server serves TLS
+  std::shared_ptr<const ClientCertificate> client_certificate;  // verified, for mTLS
   LoopState& loop;
   beast::flat_buffer buffer;
   std::string head;                  // the response head, reused across requests
@@ -153,6 +158,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   std::vector<Middleware> middleware;
   Handler root;
   std::optional<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::ssl::context> tls_context;  // set when options.tls is enabled
   std::uint16_t bound_port = 0;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::size_t> inflight{0};
@@ -231,6 +237,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     if (connections.load() >= options.max_connections) {
+      // A TLS client could not read a plain answer, and a handshake is the expensive part of
+      // what the cap protects: it is just closed.
+      if (tls_context) return;
       asio::co_spawn(loop.io, reject(std::move(socket)), asio::detached);
       return;
     }
@@ -271,13 +280,40 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto peer = s.socket.remote_endpoint(ignored);
     if (!ignored) s.remote = peer.address().to_string();
     try {
-      co_await serve_requests(s);
+      if (!tls_context || co_await handshake(s)) co_await serve_requests(s);
     } catch (const std::exception& e) {
       if (!s.timed_out) logger.warning("connection failed", {{"error", e.what()}});
     }
     s.loop.sessions.erase(&s);
     s.socket.close(ignored);
     --connections;
+  }
+
+  // The TLS handshake, bounded like a request head. A client certificate the client CA does not
+  // vouch for (untrusted, expired, missing when required) fails it.
+  Task<bool> handshake(Session& s) {
+    s.tls = std::make_unique<TlsStream>(s.socket, *tls_context);
+    s.deadline = Clock::now() + options.header_timeout;
+    auto [ec] = co_await s.tls->async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    s.deadline = Clock::time_point::max();
+    if (ec) {
+      if (!s.timed_out) {
+        auto problem = detail::certificate_problem(s.tls->native_handle());
+        logger.info("tls handshake failed", {{"remote", s.remote},
+                                             {"error", ec.message()},
+                                             {"certificate", problem.empty() ? "-" : problem}});
+      }
+      co_return false;
+    }
+    s.client_certificate = detail::verified_client_certificate(s.tls->native_handle());
+    co_return true;
+  }
+
+  // Reads some bytes off the connection, decrypted when it is TLS.
+  Task<std::tuple<beast::error_code, std::size_t>> read_some(Session& s,
+                                                             asio::mutable_buffer into) {
+    if (s.tls) co_return co_await s.tls->async_read_some(into, kNoThrow);
+    co_return co_await s.socket.async_read_some(into, kNoThrow);
   }
 
   // Half-closes and reads what the client still sends (for up to 2 s), so that it reads our
@@ -288,7 +324,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     s.deadline = Clock::now() + std::chrono::seconds(2);
     std::array<char, 16384> sink;
     for (std::size_t total = 0; total < (8u << 20);) {
-      auto [rec, n] = co_await s.socket.async_read_some(asio::buffer(sink), kNoThrow);
+      auto [rec, n] = co_await read_some(s, asio::buffer(sink));
       if (rec) break;
       total += n;
     }
@@ -306,6 +342,13 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     // readability first saves a read that would fail with EAGAIN. A new connection's request is
     // usually there already.
     s.idle = !first;
+    if (s.tls) {  // decrypted bytes may already wait inside the TLS stream: no readiness wait
+      auto [ec, n] = co_await s.tls->async_read_some(s.buffer.prepare(4096), kNoThrow);
+      s.idle = false;
+      if (ec) co_return false;
+      s.buffer.commit(n);
+      co_return true;
+    }
     for (bool readable = first;; readable = false) {
       if (!readable) {
         auto [wec] = co_await s.socket.async_wait(tcp::socket::wait_read, kNoThrow);
@@ -343,8 +386,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     in.http10 = head.minor_version == 0;
     const std::size_t total = head.size + head.content_length;
     while (s.buffer.size() < total) {
-      auto [ec, n] =
-          co_await s.socket.async_read_some(s.buffer.prepare(total - s.buffer.size()), kNoThrow);
+      auto [ec, n] = co_await read_some(s, s.buffer.prepare(total - s.buffer.size()));
       if (ec) co_return ReadOutcome::closed;
       s.buffer.commit(n);
     }
@@ -359,18 +401,19 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
   // The general path: Beast's parser for chunked bodies, Expect: 100-continue, obs-fold and
   // every malformed request, which it answers with 400, 413 or 431.
-  Task<ReadOutcome> read_request(Session& s, Incoming& in) {
+  template <class Stream>
+  Task<ReadOutcome> read_request(Session& s, Stream& stream, Incoming& in) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body);
-    auto [ec, n] = co_await bhttp::async_read_header(s.socket, s.buffer, parser, kNoThrow);
+    auto [ec, n] = co_await bhttp::async_read_header(stream, s.buffer, parser, kNoThrow);
     if (!ec && !parser.is_done()) {
       auto expect = parser.get()[bhttp::field::expect];
       if (iequals(expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await asio::async_write(s.socket, asio::buffer(kContinue), kNoThrow);
+        co_await asio::async_write(stream, asio::buffer(kContinue), kNoThrow);
       }
-      auto [bec, bn] = co_await bhttp::async_read(s.socket, s.buffer, parser, kNoThrow);
+      auto [bec, bn] = co_await bhttp::async_read(stream, s.buffer, parser, kNoThrow);
       ec = bec;
     }
     if (ec) {
@@ -393,7 +436,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       s.deadline = Clock::now() + options.header_timeout;
       Incoming in;
       auto outcome = co_await read_plain_request(s, in);
-      if (outcome == ReadOutcome::declined) outcome = co_await read_request(s, in);
+      if (outcome == ReadOutcome::declined)
+        outcome = s.tls ? co_await read_request(s, *s.tls, in)
+                        : co_await read_request(s, s.socket, in);
       if (outcome == ReadOutcome::closed) co_return;
       s.deadline = Clock::time_point::max();  // the handler's time is its own
       if (!co_await handle(s, in)) {
@@ -430,6 +475,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     bool keep_alive = in.keep_alive;
     req.set_received_at(started);
     req.set_remote_address(s.remote);
+    if (s.client_certificate) req.set_client_certificate(s.client_certificate);
     auto rid = req.header("X-Request-ID");
     auto trace =
         trace::TraceContext::continue_from(req.header("traceparent"), req.header("tracestate"));
@@ -501,6 +547,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     head.append("\r\n"sv);
     std::array<asio::const_buffer, 2> buffers = {
         asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(r.body)};
+    if (s.tls) {  // one TLS write encrypts both into records
+      s.deadline = Clock::now() + options.header_timeout;
+      auto [wec, n] = co_await asio::async_write(*s.tls, buffers, kNoThrow);
+      s.deadline = Clock::time_point::max();
+      co_return !wec;
+    }
     // The socket is non-blocking and a response usually fits its send buffer: try to write it
     // now, and wait for the reactor only for what did not fit.
     beast::error_code ec;
@@ -548,6 +600,7 @@ Router& Server::router() {
 
 std::uint16_t Server::listen() {
   auto& impl = *impl_;
+  if (impl.options.tls.enabled()) impl.tls_context = detail::server_tls_context(impl.options.tls);
   tcp::resolver resolver(impl.io);
   auto results = resolver.resolve(impl.options.host, std::to_string(impl.options.port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service);

@@ -71,11 +71,14 @@ class Service:
         deadline = time.monotonic() + 15
         while self.port is None:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{binary} exited with {self.proc.returncode}: {self.proc.stderr.read()}")
+                self._reader.join(timeout=5)
+                raise RuntimeError(f"{binary} exited with {self.proc.returncode}: "
+                                   f"{self.proc.stderr.read()} {self.logs()[-3:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{binary} did not log its port")
             time.sleep(0.005)
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self.logs("listening")[0].get("tls", "off") == "off" else "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
 
     def _read(self):
         for line in self.proc.stdout:

@@ -134,6 +134,50 @@ TEST(Roles, ParseAndWildcards) {
   EXPECT_TRUE(RolePermissions::defaults().knows("guest"));
 }
 
+TEST(Roles, CertificateRolesByIdentityWithAWildcard) {
+  auto roles = CertificateRoles::parse("spiffe://aether/orders=user,developer; billing=guest");
+  EXPECT_EQ(roles.roles_of("spiffe://aether/orders"),
+            (std::vector<std::string>{"user", "developer"}));
+  EXPECT_TRUE(roles.roles_of("someone-else").empty());
+  EXPECT_EQ(CertificateRoles::parse("billing=guest;*=user").roles_of("x"),
+            std::vector<std::string>{"user"});
+  EXPECT_TRUE(CertificateRoles::parse("").roles_of("x").empty());
+  for (const char* bad : {"no-equals", "=user", "a b=user", "x=bad role", "x=us;er"})
+    EXPECT_THROW(CertificateRoles::parse(bad), std::invalid_argument) << bad;
+}
+
+// A verified client certificate authenticates a request without other credentials; a token or
+// API key in the request wins over it.
+TEST(AuthMiddleware, ClientCertificates) {
+  auto o = options();
+  o.certificate_roles = CertificateRoles::parse("spiffe://aether/orders=user");
+  auto run_with = [&](std::vector<Request::Header> headers, std::string permission,
+                      std::shared_ptr<svckit::http::ClientCertificate> cert) {
+    std::vector<Middleware> mws = {svckit::http::problem_responses(), bearer(o),
+                                   require(permission)};
+    Handler h = svckit::http::chain(mws, [](Request& req) -> Task<Response> {
+      co_return Response::text(200, principal(req)->id + " " + principal(req)->method);
+    });
+    Request req(svckit::http::Method::get, "GET", "/x", std::move(headers), "");
+    req.set_client_certificate(std::move(cert));
+    auto res = run_sync(h(req));
+    return std::to_string(res.status) + " " + (res.status == 200 ? res.body : "");
+  };
+  auto orders = std::make_shared<svckit::http::ClientCertificate>();
+  orders->subject = "CN=orders,O=aether";
+  orders->common_name = "orders";
+  orders->uris = {"spiffe://aether/orders"};
+  EXPECT_EQ(run_with({}, "tasks:write", orders), "200 spiffe://aether/orders mtls");
+  auto cn_only = std::make_shared<svckit::http::ClientCertificate>();
+  cn_only->subject = "CN=billing";
+  cn_only->common_name = "billing";
+  EXPECT_EQ(run_with({}, "tasks:read", cn_only), "403 ");  // authenticated, but no roles
+  EXPECT_EQ(run_with({}, "tasks:read", nullptr), "401 ");
+  auto user = token({{"sub", "u-9"}, {"roles", {"guest"}}});
+  EXPECT_EQ(run_with({{"Authorization", "Bearer " + user}}, "tasks:read", orders), "200 u-9 jwt");
+  EXPECT_EQ(run_with({{"Authorization", "Bearer bad"}}, "tasks:read", orders), "401 ");
+}
+
 // Verified tokens are remembered, but never past their "exp".
 TEST(AuthMiddleware, RemembersVerifiedTokensOnlyUntilTheyExpire) {
   auto o = options();

@@ -5,8 +5,10 @@
 //   api.get("/", auth::require("tasks:read", list_tasks));      // or group-wide:
 //   app.http().group("/admin", {auth::bearer(options), auth::require("admin:*")});
 //
-// bearer() takes `Authorization: Bearer <jwt>` or an API key header, puts the Principal on the
-// request and its id in the request's log lines (user_id). Failures are 401 problem+json with
+// bearer() takes `Authorization: Bearer <jwt>`, an API key header or, on a TLS connection with
+// client authentication, the verified client certificate (mTLS), puts the Principal on the
+// request and its id in the request's log lines (user_id). Credentials in the request win over
+// the certificate: a service may act for the user whose token it forwards. Failures are 401 problem+json with
 // `WWW-Authenticate: Bearer error="invalid_token"`; require() answers 403 with
 // `error="insufficient_scope"`.
 #include <functional>
@@ -29,6 +31,9 @@ struct BearerOptions {
   RolePermissions roles = RolePermissions::defaults();
   ApiKeyLookup api_keys;  // unset: API keys are not accepted
   std::string api_key_header = "X-API-Key";
+  // Roles of client-certificate identities. A verified certificate always authenticates (the
+  // client CA vouched for it); these decide what it may do.
+  CertificateRoles certificate_roles;
   bool allow_anonymous = false;  // let requests without credentials through (no principal)
   // Verified tokens remembered until they expire (at most 5 minutes): a client sends the same
   // token with every request, and a cache hit costs a lookup instead of a signature check.
@@ -46,5 +51,8 @@ std::shared_ptr<const Verifier> verifier_from_settings(
     const std::function<std::string(std::string_view)>& get);
 // AUTH_ROLES, or the defaults when it is unset. Throws ConfigError naming AUTH_ROLES.
 RolePermissions roles_from_settings(const std::function<std::string(std::string_view)>& get);
+// AUTH_CERT_ROLES (none when unset). Throws ConfigError naming AUTH_CERT_ROLES.
+CertificateRoles certificate_roles_from_settings(
+    const std::function<std::string(std::string_view)>& get);
 
 }  // namespace svckit::auth

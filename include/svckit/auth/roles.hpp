@@ -21,7 +21,20 @@ class RolePermissions {
   bool knows(std::string_view role) const { return table_.count(std::string(role)) > 0; }
 
  private:
-  std::map<std::string, std::vector<std::string>> table_;
+  std::map<std::string, std::vector<std::string>, std::less<>> table_;
+};
+
+// The roles of client-certificate identities (mTLS), from configuration (AUTH_CERT_ROLES):
+// "spiffe://aether/gateway=admin;orders.svc.local=user;*=guest". "*" stands for any other
+// verified certificate; without it, unlisted identities get no roles.
+class CertificateRoles {
+ public:
+  // Throws std::invalid_argument naming the bad part.
+  static CertificateRoles parse(std::string_view text);
+  const std::vector<std::string>& roles_of(std::string_view identity) const;
+
+ private:
+  std::map<std::string, std::vector<std::string>, std::less<>> table_;
 };
 
 }  // namespace svckit::auth

@@ -3,6 +3,7 @@
 // parameters, and the request-scoped context (request id, trace, user, logger).
 #include <any>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "svckit/http/client_certificate.hpp"
 #include "svckit/http/method.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/trace/trace_context.hpp"
@@ -68,6 +70,9 @@ class Request {
   // The client's IP address as the socket sees it ("127.0.0.1", "::1"). Forwarding headers are
   // never taken for it.
   const std::string& remote_address() const { return remote_address_; }
+  // The verified client certificate of a TLS connection with client authentication (mTLS),
+  // nullptr otherwise.
+  const ClientCertificate* client_certificate() const { return client_certificate_.get(); }
 
   // Logs with the request's id, trace and user attached.
   void log(log::Level level, std::string_view message, log::Fields fields = {}) const;
@@ -94,6 +99,9 @@ class Request {
   void set_route(const Route* route, std::vector<Param> params);
   void set_received_at(std::chrono::steady_clock::time_point t) { received_at_ = t; }
   void set_remote_address(std::string address) { remote_address_ = std::move(address); }
+  void set_client_certificate(std::shared_ptr<const ClientCertificate> certificate) {
+    client_certificate_ = std::move(certificate);
+  }
 
  private:
   Method method_ = Method::get;
@@ -110,6 +118,7 @@ class Request {
   const log::Logger* logger_ = nullptr;
   std::chrono::steady_clock::time_point received_at_{};
   std::string remote_address_;
+  std::shared_ptr<const ClientCertificate> client_certificate_;  // one per connection
   std::vector<std::pair<std::type_index, std::any>> attachments_;
 };
 

@@ -21,6 +21,16 @@ class io_context;
 
 namespace svckit::http {
 
+// TLS for the listener. Serving TLS needs a certificate and its key; a client CA additionally
+// requires every client to present a certificate that CA signed (mTLS): untrusted, expired or
+// missing client certificates fail the handshake.
+struct TlsOptions {
+  std::string certificate_file;  // PEM, the server's certificate then its chain
+  std::string key_file;          // PEM private key
+  std::string client_ca_file;    // PEM CA certificates; empty: no client certificates asked for
+  bool enabled() const { return !certificate_file.empty(); }
+};
+
 struct ServerOptions {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8000;
@@ -32,6 +42,7 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};    // between keep-alive requests
   // Paths never shed: a liveness probe must answer even under overload.
   std::vector<std::string> never_shed = {"/health", "/health/live"};
+  TlsOptions tls;  // plain HTTP unless a certificate is set
 };
 
 class Server {
@@ -50,6 +61,7 @@ class Server {
   Router& router();
 
   // Binds and listens; returns the bound port (the free one chosen when options.port is 0).
+  // Throws ConfigError naming the TLS setting whose file cannot be used.
   std::uint16_t listen();
   void start();
   // Closes the listener. Open connections keep being served.

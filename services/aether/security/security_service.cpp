@@ -225,6 +225,7 @@ void SecurityService::install(svckit::App& app) {
   svckit::auth::BearerOptions bearer_options;
   bearer_options.verifier = s.access_verifier;
   bearer_options.roles = s.roles;
+  bearer_options.certificate_roles = svckit::auth::certificate_roles_from_settings(setting);
   bearer_options.api_keys = [&s](std::string key) {
     return s.principal_for_api_key(std::move(key));
   };

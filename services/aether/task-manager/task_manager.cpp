@@ -59,6 +59,7 @@ void TaskManager::install(svckit::App& app) {
                               "the Task Manager checks tokens: set JWT_SECRET_KEY, "
                               "JWT_PUBLIC_KEY_FILE or JWKS_FILE");
   auth.roles = svckit::auth::roles_from_settings(setting);
+  auth.certificate_roles = svckit::auth::certificate_roles_from_settings(setting);
   auto tasks = app.http().group("/api/v1/tasks", {svckit::auth::bearer(std::move(auth))});
   auto read = svckit::auth::require("tasks:read");
   auto write = svckit::auth::require("tasks:write");
