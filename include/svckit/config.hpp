@@ -47,7 +47,7 @@ struct Config {
   std::string jwt_public_key_file;
   std::string jwks_file;
   std::string jwks_url;
-  std::string tls_cert_file;       // HTTPS when set, with tls_key_file
+  std::string tls_cert_file;  // HTTPS when set, with tls_key_file
   std::string tls_key_file;
   std::string tls_client_ca_file;  // mTLS: client certificates from these CAs are required
   std::string jwt_issuer;

@@ -186,15 +186,14 @@ int App::run() {
     return 1;
   }
   http_->start();
-  logger_.info(
-      "listening",
-      {{"port", http_->port()},
-       {"tls", config_.tls_cert_file.empty() ? "off"
-               : config_.tls_client_ca_file.empty() ? "on"
-                                                    : "client certificates required"},
-       {"url", std::string(config_.tls_cert_file.empty() ? "http" : "https") + "://" +
-                   (config_.host == "0.0.0.0" ? std::string("127.0.0.1") : config_.host) +
-                   ":" + std::to_string(http_->port())}});
+  logger_.info("listening",
+               {{"port", http_->port()},
+                {"tls", config_.tls_cert_file.empty()        ? "off"
+                        : config_.tls_client_ca_file.empty() ? "on"
+                                                             : "client certificates required"},
+                {"url", std::string(config_.tls_cert_file.empty() ? "http" : "https") + "://" +
+                            (config_.host == "0.0.0.0" ? std::string("127.0.0.1") : config_.host) +
+                            ":" + std::to_string(http_->port())}});
   logger_.flush();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -193,7 +193,7 @@ std::shared_ptr<const Verifier> verifier_from_settings(
     }
     if (auto file = get("JWKS_FILE"); !file.empty()) {
       source = "JWKS_FILE";
-      auto from_file = KeySet::from_jwks_file(file);  // named: a range-for over a temporary's
+      auto from_file = KeySet::from_jwks_file(file);       // named: a range-for over a temporary's
       for (const auto& k : from_file.keys()) keys.add(k);  // member would dangle
     }
     if (!get("JWKS_URL").empty())

@@ -29,9 +29,9 @@
 
 #include "ascii.hpp"
 #include "request_head.hpp"
-#include "tls.hpp"
 #include "svckit/error.hpp"
 #include "svckit/trace/trace_context.hpp"
+#include "tls.hpp"
 
 namespace svckit::http {
 namespace {
@@ -437,8 +437,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       Incoming in;
       auto outcome = co_await read_plain_request(s, in);
       if (outcome == ReadOutcome::declined)
-        outcome = s.tls ? co_await read_request(s, *s.tls, in)
-                        : co_await read_request(s, s.socket, in);
+        outcome =
+            s.tls ? co_await read_request(s, *s.tls, in) : co_await read_request(s, s.socket, in);
       if (outcome == ReadOutcome::closed) co_return;
       s.deadline = Clock::time_point::max();  // the handler's time is its own
       if (!co_await handle(s, in)) {

@@ -63,8 +63,8 @@ std::string common_name(X509* cert) {
 }
 
 void add_alternative_names(X509* cert, ClientCertificate& out) {
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (!names) return;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
@@ -83,16 +83,14 @@ void add_alternative_names(X509* cert, ClientCertificate& out) {
 std::unique_ptr<ssl::context> server_tls_context(const TlsOptions& options) {
   auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
-  load("TLS_CERT_FILE", options.certificate_file, [&](auto& ec) {
-    context->use_certificate_chain_file(options.certificate_file, ec);
-  });
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use);
+  load("TLS_CERT_FILE", options.certificate_file,
+       [&](auto& ec) { context->use_certificate_chain_file(options.certificate_file, ec); });
   if (options.key_file.empty())
     throw ConfigError("TLS_KEY_FILE", "TLS_CERT_FILE is set: its private key is needed too");
-  load("TLS_KEY_FILE", options.key_file, [&](auto& ec) {
-    context->use_private_key_file(options.key_file, ssl::context::pem, ec);
-  });
+  load("TLS_KEY_FILE", options.key_file,
+       [&](auto& ec) { context->use_private_key_file(options.key_file, ssl::context::pem, ec); });
   if (!options.client_ca_file.empty()) {
     load("TLS_CLIENT_CA_FILE", options.client_ca_file,
          [&](auto& ec) { context->load_verify_file(options.client_ca_file, ec); });

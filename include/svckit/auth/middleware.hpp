@@ -8,8 +8,8 @@
 // bearer() takes `Authorization: Bearer <jwt>`, an API key header or, on a TLS connection with
 // client authentication, the verified client certificate (mTLS), puts the Principal on the
 // request and its id in the request's log lines (user_id). Credentials in the request win over
-// the certificate: a service may act for the user whose token it forwards. Failures are 401 problem+json with
-// `WWW-Authenticate: Bearer error="invalid_token"`; require() answers 403 with
+// the certificate: a service may act for the user whose token it forwards. Failures are 401
+// problem+json with `WWW-Authenticate: Bearer error="invalid_token"`; require() answers 403 with
 // `error="insufficient_scope"`.
 #include <functional>
 #include <memory>
