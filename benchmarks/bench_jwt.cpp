@@ -1,4 +1,5 @@
-// JWT verification rate per algorithm on one thread: build/bin/bench_jwt [SECONDS_PER_ALGORITHM]
+// JWT verification rate per algorithm on one thread:
+//   build/bin/bench_jwt [SECONDS_PER_ALGORITHM [ALGORITHM]]
 // Prints one JSON object per line: {"alg": ..., "verify_per_s": ...}. benchmarks/jwt_compare.py
 // runs it beside `openssl speed` and PyJWT and prints the ratios.
 #include <openssl/evp.h>
@@ -44,7 +45,9 @@ int main(int argc, char** argv) {
                            Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384,
                            Algorithm::PS512, Algorithm::ES256, Algorithm::ES384, Algorithm::ES512,
                            Algorithm::EdDSA};
+  std::string only = argc > 2 ? argv[2] : "";
   for (Algorithm a : all) {
+    if (!only.empty() && only != algorithm_name(a)) continue;
     Key key = make_key(a);
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::system_clock::now().time_since_epoch())

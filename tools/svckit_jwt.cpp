@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
       if (a.options.count("type")) o.token_type = option(a, "type");
       o.leeway = std::chrono::seconds(std::stoi(option(a, "leeway", "30")));
       try {
-        std::cout << Verifier(keys, o).verify(a.argument).claims.dump() << "\n";
+        std::cout << Verifier(keys, o).verify(a.argument).claims.json().dump() << "\n";
         return 0;
       } catch (const TokenError& e) {
         std::cout << e.reason() << "\n";

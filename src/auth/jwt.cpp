@@ -4,25 +4,20 @@
 #include <cmath>
 
 #include "../http/ascii.hpp"
-#include "strict_json.hpp"
 
 namespace svckit::auth {
 namespace {
 
 using nlohmann::json;
 
-constexpr int kMaxJsonDepth = 8;
 constexpr std::size_t kMaxKid = 256;
 constexpr double kLatestTime = 253402300799;  // 9999-12-31T23:59:59Z
 constexpr auto kMaxLeeway = std::chrono::seconds(300);
 
-// A JOSE header or claims set: an object, by the strict parser (no duplicate members, bounded
-// depth, valid UTF-8).
-json parse_object(std::string_view text, const char* what) {
+JoseObject parse_object(std::string_view text, const char* what) {
   std::string error;
-  auto parsed = detail::parse_strict_json(text, kMaxJsonDepth, error);
+  auto parsed = JoseObject::parse(text, error);
   if (!parsed) throw TokenError(std::string(what) + " " + error);
-  if (!parsed->is_object()) throw TokenError(std::string(what) + " is not a JSON object");
   return std::move(*parsed);
 }
 
@@ -33,35 +28,36 @@ std::string decode_part(std::string_view part, const char* what) {
 }
 
 // A NumericDate claim: a JSON number of seconds, within years 1970..9999.
-std::optional<double> time_claim(const json& claims, const char* name) {
-  auto it = claims.find(name);
-  if (it == claims.end()) return std::nullopt;
-  if (!it->is_number()) throw TokenError(std::string("\"") + name + "\" is not a number");
-  double t = it->get<double>();
+std::optional<double> time_claim(const JoseObject& claims, const char* name) {
+  const auto* member = claims.find(name);
+  if (!member) return std::nullopt;
+  if (member->kind != JoseObject::Kind::number)
+    throw TokenError(std::string("\"") + name + "\" is not a number");
+  double t = member->number;
   if (!std::isfinite(t) || t < 0 || t > kLatestTime)
     throw TokenError(std::string("\"") + name + "\" is out of range");
   return t;
 }
 
-void check_header(const json& header) {
-  auto alg = header.find("alg");
-  if (alg == header.end() || !alg->is_string()) throw TokenError("the header has no \"alg\"");
+void check_header(const JoseObject& header) {
+  if (!header.string("alg")) throw TokenError("the header has no \"alg\"");
   // Header members that would let the token pick its own key or extensions are refused
   // outright (RFC 8725 §3.10); svckit understands no critical extensions.
   for (const char* member : {"jku", "x5u", "jwk", "x5c", "crit"})
     if (header.contains(member))
       throw TokenError(std::string("the header member \"") + member + "\" is not accepted");
-  if (auto typ = header.find("typ"); typ != header.end()) {
-    if (!typ->is_string()) throw TokenError("\"typ\" is not a string");
-    const auto& t = typ->get_ref<const std::string&>();
+  if (header.contains("typ")) {
+    auto typ = header.string("typ");
+    if (!typ) throw TokenError("\"typ\" is not a string");
+    std::string_view t = *typ;
     if (!http::detail::iequals(t, "jwt") && !http::detail::iequals(t, "at+jwt") &&
         !http::detail::iequals(t, "application/jwt"))
-      throw TokenError("\"typ\" is '" + t + "', not a JWT");
+      throw TokenError("\"typ\" is '" + std::string(t.substr(0, 64)) + "', not a JWT");
   }
 }
 
 // The keys that may have signed this token: its algorithm's, narrowed by kid when it has one.
-std::vector<const Key*> candidate_keys(const KeySet& keys, const json& header,
+std::vector<const Key*> candidate_keys(const KeySet& keys, const JoseObject& header,
                                        std::string_view alg_name) {
   auto alg = parse_algorithm(alg_name);
   if (!alg) {
@@ -69,10 +65,10 @@ std::vector<const Key*> candidate_keys(const KeySet& keys, const json& header,
       throw TokenError("unsigned tokens (alg \"none\") are never accepted");
     throw TokenError("unsupported alg '" + std::string(alg_name.substr(0, 32)) + "'");
   }
-  std::optional<std::string> kid;
-  if (auto it = header.find("kid"); it != header.end()) {
-    if (!it->is_string()) throw TokenError("\"kid\" is not a string");
-    kid = it->get<std::string>();
+  std::optional<std::string_view> kid;
+  if (header.contains("kid")) {
+    kid = header.string("kid");
+    if (!kid) throw TokenError("\"kid\" is not a string");
     if (kid->size() > kMaxKid) throw TokenError("\"kid\" is too long");
   }
   std::vector<const Key*> candidates;
@@ -88,6 +84,27 @@ std::vector<const Key*> candidate_keys(const KeySet& keys, const json& header,
   return candidates;
 }
 
+// "aud": a string or an array of strings naming one of the accepted audiences. A token with an
+// audience is refused by a verifier that expects none.
+void check_audience(const JoseObject& claims, const std::vector<std::string>& accepted) {
+  const auto* aud = claims.find("aud");
+  if (!aud && accepted.empty()) return;
+  if (!aud) throw TokenError("the token has no audience");
+  std::vector<std::string> named;
+  if (aud->kind == JoseObject::Kind::string) {
+    named.push_back(aud->text);
+  } else if (aud->kind == JoseObject::Kind::array) {
+    auto strings = claims.strings("aud");
+    if (!strings) throw TokenError("\"aud\" holds a non-string");
+    named = std::move(*strings);
+  } else {
+    throw TokenError("\"aud\" is neither a string nor an array");
+  }
+  for (const auto& a : named)
+    if (std::find(accepted.begin(), accepted.end(), a) != accepted.end()) return;
+  throw TokenError("the token is meant for another audience");
+}
+
 }  // namespace
 
 TokenError::TokenError(std::string reason)
@@ -96,8 +113,7 @@ TokenError::TokenError(std::string reason)
 }
 
 std::string Token::subject() const {
-  auto it = claims.find("sub");
-  return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
+  return std::string(claims.string("sub").value_or(""));
 }
 
 Verifier::Verifier(KeySet keys, VerifyOptions options)
@@ -121,8 +137,7 @@ Token Verifier::verify(std::string_view token) const {
   Token out;
   out.header = parse_object(decode_part(header_part, "the header"), "the header");
   check_header(out.header);
-  auto candidates =
-      candidate_keys(keys_, out.header, out.header["alg"].get_ref<const std::string&>());
+  auto candidates = candidate_keys(keys_, out.header, *out.header.string("alg"));
   auto signature = decode_part(signature_part, "the signature");
   auto signing_input = token.substr(0, second);
   // With no kid, each key of the algorithm is tried (rotation without kids); there are few.
@@ -132,7 +147,7 @@ Token Verifier::verify(std::string_view token) const {
   if (!verified) throw TokenError("the signature does not verify");
 
   out.claims = parse_object(decode_part(claims_part, "the claims"), "the claims");
-  const json& claims = out.claims;
+  const JoseObject& claims = out.claims;
   double now = std::chrono::duration<double>(options_.clock().time_since_epoch()).count();
   double leeway = static_cast<double>(options_.leeway.count());
   auto exp = time_claim(claims, "exp");
@@ -143,32 +158,11 @@ Token Verifier::verify(std::string_view token) const {
   if (nbf && now < *nbf - leeway) throw TokenError("the token is not valid yet");
   if (iat && *iat > now + leeway) throw TokenError("the token was issued in the future");
 
-  if (options_.issuer) {
-    auto iss = claims.find("iss");
-    if (iss == claims.end() || !iss->is_string() || *iss != *options_.issuer)
-      throw TokenError("the issuer is not " + *options_.issuer);
-  }
-  auto aud = claims.find("aud");
-  if (aud != claims.end() || !options_.audiences.empty()) {
-    if (aud == claims.end()) throw TokenError("the token has no audience");
-    if (options_.audiences.empty()) throw TokenError("the token is meant for another audience");
-    auto accepted = [&](const json& a) {
-      return a.is_string() &&
-             std::find(options_.audiences.begin(), options_.audiences.end(),
-                       a.get_ref<const std::string&>()) != options_.audiences.end();
-    };
-    bool ok = aud->is_string()  ? accepted(*aud)
-              : aud->is_array() ? std::all_of(aud->begin(), aud->end(),
-                                              [](const json& a) { return a.is_string(); }) &&
-                                      std::any_of(aud->begin(), aud->end(), accepted)
-                                : throw TokenError("\"aud\" is neither a string nor an array");
-    if (!ok) throw TokenError("the token is meant for another audience");
-  }
-  if (options_.token_type) {
-    auto type = claims.find("type");
-    if (type == claims.end() || !type->is_string() || *type != *options_.token_type)
-      throw TokenError("not an " + *options_.token_type + " token");
-  }
+  if (options_.issuer && claims.string("iss") != *options_.issuer)
+    throw TokenError("the issuer is not " + *options_.issuer);
+  check_audience(claims, options_.audiences);
+  if (options_.token_type && claims.string("type") != *options_.token_type)
+    throw TokenError("not an " + *options_.token_type + " token");
   for (const auto& name : options_.required_claims)
     if (!claims.contains(name)) throw TokenError("the claim \"" + name + "\" is missing");
   return out;

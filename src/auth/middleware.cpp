@@ -28,16 +28,14 @@ bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
          http::detail::iequals(text.substr(0, prefix.size()), prefix);
 }
 
-std::vector<std::string> string_list(const nlohmann::json& claims, const char* name) {
-  std::vector<std::string> out;
-  auto it = claims.find(name);
-  if (it == claims.end()) return out;
-  if (!it->is_array()) throw unauthorized(std::string("\"") + name + "\" is not a list");
-  for (const auto& v : *it) {
-    if (!v.is_string()) throw unauthorized(std::string("\"") + name + "\" holds a non-string");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
+std::vector<std::string> string_list(const JoseObject& claims, const char* name) {
+  const auto* member = claims.find(name);
+  if (!member) return {};
+  if (member->kind != JoseObject::Kind::array)
+    throw unauthorized(std::string("\"") + name + "\" is not a list");
+  auto strings = claims.strings(name);
+  if (!strings) throw unauthorized(std::string("\"") + name + "\" holds a non-string");
+  return std::move(*strings);
 }
 
 Principal principal_of(const Token& token, const RolePermissions& roles) {
@@ -45,8 +43,7 @@ Principal principal_of(const Token& token, const RolePermissions& roles) {
   p.method = "jwt";
   p.id = token.subject();
   if (p.id.empty()) throw unauthorized("the token has no subject");
-  if (auto email = token.claims.find("email"); email != token.claims.end() && email->is_string())
-    p.email = email->get<std::string>();
+  if (auto email = token.claims.string("email")) p.email = *email;
   p.roles = string_list(token.claims, "roles");
   p.permissions = roles.permissions_of(p.roles);
   for (auto& carried : string_list(token.claims, "permissions"))
@@ -83,11 +80,11 @@ class VerifiedTokens {
     return it->second.principal;
   }
 
-  void add(std::string_view token, const Principal& who, const nlohmann::json& claims) {
+  void add(std::string_view token, const Principal& who, const JoseObject& claims) {
     auto until = std::chrono::system_clock::now() + std::chrono::minutes(5);
-    if (auto exp = claims.find("exp"); exp != claims.end() && exp->is_number()) {
+    if (auto exp = claims.number("exp")) {
       auto expires = std::chrono::system_clock::time_point(
-          std::chrono::seconds(static_cast<std::int64_t>(exp->get<double>())));
+          std::chrono::seconds(static_cast<std::int64_t>(*exp)));
       until = std::min(until, expires);
     }
     Shard& shard = shard_of(token);

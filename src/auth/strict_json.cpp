@@ -16,19 +16,102 @@ class Parser {
 
   std::optional<json> parse(std::string& error) {
     json value;
-    if (!parse_value(value, 0)) {
+    if (!parse_value(&value, 0) || !at_end()) {
       error = error_;
-      return std::nullopt;
-    }
-    skip_space();
-    if (p_ != end_) {
-      error = "is not valid JSON (bytes after the value)";
       return std::nullopt;
     }
     return value;
   }
 
+  // A top-level object, its members kept flat: nested values are checked but not built.
+  bool parse_flat(std::vector<FlatMember>& members, std::string& error) {
+    skip_space();
+    bool ok = p_ != end_ && *p_ == '{' ? parse_flat_members(members) : fail("is not a JSON object");
+    if (!ok || !at_end()) {
+      error = error_;
+      return false;
+    }
+    return true;
+  }
+
+  // Only strings: the items of an array the flat parse already checked.
+  bool parse_string_array(std::vector<std::string>& out) {
+    skip_space();
+    if (p_ == end_ || *p_ != '[') return false;
+    ++p_;
+    skip_space();
+    if (p_ != end_ && *p_ == ']') return ++p_, true;
+    for (;;) {
+      skip_space();
+      if (p_ == end_ || *p_ != '"') return false;
+      if (!parse_string(out.emplace_back())) return false;
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == ']') return ++p_, true;
+      if (*p_++ != ',') return false;
+    }
+  }
+
  private:
+  bool at_end() {
+    skip_space();
+    if (p_ != end_) return fail("is not valid JSON (bytes after the value)");
+    return true;
+  }
+
+  bool parse_flat_members(std::vector<FlatMember>& members) {
+    ++p_;  // '{'
+    skip_space();
+    if (p_ != end_ && *p_ == '}') return ++p_, true;
+    for (;;) {
+      skip_space();
+      if (p_ == end_ || *p_ != '"') return fail("is not valid JSON");
+      FlatMember& m = members.emplace_back();
+      if (!parse_string(m.name)) return false;
+      for (std::size_t i = 0; i + 1 < members.size(); ++i)
+        if (members[i].name == m.name) return fail("has a duplicate member");
+      skip_space();
+      if (p_ == end_ || *p_ != ':') return fail("is not valid JSON");
+      ++p_;
+      if (!parse_flat_value(m)) return false;
+      skip_space();
+      if (p_ == end_) return fail("is not valid JSON");
+      if (*p_ == '}') return ++p_, true;
+      if (*p_++ != ',') return fail("is not valid JSON");
+    }
+  }
+
+  bool parse_flat_value(FlatMember& m) {
+    skip_space();
+    if (p_ == end_) return fail("is not valid JSON");
+    const char* start = p_;
+    bool ok = true;
+    switch (*p_) {
+      case '"':
+        m.kind = FlatKind::string;
+        return parse_string(m.text);
+      case '{':
+      case '[':
+        m.kind = *p_ == '{' ? FlatKind::object : FlatKind::array;
+        ok = parse_value(nullptr, 1);
+        break;
+      case 't':
+      case 'f':
+        m.kind = FlatKind::boolean;
+        ok = literal(*p_ == 't' ? "true" : "false");
+        break;
+      case 'n':
+        m.kind = FlatKind::null;
+        ok = literal("null");
+        break;
+      default:
+        m.kind = FlatKind::number;
+        ok = parse_number(nullptr, &m.number);
+    }
+    m.text.assign(start, p_);
+    return ok;
+  }
+
   bool fail(const char* why) {
     error_ = why;
     return false;
@@ -46,7 +129,8 @@ class Parser {
     return true;
   }
 
-  bool parse_value(json& out, int depth) {
+  // Builds the value into `out`, or only checks it when `out` is null.
+  bool parse_value(json* out, int depth) {
     skip_space();
     if (p_ == end_) return fail("is not valid JSON");
     switch (*p_) {
@@ -55,30 +139,31 @@ class Parser {
       case '[':
         return parse_array(out, depth + 1);
       case '"': {
-        std::string s;
-        if (!parse_string(s)) return false;
-        out = std::move(s);
+        scratch_.clear();
+        if (!parse_string(scratch_)) return false;
+        if (out) *out = scratch_;
         return true;
       }
       case 't':
-        out = true;
+        if (out) *out = true;
         return literal("true");
       case 'f':
-        out = false;
+        if (out) *out = false;
         return literal("false");
       case 'n':
-        out = nullptr;
+        if (out) *out = nullptr;
         return literal("null");
       default:
-        return parse_number(out);
+        return parse_number(out, nullptr);
     }
   }
 
-  bool parse_object(json& out, int depth) {
+  bool parse_object(json* out, int depth) {
     if (depth > max_depth_) return fail("is nested too deeply");
-    ++p_;  // '{'
-    out = json::object();
-    auto& members = out.get_ref<json::object_t&>();
+    ++p_;                         // '{'
+    json::object_t checked_only;  // the names seen, when only checking
+    if (out) *out = json::object();
+    auto& members = out ? out->get_ref<json::object_t&>() : checked_only;
     skip_space();
     if (p_ != end_ && *p_ == '}') {
       ++p_;
@@ -93,7 +178,7 @@ class Parser {
       if (p_ == end_ || *p_ != ':') return fail("is not valid JSON");
       ++p_;
       json value;
-      if (!parse_value(value, depth)) return false;
+      if (!parse_value(out ? &value : nullptr, depth)) return false;
       // A parser that kept the first or the last would let two readers see different claims.
       if (!members.emplace(std::move(name), std::move(value)).second)
         return fail("has a duplicate member");
@@ -107,11 +192,10 @@ class Parser {
     }
   }
 
-  bool parse_array(json& out, int depth) {
+  bool parse_array(json* out, int depth) {
     if (depth > max_depth_) return fail("is nested too deeply");
     ++p_;  // '['
-    out = json::array();
-    auto& items = out.get_ref<json::array_t&>();
+    if (out) *out = json::array();
     skip_space();
     if (p_ != end_ && *p_ == ']') {
       ++p_;
@@ -119,8 +203,8 @@ class Parser {
     }
     for (;;) {
       json value;
-      if (!parse_value(value, depth)) return false;
-      items.push_back(std::move(value));
+      if (!parse_value(out ? &value : nullptr, depth)) return false;
+      if (out) out->get_ref<json::array_t&>().push_back(std::move(value));
       skip_space();
       if (p_ == end_) return fail("is not valid JSON");
       if (*p_ == ']') {
@@ -261,7 +345,8 @@ class Parser {
     }
   }
 
-  bool parse_number(json& out) {
+  // Into `out` (an integer when it is one), or as a double into `as_double`; either may be null.
+  bool parse_number(json* out, double* as_double) {
     const char* start = p_;
     bool integral = true;
     if (p_ != end_ && *p_ == '-') ++p_;
@@ -284,15 +369,15 @@ class Parser {
       if (p_ == end_ || *p_ < '0' || *p_ > '9') return fail("is not valid JSON");
       while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     }
-    if (integral) {
+    if (integral && out) {
       std::int64_t i = 0;
       if (std::from_chars(start, p_, i).ec == std::errc()) {
-        out = i;
+        *out = i;
         return true;
       }
       std::uint64_t u = 0;
       if (*start != '-' && std::from_chars(start, p_, u).ec == std::errc()) {
-        out = u;
+        *out = u;
         return true;
       }
     }
@@ -300,7 +385,8 @@ class Parser {
     auto [end, ec] = std::from_chars(start, p_, d);
     if (ec != std::errc() || end != p_ || !std::isfinite(d))
       return fail("is not valid JSON (a number out of range)");
-    out = d;
+    if (out) *out = d;
+    if (as_double) *as_double = d;
     return true;
   }
 
@@ -308,6 +394,7 @@ class Parser {
   const char* end_;
   int max_depth_;
   const char* error_ = "is not valid JSON";
+  std::string scratch_;  // string values being checked or copied, reused
 };
 
 }  // namespace
@@ -315,6 +402,18 @@ class Parser {
 std::optional<nlohmann::json> parse_strict_json(std::string_view text, int max_depth,
                                                 std::string& error) {
   return Parser(text, max_depth).parse(error);
+}
+
+bool parse_strict_flat_object(std::string_view text, int max_depth,
+                              std::vector<FlatMember>& members, std::string& error) {
+  return Parser(text, max_depth).parse_flat(members, error);
+}
+
+std::optional<std::vector<std::string>> parse_string_array(std::string_view text) {
+  std::vector<std::string> out;
+  Parser parser(text, 1);
+  if (!parser.parse_string_array(out)) return std::nullopt;
+  return out;
 }
 
 }  // namespace svckit::auth::detail

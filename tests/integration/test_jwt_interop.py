@@ -1,8 +1,6 @@
 """Tokens minted by PyJWT verify in svckit, and svckit's verify in PyJWT, for every algorithm both
 support. svckit's side runs through build/bin/svckit-jwt."""
 import json
-import os
-import pathlib
 import subprocess
 import time
 
@@ -11,7 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-BIN = pathlib.Path(os.environ.get("SVCKIT_BIN_DIR", "build/bin"))
+from conftest import BIN_DIR as BIN
+
 SECRET = "s3cret-" * 10  # 70 bytes: long enough for HS512
 
 ALGORITHMS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",

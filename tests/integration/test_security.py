@@ -235,8 +235,8 @@ def test_hostile_requests(security):
 
 
 def test_bad_settings_stop_startup(tmp_path):
-    import os
-    bin_dir = os.environ.get("SVCKIT_BIN_DIR", "build/bin")
+    from conftest import BIN_DIR
+    bin_dir = str(BIN_DIR)
     for env in [{}, {"JWT_SECRET_KEY": "short"}, {"JWT_SECRET_KEY": SECRET, "SECURITY_BCRYPT_COST": "99"},
                 {"SECURITY_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")}]:
         result = subprocess.run([f"{bin_dir}/security"], env={"PATH": "/usr/bin:/bin", "PORT": "0",

@@ -97,8 +97,8 @@ TEST(Jwt, Rfc7515A1Hs256) {
   Verifier v({key}, rfc_options());
   auto token = v.verify(std::string("eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.") + kRfcClaims +
                         ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-  EXPECT_EQ(token.claims["iss"], "joe");
-  EXPECT_EQ(token.claims["http://example.com/is_root"], true);
+  EXPECT_EQ(token.claims.string("iss"), "joe");
+  EXPECT_EQ(token.claims.value("http://example.com/is_root"), true);
 }
 
 TEST(Jwt, Rfc7515A2Rs256) {
@@ -120,7 +120,7 @@ TEST(Jwt, Rfc7515A2Rs256) {
       "jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHl"
       "b1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w"
       "9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw");
-  EXPECT_EQ(token.claims["iss"], "joe");
+  EXPECT_EQ(token.claims.string("iss"), "joe");
 }
 
 TEST(Jwt, Rfc7515A3Es256) {
@@ -134,7 +134,7 @@ TEST(Jwt, Rfc7515A3Es256) {
       std::string("eyJhbGciOiJFUzI1NiJ9.") + kRfcClaims +
       ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-"
       "Kg6NU1Q";
-  EXPECT_EQ(v.verify(token).claims["iss"], "joe");
+  EXPECT_EQ(v.verify(token).claims.string("iss"), "joe");
   // The same signature with the payload changed by one character does not verify.
   token[30] = token[30] == 'a' ? 'b' : 'a';
   EXPECT_NE(reason_of(v, token), "(accepted)");
@@ -162,8 +162,8 @@ TEST(Jwt, EveryAlgorithmSignsAndVerifies) {
     Verifier v({key}, {});
     auto token = v.verify(sign(fresh_claims(), key));
     EXPECT_EQ(token.subject(), "user-1");
-    EXPECT_EQ(token.header["alg"], algorithm_name(a));
-    EXPECT_EQ(token.header["kid"], "k1");
+    EXPECT_EQ(token.header.string("alg"), algorithm_name(a));
+    EXPECT_EQ(token.header.string("kid"), "k1");
     if (algorithm_name(a)[0] != 'H') {  // the public half alone verifies
       Verifier public_only({Key::from_jwk(key.public_jwk())}, {});
       EXPECT_EQ(public_only.verify(sign(fresh_claims(), key)).subject(), "user-1");
@@ -194,8 +194,8 @@ TEST(Jwt, KeySetsRotateByKid) {
   auto jwks = set.public_jwks();
   ASSERT_EQ(jwks["keys"].size(), 2u);
   Verifier v(KeySet::from_jwks(jwks), {});
-  EXPECT_EQ(v.verify(sign(fresh_claims(), old_key)).header["kid"], "2026-10");
-  EXPECT_EQ(v.verify(sign(fresh_claims(), new_key)).header["kid"], "2026-11");
+  EXPECT_EQ(v.verify(sign(fresh_claims(), old_key)).header.string("kid"), "2026-10");
+  EXPECT_EQ(v.verify(sign(fresh_claims(), new_key)).header.string("kid"), "2026-11");
   Verifier only_new({Key::from_jwk(new_key.public_jwk())}, {});
   EXPECT_EQ(reason_of(only_new, sign(fresh_claims(), old_key)), "no ES256 key with this kid");
 }
@@ -314,7 +314,7 @@ TEST(Jwt, RefusesHostileTokens) {
       {"audience with a number",
        with_claims(R"({"iss":"svckit-security","aud":["aether",1],"type":"access","exp":)" + now +
                    "0}"),
-       "the token is meant for another audience"},
+       "\"aud\" holds a non-string"},
       {"audience an object",
        with_claims(R"({"iss":"svckit-security","aud":{"a":1},"type":"access","exp":)" + now + "0}"),
        "\"aud\" is neither a string nor an array"},

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "../../src/auth/strict_json.hpp"
+#include "svckit/auth/jose_object.hpp"
 
 using svckit::auth::detail::parse_strict_json;
 
@@ -51,4 +52,42 @@ TEST(StrictJson, RefusesWhatIsNotStrictJson) {
   for (const char* bad : {"", "{", "{\"a\"}", "{\"a\":}", "[1,]", "{,}", "01", "-", "1.", ".5",
                           "+1", "tru", "nul", "'a'", "{\"a\":1,}", "\"abc", "NaN", "Infinity"})
     EXPECT_NE(error_of(bad), "(parsed)") << bad;
+}
+
+// The verifier's flat reading of an object: the same rules, members typed on access, and json()
+// equal to what the DOM parser builds.
+TEST(JoseObject, ReadsMembersFlatByTheSameRules) {
+  using svckit::auth::JoseObject;
+  const char* text = R"({"sub":"u\u00e9","exp":1.7e9,"ok":true,"none":null,"roles":["a","b"],)"
+                     R"("aud":["x",1],"nested":{"k":[1,{"z":2}]}})";
+  std::string error;
+  auto o = JoseObject::parse(text, error);
+  ASSERT_TRUE(o) << error;
+  EXPECT_EQ(o->size(), 7u);
+  EXPECT_EQ(o->string("sub"), "u\xc3\xa9");
+  EXPECT_EQ(o->number("exp"), 1.7e9);
+  EXPECT_FALSE(o->string("exp"));  // wrong type: nullopt
+  EXPECT_FALSE(o->number("missing"));
+  EXPECT_EQ(o->find("ok")->kind, JoseObject::Kind::boolean);
+  EXPECT_EQ(o->find("none")->kind, JoseObject::Kind::null);
+  EXPECT_EQ(o->strings("roles"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(o->strings("aud"));  // holds a number
+  EXPECT_FALSE(o->strings("sub"));  // not an array
+  EXPECT_EQ(o->value("nested"), nlohmann::json::parse(R"({"k":[1,{"z":2}]})"));
+  EXPECT_EQ(o->json(), nlohmann::json::parse(text));
+
+  auto refused = [](std::string_view t, int = 0) {
+    std::string why;
+    return JoseObject::parse(t, why) ? std::string("(parsed)") : why;
+  };
+  EXPECT_EQ(refused(R"({"a":1,"a":"1"})"), "has a duplicate member");
+  EXPECT_EQ(refused(R"({"a":{"b":1,"b":2}})"), "has a duplicate member");
+  EXPECT_EQ(refused(R"(["a"])"), "is not a JSON object");
+  EXPECT_EQ(refused(R"("a")"), "is not a JSON object");
+  EXPECT_EQ(refused(R"({"a":1} {})"), "is not valid JSON (bytes after the value)");
+  EXPECT_EQ(refused(R"({"a":[[[[[[[[1]]]]]]]]})"), "is nested too deeply");
+  EXPECT_EQ(refused("{\"a\":\"\xff\"}"), "is not valid UTF-8");
+  EXPECT_EQ(refused(R"({"a":1e999})"), "is not valid JSON (a number out of range)");
+  EXPECT_EQ(refused(R"({"a":tru})"), "is not valid JSON");
+  EXPECT_EQ(refused(""), "is not a JSON object");
 }

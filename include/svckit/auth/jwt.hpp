@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "svckit/auth/jose_object.hpp"
 #include "svckit/auth/key.hpp"
 #include "svckit/error.hpp"
 
@@ -39,8 +40,8 @@ struct VerifyOptions {
 
 // A verified token.
 struct Token {
-  nlohmann::json header;
-  nlohmann::json claims;
+  JoseObject header;
+  JoseObject claims;
   std::string subject() const;  // "sub", empty when absent
 };
 

@@ -270,11 +270,12 @@ void SecurityService::install(svckit::App& app) {
     try {
       auto verified = s.access_verifier->verify(token);
       const auto& c = verified.claims;
-      co_return Response::json(200, {{"valid", true},
-                                     {"user_id", verified.subject()},
-                                     {"roles", c.value("roles", json::array())},
-                                     {"permissions", c.value("permissions", json::array())},
-                                     {"expires_at", iso8601(c["exp"].get<std::int64_t>())}});
+      co_return Response::json(
+          200, {{"valid", true},
+                {"user_id", verified.subject()},
+                {"roles", c.strings("roles").value_or(std::vector<std::string>{})},
+                {"permissions", c.strings("permissions").value_or(std::vector<std::string>{})},
+                {"expires_at", iso8601(static_cast<std::int64_t>(*c.number("exp")))}});
     } catch (const svckit::auth::TokenError& e) {
       co_return Response::json(200, {{"valid", false}, {"reason", e.reason()}});
     }
@@ -285,8 +286,8 @@ void SecurityService::install(svckit::App& app) {
     auto token = req.query_param("refresh_token");
     if (!token) token = req.json_object().required_string("refresh_token");
     auto verified = s.refresh_verifier->verify(*token);
-    auto jti = verified.claims.value("jti", std::string());
-    auto family = verified.claims.value("fam", std::string());
+    auto jti = std::string(verified.claims.string("jti").value_or(""));
+    auto family = std::string(verified.claims.string("fam").value_or(""));
     switch (co_await s.store->use_refresh_token(jti)) {
       case RefreshUse::fresh:
         break;
@@ -312,7 +313,8 @@ void SecurityService::install(svckit::App& app) {
   auth.post("/logout", [&s](Request& req) -> Task<Response> {
     auto token = req.json_object().required_string("refresh_token");
     auto verified = s.refresh_verifier->verify(token);
-    co_await s.store->revoke_family_of(verified.claims.value("jti", std::string()));
+    auto jti = std::string(verified.claims.string("jti").value_or(""));
+    co_await s.store->revoke_family_of(jti);
     co_return Response::json(200, {{"success", true}});
   });
 
