@@ -219,8 +219,10 @@ struct Key::Impl {
       }
     }
     EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr);
-    bool ok = ctx && EVP_PKEY_verify_init(ctx) == 1 &&
-              EVP_PKEY_CTX_set_signature_md(ctx, digest(profile.digest)) == 1;
+    bool ok = ctx && EVP_PKEY_verify_init(ctx) == 1;
+    // PKCS#1 v1.5 compares the whole encoded message instead (digest_info()): no digest is set.
+    if (ok && profile.family != Family::rsa)
+      ok = EVP_PKEY_CTX_set_signature_md(ctx, digest(profile.digest)) == 1;
     if (ok && profile.family == Family::rsa_pss)
       ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
            EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
@@ -239,6 +241,27 @@ struct Key::Impl {
     } else {
       EVP_PKEY_CTX_free(ctx);
     }
+  }
+
+  // What an RS256/384/512 signature must decrypt to, less its padding: the DER DigestInfo of the
+  // hash (RFC 8017 §9.2: a fixed prefix per hash, then the hash). Comparing that whole message
+  // is the verification RFC 8017 §8.2.2 describes, and it skips the provider's digest lookup.
+  std::string digest_info(std::string_view input) const {
+    static constexpr unsigned char kSha256[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
+                                                0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                                                0x01, 0x05, 0x00, 0x04, 0x20};
+    static constexpr unsigned char kSha384[] = {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60,
+                                                0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                                                0x02, 0x05, 0x00, 0x04, 0x30};
+    static constexpr unsigned char kSha512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60,
+                                                0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                                                0x03, 0x05, 0x00, 0x04, 0x40};
+    const unsigned char* prefix = profile.hash_bits == 256   ? kSha256
+                                  : profile.hash_bits == 384 ? kSha384
+                                                             : kSha512;
+    static_assert(sizeof kSha256 == sizeof kSha384 && sizeof kSha384 == sizeof kSha512);
+    std::string out(reinterpret_cast<const char*>(prefix), sizeof kSha256);
+    return out + hash(input);
   }
 
   // The message digest of `input` for RSA and ECDSA.
@@ -613,7 +636,7 @@ bool Key::verify(std::string_view input, std::string_view signature) const {
   if (k.profile.family != Family::eddsa) {
     EVP_PKEY_CTX* pctx = k.acquire_verifier();
     if (!pctx) return false;
-    auto hashed = k.hash(input);
+    auto hashed = k.profile.family == Family::rsa ? k.digest_info(input) : k.hash(input);
     bool ok = EVP_PKEY_verify(
                   pctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
                   reinterpret_cast<const unsigned char*>(hashed.data()), hashed.size()) == 1;
