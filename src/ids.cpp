@@ -16,16 +16,31 @@ std::string uuid_v4() {
          hex.substr(16, 4) + '-' + hex.substr(20);
 }
 
+namespace {
+
+// "2025-11-24T03:26:05" into buf; returns its length.
+std::size_t format_utc_seconds(std::int64_t unix_seconds, char (&buf)[32]) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+}  // namespace
+
 std::string utc_now_iso8601() {
   using namespace std::chrono;
   auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
   char buf[32];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::size_t n = format_utc_seconds(ms / 1000, buf);
   std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
   return buf;
+}
+
+std::string utc_iso8601(std::int64_t unix_seconds) {
+  char buf[32];
+  std::size_t n = format_utc_seconds(unix_seconds, buf);
+  return std::string(buf, n) + "Z";
 }
 
 }  // namespace svckit

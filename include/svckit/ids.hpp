@@ -1,5 +1,6 @@
 #pragma once
 // Identifiers and timestamps every service needs the same way.
+#include <cstdint>
 #include <string>
 
 namespace svckit {
@@ -8,5 +9,7 @@ namespace svckit {
 std::string uuid_v4();
 // Now, UTC, ISO 8601 with milliseconds: "2025-11-24T03:26:05.096Z" (the seed's log format).
 std::string utc_now_iso8601();
+// A Unix time in seconds, UTC, ISO 8601: "2025-11-24T03:26:05Z" (token expiries and the like).
+std::string utc_iso8601(std::int64_t unix_seconds);
 
 }  // namespace svckit

@@ -7,8 +7,17 @@
 namespace svckit::auth {
 
 namespace {
+
 constexpr int kMaxDepth = 8;
+
+nlohmann::json value_of(const JoseObject::Member& m) {
+  if (m.kind == JoseObject::Kind::string) return m.text;
+  // The text passed the strict parser already; this only builds it.
+  std::string error;
+  return detail::parse_strict_json(m.text, kMaxDepth, error).value_or(nullptr);
 }
+
+}  // namespace
 
 std::optional<JoseObject> JoseObject::parse(std::string_view text, std::string& error) {
   JoseObject out;
@@ -43,16 +52,12 @@ std::optional<std::vector<std::string>> JoseObject::strings(std::string_view nam
 
 nlohmann::json JoseObject::value(std::string_view name) const {
   const Member* m = find(name);
-  if (!m) return nullptr;
-  if (m->kind == Kind::string) return m->text;
-  // The text passed the strict parser already; this only builds it.
-  std::string error;
-  return detail::parse_strict_json(m->text, kMaxDepth, error).value_or(nullptr);
+  return m ? value_of(*m) : nlohmann::json(nullptr);
 }
 
 nlohmann::json JoseObject::json() const {
   auto out = nlohmann::json::object();
-  for (const auto& m : members_) out[m.name] = value(m.name);
+  for (const auto& m : members_) out[m.name] = value_of(m);
   return out;
 }
 

@@ -46,10 +46,9 @@ void check_header(const JoseObject& header) {
   for (const char* member : {"jku", "x5u", "jwk", "x5c", "crit"})
     if (header.contains(member))
       throw TokenError(std::string("the header member \"") + member + "\" is not accepted");
-  if (header.contains("typ")) {
-    auto typ = header.string("typ");
-    if (!typ) throw TokenError("\"typ\" is not a string");
-    std::string_view t = *typ;
+  if (const auto* typ = header.find("typ")) {
+    if (typ->kind != JoseObject::Kind::string) throw TokenError("\"typ\" is not a string");
+    std::string_view t = typ->text;
     if (!http::detail::iequals(t, "jwt") && !http::detail::iequals(t, "at+jwt") &&
         !http::detail::iequals(t, "application/jwt"))
       throw TokenError("\"typ\" is '" + std::string(t.substr(0, 64)) + "', not a JWT");
@@ -66,10 +65,10 @@ std::vector<const Key*> candidate_keys(const KeySet& keys, const JoseObject& hea
     throw TokenError("unsupported alg '" + std::string(alg_name.substr(0, 32)) + "'");
   }
   std::optional<std::string_view> kid;
-  if (header.contains("kid")) {
-    kid = header.string("kid");
-    if (!kid) throw TokenError("\"kid\" is not a string");
-    if (kid->size() > kMaxKid) throw TokenError("\"kid\" is too long");
+  if (const auto* member = header.find("kid")) {
+    if (member->kind != JoseObject::Kind::string) throw TokenError("\"kid\" is not a string");
+    if (member->text.size() > kMaxKid) throw TokenError("\"kid\" is too long");
+    kid = member->text;
   }
   std::vector<const Key*> candidates;
   for (const auto& key : keys.keys()) {
@@ -90,19 +89,20 @@ void check_audience(const JoseObject& claims, const std::vector<std::string>& ac
   const auto* aud = claims.find("aud");
   if (!aud && accepted.empty()) return;
   if (!aud) throw TokenError("the token has no audience");
-  std::vector<std::string> named;
+  auto is_accepted = [&](std::string_view a) {
+    return std::find(accepted.begin(), accepted.end(), a) != accepted.end();
+  };
+  bool ok = false;
   if (aud->kind == JoseObject::Kind::string) {
-    named.push_back(aud->text);
+    ok = is_accepted(aud->text);  // the usual case: no copy
   } else if (aud->kind == JoseObject::Kind::array) {
     auto strings = claims.strings("aud");
     if (!strings) throw TokenError("\"aud\" holds a non-string");
-    named = std::move(*strings);
+    ok = std::any_of(strings->begin(), strings->end(), is_accepted);
   } else {
     throw TokenError("\"aud\" is neither a string nor an array");
   }
-  for (const auto& a : named)
-    if (std::find(accepted.begin(), accepted.end(), a) != accepted.end()) return;
-  throw TokenError("the token is meant for another audience");
+  if (!ok) throw TokenError("the token is meant for another audience");
 }
 
 }  // namespace

@@ -260,15 +260,15 @@ struct Key::Impl {
                                   : profile.hash_bits == 384 ? kSha384
                                                              : kSha512;
     static_assert(sizeof kSha256 == sizeof kSha384 && sizeof kSha384 == sizeof kSha512);
-    std::string out(reinterpret_cast<const char*>(prefix), sizeof kSha256);
-    return out + hash(input);
+    return hash(input, {reinterpret_cast<const char*>(prefix), sizeof kSha256});
   }
 
-  // The message digest of `input` for RSA and ECDSA.
-  std::string hash(std::string_view input) const {
+  // The message digest of `input` for RSA and ECDSA, after `prefix`: one buffer either way.
+  std::string hash(std::string_view input, std::string_view prefix = {}) const {
     auto* data = reinterpret_cast<const unsigned char*>(input.data());
-    std::string out(static_cast<std::size_t>(profile.hash_bits / 8), '\0');
-    auto* o = reinterpret_cast<unsigned char*>(out.data());
+    std::string out(prefix);
+    out.resize(prefix.size() + static_cast<std::size_t>(profile.hash_bits / 8));
+    auto* o = reinterpret_cast<unsigned char*>(out.data() + prefix.size());
     if (profile.hash_bits == 256) SHA256(data, input.size(), o);
     if (profile.hash_bits == 384) SHA384(data, input.size(), o);
     if (profile.hash_bits == 512) SHA512(data, input.size(), o);

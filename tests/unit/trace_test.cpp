@@ -70,6 +70,11 @@ TEST(Ids, Iso8601Now) {
   EXPECT_EQ(now.back(), 'Z');
 }
 
+TEST(Ids, Iso8601OfAUnixTime) {
+  EXPECT_EQ(svckit::utc_iso8601(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(svckit::utc_iso8601(1764034565), "2025-11-25T01:36:05Z");
+}
+
 TEST(Ids, RandomHexHasTheAskedLength) {
   for (std::size_t n : {0u, 1u, 3u, 8u, 9u, 16u, 33u}) {
     auto hex = svckit::trace::random_hex(n);

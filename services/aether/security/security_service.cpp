@@ -1,7 +1,6 @@
 #include "security_service.hpp"
 
 #include <atomic>
-#include <ctime>
 #include <thread>
 
 #include <svckit/app/app.hpp>
@@ -35,15 +34,6 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string iso8601(std::int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 json user_json(const User& u) {
@@ -275,7 +265,7 @@ void SecurityService::install(svckit::App& app) {
                 {"user_id", verified.subject()},
                 {"roles", c.strings("roles").value_or(std::vector<std::string>{})},
                 {"permissions", c.strings("permissions").value_or(std::vector<std::string>{})},
-                {"expires_at", iso8601(static_cast<std::int64_t>(*c.number("exp")))}});
+                {"expires_at", svckit::utc_iso8601(static_cast<std::int64_t>(*c.number("exp")))}});
     } catch (const svckit::auth::TokenError& e) {
       co_return Response::json(200, {{"valid", false}, {"reason", e.reason()}});
     }
@@ -385,7 +375,7 @@ void SecurityService::install(svckit::App& app) {
     co_await s.store->retire_api_key(old_key.id, until);
     auto fresh = co_await s.new_api_key(old_key.user_id, old_key.name);
     fresh["replaces"] = old_key.id;
-    fresh["replaced_key_expires_at"] = iso8601(until);
+    fresh["replaced_key_expires_at"] = svckit::utc_iso8601(until);
     co_return Response::json(201, fresh);
   });
 
