@@ -61,6 +61,19 @@ const std::string& http_date() {
   return cached;
 }
 
+// X-Request-Timeout-Ms: 1 to 86,400,000 digits-only milliseconds; anything else is ignored, as
+// a malformed traceparent is.
+std::optional<std::chrono::milliseconds> parse_timeout_ms(std::string_view text) {
+  if (text.empty() || text.size() > 8) return std::nullopt;
+  std::int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  if (value < 1 || value > 86'400'000) return std::nullopt;
+  return std::chrono::milliseconds(value);
+}
+
 // X-Request-ID is taken from the client only when it is sane: [A-Za-z0-9._-], at most 128.
 bool sane_request_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -483,6 +496,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     // fewer, and logs correlate with traces for free.
     std::string request_id = rid && sane_request_id(*rid) ? std::string(*rid) : trace.trace_id;
     req.set_context(std::move(request_id), std::move(trace), &logger);
+    if (auto timeout = req.header(kTimeoutHeader))
+      if (auto ms = parse_timeout_ms(*timeout)) req.set_deadline(Deadline::at(started + *ms));
 
     auto match = router.match(req.method(), req.path());
     if (match.outcome == Router::Outcome::found)

@@ -16,12 +16,17 @@
 #include "svckit/http/client_certificate.hpp"
 #include "svckit/http/method.hpp"
 #include "svckit/log/logger.hpp"
+#include "svckit/resilience/deadline.hpp"
 #include "svckit/trace/trace_context.hpp"
 
 namespace svckit::http {
 
 class JsonBody;
 struct Route;
+
+// The header that carries a call's remaining time in whole milliseconds. The server reads it
+// into Request::deadline(); svckit::http::Client sends it on every call that has a deadline.
+inline constexpr std::string_view kTimeoutHeader = "X-Request-Timeout-Ms";
 
 class Request {
  public:
@@ -67,6 +72,11 @@ class Request {
   std::string_view route() const;
   const Route* matched_route() const { return route_; }
   std::chrono::steady_clock::time_point received_at() const { return received_at_; }
+  // When the caller stops waiting: X-Request-Timeout-Ms (1 ms to 1 day) after the request
+  // arrived; unset when the caller sent none. Outgoing calls made with this request as their
+  // context are bounded by it.
+  Deadline deadline() const { return deadline_; }
+  void set_deadline(Deadline deadline) { deadline_ = deadline; }
   // The client's IP address as the socket sees it ("127.0.0.1", "::1"). Forwarding headers are
   // never taken for it.
   const std::string& remote_address() const { return remote_address_; }
@@ -117,6 +127,7 @@ class Request {
   std::string user_id_;
   const log::Logger* logger_ = nullptr;
   std::chrono::steady_clock::time_point received_at_{};
+  Deadline deadline_;
   std::string remote_address_;
   std::shared_ptr<const ClientCertificate> client_certificate_;  // one per connection
   std::vector<std::pair<std::type_index, std::any>> attachments_;

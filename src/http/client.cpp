@@ -1,0 +1,649 @@
+#include "svckit/http/client.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <charconv>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "ascii.hpp"
+#include "svckit/http/request.hpp"
+#include "svckit/log/logger.hpp"
+#include "svckit/metrics/registry.hpp"
+#include "svckit/trace/trace_context.hpp"
+
+namespace svckit::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::uint32_t kMaxResponseHead = 64 * 1024;
+
+struct Url {
+  bool tls = false;
+  std::string host;  // without brackets
+  std::string port;
+  std::string prefix;  // "" or "/v1" (no trailing slash)
+};
+
+Url parse_url(std::string_view url) {
+  Url out;
+  auto fail = [&](const std::string& why) {
+    return std::invalid_argument("base URL '" + std::string(url) + "': " + why);
+  };
+  if (url.starts_with("https://")) {
+    out.tls = true;
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    throw fail("expected http:// or https://");
+  }
+  auto slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  out.prefix = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
+  while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
+  if (authority.find('@') != std::string_view::npos) throw fail("credentials do not belong in it");
+  std::string_view port;
+  if (authority.starts_with('[')) {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) throw fail("unclosed IPv6 address");
+    out.host = std::string(authority.substr(1, close - 1));
+    auto rest = authority.substr(close + 1);
+    if (!rest.empty() && rest[0] != ':') throw fail("junk after the IPv6 address");
+    if (!rest.empty()) port = rest.substr(1);
+  } else {
+    auto colon = authority.rfind(':');
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (out.host.empty()) throw fail("no host");
+  for (char c : out.host)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+          c == '_'))
+      throw fail("bad character in the host");
+  if (port.empty()) {
+    out.port = out.tls ? "443" : "80";
+  } else {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535)
+      throw fail("bad port");
+    out.port = std::string(port);
+  }
+  for (char c : out.prefix)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '?' || c == '#')
+      throw fail("bad character in the path");
+  return out;
+}
+
+// Header names and values go onto the wire as given: a CR or LF in one would let whoever chose
+// it add headers or a whole request.
+bool safe_field(std::string_view text) {
+  return std::none_of(text.begin(), text.end(),
+                      [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+}
+
+bool idempotent(Method m) {
+  return m == Method::get || m == Method::head || m == Method::put || m == Method::del ||
+         m == Method::options;
+}
+
+bhttp::verb verb_of(Method m) {
+  switch (m) {
+    case Method::get:
+      return bhttp::verb::get;
+    case Method::head:
+      return bhttp::verb::head;
+    case Method::post:
+      return bhttp::verb::post;
+    case Method::put:
+      return bhttp::verb::put;
+    case Method::patch:
+      return bhttp::verb::patch;
+    case Method::del:
+      return bhttp::verb::delete_;
+    case Method::options:
+      return bhttp::verb::options;
+    case Method::other:
+      break;
+  }
+  throw std::invalid_argument("the client sends GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS");
+}
+
+// Retry-After in delta-seconds (RFC 9110 §10.2.3); HTTP dates are not worth the parse here.
+std::optional<milliseconds> retry_after(const ClientResponse& r) {
+  auto value = r.header("Retry-After");
+  if (!value) return std::nullopt;
+  unsigned seconds = 0;
+  auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), seconds);
+  if (ec != std::errc() || end != value->data() + value->size()) return std::nullopt;
+  return milliseconds(std::int64_t{seconds} * 1000);
+}
+
+bool retryable_status(int status) {
+  return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+// A pooled keep-alive connection. It belongs to the loop that opened it.
+struct Connection {
+  explicit Connection(const asio::any_io_executor& ex) : socket(ex) {}
+  tcp::socket socket;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since{};
+  bool reused = false;
+  // Attempt number on this connection: a timer that fires for an earlier attempt must not cancel
+  // the current one.
+  std::uint64_t generation = 0;
+  bool timed_out = false;
+
+  // The server closed it or sent something unasked while it sat in the pool.
+  bool stale() const {
+    char byte;
+    ssize_t n =
+        ::recv(const_cast<tcp::socket&>(socket).native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  }
+};
+
+// The idle connections of every Client on one I/O loop. It is an Asio service of the loop, so
+// pooled sockets close with their loop and never outlive it, whatever the order in which loops
+// and clients go away. A client that is gone leaves an entry whose owner has expired; it is
+// cleared on the next lookup of that key.
+class ConnectionPools : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;
+  explicit ConnectionPools(asio::execution_context& ctx) : service(ctx) {}
+
+  std::shared_ptr<Connection> take(const std::shared_ptr<const void>& client,
+                                   milliseconds idle_timeout) {
+    auto now = Clock::now();
+    std::lock_guard lock(mutex_);
+    auto& idle = idle_of(client);
+    while (!idle.empty()) {
+      auto conn = std::move(idle.back());
+      idle.pop_back();
+      if (now - conn->idle_since < idle_timeout && !conn->stale()) return conn;
+    }
+    return nullptr;
+  }
+
+  void give_back(const std::shared_ptr<const void>& client, std::shared_ptr<Connection> conn,
+                 std::size_t max_idle) {
+    conn->idle_since = Clock::now();
+    conn->reused = true;
+    std::lock_guard lock(mutex_);
+    auto& idle = idle_of(client);
+    if (idle.size() < max_idle) idle.push_back(std::move(conn));
+  }
+
+ private:
+  struct Pool {
+    std::weak_ptr<const void> owner;
+    std::vector<std::shared_ptr<Connection>> idle;
+  };
+
+  std::vector<std::shared_ptr<Connection>>& idle_of(const std::shared_ptr<const void>& client) {
+    Pool& pool = pools_[client.get()];
+    if (pool.owner.owner_before(client) || client.owner_before(pool.owner)) {
+      pool.idle.clear();  // a client that is gone had the same address
+      pool.owner = client;
+    }
+    return pool.idle;
+  }
+
+  void shutdown() override {
+    std::lock_guard lock(mutex_);
+    pools_.clear();
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<const void*, Pool> pools_;
+};
+
+// Arms a deadline for one step of an attempt: when it passes, the connection's pending
+// operations are cancelled and the step fails as a timeout.
+class AttemptTimer {
+ public:
+  AttemptTimer(const asio::any_io_executor& ex, std::shared_ptr<Connection> conn)
+      : timer_(ex), conn_(std::move(conn)) {
+    conn_->timed_out = false;
+    ++conn_->generation;
+  }
+  ~AttemptTimer() { timer_.cancel(); }
+  void arm(Clock::time_point when) {
+    timer_.expires_at(when);
+    timer_.async_wait([conn = conn_, generation = conn_->generation](boost::system::error_code ec) {
+      if (ec || conn->generation != generation) return;
+      conn->timed_out = true;
+      boost::system::error_code ignored;
+      conn->socket.cancel(ignored);
+    });
+  }
+
+ private:
+  asio::steady_timer timer_;
+  std::shared_ptr<Connection> conn_;
+};
+
+}  // namespace
+
+std::string_view to_string(UpstreamError::Kind kind) {
+  switch (kind) {
+    case UpstreamError::Kind::connect:
+      return "connect";
+    case UpstreamError::Kind::timeout:
+      return "timeout";
+    case UpstreamError::Kind::io:
+      return "io";
+    case UpstreamError::Kind::protocol:
+      return "protocol";
+    case UpstreamError::Kind::too_large:
+      return "too_large";
+    case UpstreamError::Kind::circuit_open:
+      return "circuit_open";
+  }
+  return "io";
+}
+
+namespace {
+
+int status_for(UpstreamError::Kind kind) {
+  if (kind == UpstreamError::Kind::timeout) return 504;
+  if (kind == UpstreamError::Kind::circuit_open) return 503;
+  return 502;
+}
+
+}  // namespace
+
+UpstreamError::UpstreamError(Kind kind, std::string upstream, std::string detail,
+                             milliseconds retry_after)
+    : Error(status_for(kind), "urn:svckit:problem:upstream", status_reason(status_for(kind)),
+            "upstream " + upstream + ": " + detail),
+      kind_(kind),
+      upstream_(std::move(upstream)) {
+  if (kind == Kind::circuit_open)
+    with_header("Retry-After",
+                std::to_string(std::max<std::int64_t>(1, (retry_after.count() + 999) / 1000)));
+}
+
+ClientRequest ClientRequest::json(Method method, std::string target, const nlohmann::json& body) {
+  ClientRequest r;
+  r.method = method;
+  r.target = std::move(target);
+  r.body = body.dump();
+  r.content_type = "application/json";
+  return r;
+}
+
+std::optional<std::string_view> ClientResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (detail::iequals(k, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+nlohmann::json ClientResponse::json() const {
+  auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded())
+    throw UpstreamError(UpstreamError::Kind::protocol, "", "the answer is not JSON");
+  return parsed;
+}
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  Url url;
+  ClientOptions options;
+  std::string name;
+  std::string host_header;
+  std::unique_ptr<asio::ssl::context> tls;
+  RetryBudget budget;
+  std::unique_ptr<CircuitBreaker> breaker;
+
+  struct Metrics {
+    prometheus::Family<prometheus::Counter>* requests = nullptr;
+    prometheus::Histogram* duration = nullptr;
+    prometheus::Counter* retries = nullptr;
+    prometheus::Counter* budget_exhausted = nullptr;
+    prometheus::Gauge* breaker_state = nullptr;
+  } metrics;
+
+  Impl(std::string_view base_url, ClientOptions o)
+      : url(parse_url(base_url)), options(std::move(o)), budget(options.retry_budget) {
+    bool default_port = url.port == (url.tls ? "443" : "80");
+    bool ipv6 = url.host.find(':') != std::string::npos;
+    std::string host = ipv6 ? "[" + url.host + "]" : url.host;
+    host_header = default_port ? host : host + ":" + url.port;
+    name = options.name.empty() ? url.host + ":" + url.port : options.name;
+    if (url.tls) tls = make_tls_context();
+    if (options.breaker) breaker = std::make_unique<CircuitBreaker>(*options.breaker);
+    if (options.metrics) register_metrics(*options.metrics);
+    if (breaker) watch_breaker();
+  }
+
+  std::unique_ptr<asio::ssl::context> make_tls_context() const {
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    boost::system::error_code ec;
+    if (options.ca_file.empty())
+      ctx->set_default_verify_paths(ec);
+    else
+      ctx->load_verify_file(options.ca_file, ec);
+    if (ec) throw std::invalid_argument("CA file '" + options.ca_file + "': " + ec.message());
+    if (!options.certificate_file.empty()) {
+      ctx->use_certificate_chain_file(options.certificate_file, ec);
+      if (ec)
+        throw std::invalid_argument("client certificate '" + options.certificate_file +
+                                    "': " + ec.message());
+      ctx->use_private_key_file(options.key_file, asio::ssl::context::pem, ec);
+      if (ec) throw std::invalid_argument("client key '" + options.key_file + "': " + ec.message());
+    }
+    return ctx;
+  }
+
+  void register_metrics(metrics::Registry& registry) {
+    metrics.requests = &registry.counter("http_client_requests_total",
+                                         "Calls made by the HTTP client, by upstream, method and "
+                                         "final status (\"error\" when there was no answer).");
+    metrics.duration = &registry
+                            .histogram("http_client_request_duration_seconds",
+                                       "Duration of client calls, retries included, by upstream.")
+                            .Add({{"upstream", name}}, metrics::default_latency_buckets());
+    metrics.retries =
+        &registry
+             .counter("http_client_retries_total", "Retries made by the HTTP client, by upstream.")
+             .Add({{"upstream", name}});
+    metrics.budget_exhausted =
+        &registry
+             .counter("http_client_retry_budget_exhausted_total",
+                      "Retries not made because the upstream's retry budget was spent.")
+             .Add({{"upstream", name}});
+    if (breaker)
+      metrics.breaker_state =
+          &registry
+               .gauge("http_client_circuit_breaker_state",
+                      "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.")
+               .Add({{"upstream", name}});
+  }
+
+  void watch_breaker() {
+    breaker->on_state_change([this](CircuitBreaker::State from, CircuitBreaker::State to) {
+      if (metrics.breaker_state) metrics.breaker_state->Set(static_cast<double>(to));
+      if (options.logger)
+        options.logger->warning(
+            "circuit breaker state changed",
+            {{"upstream", name}, {"from", to_string(from)}, {"to", to_string(to)}});
+    });
+  }
+
+  UpstreamError error(UpstreamError::Kind kind, const std::string& detail) const {
+    return UpstreamError(kind, name, detail);
+  }
+
+  Task<std::shared_ptr<Connection>> connect(Clock::time_point deadline) {
+    auto ex = co_await asio::this_coro::executor;
+    auto conn = std::make_shared<Connection>(ex);
+    AttemptTimer timer(ex, conn);
+    timer.arm(std::min(deadline, Clock::now() + options.connect_timeout));
+    tcp::resolver resolver(ex);
+    auto [rec, endpoints] = co_await resolver.async_resolve(url.host, url.port, kNoThrow);
+    if (rec)
+      throw error(UpstreamError::Kind::connect,
+                  "cannot resolve " + url.host + ": " + rec.message());
+    auto [cec, endpoint] = co_await asio::async_connect(conn->socket, endpoints, kNoThrow);
+    if (cec)
+      throw error(conn->timed_out ? UpstreamError::Kind::timeout : UpstreamError::Kind::connect,
+                  conn->timed_out ? "connect timed out" : "cannot connect: " + cec.message());
+    conn->socket.set_option(tcp::no_delay(true));
+    if (tls) {
+      conn->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(conn->socket, *tls);
+      SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str());
+      conn->tls->set_verify_callback(asio::ssl::host_name_verification(url.host));
+      auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+      if (hec)
+        throw error(
+            conn->timed_out ? UpstreamError::Kind::timeout : UpstreamError::Kind::connect,
+            conn->timed_out ? "TLS handshake timed out" : "TLS handshake failed: " + hec.message());
+    }
+    co_return conn;
+  }
+
+  bhttp::request<bhttp::string_body> wire_request(const ClientRequest& r, Deadline deadline) const {
+    if (r.target.empty() || r.target[0] != '/' || !safe_field(r.target) ||
+        r.target.find(' ') != std::string::npos)
+      throw std::invalid_argument(
+          "request target must start with '/' and hold no spaces or "
+          "line breaks: '" +
+          r.target + "'");
+    bhttp::request<bhttp::string_body> out(verb_of(r.method), url.prefix + r.target, 11);
+    out.set(bhttp::field::host, host_header);
+    out.set(bhttp::field::user_agent, "svckit/0.1");
+    for (const auto& [k, v] : r.headers) {
+      if (k.empty() || !safe_field(k) || !safe_field(v) || k.find(':') != std::string::npos)
+        throw std::invalid_argument("header '" + k + "' has a line break, NUL or colon");
+      out.insert(k, v);
+    }
+    if (r.context) {
+      out.set("X-Request-ID", r.context->request_id());
+      trace::TraceContext child = r.context->trace();
+      child.span_id = trace::random_hex(8);
+      out.set("traceparent", child.traceparent());
+      if (!child.tracestate.empty()) out.set("tracestate", child.tracestate);
+    }
+    if (deadline.is_set()) out.set(kTimeoutHeader, std::to_string(deadline.remaining().count()));
+    if (!r.body.empty() && !r.content_type.empty())
+      out.set(bhttp::field::content_type, r.content_type);
+    out.body() = r.body;
+    out.prepare_payload();
+    return out;
+  }
+
+  template <class Stream>
+  Task<ClientResponse> exchange(Stream& stream, Connection& conn,
+                                bhttp::request<bhttp::string_body>& request, bool& keep_alive) {
+    auto [wec, written] = co_await bhttp::async_write(stream, request, kNoThrow);
+    if (wec) throw io_error(conn, "sending the request failed: " + wec.message());
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.header_limit(kMaxResponseHead);
+    parser.body_limit(options.max_response_bytes);
+    if (request.method() == bhttp::verb::head) parser.skip(true);
+    auto [rec, read] = co_await bhttp::async_read(stream, conn.buffer, parser, kNoThrow);
+    if (rec == bhttp::error::body_limit || rec == bhttp::error::header_limit)
+      throw error(UpstreamError::Kind::too_large, "the answer is larger than the client takes");
+    if (rec) throw io_error(conn, "reading the answer failed: " + rec.message());
+    auto& message = parser.get();
+    ClientResponse out;
+    out.status = static_cast<int>(message.result_int());
+    out.headers.reserve(8);
+    for (const auto& field : message)
+      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    out.body = std::move(message.body());
+    keep_alive = message.keep_alive();
+    co_return out;
+  }
+
+  UpstreamError io_error(const Connection& conn, const std::string& detail) const {
+    if (conn.timed_out) return error(UpstreamError::Kind::timeout, "no answer in time");
+    return error(UpstreamError::Kind::io, detail);
+  }
+
+  // One try: a pooled connection (or a new one), the request, the answer.
+  Task<ClientResponse> attempt(const ClientRequest& r, Deadline deadline,
+                               Clock::time_point attempt_deadline) {
+    auto ex = co_await asio::this_coro::executor;
+    auto& pools = asio::use_service<ConnectionPools>(asio::query(ex, asio::execution::context));
+    std::shared_ptr<const void> self = shared_from_this();
+    auto request = wire_request(r, deadline);
+    // A pooled connection the server closed a moment ago fails before any answer; such a try
+    // is repeated once on a new connection (the request never reached a handler).
+    for (int fresh_tries = 0;; ++fresh_tries) {
+      auto conn = pools.take(self, options.idle_timeout);
+      if (!conn) conn = co_await connect(attempt_deadline);
+      bool reused = conn->reused;
+      AttemptTimer timer(ex, conn);
+      timer.arm(attempt_deadline);
+      bool keep_alive = false;
+      std::optional<UpstreamError> failure;
+      ClientResponse response;
+      try {
+        if (conn->tls)
+          response = co_await exchange(*conn->tls, *conn, request, keep_alive);
+        else
+          response = co_await exchange(conn->socket, *conn, request, keep_alive);
+      } catch (const UpstreamError& e) {
+        failure = e;
+      }
+      if (!failure) {
+        if (keep_alive) pools.give_back(self, std::move(conn), options.max_idle_per_loop);
+        co_return response;
+      }
+      if (failure->kind() == UpstreamError::Kind::io && reused && fresh_tries == 0 &&
+          (idempotent(r.method) || r.idempotent.value_or(false)))
+        continue;
+      throw *failure;
+    }
+  }
+
+  void count(const ClientRequest& r, std::string_view status, Clock::time_point started) {
+    if (!metrics.requests) return;
+    metrics.requests
+        ->Add({{"upstream", name},
+               {"method", std::string(method_name(r.method))},
+               {"status", std::string(status)}})
+        .Increment();
+    metrics.duration->Observe(std::chrono::duration<double>(Clock::now() - started).count());
+  }
+
+  Task<void> sleep(milliseconds wait) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, wait);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+
+  Task<ClientResponse> send(ClientRequest r) {
+    auto started = Clock::now();
+    Deadline deadline = r.deadline.min(Deadline::after(options.timeout));
+    if (r.context) deadline = deadline.min(r.context->deadline());
+    bool may_retry = r.idempotent.value_or(idempotent(r.method));
+    wire_request(r, deadline);  // a malformed request throws std::invalid_argument before any try
+    budget.record_request();
+
+    std::optional<ClientResponse> last_response;
+    std::optional<UpstreamError> last_error;
+    int attempt_number = 0;
+    for (;;) {
+      ++attempt_number;
+      last_response.reset();
+      last_error.reset();
+      milliseconds server_wait{0};
+      if (deadline.expired()) {
+        last_error = error(UpstreamError::Kind::timeout, "the deadline passed before the call");
+      } else if (breaker && !breaker->allow()) {
+        last_error = UpstreamError(UpstreamError::Kind::circuit_open, name,
+                                   "circuit breaker is open", breaker->retry_after());
+      } else {
+        auto attempt_deadline = deadline.when();
+        if (options.attempt_timeout.count() > 0)
+          attempt_deadline = std::min(attempt_deadline, Clock::now() + options.attempt_timeout);
+        try {
+          last_response = co_await attempt(r, deadline, attempt_deadline);
+          last_response->attempts = attempt_number;
+        } catch (const UpstreamError& e) {
+          last_error = e;
+        } catch (...) {  // cancelled: no outcome to count, but the probe slot goes back
+          if (breaker) breaker->release();
+          throw;
+        }
+        bool failed = last_error || last_response->status >= 500;
+        if (breaker) failed ? breaker->record_failure() : breaker->record_success();
+        if (last_response) server_wait = retry_after(*last_response).value_or(milliseconds(0));
+      }
+
+      bool retryable = last_error
+                           ? (last_error->kind() == UpstreamError::Kind::connect ||
+                              (may_retry && (last_error->kind() == UpstreamError::Kind::io ||
+                                             last_error->kind() == UpstreamError::Kind::timeout)))
+                           : (may_retry && retryable_status(last_response->status));
+      if (last_error && last_error->kind() == UpstreamError::Kind::circuit_open) retryable = false;
+      if (!retryable || attempt_number >= options.retry.max_attempts || deadline.expired()) break;
+      auto wait = std::max(options.retry.backoff(attempt_number), server_wait);
+      if (deadline.is_set() && wait >= deadline.remaining()) break;
+      if (!budget.try_spend()) {
+        if (metrics.budget_exhausted) metrics.budget_exhausted->Increment();
+        break;
+      }
+      if (metrics.retries) metrics.retries->Increment();
+      if (options.logger)
+        options.logger->info("retrying call",
+                             {{"upstream", name},
+                              {"attempt", attempt_number + 1},
+                              {"after_ms", wait.count()},
+                              {"reason", last_error ? std::string(last_error->what())
+                                                    : std::to_string(last_response->status)}});
+      if (wait.count() > 0) co_await sleep(wait);
+    }
+
+    if (last_response) {
+      count(r, std::to_string(last_response->status), started);
+      co_return std::move(*last_response);
+    }
+    count(r, "error", started);
+    if (options.fallback) {
+      if (auto answer = options.fallback(r, *last_error)) co_return std::move(*answer);
+    }
+    throw *last_error;
+  }
+};
+
+Client::Client(std::string_view base_url, ClientOptions options)
+    : impl_(std::make_shared<Impl>(base_url, std::move(options))) {}
+
+Client::~Client() = default;
+
+Task<ClientResponse> Client::send(ClientRequest request) {
+  auto keep = impl_;  // the call may outlive nothing, but the Impl must outlive the call
+  co_return co_await keep->send(std::move(request));
+}
+
+Task<ClientResponse> Client::get(std::string target, const Request* context) {
+  ClientRequest r;
+  r.target = std::move(target);
+  r.context = context;
+  co_return co_await send(std::move(r));
+}
+
+Task<ClientResponse> Client::post(std::string target, const nlohmann::json& body,
+                                  const Request* context) {
+  ClientRequest r = ClientRequest::json(Method::post, std::move(target), body);
+  r.context = context;
+  co_return co_await send(std::move(r));
+}
+
+const std::string& Client::name() const {
+  return impl_->name;
+}
+
+CircuitBreaker::State Client::breaker_state() const {
+  return impl_->breaker ? impl_->breaker->state() : CircuitBreaker::State::closed;
+}
+
+}  // namespace svckit::http

@@ -1,0 +1,587 @@
+// svckit::http::Client over real loopback sockets against upstreams that answer, fail, hang,
+// reset, rate-limit and speak garbage; TLS peer verification against a svckit server.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "run_sync.hpp"
+#include "svckit/http/client.hpp"
+#include "svckit/http/server.hpp"
+#include "svckit/metrics/registry.hpp"
+
+using namespace std::chrono_literals;
+using svckit::http::Client;
+using svckit::http::ClientOptions;
+using svckit::http::ClientRequest;
+using svckit::http::ClientResponse;
+using svckit::http::UpstreamError;
+
+namespace {
+
+// A blocking HTTP/1.1 upstream on loopback, a thread per connection. `answer` sees each request
+// head (with the connection's and the request's index) and returns the raw bytes to send back:
+// "" closes the connection with a reset, "hang" never answers.
+class FakeUpstream {
+ public:
+  using Answer = std::function<std::string(int connection, int request, const std::string& head)>;
+
+  explicit FakeUpstream(Answer answer) : answer_(std::move(answer)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(listener_, 64);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~FakeUpstream() {
+    stopping_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    acceptor_.join();
+    {
+      std::lock_guard lock(mutex_);
+      for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : workers_) t.join();
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_; }
+  int requests() const { return requests_; }
+  std::string last_head() {
+    std::lock_guard lock(mutex_);
+    return last_head_;
+  }
+
+  static std::string ok(const std::string& body, const std::string& extra = "") {
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
+  }
+  // Sends `answer`, then closes the connection without having said so.
+  static std::string then_close(std::string answer) { return "\x01" + answer; }
+  static std::string status(int code, const std::string& extra = "") {
+    return "HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 0\r\n" + extra + "\r\n";
+  }
+
+ private:
+  void accept_loop() {
+    for (int index = 0;; ++index) {
+      int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      if (stopping_) {
+        ::close(fd);
+        return;
+      }
+      ++connections_;
+      std::lock_guard lock(mutex_);
+      open_.push_back(fd);
+      workers_.emplace_back([this, fd, index] { serve(fd, index); });
+    }
+  }
+
+  void serve(int fd, int connection) {
+    std::string pending;
+    char buf[4096];
+    for (int request = 0;; ++request) {
+      std::size_t end;
+      while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
+        auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return finish(fd);
+        pending.append(buf, static_cast<std::size_t>(n));
+      }
+      std::string head = pending.substr(0, end + 4);
+      pending.erase(0, end + 4);
+      // Bodies: Content-Length only, which is all the client sends.
+      auto cl = head.find("Content-Length: ");
+      if (cl != std::string::npos) {
+        std::size_t length = std::stoul(head.substr(cl + 16));
+        while (pending.size() < length) {
+          auto n = ::recv(fd, buf, sizeof buf, 0);
+          if (n <= 0) return finish(fd);
+          pending.append(buf, static_cast<std::size_t>(n));
+        }
+        pending.erase(0, length);
+      }
+      ++requests_;
+      {
+        std::lock_guard lock(mutex_);
+        last_head_ = head;
+      }
+      std::string out = answer_(connection, request, head);
+      if (out == "hang") {
+        while (::recv(fd, buf, sizeof buf, 0) > 0) {
+        }
+        return finish(fd);
+      }
+      if (out.empty()) {
+        linger reset{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        return finish(fd);
+      }
+      bool close = out[0] == '\x01';
+      if (close) out.erase(0, 1);
+      ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+      if (close || out.find("Connection: close") != std::string::npos) return finish(fd);
+    }
+  }
+
+  void finish(int fd) {
+    std::lock_guard lock(mutex_);
+    std::erase(open_, fd);
+    ::close(fd);
+  }
+
+  Answer answer_;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread acceptor_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::atomic<int> requests_{0};
+  std::mutex mutex_;
+  std::vector<int> open_;
+  std::vector<std::thread> workers_;
+  std::string last_head_;
+};
+
+ClientOptions quick() {
+  ClientOptions o;
+  o.retry = {.max_attempts = 3, .initial_backoff = 1ms, .max_backoff = 5ms};
+  o.timeout = 3s;
+  return o;
+}
+
+ClientResponse call(Client& client, ClientRequest request) {
+  LoopThread loop;
+  return loop.run(client.send(std::move(request)));
+}
+
+ClientResponse get(Client& client, const std::string& target) {
+  ClientRequest r;
+  r.target = target;
+  return call(client, std::move(r));
+}
+
+UpstreamError::Kind failure_of(Client& client, ClientRequest request) {
+  try {
+    call(client, std::move(request));
+  } catch (const UpstreamError& e) {
+    return e.kind();
+  }
+  ADD_FAILURE() << "the call did not fail";
+  return UpstreamError::Kind::protocol;
+}
+
+ClientRequest get_request(std::string target = "/") {
+  ClientRequest r;
+  r.target = std::move(target);
+  return r;
+}
+
+}  // namespace
+
+TEST(Client, GetsAnAnswerAndReusesTheConnection) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::ok(R"({"ok":true})"); });
+  Client client(up.url(), quick());
+  LoopThread loop;
+  for (int i = 0; i < 20; ++i) {
+    auto res = loop.run(client.get("/x"));
+    ASSERT_EQ(res.status, 200);
+    EXPECT_EQ(res.json()["ok"], true);
+    EXPECT_EQ(res.header("content-type"), "application/json");
+  }
+  EXPECT_EQ(up.requests(), 20);
+  EXPECT_EQ(up.connections(), 1) << "keep-alive connections are pooled";
+}
+
+TEST(Client, SendsBodiesHostAndThePathPrefix) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(201); });
+  Client client(up.url() + "/base/", quick());
+  auto res = call(client, ClientRequest::json(svckit::http::Method::post, "/items?x=1",
+                                              nlohmann::json{{"name", "a"}}));
+  EXPECT_EQ(res.status, 201);
+  auto head = up.last_head();
+  EXPECT_NE(head.find("POST /base/items?x=1 HTTP/1.1\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Content-Type: application/json"), std::string::npos);
+  EXPECT_NE(head.find("Content-Length: 12"), std::string::npos);
+  EXPECT_NE(head.find("Host: 127.0.0.1:"), std::string::npos);
+}
+
+TEST(Client, CarriesRequestIdTraceAndRemainingDeadline) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(204); });
+  Client client(up.url(), quick());
+  svckit::http::Request incoming;
+  auto trace = svckit::trace::TraceContext::continue_from(
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "vendor=x");
+  incoming.set_context("req-123", trace, nullptr);
+  incoming.set_deadline(svckit::Deadline::after(1500ms));
+  auto r = get_request("/");
+  r.context = &incoming;
+  call(client, std::move(r));
+  auto head = up.last_head();
+  EXPECT_NE(head.find("X-Request-ID: req-123\r\n"), std::string::npos) << head;
+  auto tp = head.find("traceparent: 00-0af7651916cd43dd8448eb211c80319c-");
+  ASSERT_NE(tp, std::string::npos) << head;
+  std::string span = head.substr(tp + 48, 16);
+  EXPECT_NE(span, trace.span_id) << "a new span per outgoing call";
+  EXPECT_NE(span, "b7ad6b7169203331");
+  EXPECT_NE(head.find("tracestate: vendor=x"), std::string::npos);
+  auto t = head.find("X-Request-Timeout-Ms: ");
+  ASSERT_NE(t, std::string::npos) << head;
+  int ms = std::stoi(head.substr(t + 22));
+  EXPECT_GT(ms, 1000);
+  EXPECT_LE(ms, 1500);
+}
+
+TEST(Client, RetriesIdempotentCallsOn503ThenSucceeds) {
+  FakeUpstream up([](int, int request, const std::string&) {
+    return request < 2 ? FakeUpstream::status(503) : FakeUpstream::ok("{}");
+  });
+  svckit::metrics::Registry registry;
+  auto options = quick();
+  options.metrics = &registry;
+  options.name = "flaky";
+  Client client(up.url(), options);
+  auto res = get(client, "/");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.attempts, 3);
+  auto text = registry.render();
+  EXPECT_NE(text.find(R"(http_client_retries_total{upstream="flaky"} 2)"), std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(R"(http_client_requests_total{method="GET",status="200",upstream="flaky"} 1)"),
+      std::string::npos)
+      << text;
+}
+
+TEST(Client, GivesUpAfterMaxAttemptsAndReturnsTheLastAnswer) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(502); });
+  auto options = quick();
+  options.breaker.reset();
+  Client client(up.url(), options);
+  auto res = get(client, "/");
+  EXPECT_EQ(res.status, 502);
+  EXPECT_EQ(res.attempts, 3);
+  EXPECT_EQ(up.requests(), 3);
+}
+
+TEST(Client, NeverRetriesANonIdempotentCallThatReachedTheServer) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(503); });
+  Client client(up.url(), quick());
+  auto res = call(client, ClientRequest::json(svckit::http::Method::post, "/", {{"a", 1}}));
+  EXPECT_EQ(res.status, 503);
+  EXPECT_EQ(up.requests(), 1);
+  // ...unless the caller says it is safe (an idempotency key, say).
+  auto marked = ClientRequest::json(svckit::http::Method::post, "/", {{"a", 1}});
+  marked.idempotent = true;
+  EXPECT_EQ(call(client, std::move(marked)).attempts, 3);
+}
+
+TEST(Client, DoesNotRetryClientErrors) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(404); });
+  Client client(up.url(), quick());
+  EXPECT_EQ(get(client, "/").status, 404);
+  EXPECT_EQ(up.requests(), 1);
+}
+
+TEST(Client, HonoursRetryAfterOn429) {
+  FakeUpstream up([](int, int request, const std::string&) {
+    return request == 0 ? FakeUpstream::status(429, "Retry-After: 1\r\n") : FakeUpstream::ok("{}");
+  });
+  Client client(up.url(), quick());
+  auto started = std::chrono::steady_clock::now();
+  auto res = get(client, "/");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 1s) << "waited as the server asked";
+}
+
+TEST(Client, DoesNotWaitPastTheDeadlineForRetryAfter) {
+  FakeUpstream up([](int, int, const std::string&) {
+    return FakeUpstream::status(429, "Retry-After: 30\r\n");
+  });
+  Client client(up.url(), quick());
+  auto r = get_request();
+  r.deadline = svckit::Deadline::after(2s);
+  auto res = call(client, std::move(r));
+  EXPECT_EQ(res.status, 429) << "the 429 comes back at once instead of a 30 s wait";
+  EXPECT_EQ(up.requests(), 1);
+}
+
+TEST(Client, ConnectionRefusedIsAConnectErrorRetriedEvenForPost) {
+  FakeUpstream* gone = new FakeUpstream([](int, int, const std::string&) { return ""; });
+  std::string url = gone->url();
+  delete gone;  // nothing listens there now
+  Client client(url, quick());
+  auto post = ClientRequest::json(svckit::http::Method::post, "/", {{"a", 1}});
+  try {
+    call(client, std::move(post));
+    FAIL() << "expected an UpstreamError";
+  } catch (const UpstreamError& e) {
+    EXPECT_EQ(e.kind(), UpstreamError::Kind::connect);
+    EXPECT_EQ(e.status(), 502);
+    EXPECT_NE(std::string(e.what()).find("cannot connect"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Client, AHangingUpstreamTimesOutAt504) {
+  FakeUpstream up([](int, int, const std::string&) { return "hang"; });
+  auto options = quick();
+  options.timeout = 300ms;
+  Client client(up.url(), options);
+  auto started = std::chrono::steady_clock::now();
+  try {
+    get(client, "/");
+    FAIL() << "expected a timeout";
+  } catch (const UpstreamError& e) {
+    EXPECT_EQ(e.kind(), UpstreamError::Kind::timeout);
+    EXPECT_EQ(e.status(), 504);
+  }
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(took, 2s) << "the deadline bounds the call, retries included";
+}
+
+TEST(Client, AttemptTimeoutLetsARetryReachAHealthyAnswer) {
+  FakeUpstream up([](int, int, const std::string& head) {
+    return head.find("GET /") != std::string::npos && head.find("slow") != std::string::npos
+               ? std::string("hang")
+               : FakeUpstream::ok("{}");
+  });
+  auto options = quick();
+  options.attempt_timeout = 100ms;
+  Client client(up.url(), options);
+  EXPECT_THROW(get(client, "/slow"), UpstreamError);
+  EXPECT_EQ(up.requests(), 3) << "each try timed out and was retried";
+  EXPECT_EQ(get(client, "/fast").status, 200);
+}
+
+TEST(Client, AResetIsAnIoErrorAndTheCallIsRetried) {
+  FakeUpstream up([](int connection, int, const std::string&) {
+    return connection == 0 ? std::string() : FakeUpstream::ok("{}");
+  });
+  Client client(up.url(), quick());
+  auto res = get(client, "/");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.attempts, 2);
+  auto post = ClientRequest::json(svckit::http::Method::post, "/", {{"a", 1}});
+  FakeUpstream resets([](int, int, const std::string&) { return ""; });
+  Client client2(resets.url(), quick());
+  EXPECT_EQ(failure_of(client2, std::move(post)), UpstreamError::Kind::io);
+  EXPECT_EQ(resets.requests(), 1) << "a POST that may have been processed is not repeated";
+}
+
+TEST(Client, AStalePooledConnectionIsReplacedTransparently) {
+  // The server answers and then closes without saying so: the pooled connection is dead.
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::ok("{}"); });
+  FakeUpstream closing([](int, int, const std::string&) {
+    return FakeUpstream::then_close(FakeUpstream::ok("{}"));
+  });
+  Client client(up.url(), quick());
+  LoopThread loop;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(loop.run(client.get("/")).status, 200);
+  EXPECT_EQ(up.connections(), 1);
+  Client once(closing.url(), quick());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(loop.run(once.get("/")).status, 200);
+  EXPECT_EQ(closing.connections(), 3) << "a closed connection is never taken from the pool";
+}
+
+TEST(Client, GarbageAndOversizedAnswersAreErrorsNotCrashes) {
+  FakeUpstream garbage(
+      [](int, int, const std::string&) { return std::string("HELLO THERE\r\n\r\n"); });
+  auto options = quick();
+  options.retry = svckit::RetryPolicy::none();
+  Client a(garbage.url(), options);
+  EXPECT_EQ(failure_of(a, get_request()), UpstreamError::Kind::io);
+
+  FakeUpstream huge(
+      [](int, int, const std::string&) { return FakeUpstream::ok(std::string(4096, 'x')); });
+  options.max_response_bytes = 1024;
+  Client b(huge.url(), options);
+  EXPECT_EQ(failure_of(b, get_request()), UpstreamError::Kind::too_large);
+}
+
+TEST(Client, RefusesHeaderInjectionAndBadTargets) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::ok("{}"); });
+  Client client(up.url(), quick());
+  auto r = get_request();
+  r.headers.emplace_back("X-Evil", "a\r\nInjected: 1");
+  EXPECT_THROW(call(client, std::move(r)), std::invalid_argument);
+  EXPECT_THROW(call(client, get_request("no-slash")), std::invalid_argument);
+  EXPECT_THROW(call(client, get_request("/a b")), std::invalid_argument);
+  EXPECT_EQ(up.requests(), 0);
+}
+
+TEST(Client, RejectsBadBaseUrls) {
+  for (const char* url : {"ftp://x", "http://", "http://h:0", "http://h:70000", "http://u:p@h",
+                          "http://[::1", "http://h o"})
+    EXPECT_THROW(Client c(url), std::invalid_argument) << url;
+  EXPECT_NO_THROW(Client c("https://[::1]:8443/api"));
+  EXPECT_NO_THROW(Client c("http://task-manager"));
+}
+
+TEST(Client, TheBreakerOpensStopsCallsAndRecoversThroughAProbe) {
+  std::atomic<bool> healthy{false};
+  FakeUpstream up([&](int, int, const std::string&) {
+    return healthy ? FakeUpstream::ok("{}") : FakeUpstream::status(503);
+  });
+  auto options = quick();
+  options.retry = svckit::RetryPolicy::none();
+  options.breaker =
+      svckit::CircuitBreakerOptions{.consecutive_failures = 3, .open_duration = 300ms};
+  int fallbacks = 0;
+  options.fallback = [&](const ClientRequest&, const UpstreamError& e) {
+    ++fallbacks;
+    EXPECT_EQ(e.kind(), UpstreamError::Kind::circuit_open);
+    ClientResponse cached;
+    cached.status = 200;
+    cached.body = "cached";
+    return std::optional(cached);
+  };
+  Client client(up.url(), options);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(get(client, "/").status, 503);
+  EXPECT_EQ(client.breaker_state(), svckit::CircuitBreaker::State::open);
+  auto res = get(client, "/");
+  EXPECT_EQ(res.body, "cached") << "an open breaker answers with the fallback";
+  EXPECT_EQ(up.requests(), 3) << "and sends nothing";
+  healthy = true;
+  std::this_thread::sleep_for(350ms);
+  EXPECT_EQ(get(client, "/").status, 200);  // the half-open probe
+  EXPECT_EQ(client.breaker_state(), svckit::CircuitBreaker::State::closed);
+  EXPECT_EQ(fallbacks, 1);
+}
+
+TEST(Client, OpenBreakerWithoutFallbackIs503WithRetryAfter) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(500); });
+  auto options = quick();
+  options.retry = svckit::RetryPolicy::none();
+  options.breaker = svckit::CircuitBreakerOptions{.consecutive_failures = 1, .open_duration = 10s};
+  Client client(up.url(), options);
+  get(client, "/");
+  try {
+    get(client, "/");
+    FAIL();
+  } catch (const UpstreamError& e) {
+    EXPECT_EQ(e.status(), 503);
+    ASSERT_FALSE(e.headers().empty());
+    EXPECT_EQ(e.headers()[0].first, "Retry-After");
+    EXPECT_EQ(e.headers()[0].second, "10");
+  }
+}
+
+TEST(Client, TheRetryBudgetStopsRetryStormsInAnOutage) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(503); });
+  auto options = quick();
+  options.breaker.reset();
+  options.retry_budget = {.ratio = 0.1, .min_per_second = 0, .max_balance = 100};
+  Client client(up.url(), options);
+  LoopThread loop;
+  for (int i = 0; i < 100; ++i) loop.run(client.get("/"));
+  // Without a budget 100 calls would make 300 requests; with 10% they make at most ~110.
+  EXPECT_LE(up.requests(), 112);
+  EXPECT_GE(up.requests(), 100);
+}
+
+// TLS: a svckit server with a certificate made by openssl for "localhost".
+class ClientTls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("svckit-client-tls-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    auto d = dir_.string();
+    std::string make =
+        "cd " + d +
+        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2"
+        " -keyout key.pem -out cert.pem -subj /CN=localhost"
+        " -addext subjectAltName=DNS:localhost 2>/dev/null"
+        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2"
+        " -keyout other-key.pem -out other.pem -subj /CN=other 2>/dev/null";
+    ASSERT_EQ(std::system(make.c_str()), 0);
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+
+  void SetUp() override {
+    svckit::http::ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.tls.certificate_file = (dir_ / "cert.pem").string();
+    o.tls.key_file = (dir_ / "key.pem").string();
+    server_ = std::make_unique<svckit::http::Server>(std::vector<boost::asio::io_context*>{&io_}, o,
+                                                     logger_);
+    server_->router().add(svckit::http::Method::get, "/hello",
+                          [](svckit::http::Request&) -> svckit::Task<svckit::http::Response> {
+                            co_return svckit::http::Response::json_text(200, R"({"hello":"tls"})");
+                          });
+    port_ = server_->listen();
+    server_->start();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    io_.stop();
+    thread_.join();
+  }
+
+  static inline std::filesystem::path dir_;
+  svckit::log::Logger logger_{"test", svckit::log::Level::error};
+  boost::asio::io_context io_;
+  std::unique_ptr<svckit::http::Server> server_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(ClientTls, VerifiesThePeerAgainstTheConfiguredCa) {
+  auto options = quick();
+  options.ca_file = (dir_ / "cert.pem").string();
+  Client client("https://localhost:" + std::to_string(port_), options);
+  auto res = get(client, "/hello");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.json()["hello"], "tls");
+}
+
+TEST_F(ClientTls, RefusesAnUntrustedOrMisnamedCertificate) {
+  auto options = quick();
+  options.retry = svckit::RetryPolicy::none();
+  options.ca_file = (dir_ / "other.pem").string();  // trusts someone else
+  Client untrusted("https://localhost:" + std::to_string(port_), options);
+  try {
+    get(untrusted, "/hello");
+    FAIL();
+  } catch (const UpstreamError& e) {
+    EXPECT_EQ(e.kind(), UpstreamError::Kind::connect);
+    EXPECT_NE(std::string(e.what()).find("TLS handshake failed"), std::string::npos) << e.what();
+  }
+  Client system_cas("https://localhost:" + std::to_string(port_), [] {
+    auto o = quick();
+    o.retry = svckit::RetryPolicy::none();
+    return o;
+  }());
+  EXPECT_EQ(failure_of(system_cas, get_request("/hello")), UpstreamError::Kind::connect);
+  // The certificate names localhost, not 127.0.0.1.
+  options.ca_file = (dir_ / "cert.pem").string();
+  Client misnamed("https://127.0.0.1:" + std::to_string(port_), options);
+  EXPECT_EQ(failure_of(misnamed, get_request("/hello")), UpstreamError::Kind::connect);
+}
+
+TEST_F(ClientTls, PlainHttpToATlsPortFailsCleanly) {
+  auto options = quick();
+  options.retry = svckit::RetryPolicy::none();
+  options.timeout = 2s;
+  Client client("http://127.0.0.1:" + std::to_string(port_), options);
+  EXPECT_THROW(get(client, "/hello"), UpstreamError);
+}
