@@ -1,6 +1,7 @@
 #pragma once
 // Everything a service needs, in one include.
 #include "svckit/app/app.hpp"
+#include "svckit/app/auth_settings.hpp"
 #include "svckit/app/module.hpp"
 #include "svckit/app/run.hpp"
 #include "svckit/blocking_pool.hpp"
@@ -8,6 +9,7 @@
 #include "svckit/entity_cache.hpp"
 #include "svckit/error.hpp"
 #include "svckit/health/health.hpp"
+#include "svckit/http/client.hpp"
 #include "svckit/http/handler.hpp"
 #include "svckit/http/json_body.hpp"
 #include "svckit/http/request.hpp"
@@ -18,6 +20,10 @@
 #include "svckit/json_writer.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"
+#include "svckit/resilience/circuit_breaker.hpp"
+#include "svckit/resilience/deadline.hpp"
+#include "svckit/resilience/retry_budget.hpp"
+#include "svckit/resilience/retry_policy.hpp"
 #include "svckit/sql/database.hpp"
 #include "svckit/task.hpp"
 #include "svckit/trace/trace_context.hpp"

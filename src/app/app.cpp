@@ -4,9 +4,13 @@
 
 #include <atomic>
 #include <csignal>
+#include <list>
+#include <mutex>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -75,6 +79,28 @@ struct App::Runtime {
   std::atomic<bool> stopped{false};  // the shutdown sequence finished: background loops end
   std::atomic<int> exit_code{0};
   asio::signal_set* signals = nullptr;
+  struct Background {
+    std::string name;
+    std::function<Task<void>()> work;
+    asio::cancellation_signal cancel;
+  };
+  std::mutex background_mutex;
+  std::list<Background> background;  // a list: the signals must not move
+  bool running = false;              // background work added from now on starts at once
+
+  void start(Background& b, const log::Logger& logger) {
+    asio::co_spawn(
+        *loops[0], b.work(),
+        asio::bind_cancellation_slot(
+            b.cancel.slot(), [this, &logger, name = b.name](std::exception_ptr failure) {
+              if (!failure || shutting_down) return;
+              try {
+                std::rethrow_exception(failure);
+              } catch (const std::exception& e) {
+                logger.error("background work failed", {{"work", name}, {"error", e.what()}});
+              }
+            }));
+  }
   std::unique_ptr<metrics::HttpMetrics> http_metrics;
 };
 
@@ -157,6 +183,10 @@ void App::shutdown() {
         co_await timer.async_wait(kNoThrow);
         http_->stop_accepting();
         co_await http_->drain(config_.drain_timeout);
+        {
+          std::lock_guard lock(runtime_->background_mutex);
+          for (auto& b : runtime_->background) b.cancel.emit(asio::cancellation_type::terminal);
+        }
         for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
           try {
             co_await (*it)->stop(*this);
@@ -175,6 +205,15 @@ void App::shutdown() {
       asio::detached);
 }
 
+void App::run_in_background(std::string name, std::function<Task<void>()> work) {
+  std::lock_guard lock(runtime_->background_mutex);
+  auto& b = runtime_->background.emplace_back();
+  b.name = std::move(name);
+  b.work = std::move(work);
+  if (runtime_->running)
+    asio::post(*runtime_->loops[0], [this, &b] { runtime_->start(b, logger_); });
+}
+
 int App::run() {
   raise_open_file_limit();
   auto& io = *runtime_->loops[0];
@@ -186,6 +225,11 @@ int App::run() {
     return 1;
   }
   http_->start();
+  {
+    std::lock_guard lock(runtime_->background_mutex);
+    runtime_->running = true;
+    for (auto& b : runtime_->background) runtime_->start(b, logger_);
+  }
   logger_.info("listening",
                {{"port", http_->port()},
                 {"tls", config_.tls_cert_file.empty()        ? "off"

@@ -57,7 +57,8 @@ void check_header(const JoseObject& header) {
 
 // The keys that may have signed this token: its algorithm's, narrowed by kid when it has one.
 std::vector<const Key*> candidate_keys(const KeySet& keys, const JoseObject& header,
-                                       std::string_view alg_name) {
+                                       std::string_view alg_name,
+                                       const std::function<void()>& on_unknown_kid) {
   auto alg = parse_algorithm(alg_name);
   if (!alg) {
     if (http::detail::iequals(alg_name, "none"))
@@ -77,6 +78,7 @@ std::vector<const Key*> candidate_keys(const KeySet& keys, const JoseObject& hea
     candidates.push_back(&key);
   }
   if (candidates.empty()) {
+    if (kid && on_unknown_kid) on_unknown_kid();
     if (kid) throw TokenError("no " + std::string(alg_name) + " key with this kid");
     throw TokenError("no key for alg " + std::string(alg_name));
   }
@@ -117,9 +119,13 @@ std::string Token::subject() const {
 }
 
 Verifier::Verifier(KeySet keys, VerifyOptions options)
-    : keys_(std::move(keys)), options_(std::move(options)) {
+    : keys_(std::make_shared<const KeySet>(std::move(keys))), options_(std::move(options)) {
   options_.leeway = std::clamp(options_.leeway, std::chrono::seconds(0), kMaxLeeway);
   if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
+}
+
+void Verifier::replace_keys(KeySet keys) {
+  keys_.store(std::make_shared<const KeySet>(std::move(keys)), std::memory_order_release);
 }
 
 Token Verifier::verify(std::string_view token) const {
@@ -137,7 +143,9 @@ Token Verifier::verify(std::string_view token) const {
   Token out;
   out.header = parse_object(decode_part(header_part, "the header"), "the header");
   check_header(out.header);
-  auto candidates = candidate_keys(keys_, out.header, *out.header.string("alg"));
+  auto keys = this->keys();  // held: the candidates point into it
+  auto candidates =
+      candidate_keys(*keys, out.header, *out.header.string("alg"), options_.on_unknown_kid);
   auto signature = decode_part(signature_part, "the signature");
   auto signing_input = token.substr(0, second);
   // With no kid, each key of the algorithm is tried (rotation without kids); there are few.

@@ -172,7 +172,7 @@ http::Middleware require(std::string permission) {
   };
 }
 
-std::shared_ptr<const Verifier> verifier_from_settings(
+std::shared_ptr<Verifier> verifier_from_settings(
     const std::function<std::string(std::string_view)>& get) {
   KeySet keys;
   std::string source;
@@ -193,14 +193,11 @@ std::shared_ptr<const Verifier> verifier_from_settings(
       auto from_file = KeySet::from_jwks_file(file);       // named: a range-for over a temporary's
       for (const auto& k : from_file.keys()) keys.add(k);  // member would dangle
     }
-    if (!get("JWKS_URL").empty())
-      throw ConfigError("JWKS_URL",
-                        "fetching key sets needs the HTTP client, not in this build yet; "
-                        "use JWKS_FILE");
   } catch (const KeyError& e) {
     throw ConfigError(source, e.what());
   }
-  if (keys.empty()) return nullptr;
+  // With JWKS_URL the keys arrive later (a JwksFetcher fills them in).
+  if (keys.empty() && get("JWKS_URL").empty()) return nullptr;
   VerifyOptions options;
   if (auto issuer = get("JWT_ISSUER"); !issuer.empty()) options.issuer = issuer;
   std::string audiences = get("JWT_AUDIENCE");
@@ -213,7 +210,7 @@ std::shared_ptr<const Verifier> verifier_from_settings(
     start = comma + 1;
   }
   options.token_type = "access";
-  return std::make_shared<const Verifier>(std::move(keys), std::move(options));
+  return std::make_shared<Verifier>(std::move(keys), std::move(options));
 }
 
 RolePermissions roles_from_settings(const std::function<std::string(std::string_view)>& get) {

@@ -83,10 +83,14 @@ struct Health::Impl {
   }
 
   // Starts an evaluation unless a fresh result is cached or one is already running.
+  // co_spawn may run the check at once, up to its first suspension, and a check that never
+  // suspends finishes (and takes check.mutex) right there: so never spawn under the lock.
   static void kick(NamedCheck& check, const asio::any_io_executor& ex, Clock::time_point now) {
-    std::lock_guard lock(check.mutex);
-    if (check.running || (check.last && now - check.last_at < check.options.cache_for)) return;
-    check.running = true;
+    {
+      std::lock_guard lock(check.mutex);
+      if (check.running || (check.last && now - check.last_at < check.options.cache_for)) return;
+      check.running = true;
+    }
     asio::co_spawn(ex, evaluate(check), asio::detached);
   }
 
@@ -95,6 +99,7 @@ struct Health::Impl {
   static Task<CheckResult> result_of(NamedCheck& check, Clock::time_point asked_at) {
     auto ex = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(ex, asked_at + check.options.timeout);
+    bool spawn = false;
     {
       std::lock_guard lock(check.mutex);
       if (check.last && (!check.running || check.last_at >= asked_at) &&
@@ -102,10 +107,11 @@ struct Health::Impl {
         co_return *check.last;
       if (!check.running) {  // finished before we got here and is stale: evaluate again
         check.running = true;
-        asio::co_spawn(ex, evaluate(check), asio::detached);
+        spawn = true;
       }
       check.waiters.push_back(timer);
     }
+    if (spawn) asio::co_spawn(ex, evaluate(check), asio::detached);  // outside the lock: see kick()
     co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
     std::lock_guard lock(check.mutex);
     if (check.last && check.last_at >= asked_at) co_return *check.last;

@@ -585,3 +585,63 @@ TEST_F(ClientTls, PlainHttpToATlsPortFailsCleanly) {
   Client client("http://127.0.0.1:" + std::to_string(port_), options);
   EXPECT_THROW(get(client, "/hello"), UpstreamError);
 }
+
+namespace {
+
+std::string raw_exchange(std::uint16_t port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return {};
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, n);
+  ::close(fd);
+  return out;
+}
+
+}  // namespace
+
+// The server side of deadline propagation: X-Request-Timeout-Ms becomes Request::deadline().
+TEST(ServerDeadline, TheTimeoutHeaderBecomesTheRequestsDeadline) {
+  svckit::log::Logger logger("test", svckit::log::Level::error);
+  boost::asio::io_context io;
+  svckit::http::ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  svckit::http::Server server(std::vector<boost::asio::io_context*>{&io}, o, logger);
+  server.router().add(svckit::http::Method::get, "/left",
+                      [](svckit::http::Request& req) -> svckit::Task<svckit::http::Response> {
+                        auto d = req.deadline();
+                        co_return svckit::http::Response::text(
+                            200, d.is_set() ? std::to_string(d.remaining().count()) : "none");
+                      });
+  auto port = server.listen();
+  server.start();
+  std::thread thread([&] { io.run(); });
+
+  Client client("http://127.0.0.1:" + std::to_string(port), quick());
+  auto r = get_request("/left");
+  r.deadline = svckit::Deadline::after(800ms);
+  int left = std::stoi(call(client, std::move(r)).body);
+  EXPECT_GT(left, 500);
+  EXPECT_LE(left, 800);
+  EXPECT_EQ(get(client, "/left").body.size() > 0, true);
+  // Whatever a caller puts there, the client sends its own remaining time.
+  auto own = get_request("/left");
+  own.headers.emplace_back("X-Request-Timeout-Ms", "5");
+  own.deadline = svckit::Deadline::after(900ms);
+  EXPECT_GT(std::stoi(call(client, std::move(own)).body), 500);
+  // Malformed values from the network are ignored, as a malformed traceparent is.
+  for (std::string bad : {"0", "-5", "abc", "1e3", "999999999", " 100x", ""}) {
+    std::string request = "GET /left HTTP/1.1\r\nHost: x\r\nX-Request-Timeout-Ms: " + bad +
+                          "\r\nConnection: close\r\n\r\n";
+    EXPECT_NE(raw_exchange(port, request).find("\r\n\r\nnone"), std::string::npos)
+        << "'" << bad << "' is ignored";
+  }
+  io.stop();
+  thread.join();
+}

@@ -39,6 +39,26 @@ TEST(Health, AFailingCheckMakesReadinessDownWithItsReason) {
   EXPECT_EQ(report.checks[1].second.detail, "connection refused");
 }
 
+// A coroutine check that never suspends finishes inside the call that starts it; that used to
+// deadlock on the check's own lock (found with JWKS_URL's "no key set yet" check).
+TEST(Health, ChecksThatFinishWithoutSuspendingDoNotDeadlock) {
+  BlockingPool pool(1);
+  Health h("svc", pool);
+  h.readiness("jwks", []() -> svckit::Task<bool> {
+    throw std::runtime_error("no key set yet");
+    co_return true;
+  });
+  h.readiness("fine", []() -> svckit::Task<bool> { co_return true; });
+  h.mark_started();
+  LoopThread loop;
+  for (int i = 0; i < 3; ++i) {
+    auto report = loop.run(h.readiness());
+    EXPECT_EQ(report.status, Status::down);
+    EXPECT_EQ(report.checks[0].second.detail, "no key set yet");
+    EXPECT_EQ(report.checks[1].second.status, Status::up);
+  }
+}
+
 TEST(Health, AHungCheckIsBoundedByItsTimeoutAndNotRunTwice) {
   BlockingPool pool(2);
   Health h("svc", pool);

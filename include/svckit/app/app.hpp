@@ -4,6 +4,7 @@
 // It runs them with the lifecycle DESIGN.md describes: start → ready → SIGTERM → not ready →
 // SHUTDOWN_DELAY → stop accepting → drain (DRAIN_TIMEOUT) → stop modules → exit 0.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -46,6 +47,12 @@ class App {
   M& install(Args&&... args) {
     return static_cast<M&>(install(std::make_unique<M>(std::forward<Args>(args)...)));
   }
+
+  // Runs `work` on loop 0 for the life of the service: from run() (or now, if already running)
+  // until the HTTP server has drained at shutdown, when it is cancelled (its pending wait throws
+  // operation_aborted). An exception it lets out is logged with `name`. For refreshers and
+  // pollers: a JWKS fetcher, active health checks.
+  void run_in_background(std::string name, std::function<Task<void>()> work);
 
   // Serves until SIGTERM/SIGINT or shutdown(); returns the process exit code.
   int run();

@@ -1,8 +1,10 @@
 #pragma once
 // JSON Web Tokens (RFC 7519) in compact JWS form, verified by RFC 8725's rules. Every rejection
 // is a TokenError: an Unauthorized (401) whose reason names what was wrong.
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +38,9 @@ struct VerifyOptions {
   std::chrono::seconds leeway{30};     // clock skew allowed on exp, nbf, iat; at most 5 minutes
   std::size_t max_token_bytes = 8192;  // checked before any decoding
   std::function<std::chrono::system_clock::time_point()> clock;  // tests inject one
+  // Told when a token names a kid that no key has: a JWKS fetcher refreshes early, since the
+  // issuer may have rotated. Must be cheap and thread-safe.
+  std::function<void()> on_unknown_kid;
 };
 
 // A verified token.
@@ -45,6 +50,8 @@ struct Token {
   std::string subject() const;  // "sub", empty when absent
 };
 
+// Thread-safe. Its keys can be replaced while it verifies (a JWKS refresh): each verification
+// uses the set it started with.
 class Verifier {
  public:
   Verifier(KeySet keys, VerifyOptions options);
@@ -52,11 +59,16 @@ class Verifier {
   // Throws TokenError. Never anything else for any input.
   Token verify(std::string_view token) const;
 
-  const KeySet& keys() const { return keys_; }
+  std::shared_ptr<const KeySet> keys() const { return keys_.load(std::memory_order_acquire); }
+  void replace_keys(KeySet keys);
   const VerifyOptions& options() const { return options_; }
+  // Only before the verifier is shared (wiring a JWKS fetcher to it).
+  void set_on_unknown_kid(std::function<void()> listener) {
+    options_.on_unknown_kid = std::move(listener);
+  }
 
  private:
-  KeySet keys_;
+  std::atomic<std::shared_ptr<const KeySet>> keys_;
   VerifyOptions options_;
 };
 

@@ -46,8 +46,10 @@ http::Middleware require(std::string permission);
 
 // Settings every service shares (DESIGN.md): JWT_SECRET_KEY (HS256), JWT_PUBLIC_KEY_FILE with
 // JWT_ALGORITHM (default RS256), JWKS_FILE; JWT_ISSUER and JWT_AUDIENCE; AUTH_ROLES. `get` reads
-// one setting (App's config().get). nullptr when no key is configured. Throws KeyError.
-std::shared_ptr<const Verifier> verifier_from_settings(
+// one setting (App's config().get). nullptr when no key is configured. Throws ConfigError naming
+// the setting. With JWKS_URL set the verifier may start without keys: something must fetch
+// them (svckit::bearer_options_from_settings(App&) wires a JwksFetcher).
+std::shared_ptr<Verifier> verifier_from_settings(
     const std::function<std::string(std::string_view)>& get);
 // AUTH_ROLES, or the defaults when it is unset. Throws ConfigError naming AUTH_ROLES.
 RolePermissions roles_from_settings(const std::function<std::string(std::string_view)>& get);

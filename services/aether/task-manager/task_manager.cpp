@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <svckit/app/app.hpp>
+#include <svckit/app/auth_settings.hpp>
 #include <svckit/auth/middleware.hpp>
 #include <svckit/config.hpp>
 #include <svckit/error.hpp>
@@ -49,17 +50,13 @@ void TaskManager::install(svckit::App& app) {
   auto& created = app.metrics().counter("tasks_created_total", "Tasks created, by priority.");
   TaskStore& store = *store_;
 
-  // Every task route needs a token (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE or JWKS_FILE, as the
-  // Security Service signs them): reads need tasks:read, changes tasks:write.
-  auto setting = [&app](std::string_view name) { return app.config().get(name); };
-  svckit::auth::BearerOptions auth;
-  auth.verifier = svckit::auth::verifier_from_settings(setting);
+  // Every task route needs a token (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL,
+  // as the Security Service signs them): reads need tasks:read, changes tasks:write.
+  auto auth = svckit::bearer_options_from_settings(app);
   if (!auth.verifier)
     throw svckit::ConfigError("JWT_SECRET_KEY",
                               "the Task Manager checks tokens: set JWT_SECRET_KEY, "
-                              "JWT_PUBLIC_KEY_FILE or JWKS_FILE");
-  auth.roles = svckit::auth::roles_from_settings(setting);
-  auth.certificate_roles = svckit::auth::certificate_roles_from_settings(setting);
+                              "JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL");
   auto tasks = app.http().group("/api/v1/tasks", {svckit::auth::bearer(std::move(auth))});
   auto read = svckit::auth::require("tasks:read");
   auto write = svckit::auth::require("tasks:write");

@@ -1,0 +1,17 @@
+#pragma once
+// bearer() options from the settings every service shares, wired into the App:
+//   JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE (+ JWT_ALGORITHM), JWKS_FILE   keys read at start
+//   JWKS_URL (+ JWKS_CA_FILE, JWKS_REFRESH_SECONDS)                     keys fetched and kept
+//                                                                      fresh in the background
+//   JWT_ISSUER, JWT_AUDIENCE, AUTH_ROLES, AUTH_CERT_ROLES
+// With JWKS_URL the readiness check "jwks" is DOWN until the first key set has arrived, so no
+// traffic is routed to a service that would refuse every token.
+#include "svckit/app/app.hpp"
+#include "svckit/auth/middleware.hpp"
+
+namespace svckit {
+
+// `verifier` is null when no key source is set. Throws ConfigError naming the bad setting.
+auth::BearerOptions bearer_options_from_settings(App& app);
+
+}  // namespace svckit

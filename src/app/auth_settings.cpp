@@ -1,0 +1,42 @@
+#include "svckit/app/auth_settings.hpp"
+
+#include <stdexcept>
+
+#include "svckit/auth/jwks_fetcher.hpp"
+
+namespace svckit {
+
+auth::BearerOptions bearer_options_from_settings(App& app) {
+  auto get = [&app](std::string_view name) { return app.config().get(name); };
+  auth::BearerOptions options;
+  auto verifier = auth::verifier_from_settings(get);
+  options.roles = auth::roles_from_settings(get);
+  options.certificate_roles = auth::certificate_roles_from_settings(get);
+  if (auto url = get("JWKS_URL"); !url.empty() && verifier) {
+    auth::JwksFetcherOptions fetch;
+    fetch.ca_file = get("JWKS_CA_FILE");
+    fetch.refresh_interval =
+        std::chrono::seconds(app.config().get_int("JWKS_REFRESH_SECONDS", 300, 1, 86'400));
+    fetch.min_refresh_interval = std::min(fetch.min_refresh_interval, fetch.refresh_interval);
+    fetch.static_keys = *verifier->keys();
+    std::shared_ptr<auth::JwksFetcher> fetcher;
+    try {
+      fetcher = std::make_shared<auth::JwksFetcher>(url, verifier, std::move(fetch), app.logger());
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError("JWKS_URL", e.what());
+    }
+    verifier->set_on_unknown_kid([weak = std::weak_ptr(fetcher)] {
+      if (auto f = weak.lock()) f->refresh_soon();
+    });
+    app.run_in_background("jwks", [fetcher] { return fetcher->run(); });
+    app.health().readiness("jwks", [fetcher]() -> Task<bool> {
+      if (!fetcher->loaded())
+        throw std::runtime_error("no key set from " + fetcher->url() + " yet");
+      co_return true;
+    });
+  }
+  options.verifier = std::move(verifier);
+  return options;
+}
+
+}  // namespace svckit

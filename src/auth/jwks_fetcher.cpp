@@ -1,0 +1,134 @@
+#include "svckit/auth/jwks_fetcher.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "svckit/resilience/retry_policy.hpp"
+
+namespace svckit::auth {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// "https://issuer/.well-known/jwks.json" → the client's base URL and the request target.
+std::pair<std::string, std::string> split_url(const std::string& url) {
+  auto scheme = url.find("://");
+  auto slash = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
+  if (slash == std::string::npos) return {url, "/"};
+  return {url.substr(0, slash), url.substr(slash)};
+}
+
+http::ClientOptions client_options(const JwksFetcherOptions& o) {
+  http::ClientOptions c;
+  c.name = "jwks";
+  c.timeout = o.timeout;
+  c.max_response_bytes = o.max_bytes;
+  c.ca_file = o.ca_file;
+  c.retry = RetryPolicy{.max_attempts = 2, .initial_backoff = std::chrono::milliseconds(200)};
+  c.breaker.reset();  // run() paces its own retries
+  return c;
+}
+
+}  // namespace
+
+// run()'s timer, so that refresh_soon() can cut its wait short from any thread.
+struct JwksFetcher::Wakeup {
+  std::mutex mutex;
+  asio::steady_timer* timer = nullptr;  // set while run() runs
+};
+
+JwksFetcher::JwksFetcher(std::string url, std::shared_ptr<Verifier> verifier,
+                         JwksFetcherOptions options, const log::Logger& logger)
+    : url_(std::move(url)),
+      verifier_(std::move(verifier)),
+      options_(std::move(options)),
+      logger_(logger),
+      client_(split_url(url_).first, client_options(options_)),
+      wakeup_(std::make_shared<Wakeup>()) {}
+
+JwksFetcher::~JwksFetcher() = default;
+
+Task<KeySet> JwksFetcher::fetch() {
+  http::ClientRequest request;
+  request.target = split_url(url_).second;
+  request.headers.emplace_back("Accept", "application/json");
+  auto response = co_await client_.send(std::move(request));
+  if (response.status != 200)
+    throw KeyError("JWKS_URL answered " + std::to_string(response.status));
+  auto json = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) throw KeyError("JWKS_URL did not answer with JSON");
+  co_return KeySet::from_jwks(json);
+}
+
+Task<void> JwksFetcher::run() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  {
+    std::lock_guard lock(wakeup_->mutex);
+    wakeup_->timer = &timer;
+  }
+  struct Unregister {
+    std::shared_ptr<Wakeup> wakeup;
+    ~Unregister() {
+      std::lock_guard lock(wakeup->mutex);
+      wakeup->timer = nullptr;
+    }
+  } unregister{wakeup_};
+
+  RetryPolicy backoff{.initial_backoff = std::chrono::seconds(1),
+                      .max_backoff = std::min<std::chrono::milliseconds>(options_.refresh_interval,
+                                                                         std::chrono::seconds(60))};
+  int failures = 0;
+  for (;;) {
+    std::chrono::milliseconds wait = options_.refresh_interval;
+    try {
+      auto fetched = co_await fetch();
+      KeySet merged = options_.static_keys;
+      for (const auto& key : fetched.keys()) merged.add(key);
+      verifier_->replace_keys(std::move(merged));
+      bool first = !loaded_.exchange(true, std::memory_order_acq_rel);
+      failures = 0;
+      logger_.write(first ? log::Level::info : log::Level::debug, "JWKS loaded",
+                    {{"url", url_}, {"keys", fetched.keys().size()}});
+    } catch (const std::exception& e) {
+      ++failures;
+      wait = backoff.backoff(failures) + std::chrono::milliseconds(100);
+      logger_.warning("JWKS fetch failed; the current keys stay",
+                      {{"url", url_}, {"error", e.what()}, {"retry_in_ms", wait.count()}});
+    }
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) co_return;
+    timer.expires_after(wait);
+    // Cut short by refresh_soon() (operation_aborted) or by cancellation, which ends the loop.
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) co_return;
+  }
+}
+
+void JwksFetcher::refresh_soon() {
+  auto last = last_early_fetch_ns_.load(std::memory_order_relaxed);
+  auto now = now_ns();
+  auto min_gap = std::chrono::nanoseconds(options_.min_refresh_interval).count();
+  if (now - last < min_gap) return;
+  // One caller wins the slot; the others see the new time and return.
+  if (!last_early_fetch_ns_.compare_exchange_strong(last, now)) return;
+  std::lock_guard lock(wakeup_->mutex);
+  if (!wakeup_->timer) return;
+  asio::post(wakeup_->timer->get_executor(), [wakeup = wakeup_] {
+    std::lock_guard lock(wakeup->mutex);
+    if (wakeup->timer) wakeup->timer->cancel();
+  });
+}
+
+}  // namespace svckit::auth

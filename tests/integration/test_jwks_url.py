@@ -1,0 +1,174 @@
+"""JWKS_URL: a service fetches its verification keys from an issuer, keeps them fresh, follows a
+rotation on the first unknown kid, and keeps its keys when the issuer fails."""
+import http.server
+import json
+import threading
+import time
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from test_security import ADMIN, admin_token
+
+
+class JwksIssuer:
+    """An issuer's /.well-known/jwks.json on loopback whose answer the test changes."""
+
+    def __init__(self):
+        self.keys = {}
+        self.mode = "ok"  # "ok", "500", "garbage", "hang"
+        self.fetches = 0
+        issuer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                issuer.fetches += 1
+                if issuer.mode == "hang":
+                    time.sleep(3)
+                if issuer.mode == "500":
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b"{not json" if issuer.mode == "garbage" else json.dumps(issuer.jwks()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add_key(self, kid):
+        private = ec.generate_private_key(ec.SECP256R1())
+        self.keys[kid] = private
+        return private
+
+    def jwks(self):
+        out = []
+        for kid, private in self.keys.items():
+            jwk = json.loads(ECAlgorithm.to_jwk(private.public_key()))
+            out.append({**jwk, "kid": kid, "alg": "ES256", "use": "sig"})
+        return {"keys": out}
+
+    def token(self, kid, permissions=("tasks:read",)):
+        now = int(time.time())
+        return jwt.encode({"sub": "u1", "roles": [], "permissions": list(permissions), "type": "access",
+                           "iat": now, "exp": now + 600}, self.keys[kid], algorithm="ES256",
+                          headers={"kid": kid})
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def issuer():
+    i = JwksIssuer()
+    yield i
+    i.close()
+
+
+def tasks(svc, token):
+    return requests.get(svc.url + "/api/v1/tasks", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+
+
+def test_tokens_verify_with_keys_fetched_from_the_url(start_service, issuer):
+    issuer.add_key("k1")
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url)
+    assert svc.wait_log("JWKS loaded", keys=1)["url"] == issuer.url
+    assert tasks(svc, issuer.token("k1")).status_code == 200
+    other = JwksIssuer()
+    other.add_key("k1")  # same kid, someone else's key
+    r = tasks(svc, other.token("k1"))
+    other.close()
+    assert r.status_code == 401 and "signature" in r.json()["detail"]
+
+
+def test_not_ready_until_the_first_key_set_arrives(start_service, issuer):
+    issuer.add_key("k1")
+    issuer.mode = "500"
+    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url)
+    svc.wait_log("JWKS fetch failed; the current keys stay")
+    ready = requests.get(svc.url + "/ready", timeout=5)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["jwks"]["status"] == "DOWN"
+    assert tasks(svc, issuer.token("k1")).status_code == 401
+    issuer.mode = "ok"  # the fetcher retries with backoff (1 s first)
+    svc.wait_ready(timeout=10)
+    assert tasks(svc, issuer.token("k1")).status_code == 200
+
+
+def test_a_rotation_is_followed_on_the_first_unknown_kid(start_service, issuer):
+    issuer.add_key("old")
+    # An hour between scheduled refreshes: only the unknown kid can explain a fetch.
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWKS_REFRESH_SECONDS="3600")
+    svc.wait_log("JWKS loaded")
+    issuer.add_key("new")
+    token = issuer.token("new")
+    first = tasks(svc, token)
+    assert first.status_code == 401 and "kid" in first.json()["detail"]
+    deadline = time.monotonic() + 5
+    while tasks(svc, token).status_code != 200:
+        assert time.monotonic() < deadline, "the rotated key never arrived"
+        time.sleep(0.05)
+    assert issuer.fetches == 2
+    assert tasks(svc, issuer.token("old")).status_code == 200  # both keys live side by side
+
+    # Made-up kids do not make the service hammer the issuer: one early fetch per 30 s.
+    for i in range(50):
+        forged = jwt.encode({"sub": "x", "type": "access", "exp": int(time.time()) + 60}, issuer.keys["old"],
+                            algorithm="ES256", headers={"kid": f"forged-{i}"})
+        assert tasks(svc, forged).status_code == 401
+    time.sleep(0.5)
+    assert issuer.fetches == 2
+
+
+def test_a_failing_or_garbage_issuer_keeps_the_current_keys(start_service, issuer):
+    issuer.add_key("k1")
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWKS_REFRESH_SECONDS="1")
+    svc.wait_log("JWKS loaded")
+    token = issuer.token("k1")
+    for mode in ("500", "garbage"):
+        issuer.mode = mode
+        before = len(svc.logs("JWKS fetch failed; the current keys stay"))
+        deadline = time.monotonic() + 10
+        while len(svc.logs("JWKS fetch failed; the current keys stay")) <= before:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert tasks(svc, token).status_code == 200, mode
+    assert requests.get(svc.url + "/ready", timeout=5).status_code == 200
+
+
+def test_the_security_service_is_the_issuer(start_service, tmp_path):
+    import subprocess
+    key_file = tmp_path / "signing.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-out", str(key_file)], check=True, capture_output=True)
+    security = start_service("security", JWT_SECRET_KEY="", SECURITY_SIGNING_KEY_FILE=str(key_file),
+                             JWT_ALGORITHM="ES256", SECURITY_ADMIN_EMAIL=ADMIN[0],
+                             SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4")
+    svc = start_service("task-manager", JWT_SECRET_KEY="",
+                        JWKS_URL=security.url + "/.well-known/jwks.json")
+    token = admin_token(security)
+    r = requests.post(svc.url + "/api/v1/tasks", json={"title": "from a JWKS-verified admin"},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert r.status_code == 201, r.text
+
+
+def test_bad_jwks_settings_stop_startup(tmp_path):
+    import subprocess
+    from conftest import BIN_DIR
+    for env in [{"JWKS_URL": "ftp://issuer/jwks"}, {"JWKS_URL": "http://127.0.0.1:1/x", "JWKS_REFRESH_SECONDS": "0"},
+                {"JWKS_URL": "https://127.0.0.1:1/x", "JWKS_CA_FILE": str(tmp_path / "missing.pem")}]:
+        result = subprocess.run([str(BIN_DIR / "task-manager")], env={"PATH": "/usr/bin:/bin", "PORT": "0",
+                                "DATA_DIR": str(tmp_path), **env}, capture_output=True, text=True, timeout=20)
+        assert result.returncode == 2, (env, result.stderr)
+        assert "JWKS" in result.stderr, result.stderr
