@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
@@ -100,6 +102,26 @@ Url parse_url(std::string_view url) {
 bool safe_field(std::string_view text) {
   return std::none_of(text.begin(), text.end(),
                       [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+}
+
+// RFC 9110 §5.6.2: a header name is a token.
+bool is_token(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Fields the client writes itself; a caller's copies are dropped rather than sent twice (a
+// second Content-Length is a request smuggling vector, a second deadline a lie).
+bool owned_by_client(std::string_view name) {
+  for (std::string_view owned :
+       {"Host", "Content-Length", "Transfer-Encoding", "X-Request-Timeout-Ms"})
+    if (detail::iequals(name, owned)) return true;
+  return false;
 }
 
 bool idempotent(Method m) {
@@ -428,45 +450,64 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     co_return conn;
   }
 
-  bhttp::request<bhttp::string_body> wire_request(const ClientRequest& r, Deadline deadline) const {
+  // Throws std::invalid_argument for a request that must not go on the wire.
+  static void validate(const ClientRequest& r) {
+    verb_of(r.method);
     if (r.target.empty() || r.target[0] != '/' || !safe_field(r.target) ||
         r.target.find(' ') != std::string::npos)
       throw std::invalid_argument(
           "request target must start with '/' and hold no spaces or "
           "line breaks: '" +
           r.target + "'");
-    bhttp::request<bhttp::string_body> out(verb_of(r.method), url.prefix + r.target, 11);
-    out.set(bhttp::field::host, host_header);
-    out.set(bhttp::field::user_agent, "svckit/0.1");
-    for (const auto& [k, v] : r.headers) {
-      if (k.empty() || !safe_field(k) || !safe_field(v) || k.find(':') != std::string::npos)
-        throw std::invalid_argument("header '" + k + "' has a line break, NUL or colon");
-      out.insert(k, v);
-    }
+    for (const auto& [k, v] : r.headers)
+      if (!is_token(k) || !safe_field(v))
+        throw std::invalid_argument("header '" + k +
+                                    "': the name must be a token and the value "
+                                    "must hold no line break or NUL");
+    if (!safe_field(r.content_type))
+      throw std::invalid_argument("content type holds a line break or NUL");
+  }
+
+  // The request head, serialized by hand into one buffer (what Beast's serializer would write,
+  // without a field allocation each). The request was validated.
+  std::string wire_head(const ClientRequest& r, Deadline deadline) const {
+    std::string head;
+    head.reserve(256 + r.target.size());
+    head.append(method_name(r.method)).append(" ").append(url.prefix).append(r.target);
+    head.append(" HTTP/1.1\r\nHost: ").append(host_header).append("\r\nUser-Agent: svckit/0.1\r\n");
+    auto field = [&head](std::string_view name, std::string_view value) {
+      head.append(name).append(": ").append(value).append("\r\n");
+    };
+    for (const auto& [k, v] : r.headers)
+      if (!owned_by_client(k)) field(k, v);
     if (r.context) {
-      out.set("X-Request-ID", r.context->request_id());
+      field("X-Request-ID", r.context->request_id());
       trace::TraceContext child = r.context->trace();
       child.span_id = trace::random_hex(8);
-      out.set("traceparent", child.traceparent());
-      if (!child.tracestate.empty()) out.set("tracestate", child.tracestate);
+      field("traceparent", child.traceparent());
+      if (!child.tracestate.empty()) field("tracestate", child.tracestate);
     }
-    if (deadline.is_set()) out.set(kTimeoutHeader, std::to_string(deadline.remaining().count()));
-    if (!r.body.empty() && !r.content_type.empty())
-      out.set(bhttp::field::content_type, r.content_type);
-    out.body() = r.body;
-    out.prepare_payload();
-    return out;
+    if (deadline.is_set())
+      field(kTimeoutHeader,
+            std::to_string(std::max<std::int64_t>(1, deadline.remaining().count())));
+    if (!r.body.empty() && !r.content_type.empty()) field("Content-Type", r.content_type);
+    if (!r.body.empty() || r.method == Method::post || r.method == Method::put ||
+        r.method == Method::patch)
+      field("Content-Length", std::to_string(r.body.size()));
+    head.append("\r\n");
+    return head;
   }
 
   template <class Stream>
-  Task<ClientResponse> exchange(Stream& stream, Connection& conn,
-                                bhttp::request<bhttp::string_body>& request, bool& keep_alive) {
-    auto [wec, written] = co_await bhttp::async_write(stream, request, kNoThrow);
+  Task<ClientResponse> exchange(Stream& stream, Connection& conn, const std::string& head,
+                                const ClientRequest& request, bool& keep_alive) {
+    std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body)};
+    auto [wec, written] = co_await asio::async_write(stream, wire, kNoThrow);
     if (wec) throw io_error(conn, "sending the request failed: " + wec.message());
     bhttp::response_parser<bhttp::string_body> parser;
     parser.header_limit(kMaxResponseHead);
     parser.body_limit(options.max_response_bytes);
-    if (request.method() == bhttp::verb::head) parser.skip(true);
+    if (request.method == Method::head) parser.skip(true);
     auto [rec, read] = co_await bhttp::async_read(stream, conn.buffer, parser, kNoThrow);
     if (rec == bhttp::error::body_limit || rec == bhttp::error::header_limit)
       throw error(UpstreamError::Kind::too_large, "the answer is larger than the client takes");
@@ -493,7 +534,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     auto ex = co_await asio::this_coro::executor;
     auto& pools = asio::use_service<ConnectionPools>(asio::query(ex, asio::execution::context));
     std::shared_ptr<const void> self = shared_from_this();
-    auto request = wire_request(r, deadline);
+    auto head = wire_head(r, deadline);
     // A pooled connection the server closed a moment ago fails before any answer; such a try
     // is repeated once on a new connection (the request never reached a handler).
     for (int fresh_tries = 0;; ++fresh_tries) {
@@ -507,9 +548,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       ClientResponse response;
       try {
         if (conn->tls)
-          response = co_await exchange(*conn->tls, *conn, request, keep_alive);
+          response = co_await exchange(*conn->tls, *conn, head, r, keep_alive);
         else
-          response = co_await exchange(conn->socket, *conn, request, keep_alive);
+          response = co_await exchange(conn->socket, *conn, head, r, keep_alive);
       } catch (const UpstreamError& e) {
         failure = e;
       }
@@ -539,12 +580,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     co_await timer.async_wait(asio::use_awaitable);
   }
 
-  Task<ClientResponse> send(ClientRequest r) {
+  // `self` is this Impl: held by the call's frame, so a call in flight keeps its client's state
+  // alive even if the Client object goes.
+  Task<ClientResponse> send(ClientRequest r, std::shared_ptr<Impl> self) {
+    (void)self;
     auto started = Clock::now();
     Deadline deadline = r.deadline.min(Deadline::after(options.timeout));
     if (r.context) deadline = deadline.min(r.context->deadline());
     bool may_retry = r.idempotent.value_or(idempotent(r.method));
-    wire_request(r, deadline);  // a malformed request throws std::invalid_argument before any try
+    validate(r);  // a malformed request throws std::invalid_argument before any try
     budget.record_request();
 
     std::optional<ClientResponse> last_response;
@@ -620,22 +664,21 @@ Client::Client(std::string_view base_url, ClientOptions options)
 Client::~Client() = default;
 
 Task<ClientResponse> Client::send(ClientRequest request) {
-  auto keep = impl_;  // the call may outlive nothing, but the Impl must outlive the call
-  co_return co_await keep->send(std::move(request));
+  return impl_->send(std::move(request), impl_);
 }
 
 Task<ClientResponse> Client::get(std::string target, const Request* context) {
   ClientRequest r;
   r.target = std::move(target);
   r.context = context;
-  co_return co_await send(std::move(r));
+  return impl_->send(std::move(r), impl_);
 }
 
 Task<ClientResponse> Client::post(std::string target, const nlohmann::json& body,
                                   const Request* context) {
   ClientRequest r = ClientRequest::json(Method::post, std::move(target), body);
   r.context = context;
-  co_return co_await send(std::move(r));
+  return impl_->send(std::move(r), impl_);
 }
 
 const std::string& Client::name() const {

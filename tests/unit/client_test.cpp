@@ -214,14 +214,19 @@ TEST(Client, GetsAnAnswerAndReusesTheConnection) {
 TEST(Client, SendsBodiesHostAndThePathPrefix) {
   FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(201); });
   Client client(up.url() + "/base/", quick());
-  auto res = call(client, ClientRequest::json(svckit::http::Method::post, "/items?x=1",
-                                              nlohmann::json{{"name", "a"}}));
+  auto request =
+      ClientRequest::json(svckit::http::Method::post, "/items?x=1", nlohmann::json{{"name", "a"}});
+  request.headers.emplace_back("content-length", "999");  // the client's own: dropped
+  request.headers.emplace_back("X-Tenant", "t1");
+  auto res = call(client, std::move(request));
   EXPECT_EQ(res.status, 201);
   auto head = up.last_head();
   EXPECT_NE(head.find("POST /base/items?x=1 HTTP/1.1\r\n"), std::string::npos) << head;
   EXPECT_NE(head.find("Content-Type: application/json"), std::string::npos);
   EXPECT_NE(head.find("Content-Length: 12"), std::string::npos);
   EXPECT_NE(head.find("Host: 127.0.0.1:"), std::string::npos);
+  EXPECT_NE(head.find("X-Tenant: t1\r\n"), std::string::npos);
+  EXPECT_EQ(head.find("999"), std::string::npos) << head;
 }
 
 TEST(Client, CarriesRequestIdTraceAndRemainingDeadline) {
@@ -422,6 +427,9 @@ TEST(Client, RefusesHeaderInjectionAndBadTargets) {
   auto r = get_request();
   r.headers.emplace_back("X-Evil", "a\r\nInjected: 1");
   EXPECT_THROW(call(client, std::move(r)), std::invalid_argument);
+  auto bad_name = get_request();
+  bad_name.headers.emplace_back("X Evil:", "1");
+  EXPECT_THROW(call(client, std::move(bad_name)), std::invalid_argument);
   EXPECT_THROW(call(client, get_request("no-slash")), std::invalid_argument);
   EXPECT_THROW(call(client, get_request("/a b")), std::invalid_argument);
   EXPECT_EQ(up.requests(), 0);
