@@ -226,7 +226,7 @@ TEST(Client, SendsBodiesHostAndThePathPrefix) {
   EXPECT_NE(head.find("Content-Length: 12"), std::string::npos);
   EXPECT_NE(head.find("Host: 127.0.0.1:"), std::string::npos);
   EXPECT_NE(head.find("X-Tenant: t1\r\n"), std::string::npos);
-  EXPECT_EQ(head.find("999"), std::string::npos) << head;
+  EXPECT_EQ(head.find("ength: 999"), std::string::npos) << head;
 }
 
 TEST(Client, CarriesRequestIdTraceAndRemainingDeadline) {
