@@ -23,3 +23,24 @@ def test_notes(start_service):
     assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/problem+json"
     assert requests.post(svc.url + "/api/v1/notes", json={"body": ""}).status_code == 422
     assert requests.post(svc.url + "/api/v1/notes", json={"body": "x" * 1001}).status_code == 422
+
+
+def test_relay(start_service):
+    hello = start_service("hello")
+    relay = start_service("relay", RELAY_UPSTREAM=hello.url)
+    r = requests.get(relay.url + "/api/v1/relay/hello/world",
+                     headers={"X-Request-ID": "relay-test-1", "X-Request-Timeout-Ms": "1500",
+                              "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    assert r.status_code == 200
+    assert r.json() == {"upstream": {"message": "hello, world"}, "attempts": 1}
+    # The upstream saw the same request id and trace, within the caller's deadline.
+    line = hello.wait_log("request", request_id="relay-test-1")
+    assert line["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    # The upstream goes away: no answer is a 502 naming it, then the breaker opens and the
+    # fallback answers.
+    hello.stop()
+    statuses = [requests.get(relay.url + "/api/v1/relay/hello/x").status_code for _ in range(8)]
+    assert statuses[0] == 502
+    after = requests.get(relay.url + "/api/v1/relay/hello/x")
+    assert after.status_code == 200 and "fallback" in after.json()["upstream"]["message"]
+    assert 'http_client_circuit_breaker_state{upstream="hello"} 1' in requests.get(relay.url + "/metrics").text
