@@ -1,0 +1,135 @@
+#pragma once
+// The message bus every service publishes to and consumes from (DESIGN.md: CloudEvents 1.0,
+// at-least-once). One interface, chosen by BUS_URL:
+//   inproc://        the whole system in one process, no broker (the default; tests, local runs)
+//   amqp://...       RabbitMQ (AMQP 0-9-1)
+//
+//   auto& bus = app.bus();
+//   co_await bus.publish("task.created", {{"task_id", id}, ...}, &req);
+//   bus.subscribe("analytics", "task.*", [](const bus::Event& e) -> Task<bus::Outcome> {
+//     record(e.data);
+//     co_return bus::Outcome::success;
+//   });
+//
+// A group is one queue shared by its consumers: each event reaches one consumer of every group
+// whose pattern matches it (work-queue semantics within a group, pub/sub across groups).
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "svckit/bus/event.hpp"
+#include "svckit/error.hpp"
+#include "svckit/resilience/retry_policy.hpp"
+#include "svckit/task.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+namespace svckit::http {
+class Request;
+}
+namespace svckit::log {
+class Logger;
+}
+namespace svckit::metrics {
+class Registry;
+}
+
+namespace svckit::bus {
+
+// What a handler answers. success acknowledges; retry redelivers after the subscription's
+// backoff and dead-letters after its last attempt; drop acknowledges without dead-lettering (and
+// is logged). A handler that throws answers retry, with the exception as the reason.
+enum class Outcome { success, retry, drop };
+using Handler = std::function<Task<Outcome>(const Event&)>;
+// Answers a request; what it returns is the reply's data. A throw becomes the requester's error.
+using Responder = std::function<Task<nlohmann::json>(const Event&)>;
+
+struct SubscribeOptions {
+  RetryPolicy retry{.max_attempts = 5,
+                    .initial_backoff = std::chrono::milliseconds(200),
+                    .max_backoff = std::chrono::seconds(30)};
+  std::size_t prefetch = 16;  // deliveries in flight at once for this consumer
+};
+
+// An event that used up its attempts, kept with why.
+struct DeadLetter {
+  Event event;
+  std::string group;
+  std::string reason;  // the last failure
+  int attempts = 0;
+  std::string dead_at;  // RFC 3339
+};
+
+// No reply within the timeout: a 504 if a handler lets it through.
+class RequestTimeout : public Error {
+ public:
+  RequestTimeout(const std::string& type, std::chrono::milliseconds timeout);
+};
+
+struct BusOptions {
+  std::string source;  // the service: every event's `source`
+  metrics::Registry* metrics = nullptr;
+  const log::Logger* logger = nullptr;
+};
+
+class Bus {
+ public:
+  virtual ~Bus() = default;
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
+
+  // Publishes `event` as it is. Completes once the bus has taken it (in-process: queued for
+  // every matching group; RabbitMQ: confirmed by the broker). Throws BusError when closed.
+  virtual Task<void> publish(Event event) = 0;
+  // Wraps `data` in a CloudEvent from this service: new id, time now, the request's id and
+  // trace (a new span) when `context` is given. `data` that already is a structured CloudEvent
+  // is published as it is. Returns what was published.
+  Task<Event> publish(std::string type, nlohmann::json data,
+                      const http::Request* context = nullptr);
+
+  // Consumes events whose type matches `pattern` (AMQP topic rules: `task.*`, `task.#`) as a
+  // member of `group`. Call before the App runs (from install()). Throws BusError for a bad
+  // pattern or group name.
+  virtual void subscribe(std::string group, std::string pattern, Handler handler,
+                         SubscribeOptions options = {}) = 0;
+
+  // Request/reply with a correlation id: `responder` answers requests of `type`.
+  virtual void respond(std::string type, Responder responder) = 0;
+  // Sends a request and waits for its reply's data. Throws RequestTimeout after `timeout`, or
+  // BusError with the responder's message when it failed.
+  virtual Task<Event> request(Event request, std::chrono::milliseconds timeout) = 0;
+  Task<nlohmann::json> request(std::string type, nlohmann::json data,
+                               std::chrono::milliseconds timeout,
+                               const http::Request* context = nullptr);
+
+  // Dead-letter tooling: what is in a group's dead-letter queue, and putting one event back on
+  // its group's queue (false when no such event is dead-lettered there).
+  virtual std::vector<DeadLetter> dead_letters(const std::string& group) = 0;
+  virtual Task<bool> replay(const std::string& group, const std::string& event_id) = 0;
+
+  // Graceful stop: no new deliveries, in-flight handlers finish (up to `timeout`), then closed.
+  virtual Task<void> close(std::chrono::milliseconds timeout) = 0;
+  virtual bool connected() const = 0;
+
+  const std::string& source() const { return options_.source; }
+  // The CloudEvent publish(type, data, context) would send.
+  Event make_event(std::string type, nlohmann::json data,
+                   const http::Request* context = nullptr) const;
+
+ protected:
+  explicit Bus(BusOptions options) : options_(std::move(options)) {}
+  BusOptions options_;
+};
+
+// Opens the backend `url` names. Deliveries run on `loops`. Throws BusError for an unknown
+// scheme or a malformed URL.
+std::unique_ptr<Bus> open_bus(std::string_view url, std::vector<boost::asio::io_context*> loops,
+                              BusOptions options);
+
+}  // namespace svckit::bus

@@ -1,0 +1,48 @@
+#pragma once
+// A CloudEvents 1.0 event (https://github.com/cloudevents/spec): what every svckit service
+// publishes and consumes. Data is JSON (datacontenttype application/json). Extensions carry the
+// trace (`traceparent`, the distributed-tracing extension), the request id (`requestid`) and,
+// for request/reply, `correlationid` and `replyto`.
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace svckit::bus {
+
+// A bus operation that failed: a malformed event, an unusable pattern, a broker that refused.
+class BusError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Event {
+  std::string id;      // unique per source
+  std::string source;  // the publishing service ("task-manager")
+  std::string specversion = "1.0";
+  std::string type;  // "task.created"
+  std::string time;  // RFC 3339, UTC
+  std::string datacontenttype = "application/json";
+  nlohmann::json data;
+  std::map<std::string, std::string> extensions;  // traceparent, requestid, ...
+
+  // An extension attribute, empty when absent.
+  const std::string& extension(const std::string& name) const;
+
+  // Structured mode: one JSON object with the attributes and "data".
+  nlohmann::json to_json() const;
+  // From structured mode. Throws BusError naming what is missing or wrong: id, source, type and
+  // specversion "1.0" are required strings; extension names are lowercase alphanumeric.
+  static Event from_json(const nlohmann::json& json);
+  // Whether `json` is already a structured CloudEvent (and is published as it is).
+  static bool is_cloud_event(const nlohmann::json& json);
+};
+
+// AMQP topic matching: words separated by '.', `*` matches exactly one word, `#` zero or more.
+bool topic_matches(std::string_view pattern, std::string_view type);
+// Throws BusError unless `pattern` is a valid topic pattern (non-empty words, `*`/`#` whole).
+void check_pattern(std::string_view pattern);
+
+}  // namespace svckit::bus

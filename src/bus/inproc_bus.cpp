@@ -1,0 +1,424 @@
+#include "inproc_bus.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include "svckit/ids.hpp"
+#include "svckit/log/logger.hpp"
+#include "svckit/metrics/registry.hpp"
+
+namespace svckit::bus::detail {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+struct Message {
+  Event event;
+  int attempts = 0;  // deliveries so far
+};
+
+struct Consumer {
+  Handler handler;
+  SubscribeOptions options;
+  asio::io_context* loop = nullptr;
+  std::size_t in_flight = 0;
+};
+
+struct Group {
+  std::string name;
+  std::vector<std::string> patterns;
+  std::vector<std::shared_ptr<Consumer>> consumers;
+  std::deque<Message> ready;
+  std::size_t next_consumer = 0;
+  std::vector<DeadLetter> dead;
+  prometheus::Gauge* depth = nullptr;
+};
+
+// A request waiting for its reply; woken by cancelling its timer on the requester's loop.
+struct Pending {
+  std::optional<Event> reply;
+  std::string error;
+  std::shared_ptr<asio::steady_timer> timer;
+};
+
+struct Delivery {
+  Group* group;
+  std::shared_ptr<Consumer> consumer;
+  Message message;
+};
+
+void check_group(const std::string& group) {
+  if (group.empty() || group.size() > 128) throw BusError("group name must be 1-128 characters");
+  for (char c : group)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+          c == ':'))
+      throw BusError("group name '" + group + "' may hold only letters, digits and . _ - :");
+}
+
+}  // namespace
+
+struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
+  BusOptions options;
+  std::vector<asio::io_context*> loops;
+  std::size_t next_loop = 0;
+
+  std::mutex mutex;
+  std::map<std::string, std::unique_ptr<Group>, std::less<>> groups;  // stable addresses
+  std::map<std::string, std::shared_ptr<Pending>> pending;            // by correlation id
+  std::set<std::shared_ptr<asio::steady_timer>> retry_timers;
+  std::size_t in_flight = 0;
+  bool closing = false;
+  bool closed = false;
+
+  struct Metrics {
+    prometheus::Family<prometheus::Counter>* published = nullptr;
+    prometheus::Family<prometheus::Counter>* consumed = nullptr;
+    prometheus::Family<prometheus::Counter>* retried = nullptr;
+    prometheus::Family<prometheus::Counter>* dead_lettered = nullptr;
+    prometheus::Family<prometheus::Histogram>* handling = nullptr;
+    prometheus::Family<prometheus::Gauge>* depth = nullptr;
+  } metrics;
+
+  State(std::vector<asio::io_context*> l, BusOptions o)
+      : options(std::move(o)), loops(std::move(l)) {
+    if (loops.empty()) throw BusError("the bus needs at least one I/O loop");
+    if (auto* r = options.metrics) {
+      metrics.published = &r->counter("bus_messages_published_total", "Events published, by type.");
+      metrics.consumed =
+          &r->counter("bus_messages_consumed_total",
+                      "Deliveries handled, by group, type and outcome (success, retry, drop).");
+      metrics.retried =
+          &r->counter("bus_messages_retried_total", "Deliveries scheduled again, by group.");
+      metrics.dead_lettered = &r->counter("bus_messages_dead_lettered_total",
+                                          "Events moved to a dead-letter queue, by group.");
+      metrics.handling = &r->histogram("bus_handler_duration_seconds",
+                                       "Time a consumer's handler took, by group.");
+      metrics.depth = &r->gauge("bus_queue_depth", "Events waiting in a group's queue.");
+      r->gauge("bus_connected", "1 while the bus can publish and consume.")
+          .Add({{"backend", "inproc"}})
+          .Set(1);
+    }
+  }
+
+  void log(log::Level level, std::string_view message, log::Fields fields) const {
+    if (options.logger) options.logger->write(level, message, fields);
+  }
+
+  Group& group_locked(const std::string& name) {
+    auto it = groups.find(name);
+    if (it != groups.end()) return *it->second;
+    auto g = std::make_unique<Group>();
+    g->name = name;
+    if (metrics.depth) g->depth = &metrics.depth->Add({{"group", name}});
+    return *groups.emplace(name, std::move(g)).first->second;
+  }
+
+  void set_depth(Group& g) {
+    if (g.depth) g.depth->Set(static_cast<double>(g.ready.size()));
+  }
+
+  // Hands ready events to consumers with room, round-robin. Called with the lock held; the
+  // deliveries start after it is released (a handler may finish before its spawn returns).
+  void pump_locked(Group& g, std::vector<Delivery>& out) {
+    if (closing || g.consumers.empty()) return;
+    while (!g.ready.empty()) {
+      std::shared_ptr<Consumer> chosen;
+      for (std::size_t i = 0; i < g.consumers.size() && !chosen; ++i) {
+        auto& c = g.consumers[(g.next_consumer + i) % g.consumers.size()];
+        if (c->in_flight < c->options.prefetch) {
+          chosen = c;
+          g.next_consumer = (g.next_consumer + i + 1) % g.consumers.size();
+        }
+      }
+      if (!chosen) break;
+      ++chosen->in_flight;
+      ++in_flight;
+      out.push_back({&g, chosen, std::move(g.ready.front())});
+      g.ready.pop_front();
+    }
+    set_depth(g);
+  }
+
+  void start(std::vector<Delivery> deliveries) {
+    for (auto& d : deliveries) {
+      auto* loop = d.consumer->loop;
+      asio::co_spawn(*loop, deliver(shared_from_this(), std::move(d)), asio::detached);
+    }
+  }
+
+  static Task<void> deliver(std::shared_ptr<State> self, Delivery d) {
+    auto started = Clock::now();
+    Outcome outcome = Outcome::retry;
+    std::string reason;
+    try {
+      outcome = co_await d.consumer->handler(d.message.event);
+    } catch (const std::exception& e) {
+      reason = e.what();
+    }
+    ++d.message.attempts;
+    self->observe(d, outcome, started);
+    co_await self->settle(std::move(d), outcome, std::move(reason));
+  }
+
+  void observe(const Delivery& d, Outcome outcome, Clock::time_point started) {
+    if (!metrics.consumed) return;
+    static constexpr const char* kNames[] = {"success", "retry", "drop"};
+    metrics.consumed
+        ->Add({{"group", d.group->name},
+               {"type", d.message.event.type},
+               {"outcome", kNames[static_cast<int>(outcome)]}})
+        .Increment();
+    metrics.handling->Add({{"group", d.group->name}}, metrics::default_latency_buckets())
+        .Observe(std::chrono::duration<double>(Clock::now() - started).count());
+  }
+
+  // After a delivery: acknowledge, drop, dead-letter, or wait out the backoff and requeue.
+  Task<void> settle(Delivery d, Outcome outcome, std::string reason) {
+    const auto& retry = d.consumer->options.retry;
+    const auto& e = d.message.event;
+    std::optional<std::chrono::milliseconds> backoff;
+    std::vector<Delivery> next;
+    {
+      std::lock_guard lock(mutex);
+      --d.consumer->in_flight;
+      --in_flight;
+      if (outcome == Outcome::retry) {
+        if (reason.empty()) reason = "the handler asked for a retry";
+        if (d.message.attempts >= retry.max_attempts) {
+          d.group->dead.push_back(
+              {e, d.group->name, reason, d.message.attempts, utc_now_iso8601()});
+          if (metrics.dead_lettered)
+            metrics.dead_lettered->Add({{"group", d.group->name}}).Increment();
+        } else {
+          backoff = retry.backoff(d.message.attempts);
+        }
+      }
+      pump_locked(*d.group, next);
+    }
+    start(std::move(next));
+    if (outcome == Outcome::drop)
+      log(log::Level::info, "event dropped by its handler",
+          {{"group", d.group->name}, {"type", e.type}, {"event_id", e.id}});
+    if (outcome == Outcome::retry && !backoff)
+      log(log::Level::warning, "event dead-lettered",
+          {{"group", d.group->name},
+           {"type", e.type},
+           {"event_id", e.id},
+           {"attempts", d.message.attempts},
+           {"reason", reason}});
+    if (!backoff) co_return;
+    if (metrics.retried) metrics.retried->Add({{"group", d.group->name}}).Increment();
+    co_await requeue_after(std::move(d), *backoff);
+  }
+
+  Task<void> requeue_after(Delivery d, std::chrono::milliseconds wait) {
+    auto timer = std::make_shared<asio::steady_timer>(*d.consumer->loop, wait);
+    {
+      std::lock_guard lock(mutex);
+      if (closing) co_return;
+      retry_timers.insert(timer);
+    }
+    auto [ec] = co_await timer->async_wait(kNoThrow);
+    std::vector<Delivery> next;
+    {
+      std::lock_guard lock(mutex);
+      retry_timers.erase(timer);
+      // Cancelled by close(): the event stays queued (in-process, gone at exit).
+      d.group->ready.push_back(std::move(d.message));
+      if (!ec) pump_locked(*d.group, next);
+      set_depth(*d.group);
+    }
+    start(std::move(next));
+  }
+
+  void answer(const std::string& correlation, std::optional<Event> reply, std::string error) {
+    std::lock_guard lock(mutex);
+    auto it = pending.find(correlation);
+    if (it == pending.end()) return;  // the requester gave up already
+    auto p = it->second;
+    p->reply = std::move(reply);
+    p->error = std::move(error);
+    if (p->error.empty() && !p->reply) p->error = "empty reply";
+    asio::post(p->timer->get_executor(), [p] { p->timer->cancel(); });
+  }
+};
+
+InprocBus::InprocBus(std::vector<asio::io_context*> loops, BusOptions options)
+    : Bus(options), state_(std::make_shared<State>(std::move(loops), std::move(options))) {}
+
+InprocBus::~InprocBus() = default;
+
+Task<void> InprocBus::publish(Event event) {
+  if (event.id.empty() || event.source.empty() || event.type.empty())
+    throw BusError("an event needs an id, a source and a type");
+  std::vector<Delivery> deliveries;
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->closed) throw BusError("the bus is closed");
+    for (auto& [name, group] : state_->groups) {
+      bool matches = false;
+      for (const auto& p : group->patterns) matches = matches || topic_matches(p, event.type);
+      if (!matches) continue;
+      group->ready.push_back(Message{event, 0});
+      state_->pump_locked(*group, deliveries);
+      state_->set_depth(*group);
+    }
+  }
+  if (state_->metrics.published) state_->metrics.published->Add({{"type", event.type}}).Increment();
+  state_->start(std::move(deliveries));
+  co_return;
+}
+
+void InprocBus::subscribe(std::string group, std::string pattern, Handler handler,
+                          SubscribeOptions options) {
+  check_group(group);
+  check_pattern(pattern);
+  if (!handler) throw BusError("subscribe needs a handler");
+  options.prefetch = std::max<std::size_t>(1, options.prefetch);
+  options.retry.max_attempts = std::max(1, options.retry.max_attempts);
+  auto consumer = std::make_shared<Consumer>();
+  consumer->handler = std::move(handler);
+  consumer->options = options;
+  std::vector<Delivery> deliveries;
+  {
+    std::lock_guard lock(state_->mutex);
+    consumer->loop = state_->loops[state_->next_loop++ % state_->loops.size()];
+    Group& g = state_->group_locked(group);
+    if (std::find(g.patterns.begin(), g.patterns.end(), pattern) == g.patterns.end())
+      g.patterns.push_back(pattern);
+    g.consumers.push_back(consumer);
+    state_->pump_locked(g, deliveries);
+  }
+  state_->start(std::move(deliveries));
+}
+
+void InprocBus::respond(std::string type, Responder responder) {
+  check_pattern(type);
+  std::weak_ptr<State> weak = state_;
+  auto shared_responder = std::make_shared<Responder>(std::move(responder));
+  subscribe(
+      "rpc." + type, type,
+      [weak, shared_responder](const Event& request) -> Task<Outcome> {
+        const auto& correlation = request.extension("correlationid");
+        if (correlation.empty()) co_return Outcome::drop;  // not a request: nobody to answer
+        std::optional<Event> reply;
+        std::string error;
+        try {
+          Event r;
+          r.id = uuid_v4();
+          r.type = request.type + ".reply";
+          r.time = utc_now_iso8601();
+          r.data = co_await (*shared_responder)(request);
+          r.extensions["correlationid"] = correlation;
+          reply = std::move(r);
+        } catch (const std::exception& e) {
+          error = e.what();
+          if (error.empty()) error = "the responder failed";
+        }
+        if (auto state = weak.lock())
+          state->answer(correlation, std::move(reply), std::move(error));
+        co_return Outcome::success;
+      },
+      SubscribeOptions{.retry = RetryPolicy::none(), .prefetch = 64});
+}
+
+Task<Event> InprocBus::request(Event request, std::chrono::milliseconds timeout) {
+  auto pending = std::make_shared<Pending>();
+  pending->timer =
+      std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, timeout);
+  std::string correlation = uuid_v4();
+  request.extensions["correlationid"] = correlation;
+  request.extensions["replyto"] = "inproc";
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->pending.emplace(correlation, pending);
+  }
+  std::string type = request.type;
+  try {
+    co_await publish(std::move(request));
+  } catch (...) {
+    std::lock_guard lock(state_->mutex);
+    state_->pending.erase(correlation);
+    throw;
+  }
+  co_await pending->timer->async_wait(kNoThrow);  // woken early by the reply
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->pending.erase(correlation);
+  }
+  if (!pending->error.empty())
+    throw BusError("the responder to " + type + " failed: " + pending->error);
+  if (!pending->reply) throw RequestTimeout(type, timeout);
+  co_return std::move(*pending->reply);
+}
+
+std::vector<DeadLetter> InprocBus::dead_letters(const std::string& group) {
+  std::lock_guard lock(state_->mutex);
+  auto it = state_->groups.find(group);
+  if (it == state_->groups.end()) return {};
+  return it->second->dead;
+}
+
+Task<bool> InprocBus::replay(const std::string& group, const std::string& event_id) {
+  std::vector<Delivery> deliveries;
+  {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->groups.find(group);
+    if (it == state_->groups.end()) co_return false;
+    auto& dead = it->second->dead;
+    auto letter = std::find_if(dead.begin(), dead.end(),
+                               [&](const DeadLetter& d) { return d.event.id == event_id; });
+    if (letter == dead.end()) co_return false;
+    it->second->ready.push_back(Message{std::move(letter->event), 0});
+    dead.erase(letter);
+    state_->pump_locked(*it->second, deliveries);
+  }
+  state_->start(std::move(deliveries));
+  co_return true;
+}
+
+Task<void> InprocBus::close(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->closing = true;
+    for (const auto& t : state_->retry_timers) asio::post(t->get_executor(), [t] { t->cancel(); });
+  }
+  auto deadline = Clock::now() + timeout;
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  for (;;) {
+    {
+      std::lock_guard lock(state_->mutex);
+      if (state_->in_flight == 0 || Clock::now() >= deadline) {
+        if (state_->in_flight > 0)
+          state_->log(log::Level::warning, "bus closed with handlers still running",
+                      {{"in_flight", state_->in_flight}});
+        state_->closed = true;
+        break;
+      }
+    }
+    poll.expires_after(std::chrono::milliseconds(5));
+    co_await poll.async_wait(kNoThrow);
+  }
+  if (state_->options.metrics)
+    state_->options.metrics->gauge("bus_connected", "").Add({{"backend", "inproc"}}).Set(0);
+}
+
+bool InprocBus::connected() const {
+  std::lock_guard lock(state_->mutex);
+  return !state_->closed;
+}
+
+}  // namespace svckit::bus::detail
