@@ -2,10 +2,11 @@
 // files under DATA_DIR, the in-process bus. What the README's first command runs.
 #include <svckit/app/run.hpp>
 
+#include "analytics.hpp"
 #include "security_service.hpp"
 #include "task_manager.hpp"
 
 int main(int argc, char** argv) {
-  return svckit::run<aether::security::SecurityService, aether::task_manager::TaskManager>(
-      "aether", argc, argv);
+  return svckit::run<aether::security::SecurityService, aether::task_manager::TaskManager,
+                     aether::analytics::Analytics>("aether", argc, argv);
 }

@@ -187,6 +187,7 @@ void App::shutdown() {
           std::lock_guard lock(runtime_->background_mutex);
           for (auto& b : runtime_->background) b.cancel.emit(asio::cancellation_type::terminal);
         }
+        if (bus_) co_await bus_->close(config_.drain_timeout);
         for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
           try {
             co_await (*it)->stop(*this);
@@ -203,6 +204,21 @@ void App::shutdown() {
         for (auto& guard : runtime_->keep_running) guard.reset();
       },
       asio::detached);
+}
+
+bus::Bus& App::bus() {
+  if (!bus_) {
+    bus::BusOptions options;
+    options.source = config_.service_name;
+    options.metrics = &metrics_;
+    options.logger = &logger_;
+    try {
+      bus_ = bus::open_bus(config_.bus_url, runtime_->loop_pointers(), std::move(options));
+    } catch (const bus::BusError& e) {
+      throw ConfigError("BUS_URL", e.what());
+    }
+  }
+  return *bus_;
 }
 
 void App::run_in_background(std::string name, std::function<Task<void>()> work) {

@@ -13,6 +13,7 @@
 
 #include "svckit/app/module.hpp"
 #include "svckit/blocking_pool.hpp"
+#include "svckit/bus/bus.hpp"
 #include "svckit/config.hpp"
 #include "svckit/health/health.hpp"
 #include "svckit/http/server.hpp"
@@ -40,6 +41,11 @@ class App {
   // file DATA_DIR/<component>.db, so each service in a combined process keeps its own data.
   // Opened on first use; a readiness check named "database:<component>" is registered with it.
   sql::Database& database(std::string_view component);
+
+  // The message bus (BUS_URL, in-process by default), opened on first use. Events carry
+  // SERVICE_NAME as their source. It closes at shutdown after the HTTP server has drained:
+  // consuming stops, in-flight handlers finish, then modules stop.
+  bus::Bus& bus();
 
   // Installs a module now (its install() runs immediately). Modules start in install order.
   Module& install(std::unique_ptr<Module> module);
@@ -72,6 +78,7 @@ class App {
   std::unique_ptr<http::Server> http_;
   std::unique_ptr<health::Health> health_;
   std::map<std::string, std::unique_ptr<sql::Database>, std::less<>> databases_;
+  std::unique_ptr<bus::Bus> bus_;
   std::vector<std::unique_ptr<Module>> modules_;
 };
 

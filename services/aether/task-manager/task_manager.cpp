@@ -8,6 +8,7 @@
 #include <svckit/config.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
+#include <svckit/ids.hpp>
 
 namespace aether::task_manager {
 namespace {
@@ -49,6 +50,9 @@ void TaskManager::install(svckit::App& app) {
   store_->migrate();
   auto& created = app.metrics().counter("tasks_created_total", "Tasks created, by priority.");
   TaskStore& store = *store_;
+  // Events after each change is committed (seed 000 §4.3): task.created, task.completed, and
+  // task.updated / task.deleted for consumers that keep a copy.
+  svckit::bus::Bus& bus = app.bus();
 
   // Every task route needs a token (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL,
   // as the Security Service signs them): reads need tasks:read, changes tasks:write.
@@ -61,13 +65,19 @@ void TaskManager::install(svckit::App& app) {
   auto read = svckit::auth::require("tasks:read");
   auto write = svckit::auth::require("tasks:write");
 
-  tasks.post("/", write, [&store, &created](Request& req) -> Task<Response> {
+  tasks.post("/", write, [&store, &created, &bus](Request& req) -> Task<Response> {
     auto input = TaskInput::for_create(req.json_object());
     std::optional<std::string> user;
     if (!req.user_id().empty()) user = req.user_id();
     auto task = co_await store.create(std::move(input), std::move(user));
     created.Add({{"priority", task.priority}}).Increment();
     req.log(svckit::log::Level::info, "task created", {{"task_id", task.id}});
+    nlohmann::json event = {{"task_id", task.id},
+                            {"title", task.title},
+                            {"priority", task.priority},
+                            {"created_by", task.created_by.value_or("")},
+                            {"timestamp", task.created_at}};
+    co_await bus.publish("task.created", std::move(event), &req);
     co_return task_response(201, task, /*with_id=*/true);
   });
 
@@ -108,24 +118,37 @@ void TaskManager::install(svckit::App& app) {
     co_return task_response(200, *task);
   });
 
-  tasks.put("/{id}", write, [&store](Request& req) -> Task<Response> {
+  tasks.put("/{id}", write, [&store, &bus](Request& req) -> Task<Response> {
     auto id = req.param("id");
     auto input = TaskInput::for_update(req.json_object());
     auto task = co_await store.update(id, std::move(input));
     if (!task) throw task_not_found(id);
+    nlohmann::json event = {{"task_id", task->id},         {"title", task->title},
+                            {"status", task->status},      {"priority", task->priority},
+                            {"updated_by", req.user_id()}, {"timestamp", task->updated_at}};
+    co_await bus.publish("task.updated", std::move(event), &req);
     co_return task_response(200, *task);
   });
 
-  tasks.del("/{id}", write, [&store](Request& req) -> Task<Response> {
+  tasks.del("/{id}", write, [&store, &bus](Request& req) -> Task<Response> {
     auto id = req.param("id");
     if (!co_await store.remove(id)) throw task_not_found(id);
+    nlohmann::json event = {
+        {"task_id", id}, {"deleted_by", req.user_id()}, {"timestamp", svckit::utc_now_iso8601()}};
+    co_await bus.publish("task.deleted", std::move(event), &req);
     co_return Response::json(200, {{"success", true}});
   });
 
-  tasks.post("/{id}/complete", write, [&store](Request& req) -> Task<Response> {
+  tasks.post("/{id}/complete", write, [&store, &bus](Request& req) -> Task<Response> {
     auto id = req.param("id");
     auto task = co_await store.complete(id);
     if (!task) throw task_not_found(id);
+    auto completed_at = task->completed_at.value_or(task->updated_at);
+    nlohmann::json event = {{"task_id", task->id},
+                            {"completed_by", req.user_id()},
+                            {"completion_time", completed_at},
+                            {"timestamp", svckit::utc_now_iso8601()}};
+    co_await bus.publish("task.completed", std::move(event), &req);
     co_return task_response(200, *task);
   });
 }
