@@ -152,10 +152,16 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
     set_depth(g);
   }
 
+  // Posted, never spawned in place: co_spawn may run a handler inline, and a handler that
+  // finishes without suspending would start the next delivery inside this one, nesting deeper
+  // with every queued event until the stack overflows.
   void start(std::vector<Delivery> deliveries) {
     for (auto& d : deliveries) {
       auto* loop = d.consumer->loop;
-      asio::co_spawn(*loop, deliver(shared_from_this(), std::move(d)), asio::detached);
+      asio::post(*loop, [self = shared_from_this(), d = std::move(d)]() mutable {
+        auto* loop = d.consumer->loop;
+        asio::co_spawn(*loop, deliver(std::move(self), std::move(d)), asio::detached);
+      });
     }
   }
 

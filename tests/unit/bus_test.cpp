@@ -307,6 +307,32 @@ TEST_P(BusContract, PrefetchBoundsDeliveriesInFlight) {
   EXPECT_GE(most, 2);
 }
 
+// Handlers that finish without suspending, behind a long backlog: each delivery must start from
+// the loop, not inside the previous one (which once nested until the stack overflowed).
+TEST_P(BusContract, ABacklogOfSynchronousHandlersDoesNotGrowTheStack) {
+  std::atomic<int> handled{0};
+  SubscribeOptions options;
+  options.prefetch = 1;
+  bus_->subscribe(
+      "backlog", "tick",
+      [&handled](const Event&) -> Task<Outcome> {
+        ++handled;
+        co_return Outcome::success;
+      },
+      options);
+  const int n = 100'000;
+  loop_.run([](svckit::bus::Bus& bus, int n) -> Task<void> {
+    for (int i = 0; i < n; ++i) {
+      Event e;
+      e.id = std::to_string(i);
+      e.source = "t";
+      e.type = "tick";
+      co_await bus.publish(std::move(e));
+    }
+  }(*bus_, n));
+  EXPECT_TRUE(eventually([&] { return handled == n; }, 30s)) << handled;
+}
+
 TEST_P(BusContract, RequestReplyWithCorrelation) {
   bus_->respond("math.add", [](const Event& e) -> Task<nlohmann::json> {
     co_return nlohmann::json{{"sum", e.data["a"].get<int>() + e.data["b"].get<int>()}};
