@@ -12,9 +12,12 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "run_sync.hpp"
+#include "svckit/blocking_pool.hpp"
 #include "svckit/bus/bus.hpp"
+#include "svckit/bus/processed_events.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/metrics/registry.hpp"
+#include "svckit/sql/database.hpp"
 
 using namespace std::chrono_literals;
 using svckit::Task;
@@ -392,6 +395,34 @@ TEST_P(BusContract, BadNamesAreRefused) {
   Event incomplete;
   incomplete.type = "x";
   EXPECT_THROW(loop_.run(bus_->publish(incomplete)), BusError);
+}
+
+TEST_P(BusContract, ProcessedEventsMakeRedeliveriesEffectivelyOnce) {
+  svckit::BlockingPool pool(2);
+  auto db = svckit::sql::open_database("sqlite::memory:", pool);
+  svckit::bus::ProcessedEvents processed(*db, "mailer");
+  std::atomic<int> runs{0}, failures_left{1};
+  auto handler = [&](const Event&) -> Task<Outcome> {
+    ++runs;
+    co_return failures_left-- > 0 ? Outcome::retry : Outcome::success;
+  };
+  bus_->subscribe("mailer", "mail.send", processed.wrap(handler), fast_retries(5));
+  Event e = bus_->make_event("mail.send", {{"to", "a@b.c"}});
+  loop_.run(bus_->publish(e));
+  ASSERT_TRUE(eventually([&] { return runs == 2; }));  // a retry is not a duplicate
+  loop_.run(bus_->publish(e));                         // the broker redelivers it
+  loop_.run(bus_->publish(e));
+  Event same_id_other_source = e;
+  same_id_other_source.source = "someone-else";
+  loop_.run(bus_->publish(same_id_other_source));
+  ASSERT_TRUE(eventually([&] { return runs == 3; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(runs, 3) << "the duplicates were acknowledged without running the handler";
+  EXPECT_TRUE(loop_.run(processed.handled(e)));
+  EXPECT_EQ(loop_.run(processed.forget_older_than(std::chrono::hours(1))), 0);
+  EXPECT_EQ(loop_.run(processed.forget_older_than(std::chrono::hours(-1))), 2);
+  EXPECT_FALSE(loop_.run(processed.handled(e)));
+  loop_.run(bus_->close(2s));  // before the database goes
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BusContract, ::testing::Values("inproc://"));

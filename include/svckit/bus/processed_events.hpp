@@ -1,0 +1,45 @@
+#pragma once
+// Effectively-once processing over at-least-once delivery: remembers, in the service's own
+// database, which events (CloudEvents `source` + `id`) a consumer has handled, so a redelivered
+// event is acknowledged without running its handler again.
+//
+//   bus::ProcessedEvents processed(app.database("notifications"), "notifications");
+//   app.bus().subscribe("notifications", "task.created", processed.wrap(send_notification));
+//
+// An event is marked after its handler answers success, never before: a process that dies in
+// between handles it again on redelivery (nothing is lost), so the handler's own effect should
+// tolerate that rare repeat. Two deliveries of one event at the same moment (a broker
+// redelivering while the first is still running) can both run.
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "svckit/bus/bus.hpp"
+
+namespace svckit::sql {
+class Database;
+}
+
+namespace svckit::bus {
+
+class ProcessedEvents {
+ public:
+  // Creates its table (svckit_processed_events) on first use of `database`. Blocks: call from
+  // install().
+  ProcessedEvents(sql::Database& database, std::string consumer);
+
+  // `handler`, skipping events this consumer already handled and marking the ones it handles.
+  Handler wrap(Handler handler);
+
+  Task<bool> handled(const Event& event);
+  Task<void> mark_handled(const Event& event);
+  // Forgets events handled before `age` ago; returns how many. Redeliveries come within minutes,
+  // so a day or a week of memory is plenty.
+  Task<std::int64_t> forget_older_than(std::chrono::hours age);
+
+ private:
+  sql::Database& database_;
+  std::string consumer_;
+};
+
+}  // namespace svckit::bus
