@@ -39,4 +39,13 @@ auth::BearerOptions bearer_options_from_settings(App& app) {
   return options;
 }
 
+auth::BearerOptions required_bearer_options_from_settings(App& app, std::string_view service) {
+  auto options = bearer_options_from_settings(app);
+  if (!options.verifier)
+    throw ConfigError("JWT_SECRET_KEY", std::string(service) +
+                                            " checks tokens: set JWT_SECRET_KEY, "
+                                            "JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL");
+  return options;
+}
+
 }  // namespace svckit

@@ -44,7 +44,11 @@ struct Group {
   std::deque<Message> ready;
   std::size_t next_consumer = 0;
   std::vector<DeadLetter> dead;
+  // This group's metric children, looked up once instead of per delivery.
   prometheus::Gauge* depth = nullptr;
+  prometheus::Histogram* handling = nullptr;
+  prometheus::Counter* retried = nullptr;
+  prometheus::Counter* dead_lettered = nullptr;
 };
 
 // A request waiting for its reply; woken by cancelling its timer on the requester's loop.
@@ -122,7 +126,12 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
     if (it != groups.end()) return *it->second;
     auto g = std::make_unique<Group>();
     g->name = name;
-    if (metrics.depth) g->depth = &metrics.depth->Add({{"group", name}});
+    if (metrics.depth) {
+      g->depth = &metrics.depth->Add({{"group", name}});
+      g->handling = &metrics.handling->Add({{"group", name}}, metrics::default_latency_buckets());
+      g->retried = &metrics.retried->Add({{"group", name}});
+      g->dead_lettered = &metrics.dead_lettered->Add({{"group", name}});
+    }
     return *groups.emplace(name, std::move(g)).first->second;
   }
 
@@ -187,8 +196,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
                {"type", d.message.event.type},
                {"outcome", kNames[static_cast<int>(outcome)]}})
         .Increment();
-    metrics.handling->Add({{"group", d.group->name}}, metrics::default_latency_buckets())
-        .Observe(std::chrono::duration<double>(Clock::now() - started).count());
+    d.group->handling->Observe(std::chrono::duration<double>(Clock::now() - started).count());
   }
 
   // After a delivery: acknowledge, drop, dead-letter, or wait out the backoff and requeue.
@@ -206,8 +214,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
         if (d.message.attempts >= retry.max_attempts) {
           d.group->dead.push_back(
               {e, d.group->name, reason, d.message.attempts, utc_now_iso8601()});
-          if (metrics.dead_lettered)
-            metrics.dead_lettered->Add({{"group", d.group->name}}).Increment();
+          if (d.group->dead_lettered) d.group->dead_lettered->Increment();
         } else {
           backoff = retry.backoff(d.message.attempts);
         }
@@ -226,7 +233,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
            {"attempts", d.message.attempts},
            {"reason", reason}});
     if (!backoff) co_return;
-    if (metrics.retried) metrics.retried->Add({{"group", d.group->name}}).Increment();
+    if (d.group->retried) d.group->retried->Increment();
     co_await requeue_after(std::move(d), *backoff);
   }
 

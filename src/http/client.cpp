@@ -129,28 +129,6 @@ bool idempotent(Method m) {
          m == Method::options;
 }
 
-bhttp::verb verb_of(Method m) {
-  switch (m) {
-    case Method::get:
-      return bhttp::verb::get;
-    case Method::head:
-      return bhttp::verb::head;
-    case Method::post:
-      return bhttp::verb::post;
-    case Method::put:
-      return bhttp::verb::put;
-    case Method::patch:
-      return bhttp::verb::patch;
-    case Method::del:
-      return bhttp::verb::delete_;
-    case Method::options:
-      return bhttp::verb::options;
-    case Method::other:
-      break;
-  }
-  throw std::invalid_argument("the client sends GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS");
-}
-
 // Retry-After in delta-seconds (RFC 9110 §10.2.3); HTTP dates are not worth the parse here.
 std::optional<milliseconds> retry_after(const ClientResponse& r) {
   auto value = r.header("Retry-After");
@@ -179,10 +157,9 @@ struct Connection {
   bool timed_out = false;
 
   // The server closed it or sent something unasked while it sat in the pool.
-  bool stale() const {
+  bool stale() {
     char byte;
-    ssize_t n =
-        ::recv(const_cast<tcp::socket&>(socket).native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
   }
 };
@@ -452,7 +429,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // Throws std::invalid_argument for a request that must not go on the wire.
   static void validate(const ClientRequest& r) {
-    verb_of(r.method);
+    if (r.method == Method::other)
+      throw std::invalid_argument(
+          "the client sends GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS");
     if (r.target.empty() || r.target[0] != '/' || !safe_field(r.target) ||
         r.target.find(' ') != std::string::npos)
       throw std::invalid_argument(

@@ -44,8 +44,7 @@ CircuitBreaker::State CircuitBreaker::state_locked(Clock::time_point now) {
   return state_;
 }
 
-void CircuitBreaker::transition(State to, Clock::time_point now, State& from_out) {
-  from_out = state_;
+void CircuitBreaker::transition(State to, Clock::time_point now) {
   state_ = to;
   consecutive_ = 0;
   probes_in_flight_ = 0;
@@ -101,36 +100,27 @@ bool CircuitBreaker::allow() {
 }
 
 void CircuitBreaker::record_success() {
-  std::unique_lock lock(mutex_);
-  auto now = clock_();
-  State from = state_locked(now), to = from;
-  if (from == State::half_open) {
-    transition(State::closed, now, from);
-    to = State::closed;
-  } else if (from == State::closed) {
-    consecutive_ = 0;
-    count(now, false);
-  }
-  auto listener = from != to ? listener_ : Listener{};
-  lock.unlock();
-  if (listener) listener(from, to);
+  record(/*failed=*/false);
 }
 
 void CircuitBreaker::record_failure() {
+  record(/*failed=*/true);
+}
+
+void CircuitBreaker::record(bool failed) {
   std::unique_lock lock(mutex_);
   auto now = clock_();
-  State from = state_locked(now), to = from;
-  if (from == State::half_open) {
-    transition(State::open, now, from);
-    to = State::open;
+  State from = state_locked(now);
+  State to = from;
+  if (from == State::half_open) {  // the probe decides
+    to = failed ? State::open : State::closed;
   } else if (from == State::closed) {
-    ++consecutive_;
-    count(now, true);
-    if (consecutive_ >= options_.consecutive_failures || ratio_tripped(now)) {
-      transition(State::open, now, from);
+    consecutive_ = failed ? consecutive_ + 1 : 0;
+    count(now, failed);
+    if (failed && (consecutive_ >= options_.consecutive_failures || ratio_tripped(now)))
       to = State::open;
-    }
   }
+  if (to != from) transition(to, now);
   auto listener = from != to ? listener_ : Listener{};
   lock.unlock();
   if (listener) listener(from, to);

@@ -13,5 +13,8 @@ namespace svckit {
 
 // `verifier` is null when no key source is set. Throws ConfigError naming the bad setting.
 auth::BearerOptions bearer_options_from_settings(App& app);
+// The same for a service that cannot work without tokens: no key source at all is a ConfigError
+// naming JWT_SECRET_KEY and `service`.
+auth::BearerOptions required_bearer_options_from_settings(App& app, std::string_view service);
 
 }  // namespace svckit

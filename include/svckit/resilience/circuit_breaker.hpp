@@ -53,7 +53,8 @@ class CircuitBreaker {
   State state_locked(Clock::time_point now);
   void count(Clock::time_point now, bool failed);
   bool ratio_tripped(Clock::time_point now) const;
-  void transition(State to, Clock::time_point now, State& from_out);
+  void transition(State to, Clock::time_point now);
+  void record(bool failed);
 
   CircuitBreakerOptions options_;
   std::function<Clock::time_point()> clock_;

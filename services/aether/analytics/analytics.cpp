@@ -220,11 +220,7 @@ void Analytics::install(svckit::App& app) {
     }
   }
 
-  auto auth = svckit::bearer_options_from_settings(app);
-  if (!auth.verifier)
-    throw svckit::ConfigError("JWT_SECRET_KEY",
-                              "Analytics checks tokens: set JWT_SECRET_KEY, "
-                              "JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL");
+  auto auth = svckit::required_bearer_options_from_settings(app, "Analytics");
   auto api = app.http().group("/api/v1/analytics", {svckit::auth::bearer(std::move(auth))});
   auto read = svckit::auth::require("analytics:read");
 

@@ -56,11 +56,7 @@ void TaskManager::install(svckit::App& app) {
 
   // Every task route needs a token (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL,
   // as the Security Service signs them): reads need tasks:read, changes tasks:write.
-  auto auth = svckit::bearer_options_from_settings(app);
-  if (!auth.verifier)
-    throw svckit::ConfigError("JWT_SECRET_KEY",
-                              "the Task Manager checks tokens: set JWT_SECRET_KEY, "
-                              "JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL");
+  auto auth = svckit::required_bearer_options_from_settings(app, "the Task Manager");
   auto tasks = app.http().group("/api/v1/tasks", {svckit::auth::bearer(std::move(auth))});
   auto read = svckit::auth::require("tasks:read");
   auto write = svckit::auth::require("tasks:write");
