@@ -8,3 +8,6 @@ find_package(SQLite3 REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 # libxcrypt (Debian libcrypt-dev): bcrypt password hashes through crypt_r.
 find_library(CRYPT_LIBRARY crypt REQUIRED)
+# rabbitmq-c (Debian librabbitmq-dev): the bus's RabbitMQ backend.
+find_library(RABBITMQ_LIBRARY rabbitmq REQUIRED)
+find_path(RABBITMQ_INCLUDE_DIR amqp.h REQUIRED)

@@ -217,6 +217,12 @@ bus::Bus& App::bus() {
     } catch (const bus::BusError& e) {
       throw ConfigError("BUS_URL", e.what());
     }
+    // DOWN while the broker is unreachable or a subscription is not consuming yet.
+    health_->readiness("bus", [this]() -> Task<bool> {
+      if (!bus_->connected())
+        throw std::runtime_error("the message bus is not connected, or not consuming yet");
+      co_return true;
+    });
   }
   return *bus_;
 }

@@ -1,5 +1,6 @@
 #include "svckit/bus/bus.hpp"
 
+#include "amqp_bus.hpp"
 #include "inproc_bus.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/ids.hpp"
@@ -46,7 +47,7 @@ std::unique_ptr<Bus> open_bus(std::string_view url, std::vector<boost::asio::io_
   if (url.empty() || url == "inproc://" || url == "inproc")
     return std::make_unique<detail::InprocBus>(std::move(loops), std::move(options));
   if (url.starts_with("amqp://") || url.starts_with("amqps://"))
-    throw BusError("BUS_URL: the RabbitMQ backend is not in this build yet; use inproc://");
+    return std::make_unique<detail::AmqpBus>(url, std::move(loops), std::move(options));
   throw BusError("BUS_URL: expected inproc:// or amqp://user:pass@host:5672/vhost, got '" +
                  std::string(url.substr(0, 64)) + "'");
 }

@@ -122,6 +122,15 @@ void check_pattern(std::string_view pattern) {
   }
 }
 
+void check_group(std::string_view group) {
+  if (group.empty() || group.size() > 128) throw BusError("group name must be 1-128 characters");
+  for (char c : group)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+          c == ':'))
+      throw BusError("group name '" + std::string(group) +
+                     "' may hold only letters, digits and . _ - :");
+}
+
 bool topic_matches(std::string_view pattern, std::string_view type) {
   return match(words(pattern), 0, words(type), 0);
 }

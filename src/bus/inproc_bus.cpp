@@ -14,6 +14,8 @@
 #include <optional>
 #include <set>
 
+#include "bus_metrics.hpp"
+#include "delivery.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"
@@ -44,11 +46,6 @@ struct Group {
   std::deque<Message> ready;
   std::size_t next_consumer = 0;
   std::vector<DeadLetter> dead;
-  // This group's metric children, looked up once instead of per delivery.
-  prometheus::Gauge* depth = nullptr;
-  prometheus::Histogram* handling = nullptr;
-  prometheus::Counter* retried = nullptr;
-  prometheus::Counter* dead_lettered = nullptr;
 };
 
 // A request waiting for its reply; woken by cancelling its timer on the requester's loop.
@@ -63,14 +60,6 @@ struct Delivery {
   std::shared_ptr<Consumer> consumer;
   Message message;
 };
-
-void check_group(const std::string& group) {
-  if (group.empty() || group.size() > 128) throw BusError("group name must be 1-128 characters");
-  for (char c : group)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
-          c == ':'))
-      throw BusError("group name '" + group + "' may hold only letters, digits and . _ - :");
-}
 
 }  // namespace
 
@@ -87,34 +76,12 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   bool closing = false;
   bool closed = false;
 
-  struct Metrics {
-    prometheus::Family<prometheus::Counter>* published = nullptr;
-    prometheus::Family<prometheus::Counter>* consumed = nullptr;
-    prometheus::Family<prometheus::Counter>* retried = nullptr;
-    prometheus::Family<prometheus::Counter>* dead_lettered = nullptr;
-    prometheus::Family<prometheus::Histogram>* handling = nullptr;
-    prometheus::Family<prometheus::Gauge>* depth = nullptr;
-  } metrics;
+  BusMetrics metrics;
 
   State(std::vector<asio::io_context*> l, BusOptions o)
-      : options(std::move(o)), loops(std::move(l)) {
+      : options(std::move(o)), loops(std::move(l)), metrics(options.metrics, "inproc") {
     if (loops.empty()) throw BusError("the bus needs at least one I/O loop");
-    if (auto* r = options.metrics) {
-      metrics.published = &r->counter("bus_messages_published_total", "Events published, by type.");
-      metrics.consumed =
-          &r->counter("bus_messages_consumed_total",
-                      "Deliveries handled, by group, type and outcome (success, retry, drop).");
-      metrics.retried =
-          &r->counter("bus_messages_retried_total", "Deliveries scheduled again, by group.");
-      metrics.dead_lettered = &r->counter("bus_messages_dead_lettered_total",
-                                          "Events moved to a dead-letter queue, by group.");
-      metrics.handling = &r->histogram("bus_handler_duration_seconds",
-                                       "Time a consumer's handler took, by group.");
-      metrics.depth = &r->gauge("bus_queue_depth", "Events waiting in a group's queue.");
-      r->gauge("bus_connected", "1 while the bus can publish and consume.")
-          .Add({{"backend", "inproc"}})
-          .Set(1);
-    }
+    metrics.connected(true);
   }
 
   void log(log::Level level, std::string_view message, log::Fields fields) const {
@@ -126,18 +93,10 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
     if (it != groups.end()) return *it->second;
     auto g = std::make_unique<Group>();
     g->name = name;
-    if (metrics.depth) {
-      g->depth = &metrics.depth->Add({{"group", name}});
-      g->handling = &metrics.handling->Add({{"group", name}}, metrics::default_latency_buckets());
-      g->retried = &metrics.retried->Add({{"group", name}});
-      g->dead_lettered = &metrics.dead_lettered->Add({{"group", name}});
-    }
     return *groups.emplace(name, std::move(g)).first->second;
   }
 
-  void set_depth(Group& g) {
-    if (g.depth) g.depth->Set(static_cast<double>(g.ready.size()));
-  }
+  void set_depth(Group& g) { metrics.depth(g.name, static_cast<double>(g.ready.size())); }
 
   // Hands ready events to consumers with room, round-robin. Called with the lock held; the
   // deliveries start after it is released (a handler may finish before its spawn returns).
@@ -176,65 +135,43 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
 
   static Task<void> deliver(std::shared_ptr<State> self, Delivery d) {
     auto started = Clock::now();
-    Outcome outcome = Outcome::retry;
-    std::string reason;
-    try {
-      outcome = co_await d.consumer->handler(d.message.event);
-    } catch (const std::exception& e) {
-      reason = e.what();
-    }
+    HandlerResult result = co_await run_handler(d.consumer->handler, d.message.event);
     ++d.message.attempts;
-    self->observe(d, outcome, started);
-    co_await self->settle(std::move(d), outcome, std::move(reason));
-  }
-
-  void observe(const Delivery& d, Outcome outcome, Clock::time_point started) {
-    if (!metrics.consumed) return;
-    static constexpr const char* kNames[] = {"success", "retry", "drop"};
-    metrics.consumed
-        ->Add({{"group", d.group->name},
-               {"type", d.message.event.type},
-               {"outcome", kNames[static_cast<int>(outcome)]}})
-        .Increment();
-    d.group->handling->Observe(std::chrono::duration<double>(Clock::now() - started).count());
+    self->metrics.consumed(d.group->name, d.message.event.type, result.outcome,
+                           std::chrono::duration<double>(Clock::now() - started).count());
+    co_await self->settle(std::move(d), result);
   }
 
   // After a delivery: acknowledge, drop, dead-letter, or wait out the backoff and requeue.
-  Task<void> settle(Delivery d, Outcome outcome, std::string reason) {
-    const auto& retry = d.consumer->options.retry;
+  Task<void> settle(Delivery d, const HandlerResult& result) {
     const auto& e = d.message.event;
-    std::optional<std::chrono::milliseconds> backoff;
+    Verdict verdict = judge(result.outcome, d.message.attempts, d.consumer->options.retry);
     std::vector<Delivery> next;
     {
       std::lock_guard lock(mutex);
       --d.consumer->in_flight;
       --in_flight;
-      if (outcome == Outcome::retry) {
-        if (reason.empty()) reason = "the handler asked for a retry";
-        if (d.message.attempts >= retry.max_attempts) {
-          d.group->dead.push_back(
-              {e, d.group->name, reason, d.message.attempts, utc_now_iso8601()});
-          if (d.group->dead_lettered) d.group->dead_lettered->Increment();
-        } else {
-          backoff = retry.backoff(d.message.attempts);
-        }
-      }
+      if (verdict.kind == Verdict::dead_letter)
+        d.group->dead.push_back(
+            {e, d.group->name, result.reason, d.message.attempts, utc_now_iso8601()});
       pump_locked(*d.group, next);
     }
     start(std::move(next));
-    if (outcome == Outcome::drop)
+    if (result.outcome == Outcome::drop)
       log(log::Level::info, "event dropped by its handler",
           {{"group", d.group->name}, {"type", e.type}, {"event_id", e.id}});
-    if (outcome == Outcome::retry && !backoff)
+    if (verdict.kind == Verdict::dead_letter) {
+      metrics.dead_lettered(d.group->name);
       log(log::Level::warning, "event dead-lettered",
           {{"group", d.group->name},
            {"type", e.type},
            {"event_id", e.id},
            {"attempts", d.message.attempts},
-           {"reason", reason}});
-    if (!backoff) co_return;
-    if (d.group->retried) d.group->retried->Increment();
-    co_await requeue_after(std::move(d), *backoff);
+           {"reason", result.reason}});
+    }
+    if (verdict.kind != Verdict::retry) co_return;
+    metrics.retried(d.group->name);
+    co_await requeue_after(std::move(d), verdict.backoff);
   }
 
   Task<void> requeue_after(Delivery d, std::chrono::milliseconds wait) {
@@ -290,7 +227,8 @@ Task<void> InprocBus::publish(Event event) {
       state_->set_depth(*group);
     }
   }
-  if (state_->metrics.published) state_->metrics.published->Add({{"type", event.type}}).Increment();
+  state_->metrics.published(event.type);
+  state_->metrics.confirmed(event.type);
   state_->start(std::move(deliveries));
   co_return;
 }
@@ -378,11 +316,11 @@ Task<Event> InprocBus::request(Event request, std::chrono::milliseconds timeout)
   co_return std::move(*pending->reply);
 }
 
-std::vector<DeadLetter> InprocBus::dead_letters(const std::string& group) {
+Task<std::vector<DeadLetter>> InprocBus::dead_letters(const std::string& group) {
   std::lock_guard lock(state_->mutex);
   auto it = state_->groups.find(group);
-  if (it == state_->groups.end()) return {};
-  return it->second->dead;
+  if (it == state_->groups.end()) co_return std::vector<DeadLetter>{};
+  co_return it->second->dead;
 }
 
 Task<bool> InprocBus::replay(const std::string& group, const std::string& event_id) {
@@ -425,8 +363,7 @@ Task<void> InprocBus::close(std::chrono::milliseconds timeout) {
     poll.expires_after(std::chrono::milliseconds(5));
     co_await poll.async_wait(kNoThrow);
   }
-  if (state_->options.metrics)
-    state_->options.metrics->gauge("bus_connected", "").Add({{"backend", "inproc"}}).Set(0);
+  state_->metrics.connected(false);
 }
 
 bool InprocBus::connected() const {

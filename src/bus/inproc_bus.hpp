@@ -22,7 +22,7 @@ class InprocBus : public Bus {
                  SubscribeOptions options) override;
   void respond(std::string type, Responder responder) override;
   Task<Event> request(Event request, std::chrono::milliseconds timeout) override;
-  std::vector<DeadLetter> dead_letters(const std::string& group) override;
+  Task<std::vector<DeadLetter>> dead_letters(const std::string& group) override;
   Task<bool> replay(const std::string& group, const std::string& event_id) override;
   Task<void> close(std::chrono::milliseconds timeout) override;
   bool connected() const override;

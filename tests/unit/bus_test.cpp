@@ -1,5 +1,6 @@
-// The bus contract, run against every backend this build has (in-process now; RabbitMQ joins the
-// list when its backend lands), plus CloudEvents parsing and topic matching.
+// The bus contract, run against both backends: in-process, and RabbitMQ on a real broker that
+// ctest starts for these tests (tests/support/rabbitmq_broker.py; SVCKIT_TEST_AMQP_URL). Plus
+// CloudEvents parsing and topic matching.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -7,10 +8,12 @@
 #include <set>
 #include <thread>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "amqp_link.hpp"
 #include "run_sync.hpp"
 #include "svckit/blocking_pool.hpp"
 #include "svckit/bus/bus.hpp"
@@ -63,20 +66,53 @@ struct Seen {
   }
 };
 
+std::string test_amqp_url() {
+  const char* url = std::getenv("SVCKIT_TEST_AMQP_URL");
+  return url ? url : "amqp://guest:guest@127.0.0.1:5683/";
+}
+
+// The broker keeps durable queues between tests: each test starts without the ones it uses.
+void delete_queues(const std::string& url, const std::vector<std::string>& groups) {
+  using namespace svckit::bus::detail;
+  auto address = parse_amqp_url(url);
+  for (const auto& g : groups)
+    for (const auto& queue : {g, g + ".dlq"}) {
+      auto conn = open_connection(address);
+      amqp_queue_delete(conn, kChannel, amqp_cstring_bytes(queue.c_str()), 0, 0);
+      amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+      amqp_destroy_connection(conn);
+    }
+}
+const std::vector<std::string> kGroups = {"g",       "analytics", "notifications", "ai",
+                                          "billing", "slow",      "backlog",       "mailer",
+                                          "ordered", "workers",   "rpc.math.add",  "rpc.math.fail"};
+
 class BusContract : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    svckit::bus::BusOptions options;
-    options.source = "test-service";
-    options.metrics = &registry_;
-    bus_ = svckit::bus::open_bus(GetParam(), {&io_a_, &io_b_}, options);
+    if (amqp()) delete_queues(GetParam(), kGroups);
+    bus_ = open();
   }
   void TearDown() override {
     if (bus_->connected()) loop_.run(bus_->close(2s));
+    bus_.reset();
+    if (amqp()) delete_queues(GetParam(), kGroups);
+  }
+  bool amqp() const { return GetParam().starts_with("amqp"); }
+  std::unique_ptr<svckit::bus::Bus> open() {
+    svckit::bus::BusOptions options;
+    options.source = "test-service";
+    options.metrics = &registry_;
+    return svckit::bus::open_bus(GetParam(), {&io_a_, &io_b_}, options);
+  }
+  // A broker needs the queues declared and bound before a publish can reach them.
+  void await_ready(svckit::bus::Bus& bus) {
+    ASSERT_TRUE(eventually([&] { return bus.connected(); }, 15s)) << "the bus did not connect";
   }
 
   Event publish(const std::string& type, nlohmann::json data,
                 const svckit::http::Request* context = nullptr) {
+    await_ready(*bus_);
     return loop_.run(bus_->publish(type, std::move(data), context));
   }
   void subscribe(const std::string& group, const std::string& pattern, Seen& seen,
@@ -240,7 +276,7 @@ TEST_P(BusContract, RetryRedeliversUntilTheHandlerSucceeds) {
   ASSERT_TRUE(eventually([&] { return calls == 3; }));
   std::this_thread::sleep_for(30ms);
   EXPECT_EQ(calls, 3);
-  EXPECT_TRUE(bus_->dead_letters("g").empty());
+  EXPECT_TRUE(loop_.run(bus_->dead_letters("g")).empty());
   EXPECT_NE(registry_.render().find(R"(bus_messages_retried_total{group="g"} 2)"),
             std::string::npos);
 }
@@ -257,9 +293,9 @@ TEST_P(BusContract, AfterTheLastAttemptTheEventIsDeadLetteredWithItsReasonAndCan
       },
       fast_retries(3));
   auto sent = publish("invoice.created", {{"amount", 10}});
-  ASSERT_TRUE(eventually([&] { return bus_->dead_letters("billing").size() == 1; }));
+  ASSERT_TRUE(eventually([&] { return loop_.run(bus_->dead_letters("billing")).size() == 1; }));
   EXPECT_EQ(calls, 3);
-  auto letter = bus_->dead_letters("billing")[0];
+  auto letter = loop_.run(bus_->dead_letters("billing"))[0];
   EXPECT_EQ(letter.event.id, sent.id);
   EXPECT_EQ(letter.group, "billing");
   EXPECT_EQ(letter.attempts, 3);
@@ -273,7 +309,7 @@ TEST_P(BusContract, AfterTheLastAttemptTheEventIsDeadLetteredWithItsReasonAndCan
   EXPECT_FALSE(loop_.run(bus_->replay("no-such-group", sent.id)));
   EXPECT_TRUE(loop_.run(bus_->replay("billing", sent.id)));
   ASSERT_TRUE(eventually([&] { return calls == 4; }));
-  EXPECT_TRUE(bus_->dead_letters("billing").empty());
+  EXPECT_TRUE(loop_.run(bus_->dead_letters("billing")).empty());
 }
 
 TEST_P(BusContract, DropAcknowledgesWithoutDeadLettering) {
@@ -283,7 +319,7 @@ TEST_P(BusContract, DropAcknowledgesWithoutDeadLettering) {
   ASSERT_TRUE(eventually([&] { return seen.size() == 1; }));
   std::this_thread::sleep_for(30ms);
   EXPECT_EQ(seen.size(), 1u);
-  EXPECT_TRUE(bus_->dead_letters("g").empty());
+  EXPECT_TRUE(loop_.run(bus_->dead_letters("g")).empty());
 }
 
 TEST_P(BusContract, PrefetchBoundsDeliveriesInFlight) {
@@ -323,7 +359,8 @@ TEST_P(BusContract, ABacklogOfSynchronousHandlersDoesNotGrowTheStack) {
         co_return Outcome::success;
       },
       options);
-  const int n = 100'000;
+  const int n = amqp() ? 3'000 : 100'000;  // the broker confirms each one in turn
+  await_ready(*bus_);
   loop_.run([](svckit::bus::Bus& bus, int n) -> Task<void> {
     for (int i = 0; i < n; ++i) {
       Event e;
@@ -344,6 +381,7 @@ TEST_P(BusContract, RequestReplyWithCorrelation) {
     throw std::runtime_error("division by zero");
     co_return nlohmann::json{};
   });
+  await_ready(*bus_);
   std::vector<std::future<nlohmann::json>> answers;
   for (int i = 0; i < 20; ++i)
     answers.push_back(loop_.spawn(bus_->request("math.add", {{"a", i}, {"b", 1}}, 2s)));
@@ -383,7 +421,7 @@ TEST_P(BusContract, CloseLetsInFlightHandlersFinishThenRefusesPublishes) {
   loop_.run(bus_->close(2s));
   EXPECT_TRUE(finished) << "close waited for the handler";
   EXPECT_FALSE(bus_->connected());
-  EXPECT_THROW(publish("slow.job", {}), BusError);
+  EXPECT_THROW(loop_.run(bus_->publish("slow.job", {})), BusError);
 }
 
 TEST_P(BusContract, BadNamesAreRefused) {
@@ -407,6 +445,7 @@ TEST_P(BusContract, ProcessedEventsMakeRedeliveriesEffectivelyOnce) {
     co_return failures_left-- > 0 ? Outcome::retry : Outcome::success;
   };
   bus_->subscribe("mailer", "mail.send", processed.wrap(handler), fast_retries(5));
+  await_ready(*bus_);
   Event e = bus_->make_event("mail.send", {{"to", "a@b.c"}});
   loop_.run(bus_->publish(e));
   ASSERT_TRUE(eventually([&] { return runs == 2; }));  // a retry is not a duplicate
@@ -425,10 +464,138 @@ TEST_P(BusContract, ProcessedEventsMakeRedeliveriesEffectivelyOnce) {
   loop_.run(bus_->close(2s));  // before the database goes
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, BusContract, ::testing::Values("inproc://"));
+TEST_P(BusContract, OneConsumerHandlesAQueueInPublishOrder) {
+  Seen seen;
+  SubscribeOptions one_at_a_time;
+  one_at_a_time.prefetch = 1;
+  subscribe("ordered", "seq.#", seen, Outcome::success, one_at_a_time);
+  for (int i = 0; i < 50; ++i) publish(i % 2 ? "seq.a" : "seq.b.c", {{"i", i}});
+  ASSERT_TRUE(eventually([&] { return seen.size() == 50; }));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(seen.at(i).data["i"], i);
+}
+
+// A consumer that goes away with deliveries unacknowledged (a crash; here its connection
+// closing) does not lose them: another consumer of the group gets them. In one process the
+// in-process backend has no second consumer that outlives the first.
+TEST_P(BusContract, DeliveriesAConsumerHeldWhenItDiedGoToAnother) {
+  if (!amqp()) GTEST_SKIP() << "in-process events live and die with their process";
+  std::atomic<int> stuck{0};
+  auto doomed = open();
+  SubscribeOptions wide;
+  wide.prefetch = 10;
+  doomed->subscribe(
+      "workers", "work.#",
+      [&stuck](const Event&) -> Task<Outcome> {
+        ++stuck;
+        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 1h);
+        co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        co_return Outcome::success;
+      },
+      wide);
+  await_ready(*doomed);
+  for (int i = 0; i < 5; ++i) publish("work.item", {{"i", i}});
+  ASSERT_TRUE(eventually([&] { return stuck == 5; }));
+  Seen survivor;
+  subscribe("workers", "work.#", survivor);
+  await_ready(*bus_);
+  loop_.run(doomed->close(50ms));  // gives up on its handlers: nothing acknowledged
+  ASSERT_TRUE(eventually([&] { return survivor.size() == 5; }, 10s)) << survivor.size();
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(survivor.at(i).type, "work.item");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BusContract, ::testing::Values("inproc://", test_amqp_url()),
+                         [](const auto& info) {
+                           return std::string(info.param.starts_with("amqp") ? "rabbitmq"
+                                                                             : "inproc");
+                         });
 
 TEST(OpenBus, NamesWhatIsWrongWithTheUrl) {
   boost::asio::io_context io;
   EXPECT_THROW(svckit::bus::open_bus("kafka://x", {&io}, {}), BusError);
   EXPECT_THROW(svckit::bus::open_bus("inproc://", {}, {}), BusError);
+}
+
+// The AMQP wire format: what goes out is binary mode; what comes in may be any of the forms a
+// CloudEvents SDK, the monolith's pika client or a hostile publisher produce.
+namespace {
+using svckit::bus::detail::AmqpMessage;
+using svckit::bus::detail::decode_event;
+using svckit::bus::detail::encode_event;
+}  // namespace
+
+TEST(AmqpWire, EventsGoOutInBinaryModeAndComeBackIntact) {
+  Event e;
+  e.id = "id-1";
+  e.source = "task-manager";
+  e.type = "task.created";
+  e.time = "2026-11-23T10:00:00.000Z";
+  e.data = {{"task_id", "7"}};
+  e.extensions["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  AmqpMessage m = encode_event(e);
+  ASSERT_NE(m.header("cloudEvents:id"), nullptr);
+  EXPECT_EQ(*m.header("cloudEvents:id"), "id-1");
+  EXPECT_EQ(*m.header("cloudEvents:traceparent"), e.extensions["traceparent"]);
+  EXPECT_EQ(m.content_type, "application/json");
+  EXPECT_EQ(m.body, R"({"task_id":"7"})");
+  EXPECT_TRUE(m.persistent);
+  Event back = decode_event(m, "task.created");
+  EXPECT_EQ(back.to_json(), e.to_json());
+}
+
+TEST(AmqpWire, AcceptsUnderscoreHeadersStructuredModeAndPlainJson) {
+  AmqpMessage binary;
+  binary.headers = {{"cloudEvents_specversion", "1.0"},
+                    {"cloudEvents_id", "b1"},
+                    {"cloudEvents_source", "java-svc"},
+                    {"cloudEvents_type", "ai.completed"}};
+  binary.content_type = "application/json";
+  binary.body = R"({"tokens":12})";
+  EXPECT_EQ(decode_event(binary, "ignored").data["tokens"], 12);
+
+  AmqpMessage structured;
+  structured.content_type = "application/cloudevents+json; charset=utf-8";
+  structured.body = R"({"specversion":"1.0","id":"s1","source":"x","type":"t.u","data":[1]})";
+  EXPECT_EQ(decode_event(structured, "").id, "s1");
+
+  AmqpMessage plain;  // what the monolith's MessageBus.publish sends
+  plain.content_type = "application/json";
+  plain.body = R"({"task_id":"9","title":"x"})";
+  Event wrapped = decode_event(plain, "task.created");
+  EXPECT_EQ(wrapped.type, "task.created");
+  EXPECT_EQ(wrapped.source, "amqp");
+  EXPECT_EQ(wrapped.data["task_id"], "9");
+  EXPECT_FALSE(wrapped.id.empty());
+}
+
+TEST(AmqpWire, RefusesWhatIsNotAnEvent) {
+  AmqpMessage garbage;
+  garbage.content_type = "application/json";
+  garbage.body = "{not json";
+  EXPECT_THROW(decode_event(garbage, "t"), BusError);
+  AmqpMessage half_binary;  // binary mode without the required attributes
+  half_binary.headers = {{"cloudEvents:type", "t"}};
+  EXPECT_THROW(decode_event(half_binary, "t"), BusError);
+  AmqpMessage bad_version;
+  bad_version.headers = {{"cloudEvents:specversion", "0.3"},
+                         {"cloudEvents:id", "1"},
+                         {"cloudEvents:source", "s"},
+                         {"cloudEvents:type", "t"}};
+  EXPECT_THROW(decode_event(bad_version, "t"), BusError);
+  AmqpMessage bad_extension = bad_version;
+  bad_extension.headers[0].second = "1.0";
+  bad_extension.headers.emplace_back("cloudEvents:Bad-Name", "x");
+  EXPECT_THROW(decode_event(bad_extension, "t"), BusError);
+}
+
+TEST(AmqpWire, UrlsAreParsedAndBadOnesNamed) {
+  auto a = svckit::bus::detail::parse_amqp_url("amqp://admin:s%40cret@rabbit:5673/prod");
+  EXPECT_EQ(a.host, "rabbit");
+  EXPECT_EQ(a.port, 5673);
+  EXPECT_EQ(a.user, "admin");
+  EXPECT_EQ(a.password, "s@cret");
+  EXPECT_EQ(a.vhost, "prod");
+  EXPECT_EQ(a.display.find("cret"), std::string::npos) << "no password in logs";
+  EXPECT_EQ(svckit::bus::detail::parse_amqp_url("amqp://localhost").vhost, "/");
+  EXPECT_THROW(svckit::bus::detail::parse_amqp_url("amqp://h:99999999/"), BusError);
+  EXPECT_THROW(svckit::bus::detail::parse_amqp_url("amqp://h:port/"), BusError);
 }

@@ -110,11 +110,13 @@ class Bus {
 
   // Dead-letter tooling: what is in a group's dead-letter queue, and putting one event back on
   // its group's queue (false when no such event is dead-lettered there).
-  virtual std::vector<DeadLetter> dead_letters(const std::string& group) = 0;
+  virtual Task<std::vector<DeadLetter>> dead_letters(const std::string& group) = 0;
   virtual Task<bool> replay(const std::string& group, const std::string& event_id) = 0;
 
   // Graceful stop: no new deliveries, in-flight handlers finish (up to `timeout`), then closed.
   virtual Task<void> close(std::chrono::milliseconds timeout) = 0;
+  // Whether the bus can publish and every subscription consumes: false while the broker is
+  // unreachable and until new subscriptions' queues are declared and bound (the readiness check).
   virtual bool connected() const = 0;
 
   const std::string& source() const { return options_.source; }

@@ -44,5 +44,7 @@ struct Event {
 bool topic_matches(std::string_view pattern, std::string_view type);
 // Throws BusError unless `pattern` is a valid topic pattern (non-empty words, `*`/`#` whole).
 void check_pattern(std::string_view pattern);
+// Throws BusError unless `group` is 1-128 of letters, digits and . _ - : (it names a queue).
+void check_group(std::string_view group);
 
 }  // namespace svckit::bus

@@ -1,0 +1,93 @@
+#pragma once
+// Consuming: the link declares every group's queues, starts one AMQP consumer per subscription
+// with its prefetch window, assembles deliveries from frames and hands them over; acks and nacks
+// come back from the I/O threads and go out on the next pump. An ack for a delivery of an
+// earlier connection is dropped: the broker has already put that message back.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "amqp_link.hpp"
+
+namespace svckit::bus::detail {
+
+struct AmqpDelivery {
+  std::uint64_t generation = 0;
+  std::uint64_t tag = 0;
+  bool redelivered = false;
+  std::string routing_key;
+  AmqpMessage message;
+  bool oversize = false;  // the body was over the limit and was not kept
+};
+
+class AmqpConsumer final : public AmqpLink {
+ public:
+  using Deliver = std::function<void(AmqpDelivery)>;
+  struct Hooks {
+    std::function<void(AmqpMessage)> reply;                 // a message on the reply queue
+    std::function<void(bool up)> state;                     // connected or not
+    std::function<void(const std::string&, double)> depth;  // a group's queue depth
+  };
+  AmqpConsumer(AmqpAddress address, const log::Logger* logger, std::string reply_queue,
+               std::size_t max_message_bytes, Hooks hooks);
+  ~AmqpConsumer() override;
+
+  // A consumer of `group`'s queue, bound to `pattern` too. Any thread; starts on the next pump.
+  void add(const std::string& group, const std::string& pattern, std::size_t prefetch,
+           Deliver deliver);
+  enum class Settle { ack, requeue, reject };  // reject: to the group's dead-letter queue
+  void settle(std::uint64_t generation, std::uint64_t tag, Settle how);
+  // Stops every consumer; deliveries already sent still arrive.
+  void cancel_all();
+  std::size_t unsent_settlements() const;
+  // Every subscription added so far consumes (and its queue is declared and bound).
+  bool consuming() const;
+
+ private:
+  struct Subscription {
+    std::string group;
+    std::size_t prefetch;
+    Deliver deliver;
+    std::string tag;
+    std::uint64_t consuming_on = 0;  // the generation it consumes on, 0 for none
+  };
+  struct Settlement {
+    std::uint64_t generation, tag;
+    Settle how;
+  };
+
+  void on_connected(amqp_connection_state_t conn) override;
+  void pump(amqp_connection_state_t conn) override;
+  void on_frame(amqp_connection_state_t conn, const amqp_frame_t& frame) override;
+  void on_lost() override;
+  void start_consumers(amqp_connection_state_t conn);
+  void report_depths(amqp_connection_state_t conn);
+  void finish_delivery();
+
+  const std::string reply_queue_;
+  const std::size_t max_message_bytes_;
+  Hooks hooks_;
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::vector<std::string>> groups_;  // group → patterns
+  std::vector<std::shared_ptr<Subscription>> subscriptions_;
+  std::map<std::string, std::shared_ptr<Subscription>> by_tag_;
+  std::vector<Settlement> settlements_;
+  bool changed_ = false;
+  bool cancel_ = false;
+  bool cancelled_ = false;
+
+  // Link thread only: the delivery being assembled from its frames.
+  std::optional<AmqpDelivery> current_;
+  std::shared_ptr<Subscription> current_to_;
+  bool current_is_reply_ = false;
+  std::uint64_t body_size_ = 0;
+  std::uint64_t body_received_ = 0;
+  std::chrono::steady_clock::time_point next_depth_report_{};
+};
+
+}  // namespace svckit::bus::detail
