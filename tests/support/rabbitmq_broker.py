@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A throwaway RabbitMQ node for tests and benchmarks: Debian's rabbitmq-server, run as the
-rabbitmq user on loopback, with its data in a directory of its own (wiped at start), no plugins.
+rabbitmq user on loopback, with its data in a directory of its own (wiped at start; the rabbitmq user must be able to reach
+it, so not under a 0700 directory), no plugins.
 
     python3 tests/support/rabbitmq_broker.py start DIR PORT   # prints the amqp:// URL
     python3 tests/support/rabbitmq_broker.py stop DIR PORT

@@ -1,0 +1,108 @@
+// A bus worker: consumes `work.#` as a member of the group WORKER_GROUP (default "worker"),
+// effectively once (bus::ProcessedEvents in its own SQLite database), and records what it handled;
+// with WORKER_PUBLISH=N it also publishes N `work.item` events at start, WORKER_WINDOW at a time.
+// Point BUS_URL at RabbitMQ and run several: they share the group's queue, and what one of them
+// held when it died goes to the others. The fault tests drive it
+// (tests/integration/test_rabbitmq.py).
+//
+//   GET /api/v1/worker/handled   {"rows": handled rows, "distinct": distinct events}
+//
+// Knobs: WORKER_HANDLE_MS (time per event), WORKER_PREFETCH, WORKER_MAX_ATTEMPTS, and
+// WORKER_FAIL_TYPE (events of that type always fail: they end in the dead-letter queue).
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <svckit/bus/processed_events.hpp>
+#include <svckit/svckit.hpp>
+
+using namespace std::chrono_literals;
+using svckit::Task;
+using svckit::bus::Event;
+using svckit::bus::Outcome;
+
+namespace {
+
+Task<void> sleep_for(std::chrono::milliseconds wait) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, wait);
+  co_await timer.async_wait(boost::asio::use_awaitable);
+}
+
+// Publishes `count` events with `window` of them awaiting their confirms at any time.
+Task<void> publish_all(svckit::bus::Bus& bus, const svckit::log::Logger& log, std::int64_t count,
+                       std::int64_t window) {
+  auto started = std::chrono::steady_clock::now();
+  auto next = std::make_shared<std::int64_t>(0);
+  auto running = std::make_shared<std::int64_t>(window);
+  auto executor = co_await boost::asio::this_coro::executor;
+  for (std::int64_t w = 0; w < window; ++w)
+    boost::asio::co_spawn(
+        executor,
+        [](svckit::bus::Bus& bus, std::shared_ptr<std::int64_t> next,
+           std::shared_ptr<std::int64_t> running, std::int64_t count) -> Task<void> {
+          for (std::int64_t n = (*next)++; n < count; n = (*next)++) {
+            nlohmann::json data = {{"n", n}};
+            co_await bus.publish("work.item", std::move(data));
+          }
+          --*running;
+        }(bus, next, running, count),
+        boost::asio::detached);
+  while (*running > 0) co_await sleep_for(5ms);
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log.info("published all", {{"count", count}, {"seconds", seconds}});
+}
+
+}  // namespace
+
+struct Worker : svckit::Module {
+  std::unique_ptr<svckit::bus::ProcessedEvents> processed;
+
+  void install(svckit::App& app) override {
+    const auto& config = app.config();
+    auto& db = app.database("worker");
+    static const svckit::sql::Migration kSchema[] = {
+        {1, "handled rows", "CREATE TABLE handled (n INTEGER NOT NULL, event_id TEXT NOT NULL)"}};
+    db.migrate("worker", kSchema);
+    auto& bus = app.bus();
+
+    std::string group = config.get("WORKER_GROUP", "worker");
+    if (group != "none") {
+      processed = std::make_unique<svckit::bus::ProcessedEvents>(db, group);
+      std::chrono::milliseconds handle_time(config.get_int("WORKER_HANDLE_MS", 0, 0, 60000));
+      std::string poison = config.get("WORKER_FAIL_TYPE", "");
+      svckit::bus::SubscribeOptions options;
+      options.prefetch = config.get_int("WORKER_PREFETCH", 16, 1, 10000);
+      options.retry = {.max_attempts = int(config.get_int("WORKER_MAX_ATTEMPTS", 5, 1, 100)),
+                       .initial_backoff = 10ms,
+                       .max_backoff = 200ms};
+      auto handle = [&db, handle_time, poison](const Event& e) -> Task<Outcome> {
+        if (e.type == poison) throw std::runtime_error("cannot handle " + e.type);
+        if (handle_time.count()) co_await sleep_for(handle_time);
+        std::vector<svckit::sql::Value> row{e.data.value("n", std::int64_t{-1}), e.id};
+        co_await db.execute("INSERT INTO handled (n, event_id) VALUES (?, ?)", std::move(row));
+        co_return Outcome::success;
+      };
+      bus.subscribe(group, "work.#", processed->wrap(handle), options);
+    }
+
+    app.http()
+        .group("/api/v1/worker")
+        .get("/handled", [&db](svckit::http::Request&) -> Task<svckit::http::Response> {
+          auto r = co_await db.read("SELECT COUNT(*) AS n, COUNT(DISTINCT n) AS d FROM handled");
+          co_return svckit::http::Response::json(
+              200, {{"rows", r.rows[0].integer("n")}, {"distinct", r.rows[0].integer("d")}});
+        });
+
+    if (auto count = config.get_int("WORKER_PUBLISH", 0, 0, 100'000'000)) {
+      auto window = config.get_int("WORKER_WINDOW", 64, 1, 10000);
+      app.run_in_background("publisher", [&bus, &app, count, window] {
+        return publish_all(bus, app.logger(), count, window);
+      });
+    }
+  }
+};
+
+int main(int argc, char** argv) {
+  return svckit::run<Worker>("worker", argc, argv);
+}
