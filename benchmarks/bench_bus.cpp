@@ -16,8 +16,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <future>
-#include <string>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -88,8 +88,9 @@ int main(int argc, char** argv) {
   std::printf("end to end   %10.0f /s\n", messages / total_s);
   std::printf("latency p50 %.1f us  p99 %.1f us  max %.1f us\n", pct(0.5), pct(0.99),
               latencies.back());
-  std::printf("RESULT {\"publish\": %.0f, \"end_to_end\": %.0f, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
-              messages / publish_s, messages / total_s, pct(0.5), pct(0.99));
+  std::printf(
+      "RESULT {\"publish\": %.0f, \"end_to_end\": %.0f, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+      messages / publish_s, messages / total_s, pct(0.5), pct(0.99));
   std::fflush(stdout);
   if (url != "inproc://") {  // close politely: the broker keeps nothing half-acknowledged
     auto closed = asio::co_spawn(a, bus->close(std::chrono::seconds(5)), asio::use_future);

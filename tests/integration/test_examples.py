@@ -1,4 +1,5 @@
 """The examples do what their docs say."""
+import time
 import requests
 
 
@@ -44,3 +45,13 @@ def test_relay(start_service):
     after = requests.get(relay.url + "/api/v1/relay/hello/x")
     assert after.status_code == 200 and "fallback" in after.json()["upstream"]["message"]
     assert 'http_client_circuit_breaker_state{upstream="hello"} 1' in requests.get(relay.url + "/metrics").text
+
+
+def test_worker_in_one_process(start_service):
+    """Publisher and consumer in one process on the in-process bus: each event handled once."""
+    worker = start_service("worker", WORKER_PUBLISH=200, WORKER_WINDOW=8)
+    worker.wait_log("published all", count=200)
+    deadline = time.monotonic() + 10
+    while requests.get(worker.url + "/api/v1/worker/handled", timeout=5).json() != {"rows": 200, "distinct": 200}:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

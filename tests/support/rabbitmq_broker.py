@@ -70,7 +70,8 @@ class Broker:
             for name in [root] + [os.path.join(root, n) for n in dirs + files]:
                 os.chown(name, user.pw_uid, user.pw_gid)
         log = open(os.path.join(self.base_dir, "server.out"), "ab")
-        self._as_rabbitmq(["rabbitmq-server"], stdout=log, stderr=log, start_new_session=True)
+        self._as_rabbitmq(["rabbitmq-server"], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                          start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
             code, _ = self.ctl("await_startup", "--timeout", "5", timeout=30)
