@@ -57,6 +57,22 @@ Task<std::int64_t> ProcessedEvents::forget_older_than(std::chrono::hours age) {
 
 Handler ProcessedEvents::wrap(Handler handler) {
   return [this, handler = std::move(handler)](const Event& event) -> Task<Outcome> {
+    // Claimed for as long as this delivery runs, released however it ends.
+    struct Claim {
+      std::shared_ptr<InProgress> in_progress;
+      std::string key;
+      bool held = false;
+      ~Claim() {
+        if (!held) return;
+        std::lock_guard lock(in_progress->mutex);
+        in_progress->keys.erase(key);
+      }
+    } claim{in_progress_, event.source + '\0' + event.id};
+    {
+      std::lock_guard lock(in_progress_->mutex);
+      claim.held = in_progress_->keys.insert(claim.key).second;
+    }
+    if (!claim.held) co_return Outcome::success;  // a copy of one being handled right now
     if (co_await handled(event)) co_return Outcome::success;  // a redelivery: already done
     Outcome outcome = co_await handler(event);
     if (outcome == Outcome::success) co_await mark_handled(event);

@@ -464,6 +464,29 @@ TEST_P(BusContract, ProcessedEventsMakeRedeliveriesEffectivelyOnce) {
   loop_.run(bus_->close(2s));  // before the database goes
 }
 
+// Two copies of one event at once (a publisher re-sent it after a lost confirm): one runs.
+TEST_P(BusContract, ProcessedEventsRunOneOfTwoCopiesArrivingTogether) {
+  svckit::BlockingPool pool(2);
+  auto db = svckit::sql::open_database("sqlite::memory:", pool);
+  svckit::bus::ProcessedEvents processed(*db, "mailer");
+  std::atomic<int> runs{0};
+  auto slow = [&runs](const Event&) -> Task<Outcome> {
+    ++runs;
+    boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 100ms);
+    co_await t.async_wait(boost::asio::use_awaitable);
+    co_return Outcome::success;
+  };
+  bus_->subscribe("mailer", "mail.send", processed.wrap(slow));
+  await_ready(*bus_);
+  Event e = bus_->make_event("mail.send", {{"to", "a@b.c"}});
+  loop_.run(bus_->publish(e));
+  loop_.run(bus_->publish(e));
+  ASSERT_TRUE(eventually([&] { return loop_.run(processed.handled(e)); }));
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ(runs, 1);
+  loop_.run(bus_->close(2s));
+}
+
 TEST_P(BusContract, OneConsumerHandlesAQueueInPublishOrder) {
   Seen seen;
   SubscribeOptions one_at_a_time;
@@ -598,4 +621,24 @@ TEST(AmqpWire, UrlsAreParsedAndBadOnesNamed) {
   EXPECT_EQ(svckit::bus::detail::parse_amqp_url("amqp://localhost").vhost, "/");
   EXPECT_THROW(svckit::bus::detail::parse_amqp_url("amqp://h:99999999/"), BusError);
   EXPECT_THROW(svckit::bus::detail::parse_amqp_url("amqp://h:port/"), BusError);
+}
+
+// With no broker to reach, publishes wait (backpressure), the bus reports itself not connected
+// (readiness DOWN), and closing fails the waiting publishes instead of dropping them silently.
+TEST(AmqpBus, WithoutABrokerPublishesWaitAndCloseFailsThemLoudly) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread runner([&io] { io.run(); });
+  auto bus = svckit::bus::open_bus("amqp://guest:guest@127.0.0.1:1/", {&io}, {.source = "t"});
+  LoopThread loop;
+  std::vector<std::future<Event>> waiting;
+  for (int i = 0; i < 3; ++i) waiting.push_back(loop.spawn(bus->publish("x.y", {{"i", i}})));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(bus->connected());
+  for (auto& w : waiting) EXPECT_EQ(w.wait_for(0s), std::future_status::timeout);
+  loop.run(bus->close(100ms));
+  for (auto& w : waiting) EXPECT_THROW(w.get(), BusError);
+  EXPECT_THROW(loop.run(bus->publish("x.y", {})), BusError);
+  guard.reset();
+  runner.join();
 }

@@ -8,10 +8,16 @@
 //
 // An event is marked after its handler answers success, never before: a process that dies in
 // between handles it again on redelivery (nothing is lost), so the handler's own effect should
-// tolerate that rare repeat. Two deliveries of one event at the same moment (a broker
-// redelivering while the first is still running) can both run.
+// tolerate that rare repeat. A second delivery of an event that this process is handling at that
+// moment (a publisher re-sent it after a lost confirm and both copies arrived together) is
+// acknowledged at once: the first delivery is still unacknowledged, so if it fails it is retried
+// and if the process dies the broker redelivers it. Across processes of one group that race
+// remains: two copies handled at the same moment by two processes can both run.
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "svckit/bus/bus.hpp"
@@ -40,6 +46,12 @@ class ProcessedEvents {
  private:
   sql::Database& database_;
   std::string consumer_;
+  // source + id of the events being handled in this process right now.
+  struct InProgress {
+    std::mutex mutex;
+    std::set<std::string, std::less<>> keys;
+  };
+  std::shared_ptr<InProgress> in_progress_ = std::make_shared<InProgress>();
 };
 
 }  // namespace svckit::bus
