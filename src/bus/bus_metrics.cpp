@@ -45,6 +45,35 @@ BusMetrics::GroupChildren& BusMetrics::group(const std::string& name) {
   return groups_.emplace(name, g).first->second;
 }
 
+BusMetrics::TypeCounters BusMetrics::counters(const std::string& group_name,
+                                              const std::string& type) {
+  TypeCounters c;
+  if (!registry_) return c;
+  static constexpr const char* kNames[] = {"success", "retry", "drop"};
+  for (int i = 0; i < 3; ++i)
+    c.consumed[i] =
+        &child(*consumed_, {{"group", group_name}, {"type", type}, {"outcome", kNames[i]}});
+  c.acked = &child(*acked_, {{"group", group_name}, {"type", type}});
+  c.handling = group(group_name).handling;
+  return c;
+}
+
+BusMetrics::PublishCounters BusMetrics::publish_counters(const std::string& type) {
+  if (!registry_) return {};
+  return {&child(*published_, {{"type", type}}), &child(*confirmed_, {{"type", type}})};
+}
+
+void BusMetrics::consumed(const TypeCounters& c, Outcome outcome, double seconds) {
+  if (!c.acked) return;
+  c.consumed[static_cast<int>(outcome)]->Increment();
+  if (outcome != Outcome::retry) c.acked->Increment();
+  c.handling->Observe(seconds);
+}
+
+prometheus::Gauge* BusMetrics::depth_gauge(const std::string& name) {
+  return registry_ ? group(name).depth : nullptr;
+}
+
 void BusMetrics::published(const std::string& type) {
   if (registry_) child(*published_, {{"type", type}}).Increment();
 }

@@ -14,6 +14,22 @@ class BusMetrics {
  public:
   BusMetrics(metrics::Registry* registry, std::string backend);
 
+  // The children one group and type count into, for a backend to keep beside its own state
+  // (the in-process bus looks them up once per type under its lock). Null without a registry.
+  struct TypeCounters {
+    prometheus::Counter* consumed[3] = {};  // by Outcome
+    prometheus::Counter* acked = nullptr;
+    prometheus::Histogram* handling = nullptr;
+  };
+  TypeCounters counters(const std::string& group, const std::string& type);
+  static void consumed(const TypeCounters& c, Outcome outcome, double seconds);
+  struct PublishCounters {
+    prometheus::Counter* published = nullptr;
+    prometheus::Counter* confirmed = nullptr;
+  };
+  PublishCounters publish_counters(const std::string& type);
+  prometheus::Gauge* depth_gauge(const std::string& group);
+
   void published(const std::string& type);
   void confirmed(const std::string& type);
   void consumed(const std::string& group, const std::string& type, Outcome outcome, double seconds);

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "bus_metrics.hpp"
 #include "delivery.hpp"
@@ -27,8 +28,9 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
+// One published event is shared, immutable, by every group it goes to.
 struct Message {
-  Event event;
+  std::shared_ptr<const Event> event;
   int attempts = 0;  // deliveries so far
 };
 
@@ -36,6 +38,7 @@ struct Consumer {
   Handler handler;
   SubscribeOptions options;
   asio::io_context* loop = nullptr;
+  std::size_t loop_index = 0;
   std::size_t in_flight = 0;
 };
 
@@ -46,6 +49,20 @@ struct Group {
   std::deque<Message> ready;
   std::size_t next_consumer = 0;
   std::vector<DeadLetter> dead;
+  // Looked up once per type instead of per event (under the bus's lock): whether the patterns
+  // match it, and the metric children it counts into.
+  std::unordered_map<std::string, bool> matches;
+  std::unordered_map<std::string, BusMetrics::TypeCounters> counters;
+  prometheus::Gauge* depth = nullptr;
+
+  bool wants(const std::string& type) {
+    auto it = matches.find(type);
+    if (it != matches.end()) return it->second;
+    bool match = false;
+    for (const auto& p : patterns) match = match || topic_matches(p, type);
+    if (matches.size() > 4096) matches.clear();  // bounded however many types appear
+    return matches.emplace(type, match).first->second;
+  }
 };
 
 // A request waiting for its reply; woken by cancelling its timer on the requester's loop.
@@ -59,19 +76,30 @@ struct Delivery {
   Group* group;
   std::shared_ptr<Consumer> consumer;
   Message message;
+  const BusMetrics::TypeCounters* counters;  // node of Group::counters: stable
 };
+
+// Deliveries waiting for their loop to pick them up, and whether a pick-up is posted already:
+// while a loop is busy, new deliveries join the waiting batch instead of waking it again.
+struct Inbox {
+  std::vector<Delivery> deliveries;
+  bool posted = false;
+};
+using Wakes = std::vector<std::size_t>;  // loops to post a pick-up to
 
 }  // namespace
 
 struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   BusOptions options;
   std::vector<asio::io_context*> loops;
+  std::vector<Inbox> inboxes;  // one per loop, under `mutex`
   std::size_t next_loop = 0;
 
   std::mutex mutex;
   std::map<std::string, std::unique_ptr<Group>, std::less<>> groups;  // stable addresses
   std::map<std::string, std::shared_ptr<Pending>> pending;            // by correlation id
   std::set<std::shared_ptr<asio::steady_timer>> retry_timers;
+  std::unordered_map<std::string, BusMetrics::PublishCounters> publish_counters;
   std::size_t in_flight = 0;
   bool closing = false;
   bool closed = false;
@@ -79,7 +107,10 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   BusMetrics metrics;
 
   State(std::vector<asio::io_context*> l, BusOptions o)
-      : options(std::move(o)), loops(std::move(l)), metrics(options.metrics, "inproc") {
+      : options(std::move(o)),
+        loops(std::move(l)),
+        inboxes(loops.size()),
+        metrics(options.metrics, "inproc") {
     if (loops.empty()) throw BusError("the bus needs at least one I/O loop");
     metrics.connected(true);
   }
@@ -93,14 +124,30 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
     if (it != groups.end()) return *it->second;
     auto g = std::make_unique<Group>();
     g->name = name;
+    g->depth = metrics.depth_gauge(name);
     return *groups.emplace(name, std::move(g)).first->second;
   }
 
-  void set_depth(Group& g) { metrics.depth(g.name, static_cast<double>(g.ready.size())); }
+  void set_depth(Group& g) {
+    if (g.depth) g.depth->Set(static_cast<double>(g.ready.size()));
+  }
+
+  BusMetrics::PublishCounters publish_counters_locked(const std::string& type) {
+    auto it = publish_counters.find(type);
+    if (it == publish_counters.end())
+      it = publish_counters.emplace(type, metrics.publish_counters(type)).first;
+    return it->second;
+  }
+
+  const BusMetrics::TypeCounters* counters_locked(Group& g, const std::string& type) {
+    auto it = g.counters.find(type);
+    if (it == g.counters.end()) it = g.counters.emplace(type, metrics.counters(g.name, type)).first;
+    return &it->second;
+  }
 
   // Hands ready events to consumers with room, round-robin. Called with the lock held; the
   // deliveries start after it is released (a handler may finish before its spawn returns).
-  void pump_locked(Group& g, std::vector<Delivery>& out) {
+  void pump_locked(Group& g, Wakes& wakes) {
     if (closing || g.consumers.empty()) return;
     while (!g.ready.empty()) {
       std::shared_ptr<Consumer> chosen;
@@ -114,8 +161,14 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
       if (!chosen) break;
       ++chosen->in_flight;
       ++in_flight;
-      out.push_back({&g, chosen, std::move(g.ready.front())});
+      auto* counters = counters_locked(g, g.ready.front().event->type);
+      Inbox& inbox = inboxes[chosen->loop_index];
+      inbox.deliveries.push_back({&g, chosen, std::move(g.ready.front()), counters});
       g.ready.pop_front();
+      if (!inbox.posted) {
+        inbox.posted = true;
+        wakes.push_back(chosen->loop_index);
+      }
     }
     set_depth(g);
   }
@@ -123,30 +176,46 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   // Posted, never spawned in place: co_spawn may run a handler inline, and a handler that
   // finishes without suspending would start the next delivery inside this one, nesting deeper
   // with every queued event until the stack overflows.
-  void start(std::vector<Delivery> deliveries) {
-    for (auto& d : deliveries) {
-      auto* loop = d.consumer->loop;
-      asio::post(*loop, [self = shared_from_this(), d = std::move(d)]() mutable {
-        auto* loop = d.consumer->loop;
-        asio::co_spawn(*loop, deliver(std::move(self), std::move(d)), asio::detached);
-      });
-    }
+  void start(const Wakes& wakes) {
+    for (std::size_t i : wakes)
+      asio::post(*loops[i], [self = shared_from_this(), i] { self->pick_up(i); });
   }
 
+  void pick_up(std::size_t i) {
+    std::vector<Delivery> batch;
+    {
+      std::lock_guard lock(mutex);
+      batch.swap(inboxes[i].deliveries);
+      inboxes[i].posted = false;
+    }
+    auto self = shared_from_this();
+    for (auto& d : batch) asio::co_spawn(*loops[i], deliver(self, std::move(d)), asio::detached);
+  }
+
+  // The hot path: one coroutine frame of its own per delivery (plus the handler's); settling is
+  // a plain call unless a retry has to wait.
   static Task<void> deliver(std::shared_ptr<State> self, Delivery d) {
     auto started = Clock::now();
-    HandlerResult result = co_await run_handler(d.consumer->handler, d.message.event);
+    HandlerResult result;
+    try {
+      result.outcome = co_await d.consumer->handler(*d.message.event);
+    } catch (const std::exception& e) {
+      result = {Outcome::retry, e.what()};
+    }
+    if (result.outcome == Outcome::retry && result.reason.empty())
+      result.reason = "the handler asked for a retry";
     ++d.message.attempts;
-    self->metrics.consumed(d.group->name, d.message.event.type, result.outcome,
-                           std::chrono::duration<double>(Clock::now() - started).count());
-    co_await self->settle(std::move(d), result);
+    BusMetrics::consumed(*d.counters, result.outcome,
+                         std::chrono::duration<double>(Clock::now() - started).count());
+    if (auto backoff = self->settle(d, result))
+      co_await self->requeue_after(std::move(d), *backoff);
   }
 
-  // After a delivery: acknowledge, drop, dead-letter, or wait out the backoff and requeue.
-  Task<void> settle(Delivery d, const HandlerResult& result) {
-    const auto& e = d.message.event;
+  // After a delivery: acknowledge, drop or dead-letter; or the backoff to wait before requeueing.
+  std::optional<std::chrono::milliseconds> settle(const Delivery& d, const HandlerResult& result) {
+    const auto& e = *d.message.event;
     Verdict verdict = judge(result.outcome, d.message.attempts, d.consumer->options.retry);
-    std::vector<Delivery> next;
+    Wakes next;
     {
       std::lock_guard lock(mutex);
       --d.consumer->in_flight;
@@ -156,7 +225,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
             {e, d.group->name, result.reason, d.message.attempts, utc_now_iso8601()});
       pump_locked(*d.group, next);
     }
-    start(std::move(next));
+    start(next);
     if (result.outcome == Outcome::drop)
       log(log::Level::info, "event dropped by its handler",
           {{"group", d.group->name}, {"type", e.type}, {"event_id", e.id}});
@@ -169,9 +238,9 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
            {"attempts", d.message.attempts},
            {"reason", result.reason}});
     }
-    if (verdict.kind != Verdict::retry) co_return;
+    if (verdict.kind != Verdict::retry) return std::nullopt;
     metrics.retried(d.group->name);
-    co_await requeue_after(std::move(d), verdict.backoff);
+    return verdict.backoff;
   }
 
   Task<void> requeue_after(Delivery d, std::chrono::milliseconds wait) {
@@ -182,7 +251,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
       retry_timers.insert(timer);
     }
     auto [ec] = co_await timer->async_wait(kNoThrow);
-    std::vector<Delivery> next;
+    Wakes next;
     {
       std::lock_guard lock(mutex);
       retry_timers.erase(timer);
@@ -191,7 +260,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
       if (!ec) pump_locked(*d.group, next);
       set_depth(*d.group);
     }
-    start(std::move(next));
+    start(next);
   }
 
   void answer(const std::string& correlation, std::optional<Event> reply, std::string error) {
@@ -214,22 +283,24 @@ InprocBus::~InprocBus() = default;
 Task<void> InprocBus::publish(Event event) {
   if (event.id.empty() || event.source.empty() || event.type.empty())
     throw BusError("an event needs an id, a source and a type");
-  std::vector<Delivery> deliveries;
+  auto shared = std::make_shared<const Event>(std::move(event));
+  Wakes deliveries;
+  BusMetrics::PublishCounters counters;
   {
     std::lock_guard lock(state_->mutex);
     if (state_->closed) throw BusError("the bus is closed");
     for (auto& [name, group] : state_->groups) {
-      bool matches = false;
-      for (const auto& p : group->patterns) matches = matches || topic_matches(p, event.type);
-      if (!matches) continue;
-      group->ready.push_back(Message{event, 0});
+      if (!group->wants(shared->type)) continue;
+      group->ready.push_back(Message{shared, 0});
       state_->pump_locked(*group, deliveries);
-      state_->set_depth(*group);
     }
+    counters = state_->publish_counters_locked(shared->type);
   }
-  state_->metrics.published(event.type);
-  state_->metrics.confirmed(event.type);
-  state_->start(std::move(deliveries));
+  if (counters.published) {
+    counters.published->Increment();
+    counters.confirmed->Increment();
+  }
+  state_->start(deliveries);
   co_return;
 }
 
@@ -243,17 +314,20 @@ void InprocBus::subscribe(std::string group, std::string pattern, Handler handle
   auto consumer = std::make_shared<Consumer>();
   consumer->handler = std::move(handler);
   consumer->options = options;
-  std::vector<Delivery> deliveries;
+  Wakes deliveries;
   {
     std::lock_guard lock(state_->mutex);
-    consumer->loop = state_->loops[state_->next_loop++ % state_->loops.size()];
+    consumer->loop_index = state_->next_loop++ % state_->loops.size();
+    consumer->loop = state_->loops[consumer->loop_index];
     Group& g = state_->group_locked(group);
-    if (std::find(g.patterns.begin(), g.patterns.end(), pattern) == g.patterns.end())
+    if (std::find(g.patterns.begin(), g.patterns.end(), pattern) == g.patterns.end()) {
       g.patterns.push_back(pattern);
+      g.matches.clear();
+    }
     g.consumers.push_back(consumer);
     state_->pump_locked(g, deliveries);
   }
-  state_->start(std::move(deliveries));
+  state_->start(deliveries);
 }
 
 void InprocBus::respond(std::string type, Responder responder) {
@@ -324,7 +398,7 @@ Task<std::vector<DeadLetter>> InprocBus::dead_letters(const std::string& group) 
 }
 
 Task<bool> InprocBus::replay(const std::string& group, const std::string& event_id) {
-  std::vector<Delivery> deliveries;
+  Wakes deliveries;
   {
     std::lock_guard lock(state_->mutex);
     auto it = state_->groups.find(group);
@@ -333,11 +407,12 @@ Task<bool> InprocBus::replay(const std::string& group, const std::string& event_
     auto letter = std::find_if(dead.begin(), dead.end(),
                                [&](const DeadLetter& d) { return d.event.id == event_id; });
     if (letter == dead.end()) co_return false;
-    it->second->ready.push_back(Message{std::move(letter->event), 0});
+    it->second->ready.push_back(
+        Message{std::make_shared<const Event>(std::move(letter->event)), 0});
     dead.erase(letter);
     state_->pump_locked(*it->second, deliveries);
   }
-  state_->start(std::move(deliveries));
+  state_->start(deliveries);
   co_return true;
 }
 
