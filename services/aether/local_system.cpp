@@ -3,10 +3,12 @@
 #include <svckit/app/run.hpp>
 
 #include "analytics.hpp"
+#include "integration_hub.hpp"
 #include "security_service.hpp"
 #include "task_manager.hpp"
 
 int main(int argc, char** argv) {
   return svckit::run<aether::security::SecurityService, aether::task_manager::TaskManager,
-                     aether::analytics::Analytics>("aether", argc, argv);
+                     aether::analytics::Analytics, aether::integration_hub::IntegrationHub>(
+      "aether", argc, argv);
 }

@@ -1,0 +1,22 @@
+#pragma once
+// The AETHER-AI Integration Hub (seed 000 §4.2.5) as a svckit module: connects GitHub, Slack and
+// Discord integrations (credentials stored, never returned), receives their webhooks with each
+// service's own signature scheme, publishes `integration.webhook.received`, and calls their APIs
+// through svckit's resilient client.
+#include <memory>
+
+#include <svckit/app/module.hpp>
+#include <svckit/http/client.hpp>
+
+namespace aether::integration_hub {
+
+class IntegrationHub : public svckit::Module {
+ public:
+  void install(svckit::App& app) override;
+
+ private:
+  std::unique_ptr<svckit::http::Client> github_;  // GITHUB_API_URL
+  std::unique_ptr<svckit::http::Client> slack_;   // SLACK_API_URL
+};
+
+}  // namespace aether::integration_hub
