@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(
   cmake ninja-build ccache g++ pkg-config clang-format
-  libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libssl-dev openssl libcrypt-dev
+  libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libssl-dev openssl libcrypt-dev libjemalloc-dev
   googletest libgmock-dev libbenchmark-dev
   python3-pytest python3-requests python3-jwt python3-cryptography python3-bcrypt
   librabbitmq-dev rabbitmq-server python3-pika
@@ -86,7 +86,9 @@ case "${1:-}" in
   bench)
     install_packages
     build build -DCMAKE_BUILD_TYPE=Release
-    for b in build/bin/bench_*; do "$b"; done
+    for b in build/bin/bench_*; do [ "$b" = build/bin/bench_bus ] || "$b"; done
+    build/bin/bench_bus 2000000 inproc:// 1 loops metrics
+    $PYTHON benchmarks/bench_bus_rabbitmq.py 50000 10000
     $PYTHON benchmarks/http_load.py --rounds 5
     benchmarks/request_cost.sh /health
     benchmarks/request_cost.sh /api/v1/tasks/id

@@ -1,9 +1,15 @@
-// Bus throughput and latency: publishers on one thread (WINDOW of them, each awaiting its publish
-// before the next), one group with a consumer on each of two loops, handlers that only count.
-// Prints messages/s end to end (published until the last one was handled) and publish-to-handle
-// latency percentiles, and a RESULT line in JSON for benchmarks/bench_bus_rabbitmq.py.
+// Bus throughput and latency: one group with a consumer on each of two loops, handlers that only
+// count. Prints messages/s end to end (published until the last one was handled) and
+// publish-to-handle latency percentiles, and a RESULT line in JSON for
+// benchmarks/bench_bus_rabbitmq.py.
 //
-//   build/bin/bench_bus [MESSAGES=200000] [BUS_URL=inproc://] [WINDOW=1]
+//   build/bin/bench_bus [MESSAGES=200000] [BUS_URL=inproc://] [WINDOW=1] [SHAPE=thread] [metrics]
+//
+// SHAPE says where the publishers run:
+//   thread   WINDOW publishers on a thread of their own, each awaiting its publish before the next
+//   loops    WINDOW publishers on each of the two consumer loops, as a service's handlers publish
+//            from its I/O threads; the group's consumers compete, so half the events cross over
+// `metrics` counts into a registry, as a service's bus does (off by default: the bus alone).
 // Over RabbitMQ every event is persistent, confirmed by the broker and acknowledged by its
 // consumer; WINDOW is how many publishes await their confirms at once.
 #include <algorithm>
@@ -11,17 +17,20 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <future>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "svckit/bus/bus.hpp"
+#include "svckit/metrics/registry.hpp"
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
@@ -30,12 +39,20 @@ int main(int argc, char** argv) {
   const int messages = argc > 1 ? std::atoi(argv[1]) : 200000;
   const std::string url = argc > 2 ? argv[2] : "inproc://";
   const int window = argc > 3 ? std::max(1, std::atoi(argv[3])) : 1;
+  const std::string shape = argc > 4 ? argv[4] : "thread";
+  const bool with_metrics = argc > 5 && std::strcmp(argv[5], "metrics") == 0;
+  if (shape != "thread" && shape != "loops") {
+    std::fprintf(stderr, "SHAPE is thread or loops\n");
+    return 2;
+  }
+  svckit::metrics::Registry registry;
   asio::io_context publisher_io, a, b;
   auto guard_a = asio::make_work_guard(a);
   auto guard_b = asio::make_work_guard(b);
   std::thread ta([&] { a.run(); }), tb([&] { b.run(); });
 
-  auto bus = svckit::bus::open_bus(url, {&a, &b}, {.source = "bench"});
+  auto bus = svckit::bus::open_bus(
+      url, {&a, &b}, {.source = "bench", .metrics = with_metrics ? &registry : nullptr});
   std::atomic<int> handled{0};
   // One slot per event, claimed atomically: no lock in the handler measures the bus, not us.
   std::vector<double> latencies(static_cast<std::size_t>(messages));
@@ -54,10 +71,13 @@ int main(int argc, char** argv) {
 
   while (!bus->connected()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 
-  auto started = Clock::now();
   std::atomic<int> next{0};
+  // On the consumers' loops a publisher gives the loop back every 16 events, as request handlers
+  // that each publish one do: a publisher that never yields would hold its loop until the end.
+  const bool yield = shape == "loops";
   auto publish_all = [&]() -> svckit::Task<void> {
     for (int i = next++; i < messages; i = next++) {
+      if (yield && i % 16 == 0) co_await asio::post(asio::use_awaitable);
       svckit::bus::Event e;
       e.id = std::to_string(i);
       e.source = "bench";
@@ -66,10 +86,17 @@ int main(int argc, char** argv) {
       co_await bus->publish(std::move(e));
     }
   };
+  auto started = Clock::now();
   std::vector<std::future<void>> publishers;
-  for (int w = 0; w < window; ++w)
-    publishers.push_back(asio::co_spawn(publisher_io, publish_all(), asio::use_future));
-  publisher_io.run();
+  if (shape == "thread") {
+    for (int w = 0; w < window; ++w)
+      publishers.push_back(asio::co_spawn(publisher_io, publish_all(), asio::use_future));
+    publisher_io.run();
+  } else {
+    for (int w = 0; w < window; ++w)
+      for (auto* loop : {&a, &b})
+        publishers.push_back(asio::co_spawn(*loop, publish_all(), asio::use_future));
+  }
   for (auto& p : publishers) p.get();
   double publish_s = std::chrono::duration<double>(Clock::now() - started).count();
   while (handled < messages) std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -79,8 +106,11 @@ int main(int argc, char** argv) {
   auto pct = [&](double p) {
     return latencies[static_cast<std::size_t>(p * (latencies.size() - 1))];
   };
-  std::printf("%s bus, %d events, %d publishers on 1 loop, 2 consumers on 2 loops\n",
-              url.substr(0, url.find(':')).c_str(), messages, window);
+  std::printf("%s bus, %d events, %d publishers %s, 2 consumers on 2 loops%s\n",
+              url.substr(0, url.find(':')).c_str(), messages,
+              shape == "thread" ? window : 2 * window,
+              shape == "thread" ? "on a thread of their own" : "on the consumers' loops",
+              with_metrics ? ", metrics counted" : "");
   std::printf("publish      %10.0f /s\n", messages / publish_s);
   std::printf("end to end   %10.0f /s\n", messages / total_s);
   std::printf("latency p50 %.1f us  p99 %.1f us  max %.1f us\n", pct(0.5), pct(0.99),

@@ -11,3 +11,17 @@ find_library(CRYPT_LIBRARY crypt REQUIRED)
 # rabbitmq-c (Debian librabbitmq-dev): the bus's RabbitMQ backend.
 find_library(RABBITMQ_LIBRARY rabbitmq REQUIRED)
 find_path(RABBITMQ_INCLUDE_DIR amqp.h REQUIRED)
+
+# svckit::allocator: what svckit's programs allocate with. jemalloc (Debian libjemalloc-dev), as
+# userver does: events and request state are allocated on one thread and freed on another, and
+# glibc's malloc then serialises both threads on one arena lock (the in-process bus ran at
+# 0.9-1.0M events/s with it and 1.8-2.3M with jemalloc; docs/benchmarks.md). Programs link it;
+# libraries never do (the Python module keeps the interpreter's allocator). The sanitizers bring
+# their own allocator.
+add_library(svckit_allocator INTERFACE)
+add_library(svckit::allocator ALIAS svckit_allocator)
+set_target_properties(svckit_allocator PROPERTIES EXPORT_NAME allocator)
+if(SVCKIT_JEMALLOC AND NOT SVCKIT_SANITIZE)
+  find_library(JEMALLOC_LIBRARY jemalloc REQUIRED)
+  target_link_libraries(svckit_allocator INTERFACE ${JEMALLOC_LIBRARY})
+endif()

@@ -1,5 +1,6 @@
 #include "inproc_bus.hpp"
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <unordered_map>
 
 #include "bus_metrics.hpp"
@@ -21,6 +23,15 @@
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"
 
+// How events move (docs/bus.md#in-process):
+//   publish → for each group whose patterns match: a consumer with room (an atomic credit) gets
+//   it in its inbox, and its loop is woken once per batch; without room it waits in the group's
+//   backlog, under the group's lock, until a settle frees credit.
+//   On the consumer's loop, worker coroutines take deliveries one after another; another worker
+//   is started only while one is suspended inside a handler and deliveries are waiting, so
+//   handlers that finish at once cost no spawn, and the ones that wait still run `prefetch` at
+//   once. Settling gives the credit back with an atomic; the group's lock is only taken when a
+//   backlog is waiting, a retry is due, or an event is dead-lettered.
 namespace svckit::bus::detail {
 namespace {
 
@@ -34,35 +45,72 @@ struct Message {
   int attempts = 0;  // deliveries so far
 };
 
+struct Group;
+
 struct Consumer {
   Handler handler;
   SubscribeOptions options;
+  Group* group = nullptr;
   asio::io_context* loop = nullptr;
-  std::size_t loop_index = 0;
-  std::size_t in_flight = 0;
+  // Deliveries handed to this consumer and not settled yet; never above options.prefetch.
+  std::atomic<std::size_t> taken{0};
+
+  // Handed over by publishing threads. `posted` while a pick-up is on its way or a worker will
+  // look here before it runs out of deliveries; a hand-over only wakes the loop when it is not.
+  std::mutex inbox_mutex;
+  std::vector<Message> inbox;
+  bool posted = false;
+
+  // Touched only on `loop`.
+  std::deque<Message> local;
+  std::size_t workers = 0;     // worker coroutines alive
+  bool helper_posted = false;  // a check for a further worker is on its way
+  std::unordered_map<std::string, BusMetrics::DeliverySeries*> counters;  // by type
+
+  // Takes one unit of credit, unless the consumer is full.
+  bool take_credit() {
+    auto used = taken.load();
+    while (used < options.prefetch)
+      if (taken.compare_exchange_weak(used, used + 1)) return true;
+    return false;
+  }
 };
 
 struct Group {
   std::string name;
   std::vector<std::string> patterns;
-  std::vector<std::shared_ptr<Consumer>> consumers;
-  std::deque<Message> ready;
-  std::size_t next_consumer = 0;
+  std::vector<std::unique_ptr<Consumer>> consumers;  // changed under the topology lock + mutex
+  std::atomic<std::size_t> next_consumer{0};
+
+  std::mutex mutex;                          // guards what follows
+  std::deque<Message> backlog;               // waiting for a consumer with credit
+  std::atomic<std::size_t> backlog_size{0};  // read without the lock by settles and publishes
   std::vector<DeadLetter> dead;
-  // Looked up once per type instead of per event (under the bus's lock): whether the patterns
-  // match it, and the metric children it counts into.
-  std::unordered_map<std::string, bool> matches;
-  std::unordered_map<std::string, BusMetrics::TypeCounters> counters;
   prometheus::Gauge* depth = nullptr;
 
-  bool wants(const std::string& type) {
-    auto it = matches.find(type);
-    if (it != matches.end()) return it->second;
-    bool match = false;
-    for (const auto& p : patterns) match = match || topic_matches(p, type);
-    if (matches.size() > 4096) matches.clear();  // bounded however many types appear
-    return matches.emplace(type, match).first->second;
+  bool wants(const std::string& type) const {
+    for (const auto& p : patterns)
+      if (topic_matches(p, type)) return true;
+    return false;
   }
+
+  // A consumer with room, round-robin from where the last search ended; took its credit.
+  Consumer* consumer_with_credit() {
+    const std::size_t n = consumers.size();
+    if (n == 0) return nullptr;
+    const std::size_t start = next_consumer.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) {
+      Consumer* c = consumers[(start + i) % n].get();
+      if (c->take_credit()) return c;
+    }
+    return nullptr;
+  }
+};
+
+// Where the events of one type go, and what publishing them counts into.
+struct Route {
+  std::vector<Group*> groups;
+  BusMetrics::PublishSeries* counters;  // null without metrics
 };
 
 // A request waiting for its reply; woken by cancelling its timer on the requester's loop.
@@ -72,45 +120,31 @@ struct Pending {
   std::shared_ptr<asio::steady_timer> timer;
 };
 
-struct Delivery {
-  Group* group;
-  std::shared_ptr<Consumer> consumer;
-  Message message;
-  const BusMetrics::TypeCounters* counters;  // node of Group::counters: stable
-};
-
-// Deliveries waiting for their loop to pick them up, and whether a pick-up is posted already:
-// while a loop is busy, new deliveries join the waiting batch instead of waking it again.
-struct Inbox {
-  std::vector<Delivery> deliveries;
-  bool posted = false;
-};
-using Wakes = std::vector<std::size_t>;  // loops to post a pick-up to
-
 }  // namespace
 
 struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   BusOptions options;
   std::vector<asio::io_context*> loops;
-  std::vector<Inbox> inboxes;  // one per loop, under `mutex`
-  std::size_t next_loop = 0;
-
-  std::mutex mutex;
-  std::map<std::string, std::unique_ptr<Group>, std::less<>> groups;  // stable addresses
-  std::map<std::string, std::shared_ptr<Pending>> pending;            // by correlation id
-  std::set<std::shared_ptr<asio::steady_timer>> retry_timers;
-  std::unordered_map<std::string, BusMetrics::PublishCounters> publish_counters;
-  std::size_t in_flight = 0;
-  bool closing = false;
-  bool closed = false;
-
   BusMetrics metrics;
 
+  // Groups and routes change at subscribe (rarely, and mostly before the loops run); every
+  // publish reads them. Lock order: topology, then a group's mutex, then a consumer's inbox.
+  mutable std::shared_mutex topology;
+  std::map<std::string, std::unique_ptr<Group>, std::less<>> groups;  // stable addresses
+  std::unordered_map<std::string, Route> routes;                      // by type, a cache
+  std::size_t next_loop = 0;
+
+  std::atomic<bool> closing{false};
+  std::atomic<bool> closed{false};
+
+  std::mutex pending_mutex;
+  std::map<std::string, std::shared_ptr<Pending>> pending;  // by correlation id
+
+  std::mutex timers_mutex;
+  std::set<std::shared_ptr<asio::steady_timer>> retry_timers;
+
   State(std::vector<asio::io_context*> l, BusOptions o)
-      : options(std::move(o)),
-        loops(std::move(l)),
-        inboxes(loops.size()),
-        metrics(options.metrics, "inproc") {
+      : options(std::move(o)), loops(std::move(l)), metrics(options.metrics, "inproc") {
     if (loops.empty()) throw BusError("the bus needs at least one I/O loop");
     metrics.connected(true);
   }
@@ -119,152 +153,211 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
     if (options.logger) options.logger->write(level, message, fields);
   }
 
-  Group& group_locked(const std::string& name) {
-    auto it = groups.find(name);
-    if (it != groups.end()) return *it->second;
-    auto g = std::make_unique<Group>();
-    g->name = name;
-    g->depth = metrics.depth_gauge(name);
-    return *groups.emplace(name, std::move(g)).first->second;
-  }
+  // --- publishing side -------------------------------------------------------------------------
 
-  void set_depth(Group& g) {
-    if (g.depth) g.depth->Set(static_cast<double>(g.ready.size()));
-  }
-
-  BusMetrics::PublishCounters publish_counters_locked(const std::string& type) {
-    auto it = publish_counters.find(type);
-    if (it == publish_counters.end())
-      it = publish_counters.emplace(type, metrics.publish_counters(type)).first;
-    return it->second;
-  }
-
-  const BusMetrics::TypeCounters* counters_locked(Group& g, const std::string& type) {
-    auto it = g.counters.find(type);
-    if (it == g.counters.end()) it = g.counters.emplace(type, metrics.counters(g.name, type)).first;
-    return &it->second;
-  }
-
-  // Hands ready events to consumers with room, round-robin. Called with the lock held; the
-  // deliveries start after it is released (a handler may finish before its spawn returns).
-  void pump_locked(Group& g, Wakes& wakes) {
-    if (closing || g.consumers.empty()) return;
-    while (!g.ready.empty()) {
-      std::shared_ptr<Consumer> chosen;
-      for (std::size_t i = 0; i < g.consumers.size() && !chosen; ++i) {
-        auto& c = g.consumers[(g.next_consumer + i) % g.consumers.size()];
-        if (c->in_flight < c->options.prefetch) {
-          chosen = c;
-          g.next_consumer = (g.next_consumer + i + 1) % g.consumers.size();
-        }
-      }
-      if (!chosen) break;
-      ++chosen->in_flight;
-      ++in_flight;
-      auto* counters = counters_locked(g, g.ready.front().event->type);
-      Inbox& inbox = inboxes[chosen->loop_index];
-      inbox.deliveries.push_back({&g, chosen, std::move(g.ready.front()), counters});
-      g.ready.pop_front();
-      if (!inbox.posted) {
-        inbox.posted = true;
-        wakes.push_back(chosen->loop_index);
-      }
-    }
-    set_depth(g);
-  }
-
-  // Posted, never spawned in place: co_spawn may run a handler inline, and a handler that
-  // finishes without suspending would start the next delivery inside this one, nesting deeper
-  // with every queued event until the stack overflows.
-  void start(const Wakes& wakes) {
-    for (std::size_t i : wakes)
-      asio::post(*loops[i], [self = shared_from_this(), i] { self->pick_up(i); });
-  }
-
-  void pick_up(std::size_t i) {
-    std::vector<Delivery> batch;
+  // Runs `use(route)` with the route of `type` under the shared topology lock.
+  template <class Use>
+  void with_route(const std::string& type, Use use) {
     {
-      std::lock_guard lock(mutex);
-      batch.swap(inboxes[i].deliveries);
-      inboxes[i].posted = false;
+      std::shared_lock lock(topology);
+      if (auto it = routes.find(type); it != routes.end()) return use(it->second);
     }
-    auto self = shared_from_this();
-    for (auto& d : batch) asio::co_spawn(*loops[i], deliver(self, std::move(d)), asio::detached);
+    std::unique_lock lock(topology);
+    auto it = routes.find(type);
+    if (it == routes.end()) {
+      if (routes.size() > 4096) routes.clear();  // bounded however many types appear
+      Route route{{}, metrics.publish_series(type)};
+      for (auto& [name, g] : groups)
+        if (g->wants(type)) route.groups.push_back(g.get());
+      it = routes.emplace(type, std::move(route)).first;
+    }
+    use(it->second);
   }
 
-  // The hot path: one coroutine frame of its own per delivery (plus the handler's); settling is
-  // a plain call unless a retry has to wait.
-  static Task<void> deliver(std::shared_ptr<State> self, Delivery d) {
-    auto started = Clock::now();
+  // Hands `m` to a consumer of `g` with credit, or queues it in the group's backlog. A backlog
+  // is drained first, so one publisher's events reach a consumer in publish order.
+  void offer(Group& g, Message m) {
+    if (!closing.load() && g.backlog_size.load() == 0)
+      if (Consumer* c = g.consumer_with_credit()) return hand(*c, std::move(m));
+    std::lock_guard lock(g.mutex);
+    g.backlog.push_back(std::move(m));
+    g.backlog_size.store(g.backlog.size());
+    drain_locked(g);
+  }
+
+  // Moves backlog to consumers with credit. With g.mutex held. The backlog size is stored before
+  // credit is looked at, and a settle frees credit before it looks at the size (both
+  // sequentially consistent), so one of the two always sees the other: no event waits forever.
+  void drain_locked(Group& g) {
+    while (!g.backlog.empty() && !closing.load()) {
+      Consumer* c = g.consumer_with_credit();
+      if (!c) break;
+      hand(*c, std::move(g.backlog.front()));
+      g.backlog.pop_front();
+      g.backlog_size.store(g.backlog.size());
+    }
+    if (g.depth) g.depth->Set(static_cast<double>(g.backlog.size()));
+  }
+
+  // Into the consumer's inbox; its loop is woken once for however many arrive meanwhile.
+  void hand(Consumer& c, Message m) {
+    bool wake;
+    {
+      std::lock_guard lock(c.inbox_mutex);
+      c.inbox.push_back(std::move(m));
+      wake = !c.posted;
+      c.posted = true;
+    }
+    if (wake) asio::post(*c.loop, [self = shared_from_this(), &c] { self->pick_up(c); });
+  }
+
+  // --- consuming side (on the consumer's loop) ------------------------------------------------
+
+  // Posted by hand() when the consumer had said it was idle.
+  void pick_up(Consumer& c) {
+    take_inbox(c);
+    // Workers alive now are all suspended inside handlers (a worker only yields there).
+    if (!c.local.empty() && c.workers < c.options.prefetch) spawn_worker(c);
+  }
+
+  // Moves what publishers handed over into the loop's own queue. When there was nothing, the
+  // consumer is idle from the publishers' point of view: the next hand-over posts a pick-up.
+  // While a worker keeps finding deliveries here no pick-up is posted at all.
+  void take_inbox(Consumer& c) {
+    std::vector<Message> batch;
+    {
+      std::lock_guard lock(c.inbox_mutex);
+      batch.swap(c.inbox);
+      if (batch.empty()) c.posted = false;
+    }
+    for (auto& m : batch) c.local.push_back(std::move(m));
+  }
+
+  void spawn_worker(Consumer& c) {
+    ++c.workers;
+    asio::co_spawn(*c.loop, work(shared_from_this(), c), asio::detached);
+  }
+
+  // Posted, so it runs only once the current worker has suspended or run out of deliveries: a
+  // further worker only when one is waiting inside its handler and deliveries are still queued.
+  void maybe_add_worker(Consumer& c) {
+    if (c.helper_posted || c.workers >= c.options.prefetch) return;
+    c.helper_posted = true;
+    asio::post(*c.loop, [self = shared_from_this(), &c] {
+      c.helper_posted = false;
+      if (!c.local.empty() && c.workers < c.options.prefetch) self->spawn_worker(c);
+    });
+  }
+
+  // One worker: deliveries one after another, without a stack that grows with the backlog. The
+  // inbox is looked at before the last queued delivery starts, so a handler that waits long
+  // does not hold back what arrives meanwhile (a pick-up then starts another worker).
+  static Task<void> work(std::shared_ptr<State> self, Consumer& c) {
+    while (!c.local.empty()) {
+      Message m = std::move(c.local.front());
+      c.local.pop_front();
+      if (c.local.empty()) self->take_inbox(c);
+      if (!c.local.empty()) self->maybe_add_worker(c);
+      co_await self->deliver(c, std::move(m));
+    }
+    --c.workers;
+  }
+
+  Task<void> deliver(Consumer& c, Message m) {
+    BusMetrics::DeliverySeries* counters = counters_for(c, m.event->type);
+    auto started = counters ? Clock::now() : Clock::time_point{};
     HandlerResult result;
     try {
-      result.outcome = co_await d.consumer->handler(*d.message.event);
+      result.outcome = co_await c.handler(*m.event);
     } catch (const std::exception& e) {
       result = {Outcome::retry, e.what()};
     }
     if (result.outcome == Outcome::retry && result.reason.empty())
       result.reason = "the handler asked for a retry";
-    ++d.message.attempts;
-    BusMetrics::consumed(*d.counters, result.outcome,
-                         std::chrono::duration<double>(Clock::now() - started).count());
-    if (auto backoff = self->settle(d, result))
-      co_await self->requeue_after(std::move(d), *backoff);
+    ++m.attempts;
+    if (counters)
+      counters->record(result.outcome,
+                       std::chrono::duration<double>(Clock::now() - started).count());
+    settle(c, std::move(m), result);
   }
 
-  // After a delivery: acknowledge, drop or dead-letter; or the backoff to wait before requeueing.
-  std::optional<std::chrono::milliseconds> settle(const Delivery& d, const HandlerResult& result) {
-    const auto& e = *d.message.event;
-    Verdict verdict = judge(result.outcome, d.message.attempts, d.consumer->options.retry);
-    Wakes next;
-    {
-      std::lock_guard lock(mutex);
-      --d.consumer->in_flight;
-      --in_flight;
-      if (verdict.kind == Verdict::dead_letter)
-        d.group->dead.push_back(
-            {e, d.group->name, result.reason, d.message.attempts, utc_now_iso8601()});
-      pump_locked(*d.group, next);
+  // This consumer's own series (no cache line shared with other consumers), by type.
+  BusMetrics::DeliverySeries* counters_for(Consumer& c, const std::string& type) {
+    auto it = c.counters.find(type);
+    if (it == c.counters.end()) {
+      if (c.counters.size() > 4096) c.counters.clear();  // the series stay; only the cache goes
+      it = c.counters.emplace(type, metrics.delivery_series(c.group->name, type, &c)).first;
     }
-    start(next);
+    return it->second;
+  }
+
+  // After a delivery: acknowledge, drop, dead-letter or schedule a retry; then give the credit
+  // back and, if events are waiting for it, hand them on.
+  void settle(Consumer& c, Message m, const HandlerResult& result) {
+    Group& g = *c.group;
+    const auto& e = *m.event;
+    Verdict verdict = judge(result.outcome, m.attempts, c.options.retry);
     if (result.outcome == Outcome::drop)
       log(log::Level::info, "event dropped by its handler",
-          {{"group", d.group->name}, {"type", e.type}, {"event_id", e.id}});
+          {{"group", g.name}, {"type", e.type}, {"event_id", e.id}});
     if (verdict.kind == Verdict::dead_letter) {
-      metrics.dead_lettered(d.group->name);
+      {
+        std::lock_guard lock(g.mutex);
+        g.dead.push_back({e, g.name, result.reason, m.attempts, utc_now_iso8601()});
+      }
+      metrics.dead_lettered(g.name);
       log(log::Level::warning, "event dead-lettered",
-          {{"group", d.group->name},
+          {{"group", g.name},
            {"type", e.type},
            {"event_id", e.id},
-           {"attempts", d.message.attempts},
+           {"attempts", m.attempts},
            {"reason", result.reason}});
     }
-    if (verdict.kind != Verdict::retry) return std::nullopt;
-    metrics.retried(d.group->name);
-    return verdict.backoff;
+    if (verdict.kind == Verdict::retry) {
+      metrics.retried(g.name);
+      asio::co_spawn(*c.loop, requeue_after(shared_from_this(), g, std::move(m), verdict.backoff),
+                     asio::detached);
+    }
+    c.taken.fetch_sub(1);
+    if (g.backlog_size.load() > 0) {
+      std::lock_guard lock(g.mutex);
+      drain_locked(g);
+    }
   }
 
-  Task<void> requeue_after(Delivery d, std::chrono::milliseconds wait) {
-    auto timer = std::make_shared<asio::steady_timer>(*d.consumer->loop, wait);
+  static Task<void> requeue_after(std::shared_ptr<State> self, Group& g, Message m,
+                                  std::chrono::milliseconds wait) {
+    auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, wait);
     {
-      std::lock_guard lock(mutex);
-      if (closing) co_return;
-      retry_timers.insert(timer);
+      std::lock_guard lock(self->timers_mutex);
+      if (self->closing) co_return;
+      self->retry_timers.insert(timer);
     }
-    auto [ec] = co_await timer->async_wait(kNoThrow);
-    Wakes next;
+    co_await timer->async_wait(kNoThrow);
     {
-      std::lock_guard lock(mutex);
-      retry_timers.erase(timer);
-      // Cancelled by close(): the event stays queued (in-process, gone at exit).
-      d.group->ready.push_back(std::move(d.message));
-      if (!ec) pump_locked(*d.group, next);
-      set_depth(*d.group);
+      std::lock_guard lock(self->timers_mutex);
+      self->retry_timers.erase(timer);
     }
-    start(next);
+    // Cancelled by close(): the event stays queued (in-process, gone at exit).
+    std::lock_guard lock(g.mutex);
+    g.backlog.push_back(std::move(m));
+    g.backlog_size.store(g.backlog.size());
+    self->drain_locked(g);
   }
+
+  // Deliveries handed out and not settled, over every consumer.
+  std::size_t in_flight() const {
+    std::shared_lock lock(topology);
+    std::size_t n = 0;
+    for (const auto& [name, g] : groups)
+      for (const auto& c : g->consumers) n += c->taken.load();
+    return n;
+  }
+
+  // --- request/reply ---------------------------------------------------------------------------
 
   void answer(const std::string& correlation, std::optional<Event> reply, std::string error) {
-    std::lock_guard lock(mutex);
+    std::lock_guard lock(pending_mutex);
     auto it = pending.find(correlation);
     if (it == pending.end()) return;  // the requester gave up already
     auto p = it->second;
@@ -283,24 +376,18 @@ InprocBus::~InprocBus() = default;
 Task<void> InprocBus::publish(Event event) {
   if (event.id.empty() || event.source.empty() || event.type.empty())
     throw BusError("an event needs an id, a source and a type");
+  if (state_->closed) throw BusError("the bus is closed");
   auto shared = std::make_shared<const Event>(std::move(event));
-  Wakes deliveries;
-  BusMetrics::PublishCounters counters;
-  {
-    std::lock_guard lock(state_->mutex);
-    if (state_->closed) throw BusError("the bus is closed");
-    for (auto& [name, group] : state_->groups) {
-      if (!group->wants(shared->type)) continue;
-      group->ready.push_back(Message{shared, 0});
-      state_->pump_locked(*group, deliveries);
+  state_->with_route(shared->type, [&](const Route& route) {
+    const std::size_t n = route.groups.size();
+    for (std::size_t i = 0; i + 1 < n; ++i) state_->offer(*route.groups[i], Message{shared, 0});
+    if (route.counters) {  // taken at once: in-process, published is confirmed
+      auto& slot = route.counters->mine();
+      slot.published.fetch_add(1, std::memory_order_relaxed);
+      slot.confirmed.fetch_add(1, std::memory_order_relaxed);
     }
-    counters = state_->publish_counters_locked(shared->type);
-  }
-  if (counters.published) {
-    counters.published->Increment();
-    counters.confirmed->Increment();
-  }
-  state_->start(deliveries);
+    if (n > 0) state_->offer(*route.groups[n - 1], Message{std::move(shared), 0});
+  });
   co_return;
 }
 
@@ -311,23 +398,27 @@ void InprocBus::subscribe(std::string group, std::string pattern, Handler handle
   if (!handler) throw BusError("subscribe needs a handler");
   options.prefetch = std::max<std::size_t>(1, options.prefetch);
   options.retry.max_attempts = std::max(1, options.retry.max_attempts);
-  auto consumer = std::make_shared<Consumer>();
+  auto consumer = std::make_unique<Consumer>();
   consumer->handler = std::move(handler);
   consumer->options = options;
-  Wakes deliveries;
-  {
-    std::lock_guard lock(state_->mutex);
-    consumer->loop_index = state_->next_loop++ % state_->loops.size();
-    consumer->loop = state_->loops[consumer->loop_index];
-    Group& g = state_->group_locked(group);
-    if (std::find(g.patterns.begin(), g.patterns.end(), pattern) == g.patterns.end()) {
-      g.patterns.push_back(pattern);
-      g.matches.clear();
-    }
-    g.consumers.push_back(consumer);
-    state_->pump_locked(g, deliveries);
+  std::unique_lock topology(state_->topology);
+  consumer->loop = state_->loops[state_->next_loop++ % state_->loops.size()];
+  auto it = state_->groups.find(group);
+  if (it == state_->groups.end()) {
+    auto g = std::make_unique<Group>();
+    g->name = group;
+    g->depth = state_->metrics.depth_gauge(group);
+    it = state_->groups.emplace(group, std::move(g)).first;
   }
-  state_->start(deliveries);
+  Group& g = *it->second;
+  consumer->group = &g;
+  std::lock_guard lock(g.mutex);
+  if (std::find(g.patterns.begin(), g.patterns.end(), pattern) == g.patterns.end()) {
+    g.patterns.push_back(pattern);
+    state_->routes.clear();
+  }
+  g.consumers.push_back(std::move(consumer));
+  state_->drain_locked(g);
 }
 
 void InprocBus::respond(std::string type, Responder responder) {
@@ -368,20 +459,20 @@ Task<Event> InprocBus::request(Event request, std::chrono::milliseconds timeout)
   request.extensions["correlationid"] = correlation;
   request.extensions["replyto"] = "inproc";
   {
-    std::lock_guard lock(state_->mutex);
+    std::lock_guard lock(state_->pending_mutex);
     state_->pending.emplace(correlation, pending);
   }
   std::string type = request.type;
   try {
     co_await publish(std::move(request));
   } catch (...) {
-    std::lock_guard lock(state_->mutex);
+    std::lock_guard lock(state_->pending_mutex);
     state_->pending.erase(correlation);
     throw;
   }
   co_await pending->timer->async_wait(kNoThrow);  // woken early by the reply
   {
-    std::lock_guard lock(state_->mutex);
+    std::lock_guard lock(state_->pending_mutex);
     state_->pending.erase(correlation);
   }
   if (!pending->error.empty())
@@ -391,49 +482,45 @@ Task<Event> InprocBus::request(Event request, std::chrono::milliseconds timeout)
 }
 
 Task<std::vector<DeadLetter>> InprocBus::dead_letters(const std::string& group) {
-  std::lock_guard lock(state_->mutex);
+  std::shared_lock topology(state_->topology);
   auto it = state_->groups.find(group);
   if (it == state_->groups.end()) co_return std::vector<DeadLetter>{};
+  std::lock_guard lock(it->second->mutex);
   co_return it->second->dead;
 }
 
 Task<bool> InprocBus::replay(const std::string& group, const std::string& event_id) {
-  Wakes deliveries;
-  {
-    std::lock_guard lock(state_->mutex);
-    auto it = state_->groups.find(group);
-    if (it == state_->groups.end()) co_return false;
-    auto& dead = it->second->dead;
-    auto letter = std::find_if(dead.begin(), dead.end(),
-                               [&](const DeadLetter& d) { return d.event.id == event_id; });
-    if (letter == dead.end()) co_return false;
-    it->second->ready.push_back(
-        Message{std::make_shared<const Event>(std::move(letter->event)), 0});
-    dead.erase(letter);
-    state_->pump_locked(*it->second, deliveries);
-  }
-  state_->start(deliveries);
+  std::shared_lock topology(state_->topology);
+  auto it = state_->groups.find(group);
+  if (it == state_->groups.end()) co_return false;
+  Group& g = *it->second;
+  std::lock_guard lock(g.mutex);
+  auto letter = std::find_if(g.dead.begin(), g.dead.end(),
+                             [&](const DeadLetter& d) { return d.event.id == event_id; });
+  if (letter == g.dead.end()) co_return false;
+  g.backlog.push_back(Message{std::make_shared<const Event>(std::move(letter->event)), 0});
+  g.backlog_size.store(g.backlog.size());
+  g.dead.erase(letter);
+  state_->drain_locked(g);
   co_return true;
 }
 
 Task<void> InprocBus::close(std::chrono::milliseconds timeout) {
+  state_->closing = true;
   {
-    std::lock_guard lock(state_->mutex);
-    state_->closing = true;
+    std::lock_guard lock(state_->timers_mutex);
     for (const auto& t : state_->retry_timers) asio::post(t->get_executor(), [t] { t->cancel(); });
   }
   auto deadline = Clock::now() + timeout;
   asio::steady_timer poll(co_await asio::this_coro::executor);
   for (;;) {
-    {
-      std::lock_guard lock(state_->mutex);
-      if (state_->in_flight == 0 || Clock::now() >= deadline) {
-        if (state_->in_flight > 0)
-          state_->log(log::Level::warning, "bus closed with handlers still running",
-                      {{"in_flight", state_->in_flight}});
-        state_->closed = true;
-        break;
-      }
+    auto in_flight = state_->in_flight();
+    if (in_flight == 0 || Clock::now() >= deadline) {
+      if (in_flight > 0)
+        state_->log(log::Level::warning, "bus closed with handlers still running",
+                    {{"in_flight", in_flight}});
+      state_->closed = true;
+      break;
     }
     poll.expires_after(std::chrono::milliseconds(5));
     co_await poll.async_wait(kNoThrow);
@@ -442,7 +529,6 @@ Task<void> InprocBus::close(std::chrono::milliseconds timeout) {
 }
 
 bool InprocBus::connected() const {
-  std::lock_guard lock(state_->mutex);
   return !state_->closed;
 }
 

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -262,6 +266,21 @@ TEST_P(BusContract, EveryMatchingGroupGetsACopyAndConsumersInAGroupCompete) {
   EXPECT_GT(notify_a.size(), 0u);
   EXPECT_GT(notify_b.size(), 0u);
   EXPECT_EQ(unrelated.size(), 0u);
+  // What the two consumers counted, each on its own, is one series per label set when scraped.
+  auto text = registry_.render();
+  EXPECT_NE(text.find(R"(bus_messages_consumed_total{group="notifications",outcome="success",)"
+                      R"(type="task.created"} 40)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(bus_messages_acked_total{group="notifications",type="task.created"} 40)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(bus_handler_duration_seconds_count{group="analytics"} 41)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(bus_messages_published_total{type="task.created"} 40)"),
+            std::string::npos);
+  EXPECT_EQ(text.find("# TYPE bus_messages_consumed_total counter"),
+            text.rfind("# TYPE bus_messages_consumed_total counter"))
+      << "one family";
 }
 
 TEST_P(BusContract, RetryRedeliversUntilTheHandlerSucceeds) {
@@ -344,6 +363,99 @@ TEST_P(BusContract, PrefetchBoundsDeliveriesInFlight) {
   ASSERT_TRUE(eventually([&] { return done == 20; }));
   EXPECT_LE(most, 3);
   EXPECT_GE(most, 2);
+}
+
+// A handler that waits long does not hold back an event that arrives while it waits, as long
+// as the consumer has room for it.
+TEST_P(BusContract, AWaitingHandlerDoesNotHoldBackALaterEvent) {
+  std::atomic<bool> release{false}, slow_entered{false}, fast_done{false}, slow_done{false};
+  SubscribeOptions options;
+  options.prefetch = 4;
+  bus_->subscribe(
+      "slow", "job.*",
+      [&](const Event& e) -> Task<Outcome> {
+        if (e.type == "job.fast") {
+          fast_done = true;
+          co_return Outcome::success;
+        }
+        slow_entered = true;
+        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
+        while (!release) {
+          t.expires_after(2ms);
+          co_await t.async_wait(boost::asio::use_awaitable);
+        }
+        slow_done = true;
+        co_return Outcome::success;
+      },
+      options);
+  publish("job.slow", {});
+  ASSERT_TRUE(eventually([&] { return slow_entered.load(); }));
+  publish("job.fast", {});
+  EXPECT_TRUE(eventually([&] { return fast_done.load(); }, 3s)) << "held back by the slow one";
+  EXPECT_FALSE(slow_done) << "the slow one is still running";
+  release = true;
+  EXPECT_TRUE(eventually([&] { return slow_done.load(); }));
+}
+
+// Publishers on several threads, consumers on two loops with small windows (so events queue in
+// the backlog and settles hand them on): every group sees every event exactly once.
+TEST_P(BusContract, ConcurrentPublishersLoseAndDuplicateNothing) {
+  const int threads = 4, per_thread = amqp() ? 250 : 5'000;
+  struct Tally {
+    std::mutex mutex;
+    std::map<std::string, int> times;
+    std::atomic<int> total{0};
+    void add(const std::string& id) {
+      std::lock_guard lock(mutex);
+      ++times[id];
+      ++total;
+    }
+  } workers, analytics;
+  auto counting = [](Tally& tally, bool sometimes_wait) {
+    return [&tally, sometimes_wait](const Event& e) -> Task<Outcome> {
+      if (sometimes_wait && e.id.back() == '7') {
+        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 100us);
+        co_await t.async_wait(boost::asio::use_awaitable);
+      }
+      tally.add(e.id);
+      co_return Outcome::success;
+    };
+  };
+  SubscribeOptions narrow;
+  narrow.prefetch = 2;
+  bus_->subscribe("workers", "load.#", counting(workers, true), narrow);
+  bus_->subscribe("workers", "load.#", counting(workers, false), narrow);
+  narrow.prefetch = 1;
+  bus_->subscribe("analytics", "load.*", counting(analytics, false), narrow);
+  await_ready(*bus_);
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < threads; ++t)
+    publishers.emplace_back([&, t] {
+      boost::asio::io_context io;
+      boost::asio::co_spawn(
+          io,
+          [&]() -> Task<void> {
+            for (int i = 0; i < per_thread; ++i) {
+              Event e;
+              e.id = std::to_string(t) + "-" + std::to_string(i);
+              e.source = "load-test";
+              e.type = "load.tick";
+              co_await bus_->publish(std::move(e));
+            }
+          },
+          boost::asio::detached);
+      io.run();
+    });
+  for (auto& p : publishers) p.join();
+  const int n = threads * per_thread;
+  ASSERT_TRUE(eventually([&] { return workers.total == n && analytics.total == n; }, 60s))
+      << workers.total << " and " << analytics.total << " of " << n;
+  std::this_thread::sleep_for(20ms);
+  for (auto* tally : {&workers, &analytics}) {
+    std::lock_guard lock(tally->mutex);
+    EXPECT_EQ(tally->times.size(), static_cast<std::size_t>(n));
+    for (const auto& [id, times] : tally->times) ASSERT_EQ(times, 1) << id;
+  }
 }
 
 // Handlers that finish without suspending, behind a long backlog: each delivery must start from

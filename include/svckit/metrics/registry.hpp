@@ -2,6 +2,7 @@
 // The metrics registry App owns: prometheus-cpp underneath, text format 0.0.4 out.
 // Services add their business metrics here: registry.counter("tasks_created_total", "...").
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,10 @@ class Registry {
   prometheus::Family<prometheus::Summary>& summary(const std::string& name,
                                                    const std::string& help);
 
-  // Collected on every scrape (process metrics, queue depths, ...).
+  // Collected on every scrape (process metrics, queue depths, ...). Families of one name from
+  // several collectables are rendered as one, and series with the same labels are summed
+  // (counters, histograms, summaries; of gauges the first is kept): a component can count into
+  // shards of its own (one per thread or consumer) and export each.
   void add_collectable(std::shared_ptr<prometheus::Collectable> collectable);
 
   // Everything in Prometheus text format 0.0.4.
@@ -38,6 +42,7 @@ class Registry {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  mutable std::mutex mutex_;  // guards collectables_
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
 };
 
