@@ -1,14 +1,19 @@
 #pragma once
 // Lets any thread wake a coroutine that waits on its own loop: the link threads use it to hand
-// a broker's confirm or reply back to the I/O thread that asked. Loops are single-threaded, so a
-// fire() posted before the waiter suspends still finds it waiting.
-#include <atomic>
+// a broker's confirm or reply back to the I/O thread that asked.
+//
+// The timer the waiter sleeps on lives in the waiter's own frame, and fire() only posts to the
+// waiter's loop while the waiter is known to be waiting there (checked under the lock the waiter
+// clears when it leaves). So a Wakeup holds no Asio object and may be released on any thread,
+// and nothing is posted to a loop whose waiter has gone (a publisher thread that finished and
+// destroyed its io_context while a link thread still held the Wakeup: once a use-after-free).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "svckit/task.hpp"
@@ -26,29 +31,56 @@ class Wakeup : public std::enable_shared_from_this<Wakeup> {
 
   // Resumes the waiter, passing `error` (empty for success). The first call wins.
   void fire(std::string error = {}) {
-    if (claimed_.exchange(true)) return;
+    std::lock_guard lock(mutex_);
+    if (fired_) return;
+    fired_ = true;
     error_ = std::move(error);
-    fired_.store(true, std::memory_order_release);
-    boost::asio::post(timer_.get_executor(),
-                      [self = shared_from_this()] { self->timer_.cancel(); });
+    if (waiting_)
+      boost::asio::post(executor_, [self = shared_from_this()] {
+        std::lock_guard lock(self->mutex_);
+        if (self->waiting_) self->waiting_->cancel();
+      });
   }
 
-  // True when fired before the deadline; error() then says how it went.
+  // True when fired before the deadline; error() then says how it went. One waiter at a time,
+  // on the executor given to on().
   Task<bool> wait() {
-    if (!fired_.load(std::memory_order_acquire))
-      co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-    co_return fired_.load(std::memory_order_acquire);
+    boost::asio::steady_timer timer(executor_, deadline_);
+    {
+      std::lock_guard lock(mutex_);
+      if (fired_) co_return true;
+      waiting_ = &timer;
+    }
+    struct Leave {  // also when the frame is destroyed with its loop
+      Wakeup* wakeup;
+      ~Leave() {
+        std::lock_guard lock(wakeup->mutex_);
+        wakeup->waiting_ = nullptr;
+      }
+    } leave{this};
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    std::lock_guard lock(mutex_);
+    co_return fired_;
   }
-  const std::string& error() const { return error_; }
-  bool fired() const { return fired_.load(std::memory_order_acquire); }
+  // How it went, once fired.
+  std::string error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+  bool fired() const {
+    std::lock_guard lock(mutex_);
+    return fired_;
+  }
 
  private:
   Wakeup(boost::asio::any_io_executor executor, Clock::time_point deadline)
-      : timer_(std::move(executor), deadline) {}
+      : executor_(std::move(executor)), deadline_(deadline) {}
 
-  boost::asio::steady_timer timer_;
-  std::atomic<bool> claimed_{false};
-  std::atomic<bool> fired_{false};
+  boost::asio::any_io_executor executor_;
+  Clock::time_point deadline_;
+  mutable std::mutex mutex_;
+  boost::asio::steady_timer* waiting_ = nullptr;  // the waiter's timer while it waits
+  bool fired_ = false;
   std::string error_;
 };
 
