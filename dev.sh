@@ -13,6 +13,7 @@ PACKAGES=(
   googletest libgmock-dev libbenchmark-dev
   python3-pytest python3-requests python3-jwt python3-cryptography python3-bcrypt
   librabbitmq-dev rabbitmq-server python3-pika
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
 )
 PYTHON=/usr/bin/python3  # Debian's interpreter: it has the Debian Python packages

@@ -11,6 +11,10 @@ find_library(CRYPT_LIBRARY crypt REQUIRED)
 # rabbitmq-c (Debian librabbitmq-dev): the bus's RabbitMQ backend.
 find_library(RABBITMQ_LIBRARY rabbitmq REQUIRED)
 find_path(RABBITMQ_INCLUDE_DIR amqp.h REQUIRED)
+# gRPC and Protobuf (Debian libgrpc++-dev, libprotobuf-dev, protobuf-compiler-grpc): svckit::grpc.
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+include(${CMAKE_CURRENT_LIST_DIR}/Proto.cmake)
 
 # svckit::allocator: what svckit's programs allocate with. jemalloc (Debian libjemalloc-dev), as
 # userver does: events and request state are allocated on one thread and freed on another, and

@@ -1,5 +1,6 @@
 #include "svckit/ids.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -41,6 +42,14 @@ std::string utc_iso8601(std::int64_t unix_seconds) {
   char buf[32];
   std::size_t n = format_utc_seconds(unix_seconds, buf);
   return std::string(buf, n) + "Z";
+}
+
+bool sane_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+      return false;
+  return true;
 }
 
 }  // namespace svckit

@@ -2,6 +2,7 @@
 // Identifiers and timestamps every service needs the same way.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace svckit {
 
@@ -11,5 +12,8 @@ std::string uuid_v4();
 std::string utc_now_iso8601();
 // A Unix time in seconds, UTC, ISO 8601: "2025-11-24T03:26:05Z" (token expiries and the like).
 std::string utc_iso8601(std::int64_t unix_seconds);
+// Whether a caller's request id (X-Request-ID, x-request-id metadata) may be taken as it is:
+// 1-128 of [A-Za-z0-9._-]. Anything else is replaced by one of ours.
+bool sane_request_id(std::string_view id);
 
 }  // namespace svckit

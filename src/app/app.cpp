@@ -129,8 +129,25 @@ App::App(Config config)
 }
 
 App::~App() {
-  // Modules may hold references into the App: they go first.
+  // Modules may hold references into the App (and hosted servers into modules): they go first.
   modules_.clear();
+  hosted_.clear();
+}
+
+HostedServer& App::host(std::string name, std::unique_ptr<HostedServer> server) {
+  if (hosted(name)) throw std::logic_error("a server is hosted as '" + name + "' already");
+  hosted_.emplace_back(std::move(name), std::move(server));
+  return *hosted_.back().second;
+}
+
+HostedServer* App::hosted(std::string_view name) const {
+  for (const auto& [n, server] : hosted_)
+    if (n == name) return server.get();
+  return nullptr;
+}
+
+std::vector<asio::io_context*> App::loops() const {
+  return runtime_->loop_pointers();
 }
 
 sql::Database& App::database(std::string_view component) {
@@ -181,8 +198,17 @@ void App::shutdown() {
         logger_.flush();
         asio::steady_timer timer(*runtime_->loops[0], config_.shutdown_delay);
         co_await timer.async_wait(kNoThrow);
+        // Every server stops taking calls now and drains in parallel with the others.
         http_->stop_accepting();
+        std::size_t draining = hosted_.size();  // all on loop 0: a plain count
+        asio::steady_timer all_drained(*runtime_->loops[0], Clock::time_point::max());
+        for (auto& [name, server] : hosted_)
+          asio::co_spawn(*runtime_->loops[0], server->drain(config_.drain_timeout),
+                         [&](std::exception_ptr) {
+                           if (--draining == 0) all_drained.cancel();
+                         });
         co_await http_->drain(config_.drain_timeout);
+        if (draining > 0) co_await all_drained.async_wait(kNoThrow);
         {
           std::lock_guard lock(runtime_->background_mutex);
           for (auto& b : runtime_->background) b.cancel.emit(asio::cancellation_type::terminal);
@@ -247,6 +273,14 @@ int App::run() {
     return 1;
   }
   http_->start();
+  for (auto& [name, server] : hosted_) {
+    try {
+      server->start();
+    } catch (const std::exception& e) {
+      logger_.error("cannot start", {{"server", name}, {"error", e.what()}});
+      return 1;
+    }
+  }
   {
     std::lock_guard lock(runtime_->background_mutex);
     runtime_->running = true;

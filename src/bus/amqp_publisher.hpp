@@ -12,10 +12,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "../wakeup.hpp"
 #include "amqp_link.hpp"
-#include "wakeup.hpp"
 
 namespace svckit::bus::detail {
+
+using svckit::detail::Wakeup;
 
 class AmqpPublisher final : public AmqpLink {
  public:

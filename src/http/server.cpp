@@ -1,5 +1,7 @@
 #include "svckit/http/server.hpp"
 
+#include "svckit/ids.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -72,14 +74,6 @@ std::optional<std::chrono::milliseconds> parse_timeout_ms(std::string_view text)
   }
   if (value < 1 || value > 86'400'000) return std::nullopt;
   return std::chrono::milliseconds(value);
-}
-
-// X-Request-ID is taken from the client only when it is sane: [A-Za-z0-9._-], at most 128.
-bool sane_request_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id)
-    if (!(std::isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-')) return false;
-  return true;
 }
 
 bool safe_header_value(std::string_view v) {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "svckit/app/hosted_server.hpp"
 #include "svckit/app/module.hpp"
 #include "svckit/blocking_pool.hpp"
 #include "svckit/bus/bus.hpp"
@@ -20,6 +21,10 @@
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"
 #include "svckit/sql/database.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace svckit {
 
@@ -54,6 +59,16 @@ class App {
     return static_cast<M&>(install(std::make_unique<M>(std::forward<Args>(args)...)));
   }
 
+  // Hosts `server` beside the HTTP server under `name` (HostedServer says when it starts and
+  // drains). One per name: hosting a second one under a name in use throws std::logic_error.
+  HostedServer& host(std::string name, std::unique_ptr<HostedServer> server);
+  // The server hosted under `name`, nullptr when there is none.
+  HostedServer* hosted(std::string_view name) const;
+
+  // The I/O loops (THREADS of them), each run by one thread: where handlers run. Work posted to
+  // one of them from elsewhere runs there.
+  std::vector<boost::asio::io_context*> loops() const;
+
   // Runs `work` on loop 0 for the life of the service: from run() (or now, if already running)
   // until the HTTP server has drained at shutdown, when it is cancelled (its pending wait throws
   // operation_aborted). An exception it lets out is logged with `name`. For refreshers and
@@ -79,6 +94,7 @@ class App {
   std::unique_ptr<health::Health> health_;
   std::map<std::string, std::unique_ptr<sql::Database>, std::less<>> databases_;
   std::unique_ptr<bus::Bus> bus_;
+  std::vector<std::pair<std::string, std::unique_ptr<HostedServer>>> hosted_;
   std::vector<std::unique_ptr<Module>> modules_;
 };
 

@@ -16,30 +16,13 @@
 #include <optional>
 #include <string>
 
+#include "svckit/auth/authenticator.hpp"
 #include "svckit/auth/jwt.hpp"
 #include "svckit/auth/principal.hpp"
 #include "svckit/auth/roles.hpp"
 #include "svckit/http/handler.hpp"
 
 namespace svckit::auth {
-
-// Resolves an API key to its principal, nullopt when the key is unknown, revoked or expired.
-using ApiKeyLookup = std::function<Task<std::optional<Principal>>(std::string key)>;
-
-struct BearerOptions {
-  std::shared_ptr<const Verifier> verifier;  // access tokens; leave unset to take API keys only
-  RolePermissions roles = RolePermissions::defaults();
-  ApiKeyLookup api_keys;  // unset: API keys are not accepted
-  std::string api_key_header = "X-API-Key";
-  // Roles of client-certificate identities. A verified certificate always authenticates (the
-  // client CA vouched for it); these decide what it may do.
-  CertificateRoles certificate_roles;
-  bool allow_anonymous = false;  // let requests without credentials through (no principal)
-  // Verified tokens remembered until they expire (at most 5 minutes): a client sends the same
-  // token with every request, and a cache hit costs a lookup instead of a signature check.
-  // Access tokens are not revocable, so this changes no answer. 0 turns it off.
-  std::size_t verified_token_cache = 10'000;
-};
 
 http::Middleware bearer(BearerOptions options);
 http::Middleware require(std::string permission);

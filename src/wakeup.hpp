@@ -1,6 +1,6 @@
 #pragma once
 // Lets any thread wake a coroutine that waits on its own loop: the link threads use it to hand
-// a broker's confirm or reply back to the I/O thread that asked.
+// a broker's confirm or reply back to the I/O thread that asked, gRPC its completions.
 //
 // The timer the waiter sleeps on lives in the waiter's own frame, and fire() only posts to the
 // waiter's loop while the waiter is known to be waiting there (checked under the lock the waiter
@@ -18,7 +18,7 @@
 
 #include "svckit/task.hpp"
 
-namespace svckit::bus::detail {
+namespace svckit::detail {
 
 class Wakeup : public std::enable_shared_from_this<Wakeup> {
  public:
@@ -84,4 +84,4 @@ class Wakeup : public std::enable_shared_from_this<Wakeup> {
   std::string error_;
 };
 
-}  // namespace svckit::bus::detail
+}  // namespace svckit::detail

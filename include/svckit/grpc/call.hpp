@@ -1,0 +1,68 @@
+#pragma once
+// One RPC as its handler sees it: which method, the request metadata, the caller's deadline, the
+// authenticated principal, and the request-scoped context svckit's HTTP client and bus take
+// (context(): request id, trace, deadline, user), so that a gRPC handler's outgoing calls and
+// events carry them exactly as an HTTP handler's do.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "svckit/auth/principal.hpp"
+#include "svckit/http/request.hpp"
+#include "svckit/log/logger.hpp"
+#include "svckit/resilience/deadline.hpp"
+#include "svckit/trace/trace_context.hpp"
+
+namespace grpc {
+class CallbackServerContext;
+}
+
+namespace svckit::grpc {
+
+// What the server knows of one registered method.
+struct MethodInfo {
+  std::string path;        // "/AIGateway/Chat", as on the wire
+  std::string service;     // "AIGateway"
+  std::string name;        // "Chat"
+  std::string type;        // "unary" or "server_stream" (the grpc_type label)
+  std::string permission;  // needed besides authentication; empty: none
+};
+
+class Call {
+ public:
+  // Made by the server for each call: reads the request id, trace and deadline from `server`.
+  Call(::grpc::CallbackServerContext& server, const MethodInfo& method, const log::Logger* logger);
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  const MethodInfo& method() const { return method_; }
+  // A request metadata value (keys are lower case on the wire), the first when repeated.
+  std::optional<std::string_view> metadata(std::string_view key) const;
+  // x-request-id when the client sent a sane one, else the trace id (as HTTP does).
+  const std::string& request_id() const { return context_.request_id(); }
+  const trace::TraceContext& trace() const { return context_.trace(); }
+  // The client's deadline; unset when it sent none.
+  Deadline deadline() const { return context_.deadline(); }
+  // Who is calling, once the service's authentication ran; nullptr for an anonymous call.
+  const auth::Principal* principal() const { return auth::principal(context_); }
+  // "ipv4:127.0.0.1:50412"
+  std::string peer() const;
+  bool cancelled() const;
+
+  // For svckit's HTTP client (ClientRequest::context), bus publishes and log lines.
+  const http::Request& context() const { return context_; }
+  http::Request& context() { return context_; }
+  void log(log::Level level, std::string_view message, log::Fields fields = {}) const {
+    context_.log(level, message, fields);
+  }
+
+  // gRPC's own per-call context: initial and trailing metadata, auth context, ...
+  ::grpc::CallbackServerContext& server_context() { return server_; }
+
+ private:
+  ::grpc::CallbackServerContext& server_;
+  const MethodInfo& method_;
+  http::Request context_;
+};
+
+}  // namespace svckit::grpc

@@ -1,0 +1,231 @@
+#pragma once
+// svckit's gRPC server (the gRPC++ callback API), hosted by an App beside its HTTP server on
+// GRPC_PORT: one lifecycle (it starts before the modules and drains beside HTTP at shutdown),
+// the same config, log lines, metrics registry and authentication.
+//
+//   auto& rpc = svckit::grpc::server(app);
+//   auto ai = rpc.service("AIGateway", svckit::bearer_options_from_settings(app));
+//   ai.unary<ChatRequest, ChatResponse>("Chat", [&](Call& call, const ChatRequest& req)
+//                                                   -> Reply<ChatResponse> { ... },
+//                                       {.permission = "ai:chat"});
+//   ai.server_streaming<ChatRequest, ChatResponse>("StreamChat",
+//       [&](Call& call, const ChatRequest& req, Writer<ChatResponse>& out) -> Task<void> { ... });
+//
+// Methods are registered by name and checked against the compiled .proto files (the descriptor
+// pool): a name, a message type or a streaming kind the .proto does not declare stops start-up.
+// Every call gets, before its handler:
+//   - its request id (`x-request-id` metadata when sane, else the trace id; echoed in the
+//     response's initial metadata), `traceparent`/`tracestate` continued, the client's deadline;
+//   - grpc_server_started_total / _handled_total{grpc_code} / _handling_seconds (and
+//     _msg_received_total / _msg_sent_total), labelled grpc_service, grpc_method, grpc_type;
+//   - authentication when the service has it: `authorization: Bearer <jwt>` or the API key
+//     metadata, through the same auth::Authenticator as HTTP, then the method's permission;
+//   - the service's own interceptors (use()).
+// and after it one log line (INFO), like HTTP's access line. What a handler throws answers the
+// call (status.hpp). The standard grpc.health.v1.Health service answers from the App's
+// readiness, and server reflection (grpc.reflection.v1alpha) describes every service.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <google/protobuf/message.h>
+#include <grpcpp/impl/codegen/server_callback_handlers.h>
+#include <grpcpp/impl/service_type.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "svckit/app/hosted_server.hpp"
+#include "svckit/auth/authenticator.hpp"
+#include "svckit/grpc/call.hpp"
+#include "svckit/grpc/interceptor.hpp"
+#include "svckit/grpc/reply.hpp"
+#include "svckit/grpc/status.hpp"
+#include "svckit/grpc/writer.hpp"
+#include "svckit/task.hpp"
+
+namespace svckit {
+class App;
+}
+
+namespace svckit::grpc {
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 50051;  // 0: a free port, logged (port() tells which)
+  std::size_t max_message_bytes = 4 << 20;
+  bool reflection = true;
+  // How often a health Watch looks at readiness again.
+  std::chrono::milliseconds health_watch_interval{1000};
+};
+
+struct MethodOptions {
+  std::string permission;  // needed besides authentication (auth::Principal::has); empty: none
+};
+
+namespace detail {
+
+using Message = google::protobuf::Message;
+class ServerCore;
+struct MethodEntry;
+
+// A unary handler with its message types erased: fills `response` now (nullopt) or returns the
+// Task that will.
+using UnaryInvoke = std::function<std::optional<Task<void>>(Call&, const Message&, Message&)>;
+using StreamInvoke = std::function<Task<void>(Call&, const Message&, StreamSink&)>;
+
+// A grpc::Service whose methods are added by name (what generated code does for its services).
+// Methods take and give raw bytes, parsed and serialised by svckit, so that a request that does
+// not parse is answered INVALID_ARGUMENT naming its type (gRPC's own typed handlers answer an
+// empty UNIMPLEMENTED and never reach the handler).
+class ServiceImpl : public ::grpc::Service {
+ public:
+  int add(const char* path, ::grpc::internal::RpcMethod::RpcType type) {
+    AddMethod(new ::grpc::internal::RpcServiceMethod(path, type, nullptr));
+    return methods_++;
+  }
+  void set_handler(int index, ::grpc::internal::MethodHandler* handler) {
+    MarkMethodRawCallback(index, handler);
+  }
+
+ private:
+  int methods_ = 0;
+};
+
+using Bytes = ::grpc::ByteBuffer;
+
+// Runs one unary call (on gRPC's thread, then on an I/O loop if it must wait): parses `raw`
+// into `request`, serialises `response` into `out`. The reactor deletes itself when gRPC is done.
+::grpc::ServerUnaryReactor* start_unary(ServerCore& core, MethodEntry& method,
+                                        const UnaryInvoke& invoke,
+                                        ::grpc::CallbackServerContext* context, const Bytes* raw,
+                                        Bytes* out, std::unique_ptr<Message> request,
+                                        std::unique_ptr<Message> response);
+// Runs one server-streaming call on an I/O loop.
+::grpc::ServerWriteReactor<Bytes>* start_stream(ServerCore& core, MethodEntry& method,
+                                                const StreamInvoke& invoke,
+                                                ::grpc::CallbackServerContext* context,
+                                                const Bytes* raw, std::unique_ptr<Message> request);
+
+template <class T>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<Task<T>> : std::true_type {};
+
+template <class Response>
+Task<void> assign_when_done(Task<Response> later, Message& out) {
+  static_cast<Response&>(out) = co_await std::move(later);
+}
+
+template <class Request, class Response, class Handler>
+UnaryInvoke erase_unary(Handler handler) {
+  return [handler = std::move(handler)](Call& call, const Message& request,
+                                        Message& response) -> std::optional<Task<void>> {
+    using Result = std::invoke_result_t<Handler&, Call&, const Request&>;
+    if constexpr (is_task<Result>::value) {
+      return assign_when_done<Response>(handler(call, static_cast<const Request&>(request)),
+                                        response);
+    } else {
+      Reply<Response> reply = handler(call, static_cast<const Request&>(request));
+      if (!reply.ready()) return assign_when_done<Response>(std::move(reply.later()), response);
+      static_cast<Response&>(response) = std::move(reply.response());
+      return std::nullopt;
+    }
+  };
+}
+
+}  // namespace detail
+
+class Server;
+
+// Adds the methods of one service. Get one from Server::service().
+class ServiceBuilder {
+ public:
+  // `handler(Call&, const Request&)` returns Reply<Response> (or Response), or is a coroutine
+  // returning Task<Response> (always on an I/O loop).
+  template <class Request, class Response, class Handler>
+  ServiceBuilder& unary(std::string_view method, Handler handler, MethodOptions options = {}) {
+    auto& entry = add(method, false, Request::descriptor(), Response::descriptor(), options);
+    auto invoke = detail::erase_unary<Request, Response>(std::move(handler));
+    set_handler(entry, new ::grpc::internal::CallbackUnaryHandler<detail::Bytes, detail::Bytes>(
+                           [core = core_.get(), &entry, invoke = std::move(invoke)](
+                               ::grpc::CallbackServerContext* context, const detail::Bytes* raw,
+                               detail::Bytes* out) {
+                             return detail::start_unary(*core, entry, invoke, context, raw, out,
+                                                        std::make_unique<Request>(),
+                                                        std::make_unique<Response>());
+                           }));
+    return *this;
+  }
+
+  // `handler(Call&, const Request&, Writer<Response>&)` is a coroutine returning Task<void>,
+  // run on an I/O loop; the call ends with OK when it returns (or with what it throws).
+  template <class Request, class Response, class Handler>
+  ServiceBuilder& server_streaming(std::string_view method, Handler handler,
+                                   MethodOptions options = {}) {
+    auto& entry = add(method, true, Request::descriptor(), Response::descriptor(), options);
+    detail::StreamInvoke invoke = [handler = std::move(handler)](Call& call,
+                                                                 const detail::Message& request,
+                                                                 StreamSink& sink) -> Task<void> {
+      Writer<Response> writer(sink);
+      co_await handler(call, static_cast<const Request&>(request), writer);
+    };
+    set_handler(entry,
+                new ::grpc::internal::CallbackServerStreamingHandler<detail::Bytes, detail::Bytes>(
+                    [core = core_.get(), &entry, invoke = std::move(invoke)](
+                        ::grpc::CallbackServerContext* context, const detail::Bytes* raw) {
+                      return detail::start_stream(*core, entry, invoke, context, raw,
+                                                  std::make_unique<Request>());
+                    }));
+    return *this;
+  }
+
+ private:
+  friend class Server;
+  ServiceBuilder(std::shared_ptr<detail::ServerCore> core, std::size_t service)
+      : core_(std::move(core)), service_(service) {}
+  detail::MethodEntry& add(std::string_view method, bool server_streaming,
+                           const google::protobuf::Descriptor* request,
+                           const google::protobuf::Descriptor* response,
+                           const MethodOptions& options);
+  void set_handler(detail::MethodEntry& entry, ::grpc::internal::MethodHandler* handler);
+
+  std::shared_ptr<detail::ServerCore> core_;
+  std::size_t service_;
+};
+
+class Server : public HostedServer {
+ public:
+  // Deliveries of async handlers go round-robin to `loops`; `health` answers the health service.
+  Server(App& app, ServerOptions options);
+  ~Server() override;
+
+  // The service `full_name` ("AIGateway", "package.Service"); with `auth` its calls must be
+  // authenticated (auth.allow_anonymous lets calls without credentials through), without it
+  // they are anonymous. Throws std::logic_error for a service the .proto files do not declare.
+  // Call from a Module's install(), before the App runs.
+  ServiceBuilder service(std::string full_name,
+                         std::optional<auth::BearerOptions> auth = std::nullopt);
+  // Runs around every call of every service, after svckit's own interceptors.
+  void use(std::shared_ptr<Interceptor> interceptor);
+
+  // The bound port once started (the free one chosen for port 0).
+  std::uint16_t port() const;
+
+  void start() override;
+  Task<void> drain(std::chrono::milliseconds timeout) override;
+
+ private:
+  std::shared_ptr<detail::ServerCore> core_;
+};
+
+// The App's gRPC server, made on first use: GRPC_PORT (default 50051), the App's HOST, loops,
+// logger, metrics and readiness. Later calls return the same one.
+Server& server(App& app);
+
+}  // namespace svckit::grpc

@@ -1,0 +1,536 @@
+#include "svckit/grpc/server.hpp"
+
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <mutex>
+
+#include "../wakeup.hpp"
+#include "grpc_metrics.hpp"
+#include "server_core.hpp"
+#include "svckit/app/app.hpp"
+#include "svckit/blocking_pool.hpp"
+
+namespace svckit::grpc {
+namespace detail {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+// Authentication for one service's calls: the same Authenticator as HTTP's bearer(), reading
+// `authorization` and the API key from the metadata, then the method's permission.
+class AuthInterceptor : public Interceptor {
+ public:
+  AuthInterceptor(std::shared_ptr<const auth::Authenticator> authenticator)
+      : authenticator_(std::move(authenticator)),
+        api_key_metadata_(lower(authenticator_->options().api_key_header)) {}
+
+  std::optional<Task<void>> before(Call& call) override {
+    const auth::Authenticator& a = *authenticator_;
+    if (auto authorization = call.metadata("authorization")) {
+      admit(call, a.from_authorization(*authorization));
+    } else if (auto key = a.accepts_api_keys() ? call.metadata(api_key_metadata_) : std::nullopt) {
+      return with_api_key(call, std::string(*key));  // a lookup: waits on an I/O loop
+    } else if (!a.options().allow_anonymous) {
+      a.no_credentials();
+    }
+    permit(call);
+    return std::nullopt;
+  }
+
+ private:
+  static std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+  static void admit(Call& call, auth::Principal who) {
+    call.context().set_user_id(who.id);
+    call.context().attach(std::move(who));
+  }
+  static void permit(const Call& call) {
+    if (!call.method().permission.empty())
+      auth::check_permission(call.principal(), call.method().permission);
+  }
+  Task<void> with_api_key(Call& call, std::string key) {
+    admit(call, co_await authenticator_->from_api_key(std::move(key)));
+    permit(call);
+  }
+
+  std::shared_ptr<const auth::Authenticator> authenticator_;
+  std::string api_key_metadata_;
+};
+
+// Cancels a call's coroutine from gRPC's thread: the signal is emitted on the coroutine's loop
+// (Asio's signals belong to one thread), and outlives the call object.
+struct Cancellation {
+  std::mutex mutex;
+  asio::io_context* loop = nullptr;  // where the call's coroutine runs, once it does
+  bool cancelled = false;
+  asio::cancellation_signal signal;
+
+  // Binds the coroutine about to run on `on` to this; true when cancelled already.
+  bool running_on(asio::io_context& on) {
+    std::lock_guard lock(mutex);
+    loop = &on;
+    return cancelled;
+  }
+  bool is_cancelled() {
+    std::lock_guard lock(mutex);
+    return cancelled;
+  }
+  static void cancel(const std::shared_ptr<Cancellation>& self) {
+    asio::io_context* on;
+    {
+      std::lock_guard lock(self->mutex);
+      self->cancelled = true;
+      on = self->loop;
+    }
+    if (on) asio::post(*on, [self] { self->signal.emit(asio::cancellation_type::terminal); });
+  }
+};
+
+[[noreturn]] void throw_cancelled() {
+  throw StatusError(::grpc::StatusCode::CANCELLED, "the call was cancelled");
+}
+
+// What a call that threw answers. A call the client cancelled (or whose deadline passed) is not
+// the handler's failure: whatever its awaits threw then, it is CANCELLED and not logged as one.
+::grpc::Status status_after_failure(const Call& call, const MethodEntry& method,
+                                    const std::exception_ptr& error, bool cancelled) {
+  if (cancelled) return {::grpc::StatusCode::CANCELLED, "the call was cancelled"};
+  std::string detail;
+  auto status = status_for(error, &detail);
+  if (!detail.empty())
+    call.log(log::Level::error, "gRPC handler failed",
+             {{"method", method.info.path}, {"error", detail}});
+  return status;
+}
+
+// A request's bytes as `into`'s message type; INVALID_ARGUMENT naming the type when they are not.
+void parse(const Bytes& raw, Message& into) {
+  Bytes copy(raw);  // Deserialize consumes its buffer; gRPC owns `raw` (a copy shares slices)
+  auto status = ::grpc::SerializationTraits<Message>::Deserialize(&copy, &into);
+  if (!status.ok())
+    throw StatusError(::grpc::StatusCode::INVALID_ARGUMENT,
+                      "the request is not a valid " + into.GetDescriptor()->full_name());
+}
+
+// One unary call. Runs the pipeline on gRPC's thread as far as it can without waiting, then
+// (if something must wait) on an I/O loop; deleted by gRPC's OnDone.
+class UnaryCall final : public ::grpc::ServerUnaryReactor {
+ public:
+  UnaryCall(ServerCore& core, MethodEntry& method, const UnaryInvoke& invoke,
+            ::grpc::CallbackServerContext* context, const Bytes* raw, Bytes* out,
+            std::unique_ptr<Message> request, std::unique_ptr<Message> response)
+      : core_(core),
+        method_(method),
+        invoke_(invoke),
+        raw_(*raw),
+        out_(*out),
+        request_(std::move(request)),
+        response_(std::move(response)),
+        call_(*context, method.info, &core.logger),
+        cancellation_(std::make_shared<Cancellation>()) {}
+
+  void run() {
+    try {
+      parse(raw_, *request_);
+      const auto& steps = method_.pipeline;
+      for (std::size_t i = 0; i < steps.size(); ++i)
+        if (auto wait = steps[i]->before(call_)) return later(std::move(*wait), i + 1);
+      if (auto wait = invoke_(call_, *request_, *response_))
+        return later(std::move(*wait), steps.size() + 1);
+      answer();
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  }
+
+  void OnCancel() override { Cancellation::cancel(cancellation_); }
+  void OnDone() override { delete this; }
+
+ private:
+  // The rest of the call on an I/O loop: `wait`, then the steps from `next` (the handler is step
+  // pipeline.size()).
+  void later(Task<void> wait, std::size_t next) {
+    auto& loop = core_.next_loop();
+    bool cancelled = cancellation_->running_on(loop);
+    asio::co_spawn(loop, resume(this, cancellation_, std::move(wait), next, cancelled),
+                   asio::bind_cancellation_slot(cancellation_->signal.slot(), asio::detached));
+  }
+
+  // `keep` holds the cancellation signal for as long as this frame lives (the call object may
+  // be gone a moment before the frame is).
+  static Task<void> resume(UnaryCall* self, std::shared_ptr<Cancellation> keep, Task<void> wait,
+                           std::size_t next, bool cancelled) {
+    (void)keep;
+    try {
+      if (cancelled) throw_cancelled();
+      co_await std::move(wait);
+      const auto& steps = self->method_.pipeline;
+      for (std::size_t i = next; i < steps.size(); ++i)
+        if (auto more = steps[i]->before(self->call_)) co_await std::move(*more);
+      if (next <= steps.size())
+        if (auto more = self->invoke_(self->call_, *self->request_, *self->response_))
+          co_await std::move(*more);
+      if (self->cancellation_->is_cancelled()) throw_cancelled();
+      self->answer();
+    } catch (...) {
+      self->fail(std::current_exception());
+    }
+  }
+
+  void answer() {
+    bool own = false;
+    auto status = ::grpc::SerializationTraits<Message>::Serialize(*response_, &out_, &own);
+    if (!status.ok())
+      throw StatusError(::grpc::StatusCode::INTERNAL, "the response could not be serialised");
+    finish(::grpc::Status::OK);
+  }
+
+  void fail(const std::exception_ptr& error) {
+    finish(status_after_failure(call_, method_, error, cancellation_->is_cancelled()));
+  }
+
+  // The last thing this object does: gRPC may delete it as soon as Finish is called.
+  void finish(const ::grpc::Status& status) {
+    core_.finished(call_, method_, status, call_.context().received_at());
+    Finish(status);
+  }
+
+  ServerCore& core_;
+  MethodEntry& method_;
+  const UnaryInvoke& invoke_;
+  const Bytes& raw_;
+  Bytes& out_;
+  std::unique_ptr<Message> request_;
+  std::unique_ptr<Message> response_;
+  Call call_;
+  std::shared_ptr<Cancellation> cancellation_;
+};
+
+// One server-streaming call: the pipeline and the handler on an I/O loop; each write serialised
+// and handed to gRPC, the next awaited until gRPC is done with it. Deleted by gRPC's OnDone.
+class StreamCall final : public ::grpc::ServerWriteReactor<Bytes>, public StreamSink {
+ public:
+  StreamCall(ServerCore& core, MethodEntry& method, const StreamInvoke& invoke,
+             ::grpc::CallbackServerContext* context, std::unique_ptr<Message> request)
+      : core_(core),
+        method_(method),
+        invoke_(invoke),
+        request_(std::move(request)),
+        call_(*context, method.info, &core.logger),
+        cancellation_(std::make_shared<Cancellation>()),
+        writes_(std::make_shared<Writes>()) {}
+
+  void run(const Bytes& raw) {
+    try {
+      parse(raw, *request_);
+      const auto& steps = method_.pipeline;
+      std::optional<Task<void>> wait;
+      std::size_t next = 0;
+      for (; next < steps.size() && !wait; ++next) wait = steps[next]->before(call_);
+      auto& loop = core_.next_loop();
+      bool cancelled = cancellation_->running_on(loop);
+      asio::co_spawn(loop, body(this, cancellation_, std::move(wait), next, cancelled),
+                     asio::bind_cancellation_slot(cancellation_->signal.slot(), asio::detached));
+    } catch (...) {
+      finish(status_after_failure(call_, method_, std::current_exception(), false));
+    }
+  }
+
+  Task<bool> write(std::unique_ptr<Message> message) override {
+    auto w = writes_;
+    auto wrote = svckit::detail::Wakeup::on(co_await asio::this_coro::executor);
+    {
+      std::lock_guard lock(w->mutex);
+      if (w->over || w->pending) co_return false;  // over, or a write not awaited
+      bool own = false;
+      if (!::grpc::SerializationTraits<Message>::Serialize(*message, &w->buffer, &own).ok())
+        throw StatusError(::grpc::StatusCode::INTERNAL, "a message could not be serialised");
+      w->pending = true;
+      w->wrote = wrote;
+    }
+    StartWrite(&w->buffer);
+    co_await wrote->wait();
+    std::lock_guard lock(w->mutex);
+    if (w->ok) core_.sent(method_);
+    co_return w->ok;
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::shared_ptr<svckit::detail::Wakeup> wrote;
+    {
+      std::lock_guard lock(writes_->mutex);
+      writes_->pending = false;
+      writes_->ok = ok;
+      if (!ok) writes_->over = true;
+      wrote = std::move(writes_->wrote);
+    }
+    if (wrote) wrote->fire();
+  }
+  void OnCancel() override {
+    {
+      std::lock_guard lock(writes_->mutex);
+      writes_->over = true;
+    }
+    Cancellation::cancel(cancellation_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  struct Writes {
+    std::mutex mutex;
+    Bytes buffer;  // the message gRPC is sending
+    bool pending = false;
+    bool ok = false;
+    bool over = false;  // cancelled, or a write failed: nothing more goes out
+    std::shared_ptr<svckit::detail::Wakeup> wrote;
+  };
+
+  static Task<void> body(StreamCall* self, std::shared_ptr<Cancellation> keep,
+                         std::optional<Task<void>> wait, std::size_t next, bool cancelled) {
+    ::grpc::Status status = ::grpc::Status::OK;
+    try {
+      if (cancelled) throw_cancelled();
+      if (wait) co_await std::move(*wait);
+      const auto& steps = self->method_.pipeline;
+      for (std::size_t i = next; i < steps.size(); ++i)
+        if (auto more = steps[i]->before(self->call_)) co_await std::move(*more);
+      co_await self->invoke_(self->call_, *self->request_, *self);
+      if (keep->is_cancelled()) throw_cancelled();
+    } catch (...) {
+      status = status_after_failure(self->call_, self->method_, std::current_exception(),
+                                    keep->is_cancelled());
+    }
+    self->finish(status);  // the last use of `self`: OnDone may delete it now
+  }
+
+  void finish(const ::grpc::Status& status) {
+    core_.finished(call_, method_, status, call_.context().received_at());
+    Finish(status);
+  }
+
+  ServerCore& core_;
+  MethodEntry& method_;
+  const StreamInvoke& invoke_;
+  std::unique_ptr<Message> request_;
+  Call call_;
+  std::shared_ptr<Cancellation> cancellation_;
+  std::shared_ptr<Writes> writes_;
+};
+
+}  // namespace
+
+::grpc::ServerUnaryReactor* start_unary(ServerCore& core, MethodEntry& method,
+                                        const UnaryInvoke& invoke,
+                                        ::grpc::CallbackServerContext* context, const Bytes* raw,
+                                        Bytes* out, std::unique_ptr<Message> request,
+                                        std::unique_ptr<Message> response) {
+  auto* call = new UnaryCall(core, method, invoke, context, raw, out, std::move(request),
+                             std::move(response));
+  call->run();
+  return call;
+}
+
+::grpc::ServerWriteReactor<Bytes>* start_stream(ServerCore& core, MethodEntry& method,
+                                                const StreamInvoke& invoke,
+                                                ::grpc::CallbackServerContext* context,
+                                                const Bytes* raw,
+                                                std::unique_ptr<Message> request) {
+  auto* call = new StreamCall(core, method, invoke, context, std::move(request));
+  call->run(*raw);
+  return call;
+}
+
+// --- the core ----------------------------------------------------------------------------------
+
+ServerCore::ServerCore(ServerOptions o, std::vector<asio::io_context*> l, const log::Logger& lg,
+                       metrics::Registry& registry, health::Health& h, BlockingPool& b)
+    : options(std::move(o)),
+      loops(std::move(l)),
+      logger(lg),
+      health(h),
+      blocking(b),
+      metrics(std::make_unique<GrpcMetrics>(registry)) {
+  if (loops.empty()) throw std::logic_error("the gRPC server needs at least one I/O loop");
+}
+
+ServerCore::~ServerCore() = default;
+
+asio::io_context& ServerCore::next_loop() {
+  return *loops[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops.size()];
+}
+
+void ServerCore::finished(Call& call, const MethodEntry& method, const ::grpc::Status& status,
+                          Clock::time_point started) noexcept {
+  for (auto it = method.pipeline.rbegin(); it != method.pipeline.rend(); ++it)
+    (*it)->after(call, status);
+  if (!logger.enabled(log::Level::info)) return;
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  try {
+    call.log(log::Level::info, "rpc",
+             {{"method", method.info.path},
+              {"grpc_code", code_name(status.error_code())},
+              {"duration_ms", static_cast<double>(static_cast<std::int64_t>(ms * 1000)) / 1000}});
+  } catch (...) {  // a log line is not worth a call
+  }
+}
+
+void ServerCore::sent(const MethodEntry& method) noexcept {
+  metrics->sent(method.info);
+}
+
+}  // namespace detail
+
+// --- ServiceBuilder ----------------------------------------------------------------------------
+
+detail::MethodEntry& ServiceBuilder::add(std::string_view method, bool server_streaming,
+                                         const google::protobuf::Descriptor* request,
+                                         const google::protobuf::Descriptor* response,
+                                         const MethodOptions& options) {
+  auto& core = *core_;
+  if (core.started) throw std::logic_error("gRPC methods must be added before the App runs");
+  auto& service = core.services[service_];
+  const auto* described =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service.name);
+  const auto* m = described->FindMethodByName(std::string(method));
+  auto refuse = [&](const std::string& why) {
+    throw std::logic_error("gRPC method " + service.name + "/" + std::string(method) + ": " + why);
+  };
+  if (!m) refuse("the .proto declares no such method");
+  if (m->input_type() != request || m->output_type() != response)
+    refuse("the .proto says " + m->input_type()->full_name() + " -> " +
+           m->output_type()->full_name() + ", registered with " + request->full_name() + " -> " +
+           response->full_name());
+  if (m->client_streaming() || m->server_streaming() != server_streaming)
+    refuse(std::string("the .proto declares it ") + (m->client_streaming()   ? "client-streaming"
+                                                     : m->server_streaming() ? "server-streaming"
+                                                                             : "unary"));
+  for (const auto& e : core.methods)
+    if (e.service == &service && e.info.name == method) refuse("added twice");
+
+  auto& entry = core.methods.emplace_back();
+  entry.info.service = service.name;
+  entry.info.name = std::string(method);
+  entry.info.path = "/" + service.name + "/" + entry.info.name;
+  entry.info.type = server_streaming ? "server_stream" : "unary";
+  entry.info.permission = options.permission;
+  entry.service = &service;
+  entry.index = service.impl->add(entry.info.path.c_str(),
+                                  server_streaming ? ::grpc::internal::RpcMethod::SERVER_STREAMING
+                                                   : ::grpc::internal::RpcMethod::NORMAL_RPC);
+  return entry;
+}
+
+void ServiceBuilder::set_handler(detail::MethodEntry& entry,
+                                 ::grpc::internal::MethodHandler* handler) {
+  entry.service->impl->set_handler(entry.index, handler);
+}
+
+// --- Server ------------------------------------------------------------------------------------
+
+Server::Server(App& app, ServerOptions options)
+    : core_(std::make_shared<detail::ServerCore>(std::move(options), app.loops(), app.logger(),
+                                                 app.metrics(), app.health(), app.blocking())) {}
+
+Server::~Server() {
+  if (core_->server) core_->server->Shutdown(std::chrono::system_clock::now());
+}
+
+ServiceBuilder Server::service(std::string full_name, std::optional<auth::BearerOptions> auth) {
+  auto& core = *core_;
+  if (core.started) throw std::logic_error("gRPC services must be added before the App runs");
+  if (!google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name))
+    throw std::logic_error("gRPC service " + full_name +
+                           ": no compiled .proto declares it (is its library linked?)");
+  for (std::size_t i = 0; i < core.services.size(); ++i)
+    if (core.services[i].name == full_name) {
+      if (auth) throw std::logic_error("gRPC service " + full_name + ": its auth is set already");
+      return ServiceBuilder(core_, i);
+    }
+  auto& entry = core.services.emplace_back();
+  entry.name = full_name;
+  entry.impl = std::make_unique<detail::ServiceImpl>();
+  if (auth) {
+    entry.authenticator = std::make_shared<const auth::Authenticator>(std::move(*auth));
+    entry.auth = std::make_unique<detail::AuthInterceptor>(entry.authenticator);
+  }
+  return ServiceBuilder(core_, core.services.size() - 1);
+}
+
+void Server::use(std::shared_ptr<Interceptor> interceptor) {
+  if (core_->started) throw std::logic_error("gRPC interceptors must be added before the App runs");
+  core_->interceptors.push_back(std::move(interceptor));
+}
+
+std::uint16_t Server::port() const {
+  return static_cast<std::uint16_t>(core_->bound_port);
+}
+
+void Server::start() {
+  auto& core = *core_;
+  detail::add_health_service(*this, core);
+  core.started = true;
+  for (auto& m : core.methods) {
+    core.metrics->add(m.info);
+    m.pipeline.push_back(core.metrics.get());
+    if (m.service->auth) m.pipeline.push_back(m.service->auth.get());
+    for (const auto& i : core.interceptors) m.pipeline.push_back(i.get());
+  }
+  if (core.options.reflection) {
+    static std::once_flag once;  // a process-wide plugin: every builder after this gets it
+    std::call_once(once, [] { ::grpc::reflection::InitProtoReflectionServerBuilderPlugin(); });
+  }
+  ::grpc::ServerBuilder builder;
+  std::string address = core.options.host + ":" + std::to_string(core.options.port);
+  builder.AddListeningPort(address, ::grpc::InsecureServerCredentials(), &core.bound_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(core.options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(core.options.max_message_bytes));
+  for (auto& s : core.services) builder.RegisterService(s.impl.get());
+  core.server = builder.BuildAndStart();
+  if (!core.server || core.bound_port == 0)
+    throw std::runtime_error("cannot listen for gRPC on " + address);
+  std::string host = core.options.host == "0.0.0.0" ? "127.0.0.1" : core.options.host;
+  core.logger.info("gRPC listening", {{"grpc_port", core.bound_port},
+                                      {"services", static_cast<std::int64_t>(core.services.size())},
+                                      {"url", host + ":" + std::to_string(core.bound_port)}});
+}
+
+Task<void> Server::drain(std::chrono::milliseconds timeout) {
+  auto core = core_;
+  core->draining = true;
+  if (!core->server) co_return;
+  auto deadline = std::chrono::system_clock::now() + timeout;
+  try {
+    // Refuses new calls at once; calls in flight get until the deadline, then are cancelled.
+    co_await core->blocking.run([core, deadline] { core->server->Shutdown(deadline); });
+  } catch (const std::exception& e) {
+    core->logger.error("gRPC drain failed", {{"error", e.what()}});
+  }
+  core->logger.info("gRPC drained");
+}
+
+Server& server(App& app) {
+  if (auto* hosted = app.hosted("grpc")) {
+    auto* existing = dynamic_cast<Server*>(hosted);
+    if (!existing) throw std::logic_error("the App hosts something else as 'grpc'");
+    return *existing;
+  }
+  ServerOptions options;
+  options.host = app.config().host;
+  if (app.config().grpc_port) options.port = *app.config().grpc_port;
+  return static_cast<Server&>(app.host("grpc", std::make_unique<Server>(app, options)));
+}
+
+}  // namespace svckit::grpc
