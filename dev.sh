@@ -50,8 +50,8 @@ check_format() {
     return 1
   fi
   echo "dev.sh: formatting clean"
-  # A GCC 12 bug: a capturing lambda inside a co_await expression is destroyed twice.
-  git ls-files '*.cpp' '*.hpp' | xargs $PYTHON tools/check_coawait_lambdas.py
+  # Two GCC 12 coroutine bugs that free things twice (docs/architecture.md).
+  git ls-files '*.cpp' '*.hpp' | xargs $PYTHON tools/check_gcc12_coroutines.py
 }
 
 case "${1:-}" in

@@ -345,7 +345,7 @@ Task<bool> AmqpBus::replay(const std::string& group, const std::string& event_id
   }
 }
 
-Task<void> AmqpBus::close(std::chrono::milliseconds timeout) {
+Task<void> AmqpBus::close_backend(std::chrono::milliseconds timeout) {
   auto& s = *state_;
   if (s.closing.exchange(true)) co_return;
   s.consumer->cancel_all();

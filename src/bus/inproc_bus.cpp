@@ -505,7 +505,7 @@ Task<bool> InprocBus::replay(const std::string& group, const std::string& event_
   co_return true;
 }
 
-Task<void> InprocBus::close(std::chrono::milliseconds timeout) {
+Task<void> InprocBus::close_backend(std::chrono::milliseconds timeout) {
   state_->closing = true;
   {
     std::lock_guard lock(state_->timers_mutex);

@@ -24,7 +24,7 @@ class InprocBus : public Bus {
   Task<Event> request(Event request, std::chrono::milliseconds timeout) override;
   Task<std::vector<DeadLetter>> dead_letters(const std::string& group) override;
   Task<bool> replay(const std::string& group, const std::string& event_id) override;
-  Task<void> close(std::chrono::milliseconds timeout) override;
+  Task<void> close_backend(std::chrono::milliseconds timeout) override;
   bool connected() const override;
 
   struct State;

@@ -70,20 +70,18 @@ class AuthInterceptor : public Interceptor {
   std::string api_key_metadata_;
 };
 
-// Cancels a call's coroutine from gRPC's thread: the signal is emitted on the coroutine's loop
-// (Asio's signals belong to one thread), and outlives the call object.
+// Cancels a call's coroutine from gRPC's thread (OnCancel: the client went away, its deadline
+// passed, the server is shutting down). The Asio signal itself lives in the frame of
+// run_cancellable() on the call's loop, which awaits the call's work: so it outlives that work by
+// construction, and it is only touched on that loop. This state holds no Asio object and may be
+// released on any thread. (With the signal here, bound straight to a co_spawn and released in
+// gRPC's OnDone, ASan found the slot used after it was freed.)
 struct Cancellation {
   std::mutex mutex;
-  asio::io_context* loop = nullptr;  // where the call's coroutine runs, once it does
+  asio::io_context* loop = nullptr;             // where the call's coroutine runs, once it does
+  asio::cancellation_signal* signal = nullptr;  // run_cancellable's, while it runs (loop only)
   bool cancelled = false;
-  asio::cancellation_signal signal;
 
-  // Binds the coroutine about to run on `on` to this; true when cancelled already.
-  bool running_on(asio::io_context& on) {
-    std::lock_guard lock(mutex);
-    loop = &on;
-    return cancelled;
-  }
   bool is_cancelled() {
     std::lock_guard lock(mutex);
     return cancelled;
@@ -95,9 +93,46 @@ struct Cancellation {
       self->cancelled = true;
       on = self->loop;
     }
-    if (on) asio::post(*on, [self] { self->signal.emit(asio::cancellation_type::terminal); });
+    if (!on) return;  // nothing runs on a loop (yet): the coroutine looks at `cancelled` first
+    asio::post(*on, [self] {
+      asio::cancellation_signal* signal;
+      {
+        std::lock_guard lock(self->mutex);
+        signal = self->signal;
+      }
+      if (signal) signal->emit(asio::cancellation_type::terminal);
+    });
   }
 };
+
+// Runs `work` on the current loop, cancellable through `state` (see Cancellation).
+Task<void> run_cancellable(std::shared_ptr<Cancellation> state, Task<void> work) {
+  asio::cancellation_signal signal;
+  {
+    std::lock_guard lock(state->mutex);
+    state->signal = &signal;
+  }
+  struct Unregister {
+    Cancellation& state;
+    ~Unregister() {
+      std::lock_guard lock(state.mutex);
+      state.signal = nullptr;
+    }
+  } unregister{*state};
+  auto on = co_await asio::this_coro::executor;
+  co_await asio::co_spawn(on, std::move(work),
+                          asio::bind_cancellation_slot(signal.slot(), asio::use_awaitable));
+}
+
+// Starts `work` on `loop` for a call whose cancellation state is `state`.
+void spawn_cancellable(asio::io_context& loop, const std::shared_ptr<Cancellation>& state,
+                       Task<void> work) {
+  {
+    std::lock_guard lock(state->mutex);
+    state->loop = &loop;
+  }
+  asio::co_spawn(loop, run_cancellable(state, std::move(work)), asio::detached);
+}
 
 [[noreturn]] void throw_cancelled() {
   throw StatusError(::grpc::StatusCode::CANCELLED, "the call was cancelled");
@@ -163,19 +198,12 @@ class UnaryCall final : public ::grpc::ServerUnaryReactor {
   // The rest of the call on an I/O loop: `wait`, then the steps from `next` (the handler is step
   // pipeline.size()).
   void later(Task<void> wait, std::size_t next) {
-    auto& loop = core_.next_loop();
-    bool cancelled = cancellation_->running_on(loop);
-    asio::co_spawn(loop, resume(this, cancellation_, std::move(wait), next, cancelled),
-                   asio::bind_cancellation_slot(cancellation_->signal.slot(), asio::detached));
+    spawn_cancellable(core_.next_loop(), cancellation_, resume(this, std::move(wait), next));
   }
 
-  // `keep` holds the cancellation signal for as long as this frame lives (the call object may
-  // be gone a moment before the frame is).
-  static Task<void> resume(UnaryCall* self, std::shared_ptr<Cancellation> keep, Task<void> wait,
-                           std::size_t next, bool cancelled) {
-    (void)keep;
+  static Task<void> resume(UnaryCall* self, Task<void> wait, std::size_t next) {
     try {
-      if (cancelled) throw_cancelled();
+      if (self->cancellation_->is_cancelled()) throw_cancelled();
       co_await std::move(wait);
       const auto& steps = self->method_.pipeline;
       for (std::size_t i = next; i < steps.size(); ++i)
@@ -240,10 +268,7 @@ class StreamCall final : public ::grpc::ServerWriteReactor<Bytes>, public Stream
       std::optional<Task<void>> wait;
       std::size_t next = 0;
       for (; next < steps.size() && !wait; ++next) wait = steps[next]->before(call_);
-      auto& loop = core_.next_loop();
-      bool cancelled = cancellation_->running_on(loop);
-      asio::co_spawn(loop, body(this, cancellation_, std::move(wait), next, cancelled),
-                     asio::bind_cancellation_slot(cancellation_->signal.slot(), asio::detached));
+      spawn_cancellable(core_.next_loop(), cancellation_, body(this, std::move(wait), next));
     } catch (...) {
       finish(status_after_failure(call_, method_, std::current_exception(), false));
     }
@@ -256,6 +281,7 @@ class StreamCall final : public ::grpc::ServerWriteReactor<Bytes>, public Stream
       std::lock_guard lock(w->mutex);
       if (w->over || w->pending) co_return false;  // over, or a write not awaited
       bool own = false;
+      w->buffer.Clear();  // gRPC is done with the last one (OnWriteDone); Serialize wants it empty
       if (!::grpc::SerializationTraits<Message>::Serialize(*message, &w->buffer, &own).ok())
         throw StatusError(::grpc::StatusCode::INTERNAL, "a message could not be serialised");
       w->pending = true;
@@ -298,20 +324,20 @@ class StreamCall final : public ::grpc::ServerWriteReactor<Bytes>, public Stream
     std::shared_ptr<svckit::detail::Wakeup> wrote;
   };
 
-  static Task<void> body(StreamCall* self, std::shared_ptr<Cancellation> keep,
-                         std::optional<Task<void>> wait, std::size_t next, bool cancelled) {
+  static Task<void> body(StreamCall* self, std::optional<Task<void>> wait, std::size_t next) {
+    auto& cancellation = *self->cancellation_;  // lives until OnDone, after finish()
     ::grpc::Status status = ::grpc::Status::OK;
     try {
-      if (cancelled) throw_cancelled();
+      if (cancellation.is_cancelled()) throw_cancelled();
       if (wait) co_await std::move(*wait);
       const auto& steps = self->method_.pipeline;
       for (std::size_t i = next; i < steps.size(); ++i)
         if (auto more = steps[i]->before(self->call_)) co_await std::move(*more);
       co_await self->invoke_(self->call_, *self->request_, *self);
-      if (keep->is_cancelled()) throw_cancelled();
+      if (cancellation.is_cancelled()) throw_cancelled();
     } catch (...) {
       status = status_after_failure(self->call_, self->method_, std::current_exception(),
-                                    keep->is_cancelled());
+                                    cancellation.is_cancelled());
     }
     self->finish(status);  // the last use of `self`: OnDone may delete it now
   }

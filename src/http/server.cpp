@@ -443,9 +443,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       s.deadline = Clock::now() + options.header_timeout;
       Incoming in;
       auto outcome = co_await read_plain_request(s, in);
-      if (outcome == ReadOutcome::declined)
-        outcome =
-            s.tls ? co_await read_request(s, *s.tls, in) : co_await read_request(s, s.socket, in);
+      if (outcome == ReadOutcome::declined) {
+        if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
+          outcome = co_await read_request(s, *s.tls, in);
+        else
+          outcome = co_await read_request(s, s.socket, in);
+      }
       if (outcome == ReadOutcome::closed) co_return;
       s.deadline = Clock::time_point::max();  // the handler's time is its own
       if (!co_await handle(s, in)) {

@@ -6,6 +6,7 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -14,6 +15,9 @@ import pytest
 import requests
 
 BIN_DIR = pathlib.Path(os.environ.get("SVCKIT_BIN_DIR", pathlib.Path(__file__).parents[2] / "build" / "bin"))
+BUILD_DIR = pathlib.Path(os.environ.get("SVCKIT_BUILD_DIR", BIN_DIR.parent))
+# The Python modules protoc made from the .proto files (ai_gateway_pb2, grpc.health.v1, ...).
+sys.path.insert(0, str(BUILD_DIR / "python"))
 
 # The secret every test service checks tokens with (as the Security Service would sign them).
 TEST_JWT_SECRET = "svckit-integration-tests-" + "s" * 24
@@ -66,6 +70,7 @@ class Service:
         )
         self.started_at = time.monotonic()
         self.port = None
+        self.grpc_port = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + 15
@@ -79,6 +84,7 @@ class Service:
             time.sleep(0.005)
         scheme = "http" if self.logs("listening")[0].get("tls", "off") == "off" else "https"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}" if self.grpc_port else None
 
     def _read(self):
         for line in self.proc.stdout:
@@ -88,6 +94,8 @@ class Service:
                 entry = {"raw": line}
             with self._lock:
                 self.lines.append(entry)
+            if entry.get("message") == "gRPC listening":  # logged before "listening"
+                self.grpc_port = entry["grpc_port"]
             if entry.get("message") == "listening":
                 self.port = entry["port"]
 
@@ -162,6 +170,8 @@ def start_service(tmp_path):
     for svc in running:
         code = svc.stop()
         # A sanitizer report or a crash at exit fails the test that started the service.
+        if code not in (0, -signal.SIGKILL, 130) or "ERROR: AddressSanitizer" in svc.stderr:
+            (tmp_path / f"{svc.binary}.stderr").write_text(svc.stderr)  # the whole report
         assert code in (0, -signal.SIGKILL, 130), f"{svc.binary} exited with {code}: {svc.stderr[-2000:]}"
         assert "ERROR: AddressSanitizer" not in svc.stderr, svc.stderr[-4000:]
         assert "runtime error:" not in svc.stderr, svc.stderr[-4000:]

@@ -458,6 +458,47 @@ TEST_P(BusContract, ConcurrentPublishersLoseAndDuplicateNothing) {
   }
 }
 
+// publish_soon from a thread that has no loop at all (gRPC's, a C callback's): in order; and what
+// is still queued when the bus closes is published before it closes.
+TEST_P(BusContract, PublishSoonFromAnyThreadArrivesInOrderAndCloseSendsWhatIsQueued) {
+  Seen seen;
+  SubscribeOptions one_at_a_time;
+  one_at_a_time.prefetch = 1;
+  subscribe("ordered", "soon.#", seen, Outcome::success, one_at_a_time);
+  await_ready(*bus_);
+  const int n = amqp() ? 300 : 2000;
+  std::thread foreign([&] {
+    for (int i = 0; i < n; ++i) bus_->publish_soon("soon.tick", {{"i", i}});
+  });
+  foreign.join();
+  ASSERT_TRUE(eventually([&] { return seen.size() == static_cast<std::size_t>(n); }, 20s))
+      << seen.size();
+  for (int i = 0; i < n; ++i) ASSERT_EQ(seen.at(i).data["i"], i);
+  EXPECT_EQ(seen.at(0).source, "test-service");
+
+  for (int i = 0; i < 50; ++i) bus_->publish_soon("soon.last", {{"i", i}});
+  loop_.run(bus_->close(10s));
+  EXPECT_NE(registry_.render().find(R"(bus_messages_published_total{type="soon.last"} 50)"),
+            std::string::npos)
+      << "close() published what was queued";
+  EXPECT_THROW(bus_->publish_soon("soon.tick", {}), BusError);
+  Event incomplete;
+  EXPECT_THROW(bus_->publish_soon(incomplete), BusError);
+}
+
+// From a handler on the loop publish_soon drains from (its first consumer runs there): once a
+// self-deadlock, since co_spawn on a loop's own thread runs the drain inline.
+TEST_P(BusContract, PublishSoonFromAHandlerOnTheBusesOwnLoop) {
+  Seen echoed;
+  bus_->subscribe("g", "kick", [this](const Event& e) -> Task<Outcome> {
+    bus_->publish_soon("kicked", {{"from", e.id}});
+    co_return Outcome::success;
+  });
+  subscribe("analytics", "kicked", echoed);
+  for (int i = 0; i < 5; ++i) publish("kick", {});
+  EXPECT_TRUE(eventually([&] { return echoed.size() == 5; }, 10s)) << echoed.size();
+}
+
 // Handlers that finish without suspending, behind a long backlog: each delivery must start from
 // the loop, not inside the previous one (which once nested until the stack overflowed).
 TEST_P(BusContract, ABacklogOfSynchronousHandlersDoesNotGrowTheStack) {

@@ -133,6 +133,7 @@ struct EchoModule : svckit::Module {
               for (int i = 1; i <= req.n(); ++i) {
                 SayReply r;
                 r.set_text(std::to_string(i));
+                if (req.size() > 0) r.mutable_text()->resize(req.size(), '.');
                 if (!co_await out.write(r)) co_return;
                 if (req.interval_ms() > 0)
                   co_await sleep_for(std::chrono::milliseconds(req.interval_ms()));
@@ -335,6 +336,22 @@ TEST(GrpcServer, StreamsAndStopsWhenTheClientGoesAway) {
     while (reader->Read(&r)) got.push_back(r.text());
     EXPECT_TRUE(reader->Finish().ok());
     EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  }
+  {  // large messages take gRPC's other serialisation path (small ones are inlined)
+    grpc::ClientContext ctx;
+    CountRequest req;
+    req.set_n(20);
+    req.set_size(64 * 1024);
+    auto reader = stub(app.address())->Count(&ctx, req);
+    SayReply r;
+    int got = 0;
+    while (reader->Read(&r)) {
+      ++got;
+      EXPECT_EQ(r.text().size(), 64u * 1024u);
+      EXPECT_EQ(r.text().substr(0, std::to_string(got).size()), std::to_string(got));
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(got, 20);
   }
   {  // a client that cancels after two messages of a long stream
     grpc::ClientContext ctx;

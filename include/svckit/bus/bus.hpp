@@ -80,7 +80,7 @@ struct BusOptions {
 
 class Bus {
  public:
-  virtual ~Bus() = default;
+  virtual ~Bus();
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
 
@@ -113,20 +113,38 @@ class Bus {
   virtual Task<std::vector<DeadLetter>> dead_letters(const std::string& group) = 0;
   virtual Task<bool> replay(const std::string& group, const std::string& event_id) = 0;
 
-  // Graceful stop: no new deliveries, in-flight handlers finish (up to `timeout`), then closed.
-  virtual Task<void> close(std::chrono::milliseconds timeout) = 0;
+  // Queues `event` to be published from an I/O loop and returns at once: for callers that cannot
+  // await (a gRPC handler answering on gRPC's thread, a C callback, Python). Events queued here
+  // go out in order; one that fails to publish is logged (it is not lost silently, but nobody
+  // waits for it). Throws BusError when the bus is closing or `kMaxSoon` events already wait.
+  void publish_soon(Event event);
+  void publish_soon(std::string type, nlohmann::json data, const http::Request* context = nullptr);
+  static constexpr std::size_t kMaxSoon = 100'000;
+
+  // Graceful stop: what publish_soon() queued goes out, then no new deliveries, in-flight
+  // handlers finish (up to `timeout` in all), then closed.
+  Task<void> close(std::chrono::milliseconds timeout);
   // Whether the bus can publish and every subscription consumes: false while the broker is
   // unreachable and until new subscriptions' queues are declared and bound (the readiness check).
   virtual bool connected() const = 0;
 
   const std::string& source() const { return options_.source; }
+  // Where publish_soon() publishes from; open_bus sets it to the first loop.
+  void set_soon_loop(boost::asio::io_context* loop);
   // The CloudEvent publish(type, data, context) would send.
   Event make_event(std::string type, nlohmann::json data,
                    const http::Request* context = nullptr) const;
 
  protected:
-  explicit Bus(BusOptions options) : options_(std::move(options)) {}
+  explicit Bus(BusOptions options);
+  // The backend's own graceful stop (what close() does after publish_soon's queue is out).
+  virtual Task<void> close_backend(std::chrono::milliseconds timeout) = 0;
   BusOptions options_;
+
+ private:
+  struct Soon;
+  Task<void> drain_soon(std::chrono::milliseconds timeout);
+  std::shared_ptr<Soon> soon_;
 };
 
 // Opens the backend `url` names. Deliveries run on `loops`. Throws BusError for an unknown

@@ -1,0 +1,66 @@
+#pragma once
+// The AETHER-AI AI Gateway (seed 000 §4.2.1) as a svckit module: one front for every model,
+// over REST (/api/v1/ai/chat, /models, /switch) and gRPC (the seed's AIGateway service: Chat,
+// StreamChat, ListModels, GetModelStatus), with a response cache, ai_requests_total{model}, and
+// the events ai.request.received and ai.response.generated.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <svckit/app/module.hpp>
+#include <svckit/auth/authenticator.hpp>
+#include <svckit/grpc/reply.hpp>
+#include <svckit/http/request.hpp>
+
+#include "providers.hpp"
+#include "response_cache.hpp"
+
+namespace svckit::bus {
+class Bus;
+}
+
+namespace aether::ai_gateway {
+
+class AiGateway : public svckit::Module {
+ public:
+  void install(svckit::App& app) override;
+
+  // One answered question.
+  struct Answer {
+    Completion completion;
+    std::string model;
+    std::int64_t latency_ms = 0;
+    bool cached = false;
+  };
+  // Answers now when it can (cached, or the local model), else on an I/O loop. `model` empty:
+  // the current model. Throws svckit::ValidationError for a bad question or an unknown model.
+  svckit::grpc::Reply<Answer> chat(const std::string& model, ChatInput input,
+                                   const svckit::http::Request& context);
+  // Throws svckit::ValidationError (field "model") naming the models there are.
+  const Model& model_named(const std::string& id) const;
+  const Model& current() const { return *current_.load(); }
+
+ private:
+  svckit::Task<Answer> ask(const Model& model, ChatInput input, std::string key, bool cache,
+                           const svckit::http::Request& context);
+  Answer answered(const Model& model, const Completion& c, bool cached,
+                  const svckit::http::Request& context);
+  void install_rest(svckit::App& app, const svckit::auth::BearerOptions& auth);
+  void install_grpc(svckit::App& app, const svckit::auth::BearerOptions& auth);
+
+  std::vector<std::unique_ptr<Model>> models_;
+  std::atomic<const Model*> current_{nullptr};
+  std::unique_ptr<ResponseCache> cache_;
+  svckit::bus::Bus* bus_ = nullptr;
+  struct Counters {
+    prometheus::Counter* requests = nullptr;       // ai_requests_total{model}
+    prometheus::Counter* input_tokens = nullptr;   // ai_tokens_total{model,kind="input"}
+    prometheus::Counter* output_tokens = nullptr;  // ai_tokens_total{model,kind="output"}
+  };
+  std::map<const Model*, Counters> counters_;  // filled at install, read-only after
+};
+
+}  // namespace aether::ai_gateway
