@@ -11,10 +11,14 @@ namespace svckit {
 
 std::string uuid_v4() {
   std::string hex = trace::random_hex(16);
-  hex[12] = '4';                                                    // version 4
-  hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];  // RFC 4122 variant
-  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
-         hex.substr(16, 4) + '-' + hex.substr(20);
+  hex[12] = '4';  // version 4
+  auto nibble = hex[16] <= '9' ? hex[16] - '0' : hex[16] - 'a' + 10;
+  hex[16] = "89ab"[nibble & 3];  // RFC 4122 variant
+  std::string id;
+  id.reserve(36);
+  id.append(hex, 0, 8).append(1, '-').append(hex, 8, 4).append(1, '-').append(hex, 12, 4);
+  id.append(1, '-').append(hex, 16, 4).append(1, '-').append(hex, 20, 12);
+  return id;
 }
 
 namespace {
@@ -29,13 +33,32 @@ std::size_t format_utc_seconds(std::int64_t unix_seconds, char (&buf)[32]) {
 
 }  // namespace
 
-std::string utc_now_iso8601() {
+void append_utc_now_iso8601(std::string& out) {
   using namespace std::chrono;
   auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-  char buf[32];
-  std::size_t n = format_utc_seconds(ms / 1000, buf);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return buf;
+  // The seconds are formatted once per second per thread: gmtime and strftime cost more than
+  // the rest of a log line's or an event's timestamp.
+  thread_local std::int64_t cached_second = -1;
+  thread_local char cached[32];
+  thread_local std::size_t cached_size = 0;
+  if (ms / 1000 != cached_second) {
+    cached_second = ms / 1000;
+    cached_size = format_utc_seconds(cached_second, cached);
+  }
+  int millis = static_cast<int>(ms % 1000);
+  out.append(cached, cached_size);
+  out += '.';
+  out += static_cast<char>('0' + millis / 100);
+  out += static_cast<char>('0' + millis / 10 % 10);
+  out += static_cast<char>('0' + millis % 10);
+  out += 'Z';
+}
+
+std::string utc_now_iso8601() {
+  std::string out;
+  out.reserve(24);
+  append_utc_now_iso8601(out);
+  return out;
 }
 
 std::string utc_iso8601(std::int64_t unix_seconds) {

@@ -10,6 +10,8 @@ namespace svckit {
 std::string uuid_v4();
 // Now, UTC, ISO 8601 with milliseconds: "2025-11-24T03:26:05.096Z" (the seed's log format).
 std::string utc_now_iso8601();
+// The same, appended to `out` (log lines: no string of its own).
+void append_utc_now_iso8601(std::string& out);
 // A Unix time in seconds, UTC, ISO 8601: "2025-11-24T03:26:05Z" (token expiries and the like).
 std::string utc_iso8601(std::int64_t unix_seconds);
 // Whether a caller's request id (X-Request-ID, x-request-id metadata) may be taken as it is:

@@ -59,19 +59,19 @@ class Authenticator::VerifiedTokens {
   explicit VerifiedTokens(std::size_t capacity)
       : per_shard_(std::max<std::size_t>(1, capacity / kShards)) {}
 
-  std::optional<Principal> find(std::string_view token) {
+  SharedPrincipal find(std::string_view token) {
     Shard& shard = shard_of(token);
     std::lock_guard lock(shard.mutex);
     auto it = shard.entries.find(token);
-    if (it == shard.entries.end()) return std::nullopt;
+    if (it == shard.entries.end()) return nullptr;
     if (std::chrono::system_clock::now() >= it->second.until) {
       shard.entries.erase(it);
-      return std::nullopt;
+      return nullptr;
     }
     return it->second.principal;
   }
 
-  void add(std::string_view token, const Principal& who, const JoseObject& claims) {
+  void add(std::string_view token, SharedPrincipal who, const JoseObject& claims) {
     auto until = std::chrono::system_clock::now() + std::chrono::minutes(5);
     if (auto exp = claims.number("exp")) {
       auto expires = std::chrono::system_clock::time_point(
@@ -81,13 +81,13 @@ class Authenticator::VerifiedTokens {
     Shard& shard = shard_of(token);
     std::lock_guard lock(shard.mutex);
     if (shard.entries.size() >= per_shard_) shard.entries.erase(shard.entries.begin());
-    shard.entries.insert_or_assign(std::string(token), Entry{who, until});
+    shard.entries.insert_or_assign(std::string(token), Entry{std::move(who), until});
   }
 
  private:
   static constexpr std::size_t kShards = 16;
   struct Entry {
-    Principal principal;
+    SharedPrincipal principal;
     std::chrono::system_clock::time_point until;
   };
   struct Hash {
@@ -112,37 +112,37 @@ Authenticator::Authenticator(BearerOptions options)
 
 Authenticator::~Authenticator() = default;
 
-Principal Authenticator::from_authorization(std::string_view authorization) const {
+SharedPrincipal Authenticator::from_authorization(std::string_view authorization) const {
   if (!starts_with_ignoring_case(authorization, "Bearer "))
     throw unauthorized("the Authorization header must use the Bearer scheme");
   if (!options_->verifier) throw unauthorized("bearer tokens are not accepted here");
   auto token = authorization.substr(7);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   if (cache_)
-    if (auto who = cache_->find(token)) return std::move(*who);
+    if (auto who = cache_->find(token)) return who;
   auto verified = options_->verifier->verify(token);  // TokenError is a 401 already
-  auto who = principal_of(verified, options_->roles);
+  SharedPrincipal who = std::make_shared<const Principal>(principal_of(verified, options_->roles));
   // Typical tokens only: 10,000 entries then stay within a few MiB.
   if (cache_ && token.size() <= kMaxCachedToken) cache_->add(token, who, verified.claims);
   return who;
 }
 
-Task<Principal> Authenticator::from_api_key(std::string key) const {
+Task<SharedPrincipal> Authenticator::from_api_key(std::string key) const {
   if (!options_->api_keys) throw unauthorized("API keys are not accepted here");
   if (key.empty() || key.size() > kMaxApiKey) throw unauthorized("invalid API key");
   auto who = co_await options_->api_keys(std::move(key));
   if (!who) throw unauthorized("invalid API key");
-  co_return std::move(*who);
+  co_return std::make_shared<const Principal>(std::move(*who));
 }
 
-Principal Authenticator::from_certificate(const http::ClientCertificate& certificate) const {
+SharedPrincipal Authenticator::from_certificate(const http::ClientCertificate& certificate) const {
   Principal p;
   p.method = "mtls";
   p.id = certificate.identity();
   p.roles = options_->certificate_roles.roles_of(p.id);
   p.permissions = options_->roles.permissions_of(p.roles);
   if (!certificate.emails.empty()) p.email = certificate.emails.front();
-  return p;
+  return std::make_shared<const Principal>(std::move(p));
 }
 
 void Authenticator::no_credentials() const {

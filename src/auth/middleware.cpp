@@ -7,7 +7,8 @@
 namespace svckit::auth {
 
 const Principal* principal(const http::Request& request) {
-  return request.attached<Principal>();
+  const auto* who = request.attached<SharedPrincipal>();
+  return who ? who->get() : nullptr;
 }
 
 http::Middleware bearer(BearerOptions options) {
@@ -15,7 +16,7 @@ http::Middleware bearer(BearerOptions options) {
   return [authenticator](http::Request& req, const http::Handler& next) -> Task<http::Response> {
     const Authenticator& a = *authenticator;
     const BearerOptions& o = a.options();
-    std::optional<Principal> who;
+    SharedPrincipal who;
     if (auto authorization = req.header("Authorization")) {
       who = a.from_authorization(*authorization);
     } else if (auto key = a.accepts_api_keys() ? req.header(o.api_key_header) : std::nullopt) {
@@ -27,7 +28,7 @@ http::Middleware bearer(BearerOptions options) {
     }
     if (who) {
       req.set_user_id(who->id);
-      req.attach(std::move(*who));
+      req.attach(std::move(who));
     }
     co_return co_await next(req);
   };

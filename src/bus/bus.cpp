@@ -64,13 +64,19 @@ void Bus::publish_soon(Event event) {
   }
   // Not under the lock: called on that loop's own thread, co_spawn runs the drain inline, and the
   // drain takes the lock (a deadlock the first time a handler on loop 0 used it).
-  boost::asio::co_spawn(*start_on, drain_soon(std::chrono::milliseconds::max()),
+  boost::asio::co_spawn(*start_on, drain_soon(std::chrono::milliseconds::max(), kSoonGather),
                         boost::asio::detached);
 }
 
 // Publishes what is queued, in order, until the queue is empty (or `timeout` passed: close()).
-Task<void> Bus::drain_soon(std::chrono::milliseconds timeout) {
+// First waits `gather`, so that events queued meanwhile go out in one batch: a loop woken for
+// every event costs a thread switch each (a quarter of the AI Gateway's gRPC throughput).
+Task<void> Bus::drain_soon(std::chrono::milliseconds timeout, std::chrono::microseconds gather) {
   auto soon = soon_;
+  if (gather.count() > 0) {
+    boost::asio::steady_timer wait(co_await boost::asio::this_coro::executor, gather);
+    co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
   auto deadline = timeout == std::chrono::milliseconds::max()
                       ? std::chrono::steady_clock::time_point::max()
                       : std::chrono::steady_clock::now() + timeout;
@@ -85,12 +91,13 @@ Task<void> Bus::drain_soon(std::chrono::milliseconds timeout) {
       batch.swap(soon->queue);
     }
     for (auto& e : batch) {
+      std::string type = e.type, id = e.id;  // for the log line: the event itself moves on
       try {
-        co_await publish(e);
+        co_await publish(std::move(e));
       } catch (const std::exception& error) {
         if (options_.logger)
           options_.logger->error("an event queued with publish_soon could not be published",
-                                 {{"type", e.type}, {"event_id", e.id}, {"error", error.what()}});
+                                 {{"type", type}, {"event_id", id}, {"error", error.what()}});
       }
     }
   }
@@ -105,7 +112,7 @@ Task<void> Bus::close(std::chrono::milliseconds timeout) {
     if (!soon_->draining && !soon_->queue.empty()) soon_->draining = run_here = true;
   }
   // What publish_soon() queued goes out first: drained here, or by the drain already running.
-  if (run_here) co_await drain_soon(timeout);
+  if (run_here) co_await drain_soon(timeout, std::chrono::microseconds(0));
   boost::asio::steady_timer poll(co_await boost::asio::this_coro::executor);
   for (;;) {
     {

@@ -532,4 +532,11 @@ bool InprocBus::connected() const {
   return !state_->closed;
 }
 
+bool InprocBus::wanted(std::string_view type) const {
+  bool wanted = false;
+  state_->with_route(std::string(type),
+                     [&](const Route& route) { wanted = !route.groups.empty(); });
+  return wanted;
+}
+
 }  // namespace svckit::bus::detail

@@ -26,6 +26,7 @@ class InprocBus : public Bus {
   Task<bool> replay(const std::string& group, const std::string& event_id) override;
   Task<void> close_backend(std::chrono::milliseconds timeout) override;
   bool connected() const override;
+  bool wanted(std::string_view type) const override;
 
   struct State;
 

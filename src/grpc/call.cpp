@@ -35,7 +35,6 @@ Call::Call(::grpc::CallbackServerContext& server, const MethodInfo& method,
       trace::TraceContext::continue_from(find(server, "traceparent"), find(server, "tracestate"));
   auto rid = find(server, "x-request-id");
   std::string request_id = rid && sane_request_id(*rid) ? std::string(*rid) : trace.trace_id;
-  server_.AddInitialMetadata("x-request-id", request_id);
   context_.set_context(std::move(request_id), std::move(trace), logger);
   context_.set_deadline(deadline_of(server));
 }

@@ -1,5 +1,7 @@
 #include "svckit/log/logger.hpp"
 
+#include "svckit/ids.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -10,27 +12,6 @@
 
 namespace svckit::log {
 namespace {
-
-// "2025-11-24T03:26:05.096Z"; the seconds part is cached per thread, it changes once a second.
-void append_timestamp(std::string& out) {
-  using namespace std::chrono;
-  auto now = system_clock::now();
-  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
-  thread_local long long cached_second = -1;
-  thread_local char cached[24];
-  long long second = ms / 1000;
-  if (second != cached_second) {
-    std::time_t t = static_cast<std::time_t>(second);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
-    cached_second = second;
-  }
-  char frac[8];
-  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms % 1000));
-  out += cached;
-  out += frac;
-}
 
 void append_value(std::string& out, const Field::Value& value) {
   if (auto* s = std::get_if<std::string_view>(&value)) {
@@ -138,7 +119,7 @@ std::string Logger::format(Level level, std::string_view message, Fields fields,
   std::string line;
   line.reserve(256);
   line += "{\"timestamp\":\"";
-  append_timestamp(line);
+  append_utc_now_iso8601(line);
   line += "\",\"level\":\"";
   line += level_name(level);
   line += "\",\"service\":";

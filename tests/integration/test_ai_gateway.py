@@ -129,11 +129,28 @@ def test_chat_with_the_local_model_and_the_cache(gateway):
     assert chat(gateway, message="hello there", options={"cache": False}).json()["cached"] is False
     assert metric(gateway, "ai_cache_hits_total") == 1
     assert metric(gateway, 'ai_requests_total{model="local"}') == 3
-    assert metric(gateway, 'bus_messages_published_total{type="ai.request.received"}') == 3
+    assert metric(gateway, 'ai_tokens_total{kind="input",model="local"}') == 3 + 3 + 2
+    # Alone, on the in-process bus, nobody subscribes to ai.*: the events are not even built.
+    assert metric(gateway, 'bus_messages_published_total{type="ai.request.received"}') == 0
+
+
+def test_ai_events_reach_analytics_in_the_local_system(start_service):
+    svc = start_service("aether", GRPC_PORT="0", SECURITY_ADMIN_EMAIL="a@b.c",
+                        SECURITY_ADMIN_PASSWORD="admin-password-1")
+    r = chat(svc, message="count me in analytics")
+    assert r.status_code == 200, r.text
+    stub(svc).Chat(pb.ChatRequest(message="and me, over grpc"), metadata=[("authorization", f"Bearer {USER}")],
+                   timeout=5)
+    developer = make_token(sub="dev-1", roles=("developer",))
     deadline = time.monotonic() + 5
-    while metric(gateway, 'bus_messages_published_total{type="ai.response.generated"}') < 3:
-        assert time.monotonic() < deadline
+    while True:
+        usage = requests.get(svc.url + "/api/v1/analytics/usage", headers=bearer(developer), timeout=5).json()["usage"]
+        counts = {u["metric"]: u.get("count", u.get("value")) for u in usage}
+        if counts.get("ai.request.received") == 2 and counts.get("ai.response.generated") == 2:
+            break
+        assert time.monotonic() < deadline, usage
         time.sleep(0.05)
+    assert metric(svc, 'bus_messages_published_total{type="ai.response.generated"}') == 2
 
 
 def test_models_switch_and_who_may_do_what(gateway):
@@ -231,12 +248,14 @@ def test_hostile_bodies_are_refused_and_serving_goes_on(gateway):
 
 def test_grpc_chat_with_and_without_valid_tokens(gateway):
     s = stub(gateway)
-    reply, call = s.Chat.with_call(pb.ChatRequest(message="hello over grpc"),
-                                   metadata=[("authorization", f"Bearer {USER}"), ("x-request-id", "grpc-req-1")],
-                                   timeout=5)
+    reply = s.Chat(pb.ChatRequest(message="hello over grpc"),
+                   metadata=[("authorization", f"Bearer {USER}"), ("x-request-id", "grpc-req-1")], timeout=5)
     assert reply.response == "(local model) You said: hello over grpc"
     assert reply.model == "local" and reply.tokens.input == 3 and reply.tokens.output == 7
-    assert dict(call.initial_metadata())["x-request-id"] == "grpc-req-1"
+    gateway.wait_log("rpc", method="/AIGateway/Chat", request_id="grpc-req-1")
+    with pytest.raises(grpc.RpcError) as failed:  # a failing call says its request id
+        s.Chat(pb.ChatRequest(message=""), metadata=[("authorization", f"Bearer {USER}")], timeout=5)
+    assert len(dict(failed.value.trailing_metadata())["x-request-id"]) == 32
     for metadata, code in [([], grpc.StatusCode.UNAUTHENTICATED),
                            ([("authorization", "Bearer forged.token.here")], grpc.StatusCode.UNAUTHENTICATED),
                            ([("authorization", f"Bearer {make_token(secret='x' * 40)}")], grpc.StatusCode.UNAUTHENTICATED),

@@ -499,6 +499,18 @@ TEST_P(BusContract, PublishSoonFromAHandlerOnTheBusesOwnLoop) {
   EXPECT_TRUE(eventually([&] { return echoed.size() == 5; }, 10s)) << echoed.size();
 }
 
+// Whether an event can reach anyone: in-process only when a group's pattern matches; over a
+// broker always (other processes may be listening).
+TEST_P(BusContract, WantedSaysWhetherAnEventCanReachAnyone) {
+  EXPECT_EQ(bus_->wanted("task.created"), amqp());
+  Seen seen;
+  subscribe("analytics", "task.*", seen);
+  EXPECT_TRUE(bus_->wanted("task.created"));
+  EXPECT_TRUE(bus_->wanted("task.completed"));
+  EXPECT_EQ(bus_->wanted("ai.response.generated"), amqp());
+  EXPECT_EQ(bus_->wanted("task.created.v2"), amqp()) << "task.* is one word";
+}
+
 // Handlers that finish without suspending, behind a long backlog: each delivery must start from
 // the loop, not inside the previous one (which once nested until the stack overflowed).
 TEST_P(BusContract, ABacklogOfSynchronousHandlersDoesNotGrowTheStack) {

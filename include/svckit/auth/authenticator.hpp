@@ -49,10 +49,10 @@ class Authenticator {
   bool accepts_api_keys() const { return static_cast<bool>(options_->api_keys); }
 
   // What an Authorization value ("Bearer <jwt>") proves.
-  Principal from_authorization(std::string_view authorization) const;
+  SharedPrincipal from_authorization(std::string_view authorization) const;
   // What an API key proves (throws also when API keys are not accepted here).
-  Task<Principal> from_api_key(std::string key) const;
-  Principal from_certificate(const http::ClientCertificate& certificate) const;
+  Task<SharedPrincipal> from_api_key(std::string key) const;
+  SharedPrincipal from_certificate(const http::ClientCertificate& certificate) const;
   // The 401 for a call that brought no credentials (when anonymous calls are not allowed).
   [[noreturn]] void no_credentials() const;
 

@@ -2,6 +2,7 @@
 // Who a request acts for, once authenticated: the user (or service) id, roles and the
 // permissions they grant. Middleware attaches it to the request; handlers read it.
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,11 @@ struct Principal {
     });
   }
 };
+
+// How authentication hands a principal on: shared and immutable, so the verified-token cache and
+// every request it authenticates hold the same one (a copy per request cost a handful of
+// allocations: id, email, roles, permissions).
+using SharedPrincipal = std::shared_ptr<const Principal>;
 
 // The principal of an authenticated request, nullptr before bearer() ran or when it let an
 // anonymous request through.

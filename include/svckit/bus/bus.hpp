@@ -113,13 +113,23 @@ class Bus {
   virtual Task<std::vector<DeadLetter>> dead_letters(const std::string& group) = 0;
   virtual Task<bool> replay(const std::string& group, const std::string& event_id) = 0;
 
+  // Whether an event of `type` can reach anyone: in-process, whether a group subscribes to it;
+  // over a broker always (other processes may). Lets a caller skip building an event that
+  // would go nowhere.
+  virtual bool wanted(std::string_view type) const {
+    (void)type;
+    return true;
+  }
+
   // Queues `event` to be published from an I/O loop and returns at once: for callers that cannot
   // await (a gRPC handler answering on gRPC's thread, a C callback, Python). Events queued here
-  // go out in order; one that fails to publish is logged (it is not lost silently, but nobody
-  // waits for it). Throws BusError when the bus is closing or `kMaxSoon` events already wait.
+  // go out in order, in batches gathered over kSoonGather; one that fails to publish is logged
+  // (it is not lost silently, but nobody waits for it). Throws BusError when the bus is closing
+  // or `kMaxSoon` events already wait.
   void publish_soon(Event event);
   void publish_soon(std::string type, nlohmann::json data, const http::Request* context = nullptr);
   static constexpr std::size_t kMaxSoon = 100'000;
+  static constexpr std::chrono::microseconds kSoonGather{1000};
 
   // Graceful stop: what publish_soon() queued goes out, then no new deliveries, in-flight
   // handlers finish (up to `timeout` in all), then closed.
@@ -143,7 +153,7 @@ class Bus {
 
  private:
   struct Soon;
-  Task<void> drain_soon(std::chrono::milliseconds timeout);
+  Task<void> drain_soon(std::chrono::milliseconds timeout, std::chrono::microseconds gather);
   std::shared_ptr<Soon> soon_;
 };
 

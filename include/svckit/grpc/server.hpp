@@ -14,8 +14,9 @@
 // Methods are registered by name and checked against the compiled .proto files (the descriptor
 // pool): a name, a message type or a streaming kind the .proto does not declare stops start-up.
 // Every call gets, before its handler:
-//   - its request id (`x-request-id` metadata when sane, else the trace id; echoed in the
-//     response's initial metadata), `traceparent`/`tracestate` continued, the client's deadline;
+//   - its request id (`x-request-id` metadata when sane, else the trace id; sent back in the
+//     trailing metadata of a call that fails), `traceparent`/`tracestate` continued, the client's
+//     deadline;
 //   - grpc_server_started_total / _handled_total{grpc_code} / _handling_seconds (and
 //     _msg_received_total / _msg_sent_total), labelled grpc_service, grpc_method, grpc_type;
 //   - authentication when the service has it: `authorization: Bearer <jwt>` or the API key
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include <google/protobuf/message.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/impl/codegen/server_callback_handlers.h>
 #include <grpcpp/impl/service_type.h>
 #include <grpcpp/support/byte_buffer.h>
@@ -79,10 +81,18 @@ struct MethodEntry;
 using UnaryInvoke = std::function<std::optional<Task<void>>(Call&, const Message&, Message&)>;
 using StreamInvoke = std::function<Task<void>(Call&, const Message&, StreamSink&)>;
 
-// A grpc::Service whose methods are added by name (what generated code does for its services).
-// Methods take and give raw bytes, parsed and serialised by svckit, so that a request that does
-// not parse is answered INVALID_ARGUMENT naming its type (gRPC's own typed handlers answer an
-// empty UNIMPLEMENTED and never reach the handler).
+// A request as gRPC parsed it, and whether it could. gRPC's typed handlers answer a request that
+// does not parse with an empty UNIMPLEMENTED and never reach the handler; through Parsed (its
+// SerializationTraits below always succeed) svckit answers INVALID_ARGUMENT naming the type,
+// while the messages still live in the call's arena and the answer is serialised once.
+template <class Request>
+struct Parsed {
+  Request message;
+  bool ok = false;
+};
+
+// A grpc::Service whose methods are added by name (what generated code does for its services):
+// unary ones typed (through Parsed), streaming ones as raw bytes parsed by svckit.
 class ServiceImpl : public ::grpc::Service {
  public:
   int add(const char* path, ::grpc::internal::RpcMethod::RpcType type) {
@@ -90,6 +100,9 @@ class ServiceImpl : public ::grpc::Service {
     return methods_++;
   }
   void set_handler(int index, ::grpc::internal::MethodHandler* handler) {
+    MarkMethodCallback(index, handler);
+  }
+  void set_raw_handler(int index, ::grpc::internal::MethodHandler* handler) {
     MarkMethodRawCallback(index, handler);
   }
 
@@ -99,13 +112,12 @@ class ServiceImpl : public ::grpc::Service {
 
 using Bytes = ::grpc::ByteBuffer;
 
-// Runs one unary call (on gRPC's thread, then on an I/O loop if it must wait): parses `raw`
-// into `request`, serialises `response` into `out`. The reactor deletes itself when gRPC is done.
+// Runs one unary call (on gRPC's thread, then on an I/O loop if it must wait). The reactor lives
+// in the call's arena and is destroyed when gRPC is done with it.
 ::grpc::ServerUnaryReactor* start_unary(ServerCore& core, MethodEntry& method,
                                         const UnaryInvoke& invoke,
-                                        ::grpc::CallbackServerContext* context, const Bytes* raw,
-                                        Bytes* out, std::unique_ptr<Message> request,
-                                        std::unique_ptr<Message> response);
+                                        ::grpc::CallbackServerContext* context,
+                                        const Message& request, bool parsed, Message& response);
 // Runs one server-streaming call on an I/O loop.
 ::grpc::ServerWriteReactor<Bytes>* start_stream(ServerCore& core, MethodEntry& method,
                                                 const StreamInvoke& invoke,
@@ -152,14 +164,14 @@ class ServiceBuilder {
   ServiceBuilder& unary(std::string_view method, Handler handler, MethodOptions options = {}) {
     auto& entry = add(method, false, Request::descriptor(), Response::descriptor(), options);
     auto invoke = detail::erase_unary<Request, Response>(std::move(handler));
-    set_handler(entry, new ::grpc::internal::CallbackUnaryHandler<detail::Bytes, detail::Bytes>(
-                           [core = core_.get(), &entry, invoke = std::move(invoke)](
-                               ::grpc::CallbackServerContext* context, const detail::Bytes* raw,
-                               detail::Bytes* out) {
-                             return detail::start_unary(*core, entry, invoke, context, raw, out,
-                                                        std::make_unique<Request>(),
-                                                        std::make_unique<Response>());
-                           }));
+    set_handler(entry,
+                new ::grpc::internal::CallbackUnaryHandler<detail::Parsed<Request>, Response>(
+                    [core = core_.get(), &entry, invoke = std::move(invoke)](
+                        ::grpc::CallbackServerContext* context,
+                        const detail::Parsed<Request>* request, Response* response) {
+                      return detail::start_unary(*core, entry, invoke, context, request->message,
+                                                 request->ok, *response);
+                    }));
     return *this;
   }
 
@@ -175,13 +187,13 @@ class ServiceBuilder {
       Writer<Response> writer(sink);
       co_await handler(call, static_cast<const Request&>(request), writer);
     };
-    set_handler(entry,
-                new ::grpc::internal::CallbackServerStreamingHandler<detail::Bytes, detail::Bytes>(
-                    [core = core_.get(), &entry, invoke = std::move(invoke)](
-                        ::grpc::CallbackServerContext* context, const detail::Bytes* raw) {
-                      return detail::start_stream(*core, entry, invoke, context, raw,
-                                                  std::make_unique<Request>());
-                    }));
+    set_raw_handler(
+        entry, new ::grpc::internal::CallbackServerStreamingHandler<detail::Bytes, detail::Bytes>(
+                   [core = core_.get(), &entry, invoke = std::move(invoke)](
+                       ::grpc::CallbackServerContext* context, const detail::Bytes* raw) {
+                     return detail::start_stream(*core, entry, invoke, context, raw,
+                                                 std::make_unique<Request>());
+                   }));
     return *this;
   }
 
@@ -194,6 +206,7 @@ class ServiceBuilder {
                            const google::protobuf::Descriptor* response,
                            const MethodOptions& options);
   void set_handler(detail::MethodEntry& entry, ::grpc::internal::MethodHandler* handler);
+  void set_raw_handler(detail::MethodEntry& entry, ::grpc::internal::MethodHandler* handler);
 
   std::shared_ptr<detail::ServerCore> core_;
   std::size_t service_;
@@ -229,3 +242,22 @@ class Server : public HostedServer {
 Server& server(App& app);
 
 }  // namespace svckit::grpc
+
+namespace grpc {
+
+// How gRPC reads a svckit::grpc::detail::Parsed request: always "parsed", with `ok` saying
+// whether the bytes were a valid message (the handler answers INVALID_ARGUMENT when not).
+template <class Request>
+class SerializationTraits<svckit::grpc::detail::Parsed<Request>, void> {
+ public:
+  static Status Serialize(const svckit::grpc::detail::Parsed<Request>& parsed, ByteBuffer* buffer,
+                          bool* own_buffer) {
+    return SerializationTraits<Request>::Serialize(parsed.message, buffer, own_buffer);
+  }
+  static Status Deserialize(ByteBuffer* buffer, svckit::grpc::detail::Parsed<Request>* parsed) {
+    parsed->ok = SerializationTraits<Request>::Deserialize(buffer, &parsed->message).ok();
+    return Status::OK;
+  }
+};
+
+}  // namespace grpc

@@ -140,12 +140,13 @@ Reply<AiGateway::Answer> AiGateway::chat(const std::string& model_id, ChatInput 
   const Model& model = model_named(model_id);
   input.validate();
   counters_.at(&model).requests->Increment();
-  bus_->publish_soon("ai.request.received",
-                     {{"request_id", context.request_id()},
-                      {"model", model.spec.id},
-                      {"user_id", context.user_id()},
-                      {"timestamp", svckit::utc_now_iso8601()}},
-                     &context);
+  if (bus_->wanted("ai.request.received"))  // in-process with nobody listening: not even built
+    bus_->publish_soon("ai.request.received",
+                       {{"request_id", context.request_id()},
+                        {"model", model.spec.id},
+                        {"user_id", context.user_id()},
+                        {"timestamp", svckit::utc_now_iso8601()}},
+                       &context);
   bool use_cache = !input.options.contains("cache") || input.options.at("cache") != "false";
   std::string key = ResponseCache::key(model.spec.id, input);
   if (use_cache)
@@ -170,14 +171,15 @@ AiGateway::Answer AiGateway::answered(const Model& model, const Completion& c, b
   const auto& counters = counters_.at(&model);
   counters.input_tokens->Increment(static_cast<double>(c.input_tokens));
   counters.output_tokens->Increment(static_cast<double>(c.output_tokens));
-  bus_->publish_soon("ai.response.generated",
-                     {{"request_id", context.request_id()},
-                      {"model", model.spec.id},
-                      {"tokens", {{"input", c.input_tokens}, {"output", c.output_tokens}}},
-                      {"latency_ms", a.latency_ms},
-                      {"cached", cached},
-                      {"timestamp", svckit::utc_now_iso8601()}},
-                     &context);
+  if (bus_->wanted("ai.response.generated"))
+    bus_->publish_soon("ai.response.generated",
+                       {{"request_id", context.request_id()},
+                        {"model", model.spec.id},
+                        {"tokens", {{"input", c.input_tokens}, {"output", c.output_tokens}}},
+                        {"latency_ms", a.latency_ms},
+                        {"cached", cached},
+                        {"timestamp", svckit::utc_now_iso8601()}},
+                       &context);
   return a;
 }
 
