@@ -5,6 +5,7 @@
 
 #include "ai_gateway.hpp"
 #include "analytics.hpp"
+#include "code_assistant.hpp"
 #include "integration_hub.hpp"
 #include "security_service.hpp"
 #include "task_manager.hpp"
@@ -12,5 +13,6 @@
 int main(int argc, char** argv) {
   return svckit::run<aether::security::SecurityService, aether::task_manager::TaskManager,
                      aether::analytics::Analytics, aether::integration_hub::IntegrationHub,
-                     aether::ai_gateway::AiGateway>("aether", argc, argv);
+                     aether::ai_gateway::AiGateway, aether::code_assistant::CodeAssistant>(
+      "aether", argc, argv);
 }

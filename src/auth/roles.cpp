@@ -71,8 +71,9 @@ std::map<std::string, std::vector<std::string>, std::less<>> parse_table(std::st
 RolePermissions RolePermissions::defaults() {
   return parse(
       "admin=*;"
-      "developer=tasks:read,tasks:write,ai:use,analytics:read,integrations:read,integrations:write;"
-      "user=tasks:read,tasks:write,ai:use;"
+      "developer=tasks:read,tasks:write,ai:use,analytics:read,integrations:read,integrations:write,"
+      "code:use,code:run;"
+      "user=tasks:read,tasks:write,ai:use,code:use;"
       "guest=tasks:read");
 }
 

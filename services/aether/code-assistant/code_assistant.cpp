@@ -1,0 +1,312 @@
+#include "code_assistant.hpp"
+
+#include <svckit/app/app.hpp>
+#include <svckit/app/auth_settings.hpp>
+#include <svckit/error.hpp>
+#include <svckit/grpc/server.hpp>
+#include <svckit/http/json_body.hpp>
+
+#include "ai_gateway.pb.h"
+#include "code_review.hpp"
+
+namespace aether::code_assistant {
+namespace {
+
+using svckit::Task;
+using svckit::http::Request;
+using svckit::http::Response;
+
+constexpr std::size_t kMaxCode = 256 * 1024;
+// What goes to the model must fit in one AI Gateway message (32 KiB) with the instructions.
+constexpr std::size_t kMaxCodeForModel = 28 * 1024;
+
+std::string required_code(const svckit::http::JsonBody& body, std::size_t max = kMaxCode) {
+  auto code = body.required_string("code");
+  if (code.empty()) throw svckit::ValidationError("code", "must not be empty");
+  if (code.size() > max)
+    throw svckit::ValidationError("code", "larger than " + std::to_string(max) + " bytes" +
+                                              (max < kMaxCode ? " (what a model is asked)" : ""));
+  if (code.find('\0') != std::string::npos)
+    throw svckit::ValidationError("code", "contains a NUL byte");
+  return code;
+}
+
+std::string optional_text(const svckit::http::JsonBody& body, const char* field, std::size_t max,
+                          std::string fallback = {}) {
+  auto v = body.optional_string(field);
+  if (!v) return fallback;
+  svckit::http::require_length(field, *v, 0, max);
+  return *v;
+}
+
+nlohmann::json review_json(const Review& r) {
+  auto issues = nlohmann::json::array();
+  for (const auto& f : r.issues)
+    issues.push_back(
+        {{"severity", f.severity}, {"line", f.line}, {"rule", f.rule}, {"message", f.message}});
+  return {{"issues", issues},
+          {"suggestions", r.suggestions},
+          {"score", r.score},
+          {"language", r.language},
+          {"lines", r.lines}};
+}
+
+// A model's answer: the first fenced code block, bullet lines after it, the prose around it.
+struct Answer {
+  std::string code;
+  std::vector<std::string> bullets;
+  std::string prose;
+  bool has_code = false;
+};
+
+Answer parse_answer(const std::string& text) {
+  Answer a;
+  auto fence = text.find("```");
+  if (fence == std::string::npos) {
+    a.prose = text;
+    return a;
+  }
+  auto body = text.find('\n', fence);
+  auto close = body == std::string::npos ? std::string::npos : text.find("```", body + 1);
+  if (close == std::string::npos) {
+    a.prose = text;
+    return a;
+  }
+  a.has_code = true;
+  a.code = text.substr(body + 1, close - body - 1);
+  a.prose = text.substr(0, fence);
+  std::string after = text.substr(close + 3);
+  std::size_t start = 0;
+  while (start < after.size()) {
+    auto end = after.find('\n', start);
+    auto line = after.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    auto text_start = line.find_first_not_of(" \t");
+    if (text_start != std::string::npos &&
+        (line.compare(text_start, 2, "- ") == 0 || line.compare(text_start, 2, "* ") == 0))
+      a.bullets.push_back(line.substr(text_start + 2));
+    else if (text_start != std::string::npos)
+      a.prose += (a.prose.empty() ? "" : "\n") + line.substr(text_start);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  while (!a.prose.empty() && (a.prose.back() == '\n' || a.prose.back() == ' ')) a.prose.pop_back();
+  return a;
+}
+
+std::string default_framework(const std::string& language) {
+  if (language == "python") return "pytest";
+  if (language == "cpp") return "gtest";
+  if (language == "javascript") return "jest";
+  return "unittest";
+}
+
+bool looks_like_tests(const std::string& code) {
+  for (const char* mark : {"def test", "TEST(", "TEST_F(", "test(", "it(", "assert", "EXPECT_"})
+    if (code.find(mark) != std::string::npos) return true;
+  return false;
+}
+
+// Tests to fill in, one per function, skipped until written: what is offered when the model
+// gave none (the built-in local model, for one). Marked as a scaffold in the answer.
+std::string scaffold(const std::string& framework, const std::vector<std::string>& functions) {
+  std::string out;
+  if (framework == "gtest") {
+    out = "#include <gtest/gtest.h>\n";
+    for (const auto& f : functions)
+      out += "\nTEST(Generated, " + f + ") {\n  GTEST_SKIP() << \"scaffold: say what " + f +
+             " should do\";\n}\n";
+  } else if (framework == "jest") {
+    for (const auto& f : functions) out += "test.todo(\"" + f + "\");\n";
+  } else {
+    out = "import pytest\n";
+    for (const auto& f : functions)
+      out += "\n\ndef test_" + f + "():\n    pytest.skip(\"scaffold: say what " + f +
+             " should do\")\n";
+  }
+  return out;
+}
+
+int coverage_estimate(const std::string& tests, const std::vector<std::string>& functions) {
+  if (functions.empty()) return 0;
+  std::size_t named = 0;
+  for (const auto& f : functions)
+    if (tests.find(f) != std::string::npos) ++named;
+  return static_cast<int>(100 * named / functions.size());
+}
+
+std::vector<std::string> argv_of(const svckit::http::JsonBody& body) {
+  if (!body.has("command")) throw svckit::ValidationError("command", "is required");
+  const auto& command = body.value()["command"];
+  if (command.is_string())
+    throw svckit::ValidationError(
+        "command", "must be an array of arguments, [\"pytest\", \"-q\"]: nothing runs a shell");
+  if (!command.is_array()) throw svckit::ValidationError("command", "must be an array of strings");
+  std::vector<std::string> argv;
+  for (std::size_t i = 0; i < command.size(); ++i) {
+    if (!command[i].is_string())
+      throw svckit::ValidationError("command[" + std::to_string(i) + "]", "must be a string");
+    argv.push_back(command[i].get<std::string>());
+  }
+  return argv;
+}
+
+}  // namespace
+
+void CodeAssistant::install(svckit::App& app) {
+  RunnerOptions runner;
+  const auto& c = app.config();
+  runner.root = c.get("CODE_TEST_ROOT", c.data_dir + "/code-workspaces");
+  try {
+    runner.commands = allowed_commands(c.get("CODE_TEST_COMMANDS"),
+                                       c.get("PATH", "/usr/local/bin:/usr/bin:/bin"));
+  } catch (const std::invalid_argument& e) {
+    throw svckit::ConfigError("CODE_TEST_COMMANDS", e.what());
+  }
+  runner.default_timeout = std::chrono::seconds(c.get_int("CODE_TEST_TIMEOUT_SECONDS", 60, 1, 600));
+  runner.max_output =
+      static_cast<std::size_t>(c.get_int("CODE_TEST_OUTPUT_BYTES", 65536, 1024, 16 << 20));
+  runner.max_concurrent = static_cast<int>(c.get_int("CODE_TEST_MAX_CONCURRENT", 2, 1, 64));
+  try {
+    runner_ = std::make_unique<TestRunner>(runner);
+  } catch (const std::filesystem::filesystem_error& e) {
+    throw svckit::ConfigError("CODE_TEST_ROOT", e.what());
+  }
+
+  auto auth = svckit::required_bearer_options_from_settings(app, "Code Assistant");
+  auto api = app.http().group("/api/v1/code", {svckit::auth::bearer(std::move(auth))});
+  auto use = svckit::auth::require("code:use");
+  auto& blocking = app.blocking();
+
+  api.post("/review", use, [&blocking](Request& req) -> Task<Response> {
+    auto body = req.json_object();
+    auto code = required_code(body);
+    auto language = optional_text(body, "language", 32, "text");
+    optional_text(body, "context", 4096);
+    auto work = [&code, &language] { return review(code, language); };  // named: GCC 12
+    auto r = co_await blocking.run(work);  // a big file is milliseconds of CPU: not on a loop
+    co_return Response::json(200, review_json(r));
+  });
+
+  api.post("/refactor", use, [this](Request& req) -> Task<Response> {
+    auto body = req.json_object();
+    auto code = required_code(body, kMaxCodeForModel);
+    auto instruction = body.required_string("instruction");
+    svckit::http::require_length("instruction", instruction, 1, 4096);
+    auto language = normalize_language(optional_text(body, "language", 32, "text"));
+    auto model = optional_text(body, "model", 64);
+    auto reply = co_await ask_model(
+        req, model,
+        "Refactor this " + language + " code: " + instruction +
+            "\nAnswer with the whole refactored code in one fenced block, then the changes as a "
+            "list.\n```" +
+            language + "\n" + code + "\n```");
+    auto a = parse_answer(reply);
+    co_return Response::json(200, {{"refactored_code", a.has_code ? a.code : code},
+                                   {"changes", a.bullets},
+                                   {"explanation", a.prose}});
+  });
+
+  api.post("/test/generate", use, [this, &blocking](Request& req) -> Task<Response> {
+    auto body = req.json_object();
+    auto code = required_code(body, kMaxCodeForModel);
+    auto language = normalize_language(optional_text(body, "language", 32, "text"));
+    auto framework = optional_text(body, "framework", 32, default_framework(language));
+    auto model = optional_text(body, "model", 64);
+    auto find_functions = [&code, &language] { return review(code, language).functions; };
+    auto functions = co_await blocking.run(find_functions);
+    auto reply = co_await ask_model(req, model,
+                                    "Write " + framework + " tests for this " + language +
+                                        " code. Answer with the tests in one fenced block.\n```" +
+                                        language + "\n" + code + "\n```");
+    auto a = parse_answer(reply);
+    bool from_model = a.has_code && looks_like_tests(a.code) && a.code != code;
+    auto tests = from_model ? a.code : scaffold(framework, functions);
+    co_return Response::json(
+        200, {{"tests", tests},
+              {"coverage_estimate", from_model ? coverage_estimate(tests, functions) : 0},
+              {"framework", framework},
+              {"source", from_model ? "model" : "scaffold"}});
+  });
+
+  api.post(
+      "/test/run", svckit::auth::require("code:run"),
+      [this, &blocking](Request& req) -> Task<Response> {
+        RunRequest run;
+        CheckedRun checked;
+        try {  // every refusal is logged: this is where someone probes a remote-execution surface
+          auto body = req.json_object();
+          run.argv = argv_of(body);
+          run.cwd = optional_text(body, "cwd", 1024, ".");
+          run.timeout = std::chrono::seconds(body.optional_int("timeout_seconds").value_or(0));
+          if (body.has("timeout_seconds") && run.timeout.count() <= 0)
+            throw svckit::ValidationError("timeout_seconds",
+                                          "must be a positive number of seconds");
+          checked = runner_->check(run);
+        } catch (const svckit::Error& refused) {
+          req.log(svckit::log::Level::warning, "test run refused",
+                  {{"reason", refused.detail()},
+                   {"command", run.argv.empty() ? "" : run.argv[0].substr(0, 64)}});
+          throw;
+        }
+        req.log(svckit::log::Level::info, "test run",
+                {{"command", checked.program.string()}, {"cwd", checked.directory.string()}});
+        auto execute = [this, &checked] { return runner_->run(checked); };  // named: GCC 12
+        auto r = co_await blocking.run(execute);
+        co_return Response::json(200, {{"exit_code", r.exit_code},
+                                       {"signal", r.signal},
+                                       {"passed", r.exit_code == 0},
+                                       {"timed_out", r.timed_out},
+                                       {"truncated", r.truncated},
+                                       {"duration_ms", static_cast<std::int64_t>(r.duration_ms)},
+                                       {"stdout", r.out},
+                                       {"stderr", r.err}});
+      });
+}
+
+Task<void> CodeAssistant::start(svckit::App& app) {
+  auto target = app.config().get("AI_GATEWAY_GRPC");
+  if (target.empty()) {
+    auto* hosted = app.hosted("grpc") ? &svckit::grpc::server(app) : nullptr;
+    target = hosted ? "127.0.0.1:" + std::to_string(hosted->port()) : "127.0.0.1:50051";
+  }
+  svckit::grpc::ChannelOptions options;
+  options.name = "ai-gateway";
+  options.timeout =
+      std::chrono::seconds(app.config().get_int("AI_GATEWAY_TIMEOUT_SECONDS", 60, 1, 600));
+  options.metrics = &app.metrics();
+  options.logger = &app.logger();
+  ai_ = std::make_unique<svckit::grpc::Channel>(target, options);
+  co_return;
+}
+
+// One question to the AI Gateway as the caller: their credentials go with it, and their id,
+// trace and deadline.
+Task<std::string> CodeAssistant::ask_model(const Request& req, std::string model,
+                                           std::string prompt) {
+  ChatRequest chat;
+  chat.set_model(std::move(model));
+  chat.set_message(std::move(prompt));
+  svckit::grpc::CallOptions options;
+  options.context = &req;
+  options.idempotent = true;  // a question changes nothing: safe to ask again
+  if (auto authorization = req.header("Authorization"))
+    options.metadata.emplace_back("authorization", std::string(*authorization));
+  else if (auto key = req.header("X-API-Key"))
+    options.metadata.emplace_back("x-api-key", std::string(*key));
+  try {
+    auto reply = co_await ai_->unary<ChatRequest, ChatResponse>("/AIGateway/Chat", std::move(chat),
+                                                                std::move(options));
+    co_return reply.response();
+  } catch (const svckit::grpc::RpcError& e) {
+    // What the gateway refused is the caller's to fix; the rest is the gateway failing
+    // (502/503/504).
+    if (e.code() == ::grpc::StatusCode::INVALID_ARGUMENT)
+      throw svckit::ValidationError("model",
+                                    "the AI Gateway refused: " + e.grpc_status().error_message());
+    if (e.code() == ::grpc::StatusCode::PERMISSION_DENIED)
+      throw svckit::Forbidden("the AI Gateway refused: " + e.grpc_status().error_message());
+    throw;
+  }
+}
+
+}  // namespace aether::code_assistant

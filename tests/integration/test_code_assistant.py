@@ -1,0 +1,368 @@
+"""The Code Assistant (seed 000 §4.2.2): static review, refactoring and test generation through the
+real AI Gateway over gRPC, and the allow-listed test runner attacked on purpose."""
+import http.server
+import json
+import os
+import pathlib
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import make_token
+
+DEVELOPER = make_token(sub="dev-1", roles=("developer",))
+USER = make_token(sub="user-1", roles=("user",))
+GUEST = make_token(sub="guest-1", roles=("guest",))
+C = "/api/v1/code"
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+PYTHON_WITH_PROBLEMS = '''import os
+from helpers import *
+
+
+def load(path, seen=[]):  # TODO: cache this
+    try:
+        data = eval(open(path).read())
+    except:
+        return None
+    if data == None:
+        return None
+    return data   
+''' + "x = '" + "a" * 120 + "'\n" + '''
+
+def deep(a):
+    if a:
+        for b in a:
+            while b:
+                if b > 1:
+                    with open("f") as f:
+                        if f:
+                            return 1
+''' + "\n\ndef long_one():\n" + "".join(f"    v{i} = {i}\n" for i in range(60))
+
+CPP_WITH_PROBLEMS = '''#pragma once
+#include <cstring>
+using namespace std;
+
+int copy(char* out, const char* in) {
+  char* tmp = new char[16];
+  strcpy(out, in);
+  int n = (int)strlen(in);
+  if (tmp != NULL) delete[] tmp;
+  return n;
+}
+'''
+
+JS_WITH_PROBLEMS = '''var total = 0;
+function add(x) {
+  if (x == "1") { total = eval("total + 1"); }
+  return total;
+}
+'''
+
+
+class FakeModel(http.server.ThreadingHTTPServer):
+    """An OpenAI-compatible model that refactors by renaming and writes pytest tests."""
+
+    def __init__(self):
+        self.prompts = []
+        super().__init__(("127.0.0.1", 0), self.Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompt = body["messages"][-1]["content"]
+            self.server.prompts.append(prompt)
+            if prompt.startswith("Refactor"):
+                answer = ("Renamed the function for clarity.\n```python\ndef total(xs):\n    return sum(xs)\n```\n"
+                          "- renamed f to total\n- used sum()\n")
+            else:
+                answer = "```python\nfrom m import f\n\ndef test_f():\n    assert f([1, 2]) == 3\n```"
+            data = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}],
+                               "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+
+@pytest.fixture
+def model():
+    m = FakeModel()
+    yield m
+    m.shutdown()
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    root = tmp_path / "workspaces"
+    project = root / "project"
+    project.mkdir(parents=True)
+    (project / "test_ok.py").write_text("def test_adds():\n    assert 1 + 1 == 2\n")
+    (project / "test_bad.py").write_text("def test_fails():\n    assert 1 + 1 == 3\n")
+    (project / "sleepy.py").write_text(
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        "open('child.pid', 'w').write(str(child.pid))\n"
+        "print('started', flush=True)\n"
+        "time.sleep(60)\n")
+    (project / "chatty.py").write_text("import sys\nsys.stdout.write('x' * 1000000)\n")
+    (project / "snoop.py").write_text(
+        "import json, os\n"
+        "print(json.dumps({'env': dict(os.environ), 'fds': sorted(os.listdir('/proc/self/fd'))}))\n")
+    (root / "outside").symlink_to("/")
+    return root
+
+
+@pytest.fixture
+def assistant(start_service, model, workspace):
+    ai = start_service("ai-gateway", GRPC_PORT="0", AI_MODELS=json.dumps(
+        [{"id": "fake", "provider": "openai", "base_url": model.url, "model": "m"}]))
+    svc = start_service("code-assistant", AI_GATEWAY_GRPC=ai.grpc_target, CODE_TEST_ROOT=str(workspace),
+                        CODE_TEST_COMMANDS="python3", CODE_TEST_TIMEOUT_SECONDS="20",
+                        CODE_TEST_OUTPUT_BYTES="4096", PATH="/usr/bin:/bin")
+    svc.ai = ai
+    return svc
+
+
+def review(svc, token=DEVELOPER, **body):
+    return requests.post(svc.url + C + "/review", json=body, headers=bearer(token), timeout=15)
+
+
+def rules_at(body):
+    return {(i["rule"], i["line"]) for i in body["issues"]}
+
+
+# --- review --------------------------------------------------------------------------------------
+
+def test_python_review_finds_real_problems(assistant):
+    r = review(assistant, code=PYTHON_WITH_PROBLEMS, language="Python")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    found = rules_at(body)
+    for expected in [("wildcard-import", 2), ("mutable-default", 5), ("todo", 5), ("eval", 7),
+                     ("bare-except", 8), ("none-comparison", 10), ("trailing-whitespace", 12),
+                     ("line-length", 13)]:
+        assert expected in found, (expected, sorted(found))
+    assert any(rule == "deep-nesting" for rule, _ in found)
+    long_one = PYTHON_WITH_PROBLEMS.splitlines().index("def long_one():") + 1
+    assert ("long-function", long_one) in found, sorted(found)
+    severities = {i["rule"]: i["severity"] for i in body["issues"]}
+    assert severities["bare-except"] == "error" and severities["todo"] == "info"
+    assert body["language"] == "python" and body["lines"] == len(PYTHON_WITH_PROBLEMS.splitlines())
+    weight = {"error": 10, "warning": 3, "info": 1}
+    assert body["score"] == max(0, 100 - sum(weight[i["severity"]] for i in body["issues"]))
+    assert body["score"] < 60
+    assert body["suggestions"][0].startswith(("Catch", "Use None", "Do not"))  # errors first
+
+
+def test_cpp_and_javascript_reviews(assistant):
+    found = rules_at(review(assistant, code=CPP_WITH_PROBLEMS, language="c++").json())
+    for expected in [("using-namespace", 3), ("raw-new-delete", 6), ("unsafe-c-string", 7),
+                     ("c-style-cast", 8), ("null-macro", 9), ("raw-new-delete", 9)]:
+        assert expected in found, (expected, sorted(found))
+    found = rules_at(review(assistant, code=JS_WITH_PROBLEMS, language="js").json())
+    for expected in [("var", 1), ("loose-equality", 3), ("eval", 3)]:
+        assert expected in found, (expected, sorted(found))
+
+
+def test_clean_code_scores_100_and_strings_do_not_count(assistant):
+    clean = 'def greet(name):\n    """Say hello."""\n    return "hello, " + name  # not except: or eval(x)\n'
+    body = review(assistant, code=clean, language="python").json()
+    assert body["issues"] == [] and body["score"] == 100 and body["suggestions"] == []
+
+
+@pytest.mark.parametrize("body,status,field", [
+    ({}, 422, "code"),
+    ({"code": 5}, 422, "code"),
+    ({"code": ""}, 422, "code"),
+    ({"code": "x" * (300 * 1024)}, 422, "code"),
+    ({"code": "a\u0000b"}, 422, "code"),
+    ({"code": "x", "language": ["py"]}, 422, "language"),
+])
+def test_bad_reviews_are_refused(assistant, body, status, field):
+    r = review(assistant, **body)
+    assert r.status_code == status, r.text
+    assert r.json()["errors"][0]["field"] == field
+
+
+def test_hostile_review_input_is_survived(assistant):
+    one_huge_line = "x = 1;" * 40000
+    r = review(assistant, code=one_huge_line, language="cpp")
+    assert r.status_code == 200 and ("line-length", 1) in rules_at(r.json())
+    many_lines = "\t \n" * 50000  # tabs, trailing whitespace, everywhere
+    r = review(assistant, code=many_lines, language="python")
+    assert r.status_code == 200 and len(r.json()["issues"]) == 500
+    nested = "void f() {\n" + "{\n" * 2000 + "}\n" * 2001
+    assert review(assistant, code=nested, language="cpp").status_code == 200
+    assert review(assistant, token=GUEST, code="x").status_code == 403
+    assert requests.post(assistant.url + C + "/review", json={"code": "x"}, timeout=5).status_code == 401
+    h = {**bearer(DEVELOPER), "Content-Type": "application/json"}
+    assert requests.post(assistant.url + C + "/review", data=b"{nope", headers=h, timeout=5).status_code == 400
+
+
+# --- through the AI Gateway ------------------------------------------------------------------------
+
+def test_refactor_through_the_gateway(assistant, model):
+    code = "def f(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n"
+    r = requests.post(assistant.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=15,
+                      json={"code": code, "instruction": "make it idiomatic", "language": "python", "model": "fake"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"refactored_code": "def total(xs):\n    return sum(xs)\n",
+                        "changes": ["renamed f to total", "used sum()"],
+                        "explanation": "Renamed the function for clarity."}
+    assert "make it idiomatic" in model.prompts[-1] and code in model.prompts[-1]
+    # The built-in local model hands the code back as it was.
+    r = requests.post(assistant.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=15,
+                      json={"code": code, "instruction": "tidy", "language": "python"})
+    assert r.status_code == 200 and r.json()["refactored_code"] == code + "\n"
+    # The caller's own token went to the gateway (a guest may not use AI there).
+    assert assistant.ai.wait_log("rpc", method="/AIGateway/Chat", user_id="dev-1")
+
+
+def test_test_generation_from_a_model_and_as_a_scaffold(assistant):
+    code = "def f(xs):\n    return sum(xs)\n\ndef g():\n    pass\n"
+    r = requests.post(assistant.url + C + "/test/generate", headers=bearer(DEVELOPER), timeout=15,
+                      json={"code": code, "language": "python", "model": "fake"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["source"] == "model" and body["framework"] == "pytest"
+    assert "def test_f" in body["tests"] and body["coverage_estimate"] == 50
+    r = requests.post(assistant.url + C + "/test/generate", headers=bearer(DEVELOPER), timeout=15,
+                      json={"code": code, "language": "python"})
+    body = r.json()
+    assert body["source"] == "scaffold" and body["coverage_estimate"] == 0
+    assert "def test_f():" in body["tests"] and "def test_g():" in body["tests"] and "pytest.skip" in body["tests"]
+    cpp = requests.post(assistant.url + C + "/test/generate", headers=bearer(DEVELOPER), timeout=15,
+                        json={"code": "int twice(int x) {\n  return 2 * x;\n}\n", "language": "cpp"}).json()
+    assert cpp["framework"] == "gtest" and "TEST(Generated, twice)" in cpp["tests"]
+
+
+def test_model_trouble_is_the_gateways_not_the_callers(assistant):
+    r = requests.post(assistant.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=15,
+                      json={"code": "x", "instruction": "y", "model": "no-such-model"})
+    assert r.status_code == 422 and "no-such-model" in r.json()["detail"]
+    r = requests.post(assistant.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=15,
+                      json={"code": "x" * (29 * 1024), "instruction": "y"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "code"
+    assistant.ai.stop()
+    r = requests.post(assistant.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=30,
+                      json={"code": "x", "instruction": "y"})
+    assert r.status_code in (502, 503, 504), r.text
+    assert "ai-gateway" in r.json()["detail"]
+
+
+# --- the test runner -----------------------------------------------------------------------------
+
+def run(svc, token=DEVELOPER, **body):
+    return requests.post(svc.url + C + "/test/run", json=body, headers=bearer(token), timeout=60)
+
+
+def test_allowed_commands_run_in_the_workspace(assistant):
+    r = run(assistant, command=["python3", "-m", "pytest", "-q", "test_ok.py"], cwd="project")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["passed"] is True and body["exit_code"] == 0 and "1 passed" in body["stdout"]
+    body = run(assistant, command=["python3", "-m", "pytest", "-q", "test_bad.py"], cwd="project").json()
+    assert body["passed"] is False and body["exit_code"] == 1 and "1 failed" in body["stdout"]
+    assert run(assistant, token=USER, command=["python3", "-V"]).status_code == 403, "code:run needed"
+
+
+@pytest.mark.parametrize("body,status", [
+    ({"command": ["bash", "-c", "id"]}, 403),
+    ({"command": ["/usr/bin/python3", "-V"]}, 403),
+    ({"command": ["../../bin/sh"]}, 403),
+    ({"command": "python3 -m pytest"}, 422),
+    ({"command": []}, 422),
+    ({"command": ["python3", 5]}, 422),
+    ({"command": ["python3", "-c", "import os; os.system('id')"]}, 422),
+    ({"command": ["python3", "x.py", "&&", "id"]}, 422),
+    ({"command": ["python3", "$(id)"]}, 422),
+    ({"command": ["python3", "`id`"]}, 422),
+    ({"command": ["python3", "a\nb"]}, 422),
+    ({"command": ["python3", "/etc/passwd"]}, 403),
+    ({"command": ["python3", "--rootdir=/"]}, 403),
+    ({"command": ["python3", "../../../etc/passwd"]}, 403),
+    ({"command": ["python3", "-V"], "cwd": "../"}, 403),
+    ({"command": ["python3", "-V"], "cwd": "/etc"}, 403),
+    ({"command": ["python3", "-V"], "cwd": "project/../../.."}, 403),
+    ({"command": ["python3", "-V"], "cwd": "outside"}, 403),
+    ({"command": ["python3", "-V"], "cwd": "outside/etc"}, 403),
+    ({"command": ["python3", "-V"], "cwd": "nowhere"}, 422),
+    ({"command": ["python3", "-V"], "timeout_seconds": 0}, 422),
+    ({"command": ["python3", "-V"], "timeout_seconds": 9999}, 422),
+    ({"command": ["python3"] + ["-V"] * 70}, 422),
+])
+def test_anything_outside_the_rules_is_refused_and_logged(assistant, body, status):
+    r = run(assistant, **body)
+    assert r.status_code == status, r.text
+    assistant.wait_log("test run refused")
+
+
+def test_a_run_is_bounded_in_time_and_output_and_kills_what_it_started(assistant, workspace):
+    started = time.monotonic()
+    body = run(assistant, command=["python3", "sleepy.py"], cwd="project", timeout_seconds=1).json()
+    assert body["timed_out"] is True and body["signal"] == 9 and body["passed"] is False
+    assert time.monotonic() - started < 10
+    pid = int((workspace / "project" / "child.pid").read_text())
+    deadline = time.monotonic() + 5
+    while pathlib.Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pathlib.Path(f"/proc/{pid}").exists() or \
+        pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "the grandchild was killed"
+    body = run(assistant, command=["python3", "chatty.py"], cwd="project").json()
+    assert body["truncated"] is True and len(body["stdout"]) == 4096 and body["exit_code"] == 0
+
+
+def test_the_command_sees_none_of_the_services_secrets_or_sockets(assistant):
+    body = run(assistant, command=["python3", "snoop.py"], cwd="project").json()
+    seen = json.loads(body["stdout"])
+    assert "JWT_SECRET_KEY" not in seen["env"] and "AI_GATEWAY_GRPC" not in seen["env"]
+    assert set(seen["env"]) <= {"PATH", "LANG", "HOME", "PYTHONDONTWRITEBYTECODE", "LC_CTYPE"}
+    assert seen["fds"] == ["0", "1", "2", "3"]  # 3: the directory listdir is reading
+
+
+def test_concurrent_runs_are_capped(start_service, workspace):
+    svc = start_service("code-assistant", AI_GATEWAY_GRPC="127.0.0.1:1", CODE_TEST_ROOT=str(workspace),
+                        CODE_TEST_COMMANDS="python3", CODE_TEST_MAX_CONCURRENT="1", PATH="/usr/bin:/bin")
+    results = []
+
+    def slow():
+        results.append(run(svc, command=["python3", "sleepy.py"], cwd="project", timeout_seconds=2).status_code)
+
+    first = threading.Thread(target=slow)
+    first.start()
+    time.sleep(0.5)
+    second = run(svc, command=["python3", "-V"])
+    first.join()
+    assert second.status_code == 429 and second.headers["Retry-After"] == "1"
+    assert results == [200]
+
+
+def test_bad_settings_stop_start_up(start_service, workspace):
+    for env in ({"CODE_TEST_COMMANDS": "sh -c"}, {"CODE_TEST_COMMANDS": "/bin/sh"},
+                {"CODE_TEST_COMMANDS": "no-such-program-here"}, {"CODE_TEST_TIMEOUT_SECONDS": "0"}):
+        with pytest.raises(RuntimeError) as e:
+            start_service("code-assistant", CODE_TEST_ROOT=str(workspace), PATH="/usr/bin:/bin", **env)
+        assert "exited with 2" in str(e.value), env
+
+
+def test_the_local_system_reviews_and_refactors_through_its_own_grpc(start_service):
+    svc = start_service("aether", GRPC_PORT="0", SECURITY_ADMIN_EMAIL="a@b.c", SECURITY_ADMIN_PASSWORD="admin-password-1")
+    r = requests.post(svc.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=15,
+                      json={"code": "print(1)\n", "instruction": "tidy", "language": "python"})
+    assert r.status_code == 200, r.text
+    assert r.json()["refactored_code"] == "print(1)\n\n"
+    assert review(svc, code="except:\n", language="python").json()["issues"][0]["rule"] == "bare-except"
