@@ -3,7 +3,7 @@
 
 Starts, each on its own port:
   bare      build/bin/bench_grpc_bare: gRPC++'s callback API answering Chat, nothing else
-  svckit    build/bin/bench_grpc_svckit: svckit's gRPC layer answering Chat the same way, with the
+  svckit    build/bin/grpc-chat (examples/grpc-chat): svckit's gRPC layer answering Chat the same way, with the
             auth interceptor (an HS256 token checked, the ai:use permission) and the metrics one
   gateway   build/bin/ai-gateway: the AI Gateway's whole Chat (local model, the response cache,
             ai_requests_total), asked the same question (cache hits) and, in `gateway-new`, a
@@ -90,7 +90,7 @@ def main():
         procs = [subprocess.Popen([str(BIN / "bench_grpc_bare"), str(ports["bare"])],
                                   stdout=subprocess.DEVNULL)]
         wait_port(ports["bare"])
-        procs.append(start("bench_grpc_svckit", ports["svckit"], data, level))
+        procs.append(start("grpc-chat", ports["svckit"], data, level))
         procs.append(start("ai-gateway", ports["gateway"], data, level))
         procs.append(start("aether", ports["system"], data, level,
                            env={"SECURITY_ADMIN_EMAIL": "admin@bench.local",

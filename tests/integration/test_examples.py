@@ -1,6 +1,12 @@
 """The examples do what their docs say."""
 import time
+
+import grpc
 import requests
+
+import ai_gateway_pb2 as ai_pb
+import ai_gateway_pb2_grpc as ai_grpc
+from conftest import make_token
 
 
 def test_hello(start_service):
@@ -55,3 +61,18 @@ def test_worker_in_one_process(start_service):
     while requests.get(worker.url + "/api/v1/worker/handled", timeout=5).json() != {"rows": 200, "distinct": 200}:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_grpc_chat(start_service):
+    svc = start_service("grpc-chat", GRPC_PORT="0")
+    chat = ai_grpc.AIGatewayStub(grpc.insecure_channel(svc.grpc_target)).Chat
+    reply = chat(ai_pb.ChatRequest(message="hi there"), metadata=[("authorization", f"Bearer {make_token()}")],
+                 timeout=5)
+    assert (reply.response, reply.model, reply.tokens.input, reply.tokens.output) == (
+        "(local model) You said: hi there", "local", 2, 6)
+    try:
+        chat(ai_pb.ChatRequest(message="hi"), timeout=5)
+        assert False, "no token, no answer"
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert 'grpc_method="Chat"' in requests.get(svc.url + "/metrics", timeout=5).text

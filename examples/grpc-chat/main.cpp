@@ -1,9 +1,10 @@
-// svckit's gRPC layer answering the seed's AIGateway.Chat exactly as benchmarks/bench_grpc_bare
-// does, with what every svckit gRPC service has: authentication (JWT_SECRET_KEY, the method's
-// permission), grpc_server_* metrics, request id and trace, the access log (LOG_LEVEL). No cache,
-// events or provider: what svckit itself adds to a call, measured by benchmarks/grpc_load.py.
+// The smallest gRPC service: the seed's AIGateway.Chat answered in a few lines, with what every
+// svckit gRPC service has: authentication (JWT_SECRET_KEY, the method's permission),
+// grpc_server_* metrics, request id and trace, a log line per call, health and reflection, the
+// HTTP probes and /metrics beside it. benchmarks/grpc_load.py measures svckit's own cost with it
+// (it answers exactly as benchmarks/bench_grpc_bare.cpp does).
 //
-//   GRPC_PORT=50051 JWT_SECRET_KEY=... build/bin/bench_grpc_svckit
+//   GRPC_PORT=50051 JWT_SECRET_KEY=... build/bin/grpc-chat
 #include <svckit/app/auth_settings.hpp>
 #include <svckit/app/run.hpp>
 #include <svckit/grpc/server.hpp>
@@ -26,7 +27,7 @@ std::int64_t words(const std::string& s) {
 struct ChatOnly : svckit::Module {
   void install(svckit::App& app) override {
     auto ai = svckit::grpc::server(app).service(
-        "AIGateway", svckit::required_bearer_options_from_settings(app, "bench_grpc_svckit"));
+        "AIGateway", svckit::required_bearer_options_from_settings(app, "grpc-chat"));
     ai.unary<ChatRequest, ChatResponse>(
         "Chat",
         [](svckit::grpc::Call&, const ChatRequest& request) -> svckit::grpc::Reply<ChatResponse> {
@@ -45,5 +46,5 @@ struct ChatOnly : svckit::Module {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return svckit::run<ChatOnly>("bench-grpc-svckit", argc, argv);
+  return svckit::run<ChatOnly>("grpc-chat", argc, argv);
 }
