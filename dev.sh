@@ -89,10 +89,14 @@ case "${1:-}" in
   bench)
     install_packages
     build build -DCMAKE_BUILD_TYPE=Release
-    for b in build/bin/bench_*; do [ "$b" = build/bin/bench_bus ] || "$b"; done
+    # bench_bus, bench_grpc_bare and bench_grpc_client take arguments (the drivers below pass them)
+    for b in build/bin/bench_*; do
+      case "$b" in */bench_bus | */bench_grpc_*) ;; *) "$b" ;; esac
+    done
     build/bin/bench_bus 2000000 inproc:// 1 loops metrics
     $PYTHON benchmarks/bench_bus_rabbitmq.py 50000 10000
     $PYTHON benchmarks/http_load.py --rounds 5
+    $PYTHON benchmarks/grpc_load.py --rounds 5
     benchmarks/request_cost.sh /health
     benchmarks/request_cost.sh /api/v1/tasks/id
     $PYTHON benchmarks/jwt_compare.py --rounds 3
