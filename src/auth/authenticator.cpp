@@ -37,6 +37,8 @@ std::vector<std::string> string_list(const JoseObject& claims, const char* name)
   return std::move(*strings);
 }
 
+}  // namespace
+
 Principal principal_of(const Token& token, const RolePermissions& roles) {
   Principal p;
   p.method = "jwt";
@@ -50,8 +52,6 @@ Principal principal_of(const Token& token, const RolePermissions& roles) {
       p.permissions.push_back(std::move(carried));
   return p;
 }
-
-}  // namespace
 
 // Tokens already verified here, with the principal they gave, until they expire.
 class Authenticator::VerifiedTokens {

@@ -18,6 +18,10 @@ namespace {
 
 const char* kStatusClass[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace
 
 const char* error_type_for_status(int status) {
@@ -141,15 +145,14 @@ struct HttpMetrics::Impl : prometheus::Collectable {
     return s;
   }
 
-  void record(RouteSeries& s, const http::Request& req, int status, std::size_t response_bytes,
-              std::chrono::steady_clock::duration elapsed) {
-    double seconds = std::chrono::duration<double>(elapsed).count();
+  void record(RouteSeries& s, int status, std::size_t request_bytes, std::size_t response_bytes,
+              double seconds) {
     const auto& bounds = default_latency_buckets();
     std::size_t bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
     s.duration_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
     s.duration_sum.fetch_add(seconds, std::memory_order_relaxed);
     s.sizes_observed.fetch_add(1, std::memory_order_relaxed);
-    s.request_bytes.fetch_add(req.body().size(), std::memory_order_relaxed);
+    s.request_bytes.fetch_add(request_bytes, std::memory_order_relaxed);
     s.response_bytes.fetch_add(response_bytes, std::memory_order_relaxed);
     requests_counter(s, status).Increment();
     if (status >= 400)
@@ -233,14 +236,25 @@ http::Middleware HttpMetrics::middleware() {
       response = co_await next(req);
     } catch (...) {
       s.inprogress->Decrement();
-      impl->record(s, req, 500, 0, std::chrono::steady_clock::now() - started);
+      impl->record(s, 500, req.body().size(), 0, seconds_since(started));
       throw;
     }
     s.inprogress->Decrement();
-    impl->record(s, req, response.status, response.body.size(),
-                 std::chrono::steady_clock::now() - started);
+    impl->record(s, response.status, req.body().size(), response.body.size(),
+                 seconds_since(started));
     co_return response;
   };
+}
+
+void HttpMetrics::started(std::string_view handler, std::string_view method) {
+  impl_->lookup(handler, method).inprogress->Increment();
+}
+
+void HttpMetrics::finished(std::string_view handler, std::string_view method, int status,
+                           double seconds, std::size_t request_bytes, std::size_t response_bytes) {
+  RouteSeries& s = impl_->lookup(handler, method);
+  s.inprogress->Decrement();
+  impl_->record(s, status, request_bytes, response_bytes, std::max(0.0, seconds));
 }
 
 }  // namespace svckit::metrics

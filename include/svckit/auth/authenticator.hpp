@@ -62,6 +62,11 @@ class Authenticator {
   std::shared_ptr<VerifiedTokens> cache_;
 };
 
+// Who a verified token says the caller is: "sub" (required), "email", "roles" and the
+// permissions they grant with `roles`, plus any "permissions" the token carries. Throws
+// Unauthorized when "sub" is missing or "roles"/"permissions" is not a list of strings.
+Principal principal_of(const Token& token, const RolePermissions& roles);
+
 // Throws Unauthorized without a principal, Forbidden (403, `WWW-Authenticate: Bearer
 // error="insufficient_scope"`) when it lacks `permission`.
 void check_permission(const Principal* who, std::string_view permission);

@@ -6,7 +6,9 @@
 //   http_requests_inprogress{handler,method}      gauge
 //   http_requests_errors_total{handler,method,error_type}   the seed's error counter
 // `handler` is the route template, "none" when no route matched.
+#include <cstddef>
 #include <memory>
+#include <string_view>
 
 #include "svckit/http/handler.hpp"
 #include "svckit/metrics/registry.hpp"
@@ -19,6 +21,13 @@ class HttpMetrics {
   ~HttpMetrics();
 
   http::Middleware middleware();
+
+  // The same series for a server that is not svckit's (the Python bindings' FastAPI middleware):
+  // started() when a request arrives, finished() once it is answered. `handler` is the route
+  // template ("none" for unmatched paths), `method` upper case.
+  void started(std::string_view handler, std::string_view method);
+  void finished(std::string_view handler, std::string_view method, int status,
+                double seconds, std::size_t request_bytes, std::size_t response_bytes);
 
  private:
   struct Impl;
