@@ -12,7 +12,7 @@ PACKAGES=(
   libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libssl-dev openssl libcrypt-dev libjemalloc-dev
   googletest libgmock-dev libbenchmark-dev
   python3-pytest python3-requests python3-jwt python3-cryptography python3-bcrypt
-  librabbitmq-dev rabbitmq-server python3-pika
+  librabbitmq-dev rabbitmq-server python3-pika pybind11-dev python3-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
 )

@@ -21,8 +21,8 @@ TEST_JWT_SECRET = _integration.TEST_JWT_SECRET
 make_token = _integration.make_token
 start_service = _integration.start_service  # the fixture
 
-PYTHON_DIR = pathlib.Path(os.environ.get("SVCKIT_PYTHON_DIR",
-                                         pathlib.Path(os.environ.get("SVCKIT_BUILD_DIR", HERE.parents[1] / "build")) / "python"))
+_build = pathlib.Path(os.environ.get("SVCKIT_BUILD_DIR", HERE.parents[1] / "build"))
+PYTHON_DIR = pathlib.Path(os.environ.get("SVCKIT_PYTHON_DIR", _build / "python")).resolve()
 if str(PYTHON_DIR) not in sys.path:
     sys.path.insert(0, str(PYTHON_DIR))
 
