@@ -47,6 +47,7 @@ Principal principal_of(const Token& token, const RolePermissions& roles) {
   if (auto email = token.claims.string("email")) p.email = *email;
   p.roles = string_list(token.claims, "roles");
   p.permissions = roles.permissions_of(p.roles);
+  p.claims = std::make_shared<const JoseObject>(token.claims);
   for (auto& carried : string_list(token.claims, "permissions"))
     if (std::find(p.permissions.begin(), p.permissions.end(), carried) == p.permissions.end())
       p.permissions.push_back(std::move(carried));

@@ -141,8 +141,20 @@ Token Verifier::verify(std::string_view token) const {
   if (signature_part.empty()) throw TokenError("the token is not signed");
 
   Token out;
-  out.header = parse_object(decode_part(header_part, "the header"), "the header");
-  check_header(out.header);
+  // An issuer's tokens share one header text: each thread keeps the last one it parsed and
+  // checked, which spares a decode and a parse per token (the checks depend on the text only).
+  struct LastHeader {
+    std::string text;
+    JoseObject parsed;
+  };
+  thread_local LastHeader last;
+  if (header_part == last.text) {
+    out.header = last.parsed;
+  } else {
+    out.header = parse_object(decode_part(header_part, "the header"), "the header");
+    check_header(out.header);
+    if (header_part.size() <= 256) last = {std::string(header_part), out.header};
+  }
   auto keys = this->keys();  // held: the candidates point into it
   auto candidates =
       candidate_keys(*keys, out.header, *out.header.string("alg"), options_.on_unknown_kid);

@@ -1,4 +1,5 @@
 // svckit.auth: the verifier and signer of the C++ services, configured the same way.
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -33,6 +34,11 @@ using namespace svckit::auth;
 
 namespace {
 
+bool is_hmac(const Key& key) {
+  auto a = key.algorithm();
+  return a == Algorithm::HS256 || a == Algorithm::HS384 || a == Algorithm::HS512;
+}
+
 Algorithm algorithm_of(const std::string& name) {
   auto alg = parse_algorithm(name);
   if (!alg)
@@ -45,31 +51,61 @@ py::object member_value(const JoseObject::Member& m) {
   switch (m.kind) {
     case JoseObject::Kind::string:
       return py::str(m.text);
-    case JoseObject::Kind::number:
-      if (m.text.find_first_of(".eE") == std::string::npos)
-        return py::reinterpret_steal<py::object>(PyLong_FromString(m.text.c_str(), nullptr, 10));
-      return py::float_(m.number);
+    case JoseObject::Kind::number: {
+      if (m.text.find_first_of(".eE") != std::string::npos) return py::float_(m.number);
+      long long whole = 0;
+      auto [end, error] = std::from_chars(m.text.data(), m.text.data() + m.text.size(), whole);
+      if (error == std::errc() && end == m.text.data() + m.text.size()) return py::int_(whole);
+      return py::reinterpret_steal<py::object>(PyLong_FromString(m.text.c_str(), nullptr, 10));
+    }
     case JoseObject::Kind::boolean:
       return py::bool_(m.text == "true");
     case JoseObject::Kind::null:
       return py::none();
     case JoseObject::Kind::array:
     case JoseObject::Kind::object:
-      return from_json(nlohmann::json::parse(m.text));
+      return from_json(nlohmann::json::parse(m.text));  // rare beyond "roles"/"aud": see claims_of
   }
   return py::none();
 }
 
+// Claim names as Python strings, made once: the same few names ("sub", "exp", "roles", ...)
+// come with every token, and a str kept here also keeps its hash for the dict. Bounded, and
+// only used with the GIL held.
+py::object claim_name(const std::string& name) {
+  static std::vector<std::pair<std::string, py::object>>* names =
+      new std::vector<std::pair<std::string, py::object>>();  // never freed: outlives finalisation
+  for (const auto& [text, object] : *names)
+    if (text == name) return object;
+  if (name.size() > 32 || names->size() >= 64) return py::str(name);
+  names->emplace_back(name, py::str(name));
+  return names->back().second;
+}
+
 py::dict claims_of(const JoseObject& claims) {
   py::dict out;
-  for (const auto& m : claims.members()) out[py::str(m.name)] = member_value(m);
+  for (const auto& m : claims.members()) {
+    py::object value;
+    // Lists of strings ("roles", "aud", "permissions") without a JSON DOM in between.
+    if (m.kind == JoseObject::Kind::array) {
+      if (auto strings = claims.strings(m.name)) {
+        py::list list(strings->size());
+        for (std::size_t i = 0; i < strings->size(); ++i) list[i] = py::str((*strings)[i]);
+        value = std::move(list);
+      }
+    }
+    if (!value) value = member_value(m);
+    py::object name = claim_name(m.name);
+    if (PyDict_SetItem(out.ptr(), name.ptr(), value.ptr()) != 0) throw py::error_already_set();
+  }
   return out;
 }
 
-// Who a token says the caller is, with its claims.
+// Who a token says the caller is; shared with the verified-token cache.
 struct PyPrincipal {
-  Principal principal;
-  py::dict claims;
+  SharedPrincipal who;
+  const Principal& principal() const { return *who; }
+  py::dict claims() const { return who->claims ? claims_of(*who->claims) : py::dict(); }
 };
 
 std::string bearer_token(const std::string& text) {
@@ -84,7 +120,11 @@ std::string bearer_token(const std::string& text) {
 class PyVerifier {
  public:
   PyVerifier(std::shared_ptr<Verifier> verifier, RolePermissions roles)
-      : verifier_(std::move(verifier)), roles_(std::move(roles)) {}
+      : verifier_(verifier),
+        roles_(roles),
+        authenticator_(BearerOptions{.verifier = std::move(verifier), .roles = std::move(roles)}) {
+    for (const auto& key : verifier_->keys()->keys()) release_gil_ = release_gil_ || !is_hmac(key);
+  }
 
   ~PyVerifier() {
     if (cancel_ && loop_) {
@@ -110,6 +150,7 @@ class PyVerifier {
     verifier_->set_on_unknown_kid([weak = std::weak_ptr(fetcher_)] {
       if (auto f = weak.lock()) f->refresh_soon();
     });
+    release_gil_ = true;
     loop_ = &runtime.next_loop();
     cancel_ = std::make_shared<asio::cancellation_signal>();
     auto fetcher = fetcher_;
@@ -121,33 +162,34 @@ class PyVerifier {
     });
   }
 
-  py::dict verify(const std::string& token) const {
-    std::optional<Token> verified;
-    {
-      py::gil_scoped_release release;
-      verified.emplace(verifier_->verify(token));
-    }
-    return claims_of(verified->claims);
-  }
+  py::dict verify(std::string_view token) const { return claims_of(checked(token).claims); }
 
+  // As the services' bearer(): a token verified once is remembered until it expires (at most
+  // 5 minutes; tokens are not revocable, so no answer changes), since a client sends the same
+  // token with every request.
   PyPrincipal authenticate(const std::string& credentials) const {
-    std::optional<Token> verified;
-    {
-      py::gil_scoped_release release;
-      verified.emplace(verifier_->verify(bearer_token(credentials)));
-    }
-    PyPrincipal out{principal_of(*verified, roles_), claims_of(verified->claims)};
-    return out;
+    std::string authorization = "Bearer " + bearer_token(credentials);
+    if (!release_gil_) return PyPrincipal{authenticator_.from_authorization(authorization)};
+    py::gil_scoped_release release;
+    return PyPrincipal{authenticator_.from_authorization(authorization)};
   }
 
   PyPrincipal authorize(const std::string& credentials, const std::string& permission) const {
     auto who = authenticate(credentials);
-    if (!who.principal.has(permission))
+    if (!who.principal().has(permission))
       raise_auth_error("the token does not grant '" + permission + "'", true);
     return who;
   }
 
   bool ready() const { return !fetcher_ || fetcher_->loaded(); }
+
+  // RSA, ECDSA and EdDSA take tens of µs: other Python threads run meanwhile. An HMAC takes
+  // ~3 µs, less than releasing and retaking the GIL costs, so it keeps it.
+  Token checked(std::string_view token) const {
+    if (!release_gil_) return verifier_->verify(token);
+    py::gil_scoped_release release;
+    return verifier_->verify(token);
+  }
 
   bool wait_ready(double timeout) const {
     py::gil_scoped_release release;
@@ -164,7 +206,9 @@ class PyVerifier {
  private:
   std::shared_ptr<Verifier> verifier_;
   RolePermissions roles_;
+  Authenticator authenticator_;
   std::shared_ptr<JwksFetcher> fetcher_;
+  bool release_gil_ = false;  // also set by fetch_keys_from: a JWKS holds asymmetric keys
   asio::io_context* loop_ = nullptr;
   std::shared_ptr<asio::cancellation_signal> cancel_;
 };
@@ -289,17 +333,18 @@ void bind_auth(py::module_& root) {
       });
 
   py::class_<PyPrincipal>(m, "Principal", "Who a verified token says the caller is.")
-      .def_property_readonly("id", [](const PyPrincipal& p) { return p.principal.id; })
-      .def_property_readonly("email", [](const PyPrincipal& p) { return p.principal.email; })
-      .def_property_readonly("roles", [](const PyPrincipal& p) { return p.principal.roles; })
+      .def_property_readonly("id", [](const PyPrincipal& p) { return p.principal().id; })
+      .def_property_readonly("email", [](const PyPrincipal& p) { return p.principal().email; })
+      .def_property_readonly("roles", [](const PyPrincipal& p) { return p.principal().roles; })
       .def_property_readonly("permissions",
-                             [](const PyPrincipal& p) { return p.principal.permissions; })
-      .def_readonly("claims", &PyPrincipal::claims)
+                             [](const PyPrincipal& p) { return p.principal().permissions; })
+      .def_property_readonly("claims", &PyPrincipal::claims, "The token's claims (a new dict).")
       .def(
-          "has", [](const PyPrincipal& p, std::string_view perm) { return p.principal.has(perm); },
+          "has",
+          [](const PyPrincipal& p, std::string_view perm) { return p.principal().has(perm); },
           py::arg("permission"), "Whether the caller has `permission` ('*' and 'tasks:*' grant).")
       .def("__repr__",
-           [](const PyPrincipal& p) { return "<svckit.auth.Principal " + p.principal.id + ">"; });
+           [](const PyPrincipal& p) { return "<svckit.auth.Principal " + p.principal().id + ">"; });
 
   py::class_<PyVerifier>(m, "Verifier", "Verifies JWTs by RFC 8725's rules; thread-safe.")
       .def(py::init(&make_verifier), py::arg("keys") = std::vector<Key>{}, py::kw_only(),

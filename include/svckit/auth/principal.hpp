@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "svckit/auth/jose_object.hpp"
+
 namespace svckit::http {
 class Request;
 }
@@ -19,6 +21,8 @@ struct Principal {
   std::vector<std::string> roles;
   std::vector<std::string> permissions;  // effective: the roles' and any carried in the token
   std::string method;                    // "jwt", "api_key" or "mtls"
+  // The verified token's claims, for services that read claims of their own (JWT only).
+  std::shared_ptr<const JoseObject> claims;
 
   // "*" grants everything; "tasks:*" grants every "tasks:" permission.
   bool has(std::string_view permission) const {
