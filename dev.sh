@@ -97,6 +97,7 @@ case "${1:-}" in
     $PYTHON benchmarks/bench_bus_rabbitmq.py 50000 10000
     $PYTHON benchmarks/http_load.py --rounds 5
     $PYTHON benchmarks/grpc_load.py --rounds 5
+    $PYTHON benchmarks/python_bindings.py --rounds 3
     benchmarks/request_cost.sh /health
     benchmarks/request_cost.sh /api/v1/tasks/id
     $PYTHON benchmarks/jwt_compare.py --rounds 3
