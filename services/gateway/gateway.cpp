@@ -1,0 +1,454 @@
+#include "gateway.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "routes.hpp"
+#include "svckit/app/auth_settings.hpp"
+#include "svckit/auth/api_key.hpp"
+#include "svckit/auth/middleware.hpp"
+#include "svckit/auth/rate_limit.hpp"
+#include "svckit/config.hpp"
+#include "svckit/error.hpp"
+#include "svckit/http/client.hpp"
+#include "svckit/http/request.hpp"
+#include "svckit/http/response.hpp"
+#include "svckit/http/server.hpp"
+#include "upstream.hpp"
+
+namespace svckit::gateway {
+namespace asio = boost::asio;
+using http::Request;
+using http::Response;
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+// Headers that describe one connection (RFC 9110 §7.6.1) or that the client sets itself.
+bool hop_by_hop(std::string_view name) {
+  for (std::string_view h :
+       {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+        "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length"})
+    if (iequals(name, h)) return true;
+  return false;
+}
+
+// The identity the gateway vouches for. Incoming copies are always dropped: a client cannot
+// claim to be anyone by sending them.
+bool identity_header(std::string_view name) {
+  return istarts_with(name, "X-User-") || istarts_with(name, "X-Auth-") ||
+         istarts_with(name, "X-Consumer-") || iequals(name, "X-Forwarded-User");
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out.append(out.empty() ? "" : ",").append(item);
+  return out;
+}
+
+// Paths that would mean something else once decoded: dot segments, encoded slashes, NULs.
+bool hostile_path(std::string_view path) {
+  std::string lower(path);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (std::string_view bad : {"/../", "/./", "%2e", "%2f", "%5c", "%00", "\\", "//"})
+    if (lower.find(bad) != std::string::npos) return true;
+  return lower.ends_with("/..") || lower.ends_with("/.");
+}
+
+bool idempotent(http::Method m) {
+  return m == http::Method::get || m == http::Method::head || m == http::Method::put ||
+         m == http::Method::del || m == http::Method::options;
+}
+
+http::Middleware compose(std::vector<http::Middleware> chain, http::Handler last) {
+  http::Handler handler = std::move(last);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it)
+    handler = [mw = *it, next = std::move(handler)](Request& req) { return mw(req, next); };
+  return [handler](Request& req, const http::Handler&) { return handler(req); };
+}
+
+// Kong's rate-limit headers beside the IETF ones rate_limit() sets, for the monolith's clients.
+http::Middleware kong_rate_headers() {
+  return [](Request& req, const http::Handler& next) -> Task<Response> {
+    Response res = co_await next(req);
+    if (const auto* limit = res.header("RateLimit-Limit"))
+      res.set_header("X-RateLimit-Limit-Minute", *limit);
+    if (const auto* left = res.header("RateLimit-Remaining"))
+      res.set_header("X-RateLimit-Remaining-Minute", *left);
+    co_return res;
+  };
+}
+
+// When `path` was last written (seconds, nanoseconds); zeros when it cannot be read.
+std::pair<long, long> modified(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return {0, 0};
+  return {info.st_mtim.tv_sec, info.st_mtim.tv_nsec};
+}
+
+}  // namespace
+
+// One route of the loaded configuration, ready to serve.
+struct CompiledRoute {
+  RouteConfig config;
+  std::shared_ptr<Upstream> upstream;
+  http::Middleware handle;  // edge checks, then the proxy
+  prometheus::Counter* requests[6] = {};
+  prometheus::Counter* retries = nullptr;
+  prometheus::Histogram* duration = nullptr;
+};
+
+struct Compiled {
+  RoutesConfig config;
+  std::map<std::string, std::shared_ptr<Upstream>> upstreams;
+  std::vector<std::unique_ptr<CompiledRoute>> routes;
+  std::vector<std::pair<std::string, CompiledRoute*>> prefixes;  // longest first
+
+  ~Compiled() {
+    for (auto& [name, u] : upstreams) u->stop();
+  }
+
+  // The route for `path`: its longest matching prefix.
+  const CompiledRoute* match(std::string_view path) const {
+    for (const auto& [prefix, route] : prefixes)
+      if (prefix == "/" || path == prefix ||
+          (path.size() > prefix.size() && path.starts_with(prefix) && path[prefix.size()] == '/'))
+        return route;
+    return nullptr;
+  }
+};
+
+struct Gateway::State {
+  App* app = nullptr;
+  std::string routes_path;
+  auth::BearerOptions bearer;  // the verifier from the shared settings; API keys per config
+  std::atomic<std::shared_ptr<const Compiled>> current;
+  std::mutex reload_mutex;
+  std::pair<long, long> loaded_mtime{0, 0};  // the routes file's, to see an edit
+  prometheus::Family<prometheus::Counter>* requests = nullptr;
+  prometheus::Family<prometheus::Counter>* retries = nullptr;
+  prometheus::Family<prometheus::Histogram>* duration = nullptr;
+  prometheus::Family<prometheus::Counter>* reloads = nullptr;
+
+  std::shared_ptr<Compiled> compile(RoutesConfig config);
+  Task<Response> proxy(const CompiledRoute& route, Request& req) const;
+  Task<Response> serve(Request& req, const http::Handler& next) const;
+  bool reload();
+};
+
+std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
+  auto out = std::make_shared<Compiled>();
+  for (const auto& [name, u] : config.upstreams)
+    out->upstreams.emplace(name, std::make_shared<Upstream>(u, app->metrics(), app->logger()));
+  auto options = bearer;
+  if (!config.consumers.empty()) {
+    auto consumers = std::make_shared<std::vector<Consumer>>(config.consumers);
+    options.api_keys = [consumers](std::string key) -> Task<std::optional<auth::Principal>> {
+      auto hash = auth::api_key_hash(key);
+      for (const auto& c : *consumers)
+        if (auth::same_hash(hash, c.api_key_sha256)) {
+          auth::Principal p;
+          p.id = c.name;
+          p.method = "api_key";
+          p.roles = c.roles;
+          co_return p;
+        }
+      co_return std::nullopt;
+    };
+  }
+  for (const auto& r : config.routes) {
+    if (r.access != Access::public_ && !options.verifier && !options.api_keys)
+      throw std::invalid_argument("route " + r.name +
+                                  " needs authentication: set JWT_SECRET_KEY (or JWKS_URL, ...) "
+                                  "or give consumers API keys");
+  }
+  auto with_roles = options;
+  for (auto& r : config.routes) {
+    auto route = std::make_unique<CompiledRoute>();
+    route->config = r;
+    route->upstream = out->upstreams.at(r.upstream);
+    std::vector<http::Middleware> chain;
+    if (r.rate_limit_per_minute && r.rate_by == RateBy::ip) {
+      chain.push_back(kong_rate_headers());
+      chain.push_back(auth::rate_limit({.limit = *r.rate_limit_per_minute,
+                                        .window = std::chrono::seconds(60),
+                                        .key = auth::RateKey::client_ip}));
+    }
+    if (r.access != Access::public_) chain.push_back(auth::bearer(with_roles));
+    if (r.access == Access::permission) chain.push_back(auth::require(r.permission));
+    if (r.rate_limit_per_minute && r.rate_by == RateBy::consumer) {
+      chain.push_back(kong_rate_headers());
+      chain.push_back(auth::rate_limit({.limit = *r.rate_limit_per_minute,
+                                        .window = std::chrono::seconds(60),
+                                        .key = auth::RateKey::principal}));
+    }
+    const CompiledRoute* self = route.get();
+    const State* state = this;
+    route->handle = compose(std::move(chain), [state, self](Request& req) -> Task<Response> {
+      co_return co_await state->proxy(*self, req);
+    });
+    for (std::size_t s = 0; s < 6; ++s) {
+      static const char* classes[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
+      route->requests[s] =
+          &requests->Add({{"route", r.name}, {"upstream", r.upstream}, {"status", classes[s]}});
+    }
+    route->retries = &retries->Add({{"route", r.name}});
+    route->duration = &duration->Add({{"route", r.name}}, metrics::default_latency_buckets());
+    for (const auto& p : r.paths) out->prefixes.emplace_back(p, route.get());
+    out->routes.push_back(std::move(route));
+  }
+  std::stable_sort(out->prefixes.begin(), out->prefixes.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  out->config = std::move(config);
+  for (auto& [name, u] : out->upstreams)
+    app->run_in_background("health checks of " + name, [u] { return u->check_health(); });
+  return out;
+}
+
+// The upstream's view of the request: the path rewritten, hop-by-hop and identity headers
+// dropped, the verified identity and X-Forwarded-* added; retried on another target while
+// attempts are left for idempotent methods.
+Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) const {
+  const RouteConfig& r = route.config;
+  if (req.body().size() > r.max_body_bytes)
+    throw PayloadTooLarge("the body is larger than " + std::to_string(r.max_body_bytes) +
+                          " bytes for " + r.name);
+  http::ClientRequest out;
+  out.method = req.method();
+  std::string_view path = req.path();
+  std::string_view rest;
+  for (const auto& p : r.paths)
+    if (path.starts_with(p)) {
+      rest = path.substr(p == "/" ? 0 : p.size());
+      break;
+    }
+  if (r.strip_prefix)
+    out.target = rest.empty() ? "/" : std::string(rest);
+  else if (r.rewrite_prefix)
+    out.target = *r.rewrite_prefix + std::string(rest);
+  else
+    out.target = std::string(path);
+  if (!req.query().empty()) out.target.append("?").append(req.query());
+  for (const auto& [name, value] : req.headers()) {
+    if (hop_by_hop(name) || identity_header(name) || iequals(name, "X-Request-ID") ||
+        iequals(name, "traceparent") || iequals(name, "tracestate"))
+      continue;
+    if (iequals(name, "Content-Type")) {
+      out.content_type = value;
+      continue;
+    }
+    bool removed = std::any_of(r.request_headers.remove.begin(), r.request_headers.remove.end(),
+                               [&](const std::string& h) { return iequals(h, name); });
+    bool replaced = std::any_of(r.request_headers.add.begin(), r.request_headers.add.end(),
+                                [&](const auto& h) { return iequals(h.first, name); });
+    if (!removed && !replaced) out.headers.emplace_back(name, value);
+  }
+  for (const auto& h : r.request_headers.add) out.headers.push_back(h);
+  std::string forwarded = req.remote_address();
+  if (auto before = req.header("X-Forwarded-For"))
+    forwarded = std::string(*before) + ", " + forwarded;
+  out.headers.emplace_back("X-Forwarded-For", forwarded);
+  out.headers.emplace_back("X-Forwarded-Proto", "http");
+  if (auto host = req.header("Host"))
+    out.headers.emplace_back("X-Forwarded-Host", std::string(*host));
+  if (const auth::Principal* who = auth::principal(req)) {
+    out.headers.emplace_back("X-User-ID", who->id);
+    if (!who->email.empty()) out.headers.emplace_back("X-User-Email", who->email);
+    out.headers.emplace_back("X-User-Roles", joined(who->roles));
+    out.headers.emplace_back("X-User-Permissions", joined(who->permissions));
+    out.headers.emplace_back("X-Auth-Method", who->method);
+  }
+  out.body = req.body();
+  out.context = &req;
+  out.deadline = Deadline::after(r.timeout);
+  out.idempotent = false;  // retries are the gateway's, below
+
+  const int attempts = idempotent(req.method()) ? 1 + r.retries : 1;
+  const Target* failed = nullptr;
+  for (int attempt = 1;; ++attempt) {
+    Target* target = route.upstream->pick(failed);
+    if (!target) throw ServiceUnavailable("no healthy target in upstream " + r.upstream, 1);
+    target->outstanding.fetch_add(1, std::memory_order_relaxed);
+    http::ClientResponse res;
+    try {
+      res = co_await target->client->send(out);
+    } catch (const http::UpstreamError&) {
+      target->outstanding.fetch_sub(1, std::memory_order_relaxed);
+      if (attempt >= attempts || out.deadline.expired()) throw;
+      route.retries->Increment();
+      failed = target;
+      continue;
+    }
+    target->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    if ((res.status == 502 || res.status == 503 || res.status == 504) && attempt < attempts &&
+        !out.deadline.expired()) {
+      route.retries->Increment();
+      failed = target;
+      continue;
+    }
+    Response answer;
+    answer.status = res.status;
+    for (auto& [name, value] : res.headers) {
+      if (hop_by_hop(name) || iequals(name, "Date") || iequals(name, "Server") ||
+          iequals(name, "X-Request-ID"))
+        continue;
+      if (iequals(name, "Content-Type")) {
+        answer.content_type = std::move(value);
+        continue;
+      }
+      bool removed = std::any_of(r.response_headers.remove.begin(), r.response_headers.remove.end(),
+                                 [&](const std::string& h) { return iequals(h, name); });
+      if (!removed) answer.headers.emplace_back(std::move(name), std::move(value));
+    }
+    for (const auto& [name, value] : r.response_headers.add) answer.set_header(name, value);
+    answer.body = std::move(res.body);
+    co_return answer;
+  }
+}
+
+Task<Response> Gateway::State::serve(Request& req, const http::Handler& next) const {
+  if (req.matched_route()) co_return co_await next(req);  // the gateway's own /health, /metrics
+  auto compiled = current.load(std::memory_order_acquire);
+  const auto& cors = compiled->config.cors;
+  auto origin = req.header("Origin");
+  bool cors_ok = origin && !cors.allow_origins.empty() &&
+                 std::any_of(cors.allow_origins.begin(), cors.allow_origins.end(),
+                             [&](const std::string& o) { return o == "*" || o == *origin; });
+  if (cors_ok && req.method() == http::Method::options &&
+      req.header("Access-Control-Request-Method")) {
+    Response pre = Response::empty(204);
+    pre.set_header("Access-Control-Allow-Origin", std::string(*origin));
+    pre.set_header("Access-Control-Allow-Methods", joined(cors.allow_methods));
+    pre.set_header("Access-Control-Allow-Headers", joined(cors.allow_headers));
+    pre.set_header("Access-Control-Max-Age", std::to_string(cors.max_age.count()));
+    pre.set_header("Vary", "Origin");
+    co_return pre;
+  }
+  if (hostile_path(req.path()))
+    throw BadRequest("the path holds dot segments or encoded separators");
+  const CompiledRoute* route = compiled->match(req.path());
+  if (!route) throw NotFound("no route for " + std::string(req.path()));
+  const auto& methods = route->config.methods;
+  if (!methods.empty() &&
+      std::find(methods.begin(), methods.end(), req.method_name()) == methods.end())
+    throw MethodNotAllowed(
+        std::string(req.method_name()) + " is not allowed on " + route->config.name,
+        joined(methods));
+  auto started = std::chrono::steady_clock::now();
+  Response res;
+  try {
+    res = co_await route->handle(req, next);
+  } catch (const Error& e) {
+    route->requests[std::clamp(e.status() / 100, 1, 5)]->Increment();
+    throw;
+  } catch (const http::UpstreamError& e) {
+    route->requests[5]->Increment();
+    throw;
+  }
+  route->requests[std::clamp(res.status / 100, 1, 5)]->Increment();
+  route->duration->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (cors_ok) {
+    res.set_header("Access-Control-Allow-Origin", std::string(*origin));
+    res.set_header("Vary", "Origin");
+  }
+  co_return res;
+}
+
+bool Gateway::State::reload() {
+  std::lock_guard lock(reload_mutex);
+  loaded_mtime = modified(routes_path);
+  try {
+    auto compiled = compile(load_routes(routes_path));
+    std::size_t routes = compiled->routes.size();
+    current.store(std::move(compiled), std::memory_order_release);
+    reloads->Add({{"result", "loaded"}}).Increment();
+    app->logger().info("routes loaded",
+                       {{"file", routes_path}, {"routes", std::to_string(routes)}});
+    return true;
+  } catch (const std::exception& e) {
+    reloads->Add({{"result", "rejected"}}).Increment();
+    app->logger().error("routes file rejected; the previous routes keep serving",
+                        {{"file", routes_path}, {"error", e.what()}});
+    return false;
+  }
+}
+
+Gateway::Gateway() : state_(std::make_shared<State>()) {}
+Gateway::~Gateway() = default;
+
+void Gateway::install(App& app) {
+  auto& s = *state_;
+  s.app = &app;
+  s.routes_path = app.config().get("GATEWAY_ROUTES");
+  if (s.routes_path.empty())
+    throw ConfigError("GATEWAY_ROUTES",
+                      "the gateway needs a routes file (services/gateway/config/*.json)");
+  s.bearer = bearer_options_from_settings(app);
+  s.requests = &app.metrics().counter(
+      "gateway_requests_total", "Requests through the gateway, by route, upstream and status.");
+  s.retries =
+      &app.metrics().counter("gateway_retries_total", "Calls retried on another target, by route.");
+  s.duration =
+      &app.metrics().histogram("gateway_request_duration_seconds",
+                               "Time from request to answer through the gateway, by route.");
+  s.reloads = &app.metrics().counter("gateway_config_reloads_total",
+                                     "Routes file loads, by result (loaded, rejected).");
+  try {
+    s.current.store(s.compile(load_routes(s.routes_path)));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("GATEWAY_ROUTES", e.what());
+  }
+  s.loaded_mtime = modified(s.routes_path);
+  app.http().use([state = state_](Request& req, const http::Handler& next) {
+    return state->serve(req, next);
+  });
+}
+
+Task<void> Gateway::start(App& app) {
+  std::weak_ptr<State> weak = state_;
+  // SIGHUP reloads, as with nginx.
+  app.run_in_background("routes reload on SIGHUP", [weak]() -> Task<void> {
+    asio::signal_set hup(co_await asio::this_coro::executor, SIGHUP);
+    for (;;) {
+      co_await hup.async_wait(asio::use_awaitable);
+      if (auto s = weak.lock()) s->reload();
+    }
+  });
+  // So does a change of the file (its modification time, checked every second).
+  app.run_in_background("routes file watch", [weak]() -> Task<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      timer.expires_after(std::chrono::seconds(1));
+      co_await timer.async_wait(asio::use_awaitable);
+      auto s = weak.lock();
+      if (!s) co_return;
+      if (modified(s->routes_path) != s->loaded_mtime) s->reload();
+    }
+  });
+  co_return;
+}
+
+bool Gateway::reload() {
+  return state_->reload();
+}
+
+}  // namespace svckit::gateway

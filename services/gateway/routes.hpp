@@ -1,0 +1,80 @@
+#pragma once
+// The gateway's routes file (JSON): upstream pools, routes, consumers with API keys, CORS. One
+// file per system under services/gateway/config/. parse_routes() refuses anything it would
+// have to guess about, naming where in the file the problem is, so that a bad edit is rejected
+// and the running configuration keeps serving.
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace svckit::gateway {
+
+enum class Balance { round_robin, least_outstanding };
+
+struct UpstreamConfig {
+  std::string name;
+  std::vector<std::string> targets;  // base URLs: "http://127.0.0.1:8001"
+  Balance balance = Balance::round_robin;
+  std::string health_path = "/ready";  // active checks: GET every health_interval; "" for none
+  std::chrono::milliseconds health_interval{2000};
+  int eject_after_failures = 3;  // passive: consecutive failed calls take a target out...
+  std::chrono::milliseconds eject_for{10000};  // ...for this long
+};
+
+enum class Access { public_, authenticated, permission };
+enum class RateBy { ip, consumer };
+
+struct HeaderEdits {
+  std::vector<std::pair<std::string, std::string>> add;  // set, replacing any copy
+  std::vector<std::string> remove;
+};
+
+struct RouteConfig {
+  std::string name;
+  std::vector<std::string> paths;    // prefixes: "/api/v1/tasks" matches it and what is below it
+  std::vector<std::string> methods;  // empty: any
+  std::string upstream;
+  bool strip_prefix = false;                  // "/api/v1/tasks/7" → "/7"
+  std::optional<std::string> rewrite_prefix;  // "/api/v1/tasks/7" → "<rewrite>/7"
+  std::chrono::milliseconds timeout{10000};
+  int retries = 2;  // idempotent calls only
+  Access access = Access::authenticated;
+  std::string permission;  // with Access::permission
+  std::optional<std::size_t> rate_limit_per_minute;
+  RateBy rate_by = RateBy::consumer;
+  HeaderEdits request_headers, response_headers;
+  std::size_t max_body_bytes = 1 << 20;
+};
+
+struct Consumer {
+  std::string name;
+  std::string api_key_sha256;  // lower-case hex of the key's SHA-256: keys are never stored
+  std::vector<std::string> roles;
+};
+
+struct CorsConfig {
+  std::vector<std::string> allow_origins;  // "*" for any; empty: no CORS headers at all
+  std::vector<std::string> allow_methods{"GET", "POST", "PUT", "PATCH", "DELETE"};
+  std::vector<std::string> allow_headers{"Authorization", "Content-Type", "X-API-Key",
+                                         "X-Request-ID"};
+  std::chrono::seconds max_age{600};
+};
+
+struct RoutesConfig {
+  std::map<std::string, UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+  std::vector<Consumer> consumers;
+  CorsConfig cors;
+};
+
+// Throws std::invalid_argument naming the member ("routes[2].upstream: no upstream 'tasks'").
+RoutesConfig parse_routes(const nlohmann::json& document);
+// Reads and parses a file; the same errors, prefixed with the path.
+RoutesConfig load_routes(const std::string& path);
+
+}  // namespace svckit::gateway
