@@ -6,16 +6,20 @@
 #include <chrono>
 #include <mutex>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "routes.hpp"
+#include "strangler.hpp"
 #include "svckit/app/auth_settings.hpp"
 #include "svckit/auth/api_key.hpp"
 #include "svckit/auth/middleware.hpp"
 #include "svckit/auth/rate_limit.hpp"
+#include "svckit/bus/bus.hpp"
 #include "svckit/config.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/client.hpp"
@@ -106,10 +110,32 @@ std::pair<long, long> modified(const std::string& path) {
 
 }  // namespace
 
+struct Compiled;
+
+// A split route's state: each side's recent record and whether the new side was rolled back.
+// Kept across reloads while the route's split is unchanged (a rollback stays until the
+// operator writes a new weight).
+struct SplitState {
+  explicit SplitState(std::chrono::seconds window) : fresh(window), legacy(window) {}
+  WindowStats fresh, legacy;
+  std::atomic<bool> rolled_back{false};
+  std::atomic<std::int64_t> last_check_ms{0};
+};
+
 // One route of the loaded configuration, ready to serve.
 struct CompiledRoute {
   RouteConfig config;
+  std::weak_ptr<const Compiled> owner;  // kept alive by a shadow call in flight
   std::shared_ptr<Upstream> upstream;
+  std::shared_ptr<Upstream> legacy;  // with a split
+  std::shared_ptr<SplitState> split;
+  prometheus::Counter* to_new = nullptr;
+  prometheus::Counter* to_legacy = nullptr;
+  prometheus::Counter* shadow_match = nullptr;
+  prometheus::Counter* shadow_mismatch = nullptr;
+  prometheus::Counter* shadow_error = nullptr;
+  prometheus::Counter* rollbacks = nullptr;
+  prometheus::Gauge* rolled_back = nullptr;
   http::Middleware handle;  // edge checks, then the proxy
   prometheus::Counter* requests[6] = {};
   prometheus::Counter* retries = nullptr;
@@ -147,9 +173,20 @@ struct Gateway::State {
   prometheus::Family<prometheus::Counter>* retries = nullptr;
   prometheus::Family<prometheus::Histogram>* duration = nullptr;
   prometheus::Family<prometheus::Counter>* reloads = nullptr;
+  prometheus::Family<prometheus::Counter>* splits = nullptr;
+  prometheus::Family<prometheus::Counter>* shadows = nullptr;
+  prometheus::Family<prometheus::Counter>* rollbacks = nullptr;
+  prometheus::Family<prometheus::Gauge>* rolled_back = nullptr;
+  bus::Bus* bus = nullptr;
+  std::map<std::string, std::shared_ptr<SplitState>> split_states;  // by route and split
 
   std::shared_ptr<Compiled> compile(RoutesConfig config);
   Task<Response> proxy(const CompiledRoute& route, Request& req) const;
+  Task<http::ClientResponse> forward(const CompiledRoute& route, Upstream& upstream,
+                                     const http::ClientRequest& out, bool retry) const;
+  void judge(const CompiledRoute& route) const;
+  Task<void> shadow(std::shared_ptr<const Compiled> keep, const CompiledRoute& route,
+                    Upstream& other, http::ClientRequest out, int status, std::string body) const;
   Task<Response> serve(Request& req, const http::Handler& next) const;
   bool reload();
 };
@@ -181,6 +218,7 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
                                   "or give consumers API keys");
   }
   auto with_roles = options;
+  std::map<std::string, std::shared_ptr<SplitState>> states;
   for (auto& r : config.routes) {
     auto route = std::make_unique<CompiledRoute>();
     route->config = r;
@@ -211,6 +249,24 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
           &requests->Add({{"route", r.name}, {"upstream", r.upstream}, {"status", classes[s]}});
     }
     route->retries = &retries->Add({{"route", r.name}});
+    if (r.split) {
+      route->legacy = out->upstreams.at(r.split->legacy);
+      std::string key =
+          r.name + "|" + r.upstream + "|" + r.split->legacy + "|" + std::to_string(r.split->weight);
+      auto window = r.rollback ? r.rollback->window : std::chrono::seconds(60);
+      auto& kept = states[key];
+      if (auto it = split_states.find(key); it != split_states.end()) kept = it->second;
+      if (!kept) kept = std::make_shared<SplitState>(window);
+      route->split = kept;
+      route->to_new = &splits->Add({{"route", r.name}, {"side", "new"}});
+      route->to_legacy = &splits->Add({{"route", r.name}, {"side", "legacy"}});
+      route->shadow_match = &shadows->Add({{"route", r.name}, {"result", "match"}});
+      route->shadow_mismatch = &shadows->Add({{"route", r.name}, {"result", "mismatch"}});
+      route->shadow_error = &shadows->Add({{"route", r.name}, {"result", "error"}});
+      route->rollbacks = &rollbacks->Add({{"route", r.name}});
+      route->rolled_back = &rolled_back->Add({{"route", r.name}});
+      route->rolled_back->Set(kept->rolled_back ? 1 : 0);
+    }
     route->duration = &duration->Add({{"route", r.name}}, metrics::default_latency_buckets());
     for (const auto& p : r.paths) out->prefixes.emplace_back(p, route.get());
     out->routes.push_back(std::move(route));
@@ -218,6 +274,8 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
   std::stable_sort(out->prefixes.begin(), out->prefixes.end(),
                    [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   out->config = std::move(config);
+  for (auto& route : out->routes) route->owner = out;
+  split_states = std::move(states);  // compile() runs under reload_mutex or before serving
   for (auto& [name, u] : out->upstreams)
     app->run_in_background("health checks of " + name, [u] { return u->check_health(); });
   return out;
@@ -281,11 +339,69 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
   out.deadline = Deadline::after(r.timeout);
   out.idempotent = false;  // retries are the gateway's, below
 
-  const int attempts = idempotent(req.method()) ? 1 + r.retries : 1;
+  Upstream* primary = route.upstream.get();
+  Upstream* other = nullptr;
+  bool fresh = true;
+  if (route.split) {
+    const auth::Principal* who = auth::principal(req);
+    fresh = !route.split->rolled_back.load(std::memory_order_relaxed) &&
+            choose_new(*r.split, r.name, who ? std::string_view(who->id) : req.remote_address());
+    primary = fresh ? route.upstream.get() : route.legacy.get();
+    other = fresh ? route.legacy.get() : route.upstream.get();
+    (fresh ? route.to_new : route.to_legacy)->Increment();
+  }
+  auto executor = co_await asio::this_coro::executor;
+  auto started = std::chrono::steady_clock::now();
+  std::optional<http::ClientResponse> res;
+  std::exception_ptr failure;
+  try {
+    res = co_await forward(route, *primary, out, idempotent(req.method()));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (route.split) {
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    bool failed = failure || res->status >= 500;
+    (fresh ? route.split->fresh : route.split->legacy).record(took, failed);
+    if (r.rollback && fresh) judge(route);
+  }
+  if (failure) std::rethrow_exception(failure);
+  if (r.shadow && other &&
+      (req.method() == http::Method::get || req.method() == http::Method::head) &&
+      draw_percent(r.shadow->percent))
+    if (auto keep = route.owner.lock())
+      asio::co_spawn(executor, shadow(std::move(keep), route, *other, out, res->status, res->body),
+                     asio::detached);
+  Response answer;
+  answer.status = res->status;
+  for (auto& [name, value] : res->headers) {
+    if (hop_by_hop(name) || iequals(name, "Date") || iequals(name, "Server") ||
+        iequals(name, "X-Request-ID"))
+      continue;
+    if (iequals(name, "Content-Type")) {
+      answer.content_type = std::move(value);
+      continue;
+    }
+    bool removed = std::any_of(r.response_headers.remove.begin(), r.response_headers.remove.end(),
+                               [&](const std::string& h) { return iequals(h, name); });
+    if (!removed) answer.headers.emplace_back(std::move(name), std::move(value));
+  }
+  for (const auto& [name, value] : r.response_headers.add) answer.set_header(name, value);
+  answer.body = std::move(res->body);
+  co_return answer;
+}
+
+// One call to `upstream`, retried on another of its targets while attempts are left (for
+// idempotent calls) on no answer or 502/503/504.
+Task<http::ClientResponse> Gateway::State::forward(const CompiledRoute& route, Upstream& upstream,
+                                                   const http::ClientRequest& out,
+                                                   bool retry) const {
+  const int attempts = retry ? 1 + route.config.retries : 1;
   const Target* failed = nullptr;
   for (int attempt = 1;; ++attempt) {
-    Target* target = route.upstream->pick(failed);
-    if (!target) throw ServiceUnavailable("no healthy target in upstream " + r.upstream, 1);
+    Target* target = upstream.pick(failed);
+    if (!target)
+      throw ServiceUnavailable("no healthy target in upstream " + upstream.config().name, 1);
     target->outstanding.fetch_add(1, std::memory_order_relaxed);
     http::ClientResponse res;
     try {
@@ -304,24 +420,79 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
       failed = target;
       continue;
     }
-    Response answer;
-    answer.status = res.status;
-    for (auto& [name, value] : res.headers) {
-      if (hop_by_hop(name) || iequals(name, "Date") || iequals(name, "Server") ||
-          iequals(name, "X-Request-ID"))
-        continue;
-      if (iequals(name, "Content-Type")) {
-        answer.content_type = std::move(value);
-        continue;
-      }
-      bool removed = std::any_of(r.response_headers.remove.begin(), r.response_headers.remove.end(),
-                                 [&](const std::string& h) { return iequals(h, name); });
-      if (!removed) answer.headers.emplace_back(std::move(name), std::move(value));
-    }
-    for (const auto& [name, value] : r.response_headers.add) answer.set_header(name, value);
-    answer.body = std::move(res.body);
-    co_return answer;
+    co_return res;
   }
+}
+
+// The seed's rollback triggers for the new side, checked at most every 100 ms per route.
+void Gateway::State::judge(const CompiledRoute& route) const {
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  auto last = route.split->last_check_ms.load(std::memory_order_relaxed);
+  if (now_ms - last < 100 ||
+      !route.split->last_check_ms.compare_exchange_strong(last, now_ms, std::memory_order_relaxed))
+    return;
+  auto fresh = route.split->fresh.summary();
+  auto legacy = route.split->legacy.summary();
+  auto reason = rollback_reason(*route.config.rollback, fresh, legacy);
+  if (!reason || route.split->rolled_back.exchange(true)) return;
+  route.rolled_back->Set(1);
+  route.rollbacks->Increment();
+  const auto& r = route.config;
+  app->logger().error("rollback: the new upstream's weight is 0", {{"route", r.name},
+                                                                   {"upstream", r.upstream},
+                                                                   {"legacy", r.split->legacy},
+                                                                   {"reason", *reason}});
+  if (bus)
+    bus->publish_soon("gateway.rollback", {{"route", r.name},
+                                           {"upstream", r.upstream},
+                                           {"legacy", r.split->legacy},
+                                           {"reason", *reason},
+                                           {"error_rate", fresh.error_rate()},
+                                           {"p95_ms", fresh.p95 * 1000},
+                                           {"legacy_p95_ms", legacy.p95 * 1000},
+                                           {"requests", fresh.requests}});
+}
+
+// The same request to the other side after the client has its answer; the two answers compared
+// by status and JSON body (listed fields left out). Only ever counted and logged.
+Task<void> Gateway::State::shadow(std::shared_ptr<const Compiled> keep, const CompiledRoute& route,
+                                  Upstream& other, http::ClientRequest out, int status,
+                                  std::string body) const {
+  (void)keep;
+  const auto& r = route.config;
+  out.context = nullptr;  // the client's request is gone by now
+  out.deadline = Deadline::after(r.timeout);
+  Target* target = other.pick();
+  std::optional<std::string> difference;
+  try {
+    if (!target) throw std::runtime_error("no healthy target");
+    auto res = co_await target->client->send(out);
+    if (res.status != status) {
+      difference = "status " + std::to_string(status) + " vs " + std::to_string(res.status);
+    } else {
+      auto a = nlohmann::json::parse(body, nullptr, false);
+      auto b = nlohmann::json::parse(res.body, nullptr, false);
+      if (a.is_discarded() || b.is_discarded())
+        difference = body == res.body ? std::nullopt
+                                      : std::optional<std::string>("bodies differ (not JSON)");
+      else
+        difference = first_difference(a, b, r.shadow->ignore_fields);
+    }
+  } catch (const std::exception&) {
+    route.shadow_error->Increment();
+    co_return;
+  }
+  if (!difference) {
+    route.shadow_match->Increment();
+    co_return;
+  }
+  route.shadow_mismatch->Increment();
+  app->logger().warning("shadow answer differs", {{"route", r.name},
+                                                  {"shadow", other.config().name},
+                                                  {"target", out.target},
+                                                  {"difference", *difference}});
 }
 
 Task<Response> Gateway::State::serve(Request& req, const http::Handler& next) const {
@@ -412,6 +583,16 @@ void Gateway::install(App& app) {
                                "Time from request to answer through the gateway, by route.");
   s.reloads = &app.metrics().counter("gateway_config_reloads_total",
                                      "Routes file loads, by result (loaded, rejected).");
+  s.splits =
+      &app.metrics().counter("gateway_split_requests_total",
+                             "Requests of split routes, by the side that answered (new, legacy).");
+  s.shadows = &app.metrics().counter("gateway_shadow_requests_total",
+                                     "Shadowed requests, by result (match, mismatch, error).");
+  s.rollbacks = &app.metrics().counter("gateway_rollbacks_total",
+                                       "Automatic rollbacks of a route's new upstream.");
+  s.rolled_back = &app.metrics().gauge("gateway_route_rolled_back",
+                                       "1 while a split route's new upstream is rolled back to 0.");
+  s.bus = &app.bus();
   try {
     s.current.store(s.compile(load_routes(s.routes_path)));
   } catch (const std::invalid_argument& e) {

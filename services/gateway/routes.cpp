@@ -127,11 +127,51 @@ UpstreamConfig upstream(const std::string& name, const json& o, const std::strin
   return u;
 }
 
+// split, shadow and rollback of a route.
+void strangler_fig(const json& o, const std::string& where,
+                   const std::map<std::string, UpstreamConfig>& upstreams, RouteConfig& r) {
+  if (o.contains("split")) {
+    std::string at = where + ".split";
+    only(o["split"], at, {"legacy", "weight", "sticky"});
+    SplitConfig split;
+    split.legacy = text(o["split"], "legacy", at, {}, true);
+    if (!upstreams.count(split.legacy)) bad(at + ".legacy", "no upstream '" + split.legacy + "'");
+    if (split.legacy == r.upstream) bad(at + ".legacy", "is the route's own upstream");
+    split.weight = number(o["split"], "weight", at, 0, 0, 100);
+    if (o["split"].contains("sticky")) {
+      if (!o["split"]["sticky"].is_boolean()) bad(at + ".sticky", "must be true or false");
+      split.sticky = o["split"]["sticky"].get<bool>();
+    }
+    r.split = split;
+  }
+  if (o.contains("shadow")) {
+    std::string at = where + ".shadow";
+    if (!r.split) bad(at, "needs a split (the other side to shadow to)");
+    only(o["shadow"], at, {"percent", "ignore_fields"});
+    r.shadow = ShadowConfig{number(o["shadow"], "percent", at, 0, 0, 100),
+                            strings(o["shadow"], "ignore_fields", at)};
+  }
+  if (o.contains("rollback")) {
+    std::string at = where + ".rollback";
+    if (!r.split) bad(at, "needs a split (a weight to take back)");
+    const auto& b = o["rollback"];
+    only(b, at, {"window_seconds", "min_requests", "max_error_rate", "max_latency_increase"});
+    RollbackConfig rb;
+    rb.window =
+        std::chrono::seconds(static_cast<long>(number(b, "window_seconds", at, 60, 1, 3600)));
+    rb.min_requests = static_cast<std::size_t>(number(b, "min_requests", at, 50, 1, 1e9));
+    rb.max_error_rate = number(b, "max_error_rate", at, 0.01, 0, 1);
+    rb.max_latency_increase = number(b, "max_latency_increase", at, 0.2, 0, 100);
+    r.rollback = rb;
+  }
+}
+
 RouteConfig route(const json& o, const std::string& where,
                   const std::map<std::string, UpstreamConfig>& upstreams) {
   only(o, where,
        {"name", "paths", "methods", "upstream", "strip_prefix", "rewrite_prefix", "timeout_seconds",
-        "retries", "auth", "rate_limit", "request_headers", "response_headers", "max_body_bytes"});
+        "retries", "auth", "rate_limit", "request_headers", "response_headers", "max_body_bytes",
+        "split", "shadow", "rollback"});
   RouteConfig r;
   r.name = text(o, "name", where, {}, true);
   r.paths = strings(o, "paths", where);
@@ -188,6 +228,7 @@ RouteConfig route(const json& o, const std::string& where,
   r.response_headers = header_edits(o, "response_headers", where);
   r.max_body_bytes =
       static_cast<std::size_t>(number(o, "max_body_bytes", where, 1 << 20, 0, 1 << 30));
+  strangler_fig(o, where, upstreams, r);
   return r;
 }
 

@@ -34,6 +34,26 @@ struct HeaderEdits {
   std::vector<std::string> remove;
 };
 
+// Strangler fig (seed 000 §8.2-8.3): part of a route's traffic goes to the new service (the
+// route's upstream), the rest to the legacy one, sticky per user.
+struct SplitConfig {
+  std::string legacy;  // the legacy upstream
+  double weight = 0;   // percent of users sent to the new service, 0-100
+  bool sticky = true;  // by the token's subject (or the client's IP): a user does not flip
+};
+// A share of GET/HEAD requests also goes to the other side; answers are compared.
+struct ShadowConfig {
+  double percent = 0;
+  std::vector<std::string> ignore_fields;  // JSON members left out of the comparison, any depth
+};
+// The seed's rollback triggers, over a sliding window.
+struct RollbackConfig {
+  std::chrono::seconds window{60};
+  std::size_t min_requests = 50;      // on the new side before anything is judged
+  double max_error_rate = 0.01;       // 5xx or no answer
+  double max_latency_increase = 0.2;  // p95 over the legacy side's p95 by more than this
+};
+
 struct RouteConfig {
   std::string name;
   std::vector<std::string> paths;    // prefixes: "/api/v1/tasks" matches it and what is below it
@@ -49,6 +69,9 @@ struct RouteConfig {
   RateBy rate_by = RateBy::consumer;
   HeaderEdits request_headers, response_headers;
   std::size_t max_body_bytes = 1 << 20;
+  std::optional<SplitConfig> split;
+  std::optional<ShadowConfig> shadow;      // needs split
+  std::optional<RollbackConfig> rollback;  // needs split
 };
 
 struct Consumer {
