@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # svckit's one entry point on a fresh Debian 12 machine.
-#   ./dev.sh run     install what is missing, build, start the AETHER-AI system (Ctrl-C stops it)
+#   ./dev.sh run     install what is missing, build, start the AETHER-AI system behind the gateway (Ctrl-C stops it)
 #   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan)
 #   ./dev.sh build   install and build only
 #   ./dev.sh bench   install, build, run the benchmarks in benchmarks/
@@ -67,10 +67,15 @@ case "${1:-}" in
     export JWT_SECRET_KEY="${JWT_SECRET_KEY:-$(cat "$DATA_DIR/jwt-secret")}"
     export SECURITY_ADMIN_EMAIL="${SECURITY_ADMIN_EMAIL:-admin@aether.local}"
     export SECURITY_ADMIN_PASSWORD="${SECURITY_ADMIN_PASSWORD:-$(cat "$DATA_DIR/admin-password")}"
-    echo "dev.sh: AETHER-AI on http://127.0.0.1:$PORT; data in $DATA_DIR"
+    echo "dev.sh: AETHER-AI behind the gateway on http://127.0.0.1:$PORT; data in $DATA_DIR"
     echo "  auth:    POST /api/v1/auth/login  (admin: $SECURITY_ADMIN_EMAIL, password in $DATA_DIR/admin-password)"
-    echo "  tasks:   /api/v1/tasks   probes: /health /ready   metrics: /metrics"
-    exec build/bin/aether
+    echo "  tasks:   /api/v1/tasks   probes: /health /ready   metrics: /metrics   gRPC: 127.0.0.1:50051"
+    # The services in one process on 127.0.0.1:8100 (services/gateway/config/aether.json points
+    # there), the gateway in front on $PORT. Ctrl-C stops both, gracefully.
+    HOST=127.0.0.1 PORT=8100 build/bin/aether &
+    aether=$!
+    trap 'kill -TERM $aether 2>/dev/null; wait $aether 2>/dev/null' EXIT
+    GATEWAY_ROUTES=services/gateway/config/aether.json SERVICE_NAME=gateway build/bin/gateway
     ;;
   test)
     install_packages
@@ -98,6 +103,7 @@ case "${1:-}" in
     $PYTHON benchmarks/http_load.py --rounds 5
     $PYTHON benchmarks/grpc_load.py --rounds 5
     $PYTHON benchmarks/python_bindings.py --rounds 3
+    $PYTHON benchmarks/gateway_load.py --rounds 3
     benchmarks/request_cost.sh /health
     benchmarks/request_cost.sh /api/v1/tasks/id
     $PYTHON benchmarks/jwt_compare.py --rounds 3

@@ -598,6 +598,8 @@ void Gateway::install(App& app) {
   } catch (const std::invalid_argument& e) {
     throw ConfigError("GATEWAY_ROUTES", e.what());
   }
+  app.logger().info("routes loaded", {{"file", s.routes_path},
+                                      {"routes", std::to_string(s.current.load()->routes.size())}});
   s.loaded_mtime = modified(s.routes_path);
   app.http().use([state = state_](Request& req, const http::Handler& next) {
     return state->serve(req, next);

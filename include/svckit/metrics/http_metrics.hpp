@@ -26,8 +26,8 @@ class HttpMetrics {
   // started() when a request arrives, finished() once it is answered. `handler` is the route
   // template ("none" for unmatched paths), `method` upper case.
   void started(std::string_view handler, std::string_view method);
-  void finished(std::string_view handler, std::string_view method, int status,
-                double seconds, std::size_t request_bytes, std::size_t response_bytes);
+  void finished(std::string_view handler, std::string_view method, int status, double seconds,
+                std::size_t request_bytes, std::size_t response_bytes);
 
  private:
   struct Impl;

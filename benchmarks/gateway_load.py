@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""The svckit gateway against nginx as a plain reverse proxy, side by side in one run, in front
+of the same upstream (build/bin/hello, a svckit service, THREADS=1 so that it is never the limit
+of one and not the other) with the same wrk settings:
+
+  nginx     proxy_pass with a keep-alive upstream pool (keepalive 256, HTTP/1.1), access log off,
+            2 workers: routing only
+  gateway   build/bin/gateway, THREADS=2: the route needs a valid token (HS256 JWT verified at the
+            edge by svckit::auth), a per-consumer rate limit (a limit no client reaches, so every
+            request is counted), the identity headers set, gateway_* and http_* metrics counted
+  direct    the upstream alone, for reference
+
+Every request carries the same bearer token. Rounds interleave; each row is its median round.
+The machine is shared and noisy: read the ratios.
+
+    /usr/bin/python3 benchmarks/gateway_load.py [--rounds 3] [--duration 5] [--connections 256]
+"""
+import argparse
+import json
+import os
+import pathlib
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import http_load  # noqa: E402  (its process, nginx and wrk helpers)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BIN = pathlib.Path(os.environ.get("SVCKIT_BIN_DIR", ROOT / "build" / "bin"))
+PATH = "/api/v1/hello/world"
+
+
+def start_upstream(procs, port):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(port),
+           "THREADS": "1", "LOG_LEVEL": "warning", "SHUTDOWN_DELAY": "0"}
+    procs.start([str(BIN / "hello")], env=env)
+    http_load.wait_for(port, PATH)
+
+
+def start_nginx_proxy(procs, workdir, port, upstream_port, workers):
+    conf = workdir / "nginx-proxy.conf"
+    conf.write_text(f"""
+worker_processes {workers};
+daemon off;
+pid {workdir}/nginx-proxy.pid;
+error_log {workdir}/nginx-proxy-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream hello {{ server 127.0.0.1:{upstream_port}; keepalive 256; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://hello;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+""")
+    procs.start(["nginx", "-c", str(conf), "-p", str(workdir)])
+    http_load.wait_for(port, PATH)
+
+
+def start_gateway(procs, workdir, port, upstream_port, threads):
+    routes = workdir / "routes.json"
+    routes.write_text(json.dumps({
+        "upstreams": {"hello": {"targets": [f"http://127.0.0.1:{upstream_port}"]}},
+        "routes": [{"name": "hello", "paths": ["/api/v1/hello"], "upstream": "hello",
+                    "auth": "authenticated", "rate_limit": {"minute": 10_000_000, "by": "consumer"}}]}))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(port),
+           "THREADS": str(threads), "LOG_LEVEL": "warning", "SHUTDOWN_DELAY": "0",
+           "GATEWAY_ROUTES": str(routes), "JWT_SECRET_KEY": http_load.JWT_SECRET,
+           "DATA_DIR": str(workdir / "data")}
+    procs.start([str(BIN / "gateway")], env=env)
+    http_load.wait_for(port)
+
+
+def wrk(url, args):
+    token = ["-H", f"Authorization: Bearer {http_load.bearer_token()}"]
+    import subprocess
+    subprocess.run(["wrk", "-t2", f"-c{args.connections}", "-d2s", *token, url], capture_output=True, check=True)
+    out = subprocess.run(["wrk", "--latency", "-t2", f"-c{args.connections}", f"-d{args.duration}s", *token, url],
+                         capture_output=True, text=True, check=True).stdout
+    return http_load.parse_wrk(out)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=256)
+    args = parser.parse_args()
+    procs = http_load.Processes()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = pathlib.Path(tmp)
+        try:
+            ports = {name: http_load.free_port() for name in ("upstream", "nginx", "gateway")}
+            start_upstream(procs, ports["upstream"])
+            start_nginx_proxy(procs, workdir, ports["nginx"], ports["upstream"], 2)
+            start_gateway(procs, workdir, ports["gateway"], ports["upstream"], 2)
+            targets = {"nginx proxy_pass": f"http://127.0.0.1:{ports['nginx']}{PATH}",
+                       "svckit gateway (JWT, rate limit, metrics)": f"http://127.0.0.1:{ports['gateway']}{PATH}",
+                       "upstream direct": f"http://127.0.0.1:{ports['upstream']}{PATH}"}
+            runs = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, url in targets.items():
+                    runs[name].append(wrk(url, args))
+        finally:
+            procs.stop_all()
+    results = {name: http_load.median_run(r) for name, r in runs.items()}
+    print(f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.rounds} interleaved rounds; "
+          f"upstream build/bin/hello THREADS=1; nginx 2 workers; gateway THREADS=2; 2 cores shared by all\n")
+    print(f"{'':44} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, r in results.items():
+        print(f"{name:44} {r['rps']:11,.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7}")
+    gw, nginx = results["svckit gateway (JWT, rate limit, metrics)"], results["nginx proxy_pass"]
+    ratio = gw["rps"] / nginx["rps"]
+    print()
+    print(f"{'gateway / nginx':44} {ratio:10.2f}x  target >= 0.9x: {'meets' if ratio >= 0.9 else 'below'}")
+    print(f"{'gateway p99':44} {gw['p99_ms']:9.2f} ms  target < 10 ms: {'meets' if gw['p99_ms'] < 10 else 'below'}")
+    print(f"{'gateway requests/s':44} {gw['rps']:11,.0f}  target >= 25,000: {'meets' if gw['rps'] >= 25000 else 'below'}")
+
+
+if __name__ == "__main__":
+    main()
