@@ -276,8 +276,14 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
   out->config = std::move(config);
   for (auto& route : out->routes) route->owner = out;
   split_states = std::move(states);  // compile() runs under reload_mutex or before serving
-  for (auto& [name, u] : out->upstreams)
-    app->run_in_background("health checks of " + name, [u] { return u->check_health(); });
+  // Weak: an upstream dropped by a reload is freed once its check loop sees stop(), not kept
+  // by the App's list of background work.
+  for (auto& [name, u] : out->upstreams) {
+    std::weak_ptr<Upstream> weak = u;
+    app->run_in_background("health checks of " + name, [weak]() -> Task<void> {
+      if (auto upstream = weak.lock()) co_await upstream->check_health();
+    });
+  }
   return out;
 }
 
