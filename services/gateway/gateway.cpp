@@ -533,11 +533,8 @@ Task<Response> Gateway::State::serve(Request& req, const http::Handler& next) co
   Response res;
   try {
     res = co_await route->handle(req, next);
-  } catch (const Error& e) {
+  } catch (const Error& e) {  // UpstreamError too: 502, 503, 504
     route->requests[std::clamp(e.status() / 100, 1, 5)]->Increment();
-    throw;
-  } catch (const http::UpstreamError& e) {
-    route->requests[5]->Increment();
     throw;
   }
   route->requests[std::clamp(res.status / 100, 1, 5)]->Increment();

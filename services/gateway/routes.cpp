@@ -155,13 +155,17 @@ void strangler_fig(const json& o, const std::string& where,
     std::string at = where + ".rollback";
     if (!r.split) bad(at, "needs a split (a weight to take back)");
     const auto& b = o["rollback"];
-    only(b, at, {"window_seconds", "min_requests", "max_error_rate", "max_latency_increase"});
+    only(b, at,
+         {"window_seconds", "min_requests", "max_error_rate", "max_latency_increase",
+          "min_latency_increase_ms"});
     RollbackConfig rb;
     rb.window =
         std::chrono::seconds(static_cast<long>(number(b, "window_seconds", at, 60, 1, 3600)));
     rb.min_requests = static_cast<std::size_t>(number(b, "min_requests", at, 50, 1, 1e9));
     rb.max_error_rate = number(b, "max_error_rate", at, 0.01, 0, 1);
     rb.max_latency_increase = number(b, "max_latency_increase", at, 0.2, 0, 100);
+    rb.min_latency_increase = std::chrono::milliseconds(
+        static_cast<long>(number(b, "min_latency_increase_ms", at, 5, 0, 600'000)));
     r.rollback = rb;
   }
 }

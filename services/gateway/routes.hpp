@@ -51,7 +51,8 @@ struct RollbackConfig {
   std::chrono::seconds window{60};
   std::size_t min_requests = 50;      // on the new side before anything is judged
   double max_error_rate = 0.01;       // 5xx or no answer
-  double max_latency_increase = 0.2;  // p95 over the legacy side's p95 by more than this
+  double max_latency_increase = 0.2;  // p95 over the legacy side's p95 by more than this...
+  std::chrono::milliseconds min_latency_increase{5};  // ...and by at least this much
 };
 
 struct RouteConfig {

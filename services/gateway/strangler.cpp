@@ -9,7 +9,7 @@ namespace svckit::gateway {
 namespace {
 
 double bucket_bound(std::size_t i) {
-  return 0.00025 * std::pow(1.3, static_cast<double>(i));
+  return 0.0001 * std::pow(1.1, static_cast<double>(i));
 }
 
 std::size_t bucket_of(double seconds) {
@@ -129,8 +129,10 @@ std::optional<std::string> rollback_reason(const RollbackConfig& config,
   if (fresh.error_rate() > config.max_error_rate)
     return "error rate " + std::to_string(fresh.error_rate() * 100) + "% over " +
            std::to_string(config.max_error_rate * 100) + "%";
+  // Relative and absolute: at sub-millisecond latencies 20% is scheduling noise.
   if (legacy.requests >= config.min_requests && legacy.p95 > 0 &&
-      fresh.p95 > legacy.p95 * (1 + config.max_latency_increase))
+      fresh.p95 > legacy.p95 * (1 + config.max_latency_increase) &&
+      fresh.p95 - legacy.p95 >= config.min_latency_increase.count() / 1000.0)
     return "p95 " + std::to_string(fresh.p95 * 1000) + " ms over the legacy side's " +
            std::to_string(legacy.p95 * 1000) + " ms by more than " +
            std::to_string(config.max_latency_increase * 100) + "%";
