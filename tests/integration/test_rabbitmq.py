@@ -19,6 +19,7 @@ from conftest import BIN_DIR, make_token
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "support"))
 from rabbitmq_broker import Broker  # noqa: E402
+from waiting import until  # noqa: E402
 
 ADMIN = {"Authorization": "Bearer " + make_token(sub="admin-1", roles=("admin",))}
 DEVELOPER = {"Authorization": "Bearer " + make_token(sub="dev-1", roles=("developer",))}
@@ -35,14 +36,6 @@ def broker():
     shutil.rmtree(base, ignore_errors=True)
 
 
-def until(check, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def usage_counts(svc):

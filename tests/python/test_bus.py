@@ -9,17 +9,10 @@ import pika
 import pytest
 
 import svckit
+from waiting import until  # tests/support
 from svckit import bus as svcbus
 
 
-def until(check, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 @pytest.fixture

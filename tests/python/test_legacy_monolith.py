@@ -14,6 +14,7 @@ import time
 import pytest
 import requests
 
+from waiting import until  # tests/support
 from conftest import PYTHON_DIR, TEST_JWT_SECRET, python_env
 
 SUPPORT = pathlib.Path(__file__).resolve().parents[1] / "support"
@@ -26,14 +27,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def until(check, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 class Monolith:

@@ -155,17 +155,7 @@ class PyClient {
     return PyResponse{std::move(response)};
   }
 
-  std::string breaker_state() const {
-    switch (client_->breaker_state()) {
-      case CircuitBreaker::State::closed:
-        return "closed";
-      case CircuitBreaker::State::open:
-        return "open";
-      case CircuitBreaker::State::half_open:
-        return "half_open";
-    }
-    return "closed";
-  }
+  std::string breaker_state() const { return std::string(to_string(client_->breaker_state())); }
 
   const std::string& name() const { return client_->name(); }
 
