@@ -69,12 +69,16 @@ std::string joined(const std::vector<std::string>& items) {
 }
 
 // Paths that would mean something else once decoded: dot segments, encoded slashes, NULs.
+// Compared without case and without copying the path (this runs on every request).
 bool hostile_path(std::string_view path) {
-  std::string lower(path);
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto contains = [path](std::string_view bad) {
+    for (std::size_t i = 0; i + bad.size() <= path.size(); ++i)
+      if (iequals(path.substr(i, bad.size()), bad)) return true;
+    return false;
+  };
   for (std::string_view bad : {"/../", "/./", "%2e", "%2f", "%5c", "%00", "\\", "//"})
-    if (lower.find(bad) != std::string::npos) return true;
-  return lower.ends_with("/..") || lower.ends_with("/.");
+    if (contains(bad)) return true;
+  return path.ends_with("/..") || path.ends_with("/.");
 }
 
 bool idempotent(http::Method m) {

@@ -25,12 +25,6 @@ using namespace std::chrono;
 
 namespace {
 
-milliseconds to_ms(double seconds, const char* what) {
-  if (!(seconds > 0) || seconds > 86'400)
-    throw py::value_error(std::string(what) + " must be between 0 and 86400 seconds");
-  return duration_cast<milliseconds>(duration<double>(seconds));
-}
-
 // Publishes that did not wait for their confirm (publish(wait=False)): counted so that flush()
 // and close() can wait for them, their first failure kept for flush() to raise.
 class Unconfirmed {
@@ -156,7 +150,7 @@ class PyBus {
 
   bool flush(double timeout) {
     py::gil_scoped_release release;
-    return unconfirmed_.wait(to_ms(timeout, "timeout"));
+    return unconfirmed_.wait(seconds_arg(timeout, "timeout"));
   }
 
   void subscribe(std::string group, std::string pattern, py::function callback, int max_attempts,
@@ -165,8 +159,8 @@ class PyBus {
       throw py::value_error("max_attempts must be 1-1000");
     bus::SubscribeOptions options;
     options.retry.max_attempts = max_attempts;
-    options.retry.initial_backoff = to_ms(initial_backoff, "initial_backoff");
-    options.retry.max_backoff = to_ms(max_backoff, "max_backoff");
+    options.retry.initial_backoff = seconds_arg(initial_backoff, "initial_backoff");
+    options.retry.max_backoff = seconds_arg(max_backoff, "max_backoff");
     if (prefetch < 1 || prefetch > 65535) throw py::value_error("prefetch must be 1-65535");
     options.prefetch = prefetch;
     Callback cb{std::make_shared<PyRef>(std::move(callback))};
@@ -201,7 +195,7 @@ class PyBus {
     auto bus = open();
     bus::Event event = bus->make_event(type, to_json(data, "data"));
     if (request_id) event.extensions["requestid"] = *request_id;
-    auto wait = to_ms(timeout, "timeout");
+    auto wait = seconds_arg(timeout, "timeout");
     bus::Event reply = wait_for<bus::Event>(*loop_, [&bus, &event, wait]() -> Task<bus::Event> {
       co_return co_await bus->request(event, wait);
     });
@@ -250,7 +244,7 @@ class PyBus {
   }
 
   void close(double timeout) {
-    auto wait = to_ms(timeout, "timeout");
+    auto wait = seconds_arg(timeout, "timeout");
     py::gil_scoped_release release;
     close_now(wait);
   }

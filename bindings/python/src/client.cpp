@@ -21,12 +21,6 @@ using namespace std::chrono;
 
 namespace {
 
-milliseconds seconds_to_ms(double seconds, const char* what, bool zero_ok = false) {
-  if (!(seconds >= 0) || (!zero_ok && seconds == 0) || seconds > 86'400)
-    throw py::value_error(std::string(what) + " must be a number of seconds in (0, 86400]");
-  return duration_cast<milliseconds>(duration<double>(seconds));
-}
-
 struct PyResponse {
   http::ClientResponse response;
 
@@ -88,16 +82,16 @@ class PyClient {
     auto& runtime = Runtime::get();
     http::ClientOptions options;
     options.name = std::move(name);
-    options.timeout = seconds_to_ms(timeout, "timeout");
-    options.connect_timeout = seconds_to_ms(connect_timeout, "connect_timeout");
-    options.attempt_timeout = seconds_to_ms(attempt_timeout, "attempt_timeout", true);
+    options.timeout = seconds_arg(timeout, "timeout");
+    options.connect_timeout = seconds_arg(connect_timeout, "connect_timeout");
+    options.attempt_timeout = seconds_arg(attempt_timeout, "attempt_timeout", true);
     options.retry.max_attempts = max_attempts;
-    options.retry.initial_backoff = seconds_to_ms(initial_backoff, "initial_backoff", true);
-    options.retry.max_backoff = seconds_to_ms(max_backoff, "max_backoff", true);
+    options.retry.initial_backoff = seconds_arg(initial_backoff, "initial_backoff", true);
+    options.retry.max_backoff = seconds_arg(max_backoff, "max_backoff", true);
     if (breaker) {
       CircuitBreakerOptions b;
       b.consecutive_failures = breaker_failures;
-      b.open_duration = seconds_to_ms(breaker_open, "breaker_open");
+      b.open_duration = seconds_arg(breaker_open, "breaker_open");
       options.breaker = b;
     } else {
       options.breaker = std::nullopt;
@@ -147,7 +141,7 @@ class PyClient {
       r.headers.emplace_back(
           "traceparent",
           trace::TraceContext::continue_from(traceparent, std::nullopt).traceparent());
-    if (timeout) r.deadline = Deadline::after(seconds_to_ms(*timeout, "timeout"));
+    if (timeout) r.deadline = Deadline::after(seconds_arg(*timeout, "timeout"));
     r.idempotent = idempotent;
     auto client = client_;
     auto response = wait_for<http::ClientResponse>(

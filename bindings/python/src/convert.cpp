@@ -72,6 +72,14 @@ nlohmann::json to_json(py::handle value, const char* what) {
   return convert(value, what, 0);
 }
 
+std::chrono::milliseconds seconds_arg(double seconds, const char* what, bool zero_ok) {
+  if (!(seconds >= 0) || (!zero_ok && seconds == 0) || seconds > 86'400)
+    throw py::value_error(std::string(what) + " must be a number of seconds in " +
+                          (zero_ok ? "[0, 86400]" : "(0, 86400]"));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration<double>(seconds));
+}
+
 py::object from_json(const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::null:

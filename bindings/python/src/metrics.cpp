@@ -64,6 +64,13 @@ struct PyFamily {
     return s.empty() ? "none" : s;
   }
 
+  // The one child of a family without labels (inc/set/observe called on the family itself).
+  Metric& unlabelled(const char* kind) {
+    if (!label_names.empty())
+      throw py::value_error(std::string("this ") + kind + " has labels: use .labels(...)");
+    return child({});
+  }
+
   Metric& child(const prometheus::Labels& labels) {
     if constexpr (std::is_same_v<Metric, prometheus::Histogram>)
       return family->Add(labels, *buckets);
@@ -134,29 +141,19 @@ void bind_metrics(py::module_& root) {
       .def(
           "inc",
           [](Counter& f, double amount) {
-            if (!f.label_names.empty())
-              throw py::value_error("this counter has labels: use .labels(...)");
             if (!(amount >= 0)) throw py::value_error("a counter only goes up (amount >= 0)");
-            f.child({}).Increment(amount);
+            f.unlabelled("counter").Increment(amount);
           },
           py::arg("amount") = 1.0);
   family("Gauge", static_cast<Gauge*>(nullptr))
       .def(
-          "set",
-          [](Gauge& f, double v) {
-            if (!f.label_names.empty())
-              throw py::value_error("this gauge has labels: use .labels(...)");
-            f.child({}).Set(v);
-          },
-          py::arg("value"));
+          "set", [](Gauge& f, double v) { f.unlabelled("gauge").Set(v); }, py::arg("value"));
   family("Histogram", static_cast<Histogram*>(nullptr))
       .def(
           "observe",
           [](Histogram& f, double v) {
-            if (!f.label_names.empty())
-              throw py::value_error("this histogram has labels: use .labels(...)");
             if (std::isnan(v)) throw py::value_error("cannot observe NaN");
-            f.child({}).Observe(v);
+            f.unlabelled("histogram").Observe(v);
           },
           py::arg("value"));
 
