@@ -22,6 +22,7 @@
 #include "svckit/bus/bus.hpp"
 #include "svckit/config.hpp"
 #include "svckit/error.hpp"
+#include "svckit/http/ascii.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/http/response.hpp"
@@ -30,21 +31,12 @@
 
 namespace svckit::gateway {
 namespace asio = boost::asio;
+using http::iequals;
+using http::istarts_with;
 using http::Request;
 using http::Response;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-bool istarts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
-}
 
 // Headers that describe one connection (RFC 9110 §7.6.1) or that the client sets itself.
 bool hop_by_hop(std::string_view name) {
@@ -68,17 +60,28 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
-// Paths that would mean something else once decoded: dot segments, encoded slashes, NULs.
-// Compared without case and without copying the path (this runs on every request).
+// Paths that would mean something else once decoded: dot segments, encoded dots, slashes,
+// backslashes and NULs, empty segments. One pass, without case (this runs on every request).
 bool hostile_path(std::string_view path) {
-  auto contains = [path](std::string_view bad) {
-    for (std::size_t i = 0; i + bad.size() <= path.size(); ++i)
-      if (iequals(path.substr(i, bad.size()), bad)) return true;
-    return false;
-  };
-  for (std::string_view bad : {"/../", "/./", "%2e", "%2f", "%5c", "%00", "\\", "//"})
-    if (contains(bad)) return true;
-  return path.ends_with("/..") || path.ends_with("/.");
+  const std::size_t n = path.size();
+  auto at = [&](std::size_t i) { return i < n ? http::ascii_lower(path[i]) : '\0'; };
+  for (std::size_t i = 0; i < n; ++i) {
+    char c = path[i];
+    if (c == '\\') return true;
+    if (c == '%') {
+      char a = at(i + 1), b = at(i + 2);
+      if ((a == '2' && (b == 'e' || b == 'f')) || (a == '5' && b == 'c') || (a == '0' && b == '0'))
+        return true;
+    }
+    if (c == '/') {
+      if (at(i + 1) == '/') return true;
+      if (at(i + 1) == '.') {
+        std::size_t after = at(i + 2) == '.' ? i + 3 : i + 2;  // "/." or "/.."
+        if (after >= n || path[after] == '/') return true;
+      }
+    }
+  }
+  return false;
 }
 
 bool idempotent(http::Method m) {
@@ -187,7 +190,7 @@ struct Gateway::State {
   std::shared_ptr<Compiled> compile(RoutesConfig config);
   Task<Response> proxy(const CompiledRoute& route, Request& req) const;
   Task<http::ClientResponse> forward(const CompiledRoute& route, Upstream& upstream,
-                                     const http::ClientRequest& out, bool retry) const;
+                                     http::ClientRequest out, bool retry) const;
   void judge(const CompiledRoute& route) const;
   Task<void> shadow(std::shared_ptr<const Compiled> keep, const CompiledRoute& route,
                     Upstream& other, http::ClientRequest out, int status, std::string body) const;
@@ -360,12 +363,18 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
     other = fresh ? route.legacy.get() : route.upstream.get();
     (fresh ? route.to_new : route.to_legacy)->Increment();
   }
+  // The shadow gets its own copy of the request; the primary call takes this one.
+  std::optional<http::ClientRequest> shadow_request;
+  if (r.shadow && other &&
+      (req.method() == http::Method::get || req.method() == http::Method::head) &&
+      draw_percent(r.shadow->percent))
+    shadow_request = out;
   auto executor = co_await asio::this_coro::executor;
   auto started = std::chrono::steady_clock::now();
   std::optional<http::ClientResponse> res;
   std::exception_ptr failure;
   try {
-    res = co_await forward(route, *primary, out, idempotent(req.method()));
+    res = co_await forward(route, *primary, std::move(out), idempotent(req.method()));
   } catch (...) {
     failure = std::current_exception();
   }
@@ -376,11 +385,11 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
     if (r.rollback && fresh) judge(route);
   }
   if (failure) std::rethrow_exception(failure);
-  if (r.shadow && other &&
-      (req.method() == http::Method::get || req.method() == http::Method::head) &&
-      draw_percent(r.shadow->percent))
+  if (shadow_request)
     if (auto keep = route.owner.lock())
-      asio::co_spawn(executor, shadow(std::move(keep), route, *other, out, res->status, res->body),
+      asio::co_spawn(executor,
+                     shadow(std::move(keep), route, *other, std::move(*shadow_request), res->status,
+                            res->body),
                      asio::detached);
   Response answer;
   answer.status = res->status;
@@ -404,9 +413,9 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
 // One call to `upstream`, retried on another of its targets while attempts are left (for
 // idempotent calls) on no answer or 502/503/504.
 Task<http::ClientResponse> Gateway::State::forward(const CompiledRoute& route, Upstream& upstream,
-                                                   const http::ClientRequest& out,
-                                                   bool retry) const {
+                                                   http::ClientRequest out, bool retry) const {
   const int attempts = retry ? 1 + route.config.retries : 1;
+  const Deadline deadline = out.deadline;
   const Target* failed = nullptr;
   for (int attempt = 1;; ++attempt) {
     Target* target = upstream.pick(failed);
@@ -415,17 +424,20 @@ Task<http::ClientResponse> Gateway::State::forward(const CompiledRoute& route, U
     target->outstanding.fetch_add(1, std::memory_order_relaxed);
     http::ClientResponse res;
     try {
-      res = co_await target->client->send(out);
+      // The last attempt takes the request; earlier ones send copies. (Not a ?: inside the
+      // co_await: GCC 12 destroys its temporary too early, docs/architecture.md.)
+      http::ClientRequest sent = attempt < attempts ? http::ClientRequest(out) : std::move(out);
+      res = co_await target->client->send(std::move(sent));
     } catch (const http::UpstreamError&) {
       target->outstanding.fetch_sub(1, std::memory_order_relaxed);
-      if (attempt >= attempts || out.deadline.expired()) throw;
+      if (attempt >= attempts || deadline.expired()) throw;
       route.retries->Increment();
       failed = target;
       continue;
     }
     target->outstanding.fetch_sub(1, std::memory_order_relaxed);
     if ((res.status == 502 || res.status == 503 || res.status == 504) && attempt < attempts &&
-        !out.deadline.expired()) {
+        !deadline.expired()) {
       route.retries->Increment();
       failed = target;
       continue;

@@ -5,8 +5,8 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "../http/ascii.hpp"
 #include "svckit/error.hpp"
+#include "svckit/http/ascii.hpp"
 #include "svckit/http/client_certificate.hpp"
 
 namespace svckit::auth {
@@ -20,11 +20,6 @@ Error unauthorized(const std::string& detail, bool with_error = true) {
   e.with_header("WWW-Authenticate",
                 with_error ? "Bearer error=\"invalid_token\"" : std::string("Bearer"));
   return e;
-}
-
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() &&
-         http::detail::iequals(text.substr(0, prefix.size()), prefix);
 }
 
 std::vector<std::string> string_list(const JoseObject& claims, const char* name) {
@@ -114,7 +109,7 @@ Authenticator::Authenticator(BearerOptions options)
 Authenticator::~Authenticator() = default;
 
 SharedPrincipal Authenticator::from_authorization(std::string_view authorization) const {
-  if (!starts_with_ignoring_case(authorization, "Bearer "))
+  if (!http::istarts_with(authorization, "Bearer "))
     throw unauthorized("the Authorization header must use the Bearer scheme");
   if (!options_->verifier) throw unauthorized("bearer tokens are not accepted here");
   auto token = authorization.substr(7);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../http/ascii.hpp"
+#include "svckit/http/ascii.hpp"
 
 namespace svckit::auth {
 namespace {
@@ -49,8 +49,8 @@ void check_header(const JoseObject& header) {
   if (const auto* typ = header.find("typ")) {
     if (typ->kind != JoseObject::Kind::string) throw TokenError("\"typ\" is not a string");
     std::string_view t = typ->text;
-    if (!http::detail::iequals(t, "jwt") && !http::detail::iequals(t, "at+jwt") &&
-        !http::detail::iequals(t, "application/jwt"))
+    if (!http::iequals(t, "jwt") && !http::iequals(t, "at+jwt") &&
+        !http::iequals(t, "application/jwt"))
       throw TokenError("\"typ\" is '" + std::string(t.substr(0, 64)) + "', not a JWT");
   }
 }
@@ -61,7 +61,7 @@ std::vector<const Key*> candidate_keys(const KeySet& keys, const JoseObject& hea
                                        const std::function<void()>& on_unknown_kid) {
   auto alg = parse_algorithm(alg_name);
   if (!alg) {
-    if (http::detail::iequals(alg_name, "none"))
+    if (http::iequals(alg_name, "none"))
       throw TokenError("unsigned tokens (alg \"none\") are never accepted");
     throw TokenError("unsupported alg '" + std::string(alg_name.substr(0, 32)) + "'");
   }

@@ -20,7 +20,8 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "ascii.hpp"
+#include "message_head.hpp"
+#include "svckit/http/ascii.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"
@@ -104,23 +105,12 @@ bool safe_field(std::string_view text) {
                       [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
 }
 
-// RFC 9110 §5.6.2: a header name is a token.
-bool is_token(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // Fields the client writes itself; a caller's copies are dropped rather than sent twice (a
 // second Content-Length is a request smuggling vector, a second deadline a lie).
 bool owned_by_client(std::string_view name) {
   for (std::string_view owned :
        {"Host", "Content-Length", "Transfer-Encoding", "X-Request-Timeout-Ms"})
-    if (detail::iequals(name, owned)) return true;
+    if (iequals(name, owned)) return true;
   return false;
 }
 
@@ -149,6 +139,7 @@ struct Connection {
   tcp::socket socket;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
   beast::flat_buffer buffer;
+  detail::ResponseHead answer_head;  // the last answer's, its vector reused
   Clock::time_point idle_since{};
   bool reused = false;
   // Attempt number on this connection: a timer that fires for an earlier attempt must not cancel
@@ -173,15 +164,19 @@ class ConnectionPools : public asio::execution_context::service {
   static inline asio::execution_context::id id;
   explicit ConnectionPools(asio::execution_context& ctx) : service(ctx) {}
 
+  // A connection idle for `trusted` or less is taken without looking for a close or stray
+  // bytes (a syscall): only a caller that repeats a failed try on a new connection passes more
+  // than zero, and servers send a farewell (a 408) only at their idle timeout, seconds later.
   std::shared_ptr<Connection> take(const std::shared_ptr<const void>& client,
-                                   milliseconds idle_timeout) {
+                                   milliseconds idle_timeout, milliseconds trusted) {
     auto now = Clock::now();
     std::lock_guard lock(mutex_);
     auto& idle = idle_of(client);
     while (!idle.empty()) {
       auto conn = std::move(idle.back());
       idle.pop_back();
-      if (now - conn->idle_since < idle_timeout && !conn->stale()) return conn;
+      auto idle_for = now - conn->idle_since;
+      if (idle_for < idle_timeout && (idle_for < trusted || !conn->stale())) return conn;
     }
     return nullptr;
   }
@@ -296,7 +291,7 @@ ClientRequest ClientRequest::json(Method method, std::string target, const nlohm
 
 std::optional<std::string_view> ClientResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
-    if (detail::iequals(k, name)) return std::string_view(v);
+    if (iequals(k, name)) return std::string_view(v);
   return std::nullopt;
 }
 
@@ -322,7 +317,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     prometheus::Counter* retries = nullptr;
     prometheus::Counter* budget_exhausted = nullptr;
     prometheus::Gauge* breaker_state = nullptr;
+    // Children of `requests` by method and status (slot 0: no answer, then 100..599).
+    std::unique_ptr<std::atomic<prometheus::Counter*>[]> by_call;
   } metrics;
+  static constexpr std::size_t kStatusSlots = 501;
 
   Impl(std::string_view base_url, ClientOptions o)
       : url(parse_url(base_url)), options(std::move(o)), budget(options.retry_budget) {
@@ -361,6 +359,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   void register_metrics(metrics::Registry& registry) {
+    metrics.by_call = std::make_unique<std::atomic<prometheus::Counter*>[]>(
+        kStatusSlots * (static_cast<std::size_t>(Method::other) + 1));
     metrics.requests = &registry.counter("http_client_requests_total",
                                          "Calls made by the HTTP client, by upstream, method and "
                                          "final status (\"error\" when there was no answer).");
@@ -439,7 +439,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           "line breaks: '" +
           r.target + "'");
     for (const auto& [k, v] : r.headers)
-      if (!is_token(k) || !safe_field(v))
+      if (!http::is_token(k) || !safe_field(v))
         throw std::invalid_argument("header '" + k +
                                     "': the name must be a token and the value "
                                     "must hold no line break or NUL");
@@ -450,30 +450,48 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // The request head, serialized by hand into one buffer (what Beast's serializer would write,
   // without a field allocation each). The request was validated.
   std::string wire_head(const ClientRequest& r, Deadline deadline) const {
+    using namespace std::string_view_literals;
+    std::size_t size = 160 + url.prefix.size() + r.target.size() + host_header.size();
+    bool own_agent = false;
+    for (const auto& [k, v] : r.headers) {
+      size += k.size() + v.size() + 4;
+      own_agent = own_agent || iequals(k, "User-Agent");
+    }
+    if (r.context)
+      size += r.context->request_id().size() + r.context->trace().tracestate.size() + 32;
     std::string head;
-    head.reserve(256 + r.target.size());
-    head.append(method_name(r.method)).append(" ").append(url.prefix).append(r.target);
-    head.append(" HTTP/1.1\r\nHost: ").append(host_header).append("\r\nUser-Agent: svckit/0.1\r\n");
+    head.reserve(size);
     auto field = [&head](std::string_view name, std::string_view value) {
-      head.append(name).append(": ").append(value).append("\r\n");
+      head.append(name).append(": "sv).append(value).append("\r\n"sv);
     };
+    head.append(method_name(r.method)).append(" "sv).append(url.prefix).append(r.target);
+    head.append(" HTTP/1.1\r\n"sv);
+    field("Host", host_header);
+    if (!own_agent) field("User-Agent", "svckit/0.1");  // a proxy passes its client's on
     for (const auto& [k, v] : r.headers)
       if (!owned_by_client(k)) field(k, v);
     if (r.context) {
       field("X-Request-ID", r.context->request_id());
-      trace::TraceContext child = r.context->trace();
-      child.span_id = trace::random_hex(8);
-      field("traceparent", child.traceparent());
-      if (!child.tracestate.empty()) field("tracestate", child.tracestate);
+      // The caller's trace, with a span of this call's own.
+      const trace::TraceContext& t = r.context->trace();
+      static constexpr char kHex[] = "0123456789abcdef";
+      head.append("traceparent: 00-"sv).append(t.trace_id).append("-"sv);
+      head.append(trace::random_hex(8)).append("-"sv);
+      head.append({kHex[t.flags >> 4], kHex[t.flags & 15]}).append("\r\n"sv);
+      if (!t.tracestate.empty()) field("tracestate", t.tracestate);
     }
+    auto number = [&field](std::string_view name, std::int64_t value) {
+      char digits[24];
+      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+      field(name, std::string_view(digits, end - digits));
+    };
     if (deadline.is_set())
-      field(kTimeoutHeader,
-            std::to_string(std::max<std::int64_t>(1, deadline.remaining().count())));
+      number(kTimeoutHeader, std::max<std::int64_t>(1, deadline.remaining().count()));
     if (!r.body.empty() && !r.content_type.empty()) field("Content-Type", r.content_type);
     if (!r.body.empty() || r.method == Method::post || r.method == Method::put ||
         r.method == Method::patch)
-      field("Content-Length", std::to_string(r.body.size()));
-    head.append("\r\n");
+      number("Content-Length", static_cast<std::int64_t>(r.body.size()));
+    head.append("\r\n"sv);
     return head;
   }
 
@@ -483,6 +501,57 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body)};
     auto [wec, written] = co_await asio::async_write(stream, wire, kNoThrow);
     if (wec) throw io_error(conn, "sending the request failed: " + wec.message());
+    auto answer = co_await read_plain_answer(stream, conn, request, keep_alive);
+    if (answer) co_return std::move(*answer);
+    co_return co_await read_answer(stream, conn, request, keep_alive);
+  }
+
+  static std::string_view buffered(const beast::flat_buffer& buffer) {
+    auto data = buffer.data();
+    return {static_cast<const char*>(data.data()), data.size()};
+  }
+
+  // The fast path: an answer with a plain head and a Content-Length body (or none), parsed in
+  // place. Anything else is left in the buffer for Beast's parser (nullopt).
+  template <class Stream>
+  Task<std::optional<ClientResponse>> read_plain_answer(Stream& stream, Connection& conn,
+                                                        const ClientRequest& request,
+                                                        bool& keep_alive) {
+    auto& head = conn.answer_head;
+    for (;;) {
+      auto parsed = detail::parse_response_head(buffered(conn.buffer), kMaxResponseHead,
+                                                request.method == Method::head, head);
+      if (parsed == detail::HeadParse::declined) co_return std::nullopt;
+      if (parsed == detail::HeadParse::complete) break;
+      auto [ec, n] = co_await stream.async_read_some(conn.buffer.prepare(4096), kNoThrow);
+      if (ec) throw io_error(conn, "reading the answer failed: " + ec.message());
+      conn.buffer.commit(n);
+    }
+    if (head.content_length > options.max_response_bytes)
+      throw error(UpstreamError::Kind::too_large, "the answer is larger than the client takes");
+    ClientResponse out;
+    out.status = head.status;
+    out.headers.reserve(head.headers.size());
+    for (auto [name, value] : head.headers) out.headers.emplace_back(name, value);
+    keep_alive = head.keep_alive;
+    const std::size_t total = head.size + head.content_length;
+    // Copied out above: reading the body may move the buffer.
+    while (conn.buffer.size() < total) {
+      auto [ec, n] = co_await stream.async_read_some(
+          conn.buffer.prepare(total - conn.buffer.size()), kNoThrow);
+      if (ec) throw io_error(conn, "reading the answer failed: " + ec.message());
+      conn.buffer.commit(n);
+    }
+    out.body =
+        std::string(buffered(conn.buffer).substr(total - head.content_length, head.content_length));
+    conn.buffer.consume(total);
+    co_return out;
+  }
+
+  // The general path: Beast's parser on what is buffered and what follows.
+  template <class Stream>
+  Task<ClientResponse> read_answer(Stream& stream, Connection& conn, const ClientRequest& request,
+                                   bool& keep_alive) {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.header_limit(kMaxResponseHead);
     parser.body_limit(options.max_response_bytes);
@@ -515,9 +584,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::shared_ptr<const void> self = shared_from_this();
     auto head = wire_head(r, deadline);
     // A pooled connection the server closed a moment ago fails before any answer; such a try
-    // is repeated once on a new connection (the request never reached a handler).
+    // of a call that may be repeated is repeated once on a new connection. Other calls look
+    // at the pooled connection before using it.
+    const bool repeatable = idempotent(r.method) || r.idempotent.value_or(false);
     for (int fresh_tries = 0;; ++fresh_tries) {
-      auto conn = pools.take(self, options.idle_timeout);
+      auto trusted = repeatable && fresh_tries == 0 ? milliseconds(1000) : milliseconds(0);
+      auto conn = pools.take(self, options.idle_timeout, trusted);
       if (!conn) conn = co_await connect(attempt_deadline);
       bool reused = conn->reused;
       AttemptTimer timer(ex, conn);
@@ -537,21 +609,34 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         if (keep_alive) pools.give_back(self, std::move(conn), options.max_idle_per_loop);
         co_return response;
       }
-      if (failure->kind() == UpstreamError::Kind::io && reused && fresh_tries == 0 &&
-          (idempotent(r.method) || r.idempotent.value_or(false)))
+      if (failure->kind() == UpstreamError::Kind::io && reused && fresh_tries == 0 && repeatable)
         continue;
       throw *failure;
     }
   }
 
-  void count(const ClientRequest& r, std::string_view status, Clock::time_point started) {
+  // `status`: the answer's, or 0 when there was none ("error").
+  void count(const ClientRequest& r, int status, Clock::time_point started) {
     if (!metrics.requests) return;
-    metrics.requests
-        ->Add({{"upstream", name},
-               {"method", std::string(method_name(r.method))},
-               {"status", std::string(status)}})
-        .Increment();
+    counter_for(r.method, status).Increment();
     metrics.duration->Observe(std::chrono::duration<double>(Clock::now() - started).count());
+  }
+
+  // The http_client_requests_total child of (method, status), looked up once: Family::Add
+  // builds a label map and takes the family's lock, on every call otherwise.
+  prometheus::Counter& counter_for(Method method, int status) {
+    auto add = [&] {
+      return &metrics.requests->Add({{"upstream", name},
+                                     {"method", std::string(method_name(method))},
+                                     {"status", status ? std::to_string(status) : "error"}});
+    };
+    if (status != 0 && (status < 100 || status >= 600)) return *add();  // not worth a slot
+    std::size_t slot = static_cast<std::size_t>(method) * kStatusSlots +
+                       (status ? static_cast<std::size_t>(status - 99) : 0);
+    if (auto* c = metrics.by_call[slot].load(std::memory_order_acquire)) return *c;
+    auto* c = add();
+    metrics.by_call[slot].store(c, std::memory_order_release);  // a race stores the same child
+    return *c;
   }
 
   Task<void> sleep(milliseconds wait) {
@@ -626,10 +711,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
 
     if (last_response) {
-      count(r, std::to_string(last_response->status), started);
+      count(r, last_response->status, started);
       co_return std::move(*last_response);
     }
-    count(r, "error", started);
+    count(r, 0, started);
     if (options.fallback) {
       if (auto answer = options.fallback(r, *last_error)) co_return std::move(*answer);
     }

@@ -4,15 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ascii.hpp"
 #include "svckit/error.hpp"
+#include "svckit/http/ascii.hpp"
 #include "svckit/http/json_body.hpp"
 #include "svckit/http/router.hpp"
 
 namespace svckit::http {
 namespace {
-
-using detail::iequals;
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ascii.hpp"
 #include "svckit/error.hpp"
+#include "svckit/http/ascii.hpp"
 
 namespace svckit::http {
 
@@ -61,7 +61,7 @@ Response& Response::set_header(std::string name, std::string value) {
 
 const std::string* Response::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
-    if (detail::iequals(k, name)) return &v;
+    if (iequals(k, name)) return &v;
   return nullptr;
 }
 

@@ -29,16 +29,14 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "ascii.hpp"
-#include "request_head.hpp"
+#include "message_head.hpp"
 #include "svckit/error.hpp"
+#include "svckit/http/ascii.hpp"
 #include "svckit/trace/trace_context.hpp"
 #include "tls.hpp"
 
 namespace svckit::http {
 namespace {
-
-using detail::iequals;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -283,7 +281,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     Session& s = *session;
     s.loop.sessions.insert(&s);
     beast::error_code ignored;
-    s.socket.non_blocking(true, ignored);  // read_some after a wait must never block the loop
+    s.socket.non_blocking(true, ignored);  // write() tries write_some first: never block
     auto peer = s.socket.remote_endpoint(ignored);
     if (!ignored) s.remote = peer.address().to_string();
     try {
@@ -345,30 +343,15 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     // Connection: close); one that stays quiet is closed soon.
     if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
     s.deadline = Clock::now() + wait;
-    // A keep-alive client sends its next request only after our response, so waiting for
-    // readability first saves a read that would fail with EAGAIN. A new connection's request is
-    // usually there already.
+    // One asynchronous read, TLS or not. Asio remembers that the last read drained the socket
+    // and then queues this one for the next readiness event without a syscall; a readiness
+    // wait (async_wait) would re-arm epoll with an epoll_ctl on every keep-alive request.
     s.idle = !first;
-    if (s.tls) {  // decrypted bytes may already wait inside the TLS stream: no readiness wait
-      auto [ec, n] = co_await s.tls->async_read_some(s.buffer.prepare(4096), kNoThrow);
-      s.idle = false;
-      if (ec) co_return false;
-      s.buffer.commit(n);
-      co_return true;
-    }
-    for (bool readable = first;; readable = false) {
-      if (!readable) {
-        auto [wec] = co_await s.socket.async_wait(tcp::socket::wait_read, kNoThrow);
-        s.idle = false;
-        if (wec) co_return false;
-      }
-      beast::error_code ec;
-      std::size_t n = s.socket.read_some(s.buffer.prepare(4096), ec);
-      if (ec == asio::error::would_block) continue;
-      if (ec) co_return false;
-      s.buffer.commit(n);
-      co_return true;
-    }
+    auto [ec, n] = co_await read_some(s, s.buffer.prepare(4096));
+    s.idle = false;
+    if (ec) co_return false;
+    s.buffer.commit(n);
+    co_return true;
   }
 
   static std::string_view buffered(const beast::flat_buffer& buffer) {

@@ -227,6 +227,14 @@ TEST(Client, SendsBodiesHostAndThePathPrefix) {
   EXPECT_NE(head.find("Host: 127.0.0.1:"), std::string::npos);
   EXPECT_NE(head.find("X-Tenant: t1\r\n"), std::string::npos);
   EXPECT_EQ(head.find("ength: 999"), std::string::npos) << head;
+  EXPECT_NE(head.find("User-Agent: svckit/"), std::string::npos) << head;
+
+  auto passed_on = get_request("/");  // a proxy passes its client's User-Agent on, only that
+  passed_on.headers.emplace_back("user-agent", "monolith/2");
+  call(client, std::move(passed_on));
+  head = up.last_head();
+  EXPECT_NE(head.find("user-agent: monolith/2\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("svckit/"), std::string::npos) << head;
 }
 
 TEST(Client, CarriesRequestIdTraceAndRemainingDeadline) {
@@ -245,6 +253,8 @@ TEST(Client, CarriesRequestIdTraceAndRemainingDeadline) {
   auto tp = head.find("traceparent: 00-0af7651916cd43dd8448eb211c80319c-");
   ASSERT_NE(tp, std::string::npos) << head;
   std::string span = head.substr(tp + 48, 16);
+  EXPECT_EQ(head.substr(tp + 65, 5), "-01\r\n") << "the caller's flags";
+  EXPECT_TRUE(svckit::trace::parse_traceparent(head.substr(tp + 13, 55)).has_value()) << head;
   EXPECT_NE(span, trace.span_id) << "a new span per outgoing call";
   EXPECT_NE(span, "b7ad6b7169203331");
   EXPECT_NE(head.find("tracestate: vendor=x"), std::string::npos);
@@ -402,8 +412,34 @@ TEST(Client, AStalePooledConnectionIsReplacedTransparently) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(loop.run(client.get("/")).status, 200);
   EXPECT_EQ(up.connections(), 1);
   Client once(closing.url(), quick());
+  // A GET may find the dead connection (it is not looked at when it was pooled a moment ago)
+  // and is then repeated on a new one; a POST, which cannot be repeated, never finds it.
   for (int i = 0; i < 3; ++i) EXPECT_EQ(loop.run(once.get("/")).status, 200);
-  EXPECT_EQ(closing.connections(), 3) << "a closed connection is never taken from the pool";
+  EXPECT_EQ(closing.connections(), 3);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(loop.run(once.post("/", nlohmann::json::object())).status, 200);
+  EXPECT_EQ(closing.connections(), 6) << "a closed connection is never taken for a POST";
+}
+
+TEST(Client, ChunkedAndReadToCloseAnswersAreRead) {
+  FakeUpstream chunked([](int, int, const std::string&) {
+    return std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
+  });
+  FakeUpstream to_close([](int, int, const std::string&) {
+    return FakeUpstream::then_close("HTTP/1.1 200 OK\r\nX-Kind: legacy\r\n\r\nuntil the end");
+  });
+  LoopThread loop;
+  Client a(chunked.url(), quick());
+  for (int i = 0; i < 2; ++i) {  // the connection stays usable after a chunked answer
+    auto res = loop.run(a.get("/"));
+    EXPECT_EQ(res.status, 200);
+    EXPECT_EQ(res.body, "{}");
+  }
+  EXPECT_EQ(chunked.connections(), 1);
+  Client b(to_close.url(), quick());
+  auto res = loop.run(b.get("/"));
+  EXPECT_EQ(res.body, "until the end");
+  EXPECT_EQ(res.header("X-Kind"), "legacy");
 }
 
 TEST(Client, GarbageAndOversizedAnswersAreErrorsNotCrashes) {

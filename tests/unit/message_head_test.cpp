@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "request_head.hpp"
+#include "message_head.hpp"
 
 using svckit::http::detail::HeadParse;
 using svckit::http::detail::parse_request_head;
@@ -93,4 +93,88 @@ TEST(RequestHead, DeclinesTooManyHeaders) {
   std::string bytes = "GET / HTTP/1.1\r\n";
   for (int i = 0; i < 65; ++i) bytes += "X-" + std::to_string(i) + ": v\r\n";
   EXPECT_EQ(parse(bytes + "\r\n"), HeadParse::declined);
+}
+
+namespace {
+
+using svckit::http::detail::parse_response_head;
+using svckit::http::detail::ResponseHead;
+
+HeadParse parse_answer(const std::string& bytes, ResponseHead& head, bool to_head = false) {
+  return parse_response_head(bytes, 8192, to_head, head);
+}
+
+HeadParse parse_answer(const std::string& bytes) {
+  ResponseHead head;
+  return parse_answer(bytes, head);
+}
+
+}  // namespace
+
+TEST(ResponseHead, ParsesTheCommonAnswer) {
+  std::string bytes =
+      "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+  ResponseHead head;
+  ASSERT_EQ(parse_answer(bytes, head), HeadParse::complete);
+  EXPECT_EQ(head.status, 201);
+  ASSERT_EQ(head.headers.size(), 2u);
+  EXPECT_EQ(head.headers[0].second, "application/json");
+  EXPECT_EQ(head.size, bytes.size() - 2);
+  EXPECT_EQ(head.content_length, 2u);
+  EXPECT_TRUE(head.keep_alive);
+}
+
+TEST(ResponseHead, KnowsWhichAnswersHaveNoBody) {
+  ResponseHead head;
+  // A 304 and the answer to a HEAD describe a body they do not carry.
+  ASSERT_EQ(parse_answer("HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n", head),
+            HeadParse::complete);
+  EXPECT_EQ(head.content_length, 0u);
+  ASSERT_EQ(parse_answer("HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", head, /*to_head=*/true),
+            HeadParse::complete);
+  EXPECT_EQ(head.content_length, 0u);
+  ASSERT_EQ(parse_answer("HTTP/1.1 204\r\n\r\n", head), HeadParse::complete);  // no reason
+  EXPECT_EQ(head.status, 204);
+}
+
+TEST(ResponseHead, ReadsTheConnectionsFate) {
+  ResponseHead head;
+  ASSERT_EQ(parse_answer("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", head),
+            HeadParse::complete);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(parse_answer("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", head),
+            HeadParse::complete);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(
+      parse_answer("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", head),
+      HeadParse::complete);
+  EXPECT_TRUE(head.keep_alive);
+}
+
+TEST(ResponseHead, WaitsForTheWholeHead) {
+  EXPECT_EQ(parse_answer("HTTP/1.1 200 OK\r\nContent-Len"), HeadParse::incomplete);
+  EXPECT_EQ(parse_answer(""), HeadParse::incomplete);
+  ResponseHead head;
+  EXPECT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nX: " + std::string(100, 'a'), 64, false, head),
+            HeadParse::declined);  // past the limit: the full parser's too_large
+}
+
+TEST(ResponseHead, DeclinesWhatTheFullParserMustSee) {
+  const char* declined[] = {
+      "HTTP/1.1 100 Continue\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\n\r\n",  // read to the close
+      "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+      "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 0a0 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/2 200 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nBad Name: a\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX: a\r\n folded\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
+  };
+  for (const char* bytes : declined) EXPECT_EQ(parse_answer(bytes), HeadParse::declined) << bytes;
 }
