@@ -96,18 +96,6 @@ http::Middleware compose(std::vector<http::Middleware> chain, http::Handler last
   return [handler](Request& req, const http::Handler&) { return handler(req); };
 }
 
-// Kong's rate-limit headers beside the IETF ones rate_limit() sets, for the monolith's clients.
-http::Middleware kong_rate_headers() {
-  return [](Request& req, const http::Handler& next) -> Task<Response> {
-    Response res = co_await next(req);
-    if (const auto* limit = res.header("RateLimit-Limit"))
-      res.set_header("X-RateLimit-Limit-Minute", *limit);
-    if (const auto* left = res.header("RateLimit-Remaining"))
-      res.set_header("X-RateLimit-Remaining-Minute", *left);
-    co_return res;
-  };
-}
-
 // When `path` was last written (seconds, nanoseconds); zeros when it cannot be read.
 std::pair<long, long> modified(const std::string& path) {
   struct stat info {};
@@ -190,7 +178,7 @@ struct Gateway::State {
   std::shared_ptr<Compiled> compile(RoutesConfig config);
   Task<Response> proxy(const CompiledRoute& route, Request& req) const;
   Task<http::ClientResponse> forward(const CompiledRoute& route, Upstream& upstream,
-                                     http::ClientRequest out, bool retry) const;
+                                     const http::ClientRequest& out, bool retry) const;
   void judge(const CompiledRoute& route) const;
   Task<void> shadow(std::shared_ptr<const Compiled> keep, const CompiledRoute& route,
                     Upstream& other, http::ClientRequest out, int status, std::string body) const;
@@ -231,20 +219,18 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
     route->config = r;
     route->upstream = out->upstreams.at(r.upstream);
     std::vector<http::Middleware> chain;
-    if (r.rate_limit_per_minute && r.rate_by == RateBy::ip) {
-      chain.push_back(kong_rate_headers());
+    if (r.rate_limit_per_minute && r.rate_by == RateBy::ip)
       chain.push_back(auth::rate_limit({.limit = *r.rate_limit_per_minute,
                                         .window = std::chrono::seconds(60),
-                                        .key = auth::RateKey::client_ip}));
-    }
+                                        .key = auth::RateKey::client_ip,
+                                        .kong_headers = true}));
     if (r.access != Access::public_) chain.push_back(auth::bearer(with_roles));
     if (r.access == Access::permission) chain.push_back(auth::require(r.permission));
-    if (r.rate_limit_per_minute && r.rate_by == RateBy::consumer) {
-      chain.push_back(kong_rate_headers());
+    if (r.rate_limit_per_minute && r.rate_by == RateBy::consumer)
       chain.push_back(auth::rate_limit({.limit = *r.rate_limit_per_minute,
                                         .window = std::chrono::seconds(60),
-                                        .key = auth::RateKey::principal}));
-    }
+                                        .key = auth::RateKey::principal,
+                                        .kong_headers = true}));
     const CompiledRoute* self = route.get();
     const State* state = this;
     route->handle = compose(std::move(chain), [state, self](Request& req) -> Task<Response> {
@@ -304,6 +290,7 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
                           " bytes for " + r.name);
   http::ClientRequest out;
   out.method = req.method();
+  out.headers.reserve(req.headers().size() + r.request_headers.add.size() + 8);
   std::string_view path = req.path();
   std::string_view rest;
   for (const auto& p : r.paths)
@@ -363,7 +350,7 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
     other = fresh ? route.legacy.get() : route.upstream.get();
     (fresh ? route.to_new : route.to_legacy)->Increment();
   }
-  // The shadow gets its own copy of the request; the primary call takes this one.
+  // The shadow, which runs after the answer, gets its own copy of the request.
   std::optional<http::ClientRequest> shadow_request;
   if (r.shadow && other &&
       (req.method() == http::Method::get || req.method() == http::Method::head) &&
@@ -374,7 +361,7 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
   std::optional<http::ClientResponse> res;
   std::exception_ptr failure;
   try {
-    res = co_await forward(route, *primary, std::move(out), idempotent(req.method()));
+    res = co_await forward(route, *primary, out, idempotent(req.method()));
   } catch (...) {
     failure = std::current_exception();
   }
@@ -413,7 +400,8 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
 // One call to `upstream`, retried on another of its targets while attempts are left (for
 // idempotent calls) on no answer or 502/503/504.
 Task<http::ClientResponse> Gateway::State::forward(const CompiledRoute& route, Upstream& upstream,
-                                                   http::ClientRequest out, bool retry) const {
+                                                   const http::ClientRequest& out,
+                                                   bool retry) const {
   const int attempts = retry ? 1 + route.config.retries : 1;
   const Deadline deadline = out.deadline;
   const Target* failed = nullptr;
@@ -424,10 +412,7 @@ Task<http::ClientResponse> Gateway::State::forward(const CompiledRoute& route, U
     target->outstanding.fetch_add(1, std::memory_order_relaxed);
     http::ClientResponse res;
     try {
-      // The last attempt takes the request; earlier ones send copies. (Not a ?: inside the
-      // co_await: GCC 12 destroys its temporary too early, docs/architecture.md.)
-      http::ClientRequest sent = attempt < attempts ? http::ClientRequest(out) : std::move(out);
-      res = co_await target->client->send(std::move(sent));
+      res = co_await target->client->send_borrowed(out);  // `out` outlives every attempt
     } catch (const http::UpstreamError&) {
       target->outstanding.fetch_sub(1, std::memory_order_relaxed);
       if (attempt >= attempts || deadline.expired()) throw;
@@ -521,7 +506,7 @@ Task<Response> Gateway::State::serve(Request& req, const http::Handler& next) co
   if (req.matched_route()) co_return co_await next(req);  // the gateway's own /health, /metrics
   auto compiled = current.load(std::memory_order_acquire);
   const auto& cors = compiled->config.cors;
-  auto origin = req.header("Origin");
+  auto origin = cors.allow_origins.empty() ? std::nullopt : req.header("Origin");
   bool cors_ok = origin && !cors.allow_origins.empty() &&
                  std::any_of(cors.allow_origins.begin(), cors.allow_origins.end(),
                              [&](const std::string& o) { return o == "*" || o == *origin; });

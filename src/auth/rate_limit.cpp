@@ -111,12 +111,45 @@ void set_headers(std::vector<std::pair<std::string, std::string>>& headers,
   headers.emplace_back("RateLimit-Reset", std::to_string(reset));
 }
 
+// Kong's names for the headers of a window, empty when Kong has none for it.
+std::pair<std::string, std::string> kong_names(std::chrono::seconds window) {
+  const char* period = window.count() == 1       ? "Second"
+                       : window.count() == 60    ? "Minute"
+                       : window.count() == 3600  ? "Hour"
+                       : window.count() == 86400 ? "Day"
+                                                 : nullptr;
+  if (!period) return {};
+  return {std::string("X-RateLimit-Limit-") + period,
+          std::string("X-RateLimit-Remaining-") + period};
+}
+
+// Kong's pair beside the IETF headers; like those, the tighter of two limiters' wins.
+void set_kong_headers(std::vector<std::pair<std::string, std::string>>& headers,
+                      const std::pair<std::string, std::string>& names, const std::string& limit,
+                      long remaining) {
+  if (names.first.empty()) return;
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    if (headers[i].first != names.second) continue;
+    if (std::stol(headers[i].second) <= remaining) return;
+    for (auto& [name, value] : headers) {
+      if (name == names.first) value = limit;
+      if (name == names.second) value = std::to_string(remaining);
+    }
+    return;
+  }
+  headers.emplace_back(names.first, limit);
+  headers.emplace_back(names.second, std::to_string(remaining));
+}
+
 }  // namespace
 
 http::Middleware rate_limit(RateLimitOptions options) {
   auto buckets = std::make_shared<Buckets>(options);
+  auto kong = std::make_shared<const std::pair<std::string, std::string>>(
+      options.kong_headers ? kong_names(options.window) : std::pair<std::string, std::string>{});
   auto shared = std::make_shared<const RateLimitOptions>(std::move(options));
-  return [buckets, shared](http::Request& req, const http::Handler& next) -> Task<http::Response> {
+  return [buckets, shared, kong](http::Request& req,
+                                 const http::Handler& next) -> Task<http::Response> {
     auto decision = buckets->take(key_of(req, *shared));
     double missing = buckets->capacity() - decision.tokens;
     auto reset = static_cast<int>(std::ceil(missing / buckets->per_second()));
@@ -130,6 +163,10 @@ http::Middleware rate_limit(RateLimitOptions options) {
       e.with_header("RateLimit-Limit", limit);
       e.with_header("RateLimit-Remaining", "0");
       e.with_header("RateLimit-Reset", std::to_string(reset));
+      if (!kong->first.empty()) {
+        e.with_header(kong->first, limit);
+        e.with_header(kong->second, "0");
+      }
       throw e;
     }
     auto remaining = std::to_string(static_cast<long>(std::floor(decision.tokens)));
@@ -143,10 +180,16 @@ http::Middleware rate_limit(RateLimitOptions options) {
         e.with_header("RateLimit-Limit", limit);
         e.with_header("RateLimit-Remaining", remaining);
         e.with_header("RateLimit-Reset", std::to_string(reset));
+        if (!kong->first.empty()) {
+          e.with_header(kong->first, limit);
+          e.with_header(kong->second, remaining);
+        }
       }
       throw;
     }
     set_headers(response.headers, limit, decision.tokens, reset);
+    set_kong_headers(response.headers, *kong, limit,
+                     static_cast<long>(std::floor(decision.tokens)));
     co_return response;
   };
 }

@@ -646,7 +646,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // `self` is this Impl: held by the call's frame, so a call in flight keeps its client's state
   // alive even if the Client object goes.
-  Task<ClientResponse> send(ClientRequest r, std::shared_ptr<Impl> self) {
+  // Keeps the request in this frame for the whole call.
+  Task<ClientResponse> send_owned(ClientRequest r, std::shared_ptr<Impl> self) {
+    co_return co_await send(r, std::move(self));
+  }
+
+  Task<ClientResponse> send(const ClientRequest& r, std::shared_ptr<Impl> self) {
     (void)self;
     auto started = Clock::now();
     Deadline deadline = r.deadline.min(Deadline::after(options.timeout));
@@ -728,21 +733,25 @@ Client::Client(std::string_view base_url, ClientOptions options)
 Client::~Client() = default;
 
 Task<ClientResponse> Client::send(ClientRequest request) {
-  return impl_->send(std::move(request), impl_);
+  return impl_->send_owned(std::move(request), impl_);
+}
+
+Task<ClientResponse> Client::send_borrowed(const ClientRequest& request) {
+  return impl_->send(request, impl_);
 }
 
 Task<ClientResponse> Client::get(std::string target, const Request* context) {
   ClientRequest r;
   r.target = std::move(target);
   r.context = context;
-  return impl_->send(std::move(r), impl_);
+  return impl_->send_owned(std::move(r), impl_);
 }
 
 Task<ClientResponse> Client::post(std::string target, const nlohmann::json& body,
                                   const Request* context) {
   ClientRequest r = ClientRequest::json(Method::post, std::move(target), body);
   r.context = context;
-  return impl_->send(std::move(r), impl_);
+  return impl_->send_owned(std::move(r), impl_);
 }
 
 const std::string& Client::name() const {

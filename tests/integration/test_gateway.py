@@ -178,6 +178,7 @@ def test_rate_limits_with_kongs_headers_and_body_limits(gateway):
     assert answers[0].headers["X-RateLimit-Limit-Minute"] == "3"
     assert answers[0].headers["X-RateLimit-Remaining-Minute"] == "2"
     assert answers[0].headers["RateLimit-Limit"] == "3" and int(answers[3].headers["Retry-After"]) >= 1
+    assert answers[3].headers["X-RateLimit-Remaining-Minute"] == "0"  # Kong's on the 429 too
 
 
 def test_hostile_input_is_refused_at_the_edge(gateway):

@@ -50,6 +50,26 @@ TEST(RateLimit, CountsDownThenAnswers429WithRetryAfter) {
   EXPECT_EQ(call(h, "10.0.0.2").status, 200);  // another client has its own bucket
 }
 
+TEST(RateLimit, KongsHeadersNameTheWindowsPeriod) {
+  auto h =
+      limited({rate_limit({.limit = 2, .window = std::chrono::seconds(60), .kong_headers = true})});
+  auto a = call(h, "10.0.0.1");
+  EXPECT_EQ(a.headers["X-RateLimit-Limit-Minute"], "2");
+  EXPECT_EQ(a.headers["X-RateLimit-Remaining-Minute"], "1");
+  call(h, "10.0.0.1");
+  auto over = call(h, "10.0.0.1");
+  EXPECT_EQ(over.status, 429);
+  EXPECT_EQ(over.headers["X-RateLimit-Remaining-Minute"], "0");
+  auto hourly = limited(
+      {rate_limit({.limit = 5, .window = std::chrono::seconds(3600), .kong_headers = true})});
+  EXPECT_EQ(call(hourly, "10.0.0.1").headers["X-RateLimit-Limit-Hour"], "5");
+  auto odd =
+      limited({rate_limit({.limit = 5, .window = std::chrono::seconds(90), .kong_headers = true})});
+  EXPECT_EQ(call(odd, "10.0.0.1").headers.count("X-RateLimit-Limit-Minute"), 0u);  // no Kong name
+  auto plain = limited({rate_limit({.limit = 5})});
+  EXPECT_EQ(call(plain, "10.0.0.1").headers.count("X-RateLimit-Limit-Minute"), 0u);
+}
+
 TEST(RateLimit, KeysByApiKeyOrPrincipal) {
   auto by_key = limited({rate_limit({.limit = 1, .key = RateKey::api_key})});
   EXPECT_EQ(call(by_key, "10.0.0.1", {{"X-API-Key", "sk_a"}}).status, 200);

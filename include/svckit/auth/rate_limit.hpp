@@ -1,7 +1,8 @@
 #pragma once
 // Token-bucket rate limiting as middleware, configured per route or group. Every response it
 // passes carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (IETF draft
-// "RateLimit header fields for HTTP"); over the limit the answer is 429 with Retry-After.
+// "RateLimit header fields for HTTP"), and Kong's with kong_headers; over the limit the answer
+// is 429 with Retry-After.
 //
 //   // Before bearer(): failed authentications count, and no signature is checked for a client
 //   // that is already over its limit. After bearer(): one bucket per user.
@@ -31,6 +32,10 @@ struct RateLimitOptions {
   RateKey key = RateKey::client_ip;
   std::string api_key_header = "X-API-Key";
   std::size_t max_clients = 100'000;  // buckets kept; idle full ones go first
+  // Also Kong's X-RateLimit-Limit-<Period> and X-RateLimit-Remaining-<Period> (429s too), for
+  // clients written against Kong. The period is the window's: Second, Minute, Hour or Day; other
+  // windows have no Kong name and get none.
+  bool kong_headers = false;
 };
 
 // One limiter: its buckets are shared by every route it is installed on.

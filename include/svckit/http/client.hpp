@@ -123,6 +123,9 @@ class Client {
 
   // Must be awaited on an I/O loop (a handler, a Module's start, App background work).
   Task<ClientResponse> send(ClientRequest request);
+  // The same, for a caller that keeps `request` alive and unchanged until the call is done (a
+  // proxy that may send it on to another target next): nothing is copied.
+  Task<ClientResponse> send_borrowed(const ClientRequest& request);
   Task<ClientResponse> get(std::string target, const Request* context = nullptr);
   Task<ClientResponse> post(std::string target, const nlohmann::json& body,
                             const Request* context = nullptr);
