@@ -233,9 +233,9 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
                                         .kong_headers = true}));
     const CompiledRoute* self = route.get();
     const State* state = this;
-    route->handle = compose(std::move(chain), [state, self](Request& req) -> Task<Response> {
-      co_return co_await state->proxy(*self, req);
-    });
+    // The proxy's own task, not a coroutine around it: one frame fewer per request.
+    route->handle =
+        compose(std::move(chain), [state, self](Request& req) { return state->proxy(*self, req); });
     for (std::size_t s = 0; s < 6; ++s) {
       static const char* classes[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
       route->requests[s] =
@@ -357,7 +357,8 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
       draw_percent(r.shadow->percent))
     shadow_request = out;
   auto executor = co_await asio::this_coro::executor;
-  auto started = std::chrono::steady_clock::now();
+  auto started = route.split ? std::chrono::steady_clock::now()  // for the rollback triggers
+                             : std::chrono::steady_clock::time_point();
   std::optional<http::ClientResponse> res;
   std::exception_ptr failure;
   try {
@@ -380,6 +381,7 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
                      asio::detached);
   Response answer;
   answer.status = res->status;
+  answer.headers.reserve(res->headers.size() + r.response_headers.add.size() + 6);  // + limits
   for (auto& [name, value] : res->headers) {
     if (hop_by_hop(name) || iequals(name, "Date") || iequals(name, "Server") ||
         iequals(name, "X-Request-ID"))

@@ -148,12 +148,13 @@ http::Middleware rate_limit(RateLimitOptions options) {
   auto kong = std::make_shared<const std::pair<std::string, std::string>>(
       options.kong_headers ? kong_names(options.window) : std::pair<std::string, std::string>{});
   auto shared = std::make_shared<const RateLimitOptions>(std::move(options));
-  return [buckets, shared, kong](http::Request& req,
-                                 const http::Handler& next) -> Task<http::Response> {
+  auto limit_text = std::make_shared<const std::string>(std::to_string(shared->limit));
+  return [buckets, shared, kong, limit_text](http::Request& req,
+                                             const http::Handler& next) -> Task<http::Response> {
     auto decision = buckets->take(key_of(req, *shared));
     double missing = buckets->capacity() - decision.tokens;
     auto reset = static_cast<int>(std::ceil(missing / buckets->per_second()));
-    auto limit = std::to_string(shared->limit);
+    const std::string& limit = *limit_text;
     if (!decision.allowed) {
       int retry_after =
           std::max(1, static_cast<int>(std::ceil((1.0 - decision.tokens) / buckets->per_second())));

@@ -347,7 +347,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     // and then queues this one for the next readiness event without a syscall; a readiness
     // wait (async_wait) would re-arm epoll with an epoll_ctl on every keep-alive request.
     s.idle = !first;
-    auto [ec, n] = co_await read_some(s, s.buffer.prepare(4096));
+    beast::error_code ec;
+    std::size_t n = 0;
+    if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
+      std::tie(ec, n) = co_await s.tls->async_read_some(s.buffer.prepare(4096), kNoThrow);
+    else
+      std::tie(ec, n) = co_await s.socket.async_read_some(s.buffer.prepare(4096), kNoThrow);
     s.idle = false;
     if (ec) co_return false;
     s.buffer.commit(n);
