@@ -11,7 +11,9 @@ of one and not the other) with the same wrk settings:
   direct    the upstream alone, for reference
 
 Every request carries the same bearer token. Rounds interleave; each row is its median round.
-The machine is shared and noisy: read the ratios.
+The machine is shared and noisy: read the ratios. Beside requests/s it prints what each proxy
+spent per request, user and kernel CPU from /proc (nginx's master and workers, the gateway's
+threads), which varies less between runs than throughput does.
 
     /usr/bin/python3 benchmarks/gateway_load.py [--rounds 3] [--duration 5] [--connections 256]
 """
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 
@@ -76,13 +79,33 @@ def start_gateway(procs, workdir, port, upstream_port, threads):
     http_load.wait_for(port)
 
 
-def wrk(url, args):
+def cpu_seconds(pids):
+    """User and kernel CPU seconds of these processes and their children so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for pid in pids:
+        kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        for p in [pid, *map(int, kids)]:
+            try:
+                fields = pathlib.Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            user, system = user + int(fields[11]), system + int(fields[12])
+    return user / ticks, system / ticks
+
+
+def wrk(url, args, proxy_pid):
     token = ["-H", f"Authorization: Bearer {http_load.bearer_token()}"]
-    import subprocess
     subprocess.run(["wrk", "-t2", f"-c{args.connections}", "-d2s", *token, url], capture_output=True, check=True)
+    before = cpu_seconds([proxy_pid])
     out = subprocess.run(["wrk", "--latency", "-t2", f"-c{args.connections}", f"-d{args.duration}s", *token, url],
                          capture_output=True, text=True, check=True).stdout
-    return http_load.parse_wrk(out)
+    after = cpu_seconds([proxy_pid])
+    run = http_load.parse_wrk(out)
+    requests = max(1.0, run["rps"] * args.duration)
+    run["user_us"] = (after[0] - before[0]) / requests * 1e6
+    run["sys_us"] = (after[1] - before[1]) / requests * 1e6
+    return run
 
 
 def main():
@@ -97,23 +120,28 @@ def main():
         try:
             ports = {name: http_load.free_port() for name in ("upstream", "nginx", "gateway")}
             start_upstream(procs, ports["upstream"])
+            upstream_pid = procs.procs[-1].pid
             start_nginx_proxy(procs, workdir, ports["nginx"], ports["upstream"], 2)
+            nginx_pid = procs.procs[-1].pid
             start_gateway(procs, workdir, ports["gateway"], ports["upstream"], 2)
-            targets = {"nginx proxy_pass": f"http://127.0.0.1:{ports['nginx']}{PATH}",
-                       "svckit gateway (JWT, rate limit, metrics)": f"http://127.0.0.1:{ports['gateway']}{PATH}",
-                       "upstream direct": f"http://127.0.0.1:{ports['upstream']}{PATH}"}
+            gateway_pid = procs.procs[-1].pid
+            targets = {"nginx proxy_pass": (f"http://127.0.0.1:{ports['nginx']}{PATH}", nginx_pid),
+                       "svckit gateway (JWT, rate limit, metrics)":
+                           (f"http://127.0.0.1:{ports['gateway']}{PATH}", gateway_pid),
+                       "upstream direct": (f"http://127.0.0.1:{ports['upstream']}{PATH}", upstream_pid)}
             runs = {name: [] for name in targets}
             for _ in range(args.rounds):
-                for name, url in targets.items():
-                    runs[name].append(wrk(url, args))
+                for name, (url, pid) in targets.items():
+                    runs[name].append(wrk(url, args, pid))
         finally:
             procs.stop_all()
     results = {name: http_load.median_run(r) for name, r in runs.items()}
     print(f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.rounds} interleaved rounds; "
           f"upstream build/bin/hello THREADS=1; nginx 2 workers; gateway THREADS=2; 2 cores shared by all\n")
-    print(f"{'':44} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'':44} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  {'CPU us/request: user':>20} {'kernel':>6}")
     for name, r in results.items():
-        print(f"{name:44} {r['rps']:11,.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7}")
+        print(f"{name:44} {r['rps']:11,.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7}"
+              f"  {r['user_us']:20.1f} {r['sys_us']:6.1f}")
     gw, nginx = results["svckit gateway (JWT, rate limit, metrics)"], results["nginx proxy_pass"]
     ratio = gw["rps"] / nginx["rps"]
     print()
