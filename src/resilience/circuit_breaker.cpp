@@ -23,7 +23,7 @@ std::string_view to_string(CircuitBreaker::State state) {
 
 CircuitBreaker::CircuitBreaker(CircuitBreakerOptions options,
                                std::function<Clock::time_point()> clock)
-    : options_(options), clock_(std::move(clock)) {
+    : options_(options), clock_(std::move(clock)), counts_ratio_(options.failure_ratio <= 1.0) {
   options_.half_open_probes = std::max(1, options_.half_open_probes);
   options_.consecutive_failures = std::max(1, options_.consecutive_failures);
   options_.min_calls = std::max(1, options_.min_calls);
@@ -75,7 +75,13 @@ bool CircuitBreaker::ratio_tripped(Clock::time_point now) const {
          static_cast<double>(failures) >= options_.failure_ratio * static_cast<double>(calls);
 }
 
+void CircuitBreaker::publish() {
+  closed_.store(state_ == State::closed, std::memory_order_release);
+  quiet_.store(state_ == State::closed && consecutive_ == 0, std::memory_order_release);
+}
+
 bool CircuitBreaker::allow() {
+  if (closed_.load(std::memory_order_acquire)) return true;  // closed changes only on a record
   std::unique_lock lock(mutex_);
   auto before = state_;
   auto now = clock_();
@@ -93,6 +99,7 @@ bool CircuitBreaker::allow() {
       break;
   }
   auto after = state_;
+  publish();
   auto listener = before != after ? listener_ : Listener{};
   lock.unlock();
   if (listener) listener(before, after);
@@ -108,6 +115,9 @@ void CircuitBreaker::record_failure() {
 }
 
 void CircuitBreaker::record(bool failed) {
+  // Concurrent outcomes have no order among themselves: a success skipped here is one that
+  // came first.
+  if (!failed && !counts_ratio_ && quiet_.load(std::memory_order_acquire)) return;
   std::unique_lock lock(mutex_);
   auto now = clock_();
   State from = state_locked(now);
@@ -121,6 +131,7 @@ void CircuitBreaker::record(bool failed) {
       to = State::open;
   }
   if (to != from) transition(to, now);
+  publish();
   auto listener = from != to ? listener_ : Listener{};
   lock.unlock();
   if (listener) listener(from, to);

@@ -110,6 +110,34 @@ TEST(CircuitBreaker, OpensAfterConsecutiveFailuresAndRefusesCalls) {
   EXPECT_FALSE(b.allow());
 }
 
+// Without a failure ratio (the gateway's ejection), successes while nothing is wrong skip the
+// breaker's lock: the streak must still be counted and reset exactly.
+TEST(CircuitBreaker, ConsecutiveFailuresOnlyStillCountsTheStreak) {
+  FakeClock clock;
+  CircuitBreaker b({.consecutive_failures = 3, .failure_ratio = 1.1, .open_duration = 5s},
+                   clock.fn());
+  for (int i = 0; i < 100; ++i) b.record_success();
+  b.record_failure();
+  b.record_failure();
+  b.record_success();  // resets the run
+  b.record_failure();
+  b.record_failure();
+  EXPECT_EQ(b.state(), State::closed);
+  EXPECT_TRUE(b.allow());
+  b.record_failure();
+  EXPECT_EQ(b.state(), State::open);
+  EXPECT_FALSE(b.allow());
+  clock.now += 5s;
+  EXPECT_TRUE(b.allow());  // the probe
+  EXPECT_FALSE(b.allow());
+  b.record_success();
+  EXPECT_EQ(b.state(), State::closed);
+  for (int i = 0; i < 2; ++i) b.record_failure();
+  b.record_success();
+  for (int i = 0; i < 2; ++i) b.record_failure();
+  EXPECT_EQ(b.state(), State::closed) << "closing cleared the streak";
+}
+
 TEST(CircuitBreaker, HalfOpenLetsOneProbeThroughAndItsOutcomeDecides) {
   FakeClock clock;
   CircuitBreaker b({.consecutive_failures = 1, .open_duration = 1s, .half_open_probes = 1},

@@ -3,7 +3,11 @@
 // after `consecutive_failures` failures in a row, or when at least `min_calls` calls in the last
 // `window` failed in a share ≥ `failure_ratio`. Open: calls are refused at once for
 // `open_duration`. Half-open: up to `half_open_probes` calls go through; a success closes it, a
-// failure opens it again. Thread-safe; the clock is injectable for tests.
+// failure opens it again. Thread-safe; the clock is injectable for tests. A closed breaker lets
+// calls through without its lock, and so does a success that changes nothing (closed, no
+// failure streak, no failure ratio to count): every call of a busy upstream's threads would
+// otherwise take that one lock twice.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -55,6 +59,7 @@ class CircuitBreaker {
   bool ratio_tripped(Clock::time_point now) const;
   void transition(State to, Clock::time_point now);
   void record(bool failed);
+  void publish();  // the lock-free mirrors below, after a change under the lock
 
   CircuitBreakerOptions options_;
   std::function<Clock::time_point()> clock_;
@@ -65,6 +70,9 @@ class CircuitBreaker {
   int probes_in_flight_ = 0;
   Clock::time_point opened_at_{};
   Bucket buckets_[kBuckets];  // one per window/kBuckets slice, a ring
+  bool counts_ratio_;         // failure_ratio can trip it (≤ 1)
+  std::atomic<bool> closed_{true};
+  std::atomic<bool> quiet_{true};  // closed, no failure streak: a success changes nothing
 };
 
 std::string_view to_string(CircuitBreaker::State state);
