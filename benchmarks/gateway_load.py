@@ -15,7 +15,10 @@ The machine is shared and noisy: read the ratios. Beside requests/s it prints wh
 spent per request, user and kernel CPU from /proc (nginx's master and workers, the gateway's
 threads), which varies less between runs than throughput does.
 
-    /usr/bin/python3 benchmarks/gateway_load.py [--rounds 3] [--duration 5] [--connections 256]
+    /usr/bin/python3 benchmarks/gateway_load.py [--rounds 3] [--duration 5] [--connections 256] [--pinned]
+
+--pinned measures the proxies' own cost without the scheduler's noise: wrk and the upstream on
+core 0, one nginx worker or one gateway thread on core 1 (which is then the limit of each).
 """
 import argparse
 import json
@@ -94,12 +97,21 @@ def cpu_seconds(pids):
     return user / ticks, system / ticks
 
 
+def pin(pid, core):
+    """Every thread of `pid` and of its children onto `core`."""
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    for p in [pid, *map(int, kids)]:
+        subprocess.run(["taskset", "-a", "-p", "-c", str(core), str(p)], capture_output=True, check=True)
+
+
 def wrk(url, args, proxy_pid):
     token = ["-H", f"Authorization: Bearer {http_load.bearer_token()}"]
-    subprocess.run(["wrk", "-t2", f"-c{args.connections}", "-d2s", *token, url], capture_output=True, check=True)
+    on_core0 = ["taskset", "-c", "0"] if args.pinned else []
+    subprocess.run([*on_core0, "wrk", "-t2", f"-c{args.connections}", "-d2s", *token, url],
+                   capture_output=True, check=True)
     before = cpu_seconds([proxy_pid])
-    out = subprocess.run(["wrk", "--latency", "-t2", f"-c{args.connections}", f"-d{args.duration}s", *token, url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*on_core0, "wrk", "--latency", "-t2", f"-c{args.connections}", f"-d{args.duration}s",
+                          *token, url], capture_output=True, text=True, check=True).stdout
     after = cpu_seconds([proxy_pid])
     run = http_load.parse_wrk(out)
     requests = max(1.0, run["rps"] * args.duration)
@@ -113,7 +125,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--pinned", action="store_true", help="wrk and upstream on core 0, the proxy on core 1")
     args = parser.parse_args()
+    proxy_threads = 1 if args.pinned else 2
     procs = http_load.Processes()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = pathlib.Path(tmp)
@@ -121,10 +135,14 @@ def main():
             ports = {name: http_load.free_port() for name in ("upstream", "nginx", "gateway")}
             start_upstream(procs, ports["upstream"])
             upstream_pid = procs.procs[-1].pid
-            start_nginx_proxy(procs, workdir, ports["nginx"], ports["upstream"], 2)
+            start_nginx_proxy(procs, workdir, ports["nginx"], ports["upstream"], proxy_threads)
             nginx_pid = procs.procs[-1].pid
-            start_gateway(procs, workdir, ports["gateway"], ports["upstream"], 2)
+            start_gateway(procs, workdir, ports["gateway"], ports["upstream"], proxy_threads)
             gateway_pid = procs.procs[-1].pid
+            if args.pinned:
+                pin(upstream_pid, 0)
+                pin(nginx_pid, 1)
+                pin(gateway_pid, 1)
             targets = {"nginx proxy_pass": (f"http://127.0.0.1:{ports['nginx']}{PATH}", nginx_pid),
                        "svckit gateway (JWT, rate limit, metrics)":
                            (f"http://127.0.0.1:{ports['gateway']}{PATH}", gateway_pid),
@@ -136,8 +154,11 @@ def main():
         finally:
             procs.stop_all()
     results = {name: http_load.median_run(r) for name, r in runs.items()}
+    where = ("wrk and the upstream on core 0, the proxy alone on core 1" if args.pinned
+             else "2 cores shared by all")
     print(f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.rounds} interleaved rounds; "
-          f"upstream build/bin/hello THREADS=1; nginx 2 workers; gateway THREADS=2; 2 cores shared by all\n")
+          f"upstream build/bin/hello THREADS=1; nginx {proxy_threads} worker(s); gateway THREADS={proxy_threads}; "
+          f"{where}\n")
     print(f"{'':44} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  {'CPU us/request: user':>20} {'kernel':>6}")
     for name, r in results.items():
         print(f"{name:44} {r['rps']:11,.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7}"
@@ -145,6 +166,11 @@ def main():
     gw, nginx = results["svckit gateway (JWT, rate limit, metrics)"], results["nginx proxy_pass"]
     ratio = gw["rps"] / nginx["rps"]
     print()
+    if args.pinned:  # the targets are the shared run's; this run is about cost
+        cost = (gw["user_us"] + gw["sys_us"]) / (nginx["user_us"] + nginx["sys_us"])
+        print(f"{'gateway / nginx, requests/s on one core':44} {ratio:10.2f}x")
+        print(f"{'gateway / nginx, CPU per request':44} {cost:10.2f}x")
+        return
     print(f"{'gateway / nginx':44} {ratio:10.2f}x  target >= 0.9x: {'meets' if ratio >= 0.9 else 'below'}")
     print(f"{'gateway p99':44} {gw['p99_ms']:9.2f} ms  target < 10 ms: {'meets' if gw['p99_ms'] < 10 else 'below'}")
     print(f"{'gateway requests/s':44} {gw['rps']:11,.0f}  target >= 25,000: {'meets' if gw['rps'] >= 25000 else 'below'}")

@@ -135,25 +135,35 @@ bool keep_alive(int minor_version, const Framing& f) {
   return minor_version == 1 ? !f.close : f.keep_alive_option && !f.close;
 }
 
-}  // namespace
-
-// One pass over the lines; a bare CR inside a line fails the character checks.
-HeadParse parse_request_head(std::string_view bytes, std::size_t max_head, RequestHead& head) {
-  head.headers.clear();
-  head.content_length = 0;
+// The lines of a head: the first one by `first_line`, then the fields; `size` is the head's
+// length with its blank line. One pass; a bare CR inside a line fails the character checks.
+template <class FirstLine, class Headers>
+HeadParse parse_lines(std::string_view bytes, std::size_t max_head, FirstLine first_line,
+                      Headers& headers, Framing& framing, std::size_t& size) {
+  headers.clear();
   std::string_view rest = bytes.substr(0, max_head), line;
   // Past the limit without a blank line: incomplete if the limit has not been reached yet,
-  // else the full parser's (431).
+  // else the full parser's (431, or too large for the client).
   auto ran_out = [&] {
     return bytes.size() >= max_head ? HeadParse::declined : HeadParse::incomplete;
   };
   if (auto got = next_line(rest, line); got != Line::ok)
     return got == Line::incomplete ? ran_out() : HeadParse::declined;
-  if (!parse_request_line(line, head)) return HeadParse::declined;
+  if (!first_line(line)) return HeadParse::declined;
+  auto got = parse_fields(rest, ran_out, headers, framing);
+  size = rest.data() - bytes.data();
+  return got;
+}
+
+}  // namespace
+
+HeadParse parse_request_head(std::string_view bytes, std::size_t max_head, RequestHead& head) {
   Framing framing;
-  if (auto got = parse_fields(rest, ran_out, head.headers, framing); got != HeadParse::complete)
+  head.content_length = 0;
+  auto request_line = [&head](std::string_view line) { return parse_request_line(line, head); };
+  if (auto got = parse_lines(bytes, max_head, request_line, head.headers, framing, head.size);
+      got != HeadParse::complete)
     return got;
-  head.size = rest.data() - bytes.data();
   head.content_length = framing.content_length;
   head.keep_alive = keep_alive(head.minor_version, framing);
   return HeadParse::complete;
@@ -161,21 +171,16 @@ HeadParse parse_request_head(std::string_view bytes, std::size_t max_head, Reque
 
 HeadParse parse_response_head(std::string_view bytes, std::size_t max_head, bool to_head,
                               ResponseHead& head) {
-  head.headers.clear();
-  head.content_length = 0;
-  std::string_view rest = bytes.substr(0, max_head), line;
-  auto ran_out = [&] {
-    return bytes.size() >= max_head ? HeadParse::declined : HeadParse::incomplete;
-  };
-  if (auto got = next_line(rest, line); got != Line::ok)
-    return got == Line::incomplete ? ran_out() : HeadParse::declined;
-  if (!parse_status_line(line, head) || head.status < 200) return HeadParse::declined;
   Framing framing;
-  if (auto got = parse_fields(rest, ran_out, head.headers, framing); got != HeadParse::complete)
+  head.content_length = 0;
+  auto status_line = [&head](std::string_view line) {
+    return parse_status_line(line, head) && head.status >= 200;  // 1xx: interim, the full parser's
+  };
+  if (auto got = parse_lines(bytes, max_head, status_line, head.headers, framing, head.size);
+      got != HeadParse::complete)
     return got;
   bool bodiless = to_head || head.status == 204 || head.status == 304;
   if (!bodiless && !framing.has_length) return HeadParse::declined;  // read to the close
-  head.size = rest.data() - bytes.data();
   head.content_length = bodiless ? 0 : framing.content_length;
   head.keep_alive = keep_alive(head.minor_version, framing);
   return HeadParse::complete;
