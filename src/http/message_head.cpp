@@ -36,6 +36,7 @@ enum class Line { ok, incomplete, bad };
 // Splits the next CRLF-terminated line (without its CRLF) off `rest`. Bad when it ends in a
 // bare LF.
 Line next_line(std::string_view& rest, std::string_view& line) {
+  if (rest.empty()) return Line::incomplete;  // memchr must not see an empty view's null data
   auto* lf = static_cast<const char*>(std::memchr(rest.data(), '\n', rest.size()));
   if (!lf) return Line::incomplete;
   std::size_t at = lf - rest.data();
