@@ -658,7 +658,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (r.context) deadline = deadline.min(r.context->deadline());
     bool may_retry = r.idempotent.value_or(idempotent(r.method));
     validate(r);  // a malformed request throws std::invalid_argument before any try
-    budget.record_request();
+    // The budget only pays for retries: a client that never retries has nothing to save up.
+    if (options.retry.max_attempts > 1) budget.record_request();
 
     std::optional<ClientResponse> last_response;
     std::optional<UpstreamError> last_error;

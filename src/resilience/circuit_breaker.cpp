@@ -143,6 +143,7 @@ void CircuitBreaker::release() {
 }
 
 CircuitBreaker::State CircuitBreaker::state() const {
+  if (closed_.load(std::memory_order_acquire)) return State::closed;
   std::lock_guard lock(mutex_);
   if (state_ == State::open && clock_() - opened_at_ >= options_.open_duration)
     return State::half_open;
