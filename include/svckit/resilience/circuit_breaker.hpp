@@ -4,9 +4,9 @@
 // `window` failed in a share ≥ `failure_ratio`. Open: calls are refused at once for
 // `open_duration`. Half-open: up to `half_open_probes` calls go through; a success closes it, a
 // failure opens it again. Thread-safe; the clock is injectable for tests. A closed breaker lets
-// calls through without its lock, and so does a success that changes nothing (closed, no
-// failure streak, no failure ratio to count): every call of a busy upstream's threads would
-// otherwise take that one lock twice.
+// calls through and tells its state without its lock, and so does a success that changes
+// nothing (closed, no failure streak, no failure ratio to count): every call of a busy
+// upstream's threads would otherwise take that one lock twice or more.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
