@@ -405,7 +405,6 @@ Task<http::ClientResponse> Gateway::State::forward(const CompiledRoute& route, U
                                                    const http::ClientRequest& out,
                                                    bool retry) const {
   const int attempts = retry ? 1 + route.config.retries : 1;
-  const Deadline deadline = out.deadline;
   const Target* failed = nullptr;
   for (int attempt = 1;; ++attempt) {
     Target* target = upstream.pick(failed);
@@ -417,14 +416,14 @@ Task<http::ClientResponse> Gateway::State::forward(const CompiledRoute& route, U
       res = co_await target->client->send_borrowed(out);  // `out` outlives every attempt
     } catch (const http::UpstreamError&) {
       target->outstanding.fetch_sub(1, std::memory_order_relaxed);
-      if (attempt >= attempts || deadline.expired()) throw;
+      if (attempt >= attempts || out.deadline.expired()) throw;
       route.retries->Increment();
       failed = target;
       continue;
     }
     target->outstanding.fetch_sub(1, std::memory_order_relaxed);
     if ((res.status == 502 || res.status == 503 || res.status == 504) && attempt < attempts &&
-        !deadline.expired()) {
+        !out.deadline.expired()) {
       route.retries->Increment();
       failed = target;
       continue;
@@ -509,9 +508,9 @@ Task<Response> Gateway::State::serve(Request& req, const http::Handler& next) co
   auto compiled = current.load(std::memory_order_acquire);
   const auto& cors = compiled->config.cors;
   auto origin = cors.allow_origins.empty() ? std::nullopt : req.header("Origin");
-  bool cors_ok = origin && !cors.allow_origins.empty() &&
-                 std::any_of(cors.allow_origins.begin(), cors.allow_origins.end(),
-                             [&](const std::string& o) { return o == "*" || o == *origin; });
+  bool cors_ok =
+      origin && std::any_of(cors.allow_origins.begin(), cors.allow_origins.end(),
+                            [&](const std::string& o) { return o == "*" || o == *origin; });
   if (cors_ok && req.method() == http::Method::options &&
       req.header("Access-Control-Request-Method")) {
     Response pre = Response::empty(204);

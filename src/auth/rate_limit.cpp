@@ -141,56 +141,61 @@ void set_kong_headers(std::vector<std::pair<std::string, std::string>>& headers,
   headers.emplace_back(names.second, std::to_string(remaining));
 }
 
+// One limiter's state, shared by every request through it.
+struct Limiter {
+  explicit Limiter(RateLimitOptions o)
+      : buckets(o),
+        limit(std::to_string(o.limit)),
+        kong(o.kong_headers ? kong_names(o.window) : std::pair<std::string, std::string>{}),
+        options(std::move(o)) {}
+
+  // The headers of an error answer: the IETF three and, when asked for, Kong's two.
+  void add_headers(Error& e, const std::string& remaining, int reset) const {
+    e.with_header("RateLimit-Limit", limit);
+    e.with_header("RateLimit-Remaining", remaining);
+    e.with_header("RateLimit-Reset", std::to_string(reset));
+    if (!kong.first.empty()) {
+      e.with_header(kong.first, limit);
+      e.with_header(kong.second, remaining);
+    }
+  }
+
+  Buckets buckets;
+  std::string limit;                         // formatted once
+  std::pair<std::string, std::string> kong;  // Kong's header names, empty without them
+  RateLimitOptions options;
+};
+
 }  // namespace
 
 http::Middleware rate_limit(RateLimitOptions options) {
-  auto buckets = std::make_shared<Buckets>(options);
-  auto kong = std::make_shared<const std::pair<std::string, std::string>>(
-      options.kong_headers ? kong_names(options.window) : std::pair<std::string, std::string>{});
-  auto shared = std::make_shared<const RateLimitOptions>(std::move(options));
-  auto limit_text = std::make_shared<const std::string>(std::to_string(shared->limit));
-  return [buckets, shared, kong, limit_text](http::Request& req,
-                                             const http::Handler& next) -> Task<http::Response> {
-    auto decision = buckets->take(key_of(req, *shared));
-    double missing = buckets->capacity() - decision.tokens;
-    auto reset = static_cast<int>(std::ceil(missing / buckets->per_second()));
-    const std::string& limit = *limit_text;
+  auto limiter = std::make_shared<Limiter>(std::move(options));
+  return [limiter](http::Request& req, const http::Handler& next) -> Task<http::Response> {
+    Limiter& l = *limiter;
+    auto decision = l.buckets.take(key_of(req, l.options));
+    double missing = l.buckets.capacity() - decision.tokens;
+    auto reset = static_cast<int>(std::ceil(missing / l.buckets.per_second()));
     if (!decision.allowed) {
-      int retry_after =
-          std::max(1, static_cast<int>(std::ceil((1.0 - decision.tokens) / buckets->per_second())));
-      TooManyRequests e("rate limit of " + limit + " requests per " +
-                            std::to_string(shared->window.count()) + " s exceeded",
+      int retry_after = std::max(
+          1, static_cast<int>(std::ceil((1.0 - decision.tokens) / l.buckets.per_second())));
+      TooManyRequests e("rate limit of " + l.limit + " requests per " +
+                            std::to_string(l.options.window.count()) + " s exceeded",
                         retry_after);
-      e.with_header("RateLimit-Limit", limit);
-      e.with_header("RateLimit-Remaining", "0");
-      e.with_header("RateLimit-Reset", std::to_string(reset));
-      if (!kong->first.empty()) {
-        e.with_header(kong->first, limit);
-        e.with_header(kong->second, "0");
-      }
+      l.add_headers(e, "0", reset);
       throw e;
     }
-    auto remaining = std::to_string(static_cast<long>(std::floor(decision.tokens)));
+    auto remaining = static_cast<long>(std::floor(decision.tokens));
     http::Response response;
     try {
       response = co_await next(req);
     } catch (Error& e) {  // an error answer (a failed login, say) carries the headers too
       bool inner_limit = std::any_of(e.headers().begin(), e.headers().end(),
                                      [](const auto& h) { return h.first == "RateLimit-Limit"; });
-      if (!inner_limit) {
-        e.with_header("RateLimit-Limit", limit);
-        e.with_header("RateLimit-Remaining", remaining);
-        e.with_header("RateLimit-Reset", std::to_string(reset));
-        if (!kong->first.empty()) {
-          e.with_header(kong->first, limit);
-          e.with_header(kong->second, remaining);
-        }
-      }
+      if (!inner_limit) l.add_headers(e, std::to_string(remaining), reset);
       throw;
     }
-    set_headers(response.headers, limit, decision.tokens, reset);
-    set_kong_headers(response.headers, *kong, limit,
-                     static_cast<long>(std::floor(decision.tokens)));
+    set_headers(response.headers, l.limit, decision.tokens, reset);
+    set_kong_headers(response.headers, l.kong, l.limit, remaining);
     co_return response;
   };
 }

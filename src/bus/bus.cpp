@@ -145,9 +145,7 @@ Event Bus::make_event(std::string type, nlohmann::json data, const http::Request
   e.time = utc_now_iso8601();
   e.data = std::move(data);
   if (context) {
-    trace::TraceContext child = context->trace();
-    child.span_id = trace::random_hex(8);
-    e.extensions["traceparent"] = child.traceparent();
+    e.extensions["traceparent"] = context->trace().child_traceparent();
     if (!context->request_id().empty()) e.extensions["requestid"] = context->request_id();
   }
   return e;

@@ -168,11 +168,9 @@ struct Channel::Impl {
                            std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
     if (o.context) {
       a.context.AddMetadata("x-request-id", o.context->request_id());
-      trace::TraceContext child = o.context->trace();
-      child.parent_span_id = child.span_id;
-      child.span_id = trace::random_hex(8);
-      a.context.AddMetadata("traceparent", child.traceparent());
-      if (!child.tracestate.empty()) a.context.AddMetadata("tracestate", child.tracestate);
+      const trace::TraceContext& t = o.context->trace();
+      a.context.AddMetadata("traceparent", t.child_traceparent());
+      if (!t.tracestate.empty()) a.context.AddMetadata("tracestate", t.tracestate);
     }
     for (const auto& [key, value] : o.metadata) a.context.AddMetadata(key, value);
   }

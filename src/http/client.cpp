@@ -472,12 +472,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       if (!owned_by_client(k)) field(k, v);
     if (r.context) {
       field("X-Request-ID", r.context->request_id());
-      // The caller's trace, with a span of this call's own.
       const trace::TraceContext& t = r.context->trace();
-      static constexpr char kHex[] = "0123456789abcdef";
-      head.append("traceparent: 00-"sv).append(t.trace_id).append("-"sv);
-      head.append(trace::random_hex(8)).append("-"sv);
-      head.append({kHex[t.flags >> 4], kHex[t.flags & 15]}).append("\r\n"sv);
+      field("traceparent", t.child_traceparent());
       if (!t.tracestate.empty()) field("tracestate", t.tracestate);
     }
     auto number = [&field](std::string_view name, std::int64_t value) {

@@ -349,7 +349,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     s.idle = !first;
     beast::error_code ec;
     std::size_t n = 0;
-    if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
+    // read_some() by hand, one frame fewer; not a ?: around co_await (GCC 12, architecture.md).
+    if (s.tls)
       std::tie(ec, n) = co_await s.tls->async_read_some(s.buffer.prepare(4096), kNoThrow);
     else
       std::tie(ec, n) = co_await s.socket.async_read_some(s.buffer.prepare(4096), kNoThrow);

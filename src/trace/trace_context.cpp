@@ -74,16 +74,27 @@ std::optional<ParsedTraceparent> parse_traceparent(std::string_view v) {
       static_cast<std::uint8_t>(hex_value(flags[0]) * 16 + hex_value(flags[1]))};
 }
 
-std::string TraceContext::traceparent() const {
+namespace {
+
+std::string format_traceparent(std::string_view trace_id, std::string_view span_id,
+                               std::uint8_t flags) {
   static const char* kHex = "0123456789abcdef";
-  std::string out = "00-";
-  out += trace_id;
-  out += '-';
-  out += span_id;
-  out += '-';
+  std::string out;
+  out.reserve(55);
+  out.append("00-").append(trace_id).append("-").append(span_id).append("-");
   out += kHex[flags >> 4];
   out += kHex[flags & 15];
   return out;
+}
+
+}  // namespace
+
+std::string TraceContext::traceparent() const {
+  return format_traceparent(trace_id, span_id, flags);
+}
+
+std::string TraceContext::child_traceparent() const {
+  return format_traceparent(trace_id, random_hex(8), flags);
 }
 
 TraceContext TraceContext::start() {

@@ -20,6 +20,8 @@ struct TraceContext {
   bool sampled() const { return flags & 1; }
   // "00-<trace_id>-<span_id>-<flags>": what an outgoing call carries.
   std::string traceparent() const;
+  // The traceparent of a call this span makes: the same trace and flags, a new span id.
+  std::string child_traceparent() const;
 
   // A new trace with random ids.
   static TraceContext start();
