@@ -19,7 +19,13 @@ import sys
 INTRODUCER = re.compile(r"\[([^\[\]]*)\]\s*(\(|\{|mutable|->)")
 
 
+def without_comments(text):
+    """Line comments blanked, lines kept: a comment that mentions co_await is not one."""
+    return re.sub(r"//[^\n]*", lambda m: " " * len(m.group(0)), text)
+
+
 def co_await_expressions(text):
+    text = without_comments(text)
     for m in re.finditer(r"\bco_await\b", text):
         i, depth = m.end(), 0
         while i < len(text):
@@ -48,7 +54,7 @@ def without_literals(code):
 
 def conditionals_around_co_await(text):
     """Statements with a co_await and a ?: operator in them (comments and literals aside)."""
-    code = re.sub(r"//[^\n]*", lambda m: " " * len(m.group(0)), text)
+    code = without_comments(text)
     for m in re.finditer(r"[^;{}]*\bco_await\b[^;{}]*;", code):
         if "?" in without_literals(m.group(0)):
             yield code.count("\n", 0, m.start() + len(m.group(0)) - len(m.group(0).lstrip())) + 1

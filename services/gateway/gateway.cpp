@@ -89,6 +89,18 @@ bool idempotent(http::Method m) {
          m == http::Method::del || m == http::Method::options;
 }
 
+// A call in flight to a target, for least-outstanding balancing: counted out on every way out
+// of the call, cancellation included.
+struct OutstandingCall {
+  explicit OutstandingCall(std::atomic<int>& n) : count(n) {
+    count.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~OutstandingCall() { count.fetch_sub(1, std::memory_order_relaxed); }
+  OutstandingCall(const OutstandingCall&) = delete;
+  OutstandingCall& operator=(const OutstandingCall&) = delete;
+  std::atomic<int>& count;
+};
+
 http::Middleware compose(std::vector<http::Middleware> chain, http::Handler last) {
   http::Handler handler = std::move(last);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it)
@@ -177,8 +189,6 @@ struct Gateway::State {
 
   std::shared_ptr<Compiled> compile(RoutesConfig config);
   Task<Response> proxy(const CompiledRoute& route, Request& req) const;
-  Task<http::ClientResponse> forward(const CompiledRoute& route, Upstream& upstream,
-                                     const http::ClientRequest& out, bool retry) const;
   void judge(const CompiledRoute& route) const;
   Task<void> shadow(std::shared_ptr<const Compiled> keep, const CompiledRoute& route,
                     Upstream& other, http::ClientRequest out, int status, std::string body) const;
@@ -280,11 +290,11 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
   return out;
 }
 
+namespace {
+
 // The upstream's view of the request: the path rewritten, hop-by-hop and identity headers
-// dropped, the verified identity and X-Forwarded-* added; retried on another target while
-// attempts are left for idempotent methods.
-Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) const {
-  const RouteConfig& r = route.config;
+// dropped, the verified identity and X-Forwarded-* added.
+http::ClientRequest upstream_request(const RouteConfig& r, Request& req) {
   if (req.body().size() > r.max_body_bytes)
     throw PayloadTooLarge("the body is larger than " + std::to_string(r.max_body_bytes) +
                           " bytes for " + r.name);
@@ -337,8 +347,38 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
   out.body = req.body();
   out.context = &req;
   out.deadline = Deadline::after(r.timeout);
-  out.idempotent = false;  // retries are the gateway's, below
+  out.idempotent = false;  // retries are the gateway's (proxy())
+  return out;
+}
 
+// The client's view of the upstream's answer: hop-by-hop headers and the upstream's own Date,
+// Server and X-Request-ID dropped (the gateway sets its own), the route's changes made.
+Response client_answer(const RouteConfig& r, http::ClientResponse& res) {
+  Response answer;
+  answer.status = res.status;
+  answer.headers.reserve(res.headers.size() + r.response_headers.add.size() + 6);  // + limits
+  for (auto& [name, value] : res.headers) {
+    if (hop_by_hop(name) || iequals(name, "Date") || iequals(name, "Server") ||
+        iequals(name, "X-Request-ID"))
+      continue;
+    if (iequals(name, "Content-Type")) {
+      answer.content_type = std::move(value);
+      continue;
+    }
+    bool removed = std::any_of(r.response_headers.remove.begin(), r.response_headers.remove.end(),
+                               [&](const std::string& h) { return iequals(h, name); });
+    if (!removed) answer.headers.emplace_back(std::move(name), std::move(value));
+  }
+  for (const auto& [name, value] : r.response_headers.add) answer.set_header(name, value);
+  answer.body = std::move(res.body);
+  return answer;
+}
+
+}  // namespace
+
+Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) const {
+  const RouteConfig& r = route.config;
+  http::ClientRequest out = upstream_request(r, req);
   Upstream* primary = route.upstream.get();
   Upstream* other = nullptr;
   bool fresh = true;
@@ -356,15 +396,40 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
       (req.method() == http::Method::get || req.method() == http::Method::head) &&
       draw_percent(r.shadow->percent))
     shadow_request = out;
-  auto executor = co_await asio::this_coro::executor;
   auto started = route.split ? std::chrono::steady_clock::now()  // for the rollback triggers
                              : std::chrono::steady_clock::time_point();
+  // One call to the upstream, retried on another of its targets while attempts are left (for
+  // idempotent calls) on no answer or 502/503/504. Here, not in a coroutine of its own: one
+  // frame fewer per request.
+  const int attempts = idempotent(req.method()) ? 1 + r.retries : 1;
+  const Target* failed = nullptr;
   std::optional<http::ClientResponse> res;
   std::exception_ptr failure;
-  try {
-    res = co_await forward(route, *primary, out, idempotent(req.method()));
-  } catch (...) {
-    failure = std::current_exception();
+  for (int attempt = 1;; ++attempt) {
+    Target* target = primary->pick(failed);
+    if (!target) {
+      failure = std::make_exception_ptr(
+          ServiceUnavailable("no healthy target in upstream " + primary->config().name, 1));
+      break;
+    }
+    {
+      OutstandingCall counted(target->outstanding);
+      try {
+        res = co_await target->client->send_borrowed(out);  // `out` outlives every attempt
+      } catch (const http::UpstreamError&) {
+        failure = std::current_exception();
+      } catch (...) {
+        failure = std::current_exception();
+        attempt = attempts;  // not the upstream's failure: no other target would do better
+      }
+    }
+    if (attempt >= attempts || out.deadline.expired() ||
+        (res && res->status != 502 && res->status != 503 && res->status != 504))
+      break;
+    route.retries->Increment();
+    failed = target;
+    res.reset();
+    failure = nullptr;
   }
   if (route.split) {
     double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -374,62 +439,14 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
   }
   if (failure) std::rethrow_exception(failure);
   if (shadow_request)
-    if (auto keep = route.owner.lock())
+    if (auto keep = route.owner.lock()) {
+      auto executor = co_await asio::this_coro::executor;
       asio::co_spawn(executor,
                      shadow(std::move(keep), route, *other, std::move(*shadow_request), res->status,
                             res->body),
                      asio::detached);
-  Response answer;
-  answer.status = res->status;
-  answer.headers.reserve(res->headers.size() + r.response_headers.add.size() + 6);  // + limits
-  for (auto& [name, value] : res->headers) {
-    if (hop_by_hop(name) || iequals(name, "Date") || iequals(name, "Server") ||
-        iequals(name, "X-Request-ID"))
-      continue;
-    if (iequals(name, "Content-Type")) {
-      answer.content_type = std::move(value);
-      continue;
     }
-    bool removed = std::any_of(r.response_headers.remove.begin(), r.response_headers.remove.end(),
-                               [&](const std::string& h) { return iequals(h, name); });
-    if (!removed) answer.headers.emplace_back(std::move(name), std::move(value));
-  }
-  for (const auto& [name, value] : r.response_headers.add) answer.set_header(name, value);
-  answer.body = std::move(res->body);
-  co_return answer;
-}
-
-// One call to `upstream`, retried on another of its targets while attempts are left (for
-// idempotent calls) on no answer or 502/503/504.
-Task<http::ClientResponse> Gateway::State::forward(const CompiledRoute& route, Upstream& upstream,
-                                                   const http::ClientRequest& out,
-                                                   bool retry) const {
-  const int attempts = retry ? 1 + route.config.retries : 1;
-  const Target* failed = nullptr;
-  for (int attempt = 1;; ++attempt) {
-    Target* target = upstream.pick(failed);
-    if (!target)
-      throw ServiceUnavailable("no healthy target in upstream " + upstream.config().name, 1);
-    target->outstanding.fetch_add(1, std::memory_order_relaxed);
-    http::ClientResponse res;
-    try {
-      res = co_await target->client->send_borrowed(out);  // `out` outlives every attempt
-    } catch (const http::UpstreamError&) {
-      target->outstanding.fetch_sub(1, std::memory_order_relaxed);
-      if (attempt >= attempts || out.deadline.expired()) throw;
-      route.retries->Increment();
-      failed = target;
-      continue;
-    }
-    target->outstanding.fetch_sub(1, std::memory_order_relaxed);
-    if ((res.status == 502 || res.status == 503 || res.status == 504) && attempt < attempts &&
-        !out.deadline.expired()) {
-      route.retries->Increment();
-      failed = target;
-      continue;
-    }
-    co_return res;
-  }
+  co_return client_answer(r, *res);
 }
 
 // The seed's rollback triggers for the new side, checked at most every 100 ms per route.

@@ -414,6 +414,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       throw error(conn->timed_out ? UpstreamError::Kind::timeout : UpstreamError::Kind::connect,
                   conn->timed_out ? "connect timed out" : "cannot connect: " + cec.message());
     conn->socket.set_option(tcp::no_delay(true));
+    conn->socket.non_blocking(true);  // exchange() writes without waiting when it can
     if (tls) {
       conn->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(conn->socket, *tls);
       SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str());
@@ -491,46 +492,52 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return head;
   }
 
-  template <class Stream>
-  Task<ClientResponse> exchange(Stream& stream, Connection& conn, const std::string& head,
-                                const ClientRequest& request, bool& keep_alive) {
-    std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body)};
-    auto [wec, written] = co_await asio::async_write(stream, wire, kNoThrow);
-    if (wec) throw io_error(conn, "sending the request failed: " + wec.message());
-    auto answer = co_await read_plain_answer(stream, conn, request, keep_alive);
-    if (answer) co_return std::move(*answer);
-    co_return co_await read_answer(stream, conn, request, keep_alive);
-  }
-
   static std::string_view buffered(const beast::flat_buffer& buffer) {
     auto data = buffer.data();
     return {static_cast<const char*>(data.data()), data.size()};
   }
 
-  // The fast path: an answer with a plain head and a Content-Length body (or none), parsed in
-  // place. Anything else is left in the buffer for Beast's parser (nullopt).
+  // The request out, the answer in. An answer with a plain head and a Content-Length body (or
+  // none) is parsed in place, here; anything else is left in the buffer for Beast's parser
+  // (read_answer()). One frame for both directions: this runs on every call.
   template <class Stream>
-  Task<std::optional<ClientResponse>> read_plain_answer(Stream& stream, Connection& conn,
-                                                        const ClientRequest& request,
-                                                        bool& keep_alive) {
-    auto& head = conn.answer_head;
+  Task<ClientResponse> exchange(Stream& stream, Connection& conn, const std::string& head,
+                                const ClientRequest& request, bool& keep_alive) {
+    std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body)};
+    std::size_t sent = 0;
+    beast::error_code wec;
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      // The socket is non-blocking and a request usually fits its send buffer: written now,
+      // and the reactor waited for only for what did not fit.
+      sent = stream.write_some(wire, wec);
+      if (wec == asio::error::would_block) wec = {};
+    }
+    if (!wec && sent < asio::buffer_size(wire)) {
+      std::size_t from_body = sent > head.size() ? sent - head.size() : 0;
+      std::array<asio::const_buffer, 2> rest{wire[0] + sent, wire[1] + from_body};
+      std::tie(wec, std::ignore) = co_await asio::async_write(stream, rest, kNoThrow);
+    }
+    if (wec) throw io_error(conn, "sending the request failed: " + wec.message());
+
+    auto& answer = conn.answer_head;
     for (;;) {
       auto parsed = detail::parse_response_head(buffered(conn.buffer), kMaxResponseHead,
-                                                request.method == Method::head, head);
-      if (parsed == detail::HeadParse::declined) co_return std::nullopt;
+                                                request.method == Method::head, answer);
+      if (parsed == detail::HeadParse::declined)
+        co_return co_await read_answer(stream, conn, request, keep_alive);
       if (parsed == detail::HeadParse::complete) break;
       auto [ec, n] = co_await stream.async_read_some(conn.buffer.prepare(4096), kNoThrow);
       if (ec) throw io_error(conn, "reading the answer failed: " + ec.message());
       conn.buffer.commit(n);
     }
-    if (head.content_length > options.max_response_bytes)
+    if (answer.content_length > options.max_response_bytes)
       throw error(UpstreamError::Kind::too_large, "the answer is larger than the client takes");
     ClientResponse out;
-    out.status = head.status;
-    out.headers.reserve(head.headers.size());
-    for (auto [name, value] : head.headers) out.headers.emplace_back(name, value);
-    keep_alive = head.keep_alive;
-    const std::size_t total = head.size + head.content_length;
+    out.status = answer.status;
+    out.headers.reserve(answer.headers.size());
+    for (auto [name, value] : answer.headers) out.headers.emplace_back(name, value);
+    keep_alive = answer.keep_alive;
+    const std::size_t total = answer.size + answer.content_length;
     // Copied out above: reading the body may move the buffer.
     while (conn.buffer.size() < total) {
       auto [ec, n] = co_await stream.async_read_some(
@@ -538,8 +545,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       if (ec) throw io_error(conn, "reading the answer failed: " + ec.message());
       conn.buffer.commit(n);
     }
-    out.body =
-        std::string(buffered(conn.buffer).substr(total - head.content_length, head.content_length));
+    out.body = std::string(
+        buffered(conn.buffer).substr(total - answer.content_length, answer.content_length));
     conn.buffer.consume(total);
     co_return out;
   }

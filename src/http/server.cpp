@@ -335,63 +335,57 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // Reads the first bytes of the next request. False when the connection should close.
-  Task<bool> await_next_request(Session& s, bool first) {
-    if (s.buffer.size() > 0) co_return true;  // pipelined bytes are already here
-    auto wait = first ? options.header_timeout : options.idle_timeout;
-    // Draining: a client about to send on this connection still gets served (with
-    // Connection: close); one that stays quiet is closed soon.
-    if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
-    s.deadline = Clock::now() + wait;
-    // One asynchronous read, TLS or not. Asio remembers that the last read drained the socket
-    // and then queues this one for the next readiness event without a syscall; a readiness
-    // wait (async_wait) would re-arm epoll with an epoll_ctl on every keep-alive request.
-    s.idle = !first;
-    beast::error_code ec;
-    std::size_t n = 0;
-    // read_some() by hand, one frame fewer; not a ?: around co_await (GCC 12, architecture.md).
-    if (s.tls)
-      std::tie(ec, n) = co_await s.tls->async_read_some(s.buffer.prepare(4096), kNoThrow);
-    else
-      std::tie(ec, n) = co_await s.socket.async_read_some(s.buffer.prepare(4096), kNoThrow);
-    s.idle = false;
-    if (ec) co_return false;
-    s.buffer.commit(n);
-    co_return true;
-  }
-
   static std::string_view buffered(const beast::flat_buffer& buffer) {
     auto data = buffer.data();
     return {static_cast<const char*>(data.data()), data.size()};
   }
 
-  // The fast path: a plain head that arrived whole, with no body or a Content-Length one.
-  // Anything else is declined and goes to Beast's parser with nothing consumed.
-  Task<ReadOutcome> read_plain_request(Session& s, Incoming& in) {
+  // Parses a plain head: one that arrived whole, with no body or a Content-Length one.
+  bool plain_head(Session& s) const {
     auto& head = s.request_head;
-    if (detail::parse_request_head(buffered(s.buffer), options.max_header_bytes, head) !=
-            detail::HeadParse::complete ||
-        head.content_length > options.max_body)
-      co_return ReadOutcome::declined;
-    // Copy out of the buffer before reading the body: reading may move it.
+    return detail::parse_request_head(buffered(s.buffer), options.max_header_bytes, head) ==
+               detail::HeadParse::complete &&
+           head.content_length <= options.max_body;
+  }
+
+  // The request of the parsed plain head, whose body is buffered; both consumed.
+  static void take_request(Session& s, Incoming& in) {
+    auto& head = s.request_head;
     std::vector<Request::Header> headers;
     headers.reserve(head.headers.size());
     for (auto [name, value] : head.headers) headers.emplace_back(name, value);
-    std::string method(head.method), target(head.target);
     in.keep_alive = head.keep_alive;
     in.http10 = head.minor_version == 0;
     const std::size_t total = head.size + head.content_length;
+    std::string body(buffered(s.buffer).substr(head.size, head.content_length));
+    Method verb = parse_method(head.method);
+    in.head_only = verb == Method::head;
+    in.request = Request(verb, std::string(head.method), std::string(head.target),
+                         std::move(headers), std::move(body));
+    s.buffer.consume(total);
+  }
+
+  // The fastest path, without a coroutine frame: a plain request already buffered whole.
+  bool take_buffered_request(Session& s, Incoming& in) {
+    if (!plain_head(s) || s.buffer.size() < s.request_head.size + s.request_head.content_length)
+      return false;
+    take_request(s, in);
+    return true;
+  }
+
+  // A plain head whose body is still arriving. Anything else is declined and goes to Beast's
+  // parser with nothing consumed.
+  Task<ReadOutcome> read_plain_request(Session& s, Incoming& in) {
+    if (!plain_head(s)) co_return ReadOutcome::declined;
+    // The head's views point into the buffer, which reading may move: parsed again after.
+    const std::size_t total = s.request_head.size + s.request_head.content_length;
     while (s.buffer.size() < total) {
       auto [ec, n] = co_await read_some(s, s.buffer.prepare(total - s.buffer.size()));
       if (ec) co_return ReadOutcome::closed;
       s.buffer.commit(n);
     }
-    std::string body(buffered(s.buffer).substr(total - head.content_length, head.content_length));
-    s.buffer.consume(total);
-    Method verb = parse_method(method);
-    in.head_only = verb == Method::head;
-    in.request =
-        Request(verb, std::move(method), std::move(target), std::move(headers), std::move(body));
+    if (!plain_head(s)) co_return ReadOutcome::closed;  // cannot happen: the same bytes
+    take_request(s, in);
     co_return ReadOutcome::request;
   }
 
@@ -427,11 +421,33 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
   Task<void> serve_requests(Session& s) {
     for (bool first = true;; first = false) {
-      if (!co_await await_next_request(s, first)) co_return;
+      // The first bytes of the next request (pipelined ones may be here already). Inline,
+      // not a coroutine of its own: one frame fewer per request.
+      if (s.buffer.size() == 0) {
+        auto wait = first ? options.header_timeout : options.idle_timeout;
+        // Draining: a client about to send on this connection still gets served (with
+        // Connection: close); one that stays quiet is closed soon.
+        if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
+        s.deadline = Clock::now() + wait;
+        // One asynchronous read, TLS or not. Asio remembers that the last read drained the
+        // socket and then queues this one for the next readiness event without a syscall; a
+        // readiness wait (async_wait) would re-arm epoll with an epoll_ctl on every request.
+        s.idle = !first;
+        beast::error_code ec;
+        std::size_t n = 0;
+        if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
+          std::tie(ec, n) = co_await s.tls->async_read_some(s.buffer.prepare(4096), kNoThrow);
+        else
+          std::tie(ec, n) = co_await s.socket.async_read_some(s.buffer.prepare(4096), kNoThrow);
+        s.idle = false;
+        if (ec) co_return;
+        s.buffer.commit(n);
+      }
       // The whole request (head and body) must arrive within header_timeout: slow-loris bound.
       s.deadline = Clock::now() + options.header_timeout;
       Incoming in;
-      auto outcome = co_await read_plain_request(s, in);
+      auto outcome = ReadOutcome::request;
+      if (!take_buffered_request(s, in)) outcome = co_await read_plain_request(s, in);
       if (outcome == ReadOutcome::declined) {
         if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
           outcome = co_await read_request(s, *s.tls, in);
@@ -451,7 +467,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   Task<void> answer_and_close(Session& s, int status) {
     Error error(status, "about:blank", status_reason(status), detail_for_status(status));
     Response r = Response::problem(error, trace::random_hex(16), "");
-    co_await write(s, r, "", /*keep_alive=*/false, /*head_only=*/false);
+    auto started = start_write(s, r, "", /*keep_alive=*/false, /*head_only=*/false);
+    if (!started.done) co_await finish_write(s, started.rest);
     logger.info("request rejected", {{"status", status}, {"detail", detail_for_status(status)}});
     co_await linger_close(s);
   }
@@ -498,7 +515,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       ++inflight;
       try {
         response = co_await root(req);
-      } catch (...) {  // the last resort for a Server used without App's problem_responses()
+      } catch (
+          ...) {  // the last resort for a Server used without App's metrics or problem_responses()
         response = response_for_current_exception(req);
       }
       --inflight;
@@ -507,7 +525,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     keep_alive = keep_alive && !draining;
     const int status = response.status;
     if (keep_alive && in.http10) response.headers.emplace_back("Connection", "keep-alive");
-    bool written = co_await write(s, response, req.request_id(), keep_alive, in.head_only);
+    auto write = start_write(s, response, req.request_id(), keep_alive, in.head_only);
+    bool written = write.ok;
+    if (!write.done) written = co_await finish_write(s, write.rest);
     if (logger.enabled(log::Level::info)) {
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
       req.log(log::Level::info, "request",
@@ -519,10 +539,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     co_return keep_alive&& written;
   }
 
-  // Serializes the head into the session's reused buffer and sends head and body in one
-  // gathered write.
-  Task<bool> write(Session& s, Response& r, std::string_view request_id, bool keep_alive,
-                   bool head_only) {
+  // Serializes the head into the session's reused buffer.
+  void serialize_head(Session& s, Response& r, std::string_view request_id, bool keep_alive) {
     using namespace std::string_view_literals;
     if (r.status < 100 || r.status > 999) r.status = 500;  // a handler's mistake, never the wire's
     bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
@@ -546,28 +564,42 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     }
     if (!keep_alive) append_header(head, "Connection", "close");
     head.append("\r\n"sv);
+  }
+
+  // What a response write left to do: nothing (done, or failed), or the rest for the reactor.
+  struct WriteStart {
+    bool done = true;
+    bool ok = true;
+    std::array<asio::const_buffer, 2> rest;
+  };
+
+  // Serializes the head and sends head and body in one gathered write. The socket is
+  // non-blocking and a response usually fits its send buffer, so it is written here, without
+  // a coroutine frame; only TLS and what did not fit wait for the reactor (finish_write()).
+  WriteStart start_write(Session& s, Response& r, std::string_view request_id, bool keep_alive,
+                         bool head_only) {
+    serialize_head(s, r, request_id, keep_alive);
     std::array<asio::const_buffer, 2> buffers = {
-        asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(r.body)};
-    if (s.tls) {  // one TLS write encrypts both into records
-      s.deadline = Clock::now() + options.header_timeout;
-      auto [wec, n] = co_await asio::async_write(*s.tls, buffers, kNoThrow);
-      s.deadline = Clock::time_point::max();
-      co_return !wec;
-    }
-    // The socket is non-blocking and a response usually fits its send buffer: try to write it
-    // now, and wait for the reactor only for what did not fit.
+        asio::buffer(s.head), head_only ? asio::const_buffer() : asio::buffer(r.body)};
+    if (s.tls) return {false, true, buffers};  // one TLS write encrypts both into records
     beast::error_code ec;
     std::size_t sent = s.socket.write_some(buffers, ec);
-    if (ec && ec != asio::error::would_block) co_return false;
-    std::size_t total = asio::buffer_size(buffers);
-    if (sent == total) co_return true;
-    // Rare: a large body or a slow reader. Send what is left of each buffer.
-    std::size_t from_body = sent > head.size() ? sent - head.size() : 0;
-    std::array<asio::const_buffer, 2> rest = {buffers[0] + sent, buffers[1] + from_body};
+    if (ec && ec != asio::error::would_block) return {true, false, {}};
+    if (sent == asio::buffer_size(buffers)) return {};
+    // Rare: a large body or a slow reader. What is left of each buffer.
+    std::size_t from_body = sent > s.head.size() ? sent - s.head.size() : 0;
+    return {false, true, {buffers[0] + sent, buffers[1] + from_body}};
+  }
+
+  Task<bool> finish_write(Session& s, std::array<asio::const_buffer, 2> rest) {
     s.deadline = Clock::now() + options.header_timeout;  // a client that stops reading
-    auto [wec, n] = co_await asio::async_write(s.socket, rest, kNoThrow);
+    beast::error_code ec;
+    if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
+      std::tie(ec, std::ignore) = co_await asio::async_write(*s.tls, rest, kNoThrow);
+    else
+      std::tie(ec, std::ignore) = co_await asio::async_write(s.socket, rest, kNoThrow);
     s.deadline = Clock::time_point::max();
-    co_return !wec;
+    co_return !ec;
   }
 
   // Runs `action(session)` for every session, each on its own loop.

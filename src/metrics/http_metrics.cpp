@@ -1,5 +1,6 @@
 #include "svckit/metrics/http_metrics.hpp"
 
+#include "svckit/http/handler.hpp"
 #include "svckit/http/router.hpp"
 
 #include <algorithm>
@@ -234,10 +235,8 @@ http::Middleware HttpMetrics::middleware() {
     http::Response response;
     try {
       response = co_await next(req);
-    } catch (...) {
-      s.inprogress->Decrement();
-      impl->record(s, 500, req.body().size(), 0, seconds_since(started));
-      throw;
+    } catch (...) {  // its problem answer, here: the status counted is the one the client gets
+      response = http::response_for_current_exception(req);
     }
     s.inprogress->Decrement();
     impl->record(s, response.status, req.body().size(), response.body.size(),

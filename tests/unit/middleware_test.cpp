@@ -5,6 +5,8 @@
 #include "run_sync.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/handler.hpp"
+#include "svckit/metrics/http_metrics.hpp"
+#include "svckit/metrics/registry.hpp"
 
 using svckit::Task;
 using svckit::http::Handler;
@@ -84,6 +86,29 @@ TEST(Middleware, UnknownExceptionsBecome500WithoutDetail) {
   auto res = run_sync(h(req));
   EXPECT_EQ(res.status, 500);
   EXPECT_EQ(res.body.find("secret"), std::string::npos);
+}
+
+// App installs only the metrics middleware outermost: it must answer a thrown error itself, and
+// count the status the client gets, not a 500.
+TEST(Middleware, HttpMetricsAnswerAThrownErrorAndCountItsStatus) {
+  svckit::metrics::Registry registry;
+  svckit::metrics::HttpMetrics metrics(registry);
+  std::vector<Middleware> mws = {metrics.middleware()};
+  Handler h = svckit::http::chain(mws, [](Request&) -> Task<Response> {
+    throw svckit::NotFound("no task 7");
+    co_return Response::text(200, "unreachable");
+  });
+  auto req = make_request("/api/v1/tasks/7");
+  req.set_context("rid-2", svckit::trace::TraceContext::start(), nullptr);
+  auto res = run_sync(h(req));
+  EXPECT_EQ(res.status, 404);
+  EXPECT_EQ(res.content_type, "application/problem+json");
+  EXPECT_EQ(nlohmann::json::parse(res.body)["request_id"], "rid-2");
+  auto text = registry.render();
+  EXPECT_NE(text.find(R"(http_requests_total{handler="none",method="GET",status="4xx"} 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find(R"(status="5xx")"), std::string::npos) << text;
 }
 
 TEST(Problem, CarriesStatusHeaders) {

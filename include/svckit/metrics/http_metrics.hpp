@@ -20,6 +20,9 @@ class HttpMetrics {
   explicit HttpMetrics(Registry& registry);
   ~HttpMetrics();
 
+  // Counts and times every request through it. An exception thrown inside becomes its
+  // problem+json answer here (http::response_for_current_exception), so the status counted is
+  // the one the client gets and nothing outside sees an exception.
   http::Middleware middleware();
 
   // The same series for a server that is not svckit's (the Python bindings' FastAPI middleware):
