@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <mutex>
 
@@ -40,9 +41,19 @@ namespace {
 
 // Headers that describe one connection (RFC 9110 §7.6.1) or that the client sets itself.
 bool hop_by_hop(std::string_view name) {
-  for (std::string_view h :
-       {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-        "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length"})
+  using namespace std::string_view_literals;  // lengths known at compile time, no strlen per call
+  static constexpr std::array kHopByHop = {"Connection"sv,
+                                           "Keep-Alive"sv,
+                                           "Proxy-Connection"sv,
+                                           "Proxy-Authenticate"sv,
+                                           "TE"sv,
+                                           "Proxy-Authorization"sv,
+                                           "Trailer"sv,
+                                           "Transfer-Encoding"sv,
+                                           "Upgrade"sv,
+                                           "Host"sv,
+                                           "Content-Length"sv};
+  for (std::string_view h : kHopByHop)
     if (iequals(name, h)) return true;
   return false;
 }
@@ -346,7 +357,7 @@ http::ClientRequest upstream_request(const RouteConfig& r, Request& req) {
   }
   out.body = req.body();
   out.context = &req;
-  out.deadline = Deadline::after(r.timeout);
+  out.deadline = Deadline::at(req.received_at() + r.timeout);  // from the request's arrival
   out.idempotent = false;  // retries are the gateway's (proxy())
   return out;
 }

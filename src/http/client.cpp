@@ -100,11 +100,6 @@ Url parse_url(std::string_view url) {
 
 // Header names and values go onto the wire as given: a CR or LF in one would let whoever chose
 // it add headers or a whole request.
-bool safe_field(std::string_view text) {
-  return std::none_of(text.begin(), text.end(),
-                      [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
-}
-
 // Fields the client writes itself; a caller's copies are dropped rather than sent twice (a
 // second Content-Length is a request smuggling vector, a second deadline a lie).
 bool owned_by_client(std::string_view name) {
@@ -168,8 +163,8 @@ class ConnectionPools : public asio::execution_context::service {
   // bytes (a syscall): only a caller that repeats a failed try on a new connection passes more
   // than zero, and servers send a farewell (a 408) only at their idle timeout, seconds later.
   std::shared_ptr<Connection> take(const std::shared_ptr<const void>& client,
-                                   milliseconds idle_timeout, milliseconds trusted) {
-    auto now = Clock::now();
+                                   milliseconds idle_timeout, milliseconds trusted,
+                                   Clock::time_point now) {
     std::lock_guard lock(mutex_);
     auto& idle = idle_of(client);
     while (!idle.empty()) {
@@ -433,24 +428,24 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (r.method == Method::other)
       throw std::invalid_argument(
           "the client sends GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS");
-    if (r.target.empty() || r.target[0] != '/' || !safe_field(r.target) ||
+    if (r.target.empty() || r.target[0] != '/' || !http::is_field_safe(r.target) ||
         r.target.find(' ') != std::string::npos)
       throw std::invalid_argument(
           "request target must start with '/' and hold no spaces or "
           "line breaks: '" +
           r.target + "'");
     for (const auto& [k, v] : r.headers)
-      if (!http::is_token(k) || !safe_field(v))
+      if (!http::is_token(k) || !http::is_field_safe(v))
         throw std::invalid_argument("header '" + k +
                                     "': the name must be a token and the value "
                                     "must hold no line break or NUL");
-    if (!safe_field(r.content_type))
+    if (!http::is_field_safe(r.content_type))
       throw std::invalid_argument("content type holds a line break or NUL");
   }
 
   // The request head, serialized by hand into one buffer (what Beast's serializer would write,
   // without a field allocation each). The request was validated.
-  std::string wire_head(const ClientRequest& r, Deadline deadline) const {
+  std::string wire_head(const ClientRequest& r, Deadline deadline, Clock::time_point now) const {
     using namespace std::string_view_literals;
     std::size_t size = 160 + url.prefix.size() + r.target.size() + host_header.size();
     bool own_agent = false;
@@ -483,7 +478,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       field(name, std::string_view(digits, end - digits));
     };
     if (deadline.is_set())
-      number(kTimeoutHeader, std::max<std::int64_t>(1, deadline.remaining().count()));
+      number(kTimeoutHeader, std::max<std::int64_t>(1, deadline.remaining(now).count()));
     if (!r.body.empty() && !r.content_type.empty()) field("Content-Type", r.content_type);
     if (!r.body.empty() || r.method == Method::post || r.method == Method::put ||
         r.method == Method::patch)
@@ -579,20 +574,22 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return error(UpstreamError::Kind::io, detail);
   }
 
-  // One try: a pooled connection (or a new one), the request, the answer.
+  // One try: a pooled connection (or a new one), the request, the answer. `now`: when the
+  // try began, read once by the caller.
   Task<ClientResponse> attempt(const ClientRequest& r, Deadline deadline,
-                               Clock::time_point attempt_deadline) {
+                               Clock::time_point attempt_deadline, Clock::time_point now) {
     auto ex = co_await asio::this_coro::executor;
     auto& pools = asio::use_service<ConnectionPools>(asio::query(ex, asio::execution::context));
     std::shared_ptr<const void> self = shared_from_this();
-    auto head = wire_head(r, deadline);
+    auto head = wire_head(r, deadline, now);
     // A pooled connection the server closed a moment ago fails before any answer; such a try
     // of a call that may be repeated is repeated once on a new connection. Other calls look
     // at the pooled connection before using it.
     const bool repeatable = idempotent(r.method) || r.idempotent.value_or(false);
     for (int fresh_tries = 0;; ++fresh_tries) {
       auto trusted = repeatable && fresh_tries == 0 ? milliseconds(1000) : milliseconds(0);
-      auto conn = pools.take(self, options.idle_timeout, trusted);
+      if (fresh_tries > 0) now = Clock::now();
+      auto conn = pools.take(self, options.idle_timeout, trusted, now);
       if (!conn) conn = co_await connect(attempt_deadline);
       bool reused = conn->reused;
       AttemptTimer timer(ex, conn);
@@ -656,8 +653,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   Task<ClientResponse> send(const ClientRequest& r, std::shared_ptr<Impl> self) {
     (void)self;
-    auto started = Clock::now();
-    Deadline deadline = r.deadline.min(Deadline::after(options.timeout));
+    // The clock is read once for the first try: its start, its deadline and its checks.
+    const auto started = Clock::now();
+    Deadline deadline = r.deadline.min(Deadline::at(started + options.timeout));
     if (r.context) deadline = deadline.min(r.context->deadline());
     bool may_retry = r.idempotent.value_or(idempotent(r.method));
     validate(r);  // a malformed request throws std::invalid_argument before any try
@@ -672,7 +670,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       last_response.reset();
       last_error.reset();
       milliseconds server_wait{0};
-      if (deadline.expired()) {
+      auto now = attempt_number == 1 ? started : Clock::now();
+      if (deadline.expired(now)) {
         last_error = error(UpstreamError::Kind::timeout, "the deadline passed before the call");
       } else if (breaker && !breaker->allow()) {
         last_error = UpstreamError(UpstreamError::Kind::circuit_open, name,
@@ -680,9 +679,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       } else {
         auto attempt_deadline = deadline.when();
         if (options.attempt_timeout.count() > 0)
-          attempt_deadline = std::min(attempt_deadline, Clock::now() + options.attempt_timeout);
+          attempt_deadline = std::min(attempt_deadline, now + options.attempt_timeout);
         try {
-          last_response = co_await attempt(r, deadline, attempt_deadline);
+          last_response = co_await attempt(r, deadline, attempt_deadline, now);
           last_response->attempts = attempt_number;
         } catch (const UpstreamError& e) {
           last_error = e;

@@ -74,10 +74,6 @@ std::optional<std::chrono::milliseconds> parse_timeout_ms(std::string_view text)
   return std::chrono::milliseconds(value);
 }
 
-bool safe_header_value(std::string_view v) {
-  return v.find_first_of("\r\n") == std::string_view::npos;
-}
-
 // What a failed read means for the client: a status to answer with, or 0 to just close.
 int status_for_read_error(const beast::error_code& ec) {
   if (ec == bhttp::error::header_limit) return 431;
@@ -556,7 +552,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (!r.content_type.empty()) append_header(head, "Content-Type", r.content_type);
     if (!request_id.empty()) append_header(head, "X-Request-ID", request_id);
     for (const auto& [name, value] : r.headers)
-      if (safe_header_value(name) && safe_header_value(value)) append_header(head, name, value);
+      if (is_token(name) && is_field_safe(value)) append_header(head, name, value);
     if (!bodiless) {
       char length[24];
       auto [end, ec] = std::to_chars(length, length + sizeof length, r.body.size());

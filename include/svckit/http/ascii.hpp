@@ -1,6 +1,7 @@
 #pragma once
 // ASCII helpers for HTTP tokens (header names, methods, media types), which compare without
-// case: header names are case-insensitive (RFC 9110 §5.1).
+// case: header names are case-insensitive (RFC 9110 §5.1); and the check that a field value is
+// safe to write.
 #include <array>
 #include <string_view>
 
@@ -41,6 +42,15 @@ constexpr bool is_token(std::string_view s) {
   for (char c : s)
     if (!detail::kTchar[static_cast<unsigned char>(c)]) return false;
   return true;
+}
+
+// No CR, LF or NUL: text that cannot end or split the header (or request line) it is written
+// into. No early exit, so that the compiler checks many bytes at a time: this runs on every
+// header of every message.
+constexpr bool is_field_safe(std::string_view s) {
+  bool unsafe = false;
+  for (char c : s) unsafe |= (c == '\r') | (c == '\n') | (c == '\0');
+  return !unsafe;
 }
 
 }  // namespace svckit::http

@@ -19,11 +19,14 @@ class Deadline {
 
   bool is_set() const { return when_ != Clock::time_point::max(); }
   Clock::time_point when() const { return when_; }
-  bool expired() const { return is_set() && Clock::now() >= when_; }
+  bool expired() const { return expired(Clock::now()); }
   // What is left, never negative; milliseconds::max() when no deadline is set.
-  std::chrono::milliseconds remaining() const {
+  std::chrono::milliseconds remaining() const { return remaining(Clock::now()); }
+  // The same as of `now`, for a caller that has just read the clock (a read is not free).
+  bool expired(Clock::time_point now) const { return is_set() && now >= when_; }
+  std::chrono::milliseconds remaining(Clock::time_point now) const {
     if (!is_set()) return std::chrono::milliseconds::max();
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(when_ - Clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(when_ - now);
     return std::max(left, std::chrono::milliseconds(0));
   }
   // The earlier of the two.
