@@ -102,14 +102,18 @@ bool idempotent(http::Method m) {
 
 // A call in flight to a target, for least-outstanding balancing: counted out on every way out
 // of the call, cancellation included.
+// of the call, cancellation included. Not counted (nullptr) where nothing reads it: the count
+// is a cache line every I/O thread would write on every call.
 struct OutstandingCall {
-  explicit OutstandingCall(std::atomic<int>& n) : count(n) {
-    count.fetch_add(1, std::memory_order_relaxed);
+  explicit OutstandingCall(std::atomic<int>* n) : count(n) {
+    if (count) count->fetch_add(1, std::memory_order_relaxed);
   }
-  ~OutstandingCall() { count.fetch_sub(1, std::memory_order_relaxed); }
+  ~OutstandingCall() {
+    if (count) count->fetch_sub(1, std::memory_order_relaxed);
+  }
   OutstandingCall(const OutstandingCall&) = delete;
   OutstandingCall& operator=(const OutstandingCall&) = delete;
-  std::atomic<int>& count;
+  std::atomic<int>* count;
 };
 
 http::Middleware compose(std::vector<http::Middleware> chain, http::Handler last) {
@@ -185,6 +189,17 @@ struct Gateway::State {
   std::string routes_path;
   auth::BearerOptions bearer;  // the verifier from the shared settings; API keys per config
   std::atomic<std::shared_ptr<const Compiled>> current;
+  // Where each I/O thread finds `current` (routes()): a slot per thread, refilled by publish().
+  struct RoutesSlot {
+    alignas(64) std::atomic<std::shared_ptr<const std::shared_ptr<const Compiled>>> holder;
+  };
+  std::mutex slots_mutex;
+  std::vector<std::unique_ptr<RoutesSlot>> slots;
+  const std::uint64_t id = next_id();  // never reused, unlike an address: keys the slots
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> next{1};
+    return next++;
+  }
   std::mutex reload_mutex;
   std::pair<long, long> loaded_mtime{0, 0};  // the routes file's, to see an edit
   prometheus::Family<prometheus::Counter>* requests = nullptr;
@@ -203,8 +218,10 @@ struct Gateway::State {
   void judge(const CompiledRoute& route) const;
   Task<void> shadow(std::shared_ptr<const Compiled> keep, const CompiledRoute& route,
                     Upstream& other, http::ClientRequest out, int status, std::string body) const;
-  Task<Response> serve(Request& req, const http::Handler& next) const;
+  Task<Response> serve(Request& req, const http::Handler& next);
   bool reload();
+  void publish(std::shared_ptr<const Compiled> routes);
+  std::shared_ptr<const Compiled> routes();
 };
 
 std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
@@ -424,7 +441,8 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
       break;
     }
     {
-      OutstandingCall counted(target->outstanding);
+      OutstandingCall counted(
+          primary->config().balance == Balance::least_outstanding ? &target->outstanding : nullptr);
       try {
         res = co_await target->client->send_borrowed(out);  // `out` outlives every attempt
       } catch (const http::UpstreamError&) {
@@ -531,9 +549,38 @@ Task<void> Gateway::State::shadow(std::shared_ptr<const Compiled> keep, const Co
                                                   {"difference", *difference}});
 }
 
-Task<Response> Gateway::State::serve(Request& req, const http::Handler& next) const {
+// The routes in force, for one request. Each thread reads its own slot, whose holder has a
+// control block of its own: the I/O threads never write the same reference count (nor
+// atomic<shared_ptr>'s lock) per request, as one shared `current` would make them.
+std::shared_ptr<const Compiled> Gateway::State::routes() {
+  thread_local std::vector<std::pair<std::uint64_t, RoutesSlot*>> mine;  // by State::id
+  RoutesSlot* slot = nullptr;
+  for (auto& [owner, s] : mine)
+    if (owner == id) slot = s;
+  if (!slot) {
+    std::lock_guard lock(slots_mutex);  // publish() refills under it: never a stale slot
+    slots.push_back(std::make_unique<RoutesSlot>());
+    slot = slots.back().get();
+    slot->holder.store(std::make_shared<const std::shared_ptr<const Compiled>>(current.load()));
+    mine.emplace_back(id, slot);
+  }
+  auto holder = slot->holder.load(std::memory_order_acquire);
+  return std::shared_ptr<const Compiled>(holder, holder->get());
+}
+
+// Puts new routes in force: requests that start from now on get them, those in flight keep
+// theirs. Under reload_mutex or before serving.
+void Gateway::State::publish(std::shared_ptr<const Compiled> routes) {
+  current.store(routes, std::memory_order_release);
+  std::lock_guard lock(slots_mutex);
+  for (auto& slot : slots)
+    slot->holder.store(std::make_shared<const std::shared_ptr<const Compiled>>(routes),
+                       std::memory_order_release);
+}
+
+Task<Response> Gateway::State::serve(Request& req, const http::Handler& next) {
   if (req.matched_route()) co_return co_await next(req);  // the gateway's own /health, /metrics
-  auto compiled = current.load(std::memory_order_acquire);
+  auto compiled = routes();
   const auto& cors = compiled->config.cors;
   auto origin = cors.allow_origins.empty() ? std::nullopt : req.header("Origin");
   bool cors_ok =
@@ -583,7 +630,7 @@ bool Gateway::State::reload() {
   try {
     auto compiled = compile(load_routes(routes_path));
     std::size_t routes = compiled->routes.size();
-    current.store(std::move(compiled), std::memory_order_release);
+    publish(std::move(compiled));
     reloads->Add({{"result", "loaded"}}).Increment();
     app->logger().info("routes loaded",
                        {{"file", routes_path}, {"routes", std::to_string(routes)}});
@@ -627,7 +674,7 @@ void Gateway::install(App& app) {
                                        "1 while a split route's new upstream is rolled back to 0.");
   s.bus = &app.bus();
   try {
-    s.current.store(s.compile(load_routes(s.routes_path)));
+    s.publish(s.compile(load_routes(s.routes_path)));
   } catch (const std::invalid_argument& e) {
     throw ConfigError("GATEWAY_ROUTES", e.what());
   }

@@ -54,35 +54,32 @@ const char* error_type_for_status(int status) {
   }
 }
 
-// The series of one (handler, method), resolved once and then used without label lookups.
-struct RouteSeries {
-  // http_request_duration_seconds, kept lock-free (prometheus-cpp's Histogram takes a mutex on
-  // every Observe, and every I/O thread observes the same series): one counter per bucket of
-  // default_latency_buckets() plus +Inf, non-cumulative; made cumulative at scrape time.
+// One thread's cells for one (handler, method), resolved once and then used without label
+// lookups; summed over threads when scraped. Each I/O thread writes only its own cells, on
+// cache lines of their own: two threads counting the same route never write the same line, as
+// prometheus-cpp's counters and gauges (one atomic double each, shared) and its Histogram (a
+// mutex per Observe) would make them. The Python bindings' started()/finished() share one set
+// per series, from whatever thread calls.
+struct alignas(64) RouteSeries {
+  // http_request_duration_seconds: one counter per bucket of default_latency_buckets() plus
+  // +Inf, non-cumulative; made cumulative at scrape time.
   std::array<std::atomic<std::uint64_t>, 15> duration_buckets{};
   std::atomic<double> duration_sum{0};
-  prometheus::Gauge* inprogress;
-  // The size summaries carry only _count and _sum, like prometheus_client's Summary: kept as
-  // atomics here because prometheus-cpp's Summary maintains quantile sketches on every Observe.
+  std::atomic<std::int64_t> inprogress{0};
+  std::array<std::atomic<std::uint64_t>, 6> requests{};  // by status / 100 (5 for nonsense)
+  // The size summaries carry only _count and _sum, like prometheus_client's Summary.
   std::atomic<std::uint64_t> sizes_observed{0};
   std::atomic<std::uint64_t> request_bytes{0};
   std::atomic<std::uint64_t> response_bytes{0};
-  std::array<std::atomic<prometheus::Counter*>, 6> requests{};  // by status / 100, lazily
   std::string handler;
   std::string method;
 };
 
 struct HttpMetrics::Impl : prometheus::Collectable {
   explicit Impl(Registry& r)
-      : requests(r.counter("http_requests_total",
-                           "Total number of requests by method, status and handler.")),
-        inprogress(r.gauge("http_requests_inprogress",
-                           "Number of HTTP requests in progress by handler and method.")),
-        errors(r.counter("http_requests_errors_total",
+      : errors(r.counter("http_requests_errors_total",
                          "Requests answered with an error status, by error type.")) {}
 
-  prometheus::Family<prometheus::Counter>& requests;
-  prometheus::Family<prometheus::Gauge>& inprogress;
   prometheus::Family<prometheus::Counter>& errors;
 
   // Never reused, unlike an address: keys the per-thread caches of every HttpMetrics ever made.
@@ -93,36 +90,29 @@ struct HttpMetrics::Impl : prometheus::Collectable {
   }
 
   mutable std::mutex mutex;
-  std::unordered_map<std::string, std::unique_ptr<RouteSeries>> series;
+  std::vector<std::unique_ptr<RouteSeries>> cells;             // every thread's, for Collect()
+  std::unordered_map<std::string, RouteSeries*> shared_cells;  // started()/finished()'s
+
+  RouteSeries& new_cells(std::string_view handler, std::string_view method) {  // under mutex
+    auto s = std::make_unique<RouteSeries>();
+    s->handler = std::string(handler);
+    s->method = std::string(method);
+    cells.push_back(std::move(s));
+    return *cells.back();
+  }
 
   RouteSeries& lookup(std::string_view handler, std::string_view method) {
     std::string key;
     key.reserve(handler.size() + method.size() + 1);
     key.append(method).append(" ").append(handler);
     std::lock_guard lock(mutex);
-    auto& slot = series[key];
-    if (!slot) {
-      slot = std::make_unique<RouteSeries>();
-      slot->handler = std::string(handler);
-      slot->method = std::string(method);
-      prometheus::Labels hm = {{"handler", slot->handler}, {"method", slot->method}};
-      slot->inprogress = &inprogress.Add(hm);
-    }
+    auto& slot = shared_cells[key];
+    if (!slot) slot = &new_cells(handler, method);
     return *slot;
   }
 
-  prometheus::Counter& requests_counter(RouteSeries& s, int status) {
-    std::size_t cls = status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100) : 5;
-    if (auto* c = s.requests[cls].load(std::memory_order_acquire)) return *c;
-    std::lock_guard lock(mutex);
-    auto* c = &requests.Add(
-        {{"handler", s.handler}, {"method", s.method}, {"status", kStatusClass[cls]}});
-    s.requests[cls].store(c, std::memory_order_release);
-    return *c;
-  }
-
-  // The series of a matched route (or of "none"), remembered per thread so that the hot path
-  // takes no lock and builds no key.
+  // This thread's cells for a matched route (or for "none"), remembered per thread so that the
+  // hot path takes no lock and builds no key.
   RouteSeries& series_for(const http::Request& req) {
     struct Key {
       std::uint64_t owner;
@@ -139,9 +129,9 @@ struct HttpMetrics::Impl : prometheus::Collectable {
     thread_local std::unordered_map<Key, RouteSeries*, KeyHash> cache;
     Key key{instance_id, req.matched_route(), req.method()};
     if (auto it = cache.find(key); it != cache.end()) return *it->second;
-    // Unmatched paths share one series: raw paths would let clients explode the cardinality.
     std::string_view handler = req.route().empty() ? std::string_view("none") : req.route();
-    RouteSeries& s = lookup(handler, http::method_name(req.method()));
+    std::lock_guard lock(mutex);
+    RouteSeries& s = new_cells(handler, http::method_name(req.method()));
     cache.emplace(key, &s);
     return s;
   }
@@ -155,7 +145,8 @@ struct HttpMetrics::Impl : prometheus::Collectable {
     s.sizes_observed.fetch_add(1, std::memory_order_relaxed);
     s.request_bytes.fetch_add(request_bytes, std::memory_order_relaxed);
     s.response_bytes.fetch_add(response_bytes, std::memory_order_relaxed);
-    requests_counter(s, status).Increment();
+    std::size_t cls = status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100) : 5;
+    s.requests[cls].fetch_add(1, std::memory_order_relaxed);
     if (status >= 400)
       errors
           .Add({{"handler", s.handler},
@@ -164,23 +155,78 @@ struct HttpMetrics::Impl : prometheus::Collectable {
           .Increment();
   }
 
-  // http_request_size_bytes and http_response_size_bytes, summed over methods per handler.
+  // Every thread's cells summed per (handler, method); the size summaries per handler.
   std::vector<prometheus::MetricFamily> Collect() const override {
+    struct Totals {
+      std::array<std::uint64_t, 15> buckets{};
+      double sum = 0;
+      std::int64_t inprogress = 0;
+      std::array<std::uint64_t, 6> requests{};
+    };
+    std::map<std::pair<std::string, std::string>, Totals> by_series;
     std::map<std::string, std::array<std::uint64_t, 3>> by_handler;
     {
       std::lock_guard lock(mutex);
-      for (const auto& [key, s] : series) {
-        auto& totals = by_handler[s->handler];
-        totals[0] += s->sizes_observed.load(std::memory_order_relaxed);
-        totals[1] += s->request_bytes.load(std::memory_order_relaxed);
-        totals[2] += s->response_bytes.load(std::memory_order_relaxed);
+      for (const auto& s : cells) {
+        auto& t = by_series[{s->handler, s->method}];
+        for (std::size_t i = 0; i < t.buckets.size(); ++i)
+          t.buckets[i] += s->duration_buckets[i].load(std::memory_order_relaxed);
+        t.sum += s->duration_sum.load(std::memory_order_relaxed);
+        t.inprogress += s->inprogress.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < t.requests.size(); ++i)
+          t.requests[i] += s->requests[i].load(std::memory_order_relaxed);
+        auto& sizes = by_handler[s->handler];
+        sizes[0] += s->sizes_observed.load(std::memory_order_relaxed);
+        sizes[1] += s->request_bytes.load(std::memory_order_relaxed);
+        sizes[2] += s->response_bytes.load(std::memory_order_relaxed);
       }
     }
-    auto family = [&](const char* name, const char* help, std::size_t sum_index) {
+    auto family = [](const char* name, const char* help, prometheus::MetricType type) {
       prometheus::MetricFamily f;
       f.name = name;
       f.help = help;
-      f.type = prometheus::MetricType::Summary;
+      f.type = type;
+      return f;
+    };
+    auto requests =
+        family("http_requests_total", "Total number of requests by method, status and handler.",
+               prometheus::MetricType::Counter);
+    auto inprogress = family("http_requests_inprogress",
+                             "Number of HTTP requests in progress by handler and method.",
+                             prometheus::MetricType::Gauge);
+    auto duration =
+        family("http_request_duration_seconds", "Latency of HTTP requests by handler and method.",
+               prometheus::MetricType::Histogram);
+    const auto& bounds = default_latency_buckets();
+    for (const auto& [series, t] : by_series) {
+      const auto& [handler, method] = series;
+      for (std::size_t cls = 1; cls < t.requests.size(); ++cls) {
+        if (!t.requests[cls]) continue;  // as prometheus-cpp leaves out a child never counted
+        prometheus::ClientMetric m;
+        m.label = {{"handler", handler}, {"method", method}, {"status", kStatusClass[cls]}};
+        m.counter.value = static_cast<double>(t.requests[cls]);
+        requests.metric.push_back(std::move(m));
+      }
+      prometheus::ClientMetric g;
+      g.label = {{"handler", handler}, {"method", method}};
+      g.gauge.value = static_cast<double>(t.inprogress);
+      inprogress.metric.push_back(std::move(g));
+      prometheus::ClientMetric h;
+      h.label = {{"handler", handler}, {"method", method}};
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i <= bounds.size(); ++i) {
+        cumulative += t.buckets[i];
+        prometheus::ClientMetric::Bucket b;
+        b.cumulative_count = cumulative;
+        b.upper_bound = i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity();
+        h.histogram.bucket.push_back(b);
+      }
+      h.histogram.sample_count = cumulative;
+      h.histogram.sample_sum = t.sum;
+      duration.metric.push_back(std::move(h));
+    }
+    auto sizes = [&](const char* name, const char* help, std::size_t sum_index) {
+      auto f = family(name, help, prometheus::MetricType::Summary);
       for (const auto& [handler, totals] : by_handler) {
         prometheus::ClientMetric m;
         m.label.push_back({"handler", handler});
@@ -190,33 +236,10 @@ struct HttpMetrics::Impl : prometheus::Collectable {
       }
       return f;
     };
-    prometheus::MetricFamily duration;
-    duration.name = "http_request_duration_seconds";
-    duration.help = "Latency of HTTP requests by handler and method.";
-    duration.type = prometheus::MetricType::Histogram;
-    {
-      std::lock_guard lock(mutex);
-      const auto& bounds = default_latency_buckets();
-      for (const auto& [key, s] : series) {
-        prometheus::ClientMetric m;
-        m.label = {{"handler", s->handler}, {"method", s->method}};
-        std::uint64_t cumulative = 0;
-        for (std::size_t i = 0; i <= bounds.size(); ++i) {
-          cumulative += s->duration_buckets[i].load(std::memory_order_relaxed);
-          prometheus::ClientMetric::Bucket b;
-          b.cumulative_count = cumulative;
-          b.upper_bound = i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity();
-          m.histogram.bucket.push_back(b);
-        }
-        m.histogram.sample_count = cumulative;
-        m.histogram.sample_sum = s->duration_sum.load(std::memory_order_relaxed);
-        duration.metric.push_back(std::move(m));
-      }
-    }
     return {
-        std::move(duration),
-        family("http_request_size_bytes", "Content length of incoming requests by handler.", 1),
-        family("http_response_size_bytes", "Content length of outgoing responses by handler.", 2)};
+        std::move(requests), std::move(inprogress), std::move(duration),
+        sizes("http_request_size_bytes", "Content length of incoming requests by handler.", 1),
+        sizes("http_response_size_bytes", "Content length of outgoing responses by handler.", 2)};
   }
 };
 
@@ -230,7 +253,7 @@ HttpMetrics::~HttpMetrics() = default;
 http::Middleware HttpMetrics::middleware() {
   return [impl = impl_](http::Request& req, const http::Handler& next) -> Task<http::Response> {
     RouteSeries& s = impl->series_for(req);
-    s.inprogress->Increment();
+    s.inprogress.fetch_add(1, std::memory_order_relaxed);
     auto started = std::chrono::steady_clock::now();
     http::Response response;
     try {
@@ -238,7 +261,7 @@ http::Middleware HttpMetrics::middleware() {
     } catch (...) {  // its problem answer, here: the status counted is the one the client gets
       response = http::response_for_current_exception(req);
     }
-    s.inprogress->Decrement();
+    s.inprogress.fetch_sub(1, std::memory_order_relaxed);
     impl->record(s, response.status, req.body().size(), response.body.size(),
                  seconds_since(started));
     co_return response;
@@ -246,13 +269,13 @@ http::Middleware HttpMetrics::middleware() {
 }
 
 void HttpMetrics::started(std::string_view handler, std::string_view method) {
-  impl_->lookup(handler, method).inprogress->Increment();
+  impl_->lookup(handler, method).inprogress.fetch_add(1, std::memory_order_relaxed);
 }
 
 void HttpMetrics::finished(std::string_view handler, std::string_view method, int status,
                            double seconds, std::size_t request_bytes, std::size_t response_bytes) {
   RouteSeries& s = impl_->lookup(handler, method);
-  s.inprogress->Decrement();
+  s.inprogress.fetch_sub(1, std::memory_order_relaxed);
   impl_->record(s, status, request_bytes, response_bytes, std::max(0.0, seconds));
 }
 

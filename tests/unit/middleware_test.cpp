@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "run_sync.hpp"
@@ -109,6 +111,43 @@ TEST(Middleware, HttpMetricsAnswerAThrownErrorAndCountItsStatus) {
             std::string::npos)
       << text;
   EXPECT_EQ(text.find(R"(status="5xx")"), std::string::npos) << text;
+}
+
+// Each I/O thread counts into cells of its own; a scrape sums them into one series per label set.
+TEST(Middleware, HttpMetricsSumWhatEveryThreadCounted) {
+  svckit::metrics::Registry registry;
+  svckit::metrics::HttpMetrics metrics(registry);
+  std::vector<Middleware> mws = {metrics.middleware()};
+  Handler h = svckit::http::chain(
+      mws, [](Request&) -> Task<Response> { co_return Response::text(201, "made"); });
+  auto serve = [&h] {
+    for (int i = 0; i < 100; ++i) {
+      auto req = make_request("/things");
+      run_sync(h(req));
+    }
+  };
+  std::thread a(serve), b(serve);
+  a.join();
+  b.join();
+  metrics.started("/things", "GET");  // the Python bindings' way, into the same series
+  metrics.finished("/things", "GET", 201, 0.001, 0, 4);
+  auto text = registry.render();
+  EXPECT_NE(text.find(R"(http_requests_total{handler="none",method="GET",status="2xx"} 200)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(http_requests_total{handler="/things",method="GET",status="2xx"} 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(http_requests_inprogress{handler="none",method="GET"} 0)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(http_request_duration_seconds_count{handler="none",method="GET"} 200)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(http_response_size_bytes_sum{handler="none"} 800)"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("# TYPE http_requests_total counter"),
+            text.rfind("# TYPE http_requests_total counter"));  // one family, not one per thread
 }
 
 TEST(Problem, CarriesStatusHeaders) {
