@@ -31,6 +31,15 @@ Request make_request(std::string target = "/x") {
   return Request(svckit::http::Method::get, "GET", std::move(target), {}, "");
 }
 
+// A route that throws `error`, behind `mws`.
+template <class E>
+Handler throwing_behind(std::vector<Middleware> mws, E error) {
+  return svckit::http::chain(mws, [error](Request&) -> Task<Response> {
+    throw error;
+    co_return Response::text(200, "unreachable");
+  });
+}
+
 }  // namespace
 
 TEST(Middleware, RunsOutermostFirstAndUnwindsInReverse) {
@@ -60,11 +69,8 @@ TEST(Middleware, CanShortCircuit) {
 }
 
 TEST(Middleware, ProblemResponsesTurnErrorsIntoProblemJson) {
-  std::vector<Middleware> mws = {svckit::http::problem_responses()};
-  Handler h = svckit::http::chain(mws, [](Request&) -> Task<Response> {
-    throw svckit::ValidationError("title", "must not be empty");
-    co_return Response::text(200, "unreachable");
-  });
+  Handler h = throwing_behind({svckit::http::problem_responses()},
+                              svckit::ValidationError("title", "must not be empty"));
   auto req = make_request("/api/v1/tasks?x=1");
   req.set_context("rid-1", svckit::trace::TraceContext::start(), nullptr);
   auto res = run_sync(h(req));
@@ -79,11 +85,8 @@ TEST(Middleware, ProblemResponsesTurnErrorsIntoProblemJson) {
 }
 
 TEST(Middleware, UnknownExceptionsBecome500WithoutDetail) {
-  std::vector<Middleware> mws = {svckit::http::problem_responses()};
-  Handler h = svckit::http::chain(mws, [](Request&) -> Task<Response> {
-    throw std::runtime_error("secret connection string");
-    co_return Response::text(200, "unreachable");
-  });
+  Handler h = throwing_behind({svckit::http::problem_responses()},
+                              std::runtime_error("secret connection string"));
   auto req = make_request();
   auto res = run_sync(h(req));
   EXPECT_EQ(res.status, 500);
@@ -95,11 +98,7 @@ TEST(Middleware, UnknownExceptionsBecome500WithoutDetail) {
 TEST(Middleware, HttpMetricsAnswerAThrownErrorAndCountItsStatus) {
   svckit::metrics::Registry registry;
   svckit::metrics::HttpMetrics metrics(registry);
-  std::vector<Middleware> mws = {metrics.middleware()};
-  Handler h = svckit::http::chain(mws, [](Request&) -> Task<Response> {
-    throw svckit::NotFound("no task 7");
-    co_return Response::text(200, "unreachable");
-  });
+  Handler h = throwing_behind({metrics.middleware()}, svckit::NotFound("no task 7"));
   auto req = make_request("/api/v1/tasks/7");
   req.set_context("rid-2", svckit::trace::TraceContext::start(), nullptr);
   auto res = run_sync(h(req));
