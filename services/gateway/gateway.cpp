@@ -151,17 +151,18 @@ struct CompiledRoute {
   std::shared_ptr<Upstream> upstream;
   std::shared_ptr<Upstream> legacy;  // with a split
   std::shared_ptr<SplitState> split;
-  prometheus::Counter* to_new = nullptr;
-  prometheus::Counter* to_legacy = nullptr;
+  // What every request counts, from every I/O thread: sharded (svckit/metrics/sharded.hpp).
+  metrics::ShardedCounter* to_new = nullptr;
+  metrics::ShardedCounter* to_legacy = nullptr;
   prometheus::Counter* shadow_match = nullptr;
   prometheus::Counter* shadow_mismatch = nullptr;
   prometheus::Counter* shadow_error = nullptr;
   prometheus::Counter* rollbacks = nullptr;
   prometheus::Gauge* rolled_back = nullptr;
   http::Middleware handle;  // edge checks, then the proxy
-  prometheus::Counter* requests[6] = {};
-  prometheus::Counter* retries = nullptr;
-  prometheus::Histogram* duration = nullptr;
+  metrics::ShardedCounter* requests[6] = {};
+  metrics::ShardedCounter* retries = nullptr;
+  metrics::ShardedHistogram* duration = nullptr;
 };
 
 struct Compiled {
@@ -202,11 +203,11 @@ struct Gateway::State {
   }
   std::mutex reload_mutex;
   std::pair<long, long> loaded_mtime{0, 0};  // the routes file's, to see an edit
-  prometheus::Family<prometheus::Counter>* requests = nullptr;
-  prometheus::Family<prometheus::Counter>* retries = nullptr;
-  prometheus::Family<prometheus::Histogram>* duration = nullptr;
+  metrics::ShardedFamily<metrics::ShardedCounter>* requests = nullptr;
+  metrics::ShardedFamily<metrics::ShardedCounter>* retries = nullptr;
+  metrics::ShardedFamily<metrics::ShardedHistogram>* duration = nullptr;
   prometheus::Family<prometheus::Counter>* reloads = nullptr;
-  prometheus::Family<prometheus::Counter>* splits = nullptr;
+  metrics::ShardedFamily<metrics::ShardedCounter>* splits = nullptr;
   prometheus::Family<prometheus::Counter>* shadows = nullptr;
   prometheus::Family<prometheus::Counter>* rollbacks = nullptr;
   prometheus::Family<prometheus::Gauge>* rolled_back = nullptr;
@@ -277,9 +278,9 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
     for (std::size_t s = 0; s < 6; ++s) {
       static const char* classes[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
       route->requests[s] =
-          &requests->Add({{"route", r.name}, {"upstream", r.upstream}, {"status", classes[s]}});
+          &requests->add({{"route", r.name}, {"upstream", r.upstream}, {"status", classes[s]}});
     }
-    route->retries = &retries->Add({{"route", r.name}});
+    route->retries = &retries->add({{"route", r.name}});
     if (r.split) {
       route->legacy = out->upstreams.at(r.split->legacy);
       std::string key =
@@ -289,8 +290,8 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
       if (auto it = split_states.find(key); it != split_states.end()) kept = it->second;
       if (!kept) kept = std::make_shared<SplitState>(window);
       route->split = kept;
-      route->to_new = &splits->Add({{"route", r.name}, {"side", "new"}});
-      route->to_legacy = &splits->Add({{"route", r.name}, {"side", "legacy"}});
+      route->to_new = &splits->add({{"route", r.name}, {"side", "new"}});
+      route->to_legacy = &splits->add({{"route", r.name}, {"side", "legacy"}});
       route->shadow_match = &shadows->Add({{"route", r.name}, {"result", "match"}});
       route->shadow_mismatch = &shadows->Add({{"route", r.name}, {"result", "mismatch"}});
       route->shadow_error = &shadows->Add({{"route", r.name}, {"result", "error"}});
@@ -298,7 +299,7 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
       route->rolled_back = &rolled_back->Add({{"route", r.name}});
       route->rolled_back->Set(kept->rolled_back ? 1 : 0);
     }
-    route->duration = &duration->Add({{"route", r.name}}, metrics::default_latency_buckets());
+    route->duration = &duration->add({{"route", r.name}}, metrics::default_latency_buckets());
     for (const auto& p : r.paths) out->prefixes.emplace_back(p, route.get());
     out->routes.push_back(std::move(route));
   }
@@ -416,7 +417,7 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
             choose_new(*r.split, r.name, who ? std::string_view(who->id) : req.remote_address());
     primary = fresh ? route.upstream.get() : route.legacy.get();
     other = fresh ? route.legacy.get() : route.upstream.get();
-    (fresh ? route.to_new : route.to_legacy)->Increment();
+    (fresh ? route.to_new : route.to_legacy)->increment();
   }
   // The shadow, which runs after the answer, gets its own copy of the request.
   std::optional<http::ClientRequest> shadow_request;
@@ -455,7 +456,7 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
     if (attempt >= attempts || out.deadline.expired() ||
         (res && res->status != 502 && res->status != 503 && res->status != 504))
       break;
-    route.retries->Increment();
+    route.retries->increment();
     failed = target;
     res.reset();
     failure = nullptr;
@@ -611,11 +612,11 @@ Task<Response> Gateway::State::serve(Request& req, const http::Handler& next) {
   try {
     res = co_await route->handle(req, next);
   } catch (const Error& e) {  // UpstreamError too: 502, 503, 504
-    route->requests[std::clamp(e.status() / 100, 1, 5)]->Increment();
+    route->requests[std::clamp(e.status() / 100, 1, 5)]->increment();
     throw;
   }
-  route->requests[std::clamp(res.status / 100, 1, 5)]->Increment();
-  route->duration->Observe(
+  route->requests[std::clamp(res.status / 100, 1, 5)]->increment();
+  route->duration->observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (cors_ok) {
     res.set_header("Access-Control-Allow-Origin", std::string(*origin));
@@ -654,18 +655,18 @@ void Gateway::install(App& app) {
     throw ConfigError("GATEWAY_ROUTES",
                       "the gateway needs a routes file (services/gateway/config/*.json)");
   s.bearer = bearer_options_from_settings(app);
-  s.requests = &app.metrics().counter(
+  s.requests = &app.metrics().sharded_counter(
       "gateway_requests_total", "Requests through the gateway, by route, upstream and status.");
-  s.retries =
-      &app.metrics().counter("gateway_retries_total", "Calls retried on another target, by route.");
-  s.duration =
-      &app.metrics().histogram("gateway_request_duration_seconds",
-                               "Time from request to answer through the gateway, by route.");
+  s.retries = &app.metrics().sharded_counter("gateway_retries_total",
+                                             "Calls retried on another target, by route.");
+  s.duration = &app.metrics().sharded_histogram(
+      "gateway_request_duration_seconds",
+      "Time from request to answer through the gateway, by route.");
   s.reloads = &app.metrics().counter("gateway_config_reloads_total",
                                      "Routes file loads, by result (loaded, rejected).");
-  s.splits =
-      &app.metrics().counter("gateway_split_requests_total",
-                             "Requests of split routes, by the side that answered (new, legacy).");
+  s.splits = &app.metrics().sharded_counter(
+      "gateway_split_requests_total",
+      "Requests of split routes, by the side that answered (new, legacy).");
   s.shadows = &app.metrics().counter("gateway_shadow_requests_total",
                                      "Shadowed requests, by result (match, mismatch, error).");
   s.rollbacks = &app.metrics().counter("gateway_rollbacks_total",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 
 #include <prometheus/text_serializer.h>
 
@@ -85,6 +86,29 @@ prometheus::Family<prometheus::Histogram>& Registry::histogram(const std::string
 prometheus::Family<prometheus::Summary>& Registry::summary(const std::string& name,
                                                            const std::string& help) {
   return prometheus::BuildSummary().Name(name).Help(help).Register(*registry_);
+}
+
+template <class Family>
+Family& Registry::sharded(const std::string& name, const std::string& help) {
+  std::lock_guard lock(mutex_);
+  auto& slot = sharded_[name];
+  if (!slot) {
+    slot = std::make_shared<Family>(name, help);
+    collectables_.push_back(slot);
+  }
+  auto* family = dynamic_cast<Family*>(slot.get());
+  if (!family) throw std::invalid_argument("metric " + name + " is already of another type");
+  return *family;
+}
+
+ShardedFamily<ShardedCounter>& Registry::sharded_counter(const std::string& name,
+                                                         const std::string& help) {
+  return sharded<ShardedFamily<ShardedCounter>>(name, help);
+}
+
+ShardedFamily<ShardedHistogram>& Registry::sharded_histogram(const std::string& name,
+                                                             const std::string& help) {
+  return sharded<ShardedFamily<ShardedHistogram>>(name, help);
 }
 
 void Registry::add_collectable(std::shared_ptr<prometheus::Collectable> collectable) {

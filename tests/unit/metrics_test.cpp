@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <thread>
+#include <vector>
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
@@ -69,6 +71,48 @@ TEST(Registry, LeavesOutFamiliesWithoutSeriesWhereverTheyComeFrom) {
   EXPECT_NE(text.find(R"(jobs_total{kind="send",queue="mail"} 1)"), std::string::npos) << text;
   EXPECT_EQ(text.find("widgets_waiting"), std::string::npos) << text;
   EXPECT_EQ(text.find("nothing_yet_total"), std::string::npos) << text;
+}
+
+// Sharded series: every thread's counts are in the total, each shard counted once.
+TEST(ShardedMetrics, SumWhatEveryThreadCountedIntoOneSeriesPerLabelSet) {
+  svckit::metrics::Registry registry;
+  auto& calls = registry.sharded_counter("calls_total", "Calls.");
+  auto& seconds = registry.sharded_histogram("call_seconds", "Call time.");
+  auto& mine = calls.add({{"upstream", "a"}});
+  EXPECT_EQ(&mine, &calls.add({{"upstream", "a"}}));  // one series per label set
+  EXPECT_EQ(&calls, &registry.sharded_counter("calls_total", "Calls."));  // and per name
+  auto& time = seconds.add({{"upstream", "a"}}, std::vector<double>{0.1, 1.0});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t)  // more threads than shards: some share one
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        mine.increment();
+        time.observe(i % 2 ? 0.0625 : 4.0);  // exact in binary: an exact sum
+      }
+    });
+  for (auto& t : threads) t.join();
+  calls.add({{"upstream", "b"}}).increment(7);
+  EXPECT_EQ(mine.value(), 12000u);
+  auto text = registry.render();
+  EXPECT_EQ(occurrences(text, "# TYPE calls_total counter"), 1u) << text;
+  EXPECT_NE(text.find(R"(calls_total{upstream="a"} 12000)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(calls_total{upstream="b"} 7)"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE call_seconds histogram"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(call_seconds_bucket{upstream="a",le="0.1"} 6000)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(call_seconds_bucket{upstream="a",le="1"} 6000)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(call_seconds_bucket{upstream="a",le="+Inf"} 12000)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(call_seconds_count{upstream="a"} 12000)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(call_seconds_sum{upstream="a"} 24375)"), std::string::npos) << text;
+}
+
+TEST(ShardedMetrics, RefuseANameTakenByAnotherTypeAndBoundsThatDoNotAscend) {
+  svckit::metrics::Registry registry;
+  registry.sharded_counter("things", "Things.");
+  EXPECT_THROW(registry.sharded_histogram("things", "Things."), std::invalid_argument);
+  EXPECT_THROW(svckit::metrics::ShardedHistogram({1.0, 0.5}), std::invalid_argument);
 }
 
 }  // namespace

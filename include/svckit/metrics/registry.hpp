@@ -1,6 +1,7 @@
 #pragma once
 // The metrics registry App owns: prometheus-cpp underneath, text format 0.0.4 out.
 // Services add their business metrics here: registry.counter("tasks_created_total", "...").
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +13,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/summary.h>
+
+#include "svckit/metrics/sharded.hpp"
 
 namespace svckit::metrics {
 
@@ -29,6 +32,12 @@ class Registry {
   prometheus::Family<prometheus::Summary>& summary(const std::string& name,
                                                    const std::string& help);
 
+  // Families for series that every request counts from several threads (sharded.hpp). One
+  // name, one family: a second call with the name returns the first's.
+  ShardedFamily<ShardedCounter>& sharded_counter(const std::string& name, const std::string& help);
+  ShardedFamily<ShardedHistogram>& sharded_histogram(const std::string& name,
+                                                     const std::string& help);
+
   // Collected on every scrape (process metrics, queue depths, ...). Families of one name from
   // several collectables are rendered as one, and series with the same labels are summed
   // (counters, histograms, summaries; of gauges the first is kept): a component can count into
@@ -44,6 +53,10 @@ class Registry {
   std::shared_ptr<prometheus::Registry> registry_;
   mutable std::mutex mutex_;  // guards collectables_
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  std::map<std::string, std::shared_ptr<prometheus::Collectable>> sharded_;  // by name
+
+  template <class Family>
+  Family& sharded(const std::string& name, const std::string& help);
 };
 
 // Buckets of Python's prometheus_client, so dashboards built for the monolith keep working.
