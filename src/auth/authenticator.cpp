@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "svckit/error.hpp"
@@ -55,37 +57,49 @@ class Authenticator::VerifiedTokens {
   explicit VerifiedTokens(std::size_t capacity)
       : per_shard_(std::max<std::size_t>(1, capacity / kShards)) {}
 
-  SharedPrincipal find(std::string_view token) {
-    Shard& shard = shard_of(token);
-    std::lock_guard lock(shard.mutex);
-    auto it = shard.entries.find(token);
-    if (it == shard.entries.end()) return nullptr;
-    if (std::chrono::system_clock::now() >= it->second.until) {
-      shard.entries.erase(it);
-      return nullptr;
-    }
-    return it->second.principal;
-  }
-
-  void add(std::string_view token, SharedPrincipal who, const JoseObject& claims) {
-    auto until = std::chrono::system_clock::now() + std::chrono::minutes(5);
-    if (auto exp = claims.number("exp")) {
-      auto expires = std::chrono::system_clock::time_point(
-          std::chrono::seconds(static_cast<std::int64_t>(*exp)));
-      until = std::min(until, expires);
-    }
-    Shard& shard = shard_of(token);
-    std::lock_guard lock(shard.mutex);
-    if (shard.entries.size() >= per_shard_) shard.entries.erase(shard.entries.begin());
-    shard.entries.insert_or_assign(std::string(token), Entry{std::move(who), until});
-  }
-
- private:
-  static constexpr std::size_t kShards = 16;
   struct Entry {
     SharedPrincipal principal;
     std::chrono::system_clock::time_point until;
   };
+
+  std::optional<Entry> find(std::string_view token, std::chrono::system_clock::time_point now) {
+    Shard& shard = shard_of(token);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.entries.find(token);
+    if (it == shard.entries.end()) return std::nullopt;
+    if (now >= it->second.until) {
+      shard.entries.erase(it);
+      return std::nullopt;
+    }
+    return it->second;
+  }
+
+  // Until the token expires, for at most 5 minutes.
+  Entry add(std::string_view token, SharedPrincipal who,
+            std::chrono::system_clock::time_point now) {
+    auto until = now + std::chrono::minutes(5);
+    if (auto exp = who->claims ? who->claims->number("exp") : std::nullopt) {
+      auto expires = std::chrono::system_clock::time_point(
+          std::chrono::seconds(static_cast<std::int64_t>(*exp)));
+      until = std::min(until, expires);
+    }
+    Entry entry{std::move(who), until};
+    Shard& shard = shard_of(token);
+    std::lock_guard lock(shard.mutex);
+    if (shard.entries.size() >= per_shard_) shard.entries.erase(shard.entries.begin());
+    shard.entries.insert_or_assign(std::string(token), entry);
+    return entry;
+  }
+
+  // Never reused, unlike an address: keys each thread's recent tokens (ThreadTokens).
+  const std::uint64_t id = next_id();
+
+ private:
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> next{1};
+    return next++;
+  }
+  static constexpr std::size_t kShards = 16;
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -99,6 +113,63 @@ class Authenticator::VerifiedTokens {
   std::size_t per_shard_;
   std::array<Shard, kShards> shards_;
 };
+
+namespace {
+
+// Each thread's last few tokens, each with a principal of its own. A caller that sends one
+// token over many connections (a service's token, a load test's) is then served by every I/O
+// thread without writing the shared cache's lock or one principal's reference count: two
+// threads writing those lines on every request pay a transfer between cores each time.
+class ThreadTokens {
+ public:
+  using Clock = std::chrono::system_clock;
+  struct Entry {
+    std::uint64_t owner = 0;  // the cache's id: entries of other Authenticators never match
+    std::string token;
+    SharedPrincipal principal;
+    bool own = false;  // a copy made for this thread
+    Clock::time_point until;
+  };
+
+  // A token seen again on this thread gets a principal of this thread's own; one seen once
+  // keeps the shared one (many callers with a token each pay no copy).
+  SharedPrincipal find(std::uint64_t owner, std::string_view token, Clock::time_point now) {
+    for (auto& e : entries_)
+      if (e.owner == owner && e.token == token) {
+        if (now >= e.until) {
+          e.owner = 0;
+          return nullptr;
+        }
+        if (!e.own) {
+          e.principal = std::make_shared<const Principal>(*e.principal);
+          e.own = true;
+        }
+        return e.principal;
+      }
+    return nullptr;
+  }
+
+  void add(std::uint64_t owner, std::string_view token, SharedPrincipal who,
+           Clock::time_point until) {
+    Entry& e = entries_[next_++ % entries_.size()];
+    e.owner = owner;
+    e.token.assign(token);  // reuses the entry's buffer
+    e.principal = std::move(who);
+    e.own = false;
+    e.until = until;
+  }
+
+ private:
+  std::array<Entry, 4> entries_;
+  std::size_t next_ = 0;
+};
+
+ThreadTokens& thread_tokens() {
+  thread_local ThreadTokens recent;
+  return recent;
+}
+
+}  // namespace
 
 Authenticator::Authenticator(BearerOptions options)
     : options_(std::make_shared<const BearerOptions>(std::move(options))),
@@ -114,13 +185,24 @@ SharedPrincipal Authenticator::from_authorization(std::string_view authorization
   if (!options_->verifier) throw unauthorized("bearer tokens are not accepted here");
   auto token = authorization.substr(7);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  if (cache_)
-    if (auto who = cache_->find(token)) return who;
+  if (!cache_) return verify(token);
+  auto now = std::chrono::system_clock::now();
+  ThreadTokens& recent = thread_tokens();
+  if (auto who = recent.find(cache_->id, token, now)) return who;
+  auto entry = cache_->find(token, now);
+  if (!entry) {
+    auto who = verify(token);
+    // Typical tokens only: 10,000 entries then stay within a few MiB.
+    if (token.size() > kMaxCachedToken) return who;
+    entry = cache_->add(token, std::move(who), now);
+  }
+  recent.add(cache_->id, token, entry->principal, entry->until);
+  return entry->principal;
+}
+
+SharedPrincipal Authenticator::verify(std::string_view token) const {
   auto verified = options_->verifier->verify(token);  // TokenError is a 401 already
-  SharedPrincipal who = std::make_shared<const Principal>(principal_of(verified, options_->roles));
-  // Typical tokens only: 10,000 entries then stay within a few MiB.
-  if (cache_ && token.size() <= kMaxCachedToken) cache_->add(token, who, verified.claims);
-  return who;
+  return std::make_shared<const Principal>(principal_of(verified, options_->roles));
 }
 
 Task<SharedPrincipal> Authenticator::from_api_key(std::string key) const {

@@ -201,6 +201,31 @@ TEST(AuthMiddleware, RemembersVerifiedTokensOnlyUntilTheyExpire) {
   };
   EXPECT_EQ(call(), 200);
   EXPECT_EQ(call(), 200);  // from the cache
+  EXPECT_EQ(call(), 200);  // from this thread's own copy
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   EXPECT_EQ(call(), 401);  // expired: neither the cache nor the verifier takes it
+}
+
+// Each thread remembers its last tokens per Authenticator: one that trusts another key never
+// takes a token another Authenticator verified on the same thread.
+TEST(Authenticator, RemembersTokensPerAuthenticatorAndGivesEachThreadItsOwnPrincipal) {
+  Authenticator trusting(options());
+  auto other = options();
+  other.verifier = std::make_shared<Verifier>(
+      KeySet{Key::hmac(Algorithm::HS256, std::string(32, 'x'))}, VerifyOptions{});
+  Authenticator strict(std::move(other));
+  auto bearer_value = "Bearer " + token({{"sub", "u-7"}, {"roles", {"guest"}}});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(trusting.from_authorization(bearer_value)->id, "u-7");
+  for (int i = 0; i < 3; ++i)
+    EXPECT_THROW(strict.from_authorization(bearer_value), svckit::Error);  // not its key
+  SharedPrincipal here = trusting.from_authorization(bearer_value);
+  SharedPrincipal there;
+  std::thread([&] {
+    for (int i = 0; i < 3; ++i) there = trusting.from_authorization(bearer_value);
+  }).join();
+  ASSERT_TRUE(there);
+  EXPECT_NE(here.get(), there.get());  // no reference count both threads write
+  EXPECT_EQ(there->id, "u-7");
+  EXPECT_EQ(there->roles, here->roles);
+  EXPECT_EQ(there->permissions, here->permissions);
 }

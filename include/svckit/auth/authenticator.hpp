@@ -58,6 +58,7 @@ class Authenticator {
 
  private:
   class VerifiedTokens;
+  SharedPrincipal verify(std::string_view token) const;
   std::shared_ptr<const BearerOptions> options_;
   std::shared_ptr<VerifiedTokens> cache_;
 };
