@@ -135,6 +135,7 @@ struct Connection {
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
   beast::flat_buffer buffer;
   detail::ResponseHead answer_head;  // the last answer's, its vector reused
+  std::string request_head;          // the current request's, its buffer reused
   Clock::time_point idle_since{};
   bool reused = false;
   // Attempt number on this connection: a timer that fires for an earlier attempt must not cancel
@@ -307,13 +308,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::unique_ptr<CircuitBreaker> breaker;
 
   struct Metrics {
-    prometheus::Family<prometheus::Counter>* requests = nullptr;
-    prometheus::Histogram* duration = nullptr;
+    // Counted on every call from every I/O thread: sharded (metrics/sharded.hpp).
+    metrics::ShardedFamily<metrics::ShardedCounter>* requests = nullptr;
+    metrics::ShardedHistogram* duration = nullptr;
     prometheus::Counter* retries = nullptr;
     prometheus::Counter* budget_exhausted = nullptr;
     prometheus::Gauge* breaker_state = nullptr;
     // Children of `requests` by method and status (slot 0: no answer, then 100..599).
-    std::unique_ptr<std::atomic<prometheus::Counter*>[]> by_call;
+    std::unique_ptr<std::atomic<metrics::ShardedCounter*>[]> by_call;
   } metrics;
   static constexpr std::size_t kStatusSlots = 501;
 
@@ -354,15 +356,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   void register_metrics(metrics::Registry& registry) {
-    metrics.by_call = std::make_unique<std::atomic<prometheus::Counter*>[]>(
+    metrics.by_call = std::make_unique<std::atomic<metrics::ShardedCounter*>[]>(
         kStatusSlots * (static_cast<std::size_t>(Method::other) + 1));
-    metrics.requests = &registry.counter("http_client_requests_total",
-                                         "Calls made by the HTTP client, by upstream, method and "
-                                         "final status (\"error\" when there was no answer).");
-    metrics.duration = &registry
-                            .histogram("http_client_request_duration_seconds",
-                                       "Duration of client calls, retries included, by upstream.")
-                            .Add({{"upstream", name}}, metrics::default_latency_buckets());
+    metrics.requests =
+        &registry.sharded_counter("http_client_requests_total",
+                                  "Calls made by the HTTP client, by upstream, method and "
+                                  "final status (\"error\" when there was no answer).");
+    metrics.duration =
+        &registry
+             .sharded_histogram("http_client_request_duration_seconds",
+                                "Duration of client calls, retries included, by upstream.")
+             .add({{"upstream", name}}, metrics::default_latency_buckets());
     metrics.retries =
         &registry
              .counter("http_client_retries_total", "Retries made by the HTTP client, by upstream.")
@@ -443,9 +447,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       throw std::invalid_argument("content type holds a line break or NUL");
   }
 
-  // The request head, serialized by hand into one buffer (what Beast's serializer would write,
-  // without a field allocation each). The request was validated.
-  std::string wire_head(const ClientRequest& r, Deadline deadline, Clock::time_point now) const {
+  // The request head, serialized by hand into `head` (what Beast's serializer would write,
+  // without a field allocation each): the connection's own buffer, whose capacity is kept from
+  // one call to the next. The request was validated.
+  void wire_head(std::string& head, const ClientRequest& r, Deadline deadline,
+                 Clock::time_point now) const {
     using namespace std::string_view_literals;
     std::size_t size = 160 + url.prefix.size() + r.target.size() + host_header.size();
     bool own_agent = false;
@@ -455,7 +461,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     if (r.context)
       size += r.context->request_id().size() + r.context->trace().tracestate.size() + 32;
-    std::string head;
+    head.clear();
     head.reserve(size);
     auto field = [&head](std::string_view name, std::string_view value) {
       head.append(name).append(": "sv).append(value).append("\r\n"sv);
@@ -484,7 +490,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         r.method == Method::patch)
       number("Content-Length", static_cast<std::int64_t>(r.body.size()));
     head.append("\r\n"sv);
-    return head;
   }
 
   static std::string_view buffered(const beast::flat_buffer& buffer) {
@@ -496,8 +501,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // none) is parsed in place, here; anything else is left in the buffer for Beast's parser
   // (read_answer()). One frame for both directions: this runs on every call.
   template <class Stream>
-  Task<ClientResponse> exchange(Stream& stream, Connection& conn, const std::string& head,
-                                const ClientRequest& request, bool& keep_alive) {
+  Task<ClientResponse> exchange(Stream& stream, Connection& conn, const ClientRequest& request,
+                                bool& keep_alive) {
+    const std::string& head = conn.request_head;
     std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body)};
     std::size_t sent = 0;
     beast::error_code wec;
@@ -581,7 +587,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     auto ex = co_await asio::this_coro::executor;
     auto& pools = asio::use_service<ConnectionPools>(asio::query(ex, asio::execution::context));
     std::shared_ptr<const void> self = shared_from_this();
-    auto head = wire_head(r, deadline, now);
     // A pooled connection the server closed a moment ago fails before any answer; such a try
     // of a call that may be repeated is repeated once on a new connection. Other calls look
     // at the pooled connection before using it.
@@ -590,7 +595,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       auto trusted = repeatable && fresh_tries == 0 ? milliseconds(1000) : milliseconds(0);
       if (fresh_tries > 0) now = Clock::now();
       auto conn = pools.take(self, options.idle_timeout, trusted, now);
-      if (!conn) conn = co_await connect(attempt_deadline);
+      if (!conn) {
+        conn = co_await connect(attempt_deadline);
+        now = Clock::now();  // the deadline's remaining time, as sent, counts the connect
+      }
+      wire_head(conn->request_head, r, deadline, now);
       bool reused = conn->reused;
       AttemptTimer timer(ex, conn);
       timer.arm(attempt_deadline);
@@ -599,9 +608,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       ClientResponse response;
       try {
         if (conn->tls)
-          response = co_await exchange(*conn->tls, *conn, head, r, keep_alive);
+          response = co_await exchange(*conn->tls, *conn, r, keep_alive);
         else
-          response = co_await exchange(conn->socket, *conn, head, r, keep_alive);
+          response = co_await exchange(conn->socket, *conn, r, keep_alive);
       } catch (const UpstreamError& e) {
         failure = e;
       }
@@ -618,15 +627,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // `status`: the answer's, or 0 when there was none ("error").
   void count(const ClientRequest& r, int status, Clock::time_point started) {
     if (!metrics.requests) return;
-    counter_for(r.method, status).Increment();
-    metrics.duration->Observe(std::chrono::duration<double>(Clock::now() - started).count());
+    counter_for(r.method, status).increment();
+    metrics.duration->observe(std::chrono::duration<double>(Clock::now() - started).count());
   }
 
-  // The http_client_requests_total child of (method, status), looked up once: Family::Add
+  // The http_client_requests_total child of (method, status), looked up once: add()
   // builds a label map and takes the family's lock, on every call otherwise.
-  prometheus::Counter& counter_for(Method method, int status) {
+  metrics::ShardedCounter& counter_for(Method method, int status) {
     auto add = [&] {
-      return &metrics.requests->Add({{"upstream", name},
+      return &metrics.requests->add({{"upstream", name},
                                      {"method", std::string(method_name(method))},
                                      {"status", status ? std::to_string(status) : "error"}});
     };
