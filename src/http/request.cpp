@@ -32,13 +32,69 @@ bool is_json_media_type(std::string_view content_type) {
 }  // namespace
 
 Request::Request(Method method, std::string method_name, std::string target,
-                 std::vector<Header> headers, std::string body)
+                 const std::vector<Header>& headers, std::string body)
     : method_(method),
       method_name_(std::move(method_name)),
       target_(std::move(target)),
-      headers_(std::move(headers)),
       body_(std::move(body)) {
   path_size_ = std::min(target_.find('?'), target_.size());
+  keep_headers(headers);
+}
+
+Request Request::from_fields(Method method, std::string method_name, std::string target,
+                             std::span<const HeaderView> fields, std::string body) {
+  Request r(method, std::move(method_name), std::move(target), {}, std::move(body));
+  r.keep_headers(fields);
+  return r;
+}
+
+// One allocation for every field instead of one per name or value longer than a short
+// string's buffer: ~7 fewer per request behind the gateway, which sends 14 headers.
+template <class Fields>
+void Request::keep_headers(const Fields& fields) {
+  header_text_.clear();
+  headers_.clear();
+  if (fields.empty()) return;
+  std::size_t size = 0;
+  for (const auto& [name, value] : fields) size += name.size() + value.size();
+  header_text_.reserve(std::max<std::size_t>(size, 32));  // on the heap: see header_text_
+  headers_.reserve(fields.size());
+  for (const auto& [name, value] : fields) {
+    const std::size_t at = header_text_.size();
+    header_text_.append(name).append(value);
+    headers_.emplace_back(std::string_view(header_text_).substr(at, name.size()),
+                          std::string_view(header_text_).substr(at + name.size(), value.size()));
+  }
+}
+
+Request::Request(const Request& other)
+    : method_(other.method_),
+      method_name_(other.method_name_),
+      target_(other.target_),
+      path_size_(other.path_size_),
+      body_(other.body_),
+      params_(other.params_),
+      route_(other.route_),
+      request_id_(other.request_id_),
+      trace_(other.trace_),
+      user_id_(other.user_id_),
+      logger_(other.logger_),
+      received_at_(other.received_at_),
+      deadline_(other.deadline_),
+      remote_address_(other.remote_address_),
+      client_certificate_(other.client_certificate_),
+      attachments_(other.attachments_) {
+  keep_headers(other.headers_);
+  // The route's parameters are views into the target: into this one's now.
+  const char* from = other.target_.data();
+  for (auto& [name, value] : params_)
+    if (value.data() >= from && value.data() <= from + other.target_.size())
+      value = std::string_view(target_).substr(value.data() - from, value.size());
+}
+
+Request& Request::operator=(const Request& other) {
+  if (this != &other) *this = Request(other);
+  return *this;
 }
 
 std::optional<std::string_view> Request::header(std::string_view name) const {

@@ -130,3 +130,34 @@ TEST(Request, PathAndQuerySurviveAMove) {
   EXPECT_EQ(plain.path(), "/tasks");
   EXPECT_EQ(plain.query(), "");
 }
+
+// Headers are views into the request's own block of them: a copy gets its own (and its route
+// parameters point into its own target), a move keeps them, whatever the original does next.
+TEST(Request, CopiesAndMovesKeepTheirHeadersAndParameters) {
+  using svckit::http::Request;
+  auto r = task_routes();
+  std::string long_value = "Bearer " + std::string(200, 'x');
+  auto original = std::make_unique<Request>(
+      Method::get, "GET", "/api/v1/tasks/42",
+      std::vector<Request::Header>{{"Host", "h"}, {"Authorization", long_value}, {"X-A", ""}}, "");
+  auto m = r.match(Method::get, original->path());
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  original->set_route(m.route, m.params);
+  Request copy = *original;
+  original.reset();
+  EXPECT_EQ(copy.header("authorization"), long_value);
+  EXPECT_EQ(copy.header("Host"), "h");
+  EXPECT_EQ(copy.header("X-A"), "");
+  EXPECT_EQ(copy.param("id"), "42");
+  Request moved;
+  moved = std::move(copy);
+  ASSERT_EQ(moved.headers().size(), 3u);
+  EXPECT_EQ(moved.headers()[1].first, "Authorization");
+  EXPECT_EQ(moved.headers()[1].second, long_value);
+  EXPECT_EQ(moved.param("id"), "42");
+  Request assigned;
+  assigned = moved;
+  moved = Request();
+  EXPECT_EQ(assigned.header("Authorization"), long_value);
+  EXPECT_EQ(assigned.param("id"), "42");
+}

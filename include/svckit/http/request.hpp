@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <typeindex>
@@ -30,12 +31,20 @@ inline constexpr std::string_view kTimeoutHeader = "X-Request-Timeout-Ms";
 
 class Request {
  public:
-  using Header = std::pair<std::string, std::string>;
+  using Header = std::pair<std::string, std::string>;                // what a Request is made from
+  using HeaderView = std::pair<std::string_view, std::string_view>;  // what it hands out
   using Param = std::pair<std::string_view, std::string_view>;
 
   Request() = default;
-  Request(Method method, std::string method_name, std::string target, std::vector<Header> headers,
-          std::string body);
+  Request(Method method, std::string method_name, std::string target,
+          const std::vector<Header>& headers, std::string body);
+  // The server's: the fields of a parsed head (views into its buffer), copied into one block.
+  static Request from_fields(Method method, std::string method_name, std::string target,
+                             std::span<const HeaderView> fields, std::string body);
+  Request(const Request& other);
+  Request& operator=(const Request& other);
+  Request(Request&&) noexcept = default;
+  Request& operator=(Request&&) noexcept = default;
 
   Method method() const { return method_; }
   std::string_view method_name() const { return method_name_; }
@@ -47,7 +56,8 @@ class Request {
     return path_size_ < target_.size() ? std::string_view(target_).substr(path_size_ + 1)
                                        : std::string_view();
   }
-  const std::vector<Header>& headers() const { return headers_; }
+  // In arrival order, views into the request's own copy of them.
+  const std::vector<HeaderView>& headers() const { return headers_; }
   const std::string& body() const { return body_; }
 
   // Case-insensitive header lookup; the first value when repeated.
@@ -114,11 +124,17 @@ class Request {
   }
 
  private:
+  template <class Fields>
+  void keep_headers(const Fields& fields);
+
   Method method_ = Method::get;
   std::string method_name_;
   std::string target_;
   std::size_t path_size_ = 0;  // an offset, not a view: a moved short target changes address
-  std::vector<Header> headers_;
+  // Every name and value back to back, always on the heap (a moved std::string keeps its
+  // buffer then, and the views stay valid); headers_ points into it.
+  std::string header_text_;
+  std::vector<HeaderView> headers_;
   std::string body_;
   std::vector<Param> params_;
   const Route* route_ = nullptr;
