@@ -372,6 +372,43 @@ TEST(Client, AHangingUpstreamTimesOutAt504) {
   EXPECT_LT(took, 2s) << "the deadline bounds the call, retries included";
 }
 
+// A connection's step timer is lazy: a call resets it only when due sooner than it is set
+// for, and when it fires it moves on to the current call's deadline. So on one pooled
+// connection a call due sooner than the last one, and one due later, both time out at their own
+// deadlines (here the bound is the client's 3 s timeout, which neither may wait for).
+TEST(Client, EveryCallOnAPooledConnectionTimesOutAtItsOwnDeadline) {
+  FakeUpstream up([](int, int request, const std::string&) {
+    return request == 0 ? FakeUpstream::ok("{}") : std::string("hang");
+  });
+  auto options = quick();
+  options.retry.max_attempts = 1;
+  Client client(up.url(), options);
+  LoopThread loop;
+  auto due_in = [](std::chrono::milliseconds after) {
+    ClientRequest r;
+    r.target = "/";
+    r.deadline = svckit::Deadline::after(after);
+    return r;
+  };
+  auto times_out = [&](ClientRequest r) {
+    auto started = std::chrono::steady_clock::now();
+    try {
+      loop.run(client.send(std::move(r)));
+      ADD_FAILURE() << "expected a timeout";
+    } catch (const UpstreamError& e) {
+      EXPECT_EQ(e.kind(), UpstreamError::Kind::timeout);
+    }
+    return std::chrono::steady_clock::now() - started;
+  };
+  EXPECT_EQ(loop.run(client.get("/")).status, 200);  // the timer is set for 3 s from now
+  EXPECT_LT(times_out(due_in(200ms)), 2s) << "a call due sooner resets the timer";
+  EXPECT_EQ(loop.run(client.send(due_in(150ms))).status, 200);  // a new connection: 150 ms
+  auto took = times_out(due_in(600ms));
+  EXPECT_GE(took, 500ms) << "not the earlier call's deadline";
+  EXPECT_LT(took, 2s) << "the timer moved on to this call's deadline";
+  EXPECT_EQ(up.connections(), 2);
+}
+
 TEST(Client, AttemptTimeoutLetsARetryReachAHealthyAnswer) {
   FakeUpstream up([](int, int, const std::string& head) {
     return head.find("GET /") != std::string::npos && head.find("slow") != std::string::npos
