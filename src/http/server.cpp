@@ -347,17 +347,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   // The request of the parsed plain head, whose body is buffered; both consumed.
   static void take_request(Session& s, Incoming& in) {
     auto& head = s.request_head;
-    std::vector<Request::Header> headers;
-    headers.reserve(head.headers.size());
-    for (auto [name, value] : head.headers) headers.emplace_back(name, value);
     in.keep_alive = head.keep_alive;
     in.http10 = head.minor_version == 0;
     const std::size_t total = head.size + head.content_length;
     std::string body(buffered(s.buffer).substr(head.size, head.content_length));
     Method verb = parse_method(head.method);
     in.head_only = verb == Method::head;
-    in.request = Request(verb, std::string(head.method), std::string(head.target),
-                         std::move(headers), std::move(body));
+    in.request = Request::from_fields(verb, std::string(head.method), std::string(head.target),
+                                      head.headers, std::move(body));
     s.buffer.consume(total);
   }
 
@@ -425,9 +422,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         // Connection: close); one that stays quiet is closed soon.
         if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
         s.deadline = Clock::now() + wait;
-        // One asynchronous read, TLS or not. Asio remembers that the last read drained the
-        // socket and then queues this one for the next readiness event without a syscall; a
-        // readiness wait (async_wait) would re-arm epoll with an epoll_ctl on every request.
+        // One asynchronous read, TLS or not. Asio tries it at once (a recvfrom that finds
+        // nothing when the client has not sent yet) and then waits for the readiness event; a
+        // readiness wait (async_wait) would re-arm epoll with an epoll_ctl instead: one
+        // syscall either way, and a request already here is taken without waiting.
         s.idle = !first;
         beast::error_code ec;
         std::size_t n = 0;
@@ -470,13 +468,13 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   }
 
   static Request to_request(bhttp::request<bhttp::string_body>& msg) {
-    std::vector<Request::Header> headers;
+    std::vector<Request::HeaderView> headers;
     headers.reserve(8);
     for (const auto& field : msg)
-      headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      headers.emplace_back(std::string_view(field.name_string()), std::string_view(field.value()));
     std::string_view method = msg.method_string();
-    return Request(parse_method(method), std::string(method), std::string(msg.target()),
-                   std::move(headers), std::move(msg.body()));
+    return Request::from_fields(parse_method(method), std::string(method),
+                                std::string(msg.target()), headers, std::move(msg.body()));
   }
 
   // Runs one request through the middleware and the route, writes the response, logs it.
