@@ -11,18 +11,30 @@ namespace {
 
 constexpr std::size_t kMaxHeaders = 64;
 
-// Visible ASCII only: obs-text and control characters go to the full parser.
-bool is_target(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c <= 0x20 || c >= 0x7f) return false;
+// Whether every byte of `s` passes `ok`, eight bytes at a time: a word in which no byte is below
+// `low`, none is 0x7f or above is taken whole; any other word (rare: a tab in a value, say) is
+// looked at byte by byte.
+template <class Ok>
+bool all_bytes(std::string_view s, std::uint64_t low, Ok ok) {
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w = load_word(s.data() + i);
+    if (!(any_byte_below(w, low) | (w & kHighs) | any_byte_equal(w, 0x7f))) continue;
+    for (std::size_t j = i; j < i + 8; ++j)
+      if (!ok(static_cast<unsigned char>(s[j]))) return false;
+  }
+  for (; i < s.size(); ++i)
+    if (!ok(static_cast<unsigned char>(s[i]))) return false;
   return true;
 }
 
+// Visible ASCII only: obs-text and control characters go to the full parser.
+bool is_target(std::string_view s) {
+  return !s.empty() && all_bytes(s, 0x21, [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
 bool is_field_value(std::string_view s) {
-  for (char c : s)
-    if ((c < 0x20 && c != '\t') || c >= 0x7f) return false;
-  return true;
+  return all_bytes(s, 0x20, [](unsigned char c) { return (c >= 0x20 || c == '\t') && c < 0x7f; });
 }
 
 std::string_view trim_ows(std::string_view s) {

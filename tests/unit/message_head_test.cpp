@@ -3,6 +3,7 @@
 #include <string>
 
 #include "message_head.hpp"
+#include "svckit/http/ascii.hpp"
 
 using svckit::http::detail::HeadParse;
 using svckit::http::detail::parse_request_head;
@@ -177,4 +178,47 @@ TEST(ResponseHead, DeclinesWhatTheFullParserMustSee) {
       "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
   };
   for (const char* bytes : declined) EXPECT_EQ(parse_answer(bytes), HeadParse::declined) << bytes;
+}
+
+// The character checks look at eight bytes at a time: a byte the plain path must not take is
+// found wherever it sits in a word or in the tail, and a tab (allowed, but below 0x20) passes.
+TEST(RequestHead, FindsABadByteAtEveryPositionOfValueAndTarget) {
+  for (std::size_t size = 1; size <= 24; ++size)
+    for (std::size_t at = 0; at < size; ++at) {
+      for (unsigned char bad : {0x00, 0x01, 0x0b, 0x1f, 0x7f, 0x80, 0xff}) {
+        std::string value(size, 'v');
+        value[at] = static_cast<char>(bad);
+        EXPECT_EQ(parse("GET / HTTP/1.1\r\nX-V: " + value + "\r\n\r\n"), HeadParse::declined)
+            << "value of " << size << " bytes, " << int(bad) << " at " << at;
+        std::string target = "/" + std::string(size, 't');
+        target[1 + at] = static_cast<char>(bad == 0x00 ? ' ' : bad);
+        EXPECT_EQ(parse("GET " + target + " HTTP/1.1\r\n\r\n"), HeadParse::declined)
+            << "target of " << size + 1 << " bytes, " << int(bad) << " at " << at + 1;
+      }
+      std::string tabbed(size, 'v');
+      tabbed[at] = '\t';
+      if (at == 0 || at == size - 1) continue;  // leading and trailing tabs are trimmed
+      RequestHead head;
+      ASSERT_EQ(parse("GET / HTTP/1.1\r\nX-V: " + tabbed + "\r\n\r\n", head), HeadParse::complete);
+      EXPECT_EQ(head.headers[0].second, tabbed);
+    }
+}
+
+TEST(Ascii, IsFieldSafeFindsCrLfAndNulAtEveryPosition) {
+  using svckit::http::is_field_safe;
+  static_assert(is_field_safe("plain") && !is_field_safe("a\r\nb"));  // and at compile time
+  for (std::size_t size = 0; size <= 40; ++size) {
+    std::string text(size, 'x');
+    EXPECT_TRUE(is_field_safe(text));
+    for (std::size_t at = 0; at < size; ++at)
+      for (char bad : {'\r', '\n', '\0'}) {
+        std::string t = text;
+        t[at] = bad;
+        EXPECT_FALSE(is_field_safe(t)) << size << " bytes, " << int(bad) << " at " << at;
+      }
+  }
+  for (int c = 1; c < 256; ++c) {  // every other byte is safe, in a word and in the tail
+    if (c == '\r' || c == '\n') continue;
+    EXPECT_TRUE(is_field_safe(std::string(11, static_cast<char>(c)))) << c;
+  }
 }
