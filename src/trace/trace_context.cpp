@@ -7,14 +7,25 @@
 namespace svckit::trace {
 namespace {
 
+// One table lookup per character and no branch until the end: a traceparent comes with every
+// request a svckit service calls, and the byte-by-byte range tests were 3% of an upstream's
+// CPU behind the gateway.
+constexpr auto kLowerHex = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = 1;
+  for (int c = 'a'; c <= 'f'; ++c) t[c] = 1;
+  return t;
+}();
+
 bool is_lower_hex(std::string_view s) {
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
+  unsigned char ok = 1;
+  for (char c : s) ok &= kLowerHex[static_cast<unsigned char>(c)];
+  return ok;
 }
 
 bool all_zero(std::string_view s) {
-  return s.find_first_not_of('0') == std::string_view::npos;
+  static constexpr std::string_view kZeros = "00000000000000000000000000000000";
+  return s.size() <= kZeros.size() && s == kZeros.substr(0, s.size());
 }
 
 int hex_value(char c) {

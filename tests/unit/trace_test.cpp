@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "svckit/ids.hpp"
 #include "svckit/trace/trace_context.hpp"
 
@@ -28,6 +30,14 @@ TEST(Traceparent, RejectsInvalidValues) {
            "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
        })
     EXPECT_FALSE(parse_traceparent(bad)) << bad;
+  for (char odd : {'\xff', '\x80', '\0', 'g', 'G', '/', ':', '`'}) {  // around the hex ranges
+    std::string v = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for (std::size_t at : {3u, 20u, 34u, 36u, 51u, 53u, 54u}) {
+      std::string bad = v;
+      bad[at] = odd;
+      EXPECT_FALSE(parse_traceparent(bad)) << int(odd) << " at " << at;
+    }
+  }
 }
 
 TEST(Traceparent, FutureVersionsMayCarryMoreFields) {
