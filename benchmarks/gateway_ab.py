@@ -11,8 +11,6 @@ Build the old binary from an earlier commit (git worktree, cmake --build ... --t
 and pass build/bin/gateway as the new one.
 """
 import argparse
-import json
-import os
 import pathlib
 import statistics
 import sys
@@ -21,21 +19,6 @@ import tempfile
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import gateway_load  # noqa: E402  (upstream, pinning and wrk with CPU per request)
 import http_load  # noqa: E402
-
-
-def start_gateway(procs, workdir, binary, port, upstream_port, threads, tag):
-    routes = workdir / f"routes-{tag}.json"
-    routes.write_text(json.dumps({
-        "upstreams": {"hello": {"targets": [f"http://127.0.0.1:{upstream_port}"]}},
-        "routes": [{"name": "hello", "paths": ["/api/v1/hello"], "upstream": "hello",
-                    "auth": "authenticated", "rate_limit": {"minute": 10_000_000, "by": "consumer"}}]}))
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(port),
-           "THREADS": str(threads), "LOG_LEVEL": "warning", "SHUTDOWN_DELAY": "0",
-           "GATEWAY_ROUTES": str(routes), "JWT_SECRET_KEY": http_load.JWT_SECRET,
-           "DATA_DIR": str(workdir / f"data-{tag}")}
-    procs.start([binary], env=env)
-    http_load.wait_for(port)
-    return procs.procs[-1].pid
 
 
 def main():
@@ -59,7 +42,8 @@ def main():
             gateways = {}
             for tag in ("old", "new"):
                 port = http_load.free_port()
-                pid = start_gateway(procs, workdir, getattr(args, tag), port, upstream_port, threads, tag)
+                pid = gateway_load.start_gateway(procs, workdir, port, upstream_port, threads,
+                                                 binary=getattr(args, tag), tag=tag)
                 gateways[tag] = (f"http://127.0.0.1:{port}{gateway_load.PATH}", pid)
             if args.pinned:
                 gateway_load.pin(upstream_pid, 0)

@@ -68,8 +68,10 @@ http {{
     http_load.wait_for(port, PATH)
 
 
-def start_gateway(procs, workdir, port, upstream_port, threads):
-    routes = workdir / "routes.json"
+def start_gateway(procs, workdir, port, upstream_port, threads, binary=None, tag="gateway"):
+    """`binary` (build/bin/gateway by default) in front of the upstream; returns its pid. `tag`
+    keeps the files of several gateways in one workdir apart."""
+    routes = workdir / f"routes-{tag}.json"
     routes.write_text(json.dumps({
         "upstreams": {"hello": {"targets": [f"http://127.0.0.1:{upstream_port}"]}},
         "routes": [{"name": "hello", "paths": ["/api/v1/hello"], "upstream": "hello",
@@ -77,9 +79,10 @@ def start_gateway(procs, workdir, port, upstream_port, threads):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(port),
            "THREADS": str(threads), "LOG_LEVEL": "warning", "SHUTDOWN_DELAY": "0",
            "GATEWAY_ROUTES": str(routes), "JWT_SECRET_KEY": http_load.JWT_SECRET,
-           "DATA_DIR": str(workdir / "data")}
-    procs.start([str(BIN / "gateway")], env=env)
+           "DATA_DIR": str(workdir / f"data-{tag}")}
+    procs.start([str(binary or BIN / "gateway")], env=env)
     http_load.wait_for(port)
+    return procs.procs[-1].pid
 
 
 def cpu_seconds(pids):
@@ -137,8 +140,7 @@ def main():
             upstream_pid = procs.procs[-1].pid
             start_nginx_proxy(procs, workdir, ports["nginx"], ports["upstream"], proxy_threads)
             nginx_pid = procs.procs[-1].pid
-            start_gateway(procs, workdir, ports["gateway"], ports["upstream"], proxy_threads)
-            gateway_pid = procs.procs[-1].pid
+            gateway_pid = start_gateway(procs, workdir, ports["gateway"], ports["upstream"], proxy_threads)
             if args.pinned:
                 pin(upstream_pid, 0)
                 pin(nginx_pid, 1)
