@@ -199,7 +199,9 @@ TEST(RequestHead, FindsABadByteAtEveryPositionOfValueAndTarget) {
       tabbed[at] = '\t';
       if (at == 0 || at == size - 1) continue;  // leading and trailing tabs are trimmed
       RequestHead head;
-      ASSERT_EQ(parse("GET / HTTP/1.1\r\nX-V: " + tabbed + "\r\n\r\n", head), HeadParse::complete);
+      std::string bytes =
+          "GET / HTTP/1.1\r\nX-V: " + tabbed + "\r\n\r\n";  // head's views are into it
+      ASSERT_EQ(parse(bytes, head), HeadParse::complete);
       EXPECT_EQ(head.headers[0].second, tabbed);
     }
 }
