@@ -159,14 +159,13 @@ struct Connection : std::enable_shared_from_this<Connection> {
   void begin_step(Clock::time_point deadline) {
     timed_out = false;
     step_deadline = deadline;
-    if (!timer_set || deadline < timer_expiry) set_timer(deadline);
+    if (!timer_set || deadline < step_timer.expiry()) set_timer(deadline);
   }
   void end_step() { step_deadline = Clock::time_point::max(); }
 
  private:
   void set_timer(Clock::time_point when) {
     timer_set = true;
-    timer_expiry = when;
     step_timer.expires_at(when);  // a wait already pending ends with operation_aborted
     // Weak: a pooled connection closes when it is dropped, not when its timer next fires.
     step_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
@@ -188,8 +187,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   asio::steady_timer step_timer;
   Clock::time_point step_deadline = Clock::time_point::max();
-  Clock::time_point timer_expiry{};
-  bool timer_set = false;
+  bool timer_set = false;  // a wait is pending (until step_timer.expiry())
 };
 
 // The step a connection is in while this lives (or until end()).
