@@ -385,7 +385,7 @@ http::ClientRequest upstream_request(const RouteConfig& r, Request& req) {
 Response client_answer(const RouteConfig& r, http::ClientResponse& res) {
   Response answer;
   answer.status = res.status;
-  answer.headers.reserve(res.headers.size() + r.response_headers.add.size() + 6);  // + limits
+  answer.headers.reserve(res.headers.size() + r.response_headers.add.size());
   for (auto& [name, value] : res.headers) {
     if (hop_by_hop(name) || iequals(name, "Date") || iequals(name, "Server") ||
         iequals(name, "X-Request-ID"))

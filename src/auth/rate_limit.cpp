@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "svckit/auth/api_key.hpp"
@@ -91,54 +93,38 @@ std::string key_of(const http::Request& req, const RateLimitOptions& o) {
   return "ip:" + req.remote_address();
 }
 
-// With limiters nested (per client, then per route), the response reports the one closest to
-// refusing: the fewest requests remaining.
-void set_headers(std::vector<std::pair<std::string, std::string>>& headers,
-                 const std::string& limit, double tokens, int reset) {
-  auto remaining = static_cast<long>(std::floor(tokens));
-  for (std::size_t i = 0; i < headers.size(); ++i) {
-    if (headers[i].first != "RateLimit-Remaining") continue;
-    if (std::stol(headers[i].second) <= remaining) return;  // an inner limiter is tighter
-    for (auto& [name, value] : headers) {
-      if (name == "RateLimit-Limit") value = limit;
-      if (name == "RateLimit-Remaining") value = std::to_string(remaining);
-      if (name == "RateLimit-Reset") value = std::to_string(reset);
-    }
-    return;
+// The limiter's header names, literals (http::HeaderName): nothing to allocate per request.
+struct HeaderNames {
+  http::HeaderName limit, remaining;
+};
+constexpr HeaderNames kIetf{"RateLimit-Limit", "RateLimit-Remaining"};
+constexpr http::HeaderName kReset = "RateLimit-Reset";
+
+// Kong's names for the headers of a window; none when Kong has none for it.
+std::optional<HeaderNames> kong_names(std::chrono::seconds window) {
+  switch (window.count()) {
+    case 1:
+      return HeaderNames{"X-RateLimit-Limit-Second", "X-RateLimit-Remaining-Second"};
+    case 60:
+      return HeaderNames{"X-RateLimit-Limit-Minute", "X-RateLimit-Remaining-Minute"};
+    case 3600:
+      return HeaderNames{"X-RateLimit-Limit-Hour", "X-RateLimit-Remaining-Hour"};
+    case 86400:
+      return HeaderNames{"X-RateLimit-Limit-Day", "X-RateLimit-Remaining-Day"};
+    default:
+      return std::nullopt;
   }
-  headers.emplace_back("RateLimit-Limit", limit);
-  headers.emplace_back("RateLimit-Remaining", std::to_string(remaining));
-  headers.emplace_back("RateLimit-Reset", std::to_string(reset));
 }
 
-// Kong's names for the headers of a window, empty when Kong has none for it.
-std::pair<std::string, std::string> kong_names(std::chrono::seconds window) {
-  const char* period = window.count() == 1       ? "Second"
-                       : window.count() == 60    ? "Minute"
-                       : window.count() == 3600  ? "Hour"
-                       : window.count() == 86400 ? "Day"
-                                                 : nullptr;
-  if (!period) return {};
-  return {std::string("X-RateLimit-Limit-") + period,
-          std::string("X-RateLimit-Remaining-") + period};
-}
-
-// Kong's pair beside the IETF headers; like those, the tighter of two limiters' wins.
-void set_kong_headers(std::vector<std::pair<std::string, std::string>>& headers,
-                      const std::pair<std::string, std::string>& names, const std::string& limit,
-                      long remaining) {
-  if (names.first.empty()) return;
-  for (std::size_t i = 0; i < headers.size(); ++i) {
-    if (headers[i].first != names.second) continue;
-    if (std::stol(headers[i].second) <= remaining) return;
-    for (auto& [name, value] : headers) {
-      if (name == names.first) value = limit;
-      if (name == names.second) value = std::to_string(remaining);
-    }
-    return;
-  }
-  headers.emplace_back(names.first, limit);
-  headers.emplace_back(names.second, std::to_string(remaining));
+// Whether a limiter that leaves `remaining` should report itself under `names`: with limiters
+// nested (per client, then per route), the answer reports the one closest to refusing.
+bool tighter(const http::Request& req, const HeaderNames& names, long remaining) {
+  auto current = req.answer_header(names.remaining.view());
+  long reported = 0;
+  return !current ||
+         std::from_chars(current->data(), current->data() + current->size(), reported).ec !=
+             std::errc() ||
+         remaining < reported;
 }
 
 // One limiter's state, shared by every request through it.
@@ -146,57 +132,49 @@ struct Limiter {
   explicit Limiter(RateLimitOptions o)
       : buckets(o),
         limit(std::to_string(o.limit)),
-        kong(o.kong_headers ? kong_names(o.window) : std::pair<std::string, std::string>{}),
+        kong(o.kong_headers ? kong_names(o.window) : std::nullopt),
         options(std::move(o)) {}
 
-  // The headers of an error answer: the IETF three and, when asked for, Kong's two.
-  void add_headers(Error& e, const std::string& remaining, int reset) const {
-    e.with_header("RateLimit-Limit", limit);
-    e.with_header("RateLimit-Remaining", remaining);
-    e.with_header("RateLimit-Reset", std::to_string(reset));
-    if (!kong.first.empty()) {
-      e.with_header(kong.first, limit);
-      e.with_header(kong.second, remaining);
+  // The IETF three and, when asked for, Kong's two, on whatever answer the request gets (the
+  // route's, a 401 from bearer() after this limiter, this limiter's own 429).
+  void report(http::Request& req, long remaining, int reset) const {
+    if (tighter(req, kIetf, remaining)) {
+      req.set_answer_header(kIetf.limit, limit);
+      req.set_answer_header(kIetf.remaining, std::to_string(remaining));
+      req.set_answer_header(kReset, std::to_string(reset));
+    }
+    if (kong && tighter(req, *kong, remaining)) {
+      req.set_answer_header(kong->limit, limit);
+      req.set_answer_header(kong->remaining, std::to_string(remaining));
     }
   }
 
   Buckets buckets;
-  std::string limit;                         // formatted once
-  std::pair<std::string, std::string> kong;  // Kong's header names, empty without them
+  std::string limit;                // formatted once
+  std::optional<HeaderNames> kong;  // Kong's header names for the window, if it has any
   RateLimitOptions options;
 };
 
 }  // namespace
 
+// Checks and passes the request on: the route's own task is returned, no frame of its own (the
+// headers go on the request's answer, not on a response this would have to wait for).
 http::Middleware rate_limit(RateLimitOptions options) {
   auto limiter = std::make_shared<Limiter>(std::move(options));
   return [limiter](http::Request& req, const http::Handler& next) -> Task<http::Response> {
-    Limiter& l = *limiter;
-    auto decision = l.buckets.take(key_of(req, l.options));
+    const Limiter& l = *limiter;
+    auto decision = limiter->buckets.take(key_of(req, l.options));
     double missing = l.buckets.capacity() - decision.tokens;
     auto reset = static_cast<int>(std::ceil(missing / l.buckets.per_second()));
+    l.report(req, decision.allowed ? static_cast<long>(std::floor(decision.tokens)) : 0, reset);
     if (!decision.allowed) {
       int retry_after = std::max(
           1, static_cast<int>(std::ceil((1.0 - decision.tokens) / l.buckets.per_second())));
-      TooManyRequests e("rate limit of " + l.limit + " requests per " +
-                            std::to_string(l.options.window.count()) + " s exceeded",
-                        retry_after);
-      l.add_headers(e, "0", reset);
-      throw e;
+      throw TooManyRequests("rate limit of " + l.limit + " requests per " +
+                                std::to_string(l.options.window.count()) + " s exceeded",
+                            retry_after);
     }
-    auto remaining = static_cast<long>(std::floor(decision.tokens));
-    http::Response response;
-    try {
-      response = co_await next(req);
-    } catch (Error& e) {  // an error answer (a failed login, say) carries the headers too
-      bool inner_limit = std::any_of(e.headers().begin(), e.headers().end(),
-                                     [](const auto& h) { return h.first == "RateLimit-Limit"; });
-      if (!inner_limit) l.add_headers(e, std::to_string(remaining), reset);
-      throw;
-    }
-    set_headers(response.headers, l.limit, decision.tokens, reset);
-    set_kong_headers(response.headers, l.kong, l.limit, remaining);
-    co_return response;
+    return next(req);
   };
 }
 

@@ -83,7 +83,8 @@ Request::Request(const Request& other)
       deadline_(other.deadline_),
       remote_address_(other.remote_address_),
       client_certificate_(other.client_certificate_),
-      attachments_(other.attachments_) {
+      attachments_(other.attachments_),
+      answer_headers_(other.answer_headers_) {
   keep_headers(other.headers_);
   // The route's parameters are views into the target: into this one's now.
   const char* from = other.target_.data();
@@ -100,6 +101,22 @@ Request& Request::operator=(const Request& other) {
 std::optional<std::string_view> Request::header(std::string_view name) const {
   for (const auto& [k, v] : headers_)
     if (iequals(k, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+void Request::set_answer_header(HeaderName name, std::string value) {
+  for (auto& [n, v] : answer_headers_)
+    if (iequals(n.view(), name.view())) {
+      v = std::move(value);
+      return;
+    }
+  if (answer_headers_.empty()) answer_headers_.reserve(6);  // a rate limiter sets five
+  answer_headers_.emplace_back(name, std::move(value));
+}
+
+std::optional<std::string_view> Request::answer_header(std::string_view name) const {
+  for (const auto& [n, v] : answer_headers_)
+    if (iequals(n.view(), name)) return std::string_view(v);
   return std::nullopt;
 }
 

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <ctime>
 #include <optional>
+#include <span>
 #include <unordered_set>
 
 #include <boost/asio/as_tuple.hpp>
@@ -461,7 +462,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   Task<void> answer_and_close(Session& s, int status) {
     Error error(status, "about:blank", status_reason(status), detail_for_status(status));
     Response r = Response::problem(error, trace::random_hex(16), "");
-    auto started = start_write(s, r, "", /*keep_alive=*/false, /*head_only=*/false);
+    auto started = start_write(s, r, {}, /*keep_alive=*/false, /*head_only=*/false);
     if (!started.done) co_await finish_write(s, started.rest);
     logger.info("request rejected", {{"status", status}, {"detail", detail_for_status(status)}});
     co_await linger_close(s);
@@ -519,7 +520,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     keep_alive = keep_alive && !draining;
     const int status = response.status;
     if (keep_alive && in.http10) response.headers.emplace_back("Connection", "keep-alive");
-    auto write = start_write(s, response, req.request_id(), keep_alive, in.head_only);
+    auto write = start_write(s, response, req, keep_alive, in.head_only);
     bool written = write.ok;
     if (!write.done) written = co_await finish_write(s, write.rest);
     if (logger.enabled(log::Level::info)) {
@@ -533,8 +534,18 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     co_return keep_alive&& written;
   }
 
+  // What of the request goes into its answer's head: its id and the headers middleware set for
+  // the answer (Request::set_answer_header).
+  struct AnswerContext {
+    AnswerContext() = default;
+    AnswerContext(const Request& req)  // NOLINT: implicit, a request is the usual context
+        : request_id(req.request_id()), headers(req.answer_headers()) {}
+    std::string_view request_id;
+    std::span<const Request::AnswerHeader> headers;
+  };
+
   // Serializes the head into the session's reused buffer.
-  void serialize_head(Session& s, Response& r, std::string_view request_id, bool keep_alive) {
+  void serialize_head(Session& s, Response& r, const AnswerContext& context, bool keep_alive) {
     using namespace std::string_view_literals;
     if (r.status < 100 || r.status > 999) r.status = 500;  // a handler's mistake, never the wire's
     bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
@@ -548,9 +559,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     append_header(head, "Server", "svckit");
     append_header(head, "Date", http_date());
     if (!r.content_type.empty()) append_header(head, "Content-Type", r.content_type);
-    if (!request_id.empty()) append_header(head, "X-Request-ID", request_id);
+    if (!context.request_id.empty()) append_header(head, "X-Request-ID", context.request_id);
     for (const auto& [name, value] : r.headers)
       if (is_token(name) && is_field_safe(value)) append_header(head, name, value);
+    for (const auto& [name, value] : context.headers)
+      if (is_token(name.view()) && is_field_safe(value) && !r.header(name.view()))
+        append_header(head, name.view(), value);
     if (!bodiless) {
       char length[24];
       auto [end, ec] = std::to_chars(length, length + sizeof length, r.body.size());
@@ -570,9 +584,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   // Serializes the head and sends head and body in one gathered write. The socket is
   // non-blocking and a response usually fits its send buffer, so it is written here, without
   // a coroutine frame; only TLS and what did not fit wait for the reactor (finish_write()).
-  WriteStart start_write(Session& s, Response& r, std::string_view request_id, bool keep_alive,
+  WriteStart start_write(Session& s, Response& r, const AnswerContext& context, bool keep_alive,
                          bool head_only) {
-    serialize_head(s, r, request_id, keep_alive);
+    serialize_head(s, r, context, keep_alive);
     std::array<asio::const_buffer, 2> buffers = {
         asio::buffer(s.head), head_only ? asio::const_buffer() : asio::buffer(r.body)};
     if (s.tls) return {false, true, buffers};  // one TLS write encrypts both into records

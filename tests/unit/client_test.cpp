@@ -726,3 +726,54 @@ TEST(ServerDeadline, TheTimeoutHeaderBecomesTheRequestsDeadline) {
   io.stop();
   thread.join();
 }
+
+// Headers middleware sets for a request's answer (Request::set_answer_header) reach the wire on
+// the route's answer and on an error answer alike; a name the response sets itself is the
+// response's, and a value that would split the head is left out.
+TEST(ServerAnswerHeaders, GoOnEveryAnswerOfTheRequest) {
+  svckit::log::Logger logger("test", svckit::log::Level::error);
+  boost::asio::io_context io;
+  svckit::http::ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  svckit::http::Server server(std::vector<boost::asio::io_context*>{&io}, o, logger);
+  using svckit::http::Request;
+  using svckit::http::Response;
+  auto mark = [](Request& req) {
+    req.set_answer_header("X-Quota-Left", "7");
+    req.set_answer_header("X-Quota-Left", "6");  // set again: replaced, not repeated
+    req.set_answer_header("X-Shared", "from-request");
+    req.set_answer_header("X-Split", "a\r\nInjected: yes");
+  };
+  server.router().add(svckit::http::Method::get, "/ok",
+                      [&](Request& req) -> svckit::Task<Response> {
+                        mark(req);
+                        co_return Response::text(200, "ok").set_header("X-Shared", "from-response");
+                      });
+  server.router().add(svckit::http::Method::get, "/fails",
+                      [&](Request& req) -> svckit::Task<Response> {
+                        mark(req);
+                        throw svckit::Conflict("taken");
+                        co_return Response::text(200, "never");
+                      });
+  auto port = server.listen();
+  server.start();
+  std::thread thread([&] { io.run(); });
+  for (std::string path : {"/ok", "/fails"}) {
+    auto answer =
+        raw_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto head = answer.substr(0, answer.find("\r\n\r\n"));
+    EXPECT_NE(head.find("\r\nX-Quota-Left: 6\r\n"), std::string::npos) << head;
+    EXPECT_EQ(head.find("X-Quota-Left: 7"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Injected"), std::string::npos) << head;
+    EXPECT_EQ(head.find("X-Split"), std::string::npos) << head;
+  }
+  auto ok = raw_exchange(port, "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(ok.find("X-Shared: from-response"), std::string::npos) << ok;
+  EXPECT_EQ(ok.find("from-request"), std::string::npos) << ok;
+  auto failed = raw_exchange(port, "GET /fails HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(failed.rfind("HTTP/1.1 409", 0), 0u) << failed;
+  EXPECT_NE(failed.find("X-Shared: from-request"), std::string::npos) << failed;
+  io.stop();
+  thread.join();
+}

@@ -23,6 +23,8 @@ Answer call(const Handler& h, std::string ip, std::vector<Request::Header> heade
   auto res = run_sync(h(req));
   Answer a{res.status, {}};
   for (auto& [k, v] : res.headers) a.headers[k] = v;
+  // What the server writes after the response's own headers (the limiter's are set there).
+  for (auto& [k, v] : req.answer_headers()) a.headers.emplace(std::string(k.view()), v);
   return a;
 }
 
@@ -93,6 +95,37 @@ TEST(RateLimit, FailedAuthenticationsCount) {
   EXPECT_EQ(call(h, "10.0.0.1", {{"X-API-Key", "wrong"}}).status, 401);
   EXPECT_EQ(call(h, "10.0.0.1", {{"X-API-Key", "wrong"}}).status, 401);
   EXPECT_EQ(call(h, "10.0.0.1", {{"X-API-Key", "wrong"}}).status, 429);  // no lookup at all now
+}
+
+// Nested limiters (per client, then per route): the answer reports the one closest to refusing,
+// and Kong's headers of different periods stand side by side.
+TEST(RateLimit, NestedLimitersReportTheTighterOne) {
+  auto h =
+      limited({rate_limit({.limit = 100, .window = std::chrono::seconds(60), .kong_headers = true}),
+               rate_limit({.limit = 3, .window = std::chrono::seconds(1), .kong_headers = true})});
+  auto a = call(h, "10.0.0.1");
+  EXPECT_EQ(a.headers["RateLimit-Limit"], "3");
+  EXPECT_EQ(a.headers["RateLimit-Remaining"], "2");
+  EXPECT_EQ(a.headers["X-RateLimit-Remaining-Minute"], "99");
+  EXPECT_EQ(a.headers["X-RateLimit-Remaining-Second"], "2");
+  auto outer_tighter = limited({rate_limit({.limit = 2}), rate_limit({.limit = 50})});
+  auto b = call(outer_tighter, "10.0.0.1");
+  EXPECT_EQ(b.headers["RateLimit-Limit"], "2");
+  EXPECT_EQ(b.headers["RateLimit-Remaining"], "1");
+}
+
+// A handler that sets a rate-limit header of its own keeps it: the server leaves the request's
+// copy out (see ServerAnswerHeaders in client_test.cpp for the wire).
+TEST(RateLimit, AnErrorAfterTheLimiterStillCarriesItsHeaders) {
+  std::vector<svckit::http::Middleware> mws{svckit::http::problem_responses(),
+                                            rate_limit({.limit = 5})};
+  auto h = svckit::http::chain(mws, [](Request&) -> Task<Response> {
+    throw svckit::Conflict("taken");
+    co_return Response::text(200, "never");
+  });
+  auto a = call(h, "10.0.0.1");
+  EXPECT_EQ(a.status, 409);
+  EXPECT_EQ(a.headers["RateLimit-Remaining"], "4");
 }
 
 TEST(RateLimit, StaysWithinItsClientBound) {

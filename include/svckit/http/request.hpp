@@ -15,6 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "svckit/http/client_certificate.hpp"
+#include "svckit/http/header_name.hpp"
 #include "svckit/http/method.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/resilience/deadline.hpp"
@@ -34,6 +35,7 @@ class Request {
   using Header = std::pair<std::string, std::string>;                // what a Request is made from
   using HeaderView = std::pair<std::string_view, std::string_view>;  // what it hands out
   using Param = std::pair<std::string_view, std::string_view>;
+  using AnswerHeader = std::pair<HeaderName, std::string>;
 
   Request() = default;
   Request(Method method, std::string method_name, std::string target,
@@ -97,6 +99,16 @@ class Request {
   // Logs with the request's id, trace and user attached.
   void log(log::Level level, std::string_view message, log::Fields fields = {}) const;
 
+  // Headers for this request's answer, whatever it turns out to be (an error answer too), set
+  // by middleware on the way in, as Go middleware sets w.Header() before calling next: the
+  // server writes them after the response's own, and leaves out a name the response sets
+  // itself. A middleware that only adds headers needs no coroutine frame of its own then
+  // (auth::rate_limit()). Setting a name again replaces its value.
+  void set_answer_header(HeaderName name, std::string value);
+  // Its value, when set; the name compared without case.
+  std::optional<std::string_view> answer_header(std::string_view name) const;
+  const std::vector<AnswerHeader>& answer_headers() const { return answer_headers_; }
+
   // Typed attachments for middleware (the auth principal, ...): one value per type.
   template <class T>
   void attach(T value) {
@@ -147,6 +159,7 @@ class Request {
   std::string remote_address_;
   std::shared_ptr<const ClientCertificate> client_certificate_;  // one per connection
   std::vector<std::pair<std::type_index, std::any>> attachments_;
+  std::vector<AnswerHeader> answer_headers_;
 };
 
 // Percent-decodes a query component ('+' is a space unless `plus_is_space` is false). Throws
