@@ -114,9 +114,9 @@ App::App(Config config)
       health_(std::make_unique<health::Health>(config_.service_name, *blocking_)) {
   metrics_.add_collectable(metrics::process_metrics());
   runtime_->http_metrics = std::make_unique<metrics::HttpMetrics>(metrics_);
-  // Metrics outermost; they turn errors into problem+json too (one coroutine frame per request
-  // for both), so metrics and logs see the final status.
-  http_->use(runtime_->http_metrics->middleware());
+  // Metrics around the whole chain as the server's observer (no coroutine frame per request);
+  // the server turns errors into problem+json first, so metrics and logs see the final status.
+  http_->observe(runtime_->http_metrics->observer());
 
   auto root = http_->group("");
   health_->install_routes(root);

@@ -158,6 +158,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   const log::Logger& logger;
   Router router;
   std::vector<Middleware> middleware;
+  std::vector<std::shared_ptr<RequestObserver>> observers;
   Handler root;
   std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<asio::ssl::context> tls_context;  // set when options.tls is enabled
@@ -508,11 +509,15 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                                    req.request_id(), req.path());
     } else {
       ++inflight;
+      for (const auto& o : observers) o->started(req);
       try {
         response = co_await root(req);
-      } catch (
-          ...) {  // the last resort for a Server used without App's metrics or problem_responses()
+      } catch (...) {  // a thrown error's problem+json answer, so observers see the final status
         response = response_for_current_exception(req);
+      }
+      if (!observers.empty()) {
+        double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        for (const auto& o : observers) o->finished(req, response, seconds);
       }
       --inflight;
     }
@@ -629,6 +634,10 @@ Server::~Server() = default;
 
 void Server::use(Middleware middleware) {
   impl_->middleware.push_back(std::move(middleware));
+}
+
+void Server::observe(std::shared_ptr<RequestObserver> observer) {
+  impl_->observers.push_back(std::move(observer));
 }
 
 RouteGroup Server::group(std::string_view prefix, std::vector<Middleware> middleware) {

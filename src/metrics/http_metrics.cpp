@@ -268,6 +268,27 @@ http::Middleware HttpMetrics::middleware() {
   };
 }
 
+std::shared_ptr<http::RequestObserver> HttpMetrics::observer() {
+  // A class of this member function's own: it sees Impl.
+  class Observer : public http::RequestObserver {
+   public:
+    explicit Observer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+    // The same thread's cells both times: a request stays on its loop.
+    void started(const http::Request& req) override {
+      impl_->series_for(req).inprogress.fetch_add(1, std::memory_order_relaxed);
+    }
+    void finished(const http::Request& req, const http::Response& res, double seconds) override {
+      RouteSeries& s = impl_->series_for(req);
+      s.inprogress.fetch_sub(1, std::memory_order_relaxed);
+      impl_->record(s, res.status, req.body().size(), res.body.size(), seconds);
+    }
+
+   private:
+    std::shared_ptr<Impl> impl_;
+  };
+  return std::make_shared<Observer>(impl_);
+}
+
 void HttpMetrics::started(std::string_view handler, std::string_view method) {
   impl_->lookup(handler, method).inprogress.fetch_add(1, std::memory_order_relaxed);
 }

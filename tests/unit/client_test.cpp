@@ -16,8 +16,10 @@
 #include <thread>
 
 #include "run_sync.hpp"
+#include "svckit/error.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/http/server.hpp"
+#include "svckit/metrics/http_metrics.hpp"
 #include "svckit/metrics/registry.hpp"
 
 using namespace std::chrono_literals;
@@ -776,4 +778,47 @@ TEST(ServerAnswerHeaders, GoOnEveryAnswerOfTheRequest) {
   EXPECT_NE(failed.find("X-Shared: from-request"), std::string::npos) << failed;
   io.stop();
   thread.join();
+}
+
+// App counts requests through the server's observer (HttpMetrics::observer()), not a
+// middleware: a thrown error is counted with the status the client got, by route template, and
+// nothing stays in progress.
+TEST(ServerObserver, HttpMetricsCountWhatTheClientGot) {
+  svckit::log::Logger logger("test", svckit::log::Level::error);
+  svckit::metrics::Registry registry;
+  svckit::metrics::HttpMetrics metrics(registry);
+  boost::asio::io_context io;
+  svckit::http::ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  svckit::http::Server server(std::vector<boost::asio::io_context*>{&io}, o, logger);
+  server.observe(metrics.observer());
+  using svckit::http::Request;
+  using svckit::http::Response;
+  server.router().add(svckit::http::Method::get, "/tasks/{id}",
+                      [](Request& req) -> svckit::Task<Response> {
+                        if (req.param("id") == "7") throw svckit::NotFound("no task 7");
+                        co_return Response::text(200, "task");
+                      });
+  auto port = server.listen();
+  server.start();
+  std::thread thread([&] { io.run(); });
+  auto get = [&](const std::string& path) {
+    return raw_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  };
+  EXPECT_EQ(get("/tasks/1").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(get("/tasks/2").rfind("HTTP/1.1 200", 0), 0u);
+  auto missing = get("/tasks/7");
+  EXPECT_EQ(missing.rfind("HTTP/1.1 404", 0), 0u) << missing;
+  EXPECT_NE(missing.find("application/problem+json"), std::string::npos) << missing;
+  io.stop();
+  thread.join();
+  auto text = registry.render();
+  for (std::string line :
+       {R"(http_requests_total{handler="/tasks/{id}",method="GET",status="2xx"} 2)",
+        R"(http_requests_total{handler="/tasks/{id}",method="GET",status="4xx"} 1)",
+        R"(http_requests_inprogress{handler="/tasks/{id}",method="GET"} 0)",
+        R"(http_request_duration_seconds_count{handler="/tasks/{id}",method="GET"} 3)"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  EXPECT_EQ(text.find(R"(status="5xx")"), std::string::npos) << text;
 }

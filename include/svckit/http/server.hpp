@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "svckit/http/handler.hpp"
+#include "svckit/http/request_observer.hpp"
 #include "svckit/http/route_group.hpp"
 #include "svckit/http/router.hpp"
 #include "svckit/log/logger.hpp"
@@ -57,6 +58,9 @@ class Server {
 
   // Global middleware, outermost first. Must be added before start().
   void use(Middleware middleware);
+  // Told of every request around the whole chain (metrics::HttpMetrics::observer()), in the
+  // order added. Must be added before start().
+  void observe(std::shared_ptr<RequestObserver> observer);
   RouteGroup group(std::string_view prefix, std::vector<Middleware> middleware = {});
   Router& router();
 

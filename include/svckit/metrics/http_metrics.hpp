@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "svckit/http/handler.hpp"
+#include "svckit/http/request_observer.hpp"
 #include "svckit/metrics/registry.hpp"
 
 namespace svckit::metrics {
@@ -24,6 +25,9 @@ class HttpMetrics {
   // problem+json answer here (http::response_for_current_exception), so the status counted is
   // the one the client gets and nothing outside sees an exception.
   http::Middleware middleware();
+  // The same counts as a Server's observer (Server::observe), without the middleware's
+  // coroutine frame per request: what App installs. The server answers exceptions itself.
+  std::shared_ptr<http::RequestObserver> observer();
 
   // The same series for a server that is not svckit's (the Python bindings' FastAPI middleware):
   // started() when a request arrives, finished() once it is answered. `handler` is the route
