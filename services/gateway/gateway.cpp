@@ -321,15 +321,25 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
 
 namespace {
 
+std::size_t joined_size(const std::vector<std::string>& items) {
+  std::size_t size = items.empty() ? 0 : items.size() - 1;
+  for (const auto& item : items) size += item.size();
+  return size;
+}
+
 // The upstream's view of the request: the path rewritten, hop-by-hop and identity headers
-// dropped, the verified identity and X-Forwarded-* added.
-http::ClientRequest upstream_request(const RouteConfig& r, Request& req) {
+// dropped, the verified identity and X-Forwarded-* added. Its headers are views (send_borrowed):
+// into the request, the route's configuration, literals, and `composed` for the values made
+// here (the joined roles and permissions, a chained X-Forwarded-For), which the caller keeps
+// beside the request for the whole call: no header is copied.
+http::ClientRequest upstream_request(const RouteConfig& r, Request& req, std::string& composed) {
   if (req.body().size() > r.max_body_bytes)
     throw PayloadTooLarge("the body is larger than " + std::to_string(r.max_body_bytes) +
                           " bytes for " + r.name);
   http::ClientRequest out;
   out.method = req.method();
-  out.headers.reserve(req.headers().size() + r.request_headers.add.size() + 8);
+  auto& headers = out.borrowed_headers;
+  headers.reserve(req.headers().size() + r.request_headers.add.size() + 9);
   std::string_view path = req.path();
   std::string_view rest;
   for (const auto& p : r.paths)
@@ -356,22 +366,37 @@ http::ClientRequest upstream_request(const RouteConfig& r, Request& req) {
                                [&](const std::string& h) { return iequals(h, name); });
     bool replaced = std::any_of(r.request_headers.add.begin(), r.request_headers.add.end(),
                                 [&](const auto& h) { return iequals(h.first, name); });
-    if (!removed && !replaced) out.headers.emplace_back(name, value);
+    if (!removed && !replaced) headers.emplace_back(name, value);
   }
-  for (const auto& h : r.request_headers.add) out.headers.push_back(h);
-  std::string forwarded = req.remote_address();
-  if (auto before = req.header("X-Forwarded-For"))
-    forwarded = std::string(*before) + ", " + forwarded;
-  out.headers.emplace_back("X-Forwarded-For", forwarded);
-  out.headers.emplace_back("X-Forwarded-Proto", "http");
-  if (auto host = req.header("Host"))
-    out.headers.emplace_back("X-Forwarded-Host", std::string(*host));
-  if (const auth::Principal* who = auth::principal(req)) {
-    out.headers.emplace_back("X-User-ID", who->id);
-    if (!who->email.empty()) out.headers.emplace_back("X-User-Email", who->email);
-    out.headers.emplace_back("X-User-Roles", joined(who->roles));
-    out.headers.emplace_back("X-User-Permissions", joined(who->permissions));
-    out.headers.emplace_back("X-Auth-Method", who->method);
+  for (const auto& [name, value] : r.request_headers.add) headers.emplace_back(name, value);
+
+  const auth::Principal* who = auth::principal(req);
+  auto before = req.header("X-Forwarded-For");
+  // Sized before anything is appended: the views into `composed` must not move.
+  composed.clear();
+  composed.reserve((before ? before->size() + 2 + req.remote_address().size() : 0) +
+                   (who ? joined_size(who->roles) + joined_size(who->permissions) : 0));
+  auto compose = [&composed](auto&&... parts) {
+    const std::size_t at = composed.size();
+    (composed.append(parts), ...);
+    return std::string_view(composed).substr(at);
+  };
+  auto join = [&composed](const std::vector<std::string>& items) {
+    const std::size_t at = composed.size();
+    for (const auto& item : items) composed.append(composed.size() > at ? "," : "").append(item);
+    return std::string_view(composed).substr(at);
+  };
+  headers.emplace_back("X-Forwarded-For",
+                       before ? compose(*before, std::string_view(", "), req.remote_address())
+                              : std::string_view(req.remote_address()));
+  headers.emplace_back("X-Forwarded-Proto", "http");
+  if (auto host = req.header("Host")) headers.emplace_back("X-Forwarded-Host", *host);
+  if (who) {
+    headers.emplace_back("X-User-ID", who->id);
+    if (!who->email.empty()) headers.emplace_back("X-User-Email", who->email);
+    headers.emplace_back("X-User-Roles", join(who->roles));
+    headers.emplace_back("X-User-Permissions", join(who->permissions));
+    headers.emplace_back("X-Auth-Method", who->method);
   }
   out.body = req.body();
   out.context = &req;
@@ -407,7 +432,8 @@ Response client_answer(const RouteConfig& r, http::ClientResponse& res) {
 
 Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) const {
   const RouteConfig& r = route.config;
-  http::ClientRequest out = upstream_request(r, req);
+  std::string composed;  // what `out`'s header views made here point into; lives with `out`
+  http::ClientRequest out = upstream_request(r, req, composed);
   Upstream* primary = route.upstream.get();
   Upstream* other = nullptr;
   bool fresh = true;
@@ -419,12 +445,12 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
     other = fresh ? route.legacy.get() : route.upstream.get();
     (fresh ? route.to_new : route.to_legacy)->increment();
   }
-  // The shadow, which runs after the answer, gets its own copy of the request.
+  // The shadow, which runs after the answer (and the request) are gone, gets its own copy.
   std::optional<http::ClientRequest> shadow_request;
   if (r.shadow && other &&
       (req.method() == http::Method::get || req.method() == http::Method::head) &&
       draw_percent(r.shadow->percent))
-    shadow_request = out;
+    shadow_request = out.owning();
   auto started = route.split ? std::chrono::steady_clock::now()  // for the rollback triggers
                              : std::chrono::steady_clock::time_point();
   // One call to the upstream, retried on another of its targets while attempts are left (for

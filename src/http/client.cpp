@@ -316,6 +316,14 @@ ClientRequest ClientRequest::json(Method method, std::string target, const nlohm
   return r;
 }
 
+ClientRequest ClientRequest::owning() const {
+  ClientRequest r = *this;
+  r.headers.reserve(r.headers.size() + r.borrowed_headers.size());
+  for (const auto& [k, v] : r.borrowed_headers) r.headers.emplace_back(k, v);
+  r.borrowed_headers.clear();
+  return r;
+}
+
 std::optional<std::string_view> ClientResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
     if (iequals(k, name)) return std::string_view(v);
@@ -468,11 +476,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           "request target must start with '/' and hold no spaces or "
           "line breaks: '" +
           r.target + "'");
-    for (const auto& [k, v] : r.headers)
-      if (!http::is_token(k) || !http::is_field_safe(v))
-        throw std::invalid_argument("header '" + k +
+    auto check = [](std::string_view name, std::string_view value) {
+      if (!http::is_token(name) || !http::is_field_safe(value))
+        throw std::invalid_argument("header '" + std::string(name) +
                                     "': the name must be a token and the value "
                                     "must hold no line break or NUL");
+    };
+    for (const auto& [k, v] : r.headers) check(k, v);
+    for (const auto& [k, v] : r.borrowed_headers) check(k, v);
     if (!http::is_field_safe(r.content_type))
       throw std::invalid_argument("content type holds a line break or NUL");
   }
@@ -485,10 +496,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     using namespace std::string_view_literals;
     std::size_t size = 160 + url.prefix.size() + r.target.size() + host_header.size();
     bool own_agent = false;
-    for (const auto& [k, v] : r.headers) {
+    auto measure = [&](std::string_view k, std::string_view v) {
       size += k.size() + v.size() + 4;
       own_agent = own_agent || iequals(k, "User-Agent");
-    }
+    };
+    for (const auto& [k, v] : r.headers) measure(k, v);
+    for (const auto& [k, v] : r.borrowed_headers) measure(k, v);
     if (r.context)
       size += r.context->request_id().size() + r.context->trace().tracestate.size() + 32;
     head.clear();
@@ -501,6 +514,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     field("Host", host_header);
     if (!own_agent) field("User-Agent", "svckit/0.1");  // a proxy passes its client's on
     for (const auto& [k, v] : r.headers)
+      if (!owned_by_client(k)) field(k, v);
+    for (const auto& [k, v] : r.borrowed_headers)
       if (!owned_by_client(k)) field(k, v);
     if (r.context) {
       field("X-Request-ID", r.context->request_id());

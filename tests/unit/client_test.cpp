@@ -507,7 +507,40 @@ TEST(Client, RefusesHeaderInjectionAndBadTargets) {
   EXPECT_THROW(call(client, std::move(bad_name)), std::invalid_argument);
   EXPECT_THROW(call(client, get_request("no-slash")), std::invalid_argument);
   EXPECT_THROW(call(client, get_request("/a b")), std::invalid_argument);
+  std::string evil = "a\r\nInjected: 1";  // borrowed headers are checked the same way
+  auto borrowed = get_request();
+  borrowed.borrowed_headers.emplace_back("X-Evil", evil);
+  EXPECT_THROW(call(client, std::move(borrowed)), std::invalid_argument);
+  auto borrowed_name = get_request();
+  borrowed_name.borrowed_headers.emplace_back("X Evil:", "1");
+  EXPECT_THROW(call(client, std::move(borrowed_name)), std::invalid_argument);
   EXPECT_EQ(up.requests(), 0);
+}
+
+// A proxy's headers as views into text it keeps (send_borrowed): sent as they are, after the
+// owned ones, the client's own (Host, Content-Length) still the client's. owning() copies them
+// for a call that outlives that text.
+TEST(Client, SendsBorrowedHeadersAndOwningCopiesThem) {
+  FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::ok("{}"); });
+  Client client(up.url(), quick());
+  std::string text = "X-Tenantt1Host";
+  ClientRequest r = get_request("/borrowed");
+  r.headers.emplace_back("X-Owned", "o");
+  r.borrowed_headers.emplace_back(std::string_view(text).substr(0, 8),
+                                  std::string_view(text).substr(8, 2));
+  r.borrowed_headers.emplace_back(std::string_view(text).substr(10, 4), "evil.example");
+  EXPECT_EQ(run_sync(client.send_borrowed(r)).status, 200);
+  auto head = up.last_head();
+  EXPECT_NE(head.find("\r\nX-Owned: o\r\nX-Tenant: t1\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("evil.example"), std::string::npos) << head;
+
+  ClientRequest kept = r.owning();
+  text.assign(text.size(), '?');  // the viewed text changes; the owning copy does not
+  EXPECT_TRUE(kept.borrowed_headers.empty());
+  ASSERT_EQ(kept.headers.size(), 3u);
+  EXPECT_EQ(kept.headers[1], (ClientRequest::Header{"X-Tenant", "t1"}));
+  EXPECT_EQ(call(client, std::move(kept)).status, 200);
+  EXPECT_NE(up.last_head().find("\r\nX-Tenant: t1\r\n"), std::string::npos) << up.last_head();
 }
 
 TEST(Client, RejectsBadBaseUrls) {

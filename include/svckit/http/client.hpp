@@ -46,9 +46,13 @@ namespace svckit::http {
 
 struct ClientRequest {
   using Header = std::pair<std::string, std::string>;
+  using HeaderView = std::pair<std::string_view, std::string_view>;
   Method method = Method::get;
   std::string target = "/";  // path and query, appended to the base URL's path
   std::vector<Header> headers;
+  // Headers whose text the caller keeps alive and unchanged until the call is done, sent after
+  // `headers` without a copy: a proxy's views into the request it serves (send_borrowed()).
+  std::vector<HeaderView> borrowed_headers;
   std::string body;
   std::string content_type;  // sent as Content-Type when the body is not empty
   // The incoming request this call serves: its id, trace and deadline go with the call.
@@ -57,6 +61,9 @@ struct ClientRequest {
   std::optional<bool> idempotent;  // unset: GET, HEAD, PUT, DELETE and OPTIONS are
 
   static ClientRequest json(Method method, std::string target, const nlohmann::json& body);
+  // This request with its borrowed headers copied into `headers`: for a call that outlives
+  // the text they view (a shadow call sent after the answer).
+  ClientRequest owning() const;
 };
 
 struct ClientResponse {
