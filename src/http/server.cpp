@@ -125,6 +125,9 @@ struct Session {
   detail::RequestHead request_head;  // the parsed request head, its vector reused likewise
   // When the current wait gives up; checked by the loop's sweeper, so arming it costs a store.
   Clock::time_point deadline = Clock::time_point::max();
+  // When the last request was answered (or the connection opened): what the wait for the next
+  // one counts from, without a clock read of its own.
+  Clock::time_point last_answered = Clock::now();
   bool idle = false;                 // waiting for the first byte of the next request
   bool timed_out = false;            // the sweeper cancelled the pending wait
   asio::cancellation_signal cancel;  // stops the handler too when a drain gives up on it
@@ -423,7 +426,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         // Draining: a client about to send on this connection still gets served (with
         // Connection: close); one that stays quiet is closed soon.
         if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
-        s.deadline = Clock::now() + wait;
+        s.deadline = s.last_answered + wait;
         // One asynchronous read, TLS or not. Asio tries it at once (a recvfrom that finds
         // nothing when the client has not sent yet) and then waits for the readiness event; a
         // readiness wait (async_wait) would re-arm epoll with an epoll_ctl instead: one
@@ -440,7 +443,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         s.buffer.commit(n);
       }
       // The whole request (head and body) must arrive within header_timeout: slow-loris bound.
-      s.deadline = Clock::now() + options.header_timeout;
+      // The one clock read for its arrival (Request::received_at()).
+      const auto arrived = Clock::now();
+      s.deadline = arrived + options.header_timeout;
       Incoming in;
       auto outcome = ReadOutcome::request;
       if (!take_buffered_request(s, in)) outcome = co_await read_plain_request(s, in);
@@ -452,7 +457,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       }
       if (outcome == ReadOutcome::closed) co_return;
       s.deadline = Clock::time_point::max();  // the handler's time is its own
-      if (!co_await handle(s, in)) {
+      if (!co_await handle(s, in, arrived)) {
         beast::error_code ignored;
         s.socket.shutdown(tcp::socket::shutdown_send, ignored);
         co_return;
@@ -481,8 +486,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
   // Runs one request through the middleware and the route, writes the response, logs it.
   // Returns whether the connection stays open.
-  Task<bool> handle(Session& s, Incoming& in) {
-    auto started = Clock::now();
+  Task<bool> handle(Session& s, Incoming& in, Clock::time_point started) {
     Request& req = in.request;
     bool keep_alive = in.keep_alive;
     req.set_received_at(started);
@@ -503,8 +507,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       req.set_route(match.route, std::move(match.params));
 
     Response response;
-    if (inflight.load(std::memory_order_relaxed) >= options.max_inflight &&
-        !never_shed(req.path())) {
+    const bool shed =
+        inflight.load(std::memory_order_relaxed) >= options.max_inflight && !never_shed(req.path());
+    if (shed) {  // not through the chain: observers see only what went through it
       response = Response::problem(ServiceUnavailable("the server is overloaded", 1),
                                    req.request_id(), req.path());
     } else {
@@ -515,21 +520,25 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       } catch (...) {  // a thrown error's problem+json answer, so observers see the final status
         response = response_for_current_exception(req);
       }
-      if (!observers.empty()) {
-        double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-        for (const auto& o : observers) o->finished(req, response, seconds);
-      }
       --inflight;
     }
+    // The one clock read for the answer: observers, the access log and the next idle wait.
+    s.last_answered = Clock::now();
+    const double seconds = std::chrono::duration<double>(s.last_answered - started).count();
+    if (!shed)
+      for (const auto& o : observers) o->finished(req, response, seconds);
 
     keep_alive = keep_alive && !draining;
     const int status = response.status;
     if (keep_alive && in.http10) response.headers.emplace_back("Connection", "keep-alive");
     auto write = start_write(s, response, req, keep_alive, in.head_only);
     bool written = write.ok;
-    if (!write.done) written = co_await finish_write(s, write.rest);
+    if (!write.done) {  // a slow reader: its wait counts too
+      written = co_await finish_write(s, write.rest);
+      s.last_answered = Clock::now();
+    }
     if (logger.enabled(log::Level::info)) {
-      double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+      double ms = std::chrono::duration<double, std::milli>(s.last_answered - started).count();
       req.log(log::Level::info, "request",
               {{"method", req.method_name()},
                {"path", req.path()},

@@ -127,12 +127,20 @@ struct HttpMetrics::Impl : prometheus::Collectable {
       }
     };
     thread_local std::unordered_map<Key, RouteSeries*, KeyHash> cache;
+    // In front of the map, the last series this thread used: started() and finished() of one
+    // request ask for the same one, and a busy route asks again and again.
+    thread_local std::pair<Key, RouteSeries*> last{Key{0, nullptr, http::Method::get}, nullptr};
     Key key{instance_id, req.matched_route(), req.method()};
-    if (auto it = cache.find(key); it != cache.end()) return *it->second;
+    if (last.second && last.first == key) return *last.second;
+    if (auto it = cache.find(key); it != cache.end()) {
+      last = {key, it->second};
+      return *it->second;
+    }
     std::string_view handler = req.route().empty() ? std::string_view("none") : req.route();
     std::lock_guard lock(mutex);
     RouteSeries& s = new_cells(handler, http::method_name(req.method()));
     cache.emplace(key, &s);
+    last = {key, &s};
     return s;
   }
 

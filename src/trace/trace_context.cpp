@@ -44,7 +44,10 @@ constexpr std::size_t kMaxTracestate = 512;
 
 }  // namespace
 
-std::string random_hex(std::size_t bytes) {
+namespace {
+
+// `bytes` random bytes as 2 * bytes lowercase hex digits at `out`.
+void write_random_hex(char* out, std::size_t bytes) {
   // Two digits per byte from one table: ids are made for every request.
   static constexpr auto kDigitPairs = [] {
     std::array<char, 512> t{};
@@ -55,14 +58,19 @@ std::string random_hex(std::size_t bytes) {
     }
     return t;
   }();
-  std::string out(bytes * 2, '\0');
-  char* p = out.data();
   auto& gen = generator();
   for (std::size_t i = 0; i < bytes; i += 8) {
     std::uint64_t word = gen();
-    for (std::size_t j = 0; j < 8 && i + j < bytes; ++j, word >>= 8, p += 2)
-      std::memcpy(p, &kDigitPairs[2 * (word & 0xff)], 2);
+    for (std::size_t j = 0; j < 8 && i + j < bytes; ++j, word >>= 8, out += 2)
+      std::memcpy(out, &kDigitPairs[2 * (word & 0xff)], 2);
   }
+}
+
+}  // namespace
+
+std::string random_hex(std::size_t bytes) {
+  std::string out(bytes * 2, '\0');
+  write_random_hex(out.data(), bytes);
   return out;
 }
 
@@ -104,8 +112,11 @@ std::string TraceContext::traceparent() const {
   return format_traceparent(trace_id, span_id, flags);
 }
 
+// The new span id is written in place: one string per outgoing call, not two.
 std::string TraceContext::child_traceparent() const {
-  return format_traceparent(trace_id, random_hex(8), flags);
+  std::string out = format_traceparent(trace_id, "0000000000000000", flags);
+  write_random_hex(out.data() + 4 + trace_id.size(), 8);
+  return out;
 }
 
 TraceContext TraceContext::start() {
