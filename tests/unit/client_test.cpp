@@ -719,25 +719,59 @@ std::string raw_exchange(std::uint16_t port, const std::string& request) {
   return out;
 }
 
+// A svckit server on a loopback port with its loop on a thread of its own, for the tests of
+// what a server puts on the wire.
+class LoopbackServer {
+ public:
+  LoopbackServer() : server(std::vector<boost::asio::io_context*>{&io_}, options(), logger_) {}
+  ~LoopbackServer() { stop(); }
+  // Listens and serves; returns the port.
+  std::uint16_t start() {
+    port_ = server.listen();
+    server.start();
+    thread_ = std::thread([this] { io_.run(); });
+    return port_;
+  }
+  void stop() {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  // A raw GET with Connection: close; the whole answer.
+  std::string get(const std::string& path) const {
+    return raw_exchange(port_, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  }
+
+ private:
+  static svckit::http::ServerOptions options() {
+    svckit::http::ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    return o;
+  }
+  svckit::log::Logger logger_{"test", svckit::log::Level::error};
+  boost::asio::io_context io_;
+
+ public:
+  svckit::http::Server server;
+
+ private:
+  std::thread thread_;
+  std::uint16_t port_ = 0;
+};
+
 }  // namespace
 
 // The server side of deadline propagation: X-Request-Timeout-Ms becomes Request::deadline().
 TEST(ServerDeadline, TheTimeoutHeaderBecomesTheRequestsDeadline) {
-  svckit::log::Logger logger("test", svckit::log::Level::error);
-  boost::asio::io_context io;
-  svckit::http::ServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
-  svckit::http::Server server(std::vector<boost::asio::io_context*>{&io}, o, logger);
+  LoopbackServer local;
+  auto& server = local.server;
   server.router().add(svckit::http::Method::get, "/left",
                       [](svckit::http::Request& req) -> svckit::Task<svckit::http::Response> {
                         auto d = req.deadline();
                         co_return svckit::http::Response::text(
                             200, d.is_set() ? std::to_string(d.remaining().count()) : "none");
                       });
-  auto port = server.listen();
-  server.start();
-  std::thread thread([&] { io.run(); });
+  auto port = local.start();
 
   Client client("http://127.0.0.1:" + std::to_string(port), quick());
   auto r = get_request("/left");
@@ -758,20 +792,14 @@ TEST(ServerDeadline, TheTimeoutHeaderBecomesTheRequestsDeadline) {
     EXPECT_NE(raw_exchange(port, request).find("\r\n\r\nnone"), std::string::npos)
         << "'" << bad << "' is ignored";
   }
-  io.stop();
-  thread.join();
 }
 
 // Headers middleware sets for a request's answer (Request::set_answer_header) reach the wire on
 // the route's answer and on an error answer alike; a name the response sets itself is the
 // response's, and a value that would split the head is left out.
 TEST(ServerAnswerHeaders, GoOnEveryAnswerOfTheRequest) {
-  svckit::log::Logger logger("test", svckit::log::Level::error);
-  boost::asio::io_context io;
-  svckit::http::ServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
-  svckit::http::Server server(std::vector<boost::asio::io_context*>{&io}, o, logger);
+  LoopbackServer local;
+  auto& server = local.server;
   using svckit::http::Request;
   using svckit::http::Response;
   auto mark = [](Request& req) {
@@ -791,40 +819,31 @@ TEST(ServerAnswerHeaders, GoOnEveryAnswerOfTheRequest) {
                         throw svckit::Conflict("taken");
                         co_return Response::text(200, "never");
                       });
-  auto port = server.listen();
-  server.start();
-  std::thread thread([&] { io.run(); });
+  local.start();
   for (std::string path : {"/ok", "/fails"}) {
-    auto answer =
-        raw_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto answer = local.get(path);
     auto head = answer.substr(0, answer.find("\r\n\r\n"));
     EXPECT_NE(head.find("\r\nX-Quota-Left: 6\r\n"), std::string::npos) << head;
     EXPECT_EQ(head.find("X-Quota-Left: 7"), std::string::npos) << head;
     EXPECT_EQ(head.find("Injected"), std::string::npos) << head;
     EXPECT_EQ(head.find("X-Split"), std::string::npos) << head;
   }
-  auto ok = raw_exchange(port, "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto ok = local.get("/ok");
   EXPECT_NE(ok.find("X-Shared: from-response"), std::string::npos) << ok;
   EXPECT_EQ(ok.find("from-request"), std::string::npos) << ok;
-  auto failed = raw_exchange(port, "GET /fails HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto failed = local.get("/fails");
   EXPECT_EQ(failed.rfind("HTTP/1.1 409", 0), 0u) << failed;
   EXPECT_NE(failed.find("X-Shared: from-request"), std::string::npos) << failed;
-  io.stop();
-  thread.join();
 }
 
 // App counts requests through the server's observer (HttpMetrics::observer()), not a
 // middleware: a thrown error is counted with the status the client got, by route template, and
 // nothing stays in progress.
 TEST(ServerObserver, HttpMetricsCountWhatTheClientGot) {
-  svckit::log::Logger logger("test", svckit::log::Level::error);
   svckit::metrics::Registry registry;
   svckit::metrics::HttpMetrics metrics(registry);
-  boost::asio::io_context io;
-  svckit::http::ServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
-  svckit::http::Server server(std::vector<boost::asio::io_context*>{&io}, o, logger);
+  LoopbackServer local;
+  auto& server = local.server;
   server.observe(metrics.observer());
   using svckit::http::Request;
   using svckit::http::Response;
@@ -833,19 +852,14 @@ TEST(ServerObserver, HttpMetricsCountWhatTheClientGot) {
                         if (req.param("id") == "7") throw svckit::NotFound("no task 7");
                         co_return Response::text(200, "task");
                       });
-  auto port = server.listen();
-  server.start();
-  std::thread thread([&] { io.run(); });
-  auto get = [&](const std::string& path) {
-    return raw_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  };
+  local.start();
+  auto get = [&](const std::string& path) { return local.get(path); };
   EXPECT_EQ(get("/tasks/1").rfind("HTTP/1.1 200", 0), 0u);
   EXPECT_EQ(get("/tasks/2").rfind("HTTP/1.1 200", 0), 0u);
   auto missing = get("/tasks/7");
   EXPECT_EQ(missing.rfind("HTTP/1.1 404", 0), 0u) << missing;
   EXPECT_NE(missing.find("application/problem+json"), std::string::npos) << missing;
-  io.stop();
-  thread.join();
+  local.stop();  // every request counted before the scrape
   auto text = registry.render();
   for (std::string line :
        {R"(http_requests_total{handler="/tasks/{id}",method="GET",status="2xx"} 2)",
