@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "svckit/resilience/retry_policy.hpp"
 
@@ -42,10 +43,18 @@ http::ClientOptions client_options(const JwksFetcherOptions& o) {
 
 }  // namespace
 
-// run()'s timer, so that refresh_soon() can cut its wait short from any thread.
+// run()'s timer, so that refresh_soon() can cut its wait short from any thread, and a request
+// that came while run() was not waiting (a fetch in flight may predate the rotation).
 struct JwksFetcher::Wakeup {
   std::mutex mutex;
   asio::steady_timer* timer = nullptr;  // set while run() runs
+  bool requested = false;               // refresh_soon() asked; the next fetch answers it
+
+  // Clears the request, returning whether there was one.
+  bool take_request() {
+    std::lock_guard lock(mutex);
+    return std::exchange(requested, false);
+  }
 };
 
 JwksFetcher::JwksFetcher(std::string url, std::shared_ptr<Verifier> verifier,
@@ -76,6 +85,7 @@ Task<void> JwksFetcher::run() {
   {
     std::lock_guard lock(wakeup_->mutex);
     wakeup_->timer = &timer;
+    wakeup_->requested = false;  // the first fetch answers what came before it
   }
   struct Unregister {
     std::shared_ptr<Wakeup> wakeup;
@@ -108,11 +118,14 @@ Task<void> JwksFetcher::run() {
     }
     auto state = co_await asio::this_coro::cancellation_state;
     if (state.cancelled() != asio::cancellation_type::none) co_return;
+    // An unknown kid seen during that fetch: what it fetched may predate the rotation.
+    if (failures == 0 && wakeup_->take_request()) continue;
     timer.expires_after(wait);
     // Cut short by refresh_soon() (operation_aborted) or by cancellation, which ends the loop.
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     state = co_await asio::this_coro::cancellation_state;
     if (state.cancelled() != asio::cancellation_type::none) co_return;
+    wakeup_->take_request();  // the fetch that follows answers it
   }
 }
 
@@ -124,6 +137,7 @@ void JwksFetcher::refresh_soon() {
   // One caller wins the slot; the others see the new time and return.
   if (!last_early_fetch_ns_.compare_exchange_strong(last, now)) return;
   std::lock_guard lock(wakeup_->mutex);
+  wakeup_->requested = true;
   if (!wakeup_->timer) return;
   asio::post(wakeup_->timer->get_executor(), [wakeup = wakeup_] {
     std::lock_guard lock(wakeup->mutex);

@@ -19,7 +19,7 @@ class JwksIssuer:
 
     def __init__(self):
         self.keys = {}
-        self.mode = "ok"  # "ok", "500", "garbage", "hang"
+        self.mode = "ok"  # "ok", "500", "garbage", "hang", "slow"
         self.fetches = 0
         issuer = self
 
@@ -34,6 +34,8 @@ class JwksIssuer:
                     self.end_headers()
                     return
                 body = b"{not json" if issuer.mode == "garbage" else json.dumps(issuer.jwks()).encode()
+                if issuer.mode == "slow":  # the keys as they were when the fetch came
+                    time.sleep(1.5)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -106,6 +108,14 @@ def test_not_ready_until_the_first_key_set_arrives(start_service, issuer):
     assert tasks(svc, issuer.token("k1")).status_code == 200
 
 
+def wait_for_key(svc, issuer, token, timeout=10):
+    deadline = time.monotonic() + timeout
+    while (status := tasks(svc, token).status_code) != 200:
+        assert time.monotonic() < deadline, \
+            f"the rotated key never arrived: {status}, {issuer.fetches} fetches, {svc.logs()[-6:]}"
+        time.sleep(0.05)
+
+
 def test_a_rotation_is_followed_on_the_first_unknown_kid(start_service, issuer):
     issuer.add_key("old")
     # An hour between scheduled refreshes: only the unknown kid can explain a fetch.
@@ -115,10 +125,7 @@ def test_a_rotation_is_followed_on_the_first_unknown_kid(start_service, issuer):
     token = issuer.token("new")
     first = tasks(svc, token)
     assert first.status_code == 401 and "kid" in first.json()["detail"]
-    deadline = time.monotonic() + 5
-    while tasks(svc, token).status_code != 200:
-        assert time.monotonic() < deadline, "the rotated key never arrived"
-        time.sleep(0.05)
+    wait_for_key(svc, issuer, token)
     assert issuer.fetches == 2
     assert tasks(svc, issuer.token("old")).status_code == 200  # both keys live side by side
 
@@ -128,6 +135,26 @@ def test_a_rotation_is_followed_on_the_first_unknown_kid(start_service, issuer):
                             algorithm="ES256", headers={"kid": f"forged-{i}"})
         assert tasks(svc, forged).status_code == 401
     time.sleep(0.5)
+    assert issuer.fetches == 2
+
+
+def test_an_unknown_kid_seen_during_a_fetch_is_fetched_again_after_it(start_service, issuer):
+    # The first fetch is in flight with the old set when a token with the new kid comes: its
+    # early fetch must follow that one, not wait for the next scheduled refresh an hour away.
+    issuer.add_key("old")
+    issuer.mode = "slow"
+    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url,
+                        JWKS_REFRESH_SECONDS="3600")
+    deadline = time.monotonic() + 5
+    while issuer.fetches == 0:
+        assert time.monotonic() < deadline, "no fetch began"
+        time.sleep(0.01)
+    issuer.add_key("new")
+    token = issuer.token("new")
+    first = tasks(svc, token)
+    assert first.status_code == 401 and "kid" in first.json()["detail"]
+    issuer.mode = "ok"
+    wait_for_key(svc, issuer, token)
     assert issuer.fetches == 2
 
 
