@@ -101,7 +101,6 @@ bool idempotent(http::Method m) {
 }
 
 // A call in flight to a target, for least-outstanding balancing: counted out on every way out
-// of the call, cancellation included.
 // of the call, cancellation included. Not counted (nullptr) where nothing reads it: the count
 // is a cache line every I/O thread would write on every call.
 struct OutstandingCall {
