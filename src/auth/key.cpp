@@ -461,9 +461,13 @@ Pkey pkey_from_jwk(const nlohmann::json& jwk, const std::string& kty, bool& is_p
     if (!group) throw KeyError("JWK: unsupported EC curve '" + crv + "'");
     std::size_t size = crv == "P-256" ? 32 : crv == "P-384" ? 48 : 66;
     auto x = b64(jwk, "x"), y = b64(jwk, "y");
-    if (x.size() != size || y.size() != size)
+    if (x.empty() || y.empty() || x.size() > size || y.size() > size)
       throw KeyError("JWK: x and y must be " + std::to_string(size) + " bytes on " + crv);
-    std::string point = "\x04" + x + y;
+    // RFC 7518 wants the full width, but some issuers (PyJWT 2.6, as Debian 12 ships it) drop
+    // leading zero bytes: about one key in 128. The number is the same, so put the zeros back;
+    // OpenSSL still refuses a point that is not on the curve.
+    std::string point =
+        "\x04" + std::string(size - x.size(), '\0') + x + std::string(size - y.size(), '\0') + y;
     OSSL_PARAM_BLD_push_utf8_string(pb.bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
     OSSL_PARAM_BLD_push_octet_string(pb.bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
     if (is_private) push_bn(pb.bld, OSSL_PKEY_PARAM_PRIV_KEY, b64(jwk, "d"), keep);

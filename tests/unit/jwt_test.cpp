@@ -187,6 +187,26 @@ TEST(Jwt, KeysAreBoundToOneAlgorithmAndTheRightType) {
                KeyError);
 }
 
+// PyJWT 2.6 writes an EC coordinate with its leading zero bytes dropped (one key in 128):
+// the number is the same, so the key must load and verify; a coordinate too wide must not.
+TEST(Jwt, EcCoordinatesWithoutTheirLeadingZerosStillLoad) {
+  for (int tries = 0; tries < 10000; ++tries) {
+    Key key = make_key(Algorithm::ES256, "short-x");
+    json jwk = key.public_jwk();
+    auto x = *base64url_decode(jwk["x"].get<std::string>());
+    if (x[0] != '\0') continue;
+    jwk["x"] = base64url_encode(x.substr(x.find_first_not_of('\0')));
+    Verifier v({Key::from_jwk(jwk)}, {});
+    EXPECT_EQ(v.verify(sign(fresh_claims(), key)).subject(), "user-1");
+    jwk["x"] = base64url_encode(std::string(1, '\0') + x);  // 33 bytes
+    EXPECT_THROW(Key::from_jwk(jwk), KeyError);
+    jwk["x"] = base64url_encode(std::string(32, '\0'));  // the right width, not on the curve
+    EXPECT_THROW(Key::from_jwk(jwk), KeyError);
+    return;
+  }
+  FAIL() << "no P-256 key with a leading zero byte in x in 10000 tries";
+}
+
 TEST(Jwt, KeySetsRotateByKid) {
   Key old_key = make_key(Algorithm::ES256, "2026-10"),
       new_key = make_key(Algorithm::ES256, "2026-11");
