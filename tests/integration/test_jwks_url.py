@@ -20,12 +20,15 @@ class JwksIssuer:
     def __init__(self):
         self.keys = {}
         self.mode = "ok"  # "ok", "500", "garbage", "hang", "slow"
-        self.fetches = 0
+        self.fetches = 0  # counted once the fetch's key set is fixed: later keys are not in it
+        self.lock = threading.Lock()  # the handler threads read keys while the test adds them
         issuer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                issuer.fetches += 1
+                with issuer.lock:
+                    issuer.fetches += 1
+                    keys = issuer.jwks()
                 if issuer.mode == "hang":
                     time.sleep(3)
                 if issuer.mode == "500":
@@ -33,7 +36,7 @@ class JwksIssuer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = b"{not json" if issuer.mode == "garbage" else json.dumps(issuer.jwks()).encode()
+                body = b"{not json" if issuer.mode == "garbage" else json.dumps(keys).encode()
                 if issuer.mode == "slow":  # the keys as they were when the fetch came
                     time.sleep(1.5)
                 self.send_response(200)
@@ -51,10 +54,12 @@ class JwksIssuer:
 
     def add_key(self, kid):
         private = ec.generate_private_key(ec.SECP256R1())
-        self.keys[kid] = private
+        with self.lock:
+            self.keys[kid] = private
         return private
 
     def jwks(self):
+        """The public set as it is now; the caller holds the lock."""
         out = []
         for kid, private in self.keys.items():
             jwk = json.loads(ECAlgorithm.to_jwk(private.public_key()))
