@@ -85,7 +85,6 @@ Task<void> JwksFetcher::run() {
   {
     std::lock_guard lock(wakeup_->mutex);
     wakeup_->timer = &timer;
-    wakeup_->requested = false;  // the first fetch answers what came before it
   }
   struct Unregister {
     std::shared_ptr<Wakeup> wakeup;
@@ -101,6 +100,7 @@ Task<void> JwksFetcher::run() {
   int failures = 0;
   for (;;) {
     std::chrono::milliseconds wait = options_.refresh_interval;
+    wakeup_->take_request();  // the fetch about to start answers every request so far
     try {
       auto fetched = co_await fetch();
       KeySet merged = options_.static_keys;
@@ -125,7 +125,6 @@ Task<void> JwksFetcher::run() {
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     state = co_await asio::this_coro::cancellation_state;
     if (state.cancelled() != asio::cancellation_type::none) co_return;
-    wakeup_->take_request();  // the fetch that follows answers it
   }
 }
 
