@@ -24,7 +24,8 @@ class Recorder(http.server.ThreadingHTTPServer):
 
     def __init__(self, status=200):
         self.seen = []
-        self.status = status
+        self.status = status  # for every path but /ready
+        self.ready = True  # /ready: 200, else 503
         self.delay = 0.0
         super().__init__(("127.0.0.1", 0), RecorderHandler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
@@ -42,7 +43,7 @@ class RecorderHandler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path == "/ready":
-            payload, status = b'{"status":"UP"}', 200 if self.server.status < 500 else 503
+            payload, status = b'{"status":"UP"}', 200 if self.server.ready else 503
         else:
             time.sleep(self.server.delay)
             seen = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
@@ -213,6 +214,15 @@ def test_cors_preflight_and_headers(gateway):
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
+def wait_metric(svc, line, timeout=5):
+    """The /metrics text once it holds `line` (health checks here run every 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while line not in (metrics := requests.get(svc.url + "/metrics", timeout=5).text):
+        assert time.monotonic() < deadline, f"{line!r} never showed: {metrics}"
+        time.sleep(0.05)
+    return metrics
+
+
 def test_a_failing_target_is_ejected_and_retries_carry_calls(gateway):
     a, b = gateway.recorders
     a.shutdown()
@@ -220,18 +230,25 @@ def test_a_failing_target_is_ejected_and_retries_carry_calls(gateway):
     for _ in range(20):
         r = requests.get(gateway.url + "/public", timeout=5)
         assert r.status_code == 200 and r.json()["upstream"] == b.url
-    down = f'gateway_target_up{{target="{a.url}",upstream="echo"}} 0'
-    deadline = time.monotonic() + 5  # the health checks run every 0.1 s
-    while down not in (metrics := requests.get(gateway.url + "/metrics", timeout=5).text):
-        assert time.monotonic() < deadline, metrics
-        time.sleep(0.05)
+    metrics = wait_metric(gateway, f'gateway_target_up{{target="{a.url}",upstream="echo"}} 0')
     assert 'gateway_requests_total{route="public",status="2xx",upstream="echo"} 20' in metrics
+
+
+def test_a_target_not_ready_gets_no_traffic_until_it_is_again(gateway):
+    a, b = gateway.recorders
+    a.ready = False  # it still answers requests: only the health check can tell
+    wait_metric(gateway, f'gateway_target_up{{target="{a.url}",upstream="echo"}} 0')
+    for _ in range(10):
+        assert requests.get(gateway.url + "/public", timeout=5).json()["upstream"] == b.url
+    a.ready = True
+    wait_metric(gateway, f'gateway_target_up{{target="{a.url}",upstream="echo"}} 1')
+    served_by = {requests.get(gateway.url + "/public", timeout=5).json()["upstream"] for _ in range(4)}
+    assert served_by == {a.url, b.url}
 
 
 def test_a_post_is_not_retried(gateway):
     a, b = gateway.recorders
-    a.status = b.status = 503
-    time.sleep(0.05)
+    a.status = b.status = 503  # both still pass their health checks: the POST reaches one
     r = requests.post(gateway.url + "/public", data=b"once", timeout=5)
     assert r.status_code == 503
     assert len(seen_all(gateway)) == 1
