@@ -77,7 +77,14 @@ Task<KeySet> JwksFetcher::fetch() {
     throw KeyError("JWKS_URL answered " + std::to_string(response.status));
   auto json = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) throw KeyError("JWKS_URL did not answer with JSON");
-  co_return KeySet::from_jwks(json);
+  // An issuer's set may also hold keys this verifier cannot use (another curve, a loose
+  // encoding): those are named and left out, unless nothing usable is left.
+  std::vector<std::string> skipped;
+  auto keys = KeySet::from_jwks(json, skipped);
+  if (keys.empty() && !skipped.empty()) throw KeyError("JWKS_URL has no usable key: " + skipped[0]);
+  for (const auto& reason : skipped)
+    logger_.warning("JWKS key skipped", {{"url", url_}, {"key", reason}});
+  co_return keys;
 }
 
 Task<void> JwksFetcher::run() {

@@ -393,6 +393,15 @@ std::string read_file(const std::string& path, const char* what) {
   return text.str();
 }
 
+// A string member, "" when absent; any other type is a KeyError (json::value() would throw
+// json's own type_error, which callers do not expect from a key).
+std::string text_member(const nlohmann::json& jwk, const char* member) {
+  auto it = jwk.find(member);
+  if (it == jwk.end()) return {};
+  if (!it->is_string()) throw KeyError(std::string("JWK: \"") + member + "\" must be a string");
+  return it->get<std::string>();
+}
+
 std::string b64(const nlohmann::json& jwk, const char* member, bool required = true) {
   auto it = jwk.find(member);
   if (it == jwk.end()) {
@@ -453,7 +462,7 @@ Pkey pkey_from_jwk(const nlohmann::json& jwk, const std::string& kty, bool& is_p
     return pkey_from_params("RSA", selection, pb.bld);
   }
   if (kty == "EC") {
-    auto crv = jwk.value("crv", std::string());
+    auto crv = text_member(jwk, "crv");
     const char* group = crv == "P-256"   ? "prime256v1"
                         : crv == "P-384" ? "secp384r1"
                         : crv == "P-521" ? "secp521r1"
@@ -474,7 +483,7 @@ Pkey pkey_from_jwk(const nlohmann::json& jwk, const std::string& kty, bool& is_p
     return pkey_from_params("EC", selection, pb.bld);
   }
   if (kty == "OKP") {
-    if (jwk.value("crv", std::string()) != "Ed25519")
+    if (text_member(jwk, "crv") != "Ed25519")
       throw KeyError("JWK: the only OKP curve supported is Ed25519");
     auto x = b64(jwk, "x");
     if (x.size() != 32) throw KeyError("JWK: an Ed25519 x is 32 bytes");
@@ -551,14 +560,16 @@ Key Key::from_jwk(const nlohmann::json& jwk) {
     if (!a) throw KeyError("JWK: unsupported alg '" + alg->get<std::string>() + "'");
     return from_jwk(jwk, *a);
   }
-  auto kty = jwk.value("kty", std::string());
-  auto crv = jwk.value("crv", std::string());
+  auto kty = text_member(jwk, "kty");
+  auto crv = text_member(jwk, "crv");
   if (kty == "OKP" && crv == "Ed25519") return from_jwk(jwk, Algorithm::EdDSA);
   if (kty == "EC" && crv == "P-256") return from_jwk(jwk, Algorithm::ES256);
   if (kty == "EC" && crv == "P-384") return from_jwk(jwk, Algorithm::ES384);
   if (kty == "EC" && crv == "P-521") return from_jwk(jwk, Algorithm::ES512);
-  throw KeyError("JWK: a " + (kty.empty() ? std::string("key") : kty + " key") +
-                 " without \"alg\" does not say which algorithm it is for");
+  if (kty == "EC" || kty == "OKP")
+    throw KeyError("JWK: unsupported " + kty + " curve '" + crv + "'");
+  throw KeyError("JWK: a key of type '" + kty +
+                 "' without \"alg\" does not say which algorithm it is for");
 }
 
 Key Key::from_jwk(const nlohmann::json& jwk, Algorithm fallback) {
@@ -693,21 +704,40 @@ nlohmann::json Key::public_jwk() const {
   return jwk;
 }
 
-KeySet KeySet::from_jwks(const nlohmann::json& jwks) {
+namespace {
+
+// How an error names a key of the set.
+std::string name_of(const nlohmann::json& jwk) {
+  if (!jwk.is_object()) return "(not an object)";
+  auto kid = jwk.find("kid");
+  return kid != jwk.end() && kid->is_string() ? kid->get<std::string>() : "(no kid)";
+}
+
+// `skipped` null: the first key that cannot be loaded fails the whole set.
+KeySet load_jwks(const nlohmann::json& jwks, std::vector<std::string>* skipped) {
   if (!jwks.is_object() || !jwks.contains("keys") || !jwks["keys"].is_array())
     throw KeyError("JWKS: expected {\"keys\": [...]}");
   KeySet set;
   for (const auto& jwk : jwks["keys"]) {
-    if (jwk.is_object() && jwk.value("use", std::string("sig")) != "sig") continue;
     try {
+      if (jwk.is_object() && jwk.contains("use") && text_member(jwk, "use") != "sig") continue;
       set.add(Key::from_jwk(jwk));
     } catch (const KeyError& e) {
-      std::string kid =
-          jwk.is_object() ? jwk.value("kid", std::string("(no kid)")) : "(not an object)";
-      throw KeyError("JWKS key " + kid + ": " + e.what());
+      if (!skipped) throw KeyError("JWKS key " + name_of(jwk) + ": " + e.what());
+      skipped->push_back(name_of(jwk) + ": " + e.what());
     }
   }
   return set;
+}
+
+}  // namespace
+
+KeySet KeySet::from_jwks(const nlohmann::json& jwks) {
+  return load_jwks(jwks, nullptr);
+}
+
+KeySet KeySet::from_jwks(const nlohmann::json& jwks, std::vector<std::string>& skipped) {
+  return load_jwks(jwks, &skipped);
 }
 
 KeySet KeySet::from_jwks_file(const std::string& path) {

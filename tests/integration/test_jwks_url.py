@@ -21,6 +21,7 @@ class JwksIssuer:
         self.keys = {}
         self.mode = "ok"  # "ok", "500", "garbage", "hang", "slow"
         self.fetches = 0  # counted once the fetch's key set is fixed: later keys are not in it
+        self.foreign = []  # JWKs served beside the test's own keys, as the test wrote them
         self.lock = threading.Lock()  # the handler threads read keys while the test adds them
         issuer = self
 
@@ -64,7 +65,7 @@ class JwksIssuer:
         for kid, private in self.keys.items():
             jwk = json.loads(ECAlgorithm.to_jwk(private.public_key()))
             out.append({**jwk, "kid": kid, "alg": "ES256", "use": "sig"})
-        return {"keys": out}
+        return {"keys": out + self.foreign}
 
     def token(self, kid, permissions=("tasks:read",)):
         now = int(time.time())
@@ -161,6 +162,31 @@ def test_an_unknown_kid_seen_during_a_fetch_is_fetched_again_after_it(start_serv
     issuer.mode = "ok"
     wait_for_key(svc, issuer, token)
     assert issuer.fetches == 2
+
+
+# An X25519 key (for key agreement, no "use") and a P-256 key whose y is off the curve.
+FOREIGN_KEYS = [{"kty": "OKP", "crv": "X25519", "kid": "agreement",
+                 "x": "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"},
+                {"kty": "EC", "crv": "P-256", "kid": "broken", "x": "AQ", "y": "AQ"}]
+
+
+def test_keys_the_service_cannot_use_are_left_out_and_named(start_service, issuer):
+    issuer.add_key("k1")
+    issuer.foreign = FOREIGN_KEYS
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url)
+    assert svc.wait_log("JWKS loaded", keys=1)
+    skipped = sorted(l["key"] for l in svc.logs("JWKS key skipped"))
+    assert skipped[0].startswith("agreement: ") and "X25519" in skipped[0], skipped
+    assert skipped[1].startswith("broken: "), skipped
+    assert tasks(svc, issuer.token("k1")).status_code == 200
+
+
+def test_a_set_with_no_usable_key_keeps_the_service_not_ready(start_service, issuer):
+    issuer.foreign = FOREIGN_KEYS
+    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url)
+    failed = svc.wait_log("JWKS fetch failed; the current keys stay")
+    assert "no usable key" in failed["error"], failed
+    assert requests.get(svc.url + "/ready", timeout=5).status_code == 503
 
 
 def test_a_failing_or_garbage_issuer_keeps_the_current_keys(start_service, issuer):

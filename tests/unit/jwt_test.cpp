@@ -207,6 +207,31 @@ TEST(Jwt, EcCoordinatesWithoutTheirLeadingZerosStillLoad) {
   FAIL() << "no P-256 key with a leading zero byte in x in 10000 tries";
 }
 
+// An issuer's set may hold keys a verifier cannot use; the lenient form leaves them out and
+// names them, the strict form (a JWKS file the operator wrote) refuses the set.
+TEST(Jwt, KeySetsCanLeaveOutKeysTheyCannotUse) {
+  json jwks = {{"keys", json::array()}};
+  jwks["keys"].push_back(make_key(Algorithm::ES256, "good").public_jwk());
+  jwks["keys"].push_back(
+      {{"kty", "EC"}, {"crv", "secp256k1"}, {"x", "AA"}, {"y", "AA"}, {"kid", "k1"}});
+  jwks["keys"].push_back({{"kty", "EC"}, {"crv", 256}, {"kid", "wrong-type"}});
+  jwks["keys"].push_back({{"kty", "EC"}, {"kid", 5}});
+  jwks["keys"].push_back({{"kty", "RSA"}, {"use", 7}, {"kid", "use-not-text"}});
+  jwks["keys"].push_back("not an object");
+  jwks["keys"].push_back({{"kty", "RSA"}, {"use", "enc"}, {"kid", "for-encryption"}});  // not ours
+  EXPECT_THROW(KeySet::from_jwks(jwks), KeyError);
+  std::vector<std::string> skipped;
+  auto set = KeySet::from_jwks(jwks, skipped);
+  ASSERT_EQ(set.keys().size(), 1u);
+  EXPECT_EQ(set.keys()[0].kid(), "good");
+  ASSERT_EQ(skipped.size(), 5u);
+  EXPECT_EQ(skipped[0], "k1: JWK: unsupported EC curve 'secp256k1'");
+  EXPECT_EQ(skipped[1], "wrong-type: JWK: \"crv\" must be a string");
+  EXPECT_EQ(skipped[2].rfind("(no kid): ", 0), 0u) << skipped[2];
+  EXPECT_EQ(skipped[3], "use-not-text: JWK: \"use\" must be a string");
+  EXPECT_EQ(skipped[4], "(not an object): JWK: not a JSON object");
+}
+
 TEST(Jwt, KeySetsRotateByKid) {
   Key old_key = make_key(Algorithm::ES256, "2026-10"),
       new_key = make_key(Algorithm::ES256, "2026-11");

@@ -37,7 +37,8 @@ class JwksFetcher {
               const log::Logger& logger);
   ~JwksFetcher();
 
-  // Fetches once and returns the set; throws KeyError (not a usable JWKS) or UpstreamError.
+  // Fetches once and returns the set, leaving out keys it cannot use (each logged as a warning);
+  // throws KeyError (not a JWKS, or not one usable key in it) or UpstreamError.
   Task<KeySet> fetch();
   // Fetches now, then keeps the verifier's keys fresh until cancelled. Run it on an I/O loop
   // (App::run_in_background).

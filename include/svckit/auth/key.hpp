@@ -70,6 +70,9 @@ class KeySet {
   // {"keys": [...]} (RFC 7517 §5). Keys that are not for signatures ("use": "enc") are skipped;
   // a malformed key is a KeyError naming it.
   static KeySet from_jwks(const nlohmann::json& jwks);
+  // The same, except that a key which cannot be loaded is left out and "kid: reason" goes to
+  // `skipped`: an issuer's set may hold keys meant for other consumers or written loosely.
+  static KeySet from_jwks(const nlohmann::json& jwks, std::vector<std::string>& skipped);
   static KeySet from_jwks_file(const std::string& path);
   // The public keys as a JWKS document (HMAC keys are left out).
   nlohmann::json public_jwks() const;
