@@ -29,11 +29,15 @@ auth::BearerOptions bearer_options_from_settings(App& app) {
       if (auto f = weak.lock()) f->refresh_soon();
     });
     app.run_in_background("jwks", [fetcher] { return fetcher->run(); });
-    app.health().readiness("jwks", [fetcher]() -> Task<bool> {
-      if (!fetcher->loaded())
-        throw std::runtime_error("no key set from " + fetcher->url() + " yet");
-      co_return true;
-    });
+    // A flag read, so not cached: /ready turns UP the moment the first set has arrived.
+    app.health().readiness(
+        "jwks",
+        [fetcher]() -> Task<bool> {
+          if (!fetcher->loaded())
+            throw std::runtime_error("no key set from " + fetcher->url() + " yet");
+          co_return true;
+        },
+        {.cache_for = std::chrono::milliseconds(0)});
   }
   options.verifier = std::move(verifier);
   return options;

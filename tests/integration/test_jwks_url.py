@@ -110,7 +110,13 @@ def test_not_ready_until_the_first_key_set_arrives(start_service, issuer):
     assert ready.json()["checks"]["jwks"]["status"] == "DOWN"
     assert tasks(svc, issuer.token("k1")).status_code == 401
     issuer.mode = "ok"  # the fetcher retries with backoff (1 s first)
-    svc.wait_ready(timeout=10)
+    deadline = time.monotonic() + 10
+    while not svc.logs("JWKS loaded"):  # probing all the while, as an orchestrator would
+        assert time.monotonic() < deadline, "the keys never arrived"
+        requests.get(svc.url + "/ready", timeout=5)
+        time.sleep(0.01)
+    # The check is not cached: the probe right after the keys arrive is UP.
+    assert requests.get(svc.url + "/ready", timeout=5).status_code == 200
     assert tasks(svc, issuer.token("k1")).status_code == 200
 
 
