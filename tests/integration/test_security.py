@@ -62,15 +62,19 @@ def test_unknown_email_and_wrong_password_look_the_same(start_service):
         r = login(security, email, password)
         return r, time.monotonic() - started
 
-    unknown = [attempt("nobody@example.com", "whatever") for _ in range(5)]
-    wrong = [attempt(ADMIN[0], "wrong-password") for _ in range(5)]
+    # Interleaved, so that a busy moment on a shared machine slows both kinds alike.
+    unknown, wrong = [], []
+    for _ in range(8):
+        unknown.append(attempt("nobody@example.com", "whatever"))
+        wrong.append(attempt(ADMIN[0], "wrong-password"))
     for r, _ in unknown + wrong:
         assert r.status_code == 401
         assert r.json()["detail"] == "Invalid credentials"
-    # Both check a bcrypt hash of the same cost; neither answers early.
+    # Both check a bcrypt hash of the same cost; neither answers early. Skipping the hash would
+    # make the ratio below 0.1; the wide band is for the noise of a loaded 2-core machine.
     fast_unknown = min(t for _, t in unknown)
     fast_wrong = min(t for _, t in wrong)
-    assert 0.5 < fast_unknown / fast_wrong < 2.0, (fast_unknown, fast_wrong)
+    assert 0.25 < fast_unknown / fast_wrong < 4.0, (fast_unknown, fast_wrong)
 
 
 def test_validate(security):
