@@ -126,7 +126,7 @@ def test_a_slow_shadow_does_not_hold_up_the_client(start_service, tmp_path, reco
     started = time.monotonic()
     r = requests.get(gw.url + "/api/v1/tasks/1", headers=USER, timeout=5)
     assert r.status_code == 200 and r.json()["upstream"] == legacy.url
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 0.9  # waiting for the shadow would take 1 s or more
 
 
 def test_rollback_on_injected_5xx(start_service, tmp_path, recorders):
