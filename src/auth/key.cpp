@@ -580,12 +580,7 @@ Key Key::from_jwk(const nlohmann::json& jwk, Algorithm fallback) {
     if (!a) throw KeyError("JWK: unsupported alg");
     algorithm = *a;
   }
-  auto kid_it = jwk.find("kid");
-  std::string kid;
-  if (kid_it != jwk.end()) {
-    if (!kid_it->is_string()) throw KeyError("JWK: \"kid\" must be a string");
-    kid = kid_it->get<std::string>();
-  }
+  std::string kid = text_member(jwk, "kid");
   if (!jwk.contains("kty") || !jwk["kty"].is_string()) throw KeyError("JWK: \"kty\" is missing");
   auto kty = jwk["kty"].get<std::string>();
   if (kty == "oct") {
