@@ -77,6 +77,18 @@ case "${1:-}" in
     HOST=127.0.0.1 PORT=8100 build/bin/aether &
     aether=$!
     trap 'kill -TERM $aether 2>/dev/null; wait $aether 2>/dev/null' EXIT
+    # The gateway starts once the system is ready, so its first health checks find it UP.
+    $PYTHON - <<'WAIT'
+import time, urllib.request
+for _ in range(600):
+    try:
+        if urllib.request.urlopen("http://127.0.0.1:8100/ready", timeout=1).status == 200:
+            break
+    except OSError:
+        time.sleep(0.1)
+else:
+    raise SystemExit("dev.sh: AETHER-AI did not become ready in 60 s")
+WAIT
     GATEWAY_ROUTES=services/gateway/config/aether.json SERVICE_NAME=gateway build/bin/gateway
     ;;
   test)

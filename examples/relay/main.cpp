@@ -11,6 +11,14 @@ using svckit::http::Response;
 struct Relay : svckit::Module {
   std::unique_ptr<svckit::http::Client> hello;
 
+  static void declare(svckit::Settings& settings) {
+    settings.declare("relay", {.name = "RELAY_UPSTREAM",
+                               .type = svckit::SettingType::url,
+                               .default_value = "http://127.0.0.1:8001",
+                               .choices = {"http://", "https://"},
+                               .help = "the hello service it relays to"});
+  }
+
   void install(svckit::App& app) override {
     svckit::http::ClientOptions options;
     options.name = "hello";
@@ -27,13 +35,13 @@ struct Relay : svckit::Module {
       answer.body = R"json({"message":"hello (from the fallback)"})json";
       return answer;
     };
-    hello = std::make_unique<svckit::http::Client>(
-        app.config().get("RELAY_UPSTREAM", "http://127.0.0.1:8001"), std::move(options));
+    hello = std::make_unique<svckit::http::Client>(app.settings().text("RELAY_UPSTREAM"),
+                                                   std::move(options));
 
     auto api = app.http().group("/api/v1/relay");
     api.get("/hello/{name}", [this](Request& req) -> svckit::Task<Response> {
       // An upstream failure with no answer becomes 502/504 problem+json naming the upstream.
-      auto res = co_await hello->get("/api/v1/hello/" + req.param("name"), &req);
+      auto res = co_await hello->get("/api/v1/hello/" + req.param("name"), &req.context());
       co_return Response::json(res.status, {{"upstream", res.json()}, {"attempts", res.attempts}});
     });
   }

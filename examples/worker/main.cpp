@@ -58,22 +58,43 @@ Task<void> publish_all(svckit::bus::Bus& bus, const svckit::log::Logger& log, st
 struct Worker : svckit::Module {
   std::unique_ptr<svckit::bus::ProcessedEvents> processed;
 
+  static void declare(svckit::Settings& settings) {
+    auto integer = [&settings](const char* name, const char* fallback, std::int64_t min,
+                               std::int64_t max, const char* help) {
+      settings.declare("worker", {.name = name,
+                                  .type = svckit::SettingType::integer,
+                                  .default_value = fallback,
+                                  .min = min,
+                                  .max = max,
+                                  .help = help});
+    };
+    settings.declare("worker", {.name = "WORKER_GROUP",
+                                .default_value = "worker",
+                                .help = "the group it consumes work.# in; none: it does not"});
+    settings.declare("worker", {.name = "WORKER_FAIL_TYPE", .help = "an event type it fails on"});
+    integer("WORKER_HANDLE_MS", "0", 0, 60000, "how long handling an event takes, ms");
+    integer("WORKER_PREFETCH", "16", 1, 10000, "deliveries in flight at once");
+    integer("WORKER_MAX_ATTEMPTS", "5", 1, 100, "tries before an event is dead-lettered");
+    integer("WORKER_PUBLISH", "0", 0, 100'000'000, "work.item events it publishes at start");
+    integer("WORKER_WINDOW", "64", 1, 10000, "publishes in flight at once");
+  }
+
   void install(svckit::App& app) override {
-    const auto& config = app.config();
+    const auto& config = app.settings();
     auto& db = app.database("worker");
     static const svckit::sql::Migration kSchema[] = {
         {1, "handled rows", "CREATE TABLE handled (n INTEGER NOT NULL, event_id TEXT NOT NULL)"}};
     db.migrate("worker", kSchema);
     auto& bus = app.bus();
 
-    std::string group = config.get("WORKER_GROUP", "worker");
+    std::string group = config.text("WORKER_GROUP");
     if (group != "none") {
       processed = std::make_unique<svckit::bus::ProcessedEvents>(db, group);
-      std::chrono::milliseconds handle_time(config.get_int("WORKER_HANDLE_MS", 0, 0, 60000));
-      std::string poison = config.get("WORKER_FAIL_TYPE", "");
+      std::chrono::milliseconds handle_time(config.integer("WORKER_HANDLE_MS"));
+      std::string poison = config.text("WORKER_FAIL_TYPE");
       svckit::bus::SubscribeOptions options;
-      options.prefetch = config.get_int("WORKER_PREFETCH", 16, 1, 10000);
-      options.retry = {.max_attempts = int(config.get_int("WORKER_MAX_ATTEMPTS", 5, 1, 100)),
+      options.prefetch = config.integer("WORKER_PREFETCH");
+      options.retry = {.max_attempts = int(config.integer("WORKER_MAX_ATTEMPTS")),
                        .initial_backoff = 10ms,
                        .max_backoff = 200ms};
       auto handle = [&db, handle_time, poison](const Event& e) -> Task<Outcome> {
@@ -94,8 +115,8 @@ struct Worker : svckit::Module {
               200, {{"rows", r.rows[0].integer("n")}, {"distinct", r.rows[0].integer("d")}});
         });
 
-    if (auto count = config.get_int("WORKER_PUBLISH", 0, 0, 100'000'000)) {
-      auto window = config.get_int("WORKER_WINDOW", 64, 1, 10000);
+    if (auto count = config.integer("WORKER_PUBLISH")) {
+      auto window = config.integer("WORKER_WINDOW");
       app.run_in_background("publisher", [&bus, &app, count, window] {
         return publish_all(bus, app.logger(), count, window);
       });

@@ -398,7 +398,7 @@ http::ClientRequest upstream_request(const RouteConfig& r, Request& req, std::st
     headers.emplace_back("X-Auth-Method", who->method);
   }
   out.body = req.body();
-  out.context = &req;
+  out.context = &req.context();
   out.deadline = Deadline::at(req.received_at() + r.timeout);  // from the request's arrival
   out.idempotent = false;  // retries are the gateway's (proxy())
   return out;
@@ -672,13 +672,17 @@ bool Gateway::State::reload() {
 Gateway::Gateway() : state_(std::make_shared<State>()) {}
 Gateway::~Gateway() = default;
 
+void Gateway::declare(Settings& settings) {
+  settings.declare("gateway", {.name = "GATEWAY_ROUTES",
+                               .type = SettingType::file,
+                               .required = true,
+                               .help = "the routes file (services/gateway/config/*.json)"});
+}
+
 void Gateway::install(App& app) {
   auto& s = *state_;
   s.app = &app;
-  s.routes_path = app.config().get("GATEWAY_ROUTES");
-  if (s.routes_path.empty())
-    throw ConfigError("GATEWAY_ROUTES",
-                      "the gateway needs a routes file (services/gateway/config/*.json)");
+  s.routes_path = app.settings().text("GATEWAY_ROUTES");
   s.bearer = bearer_options_from_settings(app);
   s.requests = &app.metrics().sharded_counter(
       "gateway_requests_total", "Requests through the gateway, by route, upstream and status.");

@@ -17,6 +17,7 @@ class Gateway : public Module {
  public:
   Gateway();
   ~Gateway() override;
+  static void declare(Settings& settings);
   void install(App& app) override;
   Task<void> start(App& app) override;
 

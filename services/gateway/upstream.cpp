@@ -67,8 +67,9 @@ Task<void> Upstream::check_health() {
         ok = false;
       }
       if (ok != t->healthy.exchange(ok))
-        logger_.warning(ok ? "target healthy again" : "target unhealthy",
-                        {{"upstream", config_.name}, {"target", t->url}});
+        logger_.write(ok ? log::Level::info : log::Level::warning,
+                      ok ? "target healthy again" : "target unhealthy",
+                      {{"upstream", config_.name}, {"target", t->url}});
       t->up->Set(t->available() ? 1 : 0);
     }
     timer.expires_after(config_.health_interval);

@@ -39,6 +39,7 @@ http::ServerOptions server_options(const Config& c) {
   o.header_timeout = c.header_timeout;
   o.idle_timeout = c.idle_timeout;
   o.tls = {c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file};
+  if (c.access_log_probes) o.unlogged_paths.clear();
   return o;
 }
 
@@ -112,6 +113,10 @@ App::App(Config config)
       http_(std::make_unique<http::Server>(runtime_->loop_pointers(), server_options(config_),
                                            logger_)),
       health_(std::make_unique<health::Health>(config_.service_name, *blocking_)) {
+  if (!config_.settings) {  // a Config made by hand: svckit's settings from the environment
+    config_.settings = std::make_shared<Settings>();
+    Config::declare(*config_.settings);
+  }
   metrics_.add_collectable(metrics::process_metrics());
   runtime_->http_metrics = std::make_unique<metrics::HttpMetrics>(metrics_);
   // Metrics around the whole chain as the server's observer (no coroutine frame per request);
@@ -159,7 +164,10 @@ sql::Database& App::database(std::string_view component) {
   try {
     db = sql::open_database(url, *blocking_);
   } catch (const std::invalid_argument& e) {
-    throw ConfigError("DATABASE_URL", std::string(e.what()) + ", got '" + url + "'");
+    throw ConfigError(
+        "DATABASE_URL",
+        std::string(e.what()) + ", got '" +
+            Settings::masked({.name = "DATABASE_URL", .type = SettingType::url}, url) + "'");
   }
   auto& ref = *db;
   bool first = databases_.empty();

@@ -7,7 +7,7 @@
 namespace svckit {
 
 auth::BearerOptions bearer_options_from_settings(App& app) {
-  auto get = [&app](std::string_view name) { return app.config().get(name); };
+  auto get = [&app](std::string_view name) { return app.settings().text(name); };
   auth::BearerOptions options;
   auto verifier = auth::verifier_from_settings(get);
   options.roles = auth::roles_from_settings(get);
@@ -15,8 +15,7 @@ auth::BearerOptions bearer_options_from_settings(App& app) {
   if (auto url = get("JWKS_URL"); !url.empty() && verifier) {
     auth::JwksFetcherOptions fetch;
     fetch.ca_file = get("JWKS_CA_FILE");
-    fetch.refresh_interval =
-        std::chrono::seconds(app.config().get_int("JWKS_REFRESH_SECONDS", 300, 1, 86'400));
+    fetch.refresh_interval = std::chrono::seconds(app.settings().integer("JWKS_REFRESH_SECONDS"));
     fetch.min_refresh_interval = std::min(fetch.min_refresh_interval, fetch.refresh_interval);
     fetch.static_keys = *verifier->keys();
     std::shared_ptr<auth::JwksFetcher> fetcher;

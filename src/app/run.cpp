@@ -5,17 +5,27 @@
 namespace svckit {
 
 int run_app(std::string default_service_name, int argc, char** argv,
+            const std::function<void(Settings&)>& declare_modules,
             const std::function<void(App&)>& install_modules) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
+  try {
+    auto settings = std::make_shared<Settings>(std::vector<std::string>(argv + 1, argv + argc));
+    Config::declare(*settings);
+    declare_modules(*settings);
+    if (settings->help_requested()) {
       std::printf("%s: a svckit service\n\n%s", default_service_name.c_str(),
-                  Config::usage().c_str());
+                  settings->usage().c_str());
       return 0;
     }
-  }
-  try {
-    App app(Config::load(default_service_name, args));
+    settings->check();
+    Config config = Config::from(settings, default_service_name);
+    if (settings->print_requested()) {
+      std::printf("%s", settings->effective().c_str());
+      return 0;
+    }
+    App app(std::move(config));
+    for (const auto& [variable, setting] : settings->near_misses())
+      app.logger().warning("environment variable one letter away from a setting: a typo?",
+                           {{"variable", variable}, {"setting", setting}});
     install_modules(app);
     return app.run();
   } catch (const ConfigError& e) {

@@ -6,17 +6,21 @@
 
 namespace svckit::auth {
 
-const Principal* principal(const http::Request& request) {
-  const auto* who = request.attached<SharedPrincipal>();
+const Principal* principal(const Context& context) {
+  const auto* who = context.attached<SharedPrincipal>();
   return who ? who->get() : nullptr;
+}
+
+const Principal* principal(const http::Request& request) {
+  return principal(request.context());
 }
 
 namespace {
 
 void identify(http::Request& req, SharedPrincipal who) {
   if (!who) return;
-  req.set_user_id(who->id);
-  req.attach(std::move(who));
+  req.context().set_user_id(who->id);
+  req.context().attach(std::move(who));
 }
 
 Task<http::Response> with_api_key(std::shared_ptr<const Authenticator> authenticator,

@@ -92,8 +92,8 @@ AmqpAddress parse_amqp_url(std::string_view url) {
   amqp_connection_info info;
   amqp_default_connection_info(&info);
   if (amqp_parse_url(buffer.data(), &info) != AMQP_STATUS_OK)
-    throw BusError("BUS_URL: '" + std::string(url.substr(0, url.find('@'))) +
-                   "...' is not amqp://user:password@host:port/vhost");
+    // Not quoted back: whatever part of it is a password cannot be told from a malformed URL.
+    throw BusError("BUS_URL: not a URL of the form amqp://user:password@host:port/vhost");
   if (info.port <= 0 || info.port > 65535) throw BusError("BUS_URL: the port must be 1-65535");
   AmqpAddress a;
   a.host = info.host;

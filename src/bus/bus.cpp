@@ -12,7 +12,7 @@
 
 #include "amqp_bus.hpp"
 #include "inproc_bus.hpp"
-#include "svckit/http/request.hpp"
+#include "svckit/context.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/trace/trace_context.hpp"
@@ -42,7 +42,7 @@ void Bus::set_soon_loop(boost::asio::io_context* loop) {
   soon_->loop = loop;
 }
 
-void Bus::publish_soon(std::string type, nlohmann::json data, const http::Request* context) {
+void Bus::publish_soon(std::string type, nlohmann::json data, const Context* context) {
   publish_soon(make_event(std::move(type), std::move(data), context));
 }
 
@@ -136,7 +136,7 @@ Task<void> Bus::close(std::chrono::milliseconds timeout) {
   co_await close_backend(std::max(std::chrono::milliseconds(0), timeout - spent));
 }
 
-Event Bus::make_event(std::string type, nlohmann::json data, const http::Request* context) const {
+Event Bus::make_event(std::string type, nlohmann::json data, const Context* context) const {
   if (Event::is_cloud_event(data)) return Event::from_json(data);
   Event e;
   e.id = uuid_v4();
@@ -146,19 +146,21 @@ Event Bus::make_event(std::string type, nlohmann::json data, const http::Request
   e.data = std::move(data);
   if (context) {
     e.extensions["traceparent"] = context->trace().child_traceparent();
+    if (!context->trace().tracestate.empty())
+      e.extensions["tracestate"] = context->trace().tracestate;
     if (!context->request_id().empty()) e.extensions["requestid"] = context->request_id();
   }
   return e;
 }
 
-Task<Event> Bus::publish(std::string type, nlohmann::json data, const http::Request* context) {
+Task<Event> Bus::publish(std::string type, nlohmann::json data, const Context* context) {
   Event e = make_event(std::move(type), std::move(data), context);
   co_await publish(e);
   co_return e;
 }
 
 Task<nlohmann::json> Bus::request(std::string type, nlohmann::json data,
-                                  std::chrono::milliseconds timeout, const http::Request* context) {
+                                  std::chrono::milliseconds timeout, const Context* context) {
   Event e = make_event(std::move(type), std::move(data), context);
   Event reply = co_await request(std::move(e), timeout);
   co_return std::move(reply.data);

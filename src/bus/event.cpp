@@ -1,6 +1,9 @@
 #include "svckit/bus/event.hpp"
 
+#include <optional>
 #include <vector>
+
+#include "svckit/ids.hpp"
 
 namespace svckit::bus {
 namespace {
@@ -133,6 +136,18 @@ void check_group(std::string_view group) {
 
 bool topic_matches(std::string_view pattern, std::string_view type) {
   return match(words(pattern), 0, words(type), 0);
+}
+
+Context Event::context(const log::Logger* logger) const {
+  auto present = [this](const char* name) -> std::optional<std::string_view> {
+    const std::string& value = extension(name);
+    if (value.empty()) return std::nullopt;
+    return std::string_view(value);
+  };
+  auto trace = trace::TraceContext::continue_from(present("traceparent"), present("tracestate"));
+  auto rid = present("requestid");
+  std::string request_id = rid && sane_request_id(*rid) ? std::string(*rid) : trace.trace_id;
+  return Context(std::move(request_id), std::move(trace), logger);
 }
 
 }  // namespace svckit::bus

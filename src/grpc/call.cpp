@@ -30,12 +30,12 @@ Deadline deadline_of(const ::grpc::CallbackServerContext& server) {
 Call::Call(::grpc::CallbackServerContext& server, const MethodInfo& method,
            const log::Logger* logger)
     : server_(server), method_(method) {
-  context_.set_received_at(std::chrono::steady_clock::now());
+  context_.set_started_at(std::chrono::steady_clock::now());
   auto trace =
       trace::TraceContext::continue_from(find(server, "traceparent"), find(server, "tracestate"));
   auto rid = find(server, "x-request-id");
   std::string request_id = rid && sane_request_id(*rid) ? std::string(*rid) : trace.trace_id;
-  context_.set_context(std::move(request_id), std::move(trace), logger);
+  context_.set_request(std::move(request_id), std::move(trace), logger);
   context_.set_deadline(deadline_of(server));
 }
 

@@ -141,7 +141,7 @@ void GrpcMetrics::after(Call& call, const ::grpc::Status& status) noexcept {
   int code = std::clamp(static_cast<int>(status.error_code()), 0, kCodes - 1);
   s->handled[code].fetch_add(1, kRelaxed);
   if (status.ok() && call.method().type == "unary") s->sent.fetch_add(1, kRelaxed);
-  double took = seconds_since(call.context().received_at());
+  double took = seconds_since(call.received_at());
   const auto& bounds = metrics::default_latency_buckets();
   auto bucket = std::lower_bound(bounds.begin(), bounds.end(), took) - bounds.begin();
   s->buckets[static_cast<std::size_t>(bucket)].fetch_add(1, kRelaxed);

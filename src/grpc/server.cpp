@@ -235,7 +235,7 @@ class UnaryCall final : public ::grpc::ServerUnaryReactor {
 
   // The last thing this object does: gRPC may delete it as soon as Finish is called.
   void finish(const ::grpc::Status& status) {
-    core_.finished(call_, method_, status, call_.context().received_at());
+    core_.finished(call_, method_, status, call_.received_at());
     Finish(status);
   }
 
@@ -347,7 +347,7 @@ class StreamCall final : public ::grpc::ServerWriteReactor<Bytes>, public Stream
   }
 
   void finish(const ::grpc::Status& status) {
-    core_.finished(call_, method_, status, call_.context().received_at());
+    core_.finished(call_, method_, status, call_.received_at());
     Finish(status);
   }
 

@@ -797,7 +797,7 @@ Task<ClientResponse> Client::send_borrowed(const ClientRequest& request) {
   return impl_->send(request, impl_);
 }
 
-Task<ClientResponse> Client::get(std::string target, const Request* context) {
+Task<ClientResponse> Client::get(std::string target, const Context* context) {
   ClientRequest r;
   r.target = std::move(target);
   r.context = context;
@@ -805,7 +805,7 @@ Task<ClientResponse> Client::get(std::string target, const Request* context) {
 }
 
 Task<ClientResponse> Client::post(std::string target, const nlohmann::json& body,
-                                  const Request* context) {
+                                  const Context* context) {
   ClientRequest r = ClientRequest::json(Method::post, std::move(target), body);
   r.context = context;
   return impl_->send_owned(std::move(r), impl_);

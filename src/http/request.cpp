@@ -75,15 +75,9 @@ Request::Request(const Request& other)
       body_(other.body_),
       params_(other.params_),
       route_(other.route_),
-      request_id_(other.request_id_),
-      trace_(other.trace_),
-      user_id_(other.user_id_),
-      logger_(other.logger_),
-      received_at_(other.received_at_),
-      deadline_(other.deadline_),
+      context_(other.context_),
       remote_address_(other.remote_address_),
       client_certificate_(other.client_certificate_),
-      attachments_(other.attachments_),
       answer_headers_(other.answer_headers_) {
   keep_headers(other.headers_);
   // The route's parameters are views into the target: into this one's now.
@@ -152,26 +146,6 @@ nlohmann::json Request::json() const {
 
 JsonBody Request::json_object() const {
   return JsonBody(json());
-}
-
-void Request::log(log::Level level, std::string_view message, log::Fields fields) const {
-  if (!logger_ || !logger_->enabled(level)) return;
-  if (user_id_.empty()) {
-    logger_->write(level, message, {{"request_id", request_id_}, {"trace_id", trace_.trace_id}},
-                   fields);
-  } else {
-    logger_->write(
-        level, message,
-        {{"request_id", request_id_}, {"trace_id", trace_.trace_id}, {"user_id", user_id_}},
-        fields);
-  }
-}
-
-void Request::set_context(std::string request_id, trace::TraceContext trace,
-                          const log::Logger* logger) {
-  request_id_ = std::move(request_id);
-  trace_ = std::move(trace);
-  logger_ = logger;
 }
 
 std::string_view Request::route() const {

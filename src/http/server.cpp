@@ -186,11 +186,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     throw NotFound("no route for " + std::string(req.path()));
   }
 
-  bool never_shed(std::string_view path) const {
-    for (const auto& p : options.never_shed)
-      if (p == path) return true;
-    return false;
+  static bool listed(const std::vector<std::string>& paths, std::string_view path) {
+    return std::find(paths.begin(), paths.end(), path) != paths.end();
   }
+  bool unlogged(std::string_view path) const { return listed(options.unlogged_paths, path); }
+  bool never_shed(std::string_view path) const { return listed(options.never_shed, path); }
 
   // Cancels the pending socket operation of every session whose deadline has passed.
   Task<void> sweep(LoopState& loop) {
@@ -498,9 +498,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     // Without a usable X-Request-ID the trace id serves as the request id: one random draw
     // fewer, and logs correlate with traces for free.
     std::string request_id = rid && sane_request_id(*rid) ? std::string(*rid) : trace.trace_id;
-    req.set_context(std::move(request_id), std::move(trace), &logger);
+    req.context().set_request(std::move(request_id), std::move(trace), &logger);
     if (auto timeout = req.header(kTimeoutHeader))
-      if (auto ms = parse_timeout_ms(*timeout)) req.set_deadline(Deadline::at(started + *ms));
+      if (auto ms = parse_timeout_ms(*timeout))
+        req.context().set_deadline(Deadline::at(started + *ms));
 
     auto match = router.match(req.method(), req.path());
     if (match.outcome == Router::Outcome::found)
@@ -537,7 +538,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       written = co_await finish_write(s, write.rest);
       s.last_answered = Clock::now();
     }
-    if (logger.enabled(log::Level::info)) {
+    if (logger.enabled(log::Level::info) && !unlogged(req.path())) {
       double ms = std::chrono::duration<double, std::milli>(s.last_answered - started).count();
       req.log(log::Level::info, "request",
               {{"method", req.method_name()},

@@ -44,6 +44,77 @@ def test_unknown_flag_value_and_help(tmp_path):
         assert name in help_.stdout
 
 
+def run_args(binary, *args, **env):
+    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **{k: str(v) for k, v in env.items()}}
+    return subprocess.run([str(BIN_DIR / binary), *args], env=full, capture_output=True, text=True, timeout=20)
+
+
+def test_an_unknown_flag_stops_startup_naming_the_nearest_setting(tmp_path):
+    result = run_args("task-manager", "--task-cache-entires=5", DATA_DIR=tmp_path, JWT_SECRET_KEY=TEST_JWT_SECRET)
+    assert result.returncode == 2, result
+    assert result.stderr.strip().splitlines() == [
+        "task-manager: config: --task-cache-entires: unknown flag; did you mean --task-cache-entries?"]
+    assert not (tmp_path / "task-manager.db").exists(), "refused before anything was opened"
+
+
+def test_help_lists_every_setting_grouped_by_module():
+    result = run_args("aether", "--help")
+    assert result.returncode == 0, result
+    out = result.stdout
+    # svckit's modules, then each service's, each setting under its own module.
+    for module, setting in [("http", "PORT"), ("lifecycle", "DRAIN_TIMEOUT"), ("auth", "JWT_SECRET_KEY"),
+                            ("task-manager", "TASK_CACHE_ENTRIES"), ("security", "SECURITY_BCRYPT_COST"),
+                            ("ai-gateway", "AI_CACHE_TTL_SECONDS"), ("code-assistant", "CODE_TEST_COMMANDS")]:
+        start = out.index(f"\n{module}:\n")
+        end = out.find(":\n", start + len(module) + 3)
+        section = out[start:] if end < 0 else out[start:out.rfind("\n", 0, end)]
+        assert f"  {setting} " in section, (module, setting, section)
+    assert "\n  TASK_CACHE_ENTRIES          tasks kept in memory for reads by id (0 with shared databases) " \
+           "(integer from 0 to 10000000, default 10000)\n" in out
+
+
+def test_print_config_shows_values_and_sources_with_secrets_masked(tmp_path):
+    result = run_args("task-manager", "--print-config", "--drain-timeout=7s", DATA_DIR=tmp_path,
+                      JWT_SECRET_KEY=TEST_JWT_SECRET, BUS_URL="amqp://svc:hunter2@127.0.0.1:5672/v")
+    assert result.returncode == 0, result
+    out = result.stdout
+    assert TEST_JWT_SECRET not in out and "hunter2" not in out
+    lines = {line.split("=", 1)[0]: line for line in out.splitlines() if "=" in line and not line.startswith("#")}
+    assert lines["JWT_SECRET_KEY"].split() == ["JWT_SECRET_KEY=****", "#", "environment"]
+    assert lines["BUS_URL"].split() == ["BUS_URL=amqp://svc:****@127.0.0.1:5672/v", "#", "environment"]
+    assert lines["DRAIN_TIMEOUT"].split() == ["DRAIN_TIMEOUT=7s", "#", "flag"]
+    assert lines["TASK_CACHE_ENTRIES"].split() == ["TASK_CACHE_ENTRIES=10000", "#", "default"]
+    assert not (tmp_path / "task-manager.db").exists()
+
+
+@pytest.mark.parametrize("url", ["amqp://svc:hunter2@host:99999/v", "amqp://svc:hunter2@host:notaport/v",
+                                 "kafka://svc:hunter2@host/", "amqp:/svc:hunter2@host/"])
+def test_a_bad_bus_url_is_refused_without_its_password(url, tmp_path):
+    result = run_with_env("task-manager", PORT=0, DATA_DIR=tmp_path, BUS_URL=url)
+    assert result.returncode == 2, result
+    assert "BUS_URL" in result.stderr and "hunter2" not in result.stderr, result.stderr
+
+
+def test_an_environment_variable_one_typo_away_is_warned_about(start_service):
+    svc = start_service("task-manager", DRAIN_TIMOUT="5s")
+    line = svc.wait_log("environment variable one letter away from a setting: a typo?")
+    assert line["level"] == "WARNING"
+    assert (line["variable"], line["setting"]) == ("DRAIN_TIMOUT", "DRAIN_TIMEOUT")
+
+
+def test_probes_and_scrapes_are_not_access_logged_unless_asked(start_service):
+    quiet = start_service("task-manager")
+    loud = start_service("task-manager", ACCESS_LOG_PROBES="true")
+    for svc in (quiet, loud):
+        for path in ("/health", "/ready", "/health/live", "/health/ready", "/health/startup", "/metrics",
+                     "/api/v1/tasks"):
+            requests.get(svc.url + path, headers={"X-Request-ID": "probe-" + path.replace("/", "-")})
+    loud.wait_log("request", path="/api/v1/tasks")
+    quiet.wait_log("request", path="/api/v1/tasks")
+    assert {l["path"] for l in quiet.logs("request")} == {"/api/v1/tasks"}
+    assert {"/health", "/ready", "/metrics", "/health/startup"} <= {l["path"] for l in loud.logs("request")}
+
+
 def test_port_zero_binds_a_free_port_and_logs_it(task_manager):
     line = task_manager.wait_log("listening")
     assert line["port"] > 0 and line["url"].endswith(f":{line['port']}")

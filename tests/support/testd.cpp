@@ -19,8 +19,15 @@ Task<void> sleep_for(std::chrono::milliseconds ms) {
 struct TestDaemon : svckit::Module {
   std::chrono::milliseconds start_delay{0};
 
+  static void declare(svckit::Settings& settings) {
+    settings.declare("testd", {.name = "TESTD_START_DELAY",
+                               .type = svckit::SettingType::duration,
+                               .default_value = "0",
+                               .help = "how long start() takes"});
+  }
+
   void install(svckit::App& app) override {
-    start_delay = svckit::parse_duration(app.config().get("TESTD_START_DELAY", "0"));
+    start_delay = app.settings().duration("TESTD_START_DELAY");
     auto api = app.http().group("/test");
     api.get("/slow", [](Request& req) -> Task<Response> {
       auto ms = svckit::http::query_int("ms", req.query_param("ms"), 100, 0, 60000);

@@ -115,7 +115,7 @@ class BusContract : public ::testing::TestWithParam<std::string> {
   }
 
   Event publish(const std::string& type, nlohmann::json data,
-                const svckit::http::Request* context = nullptr) {
+                const svckit::Context* context = nullptr) {
     await_ready(*bus_);
     return loop_.run(bus_->publish(type, std::move(data), context));
   }
@@ -216,11 +216,9 @@ TEST(TopicPattern, FollowsAmqpTopicRules) {
 TEST_P(BusContract, PublishWrapsDataInACloudEventFromThisService) {
   Seen seen;
   subscribe("g", "task.created", seen);
-  svckit::http::Request incoming;
-  incoming.set_context("req-42",
-                       svckit::trace::TraceContext::continue_from(
-                           "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", std::nullopt),
-                       nullptr);
+  svckit::Context incoming("req-42",
+                           svckit::trace::TraceContext::continue_from(
+                               "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "v=1"));
   auto sent = publish("task.created", {{"task_id", "7"}}, &incoming);
   ASSERT_TRUE(eventually([&] { return seen.size() == 1; }));
   auto got = seen.at(0);
@@ -234,6 +232,25 @@ TEST_P(BusContract, PublishWrapsDataInACloudEventFromThisService) {
   EXPECT_EQ(got.data["task_id"], "7");
   EXPECT_EQ(got.extension("requestid"), "req-42");
   EXPECT_EQ(got.extension("traceparent").substr(0, 36), "00-0af7651916cd43dd8448eb211c80319c-");
+  EXPECT_EQ(got.extension("tracestate"), "v=1");
+  // The delivery's context: the publisher's request id, its trace continued in a new span.
+  auto context = got.context();
+  EXPECT_EQ(context.request_id(), "req-42");
+  EXPECT_EQ(context.trace().trace_id, "0af7651916cd43dd8448eb211c80319c");
+  EXPECT_EQ(context.trace().parent_span_id, got.extension("traceparent").substr(36, 16));
+  EXPECT_NE(context.trace().span_id, incoming.trace().span_id);
+  EXPECT_EQ(context.trace().tracestate, "v=1");
+}
+
+TEST(BusEvent, ADeliveryWithoutTraceOrSaneRequestIdStartsItsOwn) {
+  svckit::bus::Event e;
+  e.extensions["requestid"] = "bad id\n";
+  e.extensions["traceparent"] = "00-00000000000000000000000000000000-b7ad6b7169203331-01";
+  auto context = e.context();
+  EXPECT_EQ(context.trace().trace_id.size(), 32u);
+  EXPECT_NE(context.trace().trace_id, "00000000000000000000000000000000");
+  EXPECT_TRUE(context.trace().parent_span_id.empty());
+  EXPECT_EQ(context.request_id(), context.trace().trace_id);
 }
 
 TEST_P(BusContract, AnEventThatIsACloudEventIsNotWrappedAgain) {

@@ -242,10 +242,9 @@ TEST(Client, SendsBodiesHostAndThePathPrefix) {
 TEST(Client, CarriesRequestIdTraceAndRemainingDeadline) {
   FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(204); });
   Client client(up.url(), quick());
-  svckit::http::Request incoming;
   auto trace = svckit::trace::TraceContext::continue_from(
       "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "vendor=x");
-  incoming.set_context("req-123", trace, nullptr);
+  svckit::Context incoming("req-123", trace);
   incoming.set_deadline(svckit::Deadline::after(1500ms));
   auto r = get_request("/");
   r.context = &incoming;

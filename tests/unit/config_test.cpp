@@ -68,7 +68,7 @@ TEST(Config, BadValuesNameTheVariable) {
   EXPECT_EQ(error_variable({{"DATABASE_URL", "mysql://x"}}), "DATABASE_URL");
   EXPECT_EQ(error_variable({{"BUS_URL", "kafka://x"}}), "BUS_URL");
   EXPECT_EQ(error_variable({}, {"--port=x"}), "PORT");
-  EXPECT_EQ(error_variable({}, {"positional"}), "positional");
+  EXPECT_EQ(error_variable({}, {"positional"}), "'positional'");
   EXPECT_EQ(error_variable({}, {"--port"}), "PORT");
 }
 
@@ -84,11 +84,20 @@ TEST(Config, ErrorMessageIsOneLineWithTheValue) {
   }
 }
 
-TEST(Config, UnknownSettingsAreKeptForTheService) {
-  auto c = Config::load("svc", {"--security-admin-email=a@b.c"}, map_environment({{"X_Y", "1"}}));
-  EXPECT_EQ(c.get("SECURITY_ADMIN_EMAIL"), "a@b.c");
-  EXPECT_EQ(c.get("X_Y"), "1");
-  EXPECT_EQ(c.get("ABSENT", "fallback"), "fallback");
+TEST(Config, ItsSettingsAreDeclaredByModule) {
+  auto c = Config::load("svc", {"--access-log-probes=yes"}, map_environment({}));
+  EXPECT_TRUE(c.access_log_probes);
+  auto help = c.settings->usage();
+  for (const char* module : {"\nservice:\n", "\nhttp:\n", "\ntls:\n", "\nlifecycle:\n", "\ngrpc:\n",
+                             "\nsql:\n", "\nbus:\n", "\nauth:\n"})
+    EXPECT_NE(help.find(module), std::string::npos) << module << help;
+  EXPECT_NE(help.find("  PORT "), std::string::npos) << help;
+}
+
+TEST(Config, RabbitmqUrlStandsInForAnUnsetBusUrl) {
+  auto both = Config::load(
+      "svc", {}, map_environment({{"RABBITMQ_URL", "amqp://a@h/"}, {"BUS_URL", "inproc://"}}));
+  EXPECT_EQ(both.bus_url, "inproc://");
 }
 
 TEST(Config, Durations) {

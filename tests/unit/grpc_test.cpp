@@ -205,11 +205,9 @@ TEST(GrpcServer, AnswersOnItsOwnThreadAndThroughATaskWithTheCallersIdsAndDeadlin
   RunningApp app(seen, false);
   LoopThread loop;
   svckit::grpc::Channel channel(app.address(), {.name = "echo"});
-  svckit::http::Request incoming;
-  incoming.set_context("req-77",
-                       svckit::trace::TraceContext::continue_from(
-                           "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", std::nullopt),
-                       nullptr);
+  svckit::Context incoming(
+      "req-77", svckit::trace::TraceContext::continue_from(
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", std::nullopt));
   for (const char* method : {"/svckit.test.Echo/Say", "/svckit.test.Echo/SayLater"}) {
     auto reply = loop.run(channel.unary<SayRequest, SayReply>(
         method, say("hi"), {.context = &incoming, .deadline = svckit::Deadline::after(3s)}));

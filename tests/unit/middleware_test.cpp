@@ -72,7 +72,7 @@ TEST(Middleware, ProblemResponsesTurnErrorsIntoProblemJson) {
   Handler h = throwing_behind({svckit::http::problem_responses()},
                               svckit::ValidationError("title", "must not be empty"));
   auto req = make_request("/api/v1/tasks?x=1");
-  req.set_context("rid-1", svckit::trace::TraceContext::start(), nullptr);
+  req.context().set_request("rid-1", svckit::trace::TraceContext::start(), nullptr);
   auto res = run_sync(h(req));
   EXPECT_EQ(res.status, 422);
   EXPECT_EQ(res.content_type, "application/problem+json");
@@ -100,7 +100,7 @@ TEST(Middleware, HttpMetricsAnswerAThrownErrorAndCountItsStatus) {
   svckit::metrics::HttpMetrics metrics(registry);
   Handler h = throwing_behind({metrics.middleware()}, svckit::NotFound("no task 7"));
   auto req = make_request("/api/v1/tasks/7");
-  req.set_context("rid-2", svckit::trace::TraceContext::start(), nullptr);
+  req.context().set_request("rid-2", svckit::trace::TraceContext::start(), nullptr);
   auto res = run_sync(h(req));
   EXPECT_EQ(res.status, 404);
   EXPECT_EQ(res.content_type, "application/problem+json");

@@ -36,6 +36,10 @@ class App {
   App& operator=(const App&) = delete;
 
   const Config& config() const { return config_; }
+  // Every module's declared settings (settings.hpp): a module declares its own in a static
+  // declare(Settings&), which install<M>() calls before install(), and reads them here.
+  Settings& settings() { return *config_.settings; }
+  const Settings& settings() const { return *config_.settings; }
   const log::Logger& logger() const { return logger_; }
   BlockingPool& blocking() { return *blocking_; }
   http::Server& http() { return *http_; }
@@ -54,8 +58,11 @@ class App {
 
   // Installs a module now (its install() runs immediately). Modules start in install order.
   Module& install(std::unique_ptr<Module> module);
+  // The same for a module of type M, whose settings M::declare(Settings&), when it has one,
+  // declares first.
   template <class M, class... Args>
   M& install(Args&&... args) {
+    if constexpr (DeclaresSettings<M>) M::declare(settings());
     return static_cast<M&>(install(std::make_unique<M>(std::forward<Args>(args)...)));
   }
 

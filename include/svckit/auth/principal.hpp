@@ -9,6 +9,9 @@
 
 #include "svckit/auth/jose_object.hpp"
 
+namespace svckit {
+class Context;
+}
 namespace svckit::http {
 class Request;
 }
@@ -39,8 +42,9 @@ struct Principal {
 // allocations: id, email, roles, permissions).
 using SharedPrincipal = std::shared_ptr<const Principal>;
 
-// The principal of an authenticated request, nullptr before bearer() ran or when it let an
-// anonymous request through.
+// The principal of authenticated work (an HTTP request, a gRPC call), nullptr before
+// authentication ran or when it let an anonymous caller through.
+const Principal* principal(const Context& context);
 const Principal* principal(const http::Request& request);
 
 }  // namespace svckit::auth

@@ -5,7 +5,7 @@
 //   amqp://...       RabbitMQ (AMQP 0-9-1)
 //
 //   auto& bus = app.bus();
-//   co_await bus.publish("task.created", {{"task_id", id}, ...}, &req);
+//   co_await bus.publish("task.created", {{"task_id", id}, ...}, &req.context());
 //   bus.subscribe("analytics", "task.*", [](const bus::Event& e) -> Task<bus::Outcome> {
 //     record(e.data);
 //     co_return bus::Outcome::success;
@@ -30,8 +30,8 @@
 namespace boost::asio {
 class io_context;
 }
-namespace svckit::http {
-class Request;
+namespace svckit {
+class Context;
 }
 namespace svckit::log {
 class Logger;
@@ -90,8 +90,7 @@ class Bus {
   // Wraps `data` in a CloudEvent from this service: new id, time now, the request's id and
   // trace (a new span) when `context` is given. `data` that already is a structured CloudEvent
   // is published as it is. Returns what was published.
-  Task<Event> publish(std::string type, nlohmann::json data,
-                      const http::Request* context = nullptr);
+  Task<Event> publish(std::string type, nlohmann::json data, const Context* context = nullptr);
 
   // Consumes events whose type matches `pattern` (AMQP topic rules: `task.*`, `task.#`) as a
   // member of `group`. Call before the App runs (from install()). Throws BusError for a bad
@@ -105,8 +104,7 @@ class Bus {
   // BusError with the responder's message when it failed.
   virtual Task<Event> request(Event request, std::chrono::milliseconds timeout) = 0;
   Task<nlohmann::json> request(std::string type, nlohmann::json data,
-                               std::chrono::milliseconds timeout,
-                               const http::Request* context = nullptr);
+                               std::chrono::milliseconds timeout, const Context* context = nullptr);
 
   // Dead-letter tooling: what is in a group's dead-letter queue, and putting one event back on
   // its group's queue (false when no such event is dead-lettered there).
@@ -127,7 +125,7 @@ class Bus {
   // (it is not lost silently, but nobody waits for it). Throws BusError when the bus is closing
   // or `kMaxSoon` events already wait.
   void publish_soon(Event event);
-  void publish_soon(std::string type, nlohmann::json data, const http::Request* context = nullptr);
+  void publish_soon(std::string type, nlohmann::json data, const Context* context = nullptr);
   static constexpr std::size_t kMaxSoon = 100'000;
   static constexpr std::chrono::microseconds kSoonGather{1000};
 
@@ -142,8 +140,7 @@ class Bus {
   // Where publish_soon() publishes from; open_bus sets it to the first loop.
   void set_soon_loop(boost::asio::io_context* loop);
   // The CloudEvent publish(type, data, context) would send.
-  Event make_event(std::string type, nlohmann::json data,
-                   const http::Request* context = nullptr) const;
+  Event make_event(std::string type, nlohmann::json data, const Context* context = nullptr) const;
 
  protected:
   explicit Bus(BusOptions options);

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "svckit/context.hpp"
+
 namespace svckit::bus {
 
 // A bus operation that failed: a malformed event, an unusable pattern, a broker that refused.
@@ -38,6 +40,11 @@ struct Event {
   static Event from_json(const nlohmann::json& json);
   // Whether `json` is already a structured CloudEvent (and is published as it is).
   static bool is_cloud_event(const nlohmann::json& json);
+
+  // The context of the work this delivery starts: the publisher's request id (`requestid`, when
+  // sane; else the trace id) and its trace continued (`traceparent`; a new trace without one), so
+  // what a consumer logs, calls and publishes stays on the request that caused the event.
+  Context context(const log::Logger* logger = nullptr) const;
 };
 
 // AMQP topic matching: words separated by '.', `*` matches exactly one word, `#` zero or more.

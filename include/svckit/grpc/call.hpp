@@ -1,17 +1,15 @@
 #pragma once
 // One RPC as its handler sees it: which method, the request metadata, the caller's deadline, the
-// authenticated principal, and the request-scoped context svckit's HTTP client and bus take
-// (context(): request id, trace, deadline, user), so that a gRPC handler's outgoing calls and
+// authenticated principal, and its svckit::Context (request id, trace, deadline, user), which
+// svckit's HTTP client, gRPC channel and bus take, so that a gRPC handler's outgoing calls and
 // events carry them exactly as an HTTP handler's do.
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "svckit/auth/principal.hpp"
-#include "svckit/http/request.hpp"
-#include "svckit/log/logger.hpp"
-#include "svckit/resilience/deadline.hpp"
-#include "svckit/trace/trace_context.hpp"
+#include "svckit/context.hpp"
 
 namespace grpc {
 class CallbackServerContext;
@@ -49,9 +47,10 @@ class Call {
   std::string peer() const;
   bool cancelled() const;
 
-  // For svckit's HTTP client (ClientRequest::context), bus publishes and log lines.
-  const http::Request& context() const { return context_; }
-  http::Request& context() { return context_; }
+  // For svckit's HTTP client (ClientRequest::context), gRPC channel, bus publishes and log lines.
+  const Context& context() const { return context_; }
+  Context& context() { return context_; }
+  std::chrono::steady_clock::time_point received_at() const { return context_.started_at(); }
   void log(log::Level level, std::string_view message, log::Fields fields = {}) const {
     context_.log(level, message, fields);
   }
@@ -62,7 +61,7 @@ class Call {
  private:
   ::grpc::CallbackServerContext& server_;
   const MethodInfo& method_;
-  http::Request context_;
+  Context context_;
 };
 
 }  // namespace svckit::grpc

@@ -3,7 +3,7 @@
 //
 //   grpc::Channel ai("127.0.0.1:50051", {.name = "ai-gateway", .metrics = &app.metrics()});
 //   auto reply = co_await ai.unary<ChatRequest, ChatResponse>("/AIGateway/Chat", request,
-//                                                            {.context = &req});
+//                                                            {.context = &req.context()});
 //
 // Every call is bounded by a deadline (the caller's, the incoming request's remaining time, or
 // `timeout`), which gRPC sends as `grpc-timeout`, and carries the incoming request's id
@@ -23,8 +23,8 @@
 #include <google/protobuf/message.h>
 #include <grpcpp/support/status.h>
 
+#include "svckit/context.hpp"
 #include "svckit/error.hpp"
-#include "svckit/http/request.hpp"
 #include "svckit/resilience/circuit_breaker.hpp"
 #include "svckit/resilience/deadline.hpp"
 #include "svckit/resilience/retry_budget.hpp"
@@ -54,8 +54,9 @@ struct ChannelOptions {
 };
 
 struct CallOptions {
-  // The incoming request (or grpc::Call::context()) this call serves: id, trace and deadline.
-  const http::Request* context = nullptr;
+  // What this call serves (an HTTP request's, a gRPC call's or a bus delivery's context): its
+  // id, trace and deadline go with the call.
+  const Context* context = nullptr;
   Deadline deadline;        // besides the context's and the channel's timeout
   bool idempotent = false;  // only idempotent calls are retried
   std::vector<std::pair<std::string, std::string>> metadata;  // keys lower case

@@ -2,8 +2,8 @@
 // The resilient HTTP client services use to call one another and the outside world.
 //
 //   http::Client tasks("http://task-manager:8001", {.name = "task-manager"});
-//   auto res = co_await tasks.get("/api/v1/tasks/42", &req);   // req: the incoming request
-//   if (res.status == 200) use(res.json());
+//   auto res = co_await tasks.get("/api/v1/tasks/42", &req.context());  // req: the incoming
+//   request if (res.status == 200) use(res.json());
 //
 // One Client per upstream (a base URL). It keeps a pool of keep-alive connections per I/O loop
 // (a connection is used only on the loop that opened it, so no locks on the hot path), verifies
@@ -26,9 +26,9 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "svckit/context.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/method.hpp"
-#include "svckit/http/request.hpp"
 #include "svckit/resilience/circuit_breaker.hpp"
 #include "svckit/resilience/deadline.hpp"
 #include "svckit/resilience/retry_budget.hpp"
@@ -55,8 +55,9 @@ struct ClientRequest {
   std::vector<HeaderView> borrowed_headers;
   std::string body;
   std::string content_type;  // sent as Content-Type when the body is not empty
-  // The incoming request this call serves: its id, trace and deadline go with the call.
-  const Request* context = nullptr;
+  // What this call serves (an HTTP request's, a gRPC call's or a bus delivery's context): its
+  // id, trace and deadline go with the call.
+  const Context* context = nullptr;
   Deadline deadline;               // besides the context's and the client's timeout
   std::optional<bool> idempotent;  // unset: GET, HEAD, PUT, DELETE and OPTIONS are
 
@@ -133,9 +134,9 @@ class Client {
   // The same, for a caller that keeps `request` alive and unchanged until the call is done (a
   // proxy that may send it on to another target next): nothing is copied.
   Task<ClientResponse> send_borrowed(const ClientRequest& request);
-  Task<ClientResponse> get(std::string target, const Request* context = nullptr);
+  Task<ClientResponse> get(std::string target, const Context* context = nullptr);
   Task<ClientResponse> post(std::string target, const nlohmann::json& body,
-                            const Request* context = nullptr);
+                            const Context* context = nullptr);
 
   const std::string& name() const;
   CircuitBreaker::State breaker_state() const;

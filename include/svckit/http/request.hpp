@@ -1,25 +1,22 @@
 #pragma once
 // An HTTP request as a handler sees it: method, path, headers, body, the matched route's
-// parameters, and the request-scoped context (request id, trace, user, logger).
-#include <any>
+// parameters, and its svckit::Context (request id, trace, deadline, user, logger), which the
+// HTTP client, the gRPC channel and the bus take for the calls the handler makes.
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <typeindex>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "svckit/context.hpp"
 #include "svckit/http/client_certificate.hpp"
 #include "svckit/http/header_name.hpp"
 #include "svckit/http/method.hpp"
-#include "svckit/log/logger.hpp"
-#include "svckit/resilience/deadline.hpp"
-#include "svckit/trace/trace_context.hpp"
 
 namespace svckit::http {
 
@@ -75,20 +72,21 @@ class Request {
   // The body as a JSON object with typed, field-naming access (422 on a bad field).
   JsonBody json_object() const;
 
-  // Request-scoped context.
-  const std::string& request_id() const { return request_id_; }
-  const trace::TraceContext& trace() const { return trace_; }
-  const std::string& user_id() const { return user_id_; }
-  void set_user_id(std::string user_id) { user_id_ = std::move(user_id); }
+  // What the calls and events this request leads to carry: request id, trace, deadline, user.
+  const Context& context() const { return context_; }
+  Context& context() { return context_; }
+  const std::string& request_id() const { return context_.request_id(); }
+  const trace::TraceContext& trace() const { return context_.trace(); }
+  // Who the request acts for, once authenticated; empty when anonymous.
+  const std::string& user_id() const { return context_.user_id(); }
   // The matched route's template ("/api/v1/tasks/{id}"), empty when nothing matched.
   std::string_view route() const;
   const Route* matched_route() const { return route_; }
-  std::chrono::steady_clock::time_point received_at() const { return received_at_; }
+  std::chrono::steady_clock::time_point received_at() const { return context_.started_at(); }
   // When the caller stops waiting: X-Request-Timeout-Ms (1 ms to 1 day) after the request
-  // arrived; unset when the caller sent none. Outgoing calls made with this request as their
-  // context are bounded by it.
-  Deadline deadline() const { return deadline_; }
-  void set_deadline(Deadline deadline) { deadline_ = deadline; }
+  // arrived; unset when the caller sent none. Outgoing calls made with this request's context
+  // are bounded by it.
+  Deadline deadline() const { return context_.deadline(); }
   // The client's IP address as the socket sees it ("127.0.0.1", "::1"). Forwarding headers are
   // never taken for it.
   const std::string& remote_address() const { return remote_address_; }
@@ -97,7 +95,9 @@ class Request {
   const ClientCertificate* client_certificate() const { return client_certificate_.get(); }
 
   // Logs with the request's id, trace and user attached.
-  void log(log::Level level, std::string_view message, log::Fields fields = {}) const;
+  void log(log::Level level, std::string_view message, log::Fields fields = {}) const {
+    context_.log(level, message, fields);
+  }
 
   // Headers for this request's answer, whatever it turns out to be (an error answer too), set
   // by middleware on the way in, as Go middleware sets w.Header() before calling next: the
@@ -109,27 +109,9 @@ class Request {
   std::optional<std::string_view> answer_header(std::string_view name) const;
   const std::vector<AnswerHeader>& answer_headers() const { return answer_headers_; }
 
-  // Typed attachments for middleware (the auth principal, ...): one value per type.
-  template <class T>
-  void attach(T value) {
-    for (auto& [type, any] : attachments_)
-      if (type == typeid(T)) {
-        any = std::move(value);
-        return;
-      }
-    attachments_.emplace_back(typeid(T), std::move(value));
-  }
-  template <class T>
-  const T* attached() const {
-    for (auto& [type, any] : attachments_)
-      if (type == typeid(T)) return std::any_cast<T>(&any);
-    return nullptr;
-  }
-
   // Set by the server before the handler runs.
-  void set_context(std::string request_id, trace::TraceContext trace, const log::Logger* logger);
   void set_route(const Route* route, std::vector<Param> params);
-  void set_received_at(std::chrono::steady_clock::time_point t) { received_at_ = t; }
+  void set_received_at(std::chrono::steady_clock::time_point t) { context_.set_started_at(t); }
   void set_remote_address(std::string address) { remote_address_ = std::move(address); }
   void set_client_certificate(std::shared_ptr<const ClientCertificate> certificate) {
     client_certificate_ = std::move(certificate);
@@ -150,15 +132,9 @@ class Request {
   std::string body_;
   std::vector<Param> params_;
   const Route* route_ = nullptr;
-  std::string request_id_;
-  trace::TraceContext trace_;
-  std::string user_id_;
-  const log::Logger* logger_ = nullptr;
-  std::chrono::steady_clock::time_point received_at_{};
-  Deadline deadline_;
+  Context context_;
   std::string remote_address_;
   std::shared_ptr<const ClientCertificate> client_certificate_;  // one per connection
-  std::vector<std::pair<std::type_index, std::any>> attachments_;
   std::vector<AnswerHeader> answer_headers_;
 };
 

@@ -43,6 +43,10 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};    // between keep-alive requests
   // Paths never shed: a liveness probe must answer even under overload.
   std::vector<std::string> never_shed = {"/health", "/health/live"};
+  // Paths whose requests get no access-log line: probes and scrapes, asked every few seconds by
+  // a load balancer, Kubernetes or Prometheus, would drown the lines that matter.
+  std::vector<std::string> unlogged_paths = {"/health",         "/health/live", "/health/ready",
+                                             "/health/startup", "/ready",       "/metrics"};
   TlsOptions tls;  // plain HTTP unless a certificate is set
 };
 

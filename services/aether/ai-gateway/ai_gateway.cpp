@@ -136,7 +136,7 @@ const Model& AiGateway::model_named(const std::string& id) const {
 }
 
 Reply<AiGateway::Answer> AiGateway::chat(const std::string& model_id, ChatInput input,
-                                         const Request& context) {
+                                         const svckit::Context& context) {
   const Model& model = model_named(model_id);
   input.validate();
   counters_.at(&model).requests->Increment();
@@ -159,15 +159,15 @@ Reply<AiGateway::Answer> AiGateway::chat(const std::string& model_id, ChatInput 
 }
 
 Task<AiGateway::Answer> AiGateway::ask(const Model& model, ChatInput input, std::string key,
-                                       bool cache, const Request& context) {
+                                       bool cache, const svckit::Context& context) {
   auto c = co_await model.provider->complete(input, &context);
   if (cache) cache_->store(key, c);
   co_return answered(model, c, false, context);
 }
 
 AiGateway::Answer AiGateway::answered(const Model& model, const Completion& c, bool cached,
-                                      const Request& context) {
-  Answer a{c, model.spec.id, ms_since(context.received_at()), cached};
+                                      const svckit::Context& context) {
+  Answer a{c, model.spec.id, ms_since(context.started_at()), cached};
   const auto& counters = counters_.at(&model);
   counters.input_tokens->Increment(static_cast<double>(c.input_tokens));
   counters.output_tokens->Increment(static_cast<double>(c.output_tokens));
@@ -183,17 +183,40 @@ AiGateway::Answer AiGateway::answered(const Model& model, const Completion& c, b
   return a;
 }
 
+void AiGateway::declare(svckit::Settings& settings) {
+  using svckit::SettingType;
+  settings.declare("ai-gateway",
+                   {.name = "AI_MODELS", .help = "the models besides local, a JSON array"});
+  settings.declare("ai-gateway", {.name = "AI_MODELS_FILE",
+                                  .type = SettingType::file,
+                                  .help = "the models, from a JSON file (instead of AI_MODELS)"});
+  settings.declare("ai-gateway", {.name = "AI_DEFAULT_MODEL",
+                                  .default_value = "local",
+                                  .help = "the model asked when a request names none"});
+  settings.declare("ai-gateway", {.name = "AI_CACHE_ENTRIES",
+                                  .type = SettingType::integer,
+                                  .default_value = "1000",
+                                  .min = 0,
+                                  .max = 1'000'000,
+                                  .help = "answers kept for questions asked again"});
+  settings.declare("ai-gateway", {.name = "AI_CACHE_TTL_SECONDS",
+                                  .type = SettingType::integer,
+                                  .default_value = "300",
+                                  .min = 1,
+                                  .max = 86400,
+                                  .help = "how long a cached answer is given"});
+}
+
 void AiGateway::install(svckit::App& app) {
   models_ = models_from_settings(app);
-  auto default_model = app.config().get("AI_DEFAULT_MODEL", "local");
+  auto default_model = app.settings().text("AI_DEFAULT_MODEL");
   for (const auto& m : models_)
     if (m->spec.id == default_model) current_ = m.get();
   if (!current_) throw svckit::ConfigError("AI_DEFAULT_MODEL", "no model '" + default_model + "'");
 
   ResponseCacheOptions cache;
-  cache.capacity =
-      static_cast<std::size_t>(app.config().get_int("AI_CACHE_ENTRIES", 1000, 0, 1'000'000));
-  cache.ttl = std::chrono::seconds(app.config().get_int("AI_CACHE_TTL_SECONDS", 300, 1, 86400));
+  cache.capacity = static_cast<std::size_t>(app.settings().integer("AI_CACHE_ENTRIES"));
+  cache.ttl = std::chrono::seconds(app.settings().integer("AI_CACHE_TTL_SECONDS"));
   cache_ = std::make_unique<ResponseCache>(cache, &app.metrics());
 
   auto& requests = app.metrics().counter("ai_requests_total", "Questions asked, by model.");
@@ -219,7 +242,7 @@ void AiGateway::install_rest(svckit::App& app, const svckit::auth::BearerOptions
     input.message = body.required_string("message");
     input.context = turns_of(body);
     input.options = options_of(body);
-    auto reply = chat(body.optional_string("model").value_or(""), std::move(input), req);
+    auto reply = chat(body.optional_string("model").value_or(""), std::move(input), req.context());
     Answer a = co_await answer_of(std::move(reply));
     co_return Response::json(
         200,

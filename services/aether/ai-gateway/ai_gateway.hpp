@@ -26,6 +26,7 @@ namespace aether::ai_gateway {
 
 class AiGateway : public svckit::Module {
  public:
+  static void declare(svckit::Settings& settings);
   void install(svckit::App& app) override;
 
   // One answered question.
@@ -38,16 +39,16 @@ class AiGateway : public svckit::Module {
   // Answers now when it can (cached, or the local model), else on an I/O loop. `model` empty:
   // the current model. Throws svckit::ValidationError for a bad question or an unknown model.
   svckit::grpc::Reply<Answer> chat(const std::string& model, ChatInput input,
-                                   const svckit::http::Request& context);
+                                   const svckit::Context& context);
   // Throws svckit::ValidationError (field "model") naming the models there are.
   const Model& model_named(const std::string& id) const;
   const Model& current() const { return *current_.load(); }
 
  private:
   svckit::Task<Answer> ask(const Model& model, ChatInput input, std::string key, bool cache,
-                           const svckit::http::Request& context);
+                           const svckit::Context& context);
   Answer answered(const Model& model, const Completion& c, bool cached,
-                  const svckit::http::Request& context);
+                  const svckit::Context& context);
   void install_rest(svckit::App& app, const svckit::auth::BearerOptions& auth);
   void install_grpc(svckit::App& app, const svckit::auth::BearerOptions& auth);
 

@@ -78,7 +78,7 @@ class LocalProvider : public Provider {
     return c;
   }
 
-  Task<Completion> complete(const ChatInput& input, const svckit::http::Request*) override {
+  Task<Completion> complete(const ChatInput& input, const svckit::Context*) override {
     co_return *complete_now(input);
   }
 };
@@ -103,7 +103,7 @@ class HttpProvider : public Provider {
  protected:
   // POSTs `body` to `target`, answers the JSON of a 2xx answer.
   Task<nlohmann::json> post(std::string target, const nlohmann::json& body,
-                            const svckit::http::Request* context) {
+                            const svckit::Context* context) {
     auto call =
         svckit::http::ClientRequest::json(svckit::http::Method::post, std::move(target), body);
     if (!spec_.api_key.empty())
@@ -126,7 +126,7 @@ class OpenAiProvider : public HttpProvider {
   using HttpProvider::HttpProvider;
   std::string_view kind() const override { return "openai"; }
 
-  Task<Completion> complete(const ChatInput& input, const svckit::http::Request* context) override {
+  Task<Completion> complete(const ChatInput& input, const svckit::Context* context) override {
     nlohmann::json body = {
         {"model", spec_.remote}, {"messages", messages_of(input)}, {"stream", false}};
     for (const auto& [name, value] : input.options)
@@ -156,7 +156,7 @@ class OllamaProvider : public HttpProvider {
   using HttpProvider::HttpProvider;
   std::string_view kind() const override { return "ollama"; }
 
-  Task<Completion> complete(const ChatInput& input, const svckit::http::Request* context) override {
+  Task<Completion> complete(const ChatInput& input, const svckit::Context* context) override {
     nlohmann::json options = nlohmann::json::object();
     for (const auto& [name, value] : input.options) {
       if (name == "cache") continue;
@@ -191,7 +191,7 @@ bool valid_id(std::string_view id) {
 }
 
 std::string models_text(svckit::App& app, std::string& setting) {
-  if (auto file = app.config().get("AI_MODELS_FILE"); !file.empty()) {
+  if (auto file = app.settings().text("AI_MODELS_FILE"); !file.empty()) {
     setting = "AI_MODELS_FILE";
     std::ifstream in(file);
     if (!in) throw svckit::ConfigError(setting, "cannot read " + file);
@@ -200,7 +200,7 @@ std::string models_text(svckit::App& app, std::string& setting) {
     return s.str();
   }
   setting = "AI_MODELS";
-  return app.config().get("AI_MODELS");
+  return app.settings().text("AI_MODELS");
 }
 
 }  // namespace
@@ -310,7 +310,7 @@ std::vector<std::unique_ptr<Model>> models_from_settings(svckit::App& app) {
     spec.name = text_of("name", false);
     if (spec.name.empty()) spec.name = spec.id + " (" + spec.remote + ")";
     if (auto env = text_of("api_key_env", false); !env.empty())
-      spec.api_key = app.config().get(env);
+      spec.api_key = app.settings().environment(env).value_or("");
     if (m.contains("timeout_ms")) {
       if (!m["timeout_ms"].is_number_integer() || m["timeout_ms"].get<std::int64_t>() < 100 ||
           m["timeout_ms"].get<std::int64_t>() > 600000)

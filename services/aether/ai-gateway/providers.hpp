@@ -62,7 +62,7 @@ class Provider {
   virtual std::optional<Completion> complete_now(const ChatInput&) { return std::nullopt; }
   // An answer. Throws svckit::http::UpstreamError or svckit::Error (502) when the provider fails.
   virtual svckit::Task<Completion> complete(const ChatInput& input,
-                                            const svckit::http::Request* context) = 0;
+                                            const svckit::Context* context) = 0;
   // closed / open / half_open, "closed" for providers without one.
   virtual svckit::CircuitBreaker::State breaker() const {
     return svckit::CircuitBreaker::State::closed;

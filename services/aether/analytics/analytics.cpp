@@ -175,6 +175,12 @@ nlohmann::json host_metrics(const std::string& data_dir) {
 
 }  // namespace
 
+void Analytics::declare(svckit::Settings& settings) {
+  settings.declare("analytics",
+                   {.name = "ANALYTICS_SERVICES",
+                    .help = "name=url,... of the services whose readiness GET /health reports"});
+}
+
 void Analytics::install(svckit::App& app) {
   auto& db = app.database("analytics");
   db.migrate("analytics", kMigrations);
@@ -202,7 +208,7 @@ void Analytics::install(svckit::App& app) {
 
   // ANALYTICS_SERVICES="task-manager=http://127.0.0.1:8001,security=http://127.0.0.1:8002":
   // whose readiness GET /health reports.
-  std::stringstream services(app.config().get("ANALYTICS_SERVICES"));
+  std::stringstream services(app.settings().text("ANALYTICS_SERVICES"));
   for (std::string item; std::getline(services, item, ',');) {
     auto eq = item.find('=');
     if (item.empty()) continue;
@@ -317,7 +323,7 @@ void Analytics::install(svckit::App& app) {
       auto started = std::chrono::steady_clock::now();
       std::string status = "DOWN";
       try {
-        auto res = co_await probe.client->get("/ready", &req);
+        auto res = co_await probe.client->get("/ready", &req.context());
         status = res.status == 200 ? "UP" : "DOWN";
       } catch (const svckit::http::UpstreamError&) {
       }

@@ -18,6 +18,7 @@ namespace aether::analytics {
 
 class Analytics : public svckit::Module {
  public:
+  static void declare(svckit::Settings& settings);
   void install(svckit::App& app) override;
 
  private:

@@ -152,20 +152,60 @@ std::vector<std::string> argv_of(const svckit::http::JsonBody& body) {
 
 }  // namespace
 
+void CodeAssistant::declare(svckit::Settings& settings) {
+  using svckit::SettingType;
+  auto declare = [&settings](svckit::SettingSpec spec) {
+    settings.declare("code-assistant", std::move(spec));
+  };
+  declare({.name = "CODE_TEST_ROOT",
+           .type = SettingType::file,
+           .help = "where test runs get their workspaces (default: DATA_DIR/code-workspaces)"});
+  declare({.name = "CODE_TEST_COMMANDS",
+           .help = "the test commands a run may use, comma-separated (default: none)"});
+  declare({.name = "CODE_TEST_TIMEOUT_SECONDS",
+           .type = SettingType::integer,
+           .default_value = "60",
+           .min = 1,
+           .max = 600,
+           .help = "a test run's time limit unless the request asks for less"});
+  declare({.name = "CODE_TEST_OUTPUT_BYTES",
+           .type = SettingType::integer,
+           .default_value = "65536",
+           .min = 1024,
+           .max = 16 << 20,
+           .help = "output kept of each stream of a test run"});
+  declare({.name = "CODE_TEST_MAX_CONCURRENT",
+           .type = SettingType::integer,
+           .default_value = "2",
+           .min = 1,
+           .max = 64,
+           .help = "test runs at once"});
+  declare({.name = "AI_GATEWAY_GRPC",
+           .help = "host:port of the AI Gateway's gRPC (default: this process's, else "
+                   "127.0.0.1:50051)"});
+  declare({.name = "AI_GATEWAY_TIMEOUT_SECONDS",
+           .type = SettingType::integer,
+           .default_value = "60",
+           .min = 1,
+           .max = 600,
+           .help = "how long a call to the AI Gateway may take"});
+}
+
 void CodeAssistant::install(svckit::App& app) {
   RunnerOptions runner;
-  const auto& c = app.config();
-  runner.root = c.get("CODE_TEST_ROOT", c.data_dir + "/code-workspaces");
+  const auto& s = app.settings();
+  runner.root = s.is_set("CODE_TEST_ROOT") ? s.text("CODE_TEST_ROOT")
+                                           : app.config().data_dir + "/code-workspaces";
   try {
-    runner.commands = allowed_commands(c.get("CODE_TEST_COMMANDS"),
-                                       c.get("PATH", "/usr/local/bin:/usr/bin:/bin"));
+    runner.commands =
+        allowed_commands(s.text("CODE_TEST_COMMANDS"),
+                         s.environment("PATH").value_or("/usr/local/bin:/usr/bin:/bin"));
   } catch (const std::invalid_argument& e) {
     throw svckit::ConfigError("CODE_TEST_COMMANDS", e.what());
   }
-  runner.default_timeout = std::chrono::seconds(c.get_int("CODE_TEST_TIMEOUT_SECONDS", 60, 1, 600));
-  runner.max_output =
-      static_cast<std::size_t>(c.get_int("CODE_TEST_OUTPUT_BYTES", 65536, 1024, 16 << 20));
-  runner.max_concurrent = static_cast<int>(c.get_int("CODE_TEST_MAX_CONCURRENT", 2, 1, 64));
+  runner.default_timeout = std::chrono::seconds(s.integer("CODE_TEST_TIMEOUT_SECONDS"));
+  runner.max_output = static_cast<std::size_t>(s.integer("CODE_TEST_OUTPUT_BYTES"));
+  runner.max_concurrent = static_cast<int>(s.integer("CODE_TEST_MAX_CONCURRENT"));
   try {
     runner_ = std::make_unique<TestRunner>(runner);
   } catch (const std::filesystem::filesystem_error& e) {
@@ -264,15 +304,14 @@ void CodeAssistant::install(svckit::App& app) {
 }
 
 Task<void> CodeAssistant::start(svckit::App& app) {
-  auto target = app.config().get("AI_GATEWAY_GRPC");
+  auto target = app.settings().text("AI_GATEWAY_GRPC");
   if (target.empty()) {
     auto* hosted = app.hosted("grpc") ? &svckit::grpc::server(app) : nullptr;
     target = hosted ? "127.0.0.1:" + std::to_string(hosted->port()) : "127.0.0.1:50051";
   }
   svckit::grpc::ChannelOptions options;
   options.name = "ai-gateway";
-  options.timeout =
-      std::chrono::seconds(app.config().get_int("AI_GATEWAY_TIMEOUT_SECONDS", 60, 1, 600));
+  options.timeout = std::chrono::seconds(app.settings().integer("AI_GATEWAY_TIMEOUT_SECONDS"));
   options.metrics = &app.metrics();
   options.logger = &app.logger();
   ai_ = std::make_unique<svckit::grpc::Channel>(target, options);
@@ -287,7 +326,7 @@ Task<std::string> CodeAssistant::ask_model(const Request& req, std::string model
   chat.set_model(std::move(model));
   chat.set_message(std::move(prompt));
   svckit::grpc::CallOptions options;
-  options.context = &req;
+  options.context = &req.context();
   options.idempotent = true;  // a question changes nothing: safe to ask again
   if (auto authorization = req.header("Authorization"))
     options.metadata.emplace_back("authorization", std::string(*authorization));

@@ -8,6 +8,7 @@
 
 #include <svckit/app/module.hpp>
 #include <svckit/grpc/channel.hpp>
+#include <svckit/http/request.hpp>
 
 #include "test_runner.hpp"
 
@@ -15,6 +16,7 @@ namespace aether::code_assistant {
 
 class CodeAssistant : public svckit::Module {
  public:
+  static void declare(svckit::Settings& settings);
   void install(svckit::App& app) override;
   // Opens the channel to the AI Gateway: this process's own gRPC port when it hosts the gateway
   // and AI_GATEWAY_GRPC is unset (the port is only known once the App is listening).

@@ -129,13 +129,13 @@ std::string event_type_of(const Integration& i, const Request& req, const nlohma
 }
 
 std::unique_ptr<svckit::http::Client> client(svckit::App& app, const char* setting,
-                                             const char* fallback, const char* name) {
+                                             const char* name) {
   svckit::http::ClientOptions options;
   options.name = name;
   options.metrics = &app.metrics();
   options.logger = &app.logger();
   try {
-    return std::make_unique<svckit::http::Client>(app.config().get(setting, fallback), options);
+    return std::make_unique<svckit::http::Client>(app.settings().text(setting), options);
   } catch (const std::invalid_argument& e) {
     throw svckit::ConfigError(setting, e.what());
   }
@@ -143,13 +143,34 @@ std::unique_ptr<svckit::http::Client> client(svckit::App& app, const char* setti
 
 }  // namespace
 
+void IntegrationHub::declare(svckit::Settings& settings) {
+  using svckit::SettingType;
+  settings.declare("integration-hub", {.name = "GITHUB_API_URL",
+                                       .type = SettingType::url,
+                                       .default_value = "https://api.github.com",
+                                       .choices = {"http://", "https://"},
+                                       .help = "where GitHub's API is"});
+  settings.declare("integration-hub", {.name = "SLACK_API_URL",
+                                       .type = SettingType::url,
+                                       .default_value = "https://slack.com/api",
+                                       .choices = {"http://", "https://"},
+                                       .help = "where Slack's API is"});
+  settings.declare("integration-hub",
+                   {.name = "INTEGRATION_WEBHOOK_WINDOW_SECONDS",
+                    .type = SettingType::integer,
+                    .default_value = "300",
+                    .min = 1,
+                    .max = 3600,
+                    .help = "how old a signed webhook's timestamp may be, in seconds"});
+}
+
 void IntegrationHub::install(svckit::App& app) {
   auto& db = app.database("integration-hub");
   db.migrate("integration-hub", kMigrations);
   auto& bus = app.bus();
-  github_ = client(app, "GITHUB_API_URL", "https://api.github.com", "github");
-  slack_ = client(app, "SLACK_API_URL", "https://slack.com/api", "slack");
-  std::int64_t window = app.config().get_int("INTEGRATION_WEBHOOK_WINDOW_SECONDS", 300, 1, 3600);
+  github_ = client(app, "GITHUB_API_URL", "github");
+  slack_ = client(app, "SLACK_API_URL", "slack");
+  std::int64_t window = app.settings().integer("INTEGRATION_WEBHOOK_WINDOW_SECONDS");
 
   auto auth = svckit::required_bearer_options_from_settings(app, "Integration Hub");
   auto api = app.http().group("/api/v1/integrations", {svckit::auth::bearer(std::move(auth))});
@@ -212,7 +233,7 @@ void IntegrationHub::install(svckit::App& app) {
     call.headers = {{"Authorization", "Bearer " + credential(integration, "token")},
                     {"Accept", "application/vnd.github+json"},
                     {"User-Agent", "aether-integration-hub"}};
-    call.context = &req;
+    call.context = &req.context();
     auto answer = co_await github_->send(std::move(call));
     if (answer.status / 100 != 2) upstream_refused("GitHub", answer);
     auto repos = nlohmann::json::parse(answer.body, nullptr, false);
@@ -232,7 +253,7 @@ void IntegrationHub::install(svckit::App& app) {
     auto call = svckit::http::ClientRequest::json(svckit::http::Method::post, "/chat.postMessage",
                                                   {{"channel", channel}, {"text", message}});
     call.headers = {{"Authorization", "Bearer " + credential(integration, "bot_token")}};
-    call.context = &req;
+    call.context = &req.context();
     call.idempotent = false;  // a retried post could send the message twice
     auto answer = co_await slack_->send(std::move(call));
     if (answer.status / 100 != 2) upstream_refused("Slack", answer);
@@ -298,7 +319,7 @@ void IntegrationHub::install(svckit::App& app) {
                            {"event_type", event_type},
                            {"payload", std::move(payload)},
                            {"timestamp", svckit::utc_now_iso8601()}};
-    co_await bus.publish("integration.webhook.received", std::move(data), &req);
+    co_await bus.publish("integration.webhook.received", std::move(data), &req.context());
     co_return Response::json(200, {{"received", true}});
   });
 }

@@ -12,6 +12,7 @@ namespace aether::integration_hub {
 
 class IntegrationHub : public svckit::Module {
  public:
+  static void declare(svckit::Settings& settings);
   void install(svckit::App& app) override;
 
  private:

@@ -1,5 +1,6 @@
 #include "security_service.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -92,17 +93,16 @@ struct SecurityService::Impl {
     co_return co_await hashing->run(std::move(work));
   }
 
-  void load_keys(const svckit::Config& config) {
+  void load_keys(const svckit::Settings& config) {
     try {
-      if (auto secret = config.get("JWT_SECRET_KEY"); !secret.empty()) {
+      if (auto secret = config.text("JWT_SECRET_KEY"); !secret.empty()) {
         signing_key = svckit::auth::Key::hmac(svckit::auth::Algorithm::HS256, secret);
-      } else if (auto file = config.get("SECURITY_SIGNING_KEY_FILE"); !file.empty()) {
-        auto alg_name = config.get("JWT_ALGORITHM", "RS256");
+      } else if (auto file = config.text("SECURITY_SIGNING_KEY_FILE"); !file.empty()) {
+        auto alg_name = config.is_set("JWT_ALGORITHM") ? config.text("JWT_ALGORITHM") : "RS256";
         auto alg = svckit::auth::parse_algorithm(alg_name);
         if (!alg)
           throw svckit::ConfigError("JWT_ALGORITHM", "not a JWS algorithm: '" + alg_name + "'");
-        signing_key = svckit::auth::Key::from_pem_file(*alg, file,
-                                                       config.get("SECURITY_KEY_ID", "security-1"));
+        signing_key = svckit::auth::Key::from_pem_file(*alg, file, config.text("SECURITY_KEY_ID"));
         if (!signing_key->can_sign())
           throw svckit::ConfigError("SECURITY_SIGNING_KEY_FILE",
                                     "holds a public key; signing needs the private key");
@@ -113,11 +113,11 @@ struct SecurityService::Impl {
       }
     } catch (const svckit::auth::KeyError& e) {
       throw svckit::ConfigError(
-          config.get("JWT_SECRET_KEY").empty() ? "SECURITY_SIGNING_KEY_FILE" : "JWT_SECRET_KEY",
+          config.text("JWT_SECRET_KEY").empty() ? "SECURITY_SIGNING_KEY_FILE" : "JWT_SECRET_KEY",
           e.what());
     }
-    issuer = config.get("JWT_ISSUER", "aether-security");
-    if (auto aud = config.get("JWT_AUDIENCE"); !aud.empty())
+    issuer = config.is_set("JWT_ISSUER") ? config.text("JWT_ISSUER") : "aether-security";
+    if (auto aud = config.text("JWT_AUDIENCE"); !aud.empty())
       audience = aud.substr(0, aud.find(','));
     svckit::auth::VerifyOptions access;
     access.issuer = issuer;
@@ -195,19 +195,55 @@ struct SecurityService::Impl {
 SecurityService::SecurityService() : impl_(std::make_unique<Impl>()) {}
 SecurityService::~SecurityService() = default;
 
+void SecurityService::declare(svckit::Settings& settings) {
+  using svckit::SettingType;
+  auto declare = [&settings](svckit::SettingSpec spec) {
+    settings.declare("security", std::move(spec));
+  };
+  auto integer = [&declare](const char* name, std::int64_t fallback, std::int64_t min,
+                            std::int64_t max, const char* help) {
+    declare({.name = name,
+             .type = SettingType::integer,
+             .default_value = std::to_string(fallback),
+             .min = min,
+             .max = max,
+             .help = help});
+  };
+  declare({.name = "SECURITY_SIGNING_KEY_FILE",
+           .type = SettingType::file,
+           .help = "PEM private key to sign tokens with (JWT_ALGORITHM), instead of "
+                   "JWT_SECRET_KEY"});
+  declare({.name = "SECURITY_KEY_ID",
+           .default_value = "security-1",
+           .help = "the kid of SECURITY_SIGNING_KEY_FILE's key"});
+  integer("SECURITY_ACCESS_TTL", 3600, 60, 7 * 24 * 3600, "access token lifetime, seconds");
+  integer("SECURITY_REFRESH_TTL", 30 * 24 * 3600, 300, 365 * 24 * 3600,
+          "refresh token lifetime, seconds");
+  integer("SECURITY_API_KEY_OVERLAP", 24 * 3600, 0, 30 * 24 * 3600,
+          "how long a rotated API key keeps working, seconds");
+  integer("SECURITY_BCRYPT_COST", 12, 4, 16, "bcrypt cost of new password hashes");
+  integer("SECURITY_HASH_CONCURRENCY", std::clamp(std::thread::hardware_concurrency(), 1u, 64u), 1,
+          64, "password hashes at once (default: hardware threads)");
+  integer("SECURITY_RATE_LIMIT", 600, 1, 1'000'000, "requests per minute per client address");
+  integer("SECURITY_LOGIN_LIMIT", 30, 1, 1'000'000, "logins per minute per client address");
+  declare({.name = "SECURITY_ADMIN_EMAIL", .help = "a first admin, created once"});
+  declare({.name = "SECURITY_ADMIN_PASSWORD",
+           .type = SettingType::secret,
+           .help = "the first admin's password"});
+}
+
 void SecurityService::install(svckit::App& app) {
   Impl& s = *impl_;
-  const auto& config = app.config();
+  const auto& config = app.settings();
   s.load_keys(config);
-  auto setting = [&config](std::string_view name) { return config.get(name); };
+  auto setting = [&config](std::string_view name) { return config.text(name); };
   s.roles = svckit::auth::roles_from_settings(setting);
-  s.access_ttl = config.get_int("SECURITY_ACCESS_TTL", 3600, 60, 7 * 24 * 3600);
-  s.refresh_ttl = config.get_int("SECURITY_REFRESH_TTL", 30 * 24 * 3600, 300, 365 * 24 * 3600);
-  s.api_key_overlap = config.get_int("SECURITY_API_KEY_OVERLAP", 24 * 3600, 0, 30 * 24 * 3600);
-  s.bcrypt_cost = static_cast<int>(config.get_int("SECURITY_BCRYPT_COST", 12, 4, 16));
-  auto cores = std::max(1u, std::thread::hardware_concurrency());
+  s.access_ttl = config.integer("SECURITY_ACCESS_TTL");
+  s.refresh_ttl = config.integer("SECURITY_REFRESH_TTL");
+  s.api_key_overlap = config.integer("SECURITY_API_KEY_OVERLAP");
+  s.bcrypt_cost = static_cast<int>(config.integer("SECURITY_BCRYPT_COST"));
   s.hashing = std::make_unique<svckit::BlockingPool>(
-      static_cast<std::size_t>(config.get_int("SECURITY_HASH_CONCURRENCY", cores, 1, 64)));
+      static_cast<std::size_t>(config.integer("SECURITY_HASH_CONCURRENCY")));
   s.dummy_hash = svckit::auth::hash_password("not a real password", s.bcrypt_cost);
   s.store = std::make_unique<SecurityStore>(app.database("security"));
   s.store->migrate();
@@ -221,10 +257,10 @@ void SecurityService::install(svckit::App& app) {
   };
   auto bearer = svckit::auth::bearer(bearer_options);
   // Per client address, before any token or password is checked: failed attempts count.
-  auto per_client = svckit::auth::rate_limit({.limit = static_cast<std::size_t>(config.get_int(
-                                                  "SECURITY_RATE_LIMIT", 600, 1, 1'000'000))});
-  auto login_limit = svckit::auth::rate_limit({.limit = static_cast<std::size_t>(config.get_int(
-                                                   "SECURITY_LOGIN_LIMIT", 30, 1, 1'000'000))});
+  auto per_client = svckit::auth::rate_limit(
+      {.limit = static_cast<std::size_t>(config.integer("SECURITY_RATE_LIMIT"))});
+  auto login_limit = svckit::auth::rate_limit(
+      {.limit = static_cast<std::size_t>(config.integer("SECURITY_LOGIN_LIMIT"))});
   auto auth = app.http().group("/api/v1/auth", {per_client});
   auto& logins = app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
 
@@ -246,7 +282,7 @@ void SecurityService::install(svckit::App& app) {
       throw svckit::Unauthorized("Invalid credentials");
     }
     logins.Add({{"outcome", "success"}}).Increment();
-    req.set_user_id(user->id);
+    req.context().set_user_id(user->id);
     auto refresh = co_await s.refresh_token(*user, svckit::uuid_v4());
     co_return Response::json(200, {{"access_token", s.access_token(*user)},
                                    {"refresh_token", refresh},
@@ -388,8 +424,8 @@ void SecurityService::install(svckit::App& app) {
 
 Task<void> SecurityService::start(svckit::App& app) {
   Impl& s = *impl_;
-  auto email = app.config().get("SECURITY_ADMIN_EMAIL");
-  auto password = app.config().get("SECURITY_ADMIN_PASSWORD");
+  auto email = app.settings().text("SECURITY_ADMIN_EMAIL");
+  auto password = app.settings().text("SECURITY_ADMIN_PASSWORD");
   if (email.empty() || password.empty()) co_return;
   if (co_await s.store->user_by_email(email)) co_return;  // already there: never overwritten
   User admin{svckit::uuid_v4(), email, "Administrator", "", {"admin"}, svckit::utc_now_iso8601()};

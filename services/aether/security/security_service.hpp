@@ -11,6 +11,7 @@ class SecurityService : public svckit::Module {
  public:
   SecurityService();
   ~SecurityService() override;
+  static void declare(svckit::Settings& settings);
   void install(svckit::App& app) override;
   svckit::Task<void> start(svckit::App& app) override;  // the first admin, from the environment
 

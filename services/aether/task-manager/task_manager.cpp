@@ -41,10 +41,20 @@ std::optional<std::string> enum_filter(const Request& req, const char* name,
 
 }  // namespace
 
+void TaskManager::declare(svckit::Settings& settings) {
+  // 0 when several replicas share one database: the cache trusts that this process makes every
+  // change.
+  settings.declare("task-manager",
+                   {.name = "TASK_CACHE_ENTRIES",
+                    .type = svckit::SettingType::integer,
+                    .default_value = "10000",
+                    .min = 0,
+                    .max = 10'000'000,
+                    .help = "tasks kept in memory for reads by id (0 with shared databases)"});
+}
+
 void TaskManager::install(svckit::App& app) {
-  // TASK_CACHE_ENTRIES: tasks kept in memory for reads by id. Set 0 when several replicas share
-  // one database: the cache trusts that this process makes every change.
-  auto cache_entries = app.config().get_int("TASK_CACHE_ENTRIES", 10'000, 0, 10'000'000);
+  auto cache_entries = app.settings().integer("TASK_CACHE_ENTRIES");
   store_ = std::make_unique<TaskStore>(app.database("task-manager"),
                                        static_cast<std::size_t>(cache_entries));
   store_->migrate();
@@ -73,7 +83,7 @@ void TaskManager::install(svckit::App& app) {
                             {"priority", task.priority},
                             {"created_by", task.created_by.value_or("")},
                             {"timestamp", task.created_at}};
-    co_await bus.publish("task.created", std::move(event), &req);
+    co_await bus.publish("task.created", std::move(event), &req.context());
     co_return task_response(201, task, /*with_id=*/true);
   });
 
@@ -122,7 +132,7 @@ void TaskManager::install(svckit::App& app) {
     nlohmann::json event = {{"task_id", task->id},         {"title", task->title},
                             {"status", task->status},      {"priority", task->priority},
                             {"updated_by", req.user_id()}, {"timestamp", task->updated_at}};
-    co_await bus.publish("task.updated", std::move(event), &req);
+    co_await bus.publish("task.updated", std::move(event), &req.context());
     co_return task_response(200, *task);
   });
 
@@ -131,7 +141,7 @@ void TaskManager::install(svckit::App& app) {
     if (!co_await store.remove(id)) throw task_not_found(id);
     nlohmann::json event = {
         {"task_id", id}, {"deleted_by", req.user_id()}, {"timestamp", svckit::utc_now_iso8601()}};
-    co_await bus.publish("task.deleted", std::move(event), &req);
+    co_await bus.publish("task.deleted", std::move(event), &req.context());
     co_return Response::json(200, {{"success", true}});
   });
 
@@ -144,7 +154,7 @@ void TaskManager::install(svckit::App& app) {
                             {"completed_by", req.user_id()},
                             {"completion_time", completed_at},
                             {"timestamp", svckit::utc_now_iso8601()}};
-    co_await bus.publish("task.completed", std::move(event), &req);
+    co_await bus.publish("task.completed", std::move(event), &req.context());
     co_return task_response(200, *task);
   });
 }

@@ -10,6 +10,7 @@ namespace aether::task_manager {
 
 class TaskManager : public svckit::Module {
  public:
+  static void declare(svckit::Settings& settings);
   void install(svckit::App& app) override;
 
  private:
