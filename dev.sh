@@ -15,6 +15,7 @@ PACKAGES=(
   librabbitmq-dev rabbitmq-server python3-pika pybind11-dev python3-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
+  nodejs chromium python3-jsonschema
 )
 PYTHON=/usr/bin/python3  # Debian's interpreter: it has the Debian Python packages
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -33,6 +34,16 @@ install_packages() {
   [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Swagger UI for /docs and the OpenAPI validator of the tests, pinned in tools/npm/package-lock.json.
+install_npm_tools() {
+  command -v npm >/dev/null || (PACKAGES=(npm); install_packages)
+  local lock=tools/npm/package-lock.json installed=tools/npm/node_modules/.package-lock.json
+  if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ]; then
+    echo "dev.sh: installing tools/npm (swagger-ui-dist, openapi-schema-validator)"
+    (cd tools/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
 }
 
 # build DIR [cmake options...]
@@ -59,6 +70,7 @@ check_format() {
 case "${1:-}" in
   run)
     install_packages
+    install_npm_tools
     build build -DCMAKE_BUILD_TYPE=Release
     # No load balancer deregisters the local system, so Ctrl-C need not wait SHUTDOWN_DELAY.
     export DATA_DIR="${DATA_DIR:-$PWD/data}" PORT="${PORT:-8000}" SHUTDOWN_DELAY="${SHUTDOWN_DELAY:-0}"
@@ -93,6 +105,7 @@ WAIT
     ;;
   test)
     install_packages
+    install_npm_tools
     check_format
     build build -DCMAKE_BUILD_TYPE=Release
     ctest --test-dir build --output-on-failure --timeout 600
@@ -103,10 +116,12 @@ WAIT
     ;;
   build)
     install_packages
+    install_npm_tools
     build build -DCMAKE_BUILD_TYPE=Release
     ;;
   bench)
     install_packages
+    install_npm_tools
     build build -DCMAKE_BUILD_TYPE=Release
     # bench_bus, bench_grpc_bare and bench_grpc_client take arguments (the drivers below pass them)
     for b in build/bin/bench_*; do

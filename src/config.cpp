@@ -47,6 +47,14 @@ void Config::declare(Settings& s) {
              .help = "access-log probes (/health, /ready, ...) and /metrics scrapes too"});
 
   s.declare("http", {.name = "HOST", .default_value = "0.0.0.0", .help = "address to listen on"});
+  s.declare("http", {.name = "API_DOCS",
+                     .type = T::boolean,
+                     .default_value = "true",
+                     .help = "serve /openapi.json and Swagger UI on /docs"});
+  s.declare("http", {.name = "SWAGGER_UI_DIR",
+                     .type = T::file,
+                     .default_value = SVCKIT_SWAGGER_UI_DIR,
+                     .help = "npm's swagger-ui-dist, which /docs serves"});
   s.declare("http", {.name = "PORT",
                      .type = T::integer,
                      .default_value = "8000",
@@ -171,6 +179,8 @@ Config Config::from(std::shared_ptr<Settings> settings, std::string default_serv
   c.tls_client_ca_file = s.text("TLS_CLIENT_CA_FILE");
   c.log_level = *log::parse_level(s.text("LOG_LEVEL"));
   c.access_log_probes = s.boolean("ACCESS_LOG_PROBES");
+  c.api_docs = s.boolean("API_DOCS");
+  c.swagger_ui_dir = s.text("SWAGGER_UI_DIR");
   c.shutdown_delay = s.duration("SHUTDOWN_DELAY");
   c.drain_timeout = s.duration("DRAIN_TIMEOUT");
   c.max_body = s.size("MAX_BODY");

@@ -1,6 +1,18 @@
-// A service with its own SQLite data: a versioned schema, bound parameters, typed input
-// validation, and a 404 problem+json for an unknown id. The code in docs/getting-started.md.
+// A service with its own SQLite data: a versioned schema, a request body described once (its
+// checks, its JSON and its schema: a 422 naming the field), parameters bound directly, a 404
+// problem+json for an unknown id, and its API in /openapi.json and /docs. The code in
+// docs/getting-started.md.
 #include <svckit/svckit.hpp>
+
+using svckit::Task;
+using svckit::http::Request;
+using svckit::http::Response;
+
+struct Note {
+  std::string body;
+  static void rules(svckit::model::Rules<Note>& r) { r.field(&Note::body).length(1, 1000); }
+};
+BOOST_DESCRIBE_STRUCT(Note, (), (body))
 
 struct Notes : svckit::Module {
   void install(svckit::App& app) override {
@@ -10,19 +22,25 @@ struct Notes : svckit::Module {
     db.migrate("notes", kSchema);
 
     auto notes = app.http().group("/api/v1/notes");
-    notes.post("/", [&db](svckit::http::Request& req) -> svckit::Task<svckit::http::Response> {
-      auto body = req.json_object().required_string("body");  // 415/400/422 on bad input
-      svckit::http::require_length("body", body, 1, 1000);    // 422 naming the field
-      std::vector<svckit::sql::Value> row{body};
-      auto r = co_await db.execute("INSERT INTO notes (body) VALUES (?)", std::move(row));
-      co_return svckit::http::Response::json(201, {{"id", r.last_insert_id}});
-    });
-    notes.get("/{id}", [&db](svckit::http::Request& req) -> svckit::Task<svckit::http::Response> {
-      std::vector<svckit::sql::Value> key{req.param("id")};
-      auto r = co_await db.read("SELECT body FROM notes WHERE id = ?", std::move(key));
-      if (r.empty()) throw svckit::NotFound("no note " + req.param("id"));  // 404 problem+json
-      co_return svckit::http::Response::json(200, {{"body", r.rows[0].text("body")}});
-    });
+    notes
+        .post("/",
+              [&db](Request& req) -> Task<Response> {
+                auto note = req.json<Note>();  // 415, 400, or 422 naming the bad field
+                auto r = co_await db.execute("INSERT INTO notes (body) VALUES (?)", note.body);
+                co_return Response::json(201, {{"id", r.last_insert_id}});
+              })
+        .summary("Add a note")
+        .accepts<Note>();
+    notes
+        .get("/{id}",
+             [&db](Request& req) -> Task<Response> {
+               auto r = co_await db.read("SELECT body FROM notes WHERE id = ?", req.param("id"));
+               if (r.empty()) throw svckit::NotFound("no note " + req.param("id"));  // 404
+               auto note = svckit::sql::from_row<Note>(r.rows[0]);
+               co_return Response::json_text(200, svckit::model::to_json_text(note));
+             })
+        .summary("A note")
+        .returns<Note>();
   }
 };
 

@@ -41,6 +41,8 @@ struct Config {
   Duration idle_timeout{60000};
 
   bool access_log_probes = false;  // access-log lines for probes and scrapes too
+  bool api_docs = true;            // /openapi.json and /docs
+  std::string swagger_ui_dir;      // npm's swagger-ui-dist, for /docs
 
   // Where these came from, and where every module's own settings are declared and read
   // (App::settings()).

@@ -17,5 +17,7 @@ std::string utc_iso8601(std::int64_t unix_seconds);
 // Whether a caller's request id (X-Request-ID, x-request-id metadata) may be taken as it is:
 // 1-128 of [A-Za-z0-9._-]. Anything else is replaced by one of ours.
 bool sane_request_id(std::string_view id);
+// ISO 8601 date or date-time ("2025-11-24", "2025-11-24T03:26:05Z", "...+02:00").
+bool is_iso8601(std::string_view text);
 
 }  // namespace svckit

@@ -14,6 +14,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "api_document.hpp"
 #include "routes.hpp"
 #include "strangler.hpp"
 #include "svckit/app/auth_settings.hpp"
@@ -27,6 +28,7 @@
 #include "svckit/http/client.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/http/response.hpp"
+#include "svckit/http/route_doc.hpp"
 #include "svckit/http/server.hpp"
 #include "upstream.hpp"
 
@@ -185,6 +187,45 @@ struct Compiled {
 };
 
 struct Gateway::State {
+  // The system's API as its clients see it: what each upstream's /openapi.json says of the
+  // operations routed to it unchanged (api_document.hpp). An upstream that does not answer is
+  // left out and logged; the document is built again on each request (a rare one).
+  Task<Response> api_document(Request& req) {
+    auto table = current.load();
+    std::vector<UpstreamDocument> documents;
+    for (const auto& [name, upstream] : table->upstreams) {
+      Target* target = upstream->pick();
+      if (!target) continue;
+      std::string why;
+      try {
+        auto answer = co_await target->client->get("/openapi.json", &req.context());
+        auto parsed = nlohmann::json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
+        if (answer.status == 200 && parsed.is_object())
+          documents.push_back({name, std::move(parsed)});
+        else
+          why = "answered " + std::to_string(answer.status);
+      } catch (const std::exception& e) {
+        why = e.what();
+      }
+      if (!why.empty())
+        req.log(log::Level::warning, "upstream API document unavailable",
+                {{"upstream", name}, {"error", why}});
+    }
+    auto upstream_of = [&table](std::string_view path,
+                                std::string_view method) -> std::optional<std::string> {
+      const CompiledRoute* route = table->match(path);
+      if (!route || route->config.strip_prefix || route->config.rewrite_prefix) return std::nullopt;
+      const auto& methods = route->config.methods;
+      if (!methods.empty() &&
+          std::none_of(methods.begin(), methods.end(),
+                       [&](const std::string& m) { return iequals(m, method); }))
+        return std::nullopt;
+      return route->config.upstream;
+    };
+    co_return Response::json(
+        200, merge_api_documents(app->config().service_name, documents, upstream_of));
+  }
+
   App* app = nullptr;
   std::string routes_path;
   auth::BearerOptions bearer;  // the verifier from the shared settings; API keys per config
@@ -714,6 +755,10 @@ void Gateway::install(App& app) {
   app.http().use([state = state_](Request& req, const http::Handler& next) {
     return state->serve(req, next);
   });
+  app.http()
+      .group("")
+      .get("/openapi.json", [state = state_](Request& req) { return state->api_document(req); })
+      .hidden();
 }
 
 Task<void> Gateway::start(App& app) {

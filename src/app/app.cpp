@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -19,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "svckit/http/openapi.hpp"
 #include "svckit/metrics/http_metrics.hpp"
 #include "svckit/metrics/process_metrics.hpp"
 
@@ -270,8 +273,74 @@ void App::run_in_background(std::string name, std::function<Task<void>()> work) 
     asio::post(*runtime_->loops[0], [this, &b] { runtime_->start(b, logger_); });
 }
 
+namespace {
+
+// Swagger UI over /openapi.json, its two assets read once from SWAGGER_UI_DIR (npm's
+// swagger-ui-dist, which ./dev.sh installs).
+void serve_swagger_ui(http::RouteGroup root, const Config& c) {
+  auto assets = std::make_shared<std::map<std::string, std::string, std::less<>>>();
+  for (const char* name : {"swagger-ui.css", "swagger-ui-bundle.js"}) {
+    std::ifstream in(c.swagger_ui_dir + "/" + name, std::ios::binary);
+    if (in) (*assets)[name] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  auto page = std::make_shared<const std::string>(
+      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + c.service_name +
+      " API</title>\n<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\"></head>\n<body><div "
+      "id=\"swagger-ui\"></div>\n<script src=\"/docs/swagger-ui-bundle.js\"></script>\n<script>"
+      "window.ui = SwaggerUIBundle({url: \"/openapi.json\", dom_id: \"#swagger-ui\"});"
+      "</script>\n</body></html>\n");
+  auto installed = [assets, dir = c.swagger_ui_dir] {
+    if (assets->size() < 2)
+      throw ServiceUnavailable("Swagger UI is not installed in " + dir +
+                                   " (./dev.sh build installs it; /openapi.json is there)",
+                               3600);
+  };
+  root.get("/docs",
+           [page, installed](http::Request&) -> Task<http::Response> {
+             installed();
+             http::Response r;
+             r.content_type = "text/html; charset=utf-8";
+             r.body = *page;
+             co_return r;
+           })
+      .hidden();
+  root.get("/docs/{file}",
+           [assets, installed](http::Request& req) -> Task<http::Response> {
+             installed();
+             auto file = req.param("file");
+             auto it = assets->find(file);
+             if (it == assets->end()) throw NotFound("no " + file + " in the API docs");
+             http::Response r;
+             r.content_type = file.ends_with(".css") ? "text/css" : "text/javascript";
+             r.body = it->second;
+             co_return r;
+           })
+      .hidden();
+}
+
+}  // namespace
+
+void App::serve_api_docs() {
+  if (!config_.api_docs) return;
+  auto& router = http_->router();
+  auto root = http_->group("");
+  // A module may serve its own (the gateway: its system's document, merged).
+  if (router.match(http::Method::get, "/openapi.json").outcome != http::Router::Outcome::found) {
+    auto text = std::make_shared<const std::string>(
+        http::openapi_document(router, {.title = config_.service_name}).dump());
+    root.get("/openapi.json",
+             [text](http::Request&) -> Task<http::Response> {
+               co_return http::Response::json_text(200, *text);
+             })
+        .hidden();
+  }
+  if (router.match(http::Method::get, "/docs").outcome != http::Router::Outcome::found)
+    serve_swagger_ui(root, config_);
+}
+
 int App::run() {
   raise_open_file_limit();
+  serve_api_docs();
   auto& io = *runtime_->loops[0];
   try {
     http_->listen();

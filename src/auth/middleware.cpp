@@ -3,6 +3,7 @@
 #include "svckit/config.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/request.hpp"
+#include "svckit/http/route_doc.hpp"
 
 namespace svckit::auth {
 
@@ -37,7 +38,12 @@ Task<http::Response> with_api_key(std::shared_ptr<const Authenticator> authentic
 // key's lookup waits, in a coroutine of its own.
 http::Middleware bearer(BearerOptions options) {
   auto authenticator = std::make_shared<const Authenticator>(std::move(options));
-  return [authenticator](http::Request& req, const http::Handler& next) -> Task<http::Response> {
+  auto describe = [anonymous = authenticator->options().allow_anonymous](http::RouteDoc& doc) {
+    doc.authenticated = !anonymous;
+    doc.errors.insert(401);
+  };
+  auto check = [authenticator](http::Request& req,
+                               const http::Handler& next) -> Task<http::Response> {
     const Authenticator& a = *authenticator;
     const BearerOptions& o = a.options();
     if (auto authorization = req.header("Authorization")) {
@@ -51,14 +57,20 @@ http::Middleware bearer(BearerOptions options) {
     }
     return next(req);
   };
+  return http::Middleware(std::move(check), std::move(describe));
 }
 
 http::Middleware require(std::string permission) {
-  return [permission = std::move(permission)](http::Request& req,
-                                              const http::Handler& next) -> Task<http::Response> {
+  auto describe = [permission](http::RouteDoc& doc) {
+    doc.permissions.push_back(permission);
+    doc.errors.insert(403);
+  };
+  auto check = [permission = std::move(permission)](
+                   http::Request& req, const http::Handler& next) -> Task<http::Response> {
     check_permission(principal(req), permission);
     return next(req);
   };
+  return http::Middleware(std::move(check), std::move(describe));
 }
 
 std::shared_ptr<Verifier> verifier_from_settings(

@@ -12,6 +12,7 @@
 #include "svckit/auth/principal.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/request.hpp"
+#include "svckit/http/route_doc.hpp"
 
 namespace svckit::auth {
 namespace {
@@ -161,7 +162,7 @@ struct Limiter {
 // headers go on the request's answer, not on a response this would have to wait for).
 http::Middleware rate_limit(RateLimitOptions options) {
   auto limiter = std::make_shared<Limiter>(std::move(options));
-  return [limiter](http::Request& req, const http::Handler& next) -> Task<http::Response> {
+  auto check = [limiter](http::Request& req, const http::Handler& next) -> Task<http::Response> {
     const Limiter& l = *limiter;
     auto decision = limiter->buckets.take(key_of(req, l.options));
     double missing = l.buckets.capacity() - decision.tokens;
@@ -176,6 +177,7 @@ http::Middleware rate_limit(RateLimitOptions options) {
     }
     return next(req);
   };
+  return http::Middleware(std::move(check), [](http::RouteDoc& doc) { doc.errors.insert(429); });
 }
 
 }  // namespace svckit::auth

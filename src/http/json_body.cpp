@@ -106,57 +106,6 @@ void require_one_of(std::string_view field, std::string_view value,
   throw ValidationError(std::string(field), "must be one of: " + list);
 }
 
-namespace {
-
-bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    out = out * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
-bool valid_date(int y, int m, int d) {
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return d <= kDays[m - 1] + (m == 2 && leap);
-}
-
-}  // namespace
-
-bool is_iso8601(std::string_view s) {
-  int y, mo, d, h, mi, sec;
-  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-      !digits(s, 8, 2, d) || !valid_date(y, mo, d))
-    return false;
-  if (s.size() == 10) return true;
-  if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return false;
-  if (!digits(s, 11, 2, h) || s.size() < 16 || s[13] != ':' || !digits(s, 14, 2, mi) || h > 23 ||
-      mi > 59)
-    return false;
-  std::size_t pos = 16;
-  if (pos < s.size() && s[pos] == ':') {
-    if (!digits(s, pos + 1, 2, sec) || sec > 60) return false;
-    pos += 3;
-    if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
-      std::size_t start = ++pos;
-      while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
-      if (pos == start || pos - start > 9) return false;
-    }
-  }
-  if (pos == s.size()) return true;  // local time
-  if ((s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size()) return true;
-  if (s[pos] != '+' && s[pos] != '-') return false;
-  int oh, om;
-  if (!digits(s, pos + 1, 2, oh) || oh > 23) return false;
-  if (pos + 3 == s.size()) return true;
-  std::size_t mpos = pos + 3 + (s[pos + 3] == ':');
-  return digits(s, mpos, 2, om) && om <= 59 && mpos + 2 == s.size();
-}
-
 void require_iso8601(std::string_view field, std::string_view value) {
   if (!is_iso8601(value))
     throw ValidationError(std::string(field),

@@ -17,13 +17,16 @@ void RouteGroup::use(Middleware middleware) {
   middleware_.push_back(std::move(middleware));
 }
 
-void RouteGroup::route(Method method, std::string_view pattern, std::vector<Middleware> middleware,
-                       Handler handler) {
+Documented RouteGroup::route(Method method, std::string_view pattern,
+                             std::vector<Middleware> middleware, Handler handler) {
   std::vector<Middleware> all = middleware_;
   for (auto& m : middleware) all.push_back(std::move(m));
   std::string full = prefix_ + std::string(pattern);
   if (full.empty()) full = "/";
-  router_->add(method, full, all.empty() ? std::move(handler) : chain(all, std::move(handler)));
+  Route& added =
+      router_->add(method, full, all.empty() ? std::move(handler) : chain(all, std::move(handler)));
+  for (const auto& m : all) m.describe(*added.doc);
+  return Documented(*added.doc);
 }
 
 }  // namespace svckit::http

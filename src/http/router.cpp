@@ -4,6 +4,8 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "svckit/http/route_doc.hpp"
+
 namespace svckit::http {
 namespace {
 
@@ -69,13 +71,14 @@ Router::~Router() = default;
 Router::Router(Router&&) noexcept = default;
 Router& Router::operator=(Router&&) noexcept = default;
 
-void Router::add(Method method, std::string_view pattern_in, Handler handler) {
+Route& Router::add(Method method, std::string_view pattern_in, Handler handler) {
   if (pattern_in.empty() || pattern_in.front() != '/')
     throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern_in));
   if (method == Method::other) throw std::invalid_argument("unsupported route method");
   std::string_view pattern = strip_trailing_slash(pattern_in);
 
-  auto route = std::make_unique<Route>(Route{method, std::string(pattern), std::move(handler)});
+  auto route = std::make_unique<Route>(
+      Route{method, std::string(pattern), std::move(handler), std::make_shared<RouteDoc>()});
   Node* node = root_.get();
   std::string_view rest = pattern == "/" ? std::string_view() : pattern;
   while (!rest.empty()) {
@@ -116,6 +119,13 @@ void Router::add(Method method, std::string_view pattern_in, Handler handler) {
                                 " " + std::string(pattern));
   slot = route.get();
   routes_.push_back(std::move(route));
+  return *routes_.back();
+}
+
+std::vector<const Route*> Router::routes() const {
+  std::vector<const Route*> out;
+  for (const auto& r : routes_) out.push_back(r.get());
+  return out;
 }
 
 Router::Match Router::match(Method method, std::string_view path) const {

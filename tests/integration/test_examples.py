@@ -30,6 +30,12 @@ def test_notes(start_service):
     assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/problem+json"
     assert requests.post(svc.url + "/api/v1/notes", json={"body": ""}).status_code == 422
     assert requests.post(svc.url + "/api/v1/notes", json={"body": "x" * 1001}).status_code == 422
+    # Its model is its API: the same rule in /openapi.json.
+    doc = requests.get(svc.url + "/openapi.json").json()
+    assert doc["components"]["schemas"]["Note"]["properties"]["body"] == \
+        {"type": "string", "minLength": 1, "maxLength": 1000}
+    assert doc["paths"]["/api/v1/notes/{id}"]["get"]["responses"]["200"]["content"]["application/json"] == \
+        {"schema": {"$ref": "#/components/schemas/Note"}}
 
 
 def test_relay(start_service):

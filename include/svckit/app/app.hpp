@@ -92,6 +92,8 @@ class App {
 
  private:
   struct Runtime;
+  // /openapi.json and /docs (Swagger UI), unless API_DOCS=false or a module serves its own.
+  void serve_api_docs();
   Config config_;
   log::Logger logger_;
   std::unique_ptr<Runtime> runtime_;

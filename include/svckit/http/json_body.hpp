@@ -9,6 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "svckit/http/request.hpp"
+#include "svckit/ids.hpp"
+#include "svckit/model/json.hpp"
+
 namespace svckit::http {
 
 class JsonBody {
@@ -42,11 +46,15 @@ inline void require_one_of(std::string_view field, std::string_view value,
                            std::initializer_list<std::string_view> allowed) {
   require_one_of(field, value, std::span<const std::string_view>(allowed.begin(), allowed.size()));
 }
-// ISO 8601 date or date-time ("2025-11-24", "2025-11-24T03:26:05Z", "...+02:00").
-bool is_iso8601(std::string_view text);
+using svckit::is_iso8601;  // ids.hpp
 void require_iso8601(std::string_view field, std::string_view value);
 // A query parameter as an integer in [min, max]; `fallback` when absent.
 std::int64_t query_int(std::string_view field, const std::optional<std::string>& value,
                        std::int64_t fallback, std::int64_t min, std::int64_t max);
+
+template <class T>
+T Request::json() const {
+  return model::from_json<T>(json());
+}
 
 }  // namespace svckit::http

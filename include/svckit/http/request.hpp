@@ -71,6 +71,10 @@ class Request {
   nlohmann::json json() const;
   // The body as a JSON object with typed, field-naming access (422 on a bad field).
   JsonBody json_object() const;
+  // The body as a described model (svckit/model/json.hpp): 415, 400, or 422 naming the path of
+  // the first bad field. Defined in svckit/http/json_body.hpp.
+  template <class T>
+  T json() const;
 
   // What the calls and events this request leads to carry: request id, trace, deadline, user.
   const Context& context() const { return context_; }

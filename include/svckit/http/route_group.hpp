@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "svckit/http/handler.hpp"
+#include "svckit/http/route_doc.hpp"
 #include "svckit/http/router.hpp"
 
 namespace svckit::http {
@@ -19,31 +20,40 @@ class RouteGroup {
   RouteGroup group(std::string_view prefix, std::vector<Middleware> middleware = {}) const;
   void use(Middleware middleware);
 
-  void route(Method method, std::string_view pattern, std::vector<Middleware> middleware,
-             Handler handler);
+  // Adds the route; what is returned says more of it for /openapi.json (route_doc.hpp).
+  Documented route(Method method, std::string_view pattern, std::vector<Middleware> middleware,
+                   Handler handler);
 
-  void get(std::string_view pattern, Handler h) { route(Method::get, pattern, {}, std::move(h)); }
-  void post(std::string_view pattern, Handler h) { route(Method::post, pattern, {}, std::move(h)); }
-  void put(std::string_view pattern, Handler h) { route(Method::put, pattern, {}, std::move(h)); }
-  void patch(std::string_view pattern, Handler h) {
-    route(Method::patch, pattern, {}, std::move(h));
+  Documented get(std::string_view pattern, Handler h) {
+    return route(Method::get, pattern, {}, std::move(h));
   }
-  void del(std::string_view pattern, Handler h) { route(Method::del, pattern, {}, std::move(h)); }
+  Documented post(std::string_view pattern, Handler h) {
+    return route(Method::post, pattern, {}, std::move(h));
+  }
+  Documented put(std::string_view pattern, Handler h) {
+    return route(Method::put, pattern, {}, std::move(h));
+  }
+  Documented patch(std::string_view pattern, Handler h) {
+    return route(Method::patch, pattern, {}, std::move(h));
+  }
+  Documented del(std::string_view pattern, Handler h) {
+    return route(Method::del, pattern, {}, std::move(h));
+  }
 
-  void get(std::string_view pattern, Middleware m, Handler h) {
-    route(Method::get, pattern, {std::move(m)}, std::move(h));
+  Documented get(std::string_view pattern, Middleware m, Handler h) {
+    return route(Method::get, pattern, {std::move(m)}, std::move(h));
   }
-  void post(std::string_view pattern, Middleware m, Handler h) {
-    route(Method::post, pattern, {std::move(m)}, std::move(h));
+  Documented post(std::string_view pattern, Middleware m, Handler h) {
+    return route(Method::post, pattern, {std::move(m)}, std::move(h));
   }
-  void put(std::string_view pattern, Middleware m, Handler h) {
-    route(Method::put, pattern, {std::move(m)}, std::move(h));
+  Documented put(std::string_view pattern, Middleware m, Handler h) {
+    return route(Method::put, pattern, {std::move(m)}, std::move(h));
   }
-  void patch(std::string_view pattern, Middleware m, Handler h) {
-    route(Method::patch, pattern, {std::move(m)}, std::move(h));
+  Documented patch(std::string_view pattern, Middleware m, Handler h) {
+    return route(Method::patch, pattern, {std::move(m)}, std::move(h));
   }
-  void del(std::string_view pattern, Middleware m, Handler h) {
-    route(Method::del, pattern, {std::move(m)}, std::move(h));
+  Documented del(std::string_view pattern, Middleware m, Handler h) {
+    return route(Method::del, pattern, {std::move(m)}, std::move(h));
   }
 
   const std::string& prefix() const { return prefix_; }

@@ -16,6 +16,7 @@ struct Route {
   Method method;
   std::string pattern;  // the template, reported as the `handler` metric label
   Handler handler;
+  std::shared_ptr<RouteDoc> doc;  // what /openapi.json says of it (route_doc.hpp)
 };
 
 class Router {
@@ -34,7 +35,9 @@ class Router {
   Router& operator=(Router&&) noexcept;
 
   // Throws std::invalid_argument for a malformed pattern or a route registered twice.
-  void add(Method method, std::string_view pattern, Handler handler);
+  Route& add(Method method, std::string_view pattern, Handler handler);
+  // Every route, in the order added.
+  std::vector<const Route*> routes() const;
   // HEAD falls back to the GET route.
   Match match(Method method, std::string_view path) const;
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <thread>
 
+#include <boost/describe/class.hpp>
 #include <svckit/app/app.hpp>
 #include <svckit/auth/api_key.hpp>
 #include <svckit/auth/middleware.hpp>
@@ -13,6 +14,7 @@
 #include <svckit/config.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
+#include <svckit/http/route_doc.hpp>
 #include <svckit/ids.hpp>
 
 #include "security_store.hpp"
@@ -23,7 +25,6 @@ namespace {
 using nlohmann::json;
 using svckit::Task;
 using svckit::auth::Principal;
-using svckit::http::JsonBody;
 using svckit::http::Request;
 using svckit::http::Response;
 
@@ -37,28 +38,70 @@ std::int64_t unix_now() {
       .count();
 }
 
+// What clients send, each described once: its checks, its JSON and its schema.
+struct Credentials {
+  std::string email;
+  std::string password;
+  static void rules(svckit::model::Rules<Credentials>& r) {
+    r.field(&Credentials::email).length(3, kMaxEmail);
+    r.field(&Credentials::password).length(1, 1024);
+  }
+};
+BOOST_DESCRIBE_STRUCT(Credentials, (), (email, password))
+
+struct TokenBody {
+  std::string token;
+};
+BOOST_DESCRIBE_STRUCT(TokenBody, (), (token))
+
+struct RefreshBody {
+  std::string refresh_token;
+};
+BOOST_DESCRIBE_STRUCT(RefreshBody, (), (refresh_token))
+
+struct NewUser {
+  std::string email;
+  std::optional<std::string> name;  // default: the email's local part
+  std::optional<std::string> password;
+  std::optional<std::string> password_hash;       // a bcrypt hash exported from the monolith
+  std::optional<std::vector<std::string>> roles;  // default: user
+  static void rules(svckit::model::Rules<NewUser>& r) {
+    r.field(&NewUser::email).length(3, kMaxEmail).format("email");
+    r.field(&NewUser::name).length(1, kMaxName);
+    r.field(&NewUser::password).describe("8 to 72 bytes");
+  }
+};
+BOOST_DESCRIBE_STRUCT(NewUser, (), (email, name, password, password_hash, roles))
+
+struct NewApiKey {
+  std::string name = "default";
+  static void rules(svckit::model::Rules<NewApiKey>& r) {
+    r.field(&NewApiKey::name).length(1, kMaxName).defaulted();
+  }
+};
+BOOST_DESCRIBE_STRUCT(NewApiKey, (), (name))
+
+// What clients get of a user: everything but the password hash.
+struct UserView {
+  std::string id;
+  std::string email;
+  std::string name;
+  std::vector<std::string> roles;
+  std::string created_at;
+};
+BOOST_DESCRIBE_STRUCT(UserView, (), (id, email, name, roles, created_at))
+
 json user_json(const User& u) {
-  return {{"id", u.id},
-          {"email", u.email},
-          {"name", u.name},
-          {"roles", u.roles},
-          {"created_at", u.created_at}};
+  return svckit::model::to_json(UserView{u.id, u.email, u.name, u.roles, u.created_at});
 }
 
 // Roles must be known ones: a typo would silently grant nothing.
-std::vector<std::string> roles_from(const JsonBody& body,
-                                    const svckit::auth::RolePermissions& known) {
-  std::vector<std::string> roles = {"user"};
-  auto it = body.value().find("roles");
-  if (it == body.value().end() || it->is_null()) return roles;
-  if (!it->is_array()) throw svckit::ValidationError("roles", "must be a list of role names");
-  roles.clear();
-  for (const auto& r : *it) {
-    if (!r.is_string() || !known.knows(r.get<std::string>()))
-      throw svckit::ValidationError("roles", "unknown role " + r.dump());
-    roles.push_back(r.get<std::string>());
-  }
-  return roles;
+std::vector<std::string> known_roles(const std::optional<std::vector<std::string>>& roles,
+                                     const svckit::auth::RolePermissions& known) {
+  if (!roles) return {"user"};
+  for (const auto& r : *roles)
+    if (!known.knows(r)) throw svckit::ValidationError("roles", "unknown role \"" + r + "\"");
+  return *roles;
 }
 
 }  // namespace
@@ -190,6 +233,20 @@ struct SecurityService::Impl {
       throw svckit::NotFound("no API key '" + id + "'");
     co_return *key;
   }
+
+  // The routes (install() binds them).
+  Task<Response> login(Request& req);
+  Task<Response> validate(Request& req);
+  Task<Response> refresh(Request& req);
+  Task<Response> logout(Request& req);
+  Task<Response> me(Request& req);
+  Task<Response> add_user(Request& req);
+  Task<Response> user(Request& req);
+  Task<Response> add_api_key(Request& req);
+  Task<Response> revoke_api_key(Request& req);
+  Task<Response> rotate_api_key(Request& req);
+  Task<Response> jwks(Request& req);
+  prometheus::Family<prometheus::Counter>* logins = nullptr;
 };
 
 SecurityService::SecurityService() : impl_(std::make_unique<Impl>()) {}
@@ -262,164 +319,198 @@ void SecurityService::install(svckit::App& app) {
   auto login_limit = svckit::auth::rate_limit(
       {.limit = static_cast<std::size_t>(config.integer("SECURITY_LOGIN_LIMIT"))});
   auto auth = app.http().group("/api/v1/auth", {per_client});
-  auto& logins = app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
+  s.logins = &app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
+  using svckit::http::bind;
 
-  auth.post("/login", login_limit, [&s, &logins](Request& req) -> Task<Response> {
-    auto body = req.json_object();
-    auto email = body.required_string("email");
-    auto password = body.required_string("password");
-    svckit::http::require_length("email", email, 3, kMaxEmail);
-    svckit::http::require_length("password", password, 1, 1024);
-    auto user = co_await s.store->user_by_email(email);
-    // Unknown emails check a dummy hash: the same 401 in the same time as a wrong password.
-    std::string hash = user ? user->password_hash : s.dummy_hash;
-    // Named, not a temporary argument: GCC 12 destroys temporaries passed to coroutines twice.
-    auto check = [password, hash] { return svckit::auth::verify_password(password, hash); };
-    bool ok = co_await s.hash_work(std::move(check));
-    if (!user || !ok) {
-      logins.Add({{"outcome", "failure"}}).Increment();
-      req.log(svckit::log::Level::warning, "login failed", {{"email", email}});
-      throw svckit::Unauthorized("Invalid credentials");
-    }
-    logins.Add({{"outcome", "success"}}).Increment();
-    req.context().set_user_id(user->id);
-    auto refresh = co_await s.refresh_token(*user, svckit::uuid_v4());
-    co_return Response::json(200, {{"access_token", s.access_token(*user)},
-                                   {"refresh_token", refresh},
-                                   {"token_type", "Bearer"},
-                                   {"expires_in", s.access_ttl},
-                                   {"user", user_json(*user)}});
-  });
+  auth.post("/login", login_limit, bind(&s, &Impl::login))
+      .summary("Log in: an access and a refresh token")
+      .accepts<Credentials>();
 
-  auth.post("/validate", [&s](Request& req) -> Task<Response> {
-    auto token = req.json_object().required_string("token");
-    try {
-      auto verified = s.access_verifier->verify(token);
-      const auto& c = verified.claims;
-      co_return Response::json(
-          200, {{"valid", true},
-                {"user_id", verified.subject()},
-                {"roles", c.strings("roles").value_or(std::vector<std::string>{})},
-                {"permissions", c.strings("permissions").value_or(std::vector<std::string>{})},
-                {"expires_at", svckit::utc_iso8601(static_cast<std::int64_t>(*c.number("exp")))}});
-    } catch (const svckit::auth::TokenError& e) {
-      co_return Response::json(200, {{"valid", false}, {"reason", e.reason()}});
-    }
-  });
+  auth.post("/validate", bind(&s, &Impl::validate))
+      .summary("Whether an access token is valid, and for whom")
+      .accepts<TokenBody>();
 
   // The seed takes the refresh token as a query parameter; a JSON body works too.
-  auth.post("/refresh", [&s](Request& req) -> Task<Response> {
-    auto token = req.query_param("refresh_token");
-    if (!token) token = req.json_object().required_string("refresh_token");
-    auto verified = s.refresh_verifier->verify(*token);
-    auto jti = std::string(verified.claims.string("jti").value_or(""));
-    auto family = std::string(verified.claims.string("fam").value_or(""));
-    switch (co_await s.store->use_refresh_token(jti)) {
-      case RefreshUse::fresh:
-        break;
-      case RefreshUse::reused:
-        req.log(svckit::log::Level::warning, "refresh token reused: session revoked",
-                {{"user_id", verified.subject()}});
-        throw svckit::auth::TokenError(
-            "the refresh token was already used; the session is revoked");
-      case RefreshUse::revoked:
-        throw svckit::auth::TokenError("the refresh token is revoked");
-      case RefreshUse::unknown:
-        throw svckit::auth::TokenError("unknown refresh token");
-    }
-    auto user = co_await s.store->user_by_id(verified.subject());
-    if (!user) throw svckit::auth::TokenError("the user no longer exists");
-    auto refresh = co_await s.refresh_token(*user, family);
-    co_return Response::json(200, {{"access_token", s.access_token(*user)},
-                                   {"refresh_token", refresh},
-                                   {"token_type", "Bearer"},
-                                   {"expires_in", s.access_ttl}});
-  });
+  auth.post("/refresh", bind(&s, &Impl::refresh))
+      .summary("New tokens for a refresh token (query or body); each is used once");
 
-  auth.post("/logout", [&s](Request& req) -> Task<Response> {
-    auto token = req.json_object().required_string("refresh_token");
-    auto verified = s.refresh_verifier->verify(token);
-    auto jti = std::string(verified.claims.string("jti").value_or(""));
-    co_await s.store->revoke_family_of(jti);
-    co_return Response::json(200, {{"success", true}});
-  });
+  auth.post("/logout", bind(&s, &Impl::logout))
+      .summary("End the session of a refresh token")
+      .accepts<RefreshBody>();
 
-  auth.get("/me", bearer, [&s](Request& req) -> Task<Response> {
-    const Principal& who = *svckit::auth::principal(req);
-    auto user = co_await s.store->user_by_id(who.id);
-    json body = {{"user_id", who.id},
-                 {"email", who.email},
-                 {"roles", who.roles},
-                 {"permissions", who.permissions},
-                 {"authenticated_by", who.method}};
-    if (user) body["name"] = user->name;
-    co_return Response::json(200, body);
-  });
+  auth.get("/me", bearer, bind(&s, &Impl::me)).summary("Who the token or API key is");
 
   auto admin = auth.group("/users", {bearer});
-  admin.post("/", svckit::auth::require("users:write"), [&s](Request& req) -> Task<Response> {
-    auto body = req.json_object();
-    User u;
-    u.id = svckit::uuid_v4();
-    u.email = body.required_string("email");
-    svckit::http::require_length("email", u.email, 3, kMaxEmail);
-    if (u.email.find('@') == std::string::npos)
-      throw svckit::ValidationError("email", "is not an email address");
-    u.name = body.optional_string("name").value_or(u.email.substr(0, u.email.find('@')));
-    svckit::http::require_length("name", u.name, 1, kMaxName);
-    u.roles = roles_from(body, s.roles);
-    u.created_at = svckit::utc_now_iso8601();
-    // A hash exported from the monolith is taken as it is; otherwise the password is hashed.
-    if (auto hash = body.optional_string("password_hash")) {
-      if (!svckit::auth::is_bcrypt_hash(*hash))
-        throw svckit::ValidationError("password_hash", "is not a bcrypt hash ($2a$, $2b$ or $2y$)");
-      u.password_hash = *hash;
-    } else {
-      auto password = body.required_string("password");
-      if (password.size() < 8 || password.size() > svckit::auth::kMaxPasswordBytes)
-        throw svckit::ValidationError("password", "must be 8 to 72 bytes");
-      int cost = s.bcrypt_cost;
-      auto make_hash = [password, cost] { return svckit::auth::hash_password(password, cost); };
-      u.password_hash = co_await s.hash_work(std::move(make_hash));
-    }
-    co_await s.store->add_user(u);  // a taken email is a 409
-    co_return Response::json(201, user_json(u));
-  });
-  admin.get("/{id}", svckit::auth::require("users:read"), [&s](Request& req) -> Task<Response> {
-    auto user = co_await s.store->user_by_id(req.param("id"));
-    if (!user) throw svckit::NotFound("no user '" + req.param("id") + "'");
-    co_return Response::json(200, user_json(*user));
-  });
+  admin.post("/", svckit::auth::require("users:write"), bind(&s, &Impl::add_user))
+      .summary("Add a user (a password, or the monolith's bcrypt hash)")
+      .accepts<NewUser>()
+      .returns<UserView>(201)
+      .errors({409});
+  admin.get("/{id}", svckit::auth::require("users:read"), bind(&s, &Impl::user))
+      .summary("A user")
+      .returns<UserView>();
 
   auto keys = auth.group("/api-keys", {bearer});
-  keys.post("/", [&s](Request& req) -> Task<Response> {
-    const Principal& who = *svckit::auth::principal(req);
-    std::string name = "default";
-    if (!req.body().empty()) name = req.json_object().optional_string("name").value_or("default");
-    svckit::http::require_length("name", name, 1, kMaxName);
-    co_return Response::json(201, co_await s.new_api_key(who.id, std::move(name)));
-  });
-  keys.del("/{id}", [&s](Request& req) -> Task<Response> {
-    auto key = co_await s.owned_key(*svckit::auth::principal(req), req.param("id"));
-    co_await s.store->retire_api_key(key.id, std::nullopt);
-    co_return Response::json(200, {{"success", true}});
-  });
+  keys.post("/", bind(&s, &Impl::add_api_key))
+      .summary("A new API key, shown once")
+      .accepts<NewApiKey>();
+  keys.del("/{id}", bind(&s, &Impl::revoke_api_key)).summary("Revoke an API key");
   // A new key; the old one keeps working for the overlap window so clients can switch.
-  keys.post("/{id}/rotate", [&s](Request& req) -> Task<Response> {
-    auto old_key = co_await s.owned_key(*svckit::auth::principal(req), req.param("id"));
-    auto until = unix_now() + s.api_key_overlap;
-    co_await s.store->retire_api_key(old_key.id, until);
-    auto fresh = co_await s.new_api_key(old_key.user_id, old_key.name);
-    fresh["replaces"] = old_key.id;
-    fresh["replaced_key_expires_at"] = svckit::utc_iso8601(until);
-    co_return Response::json(201, fresh);
-  });
+  keys.post("/{id}/rotate", bind(&s, &Impl::rotate_api_key))
+      .summary("A new key for an old one, which works for the overlap window");
 
-  app.http().group("/.well-known").get("/jwks.json", [&s](Request&) -> Task<Response> {
-    if (s.signing_key->algorithm() == svckit::auth::Algorithm::HS256)
-      throw svckit::NotFound("tokens are signed with a shared secret: there is no public key set");
-    co_return Response::json(200, svckit::auth::KeySet{*s.signing_key}.public_jwks());
-  });
+  app.http().group("/.well-known").get("/jwks.json", bind(&s, &Impl::jwks));
+}
+
+Task<Response> SecurityService::Impl::login(Request& req) {
+  auto credentials = req.json<Credentials>();
+  std::string email = std::move(credentials.email);
+  std::string password = std::move(credentials.password);
+  auto user = co_await store->user_by_email(email);
+  // Unknown emails check a dummy hash: the same 401 in the same time as a wrong
+  // password.
+  std::string hash = user ? user->password_hash : dummy_hash;
+  // Named, not a temporary argument: GCC 12 destroys temporaries passed to coroutines
+  // twice.
+  auto check = [password, hash] { return svckit::auth::verify_password(password, hash); };
+  bool ok = co_await hash_work(std::move(check));
+  if (!user || !ok) {
+    logins->Add({{"outcome", "failure"}}).Increment();
+    req.log(svckit::log::Level::warning, "login failed", {{"email", email}});
+    throw svckit::Unauthorized("Invalid credentials");
+  }
+  logins->Add({{"outcome", "success"}}).Increment();
+  req.context().set_user_id(user->id);
+  auto refresh = co_await refresh_token(*user, svckit::uuid_v4());
+  co_return Response::json(200, {{"access_token", access_token(*user)},
+                                 {"refresh_token", refresh},
+                                 {"token_type", "Bearer"},
+                                 {"expires_in", access_ttl},
+                                 {"user", user_json(*user)}});
+}
+
+Task<Response> SecurityService::Impl::validate(Request& req) {
+  auto token = req.json<TokenBody>().token;
+  try {
+    auto verified = access_verifier->verify(token);
+    const auto& c = verified.claims;
+    co_return Response::json(
+        200, {{"valid", true},
+              {"user_id", verified.subject()},
+              {"roles", c.strings("roles").value_or(std::vector<std::string>{})},
+              {"permissions", c.strings("permissions").value_or(std::vector<std::string>{})},
+              {"expires_at", svckit::utc_iso8601(static_cast<std::int64_t>(*c.number("exp")))}});
+  } catch (const svckit::auth::TokenError& e) {
+    co_return Response::json(200, {{"valid", false}, {"reason", e.reason()}});
+  }
+}
+
+Task<Response> SecurityService::Impl::refresh(Request& req) {
+  auto token = req.query_param("refresh_token");
+  if (!token) token = req.json<RefreshBody>().refresh_token;
+  auto verified = refresh_verifier->verify(*token);
+  auto jti = std::string(verified.claims.string("jti").value_or(""));
+  auto family = std::string(verified.claims.string("fam").value_or(""));
+  switch (co_await store->use_refresh_token(jti)) {
+    case RefreshUse::fresh:
+      break;
+    case RefreshUse::reused:
+      req.log(svckit::log::Level::warning, "refresh token reused: session revoked",
+              {{"user_id", verified.subject()}});
+      throw svckit::auth::TokenError("the refresh token was already used; the session is revoked");
+    case RefreshUse::revoked:
+      throw svckit::auth::TokenError("the refresh token is revoked");
+    case RefreshUse::unknown:
+      throw svckit::auth::TokenError("unknown refresh token");
+  }
+  auto user = co_await store->user_by_id(verified.subject());
+  if (!user) throw svckit::auth::TokenError("the user no longer exists");
+  auto refresh = co_await refresh_token(*user, family);
+  co_return Response::json(200, {{"access_token", access_token(*user)},
+                                 {"refresh_token", refresh},
+                                 {"token_type", "Bearer"},
+                                 {"expires_in", access_ttl}});
+}
+
+Task<Response> SecurityService::Impl::logout(Request& req) {
+  auto token = req.json<RefreshBody>().refresh_token;
+  auto verified = refresh_verifier->verify(token);
+  auto jti = std::string(verified.claims.string("jti").value_or(""));
+  co_await store->revoke_family_of(jti);
+  co_return Response::json(200, {{"success", true}});
+}
+
+Task<Response> SecurityService::Impl::me(Request& req) {
+  const Principal& who = *svckit::auth::principal(req);
+  auto user = co_await store->user_by_id(who.id);
+  json body = {{"user_id", who.id},
+               {"email", who.email},
+               {"roles", who.roles},
+               {"permissions", who.permissions},
+               {"authenticated_by", who.method}};
+  if (user) body["name"] = user->name;
+  co_return Response::json(200, body);
+}
+
+Task<Response> SecurityService::Impl::add_user(Request& req) {
+  auto in = req.json<NewUser>();
+  User u;
+  u.id = svckit::uuid_v4();
+  u.email = in.email;
+  u.name = in.name.value_or(u.email.substr(0, u.email.find('@')));
+  u.roles = known_roles(in.roles, roles);
+  u.created_at = svckit::utc_now_iso8601();
+  // A hash exported from the monolith is taken as it is; otherwise the password is
+  // hashed.
+  if (auto hash = in.password_hash) {
+    if (!svckit::auth::is_bcrypt_hash(*hash))
+      throw svckit::ValidationError("password_hash", "is not a bcrypt hash ($2a$, $2b$ or $2y$)");
+    u.password_hash = *hash;
+  } else {
+    if (!in.password) throw svckit::ValidationError("password", "field required");
+    auto password = *in.password;
+    if (password.size() < 8 || password.size() > svckit::auth::kMaxPasswordBytes)
+      throw svckit::ValidationError("password", "must be 8 to 72 bytes");
+    int cost = bcrypt_cost;
+    auto make_hash = [password, cost] { return svckit::auth::hash_password(password, cost); };
+    u.password_hash = co_await hash_work(std::move(make_hash));
+  }
+  co_await store->add_user(u);  // a taken email is a 409
+  co_return Response::json(201, user_json(u));
+}
+
+Task<Response> SecurityService::Impl::user(Request& req) {
+  auto user = co_await store->user_by_id(req.param("id"));
+  if (!user) throw svckit::NotFound("no user '" + req.param("id") + "'");
+  co_return Response::json(200, user_json(*user));
+}
+
+Task<Response> SecurityService::Impl::add_api_key(Request& req) {
+  const Principal& who = *svckit::auth::principal(req);
+  std::string name = req.body().empty() ? "default" : req.json<NewApiKey>().name;
+  co_return Response::json(201, co_await new_api_key(who.id, std::move(name)));
+}
+
+Task<Response> SecurityService::Impl::revoke_api_key(Request& req) {
+  auto key = co_await owned_key(*svckit::auth::principal(req), req.param("id"));
+  co_await store->retire_api_key(key.id, std::nullopt);
+  co_return Response::json(200, {{"success", true}});
+}
+
+Task<Response> SecurityService::Impl::rotate_api_key(Request& req) {
+  auto old_key = co_await owned_key(*svckit::auth::principal(req), req.param("id"));
+  auto until = unix_now() + api_key_overlap;
+  co_await store->retire_api_key(old_key.id, until);
+  auto fresh = co_await new_api_key(old_key.user_id, old_key.name);
+  fresh["replaces"] = old_key.id;
+  fresh["replaced_key_expires_at"] = svckit::utc_iso8601(until);
+  co_return Response::json(201, fresh);
+}
+
+Task<Response> SecurityService::Impl::jwks(Request&) {
+  if (signing_key->algorithm() == svckit::auth::Algorithm::HS256)
+    throw svckit::NotFound("tokens are signed with a shared secret: there is no public key set");
+  co_return Response::json(200, svckit::auth::KeySet{*signing_key}.public_jwks());
 }
 
 Task<void> SecurityService::start(svckit::App& app) {

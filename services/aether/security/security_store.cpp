@@ -1,13 +1,12 @@
 #include "security_store.hpp"
 
-#include <nlohmann/json.hpp>
+#include <svckit/sql/mapping.hpp>
 
 namespace aether::security {
 namespace {
 
 using svckit::sql::Connection;
 using svckit::sql::Row;
-using svckit::sql::Value;
 
 const svckit::sql::Migration kMigrations[] = {
     {1, "users, refresh tokens, api keys",
@@ -37,43 +36,19 @@ const svckit::sql::Migration kMigrations[] = {
      " revoked INTEGER NOT NULL DEFAULT 0);"},
 };
 
-User user_from(const Row& r) {
-  User u;
-  u.id = r.text("id");
-  u.email = r.text("email");
-  u.name = r.text("name");
-  u.password_hash = r.text("password_hash");
-  u.roles = nlohmann::json::parse(r.text("roles")).get<std::vector<std::string>>();
-  u.created_at = r.text("created_at");
-  return u;
-}
-
-ApiKeyRecord key_from(const Row& r) {
-  ApiKeyRecord k;
-  k.id = r.text("id");
-  k.prefix = r.text("prefix");
-  k.hash = r.text("hash");
-  k.user_id = r.text("user_id");
-  k.name = r.text("name");
-  k.created_at = r.text("created_at");
-  if (!r["expires_at"].is_null()) k.expires_at = r.integer("expires_at");
-  k.revoked = r.integer("revoked") != 0;
-  return k;
-}
-
-// The row a lookup by one key finds, converted; nullopt when there is none.
+// The row a lookup finds by its one parameter; nullopt when there is none.
 template <class T>
-svckit::Task<std::optional<T>> one(svckit::sql::Database& db, std::string sql, std::string key,
-                                   T (*convert)(const Row&)) {
-  std::vector<Value> params{std::move(key)};
-  auto r = co_await db.read(std::move(sql), std::move(params));
+svckit::Task<std::optional<T>> one(svckit::sql::Database& db, std::string sql, std::string key) {
+  auto r = co_await db.read(std::move(sql), std::move(key));
   if (r.empty()) co_return std::nullopt;
-  co_return convert(r.rows.front());
+  co_return svckit::sql::from_row<T>(r.rows.front());
 }
 
-constexpr const char* kUserColumns = "id, email, name, password_hash, roles, created_at";
-constexpr const char* kKeyColumns =
-    "id, prefix, hash, user_id, name, created_at, expires_at, revoked";
+const std::string kUserByEmail = svckit::sql::select_sql<User>("users", " WHERE email = ?");
+const std::string kUserById = svckit::sql::select_sql<User>("users", " WHERE id = ?");
+const std::string kKeyByPrefix =
+    svckit::sql::select_sql<ApiKeyRecord>("api_keys", " WHERE prefix = ?");
+const std::string kKeyById = svckit::sql::select_sql<ApiKeyRecord>("api_keys", " WHERE id = ?");
 
 }  // namespace
 
@@ -82,21 +57,16 @@ void SecurityStore::migrate() {
 }
 
 svckit::Task<std::optional<User>> SecurityStore::user_by_email(std::string email) {
-  co_return co_await one(db_, std::string("SELECT ") + kUserColumns + " FROM users WHERE email = ?",
-                         std::move(email), &user_from);
+  co_return co_await one<User>(db_, kUserByEmail, std::move(email));
 }
 
 svckit::Task<std::optional<User>> SecurityStore::user_by_id(std::string id) {
-  co_return co_await one(db_, std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?",
-                         std::move(id), &user_from);
+  co_return co_await one<User>(db_, kUserById, std::move(id));
 }
 
 svckit::Task<void> SecurityStore::add_user(User u) {
-  std::vector<Value> params{
-      u.id, u.email, u.name, u.password_hash, nlohmann::json(u.roles).dump(), u.created_at};
-  co_await db_.execute(
-      std::string("INSERT INTO users (") + kUserColumns + ") VALUES (?, ?, ?, ?, ?, ?)",
-      std::move(params));
+  static const std::string kInsert = svckit::sql::insert_sql<User>("users");
+  co_await db_.execute(kInsert, svckit::sql::values(u));
 }
 
 svckit::Task<bool> SecurityStore::has_users() {
@@ -106,10 +76,9 @@ svckit::Task<bool> SecurityStore::has_users() {
 
 svckit::Task<void> SecurityStore::add_refresh_token(std::string jti, std::string family,
                                                     std::string user_id, std::int64_t expires_at) {
-  std::vector<Value> params{std::move(jti), std::move(family), std::move(user_id), expires_at};
   co_await db_.execute(
       "INSERT INTO refresh_tokens (jti, family, user_id, expires_at) VALUES (?, ?, ?, ?)",
-      std::move(params));
+      std::move(jti), std::move(family), std::move(user_id), expires_at);
 }
 
 // One transaction: two concurrent refreshes with the same token cannot both see it fresh.
@@ -129,39 +98,32 @@ svckit::Task<RefreshUse> SecurityStore::use_refresh_token(std::string jti) {
 }
 
 svckit::Task<void> SecurityStore::revoke_family_of(std::string jti) {
-  std::vector<Value> params{std::move(jti)};
   co_await db_.execute(
       "UPDATE refresh_tokens SET revoked = 1 WHERE family ="
       " (SELECT family FROM refresh_tokens WHERE jti = ?)",
-      std::move(params));
+      std::move(jti));
 }
 
 svckit::Task<void> SecurityStore::add_api_key(ApiKeyRecord k) {
-  std::vector<Value> params{k.id, k.prefix, k.hash, k.user_id, k.name, k.created_at, k.expires_at};
-  co_await db_.execute(
-      std::string("INSERT INTO api_keys (") + kKeyColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-      std::move(params));
+  static const std::string kInsert = svckit::sql::insert_sql<ApiKeyRecord>("api_keys");
+  co_await db_.execute(kInsert, svckit::sql::values(k));
 }
 
 svckit::Task<std::optional<ApiKeyRecord>> SecurityStore::api_key_by_prefix(std::string prefix) {
-  co_return co_await one(db_,
-                         std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE prefix = ?",
-                         std::move(prefix), &key_from);
+  co_return co_await one<ApiKeyRecord>(db_, kKeyByPrefix, std::move(prefix));
 }
 
 svckit::Task<std::optional<ApiKeyRecord>> SecurityStore::api_key_by_id(std::string id) {
-  co_return co_await one(db_, std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id = ?",
-                         std::move(id), &key_from);
+  co_return co_await one<ApiKeyRecord>(db_, kKeyById, std::move(id));
 }
 
 svckit::Task<void> SecurityStore::retire_api_key(std::string id,
                                                  std::optional<std::int64_t> expires_at) {
   if (expires_at) {
-    std::vector<Value> params{*expires_at, std::move(id)};
-    co_await db_.execute("UPDATE api_keys SET expires_at = ? WHERE id = ?", std::move(params));
+    co_await db_.execute("UPDATE api_keys SET expires_at = ? WHERE id = ?", *expires_at,
+                         std::move(id));
   } else {
-    std::vector<Value> params{std::move(id)};
-    co_await db_.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?", std::move(params));
+    co_await db_.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?", std::move(id));
   }
 }
 

@@ -1,9 +1,11 @@
 #pragma once
-// The Security Service's data in SQL: users, refresh-token families, API keys.
+// The Security Service's data in SQL: users, refresh-token families, API keys. A User and an
+// ApiKeyRecord are rows of their tables as described (svckit/sql/mapping.hpp).
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <boost/describe/class.hpp>
 #include <svckit/sql/database.hpp>
 #include <svckit/task.hpp>
 
@@ -14,9 +16,10 @@ struct User {
   std::string email;
   std::string name;
   std::string password_hash;
-  std::vector<std::string> roles;
+  std::vector<std::string> roles;  // a JSON array in its column
   std::string created_at;
 };
+BOOST_DESCRIBE_STRUCT(User, (), (id, email, name, password_hash, roles, created_at))
 
 struct ApiKeyRecord {
   std::string id;
@@ -28,6 +31,8 @@ struct ApiKeyRecord {
   std::optional<std::int64_t> expires_at;  // unix seconds; a rotated key's overlap window ends here
   bool revoked = false;
 };
+BOOST_DESCRIBE_STRUCT(ApiKeyRecord, (),
+                      (id, prefix, hash, user_id, name, created_at, expires_at, revoked))
 
 enum class RefreshUse {
   fresh,    // first use: now spent

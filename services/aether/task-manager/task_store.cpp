@@ -1,12 +1,14 @@
 #include "task_store.hpp"
 
+#include <cmath>
+
 #include <svckit/ids.hpp>
+#include <svckit/sql/mapping.hpp>
 
 namespace aether::task_manager {
 namespace {
 
 using svckit::sql::Connection;
-using svckit::sql::Row;
 using svckit::sql::Value;
 
 const svckit::sql::Migration kMigrations[] = {
@@ -29,40 +31,17 @@ const svckit::sql::Migration kMigrations[] = {
      "CREATE INDEX tasks_created_at ON tasks (created_at);"},
 };
 
-constexpr const char* kColumns =
-    "id, title, description, priority, status, category, due_date, created_by, created_at, "
-    "updated_at, completed_at";
-
-TaskRecord from_row(const Row& r) {
-  TaskRecord t;
-  t.id = r.text("id");
-  t.title = r.text("title");
-  t.description = r.text("description");
-  t.priority = r.text("priority");
-  t.status = r.text("status");
-  t.category = r.optional_text("category");
-  t.due_date = r.optional_text("due_date");
-  t.created_by = r.optional_text("created_by");
-  t.created_at = r.text("created_at");
-  t.updated_at = r.text("updated_at");
-  t.completed_at = r.optional_text("completed_at");
-  return t;
-}
-
-const std::string kSelectById = std::string("SELECT ") + kColumns + " FROM tasks WHERE id = ?";
+const std::string kSelectById = svckit::sql::select_sql<TaskRecord>("tasks", " WHERE id = ?");
 
 std::optional<TaskRecord> select_one(Connection& c, const std::string& id) {
   auto result = c.execute(kSelectById, {id});
   if (result.empty()) return std::nullopt;
-  return from_row(result.rows.front());
+  return svckit::sql::from_row<TaskRecord>(result.rows.front());
 }
 
 void save(Connection& c, const TaskRecord& t) {
-  c.execute(
-      "UPDATE tasks SET title = ?, description = ?, priority = ?, status = ?, category = ?,"
-      " due_date = ?, updated_at = ?, completed_at = ? WHERE id = ?",
-      {t.title, t.description, t.priority, t.status, t.category, t.due_date, t.updated_at,
-       t.completed_at, t.id});
+  static const std::string kUpdate = svckit::sql::update_sql<TaskRecord>("tasks", "id");
+  c.execute(kUpdate, svckit::sql::update_values(t, "id"));
 }
 
 // Moving into "completed" stamps completed_at; moving out of it clears it.
@@ -78,39 +57,33 @@ void TaskStore::migrate() {
   db_.migrate("task-manager", kMigrations);
 }
 
-svckit::Task<TaskRecord> TaskStore::create(TaskInput in, std::optional<std::string> created_by) {
+svckit::Task<TaskRecord> TaskStore::create(NewTask in, std::optional<std::string> created_by) {
   TaskRecord t;
   t.id = svckit::uuid_v4();
-  t.title = *in.title;
+  t.title = std::move(in.title);
   t.description = in.description.value_or("");
   t.priority = in.priority.value_or("medium");
-  t.category = in.category;
-  t.due_date = in.due_date;
+  t.category = std::move(in.category);
+  t.due_date = std::move(in.due_date);
   t.created_by = std::move(created_by);
   t.created_at = t.updated_at = svckit::utc_now_iso8601();
   set_status(t, in.status.value_or("pending"), t.created_at);
-  // Named, not braced inside co_await: GCC 12 miscompiles initializer lists in coroutines.
-  std::vector<Value> row{t.id,         t.title,      t.description, t.priority,
-                         t.status,     t.category,   t.due_date,    t.created_by,
-                         t.created_at, t.updated_at, t.completed_at};
-  co_await db_.execute(
-      std::string("INSERT INTO tasks (") + kColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      std::move(row));
+  static const std::string kInsert = svckit::sql::insert_sql<TaskRecord>("tasks");
+  co_await db_.execute(kInsert, svckit::sql::values(t));
   co_return t;
 }
 
 svckit::Task<std::optional<TaskRecord>> TaskStore::find(std::string id) {
   if (auto cached = cache_.find(id)) co_return *cached;
   auto seen = cache_.version();
-  std::vector<Value> key{id};
-  auto result = co_await db_.read(kSelectById, std::move(key));
+  auto result = co_await db_.read(kSelectById, id);
   if (result.empty()) co_return std::nullopt;
-  TaskRecord task = from_row(result.rows.front());
+  auto task = svckit::sql::from_row<TaskRecord>(result.rows.front());
   cache_.fill(std::move(id), task, seen);
   co_return task;
 }
 
-svckit::Task<TaskPage> TaskStore::list(TaskFilter f) {
+svckit::Task<TaskList> TaskStore::list(TaskFilter f) {
   co_return co_await db_.snapshot([&](Connection& c) {
     std::string where = " WHERE 1 = 1";
     std::vector<Value> params;
@@ -122,19 +95,19 @@ svckit::Task<TaskPage> TaskStore::list(TaskFilter f) {
     filter("status", f.status);
     filter("priority", f.priority);
     filter("category", f.category);
-    TaskPage page;
+    TaskList page{.page = f.page, .limit = f.limit};
     page.total = c.execute("SELECT COUNT(*) AS n FROM tasks" + where, params).rows[0].integer("n");
     params.emplace_back(f.limit);
     params.emplace_back((f.page - 1) * f.limit);
-    auto rows = c.execute(std::string("SELECT ") + kColumns + " FROM tasks" + where +
-                              " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+    auto rows = c.execute(svckit::sql::select_sql<TaskRecord>(
+                              "tasks", where + " ORDER BY created_at DESC, id LIMIT ? OFFSET ?"),
                           params);
-    for (const auto& r : rows.rows) page.tasks.push_back(from_row(r));
+    for (const auto& r : rows.rows) page.tasks.push_back(svckit::sql::from_row<TaskRecord>(r));
     return page;
   });
 }
 
-svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskInput in) {
+svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskChanges in) {
   auto updated = co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
     auto t = select_one(c, id);
     if (!t) return std::nullopt;
@@ -169,8 +142,7 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id) {
 }
 
 svckit::Task<bool> TaskStore::remove(std::string id) {
-  std::vector<Value> key{id};
-  auto result = co_await db_.execute("DELETE FROM tasks WHERE id = ?", std::move(key));
+  auto result = co_await db_.execute("DELETE FROM tasks WHERE id = ?", id);
   cache_.invalidate(id);
   co_return result.changes > 0;
 }
@@ -186,6 +158,8 @@ svckit::Task<TaskStats> TaskStore::stats() {
          c.execute("SELECT priority, COUNT(*) AS n FROM tasks GROUP BY priority").rows)
       s.by_priority[r.text("priority")] = r.integer("n");
     for (const auto& [status, n] : s.by_status) s.total += n;
+    double rate = s.total == 0 ? 0.0 : static_cast<double>(s.by_status["completed"]) / s.total;
+    s.completion_rate = std::round(rate * 10000) / 10000;
     return s;
   });
 }

@@ -1,6 +1,5 @@
 #pragma once
-// Tasks in SQL. Every call runs on the blocking pool through svckit::sql::Database.
-#include <map>
+// Tasks in SQL, one row per TaskRecord (svckit/sql/mapping.hpp: its columns are its members).
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,17 +20,6 @@ struct TaskFilter {
   std::int64_t limit = 20;
 };
 
-struct TaskPage {
-  std::vector<TaskRecord> tasks;
-  std::int64_t total = 0;
-};
-
-struct TaskStats {
-  std::int64_t total = 0;
-  std::map<std::string, std::int64_t> by_status;
-  std::map<std::string, std::int64_t> by_priority;
-};
-
 class TaskStore {
  public:
   // Up to `cache_entries` tasks are kept in memory for reads by id (0: none).
@@ -41,11 +29,11 @@ class TaskStore {
   // Creates the schema (versioned migrations).
   void migrate();
 
-  svckit::Task<TaskRecord> create(TaskInput input, std::optional<std::string> created_by);
+  svckit::Task<TaskRecord> create(NewTask input, std::optional<std::string> created_by);
   svckit::Task<std::optional<TaskRecord>> find(std::string id);
-  svckit::Task<TaskPage> list(TaskFilter filter);
+  svckit::Task<TaskList> list(TaskFilter filter);
   // nullopt when no task has this id.
-  svckit::Task<std::optional<TaskRecord>> update(std::string id, TaskInput input);
+  svckit::Task<std::optional<TaskRecord>> update(std::string id, TaskChanges changes);
   svckit::Task<std::optional<TaskRecord>> complete(std::string id);
   svckit::Task<bool> remove(std::string id);
   svckit::Task<TaskStats> stats();

@@ -1,0 +1,154 @@
+#pragma once
+// What a described model's fields must satisfy, beyond their C++ types: lengths, ranges,
+// choices, patterns, formats, item counts, defaults. A model states them once, in a static
+// rules() next to its BOOST_DESCRIBE_STRUCT:
+//
+//   struct NewTask {
+//     std::string title;
+//     std::string priority = "medium";
+//     std::optional<std::string> due_date;
+//     static void rules(svckit::model::Rules<NewTask>& r) {
+//       r.field(&NewTask::title).length(1, 200);
+//       r.field(&NewTask::priority).one_of({"low", "medium", "high"}).defaulted();
+//       r.field(&NewTask::due_date).format("date-time");
+//     }
+//   };
+//   BOOST_DESCRIBE_STRUCT(NewTask, (), (title, priority, due_date))
+//
+// Decoding (model/json.hpp) enforces them, and the JSON Schema (model/schema.hpp) states them.
+// A member that is not std::optional is required unless it is defaulted(); an optional one may
+// be absent or null.
+#include <cstddef>
+#include <deque>
+#include <initializer_list>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <boost/describe/class.hpp>  // BOOST_DESCRIBE_STRUCT, for the models
+#include <boost/describe/members.hpp>
+#include <boost/mp11/algorithm.hpp>
+
+namespace svckit::model {
+
+struct FieldRules {
+  std::optional<std::size_t> min_length, max_length;  // strings, in characters (code points)
+  std::optional<double> minimum, maximum;             // numbers
+  std::optional<std::size_t> min_items, max_items;    // arrays
+  std::vector<std::string> choices;                   // strings: one of these
+  std::string pattern;      // strings: ECMAScript, the whole value must match
+  std::string format;       // strings: "date-time" (ISO 8601), "email", "uuid"
+  bool defaulted = false;   // may be absent: the model's own initial value stands
+  std::string description;  // for the schema
+};
+
+// A model that states rules: `static void rules(Rules<T>&)`.
+template <class T>
+class Rules;
+template <class T>
+concept HasRules = requires(Rules<T>& r) {
+  T::rules(r);
+};
+
+// A struct described with BOOST_DESCRIBE_STRUCT: a model.
+template <class T>
+concept Described = boost::describe::has_describe_members<T>::value;
+
+template <class T>
+class Rules {
+ public:
+  class Field {
+   public:
+    explicit Field(FieldRules& rules) : rules_(rules) {}
+    Field& length(std::size_t min, std::size_t max) {
+      rules_.min_length = min, rules_.max_length = max;
+      return *this;
+    }
+    Field& range(double min, double max) {
+      rules_.minimum = min, rules_.maximum = max;
+      return *this;
+    }
+    Field& at_least(double min) {
+      rules_.minimum = min;
+      return *this;
+    }
+    Field& items(std::size_t min, std::size_t max) {
+      rules_.min_items = min, rules_.max_items = max;
+      return *this;
+    }
+    Field& one_of(std::initializer_list<std::string_view> choices) {
+      rules_.choices.assign(choices.begin(), choices.end());
+      return *this;
+    }
+    template <class Range>
+    Field& one_of(const Range& choices) {
+      rules_.choices.assign(std::begin(choices), std::end(choices));
+      return *this;
+    }
+    // A regular expression the whole string must match. A patterned string is at most 1024
+    // characters unless length() says otherwise: std::regex recurses per character.
+    Field& pattern(std::string regex) {
+      rules_.pattern = std::move(regex);
+      return *this;
+    }
+    Field& format(std::string name) {
+      rules_.format = std::move(name);
+      return *this;
+    }
+    Field& defaulted() {
+      rules_.defaulted = true;
+      return *this;
+    }
+    Field& describe(std::string text) {
+      rules_.description = std::move(text);
+      return *this;
+    }
+
+   private:
+    FieldRules& rules_;
+  };
+
+  // The rules of `member`: a pointer to one of T's described members.
+  template <class M>
+  Field field(M T::*member) {
+    const char* name = nullptr;
+    boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>(
+        [&](auto d) {
+          if constexpr (std::is_same_v<std::remove_cv_t<decltype(d.pointer)>, M T::*>)
+            if (d.pointer == member) name = d.name;
+        });
+    if (!name) throw std::logic_error("Rules::field: not a described member");
+    for (auto& [n, r] : fields_)
+      if (n == name) return Field(r);
+    fields_.emplace_back(name, FieldRules{});
+    return Field(fields_.back().second);
+  }
+
+  // The rules of the member called `name`; none when it has none.
+  const FieldRules& of(std::string_view name) const {
+    static const FieldRules kNone;
+    for (const auto& [n, r] : fields_)
+      if (n == name) return r;
+    return kNone;
+  }
+
+ private:
+  std::deque<std::pair<std::string, FieldRules>> fields_;  // a Field keeps a reference
+};
+
+// T's rules, built once (T::rules when it has one, none otherwise).
+template <class T>
+const Rules<T>& rules_of() {
+  static const Rules<T> rules = [] {
+    Rules<T> r;
+    if constexpr (HasRules<T>) T::rules(r);
+    return r;
+  }();
+  return rules;
+}
+
+}  // namespace svckit::model

@@ -1,0 +1,179 @@
+"""Every service describes its own API (/openapi.json, OpenAPI 3.1) from the routes and models it
+declares, and serves Swagger UI over it (/docs). The document is checked by a real OpenAPI
+validator (npm's @seriousme/openapi-schema-validator, against the specification's own schemas),
+against what the service really answers (jsonschema), and /docs is loaded in headless Chromium."""
+import json
+import pathlib
+import shutil
+import subprocess
+
+import jsonschema
+import pytest
+import requests as plain_requests
+
+from conftest import authed as requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+VALIDATOR = ROOT / "tools" / "npm" / "validate-openapi.mjs"
+API = "/api/v1/tasks"
+
+
+def validate_with_npm(document, tmp_path, name="openapi.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(document))
+    result = subprocess.run(["node", str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=60,
+                            cwd=VALIDATOR.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("valid 3.1"), result.stdout
+
+
+def schema_of(document, ref_or_schema):
+    """A response schema with its $refs resolvable: the document's components beside it."""
+    return {**ref_or_schema, "$defs": {}, "components": document["components"]} if "$ref" not in ref_or_schema \
+        else {"$ref": ref_or_schema["$ref"], "components": document["components"]}
+
+
+def check(document, operation, status, body):
+    content = operation["responses"][str(status)]["content"]
+    media = "application/problem+json" if status >= 400 else "application/json"
+    jsonschema.validate(body, schema_of(document, content[media]["schema"]),
+                        cls=jsonschema.Draft202012Validator)
+
+
+def test_the_task_manager_describes_its_api(task_manager, tmp_path):
+    r = plain_requests.get(task_manager.url + "/openapi.json")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    doc = r.json()
+    validate_with_npm(doc, tmp_path)
+    assert doc["openapi"] == "3.1.0" and doc["info"]["title"] == "task-manager"
+    create = doc["paths"][API]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/NewTask"}
+    assert create["responses"]["201"]["content"]["application/json"]["schema"] == \
+        {"$ref": "#/components/schemas/TaskCreated"}
+    assert create["x-permissions"] == ["tasks:write"] and create["security"] == [{"bearer": []}]
+    assert {"400", "401", "403", "413", "415", "422"} <= set(create["responses"])
+    one = doc["paths"][API + "/{id}"]["get"]
+    assert one["parameters"] == [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    assert "404" in one["responses"] and one["x-permissions"] == ["tasks:read"]
+    listing = doc["paths"][API]["get"]
+    status = next(p for p in listing["parameters"] if p["name"] == "status")
+    assert status["schema"]["enum"] == ["pending", "in_progress", "completed"]
+    new_task = doc["components"]["schemas"]["NewTask"]
+    assert new_task["required"] == ["title"]
+    assert new_task["properties"]["title"] == {"type": "string", "minLength": 1, "maxLength": 200}
+    assert new_task["properties"]["due_date"]["format"] == "date-time"
+    # The probes are there; the document and /docs themselves are not.
+    assert "/ready" in doc["paths"] and "/openapi.json" not in doc["paths"] and "/docs" not in doc["paths"]
+
+
+def test_what_the_task_manager_answers_matches_its_document(task_manager):
+    doc = plain_requests.get(task_manager.url + "/openapi.json").json()
+    paths = doc["paths"]
+    r = requests.post(task_manager.url + API, json={"title": "Described", "priority": "high"})
+    check(doc, paths[API]["post"], 201, r.json())
+    task_id = r.json()["id"]
+    check(doc, paths[API + "/{id}"]["get"], 200, requests.get(f"{task_manager.url}{API}/{task_id}").json())
+    check(doc, paths[API]["get"], 200, requests.get(task_manager.url + API).json())
+    check(doc, paths[API + "/stats"]["get"], 200, requests.get(task_manager.url + API + "/stats").json())
+    r = requests.put(f"{task_manager.url}{API}/{task_id}", json={"status": "in_progress"})
+    check(doc, paths[API + "/{id}"]["put"], 200, r.json())
+    check(doc, paths[API + "/{id}/complete"]["post"], 200,
+          requests.post(f"{task_manager.url}{API}/{task_id}/complete").json())
+    # Errors are the documented problem+json.
+    check(doc, paths[API + "/{id}"]["get"], 404, requests.get(f"{task_manager.url}{API}/nope").json())
+    check(doc, paths[API]["post"], 422, requests.post(task_manager.url + API, json={"title": ""}).json())
+    check(doc, paths[API]["post"], 401, plain_requests.post(task_manager.url + API, json={"title": "x"}).json())
+
+
+def test_the_document_and_the_service_agree_on_every_rule(task_manager):
+    """Each rule the schema states is one the service enforces, naming that field."""
+    doc = plain_requests.get(task_manager.url + "/openapi.json").json()
+    for name in ("NewTask", "TaskChanges"):
+        schema = doc["components"]["schemas"][name]
+        for field, rule in schema["properties"].items():
+            bad = []
+            if "enum" in rule:
+                bad.append("not-one-of-them")
+            if "maxLength" in rule:
+                bad.append("x" * (rule["maxLength"] + 1))
+            if rule.get("minLength", 0) > 0:
+                bad.append("")
+            if rule.get("format") == "date-time":
+                bad.append("next tuesday")
+            bad.append(12345)  # every field here is a string
+            for value in bad:
+                body = {"title": "ok", field: value}
+                r = (requests.post(task_manager.url + API, json=body) if name == "NewTask" else
+                     requests.put(f"{task_manager.url}{API}/any-id", json=body))
+                assert r.status_code == 422, (name, field, value, r.text)
+                assert r.json()["errors"][0]["field"] == field, (name, field, value, r.text)
+            jsonschema.validate({"title": "ok"}, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_every_aether_service_and_the_gateway_serve_a_valid_document(start_service, tmp_path):
+    aether = start_service("aether")
+    doc = plain_requests.get(aether.url + "/openapi.json").json()
+    validate_with_npm(doc, tmp_path, "aether.json")
+    for path in ("/api/v1/tasks", "/api/v1/auth/login", "/api/v1/ai/chat", "/api/v1/code/review",
+                 "/api/v1/analytics/usage", "/api/v1/integrations", "/.well-known/jwks.json"):
+        assert path in doc["paths"], (path, sorted(doc["paths"]))
+    login = doc["paths"]["/api/v1/auth/login"]["post"]
+    assert login["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Credentials"}
+    assert "429" in login["responses"], "the login limit describes itself"
+
+
+def test_the_gateway_serves_its_systems_merged_document(start_service, tmp_path):
+    document = json.loads((ROOT / "services" / "gateway" / "config" / "aether.json").read_text())
+    aether = start_service("aether", GRPC_PORT="0")
+    document["upstreams"]["aether"]["targets"] = [aether.url]
+    # One route the gateway does not send on unchanged: its operations are not the system's.
+    document["routes"].append({"name": "stripped", "paths": ["/api/v1/analytics"], "upstream": "aether",
+                               "strip_prefix": True})
+    document["routes"] = [r for r in document["routes"] if r["name"] != "analytics"]
+    routes = tmp_path / "aether.json"
+    routes.write_text(json.dumps(document))
+    gw = start_service("gateway", GATEWAY_ROUTES=routes)
+    merged = plain_requests.get(gw.url + "/openapi.json", timeout=10).json()
+    validate_with_npm(merged, tmp_path, "gateway.json")
+    own = plain_requests.get(aether.url + "/openapi.json").json()
+    assert merged["x-upstreams"] == ["aether"]
+    assert merged["paths"]["/api/v1/tasks"] == own["paths"]["/api/v1/tasks"]
+    assert merged["components"]["schemas"]["NewTask"] == own["components"]["schemas"]["NewTask"]
+    assert "/api/v1/auth/login" in merged["paths"] and "/api/v1/ai/chat" in merged["paths"]
+    # Routed only with a changed path, or not routed at all: not part of the system's API.
+    assert not any(p.startswith("/api/v1/analytics") for p in merged["paths"])
+    assert "/metrics" not in merged["paths"] and "/ready" not in merged["paths"]
+    # The tasks route allows GET, POST, PUT and DELETE only: nothing else of it is listed.
+    assert set(merged["paths"]["/api/v1/tasks/{id}"]) == {"get", "put", "delete"}
+    # /docs through the gateway is Swagger UI over the merged document.
+    assert "/openapi.json" in plain_requests.get(gw.url + "/docs", timeout=5).text
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="chromium is installed by ./dev.sh")
+def test_docs_render_the_operations_in_a_browser(task_manager, tmp_path):
+    out = ROOT / "build" / "test-output"
+    out.mkdir(parents=True, exist_ok=True)
+    screenshot = out / "task-manager-docs.png"
+    screenshot.unlink(missing_ok=True)
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
+    dom = subprocess.run(browser + ["--dump-dom", task_manager.url + "/docs"], capture_output=True,
+                         text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    # Swagger UI fetched /openapi.json and drew an operation block for each route.
+    assert html.count('class="opblock opblock-') >= 7, html[:2000]
+    for summary in ("Create a task", "List tasks, newest first", "Complete a task"):
+        assert summary in html
+    assert 'data-path="/api/v1/tasks/{id}"' in html
+    shot = subprocess.run(browser + ["--window-size=1280,1600", f"--screenshot={screenshot}",
+                                     task_manager.url + "/docs"], capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0 and screenshot.stat().st_size > 20000, shot.stderr[-2000:]
+
+
+def test_docs_assets_are_only_the_known_files(task_manager):
+    assert plain_requests.get(task_manager.url + "/docs/swagger-ui.css").status_code == 200
+    assert plain_requests.get(task_manager.url + "/docs/swagger-ui-bundle.js").headers["Content-Type"] == \
+        "text/javascript"
+    for bad in ("/docs/..%2F..%2Fetc%2Fpasswd", "/docs/index.html", "/docs/%2e%2e", "/docs/swagger-ui.css%00"):
+        assert plain_requests.get(task_manager.url + bad).status_code == 404, bad
