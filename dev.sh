@@ -65,6 +65,8 @@ check_format() {
   echo "dev.sh: formatting clean"
   # Two GCC 12 coroutine bugs that free things twice (docs/architecture.md).
   git ls-files '*.cpp' '*.hpp' | xargs $PYTHON tools/check_gcc12_coroutines.py
+  # No include points up the layers (docs/architecture.md).
+  $PYTHON tools/check_layers.py
 }
 
 case "${1:-}" in

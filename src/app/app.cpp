@@ -8,6 +8,7 @@
 #include <iterator>
 #include <list>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
@@ -20,6 +21,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/core/demangle.hpp>
 
 #include "svckit/http/openapi.hpp"
 #include "svckit/metrics/http_metrics.hpp"
@@ -187,9 +189,29 @@ sql::Database& App::database(std::string_view component) {
 }
 
 Module& App::install(std::unique_ptr<Module> module) {
+  installing_.push_back(module.get());
+  struct Done {
+    std::vector<const Module*>& installing;
+    ~Done() { installing.pop_back(); }
+  } done{installing_};
+  module->install(*this);
   modules_.push_back(std::move(module));
-  modules_.back()->install(*this);
   return *modules_.back();
+}
+
+void App::throw_cycle(const Module& needed) const {
+  auto name = [](const Module& m) {
+    std::string n = boost::core::demangle(typeid(m).name());
+    auto colon = n.rfind("::");
+    return colon == std::string::npos ? n : n.substr(colon + 2);
+  };
+  std::string chain;
+  bool in_cycle = false;
+  for (const Module* m : installing_) {
+    in_cycle = in_cycle || m == &needed;
+    if (in_cycle) chain += name(*m) + " needs ";
+  }
+  throw std::logic_error("modules need each other: " + chain + name(needed));
 }
 
 std::uint16_t App::port() const {

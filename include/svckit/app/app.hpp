@@ -56,7 +56,8 @@ class App {
   // consuming stops, in-flight handlers finish, then modules stop.
   bus::Bus& bus();
 
-  // Installs a module now (its install() runs immediately). Modules start in install order.
+  // Installs a module now (its install() runs immediately). Modules start in the order their
+  // install() finished, so a module installed by another's require() starts before it.
   Module& install(std::unique_ptr<Module> module);
   // The same for a module of type M, whose settings M::declare(Settings&), when it has one,
   // declares first.
@@ -64,6 +65,24 @@ class App {
   M& install(Args&&... args) {
     if constexpr (DeclaresSettings<M>) M::declare(settings());
     return static_cast<M&>(install(std::make_unique<M>(std::forward<Args>(args)...)));
+  }
+
+  // The module of type M, installed now when it is not yet: a module that needs another asks for
+  // it by type (in its install()), and install and start order follow those needs. A module that
+  // needs itself through others is a cycle: std::logic_error naming them, at start-up.
+  template <class M>
+  M& require() {
+    if (M* installed = find<M>()) return *installed;
+    for (const Module* m : installing_)
+      if (dynamic_cast<const M*>(m)) throw_cycle(*m);
+    return install<M>();
+  }
+  // The installed module of type M; nullptr when there is none (or it is still installing).
+  template <class M>
+  M* find() const {
+    for (const auto& m : modules_)
+      if (auto* found = dynamic_cast<M*>(m.get())) return found;
+    return nullptr;
   }
 
   // Hosts `server` beside the HTTP server under `name` (HostedServer says when it starts and
@@ -104,7 +123,9 @@ class App {
   std::map<std::string, std::unique_ptr<sql::Database>, std::less<>> databases_;
   std::unique_ptr<bus::Bus> bus_;
   std::vector<std::pair<std::string, std::unique_ptr<HostedServer>>> hosted_;
-  std::vector<std::unique_ptr<Module>> modules_;
+  std::vector<std::unique_ptr<Module>> modules_;  // installed, in the order they finished
+  std::vector<const Module*> installing_;         // whose install() is running, outermost first
+  [[noreturn]] void throw_cycle(const Module& needed) const;
 };
 
 }  // namespace svckit
