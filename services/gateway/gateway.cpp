@@ -188,9 +188,22 @@ struct Compiled {
 
 struct Gateway::State {
   // The system's API as its clients see it: what each upstream's /openapi.json says of the
-  // operations routed to it unchanged (api_document.hpp). An upstream that does not answer is
-  // left out and logged; the document is built again on each request (a rare one).
+  // operations routed to it unchanged (api_document.hpp). Built at most every kApiDocumentTtl,
+  // whoever asks how often, and fetched over the health checks' clients: asking for it cannot
+  // load the upstreams or trip the breakers real traffic uses. An upstream that does not answer
+  // is left out and logged.
+  static constexpr auto kApiDocumentTtl = std::chrono::seconds(10);
+  std::mutex api_document_mutex;
+  std::shared_ptr<const std::string> api_document_text;
+  std::chrono::steady_clock::time_point api_document_at;
+
   Task<Response> api_document(Request& req) {
+    auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(api_document_mutex);
+      if (api_document_text && now - api_document_at < kApiDocumentTtl)
+        co_return Response::json_text(200, *api_document_text);
+    }
     auto table = current.load();
     std::vector<UpstreamDocument> documents;
     for (const auto& [name, upstream] : table->upstreams) {
@@ -198,7 +211,7 @@ struct Gateway::State {
       if (!target) continue;
       std::string why;
       try {
-        auto answer = co_await target->client->get("/openapi.json", &req.context());
+        auto answer = co_await target->health_client->get("/openapi.json", &req.context());
         auto parsed = nlohmann::json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
         if (answer.status == 200 && parsed.is_object())
           documents.push_back({name, std::move(parsed)});
@@ -222,8 +235,14 @@ struct Gateway::State {
         return std::nullopt;
       return route->config.upstream;
     };
-    co_return Response::json(
-        200, merge_api_documents(app->config().service_name, documents, upstream_of));
+    auto text = std::make_shared<const std::string>(
+        merge_api_documents(app->config().service_name, documents, upstream_of).dump());
+    {
+      std::lock_guard lock(api_document_mutex);
+      api_document_text = text;
+      api_document_at = now;
+    }
+    co_return Response::json_text(200, *text);
   }
 
   App* app = nullptr;

@@ -133,12 +133,13 @@ void decode(const nlohmann::json& in, T& out, const Path& path, const FieldRules
     if (!in.is_array()) fail(path, std::string("must be an array, not ") + json_type_name(in));
     check_items(path, in.size(), rules);
     out.clear();
-    out.resize(in.size());
     // The member's string rules apply to each string in it; lengths of the array are items().
     FieldRules element = rules;
     element.min_items.reset(), element.max_items.reset();
+    // One at a time, not resized up front: a megabyte of "{}," would be a large allocation
+    // before its first element failed.
     for (std::size_t i = 0; i < in.size(); ++i)
-      decode(in[i], out[i], Path::at(path.index(i)), element);
+      decode(in[i], out.emplace_back(), Path::at(path.index(i)), element);
   } else if constexpr (is_string_map<T>::value) {
     if (!in.is_object()) fail(path, std::string("must be an object, not ") + json_type_name(in));
     check_items(path, in.size(), rules);

@@ -74,9 +74,9 @@ struct NewUser {
 BOOST_DESCRIBE_STRUCT(NewUser, (), (email, name, password, password_hash, roles))
 
 struct NewApiKey {
-  std::string name = "default";
+  std::optional<std::string> name;  // absent or null: "default"
   static void rules(svckit::model::Rules<NewApiKey>& r) {
-    r.field(&NewApiKey::name).length(1, kMaxName).defaulted();
+    r.field(&NewApiKey::name).length(1, kMaxName);
   }
 };
 BOOST_DESCRIBE_STRUCT(NewApiKey, (), (name))
@@ -458,6 +458,7 @@ Task<Response> SecurityService::Impl::add_user(Request& req) {
   u.id = svckit::uuid_v4();
   u.email = in.email;
   u.name = in.name.value_or(u.email.substr(0, u.email.find('@')));
+  svckit::http::require_length("name", u.name, 1, kMaxName);  // the default is checked too
   u.roles = known_roles(in.roles, roles);
   u.created_at = svckit::utc_now_iso8601();
   // A hash exported from the monolith is taken as it is; otherwise the password is
@@ -487,7 +488,8 @@ Task<Response> SecurityService::Impl::user(Request& req) {
 
 Task<Response> SecurityService::Impl::add_api_key(Request& req) {
   const Principal& who = *svckit::auth::principal(req);
-  std::string name = req.body().empty() ? "default" : req.json<NewApiKey>().name;
+  std::string name =
+      req.body().empty() ? "default" : req.json<NewApiKey>().name.value_or("default");
   co_return Response::json(201, co_await new_api_key(who.id, std::move(name)));
 }
 

@@ -101,7 +101,11 @@ void TaskManager::install(svckit::App& app) {
 }
 
 Task<Response> TaskManager::create(Request& req) {
-  auto task = co_await store_->create(req.json<NewTask>(), user_of(req));
+  // Named first: GCC 12 may destroy a temporary argument of a coroutine twice when another
+  // argument throws (a 422 from json<>()).
+  auto input = req.json<NewTask>();
+  auto user = user_of(req);
+  auto task = co_await store_->create(std::move(input), std::move(user));
   created_->Add({{"priority", task.priority}}).Increment();
   req.log(svckit::log::Level::info, "task created", {{"task_id", task.id}});
   nlohmann::json event = {{"task_id", task.id},
@@ -140,7 +144,8 @@ Task<Response> TaskManager::get(Request& req) {
 
 Task<Response> TaskManager::update(Request& req) {
   auto id = req.param("id");
-  auto task = co_await store_->update(id, req.json<TaskChanges>());
+  auto changes = req.json<TaskChanges>();
+  auto task = co_await store_->update(id, std::move(changes));
   if (!task) throw task_not_found(id);
   nlohmann::json event = {{"task_id", task->id},         {"title", task->title},
                           {"status", task->status},      {"priority", task->priority},
