@@ -8,15 +8,11 @@ namespace {
 
 using T = SettingType;
 
-std::string count_default(unsigned n) {
-  return std::to_string(n);
-}
-
 }  // namespace
 
 void Config::declare(Settings& s) {
   const std::string cores =
-      count_default(std::clamp(std::thread::hardware_concurrency(), 1u, 256u));
+      std::to_string(std::clamp(std::thread::hardware_concurrency(), 1u, 256u));
   s.declare("service", {.name = "SERVICE_NAME",
                         .help = "name in logs, probes and events (default: the program's)"});
   s.declare("service", {.name = "THREADS",

@@ -37,7 +37,7 @@ struct Notes : svckit::Module {
                auto r = co_await db.read("SELECT body FROM notes WHERE id = ?", req.param("id"));
                if (r.empty()) throw svckit::NotFound("no note " + req.param("id"));  // 404
                auto note = svckit::sql::from_row<Note>(r.rows[0]);
-               co_return Response::json_text(200, svckit::model::to_json_text(note));
+               co_return svckit::http::json_response(200, note);
              })
         .summary("A note")
         .returns<Note>();

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "svckit/http/request.hpp"
+#include "svckit/http/response.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/model/json.hpp"
 
@@ -55,6 +56,12 @@ std::int64_t query_int(std::string_view field, const std::optional<std::string>&
 template <class T>
 T Request::json() const {
   return model::from_json<T>(json());
+}
+
+// A described model as a JSON answer, written without a DOM.
+template <model::Described T>
+Response json_response(int status, const T& body) {
+  return Response::json_text(status, model::to_json_text(body));
 }
 
 }  // namespace svckit::http

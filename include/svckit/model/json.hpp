@@ -30,19 +30,6 @@ namespace svckit::model {
 
 namespace detail {
 
-template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-template <class T>
-struct is_vector : std::false_type {};
-template <class T>
-struct is_vector<std::vector<T>> : std::true_type {};
-template <class T>
-struct is_string_map : std::false_type {};
-template <class T>
-struct is_string_map<std::map<std::string, T>> : std::true_type {};
-
 // Where in the body a value is: "items[2].qty"; "body" for the body itself (as JsonBody says).
 class Path {
  public:
@@ -77,18 +64,17 @@ template <class T>
 void decode_members(const nlohmann::json& in, T& out, const Path& path) {
   if (!in.is_object()) fail(path, std::string("must be an object, not ") + json_type_name(in));
   const auto& rules = rules_of<T>();
-  boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>(
-      [&](auto d) {
-        using M = std::remove_cvref_t<decltype(out.*d.pointer)>;
-        const FieldRules& r = rules.of(d.name);
-        auto it = in.find(d.name);
-        if (it == in.end()) {
-          if (!is_optional<M>::value && !r.defaulted)
-            fail(Path::at(path.member(d.name)), "field required");
-          return;
-        }
-        decode(*it, out.*d.pointer, Path::at(path.member(d.name)), r);
-      });
+  for_each_member<T>([&](auto d) {
+    using M = std::remove_cvref_t<decltype(out.*d.pointer)>;
+    const FieldRules& r = rules.of(d.name);
+    auto it = in.find(d.name);
+    if (it == in.end()) {
+      if (!is_optional<M>::value && !r.defaulted)
+        fail(Path::at(path.member(d.name)), "field required");
+      return;
+    }
+    decode(*it, out.*d.pointer, Path::at(path.member(d.name)), r);
+  });
 }
 
 template <class T>
@@ -171,8 +157,7 @@ void encode(nlohmann::json& out, const T& value) {
   } else {
     static_assert(Described<T>, "a model member must be a described struct or a JSON type");
     out = nlohmann::json::object();
-    boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>(
-        [&](auto d) { encode(out[d.name], value.*d.pointer); });
+    for_each_member<T>([&](auto d) { encode(out[d.name], value.*d.pointer); });
   }
 }
 
@@ -201,11 +186,10 @@ void write(JsonWriter& out, const T& value) {
   } else {
     static_assert(Described<T>, "a model member must be a described struct or a JSON type");
     out.begin_object();
-    boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>(
-        [&](auto d) {
-          out.key(d.name);
-          write(out, value.*d.pointer);
-        });
+    for_each_member<T>([&](auto d) {
+      out.key(d.name);
+      write(out, value.*d.pointer);
+    });
     out.end_object();
   }
 }

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <deque>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -45,6 +46,26 @@ struct FieldRules {
   bool defaulted = false;   // may be absent: the model's own initial value stands
   std::string description;  // for the schema
 };
+
+// Calls f(d) for each public described member of T: d.name, d.pointer.
+template <class T, class F>
+void for_each_member(F&& f) {
+  boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>(f);
+}
+
+// The member types a model's JSON, schema and SQL row treat apart.
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+template <class T>
+struct is_string_map : std::false_type {};
+template <class T>
+struct is_string_map<std::map<std::string, T>> : std::true_type {};
 
 // A model that states rules: `static void rules(Rules<T>&)`.
 template <class T>
@@ -116,11 +137,10 @@ class Rules {
   template <class M>
   Field field(M T::*member) {
     const char* name = nullptr;
-    boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>(
-        [&](auto d) {
-          if constexpr (std::is_same_v<std::remove_cv_t<decltype(d.pointer)>, M T::*>)
-            if (d.pointer == member) name = d.name;
-        });
+    for_each_member<T>([&](auto d) {
+      if constexpr (std::is_same_v<std::remove_cv_t<decltype(d.pointer)>, M T::*>)
+        if (d.pointer == member) name = d.name;
+    });
     if (!name) throw std::logic_error("Rules::field: not a described member");
     for (auto& [n, r] : fields_)
       if (n == name) return Field(r);

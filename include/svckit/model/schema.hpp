@@ -52,15 +52,14 @@ nlohmann::json schema_of(const FieldRules& rules) {
     auto required = nlohmann::json::array();
     const auto& all = rules_of<T>();
     const T defaults{};
-    boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>(
-        [&](auto d) {
-          using M = std::remove_cvref_t<decltype(defaults.*d.pointer)>;
-          const FieldRules& r = all.of(d.name);
-          auto property = schema_of<M>(r);
-          if (r.defaulted) encode(property["default"], defaults.*d.pointer);
-          s["properties"][d.name] = std::move(property);
-          if (!is_optional<M>::value && !r.defaulted) required.push_back(d.name);
-        });
+    for_each_member<T>([&](auto d) {
+      using M = std::remove_cvref_t<decltype(defaults.*d.pointer)>;
+      const FieldRules& r = all.of(d.name);
+      auto property = schema_of<M>(r);
+      if (r.defaulted) encode(property["default"], defaults.*d.pointer);
+      s["properties"][d.name] = std::move(property);
+      if (!is_optional<M>::value && !r.defaulted) required.push_back(d.name);
+    });
     if (!required.empty()) s["required"] = std::move(required);
   }
   apply_rules(s, rules);

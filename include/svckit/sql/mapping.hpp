@@ -24,14 +24,8 @@ namespace svckit::sql {
 
 namespace detail {
 
-template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-template <class T>
-struct is_vector : std::false_type {};
-template <class T>
-struct is_vector<std::vector<T>> : std::true_type {};
+using model::is_optional;
+using model::is_vector;
 
 template <class T>
 Value to_value(const T& v) {
@@ -67,10 +61,7 @@ void read_column(const Value& v, T& out) {
   }
 }
 
-template <class T, class F>
-void for_each_member(F&& f) {
-  boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>(f);
-}
+using model::for_each_member;
 
 }  // namespace detail
 

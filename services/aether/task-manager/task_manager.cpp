@@ -17,11 +17,6 @@ using svckit::Task;
 using svckit::http::Request;
 using svckit::http::Response;
 
-template <class T>
-Response json(int status, const T& body) {
-  return Response::json_text(status, svckit::model::to_json_text(body));
-}
-
 svckit::NotFound task_not_found(const std::string& id) {
   return svckit::NotFound("task '" + id + "' not found");
 }
@@ -115,7 +110,7 @@ Task<Response> TaskManager::create(Request& req) {
                           {"timestamp", task.created_at}};
   co_await bus_->publish("task.created", std::move(event), &req.context());
   TaskCreated answer{task.id, std::move(task)};
-  co_return json(201, answer);
+  co_return svckit::http::json_response(201, answer);
 }
 
 Task<Response> TaskManager::list(Request& req) {
@@ -126,12 +121,12 @@ Task<Response> TaskManager::list(Request& req) {
   filter.page = svckit::http::query_int("page", req.query_param("page"), 1, 1, 1'000'000);
   filter.limit = svckit::http::query_int("limit", req.query_param("limit"), 20, 1, 100);
   auto page = co_await store_->list(filter);
-  co_return json(200, page);
+  co_return svckit::http::json_response(200, page);
 }
 
 Task<Response> TaskManager::stats(Request&) {
   auto stats = co_await store_->stats();
-  co_return json(200, stats);
+  co_return svckit::http::json_response(200, stats);
 }
 
 Task<Response> TaskManager::get(Request& req) {
@@ -139,7 +134,7 @@ Task<Response> TaskManager::get(Request& req) {
   auto task = co_await store_->find(id);
   if (!task) throw task_not_found(id);
   TaskReply answer{std::move(*task)};
-  co_return json(200, answer);
+  co_return svckit::http::json_response(200, answer);
 }
 
 Task<Response> TaskManager::update(Request& req) {
@@ -152,7 +147,7 @@ Task<Response> TaskManager::update(Request& req) {
                           {"updated_by", req.user_id()}, {"timestamp", task->updated_at}};
   co_await bus_->publish("task.updated", std::move(event), &req.context());
   TaskReply answer{std::move(*task)};
-  co_return json(200, answer);
+  co_return svckit::http::json_response(200, answer);
 }
 
 Task<Response> TaskManager::remove(Request& req) {
@@ -175,7 +170,7 @@ Task<Response> TaskManager::complete(Request& req) {
                           {"timestamp", svckit::utc_now_iso8601()}};
   co_await bus_->publish("task.completed", std::move(event), &req.context());
   TaskReply answer{std::move(*task)};
-  co_return json(200, answer);
+  co_return svckit::http::json_response(200, answer);
 }
 
 }  // namespace aether::task_manager
