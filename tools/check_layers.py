@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """Fails when an include in the SDK points up the layers (docs/architecture.md):
 
-    base       context, settings, config, error, ids, task, blocking_pool, json_writer,
-               entity_cache, log, trace, resilience, model
-    protocols  http, grpc, bus, sql          base only; never one another
-    policies   auth, metrics, health         base and protocols; never one another
+    base       context, settings, config, error, ids, task, blocking_pool, json_writer, meter,
+               hosted_server, entity_cache, log, trace, resilience, model
+    protocols  http, grpc, bus, sql                 base only; never one another
+    policies   auth, metrics, health, messaging     base and protocols; never one another
     app        everything
 
 A file of include/svckit/<module>/ or src/<module>/ (or a top-level base header) may include its
 own module, and modules of lower layers; a protocol or a policy may not include a module of its
-own layer. KNOWN lists the edges that are still there and are to go (issue 21): a new one fails,
-and so does a KNOWN one that is gone (take it off the list).
+own layer. The CMake targets (src/CMakeLists.txt) link the same way: svckit::base <- http, sql,
+bus, grpc <- auth, metrics, health, messaging <- app.
 
     tools/check_layers.py            from the repository root
 """
@@ -19,21 +19,10 @@ import re
 import sys
 
 BASE = {"context", "settings", "config", "error", "ids", "task", "blocking_pool", "json_writer",
-        "entity_cache", "log", "trace", "resilience", "model", "wakeup"}
+        "meter", "hosted_server", "entity_cache", "log", "trace", "resilience", "model", "wakeup"}
 LAYERS = {**{m: 0 for m in BASE}, "http": 1, "grpc": 1, "bus": 1, "sql": 1,
-          "auth": 2, "metrics": 2, "health": 2, "app": 3, "svckit": 4}
+          "auth": 2, "metrics": 2, "health": 2, "messaging": 2, "app": 3, "svckit": 4}
 NAMES = ["base", "protocols", "policies", "app", "svckit.hpp"]
-
-# module -> module edges that break the rule today, each with the file that makes it.
-KNOWN = {
-    ("http", "metrics"),   # the client counts http_client_* itself: to report through an observer
-    ("bus", "metrics"),    # bus_* counters: the same
-    ("bus", "sql"),        # ProcessedEvents (bus + sql): to move into a module above both
-    ("grpc", "app"),       # the gRPC server is an App-hosted server: to move to app
-    ("grpc", "auth"),      # its auth interceptor: to move to auth, plugged in as an interceptor
-    ("grpc", "health"),    # its health service: the same, in health
-    ("grpc", "metrics"),   # grpc_server_* counters: through an observer
-}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]svckit/([a-z_]+)(/|\.hpp)', re.M)
 
@@ -48,7 +37,7 @@ def module_of(path: pathlib.Path):
 def main():
     files = sorted(pathlib.Path("include/svckit").rglob("*.hpp")) + \
         sorted(p for p in pathlib.Path("src").rglob("*") if p.suffix in (".cpp", ".hpp"))
-    seen, bad = set(), []
+    bad = []
     for f in files:
         mine = module_of(f)
         if mine not in LAYERS:
@@ -60,21 +49,42 @@ def main():
                 continue
             up = LAYERS[theirs] > LAYERS[mine]
             sideways = LAYERS[theirs] == LAYERS[mine] and LAYERS[mine] in (1, 2)
-            if not (up or sideways):
-                continue
-            seen.add((mine, theirs))
-            if (mine, theirs) not in KNOWN:
+            if up or sideways:
                 line = f.read_text().count("\n", 0, m.start()) + 1
                 how = "up" if up else "sideways"
                 bad.append(f"{f}:{line}: {mine} ({NAMES[LAYERS[mine]]}) includes {theirs} "
                            f"({NAMES[LAYERS[theirs]]}): {how} the layers")
-    for gone in sorted(KNOWN - seen):
-        bad.append(f"{gone[0]} no longer includes {gone[1]}: take it off KNOWN in tools/check_layers.py")
+    bad += check_targets()
     for b in bad:
         print(b)
     if not bad:
-        print(f"layers: {len(files)} files, {len(seen)} known edges left to remove")
+        print(f"layers: {len(files)} files, every include and every target link points down")
     return 1 if bad else 0
+
+
+def layer_of_target(target):
+    module = target.removeprefix("svckit_")
+    return 0 if module == "base" else LAYERS.get(module)
+
+
+def check_targets():
+    """Each svckit_<module> library links only libraries of lower layers."""
+    text = pathlib.Path("src/CMakeLists.txt").read_text()
+    bad = []
+    links = re.findall(r"target_link_libraries\((svckit_[a-z]+)([^)]*)\)", text) + \
+        [("svckit_" + name, rest) for name, rest in re.findall(r"svckit_module\(([a-z]+)([^)]*)\)", text)]
+    if len(links) < 9:
+        bad.append("src/CMakeLists.txt: fewer module targets than svckit has modules")
+    for target, deps in links:
+        mine = layer_of_target(target)
+        if mine is None:
+            bad.append(f"src/CMakeLists.txt: target {target} has no layer")
+            continue
+        for dep in re.findall(r"svckit_[a-z]+", deps):
+            theirs = layer_of_target(dep)
+            if theirs is None or theirs >= mine:
+                bad.append(f"src/CMakeLists.txt: {target} links {dep}: not a lower layer")
+    return bad
 
 
 if __name__ == "__main__":

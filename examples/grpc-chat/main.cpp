@@ -6,8 +6,9 @@
 //
 //   GRPC_PORT=50051 JWT_SECRET_KEY=... build/bin/grpc-chat
 #include <svckit/app/auth_settings.hpp>
+#include <svckit/app/grpc.hpp>
 #include <svckit/app/run.hpp>
-#include <svckit/grpc/server.hpp>
+#include <svckit/auth/grpc.hpp>
 
 #include "ai_gateway.pb.h"
 
@@ -27,7 +28,8 @@ std::int64_t words(const std::string& s) {
 struct ChatOnly : svckit::Module {
   void install(svckit::App& app) override {
     auto ai = svckit::grpc::server(app).service(
-        "AIGateway", svckit::required_bearer_options_from_settings(app, "grpc-chat"));
+        "AIGateway", svckit::auth::grpc_authentication(
+                         svckit::required_bearer_options_from_settings(app, "grpc-chat")));
     ai.unary<ChatRequest, ChatResponse>(
         "Chat",
         [](svckit::grpc::Call&, const ChatRequest& request) -> svckit::grpc::Reply<ChatResponse> {

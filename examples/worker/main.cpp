@@ -1,8 +1,8 @@
 // A bus worker: consumes `work.#` as a member of the group WORKER_GROUP (default "worker"),
-// effectively once (bus::ProcessedEvents in its own SQLite database), and records what it handled;
-// with WORKER_PUBLISH=N it also publishes N `work.item` events at start, WORKER_WINDOW at a time.
-// Point BUS_URL at RabbitMQ and run several: they share the group's queue, and what one of them
-// held when it died goes to the others. The fault tests drive it
+// effectively once (messaging::ProcessedEvents in its own SQLite database), and records what it
+// handled; with WORKER_PUBLISH=N it also publishes N `work.item` events at start, WORKER_WINDOW at
+// a time. Point BUS_URL at RabbitMQ and run several: they share the group's queue, and what one of
+// them held when it died goes to the others. The fault tests drive it
 // (tests/integration/test_rabbitmq.py).
 //
 //   GET /api/v1/worker/handled   {"rows": handled rows, "distinct": distinct events}
@@ -14,7 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <svckit/bus/processed_events.hpp>
+#include <svckit/messaging/processed_events.hpp>
 #include <svckit/svckit.hpp>
 
 using namespace std::chrono_literals;
@@ -56,7 +56,7 @@ Task<void> publish_all(svckit::bus::Bus& bus, const svckit::log::Logger& log, st
 }  // namespace
 
 struct Worker : svckit::Module {
-  std::unique_ptr<svckit::bus::ProcessedEvents> processed;
+  std::unique_ptr<svckit::messaging::ProcessedEvents> processed;
 
   static void declare(svckit::Settings& settings) {
     auto integer = [&settings](const char* name, const char* fallback, std::int64_t min,
@@ -89,7 +89,7 @@ struct Worker : svckit::Module {
 
     std::string group = config.text("WORKER_GROUP");
     if (group != "none") {
-      processed = std::make_unique<svckit::bus::ProcessedEvents>(db, group);
+      processed = std::make_unique<svckit::messaging::ProcessedEvents>(db, group);
       std::chrono::milliseconds handle_time(config.integer("WORKER_HANDLE_MS"));
       std::string poison = config.text("WORKER_FAIL_TYPE");
       svckit::bus::SubscribeOptions options;

@@ -152,18 +152,18 @@ struct CompiledRoute {
   std::shared_ptr<Upstream> upstream;
   std::shared_ptr<Upstream> legacy;  // with a split
   std::shared_ptr<SplitState> split;
-  // What every request counts, from every I/O thread: sharded (svckit/metrics/sharded.hpp).
-  metrics::ShardedCounter* to_new = nullptr;
-  metrics::ShardedCounter* to_legacy = nullptr;
+  // What every request counts, from every I/O thread: sharded cells (svckit/meter.hpp).
+  meter::Counter* to_new = nullptr;
+  meter::Counter* to_legacy = nullptr;
   prometheus::Counter* shadow_match = nullptr;
   prometheus::Counter* shadow_mismatch = nullptr;
   prometheus::Counter* shadow_error = nullptr;
   prometheus::Counter* rollbacks = nullptr;
   prometheus::Gauge* rolled_back = nullptr;
   http::Middleware handle;  // edge checks, then the proxy
-  metrics::ShardedCounter* requests[6] = {};
-  metrics::ShardedCounter* retries = nullptr;
-  metrics::ShardedHistogram* duration = nullptr;
+  meter::Counter* requests[6] = {};
+  meter::Counter* retries = nullptr;
+  meter::Histogram* duration = nullptr;
 };
 
 struct Compiled {
@@ -262,11 +262,11 @@ struct Gateway::State {
   }
   std::mutex reload_mutex;
   std::pair<long, long> loaded_mtime{0, 0};  // the routes file's, to see an edit
-  metrics::ShardedFamily<metrics::ShardedCounter>* requests = nullptr;
-  metrics::ShardedFamily<metrics::ShardedCounter>* retries = nullptr;
-  metrics::ShardedFamily<metrics::ShardedHistogram>* duration = nullptr;
+  meter::Family<meter::Counter>* requests = nullptr;
+  meter::Family<meter::Counter>* retries = nullptr;
+  meter::Family<meter::Histogram>* duration = nullptr;
   prometheus::Family<prometheus::Counter>* reloads = nullptr;
-  metrics::ShardedFamily<metrics::ShardedCounter>* splits = nullptr;
+  meter::Family<meter::Counter>* splits = nullptr;
   prometheus::Family<prometheus::Counter>* shadows = nullptr;
   prometheus::Family<prometheus::Counter>* rollbacks = nullptr;
   prometheus::Family<prometheus::Gauge>* rolled_back = nullptr;
@@ -744,18 +744,18 @@ void Gateway::install(App& app) {
   s.app = &app;
   s.routes_path = app.settings().text("GATEWAY_ROUTES");
   s.bearer = bearer_options_from_settings(app);
-  s.requests = &app.metrics().sharded_counter(
+  s.requests = &app.metrics().counters(
       "gateway_requests_total", "Requests through the gateway, by route, upstream and status.");
-  s.retries = &app.metrics().sharded_counter("gateway_retries_total",
-                                             "Calls retried on another target, by route.");
-  s.duration = &app.metrics().sharded_histogram(
-      "gateway_request_duration_seconds",
-      "Time from request to answer through the gateway, by route.");
+  s.retries = &app.metrics().counters("gateway_retries_total",
+                                      "Calls retried on another target, by route.");
+  s.duration =
+      &app.metrics().histograms("gateway_request_duration_seconds",
+                                "Time from request to answer through the gateway, by route.");
   s.reloads = &app.metrics().counter("gateway_config_reloads_total",
                                      "Routes file loads, by result (loaded, rejected).");
-  s.splits = &app.metrics().sharded_counter(
-      "gateway_split_requests_total",
-      "Requests of split routes, by the side that answered (new, legacy).");
+  s.splits =
+      &app.metrics().counters("gateway_split_requests_total",
+                              "Requests of split routes, by the side that answered (new, legacy).");
   s.shadows = &app.metrics().counter("gateway_shadow_requests_total",
                                      "Shadowed requests, by result (match, mismatch, error).");
   s.rollbacks = &app.metrics().counter("gateway_rollbacks_total",

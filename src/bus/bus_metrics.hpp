@@ -1,55 +1,41 @@
 #pragma once
-// The bus's metrics, the same for every backend (docs/bus.md lists them). What is counted per
-// event (published, confirmed, consumed, acked, handling time) lives in atomics that the counting
-// code holds a pointer to, and is summed into Prometheus families when scraped: prometheus-cpp's
-// children hash their labels under a lock to be found, and its Histogram takes a mutex on every
-// observation. The rarer counts (retries, dead letters, depth, connection) are prometheus-cpp's.
+// The bus's metrics, the same for every backend (docs/bus.md lists them), counted into the
+// meter's cells (svckit/meter.hpp): what is counted per event (published, confirmed, consumed,
+// acked, handling time) through cells looked up once per type and kept by the counting code.
 #include <array>
-#include <atomic>
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "svckit/bus/bus.hpp"
-#include "svckit/metrics/registry.hpp"
+#include "svckit/meter.hpp"
 
 namespace svckit::bus::detail {
 
 class BusMetrics {
  public:
-  BusMetrics(metrics::Registry* registry, std::string backend);
-  ~BusMetrics();
+  BusMetrics(meter::Meter* meter, std::string backend);  // counts nothing without a meter
 
-  // bus_messages_published_total / bus_messages_confirmed_total of one type, in a slot per
-  // publishing thread (8, each on its own cache line) so that threads publishing the same type
-  // do not pass one line back and forth.
-  struct PublishSeries {
-    struct alignas(64) Slot {
-      std::atomic<std::uint64_t> published{0};
-      std::atomic<std::uint64_t> confirmed{0};
-    };
-    std::array<Slot, 8> slots;
-    Slot& mine();  // the calling thread's
+  // bus_messages_published_total / bus_messages_confirmed_total of one type.
+  struct PublishCells {
+    meter::Counter* published;
+    meter::Counter* confirmed;
   };
-  // What one group's deliveries of one type came to, as counted by one owner.
-  struct DeliverySeries {
-    std::array<std::atomic<std::uint64_t>, 3> outcomes{};  // by Outcome
-    std::atomic<std::uint64_t> acked{0};
-    std::array<std::atomic<std::uint64_t>, 15> buckets{};  // default_latency_buckets() and +Inf
-    std::atomic<double> seconds{0};
-    void record(Outcome outcome, double handling_seconds);
+  // What one group's deliveries of one type came to.
+  struct DeliveryCells {
+    std::array<meter::Counter*, 3> outcomes;  // by Outcome
+    meter::Counter* acked;
+    meter::Histogram* handling;  // the group's: labelled by group only
+    void record(Outcome outcome, double handling_seconds) const;
   };
 
-  // Null without a registry; otherwise valid as long as this object. Looked up under a lock:
+  // Null without a meter; otherwise valid as long as this object. Looked up under a lock:
   // callers on a hot path keep the pointer.
-  PublishSeries* publish_series(const std::string& type);
-  // `owner` keeps apart what different consumers count (each then counts without sharing a cache
-  // line with the others); owners of one group and type are summed when scraped.
-  DeliverySeries* delivery_series(const std::string& group, const std::string& type,
-                                  const void* owner = nullptr);
-  prometheus::Gauge* depth_gauge(const std::string& group);
+  const PublishCells* publish_cells(const std::string& type);
+  const DeliveryCells* delivery_cells(const std::string& group, const std::string& type);
+  meter::Gauge* depth_gauge(const std::string& group);
 
   void published(const std::string& type);
   void confirmed(const std::string& type);
@@ -60,23 +46,12 @@ class BusMetrics {
   void connected(bool up);
 
  private:
-  struct Series;  // the atomics and their Prometheus export
-  struct GroupChildren {
-    prometheus::Gauge* depth;
-    prometheus::Counter* retried;
-    prometheus::Counter* dead_lettered;
-  };
-  GroupChildren& group(const std::string& name);
-
-  metrics::Registry* registry_;
-  std::string backend_;
-  std::shared_ptr<Series> series_;  // shared with the registry, which collects it
+  meter::Meter* meter_;
+  meter::Gauge* connected_ = nullptr;
   std::mutex mutex_;
-  std::map<std::string, GroupChildren, std::less<>> groups_;
-  prometheus::Family<prometheus::Counter>* retried_ = nullptr;
-  prometheus::Family<prometheus::Counter>* dead_lettered_ = nullptr;
-  prometheus::Family<prometheus::Gauge>* depth_ = nullptr;
-  prometheus::Gauge* connected_ = nullptr;
+  std::map<std::string, PublishCells, std::less<>> publishes_;  // by type
+  std::map<std::pair<std::string, std::string>, DeliveryCells, std::less<>>
+      deliveries_;  // by group, type
 };
 
 }  // namespace svckit::bus::detail

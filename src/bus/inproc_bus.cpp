@@ -21,7 +21,6 @@
 #include "delivery.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/log/logger.hpp"
-#include "svckit/metrics/registry.hpp"
 
 // How events move (docs/bus.md#in-process):
 //   publish → for each group whose patterns match: a consumer with room (an atomic credit) gets
@@ -65,7 +64,7 @@ struct Consumer {
   std::deque<Message> local;
   std::size_t workers = 0;     // worker coroutines alive
   bool helper_posted = false;  // a check for a further worker is on its way
-  std::unordered_map<std::string, BusMetrics::DeliverySeries*> counters;  // by type
+  std::unordered_map<std::string, const BusMetrics::DeliveryCells*> counters;  // by type
 
   // Takes one unit of credit, unless the consumer is full.
   bool take_credit() {
@@ -86,7 +85,7 @@ struct Group {
   std::deque<Message> backlog;               // waiting for a consumer with credit
   std::atomic<std::size_t> backlog_size{0};  // read without the lock by settles and publishes
   std::vector<DeadLetter> dead;
-  prometheus::Gauge* depth = nullptr;
+  meter::Gauge* depth = nullptr;
 
   bool wants(const std::string& type) const {
     for (const auto& p : patterns)
@@ -110,7 +109,7 @@ struct Group {
 // Where the events of one type go, and what publishing them counts into.
 struct Route {
   std::vector<Group*> groups;
-  BusMetrics::PublishSeries* counters;  // null without metrics
+  const BusMetrics::PublishCells* counters;  // null without metrics
 };
 
 // A request waiting for its reply; woken by cancelling its timer on the requester's loop.
@@ -166,7 +165,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
     auto it = routes.find(type);
     if (it == routes.end()) {
       if (routes.size() > 4096) routes.clear();  // bounded however many types appear
-      Route route{{}, metrics.publish_series(type)};
+      Route route{{}, metrics.publish_cells(type)};
       for (auto& [name, g] : groups)
         if (g->wants(type)) route.groups.push_back(g.get());
       it = routes.emplace(type, std::move(route)).first;
@@ -196,7 +195,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
       g.backlog.pop_front();
       g.backlog_size.store(g.backlog.size());
     }
-    if (g.depth) g.depth->Set(static_cast<double>(g.backlog.size()));
+    if (g.depth) g.depth->set(static_cast<double>(g.backlog.size()));
   }
 
   // Into the consumer's inbox; its loop is woken once for however many arrive meanwhile.
@@ -264,7 +263,7 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   }
 
   Task<void> deliver(Consumer& c, Message m) {
-    BusMetrics::DeliverySeries* counters = counters_for(c, m.event->type);
+    const BusMetrics::DeliveryCells* counters = counters_for(c, m.event->type);
     auto started = counters ? Clock::now() : Clock::time_point{};
     HandlerResult result;
     try {
@@ -282,11 +281,11 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   }
 
   // This consumer's own series (no cache line shared with other consumers), by type.
-  BusMetrics::DeliverySeries* counters_for(Consumer& c, const std::string& type) {
+  const BusMetrics::DeliveryCells* counters_for(Consumer& c, const std::string& type) {
     auto it = c.counters.find(type);
     if (it == c.counters.end()) {
       if (c.counters.size() > 4096) c.counters.clear();  // the series stay; only the cache goes
-      it = c.counters.emplace(type, metrics.delivery_series(c.group->name, type, &c)).first;
+      it = c.counters.emplace(type, metrics.delivery_cells(c.group->name, type)).first;
     }
     return it->second;
   }
@@ -382,9 +381,8 @@ Task<void> InprocBus::publish(Event event) {
     const std::size_t n = route.groups.size();
     for (std::size_t i = 0; i + 1 < n; ++i) state_->offer(*route.groups[i], Message{shared, 0});
     if (route.counters) {  // taken at once: in-process, published is confirmed
-      auto& slot = route.counters->mine();
-      slot.published.fetch_add(1, std::memory_order_relaxed);
-      slot.confirmed.fetch_add(1, std::memory_order_relaxed);
+      route.counters->published->increment();
+      route.counters->confirmed->increment();
     }
     if (n > 0) state_->offer(*route.groups[n - 1], Message{std::move(shared), 0});
   });

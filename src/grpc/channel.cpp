@@ -19,7 +19,7 @@
 #include "../wakeup.hpp"
 #include "svckit/grpc/status.hpp"
 #include "svckit/log/logger.hpp"
-#include "svckit/metrics/registry.hpp"
+#include "svckit/meter.hpp"
 
 namespace svckit::grpc {
 namespace {
@@ -106,28 +106,28 @@ struct Channel::Impl {
     if (options.breaker) {
       breaker = std::make_unique<CircuitBreaker>(*options.breaker);
       breaker->on_state_change([this](CircuitBreaker::State from, CircuitBreaker::State to) {
-        if (breaker_gauge) breaker_gauge->Set(static_cast<double>(to));
+        if (breaker_gauge) breaker_gauge->set(static_cast<double>(to));
         if (options.logger)
           options.logger->warning(
               "circuit breaker state changed",
               {{"upstream", name}, {"from", to_string(from)}, {"to", to_string(to)}});
       });
     }
-    if (auto* r = options.metrics) {
-      started = &r->counter("grpc_client_started_total", "RPCs started on the client.");
-      handled = &r->counter("grpc_client_handled_total",
-                            "RPCs completed by the client, regardless of success or failure.");
-      handling = &r->histogram("grpc_client_handling_seconds",
-                               "Latency of gRPC calls made by the client, retries included.");
-      retries = &r->counter("grpc_client_retries_total", "Retries made by the gRPC client.")
-                     .Add({{"upstream", name}});
-      budget_exhausted = &r->counter("grpc_client_retry_budget_exhausted_total",
-                                     "Retries not made because the retry budget was spent.")
-                              .Add({{"upstream", name}});
+    if (auto* m = options.metrics) {
+      started = &m->counters("grpc_client_started_total", "RPCs started on the client.");
+      handled = &m->counters("grpc_client_handled_total",
+                             "RPCs completed by the client, regardless of success or failure.");
+      handling = &m->histograms("grpc_client_handling_seconds",
+                                "Latency of gRPC calls made by the client, retries included.");
+      retries = &m->counters("grpc_client_retries_total", "Retries made by the gRPC client.")
+                     .add({{"upstream", name}});
+      budget_exhausted = &m->counters("grpc_client_retry_budget_exhausted_total",
+                                      "Retries not made because the retry budget was spent.")
+                              .add({{"upstream", name}});
       if (breaker)
-        breaker_gauge = &r->gauge("grpc_client_circuit_breaker_state",
-                                  "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.")
-                             .Add({{"upstream", name}});
+        breaker_gauge = &m->gauges("grpc_client_circuit_breaker_state",
+                                   "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.")
+                             .add({{"upstream", name}});
     }
   }
 
@@ -136,30 +136,25 @@ struct Channel::Impl {
   std::shared_ptr<::grpc::Channel> channel;
   RetryBudget budget;
   std::unique_ptr<CircuitBreaker> breaker;
-  prometheus::Family<prometheus::Counter>* started = nullptr;
-  prometheus::Family<prometheus::Counter>* handled = nullptr;
-  prometheus::Family<prometheus::Histogram>* handling = nullptr;
-  prometheus::Counter* retries = nullptr;
-  prometheus::Counter* budget_exhausted = nullptr;
-  prometheus::Gauge* breaker_gauge = nullptr;
-  std::mutex children_mutex;
-  std::map<std::string, prometheus::Histogram*> histograms;  // by method
+  meter::Family<meter::Counter>* started = nullptr;
+  meter::Family<meter::Counter>* handled = nullptr;
+  meter::Family<meter::Histogram>* handling = nullptr;
+  meter::Counter* retries = nullptr;
+  meter::Counter* budget_exhausted = nullptr;
+  meter::Gauge* breaker_gauge = nullptr;
 
   void count(const std::string& method, ::grpc::StatusCode code, Clock::time_point since) {
     if (!started) return;
     auto slash = method.find('/', 1);
     std::string service = method.substr(1, slash == std::string::npos ? 0 : slash - 1);
     std::string short_name = slash == std::string::npos ? method : method.substr(slash + 1);
-    prometheus::Labels labels = {
+    meter::Labels labels = {
         {"grpc_service", service}, {"grpc_method", short_name}, {"grpc_type", "unary"}};
-    std::lock_guard lock(children_mutex);
-    started->Add(labels).Increment();
-    auto with_code = labels;
-    with_code["grpc_code"] = std::string(code_name(code));
-    handled->Add(with_code).Increment();
-    auto& h = histograms[method];
-    if (!h) h = &handling->Add(labels, metrics::default_latency_buckets());
-    h->Observe(std::chrono::duration<double>(Clock::now() - since).count());
+    started->add(labels).increment();
+    handling->add(labels, meter::latency_buckets())
+        .observe(std::chrono::duration<double>(Clock::now() - since).count());
+    labels["grpc_code"] = std::string(code_name(code));
+    handled->add(labels).increment();
   }
 
   void prepare(Attempt& a, const CallOptions& o, Clock::time_point until) {
@@ -243,10 +238,10 @@ struct Channel::Impl {
       auto wait = options.retry.backoff(attempt_number);
       if (deadline.is_set() && wait >= deadline.remaining()) break;
       if (!budget.try_spend()) {
-        if (budget_exhausted) budget_exhausted->Increment();
+        if (budget_exhausted) budget_exhausted->increment();
         break;
       }
-      if (retries) retries->Increment();
+      if (retries) retries->increment();
       if (options.logger)
         options.logger->info("retrying call", {{"upstream", name},
                                                {"method", path},

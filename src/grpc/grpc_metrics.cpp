@@ -1,20 +1,15 @@
 #include "grpc_metrics.hpp"
 
 #include <algorithm>
-#include <limits>
-#include <mutex>
 
 #include <grpcpp/server_context.h>
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
 
 #include "svckit/grpc/status.hpp"
-#include "svckit/metrics/registry.hpp"
+#include "svckit/meter.hpp"
 
 namespace svckit::grpc::detail {
 namespace {
 
-constexpr auto kRelaxed = std::memory_order_relaxed;
 constexpr int kCodes = 17;  // OK .. UNAUTHENTICATED
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -23,103 +18,53 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
+// One method's cells. grpc_server_handled_total has a cell per code, made when a call first
+// ends with it: a scrape shows the codes that happened, not seventeen zeros per method.
 struct GrpcMetrics::Series {
-  const MethodInfo* method;
-  std::atomic<std::uint64_t> started{0};
-  std::atomic<std::uint64_t> received{0};
-  std::atomic<std::uint64_t> sent{0};
-  std::array<std::atomic<std::uint64_t>, kCodes> handled{};
-  std::array<std::atomic<std::uint64_t>, 15> buckets{};  // default_latency_buckets() and +Inf
-  std::atomic<double> seconds{0};
-};
+  meter::Labels labels;
+  meter::Family<meter::Counter>* handled_family;
+  meter::Counter* started;
+  meter::Counter* received;
+  meter::Counter* sent;
+  meter::Histogram* handling;
+  std::array<std::atomic<meter::Counter*>, kCodes> handled{};
 
-// The collectable the registry scrapes. It holds the series map by reference: the map is full
-// before the first call and never changes after, and the GrpcMetrics outlives the App's
-// registry renders (both belong to the App).
-struct GrpcMetrics::Export : prometheus::Collectable {
-  mutable std::mutex mutex;  // guards `owner` going away
-  const GrpcMetrics* owner;
-  explicit Export(const GrpcMetrics* o) : owner(o) {}
-
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    using prometheus::MetricType;
-    auto family = [](const char* name, const char* help, MetricType type) {
-      return prometheus::MetricFamily{name, help, type, {}};
-    };
-    auto started =
-        family("grpc_server_started_total", "RPCs started on the server.", MetricType::Counter);
-    auto handled = family("grpc_server_handled_total",
-                          "RPCs completed on the server, regardless of success or failure.",
-                          MetricType::Counter);
-    auto received = family("grpc_server_msg_received_total",
-                           "RPC stream messages received on the server.", MetricType::Counter);
-    auto sent = family("grpc_server_msg_sent_total", "gRPC stream messages sent on the server.",
-                       MetricType::Counter);
-    auto handling =
-        family("grpc_server_handling_seconds",
-               "Response latency of gRPC calls handled by the server.", MetricType::Histogram);
-    std::lock_guard lock(mutex);
-    if (!owner) return {};
-    const auto& bounds = metrics::default_latency_buckets();
-    for (const auto& [info, s] : owner->series_) {
-      auto labels = [&] {
-        prometheus::ClientMetric m;
-        m.label = {{"grpc_method", info->name},
-                   {"grpc_service", info->service},
-                   {"grpc_type", info->type}};
-        return m;
-      };
-      auto counter = [&](prometheus::MetricFamily& f, std::uint64_t value) {
-        auto m = labels();
-        m.counter.value = static_cast<double>(value);
-        f.metric.push_back(std::move(m));
-      };
-      counter(started, s->started.load(kRelaxed));
-      counter(received, s->received.load(kRelaxed));
-      counter(sent, s->sent.load(kRelaxed));
-      for (int code = 0; code < kCodes; ++code) {
-        auto n = s->handled[code].load(kRelaxed);
-        if (n == 0) continue;
-        auto m = labels();
-        m.label.push_back(
-            {"grpc_code", std::string(code_name(static_cast<::grpc::StatusCode>(code)))});
-        m.counter.value = static_cast<double>(n);
-        handled.metric.push_back(std::move(m));
-      }
-      auto h = labels();
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i <= bounds.size(); ++i) {
-        cumulative += s->buckets[i].load(kRelaxed);
-        h.histogram.bucket.push_back(
-            {cumulative, i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity()});
-      }
-      h.histogram.sample_count = cumulative;
-      h.histogram.sample_sum = s->seconds.load(kRelaxed);
-      handling.metric.push_back(std::move(h));
-    }
-    return {std::move(started), std::move(handled), std::move(received), std::move(sent),
-            std::move(handling)};
+  meter::Counter& handled_with(int code) {
+    if (auto* c = handled[code].load(std::memory_order_acquire)) return *c;
+    auto with_code = labels;
+    with_code["grpc_code"] = std::string(code_name(static_cast<::grpc::StatusCode>(code)));
+    auto* c = &handled_family->add(with_code);
+    handled[code].store(c, std::memory_order_release);  // a race stores the same cell
+    return *c;
   }
 };
 
-GrpcMetrics::GrpcMetrics(metrics::Registry& registry) : export_(std::make_shared<Export>(this)) {
-  if (metrics::default_latency_buckets().size() + 1 != Series{}.buckets.size())
-    throw std::logic_error("GrpcMetrics buckets must hold every latency bucket plus +Inf");
-  registry.add_collectable(export_);
-}
+GrpcMetrics::GrpcMetrics(meter::Meter& meter) : meter_(meter) {}
 
-GrpcMetrics::~GrpcMetrics() {
-  std::lock_guard lock(export_->mutex);
-  export_->owner = nullptr;
-}
+GrpcMetrics::~GrpcMetrics() = default;
 
 void GrpcMetrics::add(const MethodInfo& method) {
-  std::lock_guard lock(export_->mutex);
   auto& slot = series_[&method];
-  if (!slot) {
-    slot = std::make_unique<Series>();
-    slot->method = &method;
-  }
+  if (slot) return;
+  slot = std::make_unique<Series>();
+  slot->labels = {
+      {"grpc_method", method.name}, {"grpc_service", method.service}, {"grpc_type", method.type}};
+  slot->handled_family =
+      &meter_.counters("grpc_server_handled_total",
+                       "RPCs completed on the server, regardless of success or failure.");
+  slot->started = &meter_.counters("grpc_server_started_total", "RPCs started on the server.")
+                       .add(slot->labels);
+  slot->received = &meter_
+                        .counters("grpc_server_msg_received_total",
+                                  "RPC stream messages received on the server.")
+                        .add(slot->labels);
+  slot->sent =
+      &meter_.counters("grpc_server_msg_sent_total", "gRPC stream messages sent on the server.")
+           .add(slot->labels);
+  slot->handling = &meter_
+                        .histograms("grpc_server_handling_seconds",
+                                    "Response latency of gRPC calls handled by the server.")
+                        .add(slot->labels, meter::latency_buckets());
 }
 
 GrpcMetrics::Series* GrpcMetrics::series(const MethodInfo& method) const {
@@ -129,8 +74,8 @@ GrpcMetrics::Series* GrpcMetrics::series(const MethodInfo& method) const {
 
 std::optional<Task<void>> GrpcMetrics::before(Call& call) {
   if (auto* s = series(call.method())) {
-    s->started.fetch_add(1, kRelaxed);
-    s->received.fetch_add(1, kRelaxed);  // unary and server-streaming calls bring one message
+    s->started->increment();
+    s->received->increment();  // unary and server-streaming calls bring one message
   }
   return std::nullopt;
 }
@@ -138,18 +83,13 @@ std::optional<Task<void>> GrpcMetrics::before(Call& call) {
 void GrpcMetrics::after(Call& call, const ::grpc::Status& status) noexcept {
   auto* s = series(call.method());
   if (!s) return;
-  int code = std::clamp(static_cast<int>(status.error_code()), 0, kCodes - 1);
-  s->handled[code].fetch_add(1, kRelaxed);
-  if (status.ok() && call.method().type == "unary") s->sent.fetch_add(1, kRelaxed);
-  double took = seconds_since(call.received_at());
-  const auto& bounds = metrics::default_latency_buckets();
-  auto bucket = std::lower_bound(bounds.begin(), bounds.end(), took) - bounds.begin();
-  s->buckets[static_cast<std::size_t>(bucket)].fetch_add(1, kRelaxed);
-  s->seconds.fetch_add(took, kRelaxed);
+  s->handled_with(std::clamp(static_cast<int>(status.error_code()), 0, kCodes - 1)).increment();
+  if (status.ok() && call.method().type == "unary") s->sent->increment();
+  s->handling->observe(seconds_since(call.received_at()));
 }
 
 void GrpcMetrics::sent(const MethodInfo& method) noexcept {
-  if (auto* s = series(method)) s->sent.fetch_add(1, kRelaxed);
+  if (auto* s = series(method)) s->sent->increment();
 }
 
 }  // namespace svckit::grpc::detail

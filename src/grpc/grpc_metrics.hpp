@@ -2,8 +2,8 @@
 // grpc_server_* metrics with go-grpc-prometheus's names and labels, which Grafana's gRPC
 // dashboards expect: grpc_server_started_total, grpc_server_handled_total{grpc_code},
 // grpc_server_handling_seconds, grpc_server_msg_received_total, grpc_server_msg_sent_total, all
-// labelled grpc_service, grpc_method and grpc_type. Counted in atomics per method (no label
-// lookup, no lock per call) and turned into families when scraped.
+// labelled grpc_service, grpc_method and grpc_type. Counted into the meter's cells, looked up
+// once per method (no label lookup, no lock per call).
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -13,8 +13,8 @@
 
 #include "svckit/grpc/interceptor.hpp"
 
-namespace svckit::metrics {
-class Registry;
+namespace svckit::meter {
+class Meter;
 }
 
 namespace svckit::grpc::detail {
@@ -23,7 +23,7 @@ struct MethodEntry;
 
 class GrpcMetrics : public Interceptor {
  public:
-  explicit GrpcMetrics(metrics::Registry& registry);
+  explicit GrpcMetrics(meter::Meter& meter);
   ~GrpcMetrics() override;
 
   // Every method, once all are registered (before the first call; read without a lock after).
@@ -35,10 +35,9 @@ class GrpcMetrics : public Interceptor {
 
  private:
   struct Series;
-  struct Export;
   Series* series(const MethodInfo& method) const;
+  meter::Meter& meter_;
   std::unordered_map<const MethodInfo*, std::unique_ptr<Series>> series_;
-  std::shared_ptr<Export> export_;  // the registry's collectable: reads series_
 };
 
 }  // namespace svckit::grpc::detail

@@ -1,5 +1,5 @@
-// grpc.health.v1.Health from the App's readiness: what /ready says, over gRPC, for kubelet's gRPC
-// probes, grpc_health_probe and load balancers.
+// grpc.health.v1.Health from the readiness the server was given (the App's): what /ready says, over
+// gRPC, for kubelet's gRPC probes, grpc_health_probe and load balancers.
 //   Check("")                 the server: SERVING when readiness is UP, else NOT_SERVING
 //   Check(a served service)   the same (readiness is the process's)
 //   Check(anything else)      NOT_FOUND
@@ -12,7 +12,6 @@
 
 #include "grpc/health/v1/health.pb.h"
 #include "server_core.hpp"
-#include "svckit/health/health.hpp"
 
 namespace svckit::grpc::detail {
 namespace {
@@ -31,9 +30,9 @@ bool serves(const ServerCore& core, const std::string& service) {
 }
 
 Task<Status> status_now(ServerCore& core) {
-  auto report = co_await core.health.readiness();
-  co_return report.status == health::Status::up ? HealthCheckResponse::SERVING
-                                                : HealthCheckResponse::NOT_SERVING;
+  if (!core.ready) co_return HealthCheckResponse::SERVING;
+  bool ready = co_await core.ready();
+  co_return ready ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
 }
 
 HealthCheckResponse response(Status status) {

@@ -19,7 +19,6 @@
 #include "../wakeup.hpp"
 #include "grpc_metrics.hpp"
 #include "server_core.hpp"
-#include "svckit/app/app.hpp"
 #include "svckit/blocking_pool.hpp"
 
 namespace svckit::grpc {
@@ -28,49 +27,6 @@ namespace {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
-
-// Authentication for one service's calls: the same Authenticator as HTTP's bearer(), reading
-// `authorization` and the API key from the metadata, then the method's permission.
-class AuthInterceptor : public Interceptor {
- public:
-  AuthInterceptor(std::shared_ptr<const auth::Authenticator> authenticator)
-      : authenticator_(std::move(authenticator)),
-        api_key_metadata_(lower(authenticator_->options().api_key_header)) {}
-
-  std::optional<Task<void>> before(Call& call) override {
-    const auth::Authenticator& a = *authenticator_;
-    if (auto authorization = call.metadata("authorization")) {
-      admit(call, a.from_authorization(*authorization));
-    } else if (auto key = a.accepts_api_keys() ? call.metadata(api_key_metadata_) : std::nullopt) {
-      return with_api_key(call, std::string(*key));  // a lookup: waits on an I/O loop
-    } else if (!a.options().allow_anonymous) {
-      a.no_credentials();
-    }
-    permit(call);
-    return std::nullopt;
-  }
-
- private:
-  static std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  }
-  static void admit(Call& call, auth::SharedPrincipal who) {
-    call.context().set_user_id(who->id);
-    call.context().attach(std::move(who));
-  }
-  static void permit(const Call& call) {
-    if (!call.method().permission.empty())
-      auth::check_permission(call.principal(), call.method().permission);
-  }
-  Task<void> with_api_key(Call& call, std::string key) {
-    admit(call, co_await authenticator_->from_api_key(std::move(key)));
-    permit(call);
-  }
-
-  std::shared_ptr<const auth::Authenticator> authenticator_;
-  std::string api_key_metadata_;
-};
 
 // Cancels a call's coroutine from gRPC's thread (OnCancel: the client went away, its deadline
 // passed, the server is shutting down). The Asio signal itself lives in the frame of
@@ -384,14 +340,23 @@ class StreamCall final : public ::grpc::ServerWriteReactor<Bytes>, public Stream
 
 // --- the core ----------------------------------------------------------------------------------
 
-ServerCore::ServerCore(ServerOptions o, std::vector<asio::io_context*> l, const log::Logger& lg,
-                       metrics::Registry& registry, health::Health& h, BlockingPool& b)
+namespace {
+
+template <class T>
+T& required(T* part, const char* name) {
+  if (!part) throw std::logic_error(std::string("the gRPC server needs its ") + name);
+  return *part;
+}
+
+}  // namespace
+
+ServerCore::ServerCore(ServerParts parts, ServerOptions o)
     : options(std::move(o)),
-      loops(std::move(l)),
-      logger(lg),
-      health(h),
-      blocking(b),
-      metrics(std::make_unique<GrpcMetrics>(registry)) {
+      loops(std::move(parts.loops)),
+      logger(required(parts.logger, "logger")),
+      ready(std::move(parts.ready)),
+      blocking(required(parts.blocking, "blocking pool")),
+      metrics(parts.meter ? std::make_unique<GrpcMetrics>(*parts.meter) : nullptr) {
   if (loops.empty()) throw std::logic_error("the gRPC server needs at least one I/O loop");
 }
 
@@ -426,7 +391,7 @@ void ServerCore::finished(Call& call, const MethodEntry& method, const ::grpc::S
 }
 
 void ServerCore::sent(const MethodEntry& method) noexcept {
-  metrics->sent(method.info);
+  if (metrics) metrics->sent(method.info);
 }
 
 }  // namespace detail
@@ -483,15 +448,14 @@ void ServiceBuilder::set_raw_handler(detail::MethodEntry& entry,
 
 // --- Server ------------------------------------------------------------------------------------
 
-Server::Server(App& app, ServerOptions options)
-    : core_(std::make_shared<detail::ServerCore>(std::move(options), app.loops(), app.logger(),
-                                                 app.metrics(), app.health(), app.blocking())) {}
+Server::Server(ServerParts parts, ServerOptions options)
+    : core_(std::make_shared<detail::ServerCore>(std::move(parts), std::move(options))) {}
 
 Server::~Server() {
   if (core_->server) core_->server->Shutdown(std::chrono::system_clock::now());
 }
 
-ServiceBuilder Server::service(std::string full_name, std::optional<auth::BearerOptions> auth) {
+ServiceBuilder Server::service(std::string full_name, std::shared_ptr<Interceptor> authentication) {
   auto& core = *core_;
   if (core.started) throw std::logic_error("gRPC services must be added before the App runs");
   if (!google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name))
@@ -499,16 +463,14 @@ ServiceBuilder Server::service(std::string full_name, std::optional<auth::Bearer
                            ": no compiled .proto declares it (is its library linked?)");
   for (std::size_t i = 0; i < core.services.size(); ++i)
     if (core.services[i].name == full_name) {
-      if (auth) throw std::logic_error("gRPC service " + full_name + ": its auth is set already");
+      if (authentication)
+        throw std::logic_error("gRPC service " + full_name + ": its authentication is set already");
       return ServiceBuilder(core_, i);
     }
   auto& entry = core.services.emplace_back();
   entry.name = full_name;
   entry.impl = std::make_unique<detail::ServiceImpl>();
-  if (auth) {
-    entry.authenticator = std::make_shared<const auth::Authenticator>(std::move(*auth));
-    entry.auth = std::make_unique<detail::AuthInterceptor>(entry.authenticator);
-  }
+  entry.authentication = std::move(authentication);
   return ServiceBuilder(core_, core.services.size() - 1);
 }
 
@@ -526,9 +488,11 @@ void Server::start() {
   detail::add_health_service(*this, core);
   core.started = true;
   for (auto& m : core.methods) {
-    core.metrics->add(m.info);
-    m.pipeline.push_back(core.metrics.get());
-    if (m.service->auth) m.pipeline.push_back(m.service->auth.get());
+    if (core.metrics) {
+      core.metrics->add(m.info);
+      m.pipeline.push_back(core.metrics.get());
+    }
+    if (m.service->authentication) m.pipeline.push_back(m.service->authentication.get());
     for (const auto& i : core.interceptors) m.pipeline.push_back(i.get());
   }
   if (core.options.reflection) {
@@ -564,18 +528,6 @@ Task<void> Server::drain(std::chrono::milliseconds timeout) {
     core->logger.error("gRPC drain failed", {{"error", e.what()}});
   }
   core->logger.info("gRPC drained");
-}
-
-Server& server(App& app) {
-  if (auto* hosted = app.hosted("grpc")) {
-    auto* existing = dynamic_cast<Server*>(hosted);
-    if (!existing) throw std::logic_error("the App hosts something else as 'grpc'");
-    return *existing;
-  }
-  ServerOptions options;
-  options.host = app.config().host;
-  if (app.config().grpc_port) options.port = *app.config().grpc_port;
-  return static_cast<Server&>(app.host("grpc", std::make_unique<Server>(app, options)));
 }
 
 }  // namespace svckit::grpc

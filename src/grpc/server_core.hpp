@@ -10,7 +10,6 @@
 
 #include <grpcpp/server.h>
 
-#include "svckit/auth/authenticator.hpp"
 #include "svckit/grpc/server.hpp"
 
 namespace boost::asio {
@@ -19,14 +18,8 @@ class io_context;
 namespace svckit {
 class BlockingPool;
 }
-namespace svckit::health {
-class Health;
-}
 namespace svckit::log {
 class Logger;
-}
-namespace svckit::metrics {
-class Registry;
 }
 
 namespace svckit::grpc::detail {
@@ -36,8 +29,7 @@ class GrpcMetrics;
 struct ServiceEntry {
   std::string name;
   std::unique_ptr<ServiceImpl> impl;
-  std::shared_ptr<const auth::Authenticator> authenticator;  // null: anonymous calls
-  std::unique_ptr<Interceptor> auth;                         // its interceptor
+  std::shared_ptr<Interceptor> authentication;  // null: anonymous calls
 };
 
 struct MethodEntry {
@@ -51,17 +43,15 @@ class ServerCore {
  public:
   using Clock = std::chrono::steady_clock;
 
-  ServerCore(ServerOptions options, std::vector<boost::asio::io_context*> loops,
-             const log::Logger& logger, metrics::Registry& metrics, health::Health& health,
-             BlockingPool& blocking);
+  ServerCore(ServerParts parts, ServerOptions options);
   ~ServerCore();
 
   ServerOptions options;
   std::vector<boost::asio::io_context*> loops;
   const log::Logger& logger;
-  health::Health& health;
+  std::function<Task<bool>()> ready;
   BlockingPool& blocking;
-  std::unique_ptr<GrpcMetrics> metrics;
+  std::unique_ptr<GrpcMetrics> metrics;                    // null without a meter
   std::vector<std::shared_ptr<Interceptor>> interceptors;  // the app's
   std::deque<ServiceEntry> services;                       // stable addresses
   std::deque<MethodEntry> methods;
@@ -82,7 +72,7 @@ class ServerCore {
   std::atomic<std::size_t> next_loop_{0};
 };
 
-// Adds grpc.health.v1.Health to `core`: answered from the App's readiness.
+// Adds grpc.health.v1.Health to `core`: answered from its readiness.
 void add_health_service(Server& server, ServerCore& core);
 
 }  // namespace svckit::grpc::detail

@@ -24,7 +24,7 @@
 #include "svckit/http/ascii.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/log/logger.hpp"
-#include "svckit/metrics/registry.hpp"
+#include "svckit/meter.hpp"
 #include "svckit/trace/trace_context.hpp"
 
 namespace svckit::http {
@@ -347,14 +347,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::unique_ptr<CircuitBreaker> breaker;
 
   struct Metrics {
-    // Counted on every call from every I/O thread: sharded (metrics/sharded.hpp).
-    metrics::ShardedFamily<metrics::ShardedCounter>* requests = nullptr;
-    metrics::ShardedHistogram* duration = nullptr;
-    prometheus::Counter* retries = nullptr;
-    prometheus::Counter* budget_exhausted = nullptr;
-    prometheus::Gauge* breaker_state = nullptr;
-    // Children of `requests` by method and status (slot 0: no answer, then 100..599).
-    std::unique_ptr<std::atomic<metrics::ShardedCounter*>[]> by_call;
+    // Counted on every call from every I/O thread: sharded cells (svckit/meter.hpp).
+    meter::Family<meter::Counter>* requests = nullptr;
+    meter::Histogram* duration = nullptr;
+    meter::Counter* retries = nullptr;
+    meter::Counter* budget_exhausted = nullptr;
+    meter::Gauge* breaker_state = nullptr;
+    // Cells of `requests` by method and status (slot 0: no answer, then 100..599).
+    std::unique_ptr<std::atomic<meter::Counter*>[]> by_call;
   } metrics;
   static constexpr std::size_t kStatusSlots = 501;
 
@@ -394,38 +394,36 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return ctx;
   }
 
-  void register_metrics(metrics::Registry& registry) {
-    metrics.by_call = std::make_unique<std::atomic<metrics::ShardedCounter*>[]>(
+  void register_metrics(meter::Meter& meter) {
+    metrics.by_call = std::make_unique<std::atomic<meter::Counter*>[]>(
         kStatusSlots * (static_cast<std::size_t>(Method::other) + 1));
-    metrics.requests =
-        &registry.sharded_counter("http_client_requests_total",
-                                  "Calls made by the HTTP client, by upstream, method and "
-                                  "final status (\"error\" when there was no answer).");
-    metrics.duration =
-        &registry
-             .sharded_histogram("http_client_request_duration_seconds",
-                                "Duration of client calls, retries included, by upstream.")
-             .add({{"upstream", name}}, metrics::default_latency_buckets());
+    metrics.requests = &meter.counters("http_client_requests_total",
+                                       "Calls made by the HTTP client, by upstream, method and "
+                                       "final status (\"error\" when there was no answer).");
+    metrics.duration = &meter
+                            .histograms("http_client_request_duration_seconds",
+                                        "Duration of client calls, retries included, by upstream.")
+                            .add({{"upstream", name}}, meter::latency_buckets());
     metrics.retries =
-        &registry
-             .counter("http_client_retries_total", "Retries made by the HTTP client, by upstream.")
-             .Add({{"upstream", name}});
+        &meter
+             .counters("http_client_retries_total", "Retries made by the HTTP client, by upstream.")
+             .add({{"upstream", name}});
     metrics.budget_exhausted =
-        &registry
-             .counter("http_client_retry_budget_exhausted_total",
-                      "Retries not made because the upstream's retry budget was spent.")
-             .Add({{"upstream", name}});
+        &meter
+             .counters("http_client_retry_budget_exhausted_total",
+                       "Retries not made because the upstream's retry budget was spent.")
+             .add({{"upstream", name}});
     if (breaker)
       metrics.breaker_state =
-          &registry
-               .gauge("http_client_circuit_breaker_state",
-                      "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.")
-               .Add({{"upstream", name}});
+          &meter
+               .gauges("http_client_circuit_breaker_state",
+                       "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.")
+               .add({{"upstream", name}});
   }
 
   void watch_breaker() {
     breaker->on_state_change([this](CircuitBreaker::State from, CircuitBreaker::State to) {
-      if (metrics.breaker_state) metrics.breaker_state->Set(static_cast<double>(to));
+      if (metrics.breaker_state) metrics.breaker_state->set(static_cast<double>(to));
       if (options.logger)
         options.logger->warning(
             "circuit breaker state changed",
@@ -678,7 +676,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // The http_client_requests_total child of (method, status), looked up once: add()
   // builds a label map and takes the family's lock, on every call otherwise.
-  metrics::ShardedCounter& counter_for(Method method, int status) {
+  meter::Counter& counter_for(Method method, int status) {
     auto add = [&] {
       return &metrics.requests->add({{"upstream", name},
                                      {"method", std::string(method_name(method))},
@@ -758,10 +756,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       auto wait = std::max(options.retry.backoff(attempt_number), server_wait);
       if (deadline.is_set() && wait >= deadline.remaining()) break;
       if (!budget.try_spend()) {
-        if (metrics.budget_exhausted) metrics.budget_exhausted->Increment();
+        if (metrics.budget_exhausted) metrics.budget_exhausted->increment();
         break;
       }
-      if (metrics.retries) metrics.retries->Increment();
+      if (metrics.retries) metrics.retries->increment();
       if (options.logger)
         options.logger->info("retrying call",
                              {{"upstream", name},

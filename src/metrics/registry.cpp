@@ -1,6 +1,7 @@
 #include "svckit/metrics/registry.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
@@ -64,6 +65,26 @@ std::vector<prometheus::MetricFamily> merged(std::vector<prometheus::MetricFamil
   return out;
 }
 
+prometheus::ClientMetric& series(prometheus::MetricFamily& family, const meter::Labels& labels) {
+  auto& m = family.metric.emplace_back();
+  for (const auto& [name, value] : labels) m.label.push_back({name, value});
+  return m;
+}
+
+void fill(prometheus::ClientMetric::Histogram& out, const meter::Histogram& h) {
+  auto t = h.totals();
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < t.counts.size(); ++i) {
+    cumulative += t.counts[i];
+    prometheus::ClientMetric::Bucket b;
+    b.cumulative_count = cumulative;
+    b.upper_bound = i < h.bounds().size() ? h.bounds()[i] : std::numeric_limits<double>::infinity();
+    out.bucket.push_back(b);
+  }
+  out.sample_count = cumulative;
+  out.sample_sum = t.sum;
+}
+
 }  // namespace
 
 Registry::Registry() : registry_(std::make_shared<prometheus::Registry>()) {}
@@ -88,27 +109,61 @@ prometheus::Family<prometheus::Summary>& Registry::summary(const std::string& na
   return prometheus::BuildSummary().Name(name).Help(help).Register(*registry_);
 }
 
-template <class Family>
-Family& Registry::sharded(const std::string& name, const std::string& help) {
+template <class Cell>
+meter::Family<Cell>& Registry::family(const std::string& name, const std::string& help) {
   std::lock_guard lock(mutex_);
-  auto& slot = sharded_[name];
-  if (!slot) {
-    slot = std::make_shared<Family>(name, help);
-    collectables_.push_back(slot);
-  }
-  auto* family = dynamic_cast<Family*>(slot.get());
+  auto& slot = families_[name];
+  if (!slot) slot = std::make_unique<meter::Family<Cell>>(name, help);
+  auto* family = dynamic_cast<meter::Family<Cell>*>(slot.get());
   if (!family) throw std::invalid_argument("metric " + name + " is already of another type");
   return *family;
 }
 
-ShardedFamily<ShardedCounter>& Registry::sharded_counter(const std::string& name,
-                                                         const std::string& help) {
-  return sharded<ShardedFamily<ShardedCounter>>(name, help);
+meter::Family<meter::Counter>& Registry::counters(const std::string& name,
+                                                  const std::string& help) {
+  return family<meter::Counter>(name, help);
 }
 
-ShardedFamily<ShardedHistogram>& Registry::sharded_histogram(const std::string& name,
-                                                             const std::string& help) {
-  return sharded<ShardedFamily<ShardedHistogram>>(name, help);
+meter::Family<meter::Histogram>& Registry::histograms(const std::string& name,
+                                                      const std::string& help) {
+  return family<meter::Histogram>(name, help);
+}
+
+meter::Family<meter::Gauge>& Registry::gauges(const std::string& name, const std::string& help) {
+  return family<meter::Gauge>(name, help);
+}
+
+// The meter's families as Prometheus's: the one export of svckit's cells.
+std::vector<prometheus::MetricFamily> Registry::collect_families() const {
+  std::vector<prometheus::MetricFamily> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [name, base] : families_) {
+    auto& family = out.emplace_back(prometheus::MetricFamily{name, base->help(), {}, {}});
+    switch (base->kind()) {
+      case meter::Kind::counter:
+        family.type = prometheus::MetricType::Counter;
+        static_cast<const meter::Family<meter::Counter>&>(*base).for_each(
+            [&](const meter::Labels& labels, const meter::Counter& c) {
+              series(family, labels).counter.value = static_cast<double>(c.value());
+            });
+        break;
+      case meter::Kind::gauge:
+        family.type = prometheus::MetricType::Gauge;
+        static_cast<const meter::Family<meter::Gauge>&>(*base).for_each(
+            [&](const meter::Labels& labels, const meter::Gauge& g) {
+              series(family, labels).gauge.value = g.value();
+            });
+        break;
+      case meter::Kind::histogram:
+        family.type = prometheus::MetricType::Histogram;
+        static_cast<const meter::Family<meter::Histogram>&>(*base).for_each(
+            [&](const meter::Labels& labels, const meter::Histogram& h) {
+              fill(series(family, labels).histogram, h);
+            });
+        break;
+    }
+  }
+  return out;
 }
 
 void Registry::add_collectable(std::shared_ptr<prometheus::Collectable> collectable) {
@@ -123,18 +178,15 @@ std::string Registry::render() const {
     std::lock_guard lock(mutex_);
     collectables = collectables_;
   }
+  auto mine = collect_families();
+  families.insert(families.end(), std::make_move_iterator(mine.begin()),
+                  std::make_move_iterator(mine.end()));
   for (const auto& c : collectables) {
     auto more = c->Collect();
     families.insert(families.end(), std::make_move_iterator(more.begin()),
                     std::make_move_iterator(more.end()));
   }
   return prometheus::TextSerializer().Serialize(merged(std::move(families)));
-}
-
-const prometheus::Histogram::BucketBoundaries& default_latency_buckets() {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0};
-  return kBuckets;
 }
 
 }  // namespace svckit::metrics

@@ -21,8 +21,8 @@
 #include "run_sync.hpp"
 #include "svckit/blocking_pool.hpp"
 #include "svckit/bus/bus.hpp"
-#include "svckit/bus/processed_events.hpp"
 #include "svckit/http/request.hpp"
+#include "svckit/messaging/processed_events.hpp"
 #include "svckit/metrics/registry.hpp"
 #include "svckit/sql/database.hpp"
 
@@ -620,7 +620,7 @@ TEST_P(BusContract, BadNamesAreRefused) {
 TEST_P(BusContract, ProcessedEventsMakeRedeliveriesEffectivelyOnce) {
   svckit::BlockingPool pool(2);
   auto db = svckit::sql::open_database("sqlite::memory:", pool);
-  svckit::bus::ProcessedEvents processed(*db, "mailer");
+  svckit::messaging::ProcessedEvents processed(*db, "mailer");
   std::atomic<int> runs{0}, failures_left{1};
   auto handler = [&](const Event&) -> Task<Outcome> {
     ++runs;
@@ -650,7 +650,7 @@ TEST_P(BusContract, ProcessedEventsMakeRedeliveriesEffectivelyOnce) {
 TEST_P(BusContract, ProcessedEventsRunOneOfTwoCopiesArrivingTogether) {
   svckit::BlockingPool pool(2);
   auto db = svckit::sql::open_database("sqlite::memory:", pool);
-  svckit::bus::ProcessedEvents processed(*db, "mailer");
+  svckit::messaging::ProcessedEvents processed(*db, "mailer");
   std::atomic<int> runs{0};
   auto slow = [&runs](const Event&) -> Task<Outcome> {
     ++runs;

@@ -17,9 +17,10 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "run_sync.hpp"
 #include "svckit/app/app.hpp"
+#include "svckit/app/grpc.hpp"
+#include "svckit/auth/grpc.hpp"
 #include "svckit/auth/jwt.hpp"
 #include "svckit/grpc/channel.hpp"
-#include "svckit/grpc/server.hpp"
 #include "svckit/test/echo.grpc.pb.h"
 
 using namespace std::chrono_literals;
@@ -75,7 +76,8 @@ SayReply echo(const Call& call, const SayRequest& req) {
   r.set_request_id(call.request_id());
   r.set_trace_id(call.trace().trace_id);
   r.set_parent_span_id(call.trace().parent_span_id);
-  r.set_user(call.principal() ? call.principal()->id : "");
+  const auto* who = svckit::auth::principal(call.context());
+  r.set_user(who ? who->id : "");
   r.set_deadline_ms(call.deadline().is_set() ? call.deadline().remaining().count() : -1);
   return r;
 }
@@ -95,8 +97,8 @@ struct EchoModule : svckit::Module {
 
   void install(svckit::App& app) override {
     auto& rpc = svckit::grpc::server(app);
-    auto echo_service =
-        rpc.service("svckit.test.Echo", with_auth ? std::optional(bearer()) : std::nullopt);
+    auto echo_service = rpc.service(
+        "svckit.test.Echo", with_auth ? svckit::auth::grpc_authentication(bearer()) : nullptr);
     svckit::grpc::MethodOptions say;
     if (with_auth) say.permission = "echo:say";
     echo_service

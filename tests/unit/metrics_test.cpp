@@ -74,13 +74,13 @@ TEST(Registry, LeavesOutFamiliesWithoutSeriesWhereverTheyComeFrom) {
 }
 
 // Sharded series: every thread's counts are in the total, each shard counted once.
-TEST(ShardedMetrics, SumWhatEveryThreadCountedIntoOneSeriesPerLabelSet) {
+TEST(MeterCells, SumWhatEveryThreadCountedIntoOneSeriesPerLabelSet) {
   svckit::metrics::Registry registry;
-  auto& calls = registry.sharded_counter("calls_total", "Calls.");
-  auto& seconds = registry.sharded_histogram("call_seconds", "Call time.");
+  auto& calls = registry.counters("calls_total", "Calls.");
+  auto& seconds = registry.histograms("call_seconds", "Call time.");
   auto& mine = calls.add({{"upstream", "a"}});
-  EXPECT_EQ(&mine, &calls.add({{"upstream", "a"}}));  // one series per label set
-  EXPECT_EQ(&calls, &registry.sharded_counter("calls_total", "Calls."));  // and per name
+  EXPECT_EQ(&mine, &calls.add({{"upstream", "a"}}));               // one series per label set
+  EXPECT_EQ(&calls, &registry.counters("calls_total", "Calls."));  // and per name
   auto& time = seconds.add({{"upstream", "a"}}, std::vector<double>{0.1, 1.0});
   std::vector<std::thread> threads;
   for (int t = 0; t < 12; ++t)  // more threads than shards: some share one
@@ -108,11 +108,22 @@ TEST(ShardedMetrics, SumWhatEveryThreadCountedIntoOneSeriesPerLabelSet) {
   EXPECT_NE(text.find(R"(call_seconds_sum{upstream="a"} 24375)"), std::string::npos) << text;
 }
 
-TEST(ShardedMetrics, RefuseANameTakenByAnotherTypeAndBoundsThatDoNotAscend) {
+TEST(MeterCells, RefuseANameTakenByAnotherTypeAndBoundsThatDoNotAscend) {
   svckit::metrics::Registry registry;
-  registry.sharded_counter("things", "Things.");
-  EXPECT_THROW(registry.sharded_histogram("things", "Things."), std::invalid_argument);
-  EXPECT_THROW(svckit::metrics::ShardedHistogram({1.0, 0.5}), std::invalid_argument);
+  registry.counters("things", "Things.");
+  EXPECT_THROW(registry.histograms("things", "Things."), std::invalid_argument);
+  EXPECT_THROW(svckit::meter::Histogram({1.0, 0.5}), std::invalid_argument);
+}
+
+// A gauge cell is exported as a gauge, with its value as last set.
+TEST(MeterCells, GaugesExportTheirLastValue) {
+  svckit::metrics::Registry registry;
+  auto& depth = registry.gauges("queue_depth", "Depth.").add({{"group", "g"}});
+  depth.set(5);
+  depth.add(-2);
+  auto text = registry.render();
+  EXPECT_NE(text.find("# TYPE queue_depth gauge"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(queue_depth{group="g"} 3)"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -11,12 +11,12 @@
 #include <string_view>
 #include <vector>
 
-#include "svckit/app/hosted_server.hpp"
 #include "svckit/app/module.hpp"
 #include "svckit/blocking_pool.hpp"
 #include "svckit/bus/bus.hpp"
 #include "svckit/config.hpp"
 #include "svckit/health/health.hpp"
+#include "svckit/hosted_server.hpp"
 #include "svckit/http/server.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"

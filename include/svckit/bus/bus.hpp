@@ -36,8 +36,8 @@ class Context;
 namespace svckit::log {
 class Logger;
 }
-namespace svckit::metrics {
-class Registry;
+namespace svckit::meter {
+class Meter;
 }
 
 namespace svckit::bus {
@@ -73,8 +73,8 @@ class RequestTimeout : public Error {
 };
 
 struct BusOptions {
-  std::string source;  // the service: every event's `source`
-  metrics::Registry* metrics = nullptr;
+  std::string source;               // the service: every event's `source`
+  meter::Meter* metrics = nullptr;  // bus_* metrics (app.metrics()); none when null
   const log::Logger* logger = nullptr;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
-// One RPC as its handler sees it: which method, the request metadata, the caller's deadline, the
-// authenticated principal, and its svckit::Context (request id, trace, deadline, user), which
+// One RPC as its handler sees it: which method, the request metadata, the caller's deadline, and
+// its svckit::Context (request id, trace, deadline, user; auth::principal(call.context()) is who
+// called, once the service's authentication ran), which
 // svckit's HTTP client, gRPC channel and bus take, so that a gRPC handler's outgoing calls and
 // events carry them exactly as an HTTP handler's do.
 #include <chrono>
@@ -8,7 +9,6 @@
 #include <string>
 #include <string_view>
 
-#include "svckit/auth/principal.hpp"
 #include "svckit/context.hpp"
 
 namespace grpc {
@@ -41,8 +41,6 @@ class Call {
   const trace::TraceContext& trace() const { return context_.trace(); }
   // The client's deadline; unset when it sent none.
   Deadline deadline() const { return context_.deadline(); }
-  // Who is calling, once the service's authentication ran; nullptr for an anonymous call.
-  const auth::Principal* principal() const { return auth::principal(context_); }
   // "ipv4:127.0.0.1:50412"
   std::string peer() const;
   bool cancelled() const;

@@ -31,8 +31,8 @@
 #include "svckit/resilience/retry_policy.hpp"
 #include "svckit/task.hpp"
 
-namespace svckit::metrics {
-class Registry;
+namespace svckit::meter {
+class Meter;
 }
 namespace svckit::log {
 class Logger;
@@ -49,8 +49,8 @@ struct ChannelOptions {
   RetryPolicy retry;
   RetryBudgetOptions retry_budget;
   std::optional<CircuitBreakerOptions> breaker = CircuitBreakerOptions{};  // nullopt: none
-  metrics::Registry* metrics = nullptr;  // grpc_client_* metrics; none when null
-  const log::Logger* logger = nullptr;   // breaker changes and retries
+  meter::Meter* metrics = nullptr;      // grpc_client_* metrics (app.metrics()); none when null
+  const log::Logger* logger = nullptr;  // breaker changes and retries
 };
 
 struct CallOptions {

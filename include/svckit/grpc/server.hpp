@@ -1,10 +1,11 @@
 #pragma once
 // svckit's gRPC server (the gRPC++ callback API), hosted by an App beside its HTTP server on
-// GRPC_PORT: one lifecycle (it starts before the modules and drains beside HTTP at shutdown),
-// the same config, log lines, metrics registry and authentication.
+// GRPC_PORT (svckit/app/grpc.hpp): one lifecycle (it starts before the modules and drains beside
+// HTTP at shutdown), the same config, log lines, metrics and authentication (svckit/auth/grpc.hpp).
 //
 //   auto& rpc = svckit::grpc::server(app);
-//   auto ai = rpc.service("AIGateway", svckit::bearer_options_from_settings(app));
+//   auto ai = rpc.service("AIGateway",
+//                         svckit::auth::grpc_authentication(svckit::bearer_options_from_settings(app)));
 //   ai.unary<ChatRequest, ChatResponse>("Chat", [&](Call& call, const ChatRequest& req)
 //                                                   -> Reply<ChatResponse> { ... },
 //                                       {.permission = "ai:chat"});
@@ -19,12 +20,13 @@
 //     deadline;
 //   - grpc_server_started_total / _handled_total{grpc_code} / _handling_seconds (and
 //     _msg_received_total / _msg_sent_total), labelled grpc_service, grpc_method, grpc_type;
-//   - authentication when the service has it: `authorization: Bearer <jwt>` or the API key
-//     metadata, through the same auth::Authenticator as HTTP, then the method's permission;
+//   - the service's authentication when it has one (an interceptor: auth::grpc_authentication
+//     reads `authorization: Bearer <jwt>` or the API key metadata through the same
+//     auth::Authenticator as HTTP, then checks the method's permission);
 //   - the service's own interceptors (use()).
 // and after it one log line (INFO), like HTTP's access line. What a handler throws answers the
-// call (status.hpp). The standard grpc.health.v1.Health service answers from the App's
-// readiness, and server reflection (grpc.reflection.v1alpha) describes every service.
+// call (status.hpp). The standard grpc.health.v1.Health service answers from the readiness
+// it is given (the App's), and server reflection (grpc.reflection.v1alpha) describes every service.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -42,17 +44,25 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
-#include "svckit/app/hosted_server.hpp"
-#include "svckit/auth/authenticator.hpp"
 #include "svckit/grpc/call.hpp"
 #include "svckit/grpc/interceptor.hpp"
 #include "svckit/grpc/reply.hpp"
 #include "svckit/grpc/status.hpp"
 #include "svckit/grpc/writer.hpp"
+#include "svckit/hosted_server.hpp"
 #include "svckit/task.hpp"
 
+namespace boost::asio {
+class io_context;
+}
 namespace svckit {
-class App;
+class BlockingPool;
+}
+namespace svckit::log {
+class Logger;
+}
+namespace svckit::meter {
+class Meter;
 }
 
 namespace svckit::grpc {
@@ -64,6 +74,16 @@ struct ServerOptions {
   bool reflection = true;
   // How often a health Watch looks at readiness again.
   std::chrono::milliseconds health_watch_interval{1000};
+};
+
+// What the server runs on, lent by its host (svckit/app/grpc.hpp lends the App's).
+struct ServerParts {
+  std::vector<boost::asio::io_context*> loops;  // async handlers continue here, round-robin
+  const log::Logger* logger = nullptr;          // required
+  meter::Meter* meter = nullptr;                // grpc_server_*; none when null
+  BlockingPool* blocking = nullptr;             // required: drain waits on it
+  // What grpc.health.v1.Health answers: SERVING when true. None: always SERVING.
+  std::function<Task<bool>()> ready;
 };
 
 struct MethodOptions {
@@ -214,16 +234,15 @@ class ServiceBuilder {
 
 class Server : public HostedServer {
  public:
-  // Deliveries of async handlers go round-robin to `loops`; `health` answers the health service.
-  Server(App& app, ServerOptions options);
+  Server(ServerParts parts, ServerOptions options);
   ~Server() override;
 
-  // The service `full_name` ("AIGateway", "package.Service"); with `auth` its calls must be
-  // authenticated (auth.allow_anonymous lets calls without credentials through), without it
-  // they are anonymous. Throws std::logic_error for a service the .proto files do not declare.
-  // Call from a Module's install(), before the App runs.
+  // The service `full_name` ("AIGateway", "package.Service"). `authentication` runs first on
+  // each of its calls (auth::grpc_authentication); without it the calls are anonymous. Throws
+  // std::logic_error for a service the .proto files do not declare. Call from a Module's
+  // install(), before the App runs.
   ServiceBuilder service(std::string full_name,
-                         std::optional<auth::BearerOptions> auth = std::nullopt);
+                         std::shared_ptr<Interceptor> authentication = nullptr);
   // Runs around every call of every service, after svckit's own interceptors.
   void use(std::shared_ptr<Interceptor> interceptor);
 
@@ -236,10 +255,6 @@ class Server : public HostedServer {
  private:
   std::shared_ptr<detail::ServerCore> core_;
 };
-
-// The App's gRPC server, made on first use: GRPC_PORT (default 50051), the App's HOST, loops,
-// logger, metrics and readiness. Later calls return the same one.
-Server& server(App& app);
 
 }  // namespace svckit::grpc
 

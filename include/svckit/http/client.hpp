@@ -35,8 +35,8 @@
 #include "svckit/resilience/retry_policy.hpp"
 #include "svckit/task.hpp"
 
-namespace svckit::metrics {
-class Registry;
+namespace svckit::meter {
+class Meter;
 }
 namespace svckit::log {
 class Logger;
@@ -116,7 +116,7 @@ struct ClientOptions {
   // Return nullopt to let the UpstreamError through.
   std::function<std::optional<ClientResponse>(const ClientRequest&, const UpstreamError&)> fallback;
   // Where client metrics go (http_client_*); none when null.
-  metrics::Registry* metrics = nullptr;
+  meter::Meter* metrics = nullptr;  // metrics::Registry is one
   // Breaker state changes and retries are logged here when set.
   const log::Logger* logger = nullptr;
 };

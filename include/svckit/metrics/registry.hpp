@@ -14,13 +14,14 @@
 #include <prometheus/registry.h>
 #include <prometheus/summary.h>
 
-#include "svckit/metrics/sharded.hpp"
+#include "svckit/meter.hpp"
 
 namespace svckit::metrics {
 
 inline constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-class Registry {
+// Also the Meter that svckit's protocols count into: their cells are exported on every scrape.
+class Registry : public meter::Meter {
  public:
   Registry();
 
@@ -32,11 +33,12 @@ class Registry {
   prometheus::Family<prometheus::Summary>& summary(const std::string& name,
                                                    const std::string& help);
 
-  // Families for series that every request counts from several threads (sharded.hpp). One
-  // name, one family: a second call with the name returns the first's.
-  ShardedFamily<ShardedCounter>& sharded_counter(const std::string& name, const std::string& help);
-  ShardedFamily<ShardedHistogram>& sharded_histogram(const std::string& name,
-                                                     const std::string& help);
+  // Families of sharded cells (svckit/meter.hpp), for what every request counts.
+  meter::Family<meter::Counter>& counters(const std::string& name,
+                                          const std::string& help) override;
+  meter::Family<meter::Histogram>& histograms(const std::string& name,
+                                              const std::string& help) override;
+  meter::Family<meter::Gauge>& gauges(const std::string& name, const std::string& help) override;
 
   // Collected on every scrape (process metrics, queue depths, ...). Families of one name from
   // several collectables are rendered as one, and series with the same labels are summed
@@ -51,15 +53,18 @@ class Registry {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  mutable std::mutex mutex_;  // guards collectables_
+  mutable std::mutex mutex_;  // guards collectables_ and families_
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
-  std::map<std::string, std::shared_ptr<prometheus::Collectable>> sharded_;  // by name
+  std::map<std::string, std::unique_ptr<meter::FamilyBase>> families_;  // by name
 
-  template <class Family>
-  Family& sharded(const std::string& name, const std::string& help);
+  template <class Cell>
+  meter::Family<Cell>& family(const std::string& name, const std::string& help);
+  std::vector<prometheus::MetricFamily> collect_families() const;
 };
 
 // Buckets of Python's prometheus_client, so dashboards built for the monolith keep working.
-const prometheus::Histogram::BucketBoundaries& default_latency_buckets();
+inline const prometheus::Histogram::BucketBoundaries& default_latency_buckets() {
+  return meter::latency_buckets();
+}
 
 }  // namespace svckit::metrics

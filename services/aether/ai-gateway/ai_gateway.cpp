@@ -2,9 +2,10 @@
 
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
+#include <svckit/app/grpc.hpp>
+#include <svckit/auth/grpc.hpp>
 #include <svckit/bus/bus.hpp>
 #include <svckit/error.hpp>
-#include <svckit/grpc/server.hpp>
 #include <svckit/http/json_body.hpp>
 #include <svckit/ids.hpp>
 
@@ -281,7 +282,7 @@ void AiGateway::install_rest(svckit::App& app, const svckit::auth::BearerOptions
 }
 
 void AiGateway::install_grpc(svckit::App& app, const svckit::auth::BearerOptions& auth) {
-  auto ai = svckit::grpc::server(app).service("AIGateway", auth);
+  auto ai = svckit::grpc::server(app).service("AIGateway", svckit::auth::grpc_authentication(auth));
   svckit::grpc::MethodOptions use{.permission = "ai:use"};
 
   ai.unary<ChatRequest, ChatResponse>(

@@ -2,8 +2,8 @@
 
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
+#include <svckit/app/grpc.hpp>
 #include <svckit/error.hpp>
-#include <svckit/grpc/server.hpp>
 #include <svckit/http/json_body.hpp>
 
 #include "ai_gateway.pb.h"

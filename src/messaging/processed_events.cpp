@@ -1,11 +1,11 @@
-#include "svckit/bus/processed_events.hpp"
+#include "svckit/messaging/processed_events.hpp"
 
 #include <ctime>
 
 #include "svckit/ids.hpp"
 #include "svckit/sql/database.hpp"
 
-namespace svckit::bus {
+namespace svckit::messaging {
 namespace {
 
 const sql::Migration kMigrations[] = {
@@ -24,7 +24,7 @@ const sql::Migration kMigrations[] = {
 
 ProcessedEvents::ProcessedEvents(sql::Database& database, std::string consumer)
     : database_(database), consumer_(std::move(consumer)) {
-  if (consumer_.empty()) throw BusError("ProcessedEvents needs a consumer name");
+  if (consumer_.empty()) throw bus::BusError("ProcessedEvents needs a consumer name");
   database_.migrate("svckit.processed_events", kMigrations);
 }
 
@@ -80,4 +80,4 @@ Handler ProcessedEvents::wrap(Handler handler) {
   };
 }
 
-}  // namespace svckit::bus
+}  // namespace svckit::messaging

@@ -3,7 +3,7 @@
 // database, which events (CloudEvents `source` + `id`) a consumer has handled, so a redelivered
 // event is acknowledged without running its handler again.
 //
-//   bus::ProcessedEvents processed(app.database("notifications"), "notifications");
+//   messaging::ProcessedEvents processed(app.database("notifications"), "notifications");
 //   app.bus().subscribe("notifications", "task.created", processed.wrap(send_notification));
 //
 // An event is marked after its handler answers success, never before: a process that dies in
@@ -26,7 +26,11 @@ namespace svckit::sql {
 class Database;
 }
 
-namespace svckit::bus {
+namespace svckit::messaging {
+
+using bus::Event;
+using bus::Handler;
+using bus::Outcome;
 
 class ProcessedEvents {
  public:
@@ -54,4 +58,4 @@ class ProcessedEvents {
   std::shared_ptr<InProgress> in_progress_ = std::make_shared<InProgress>();
 };
 
-}  // namespace svckit::bus
+}  // namespace svckit::messaging
