@@ -188,7 +188,9 @@ const char* source_name(Settings::Source s) {
 }  // namespace
 
 ConfigError::ConfigError(std::string variable, const std::string& message)
-    : std::runtime_error("config: " + variable + ": " + message), variable_(std::move(variable)) {}
+    : std::runtime_error("config: " + variable + ": " + message),
+      variable_(std::move(variable)),
+      reason_(message) {}
 
 Environment process_environment() {
   return {[](std::string_view name) -> std::optional<std::string> {

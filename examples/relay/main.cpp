@@ -9,7 +9,7 @@ using svckit::http::Request;
 using svckit::http::Response;
 
 struct Relay : svckit::Module {
-  std::unique_ptr<svckit::http::Client> hello;
+  svckit::http::Client* hello = nullptr;
 
   static void declare(svckit::Settings& settings) {
     settings.declare("relay", {.name = "RELAY_UPSTREAM",
@@ -21,10 +21,7 @@ struct Relay : svckit::Module {
 
   void install(svckit::App& app) override {
     svckit::http::ClientOptions options;
-    options.name = "hello";
     options.timeout = std::chrono::seconds(2);  // unless the caller's deadline is sooner
-    options.metrics = &app.metrics();
-    options.logger = &app.logger();
     // With the breaker open, answer from here instead of failing.
     options.fallback =
         [](const svckit::http::ClientRequest&,
@@ -35,8 +32,7 @@ struct Relay : svckit::Module {
       answer.body = R"json({"message":"hello (from the fallback)"})json";
       return answer;
     };
-    hello = std::make_unique<svckit::http::Client>(app.settings().text("RELAY_UPSTREAM"),
-                                                   std::move(options));
+    hello = &app.client("hello", app.settings().text("RELAY_UPSTREAM"), std::move(options));
 
     auto api = app.http().group("/api/v1/relay");
     api.get("/hello/{name}", [this](Request& req) -> svckit::Task<Response> {

@@ -36,9 +36,11 @@ class ConfigError : public std::runtime_error {
  public:
   ConfigError(std::string variable, const std::string& message);
   const std::string& variable() const { return variable_; }
+  const std::string& reason() const { return reason_; }  // the message, without the variable
 
  private:
   std::string variable_;
+  std::string reason_;
 };
 
 // Where settings come from. The default reads the process environment; tests pass a map.

@@ -144,6 +144,28 @@ App::~App() {
   hosted_.clear();
 }
 
+http::Client& App::client(const std::string& name, const std::string& base_url,
+                          http::ClientOptions options) {
+  const std::string key = "http-client:" + name;
+  if (auto* existing = kept<std::pair<std::string, http::Client>>(key)) {
+    if (existing->first != base_url)
+      throw std::logic_error("the HTTP client '" + name + "' is at " + existing->first + ", not " +
+                             base_url);
+    return existing->second;
+  }
+  options.name = name;
+  options.metrics = &metrics_;
+  options.logger = &logger_;
+  try {
+    auto made = std::make_shared<std::pair<std::string, http::Client>>(
+        std::piecewise_construct, std::forward_as_tuple(base_url),
+        std::forward_as_tuple(base_url, std::move(options)));
+    return keep(key, std::move(made)).second;
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(name, e.what());
+  }
+}
+
 HostedServer& App::host(std::string name, std::unique_ptr<HostedServer> server) {
   if (hosted(name)) throw std::logic_error("a server is hosted as '" + name + "' already");
   hosted_.emplace_back(std::move(name), std::move(server));

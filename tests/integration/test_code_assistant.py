@@ -1,5 +1,6 @@
 """The Code Assistant (seed 000 §4.2.2): static review, refactoring and test generation through the
-real AI Gateway over gRPC, and the allow-listed test runner attacked on purpose."""
+real AI Gateway (over gRPC when it runs apart, in-process in the local system), and the
+allow-listed test runner attacked on purpose."""
 import http.server
 import json
 import os
@@ -359,10 +360,23 @@ def test_bad_settings_stop_start_up(start_service, workspace):
         assert "exited with 2" in str(e.value), env
 
 
-def test_the_local_system_reviews_and_refactors_through_its_own_grpc(start_service):
+def test_the_local_system_asks_its_own_ai_gateway_in_process(start_service):
     svc = start_service("aether", GRPC_PORT="0", SECURITY_ADMIN_EMAIL="a@b.c", SECURITY_ADMIN_PASSWORD="admin-password-1")
     r = requests.post(svc.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=15,
                       json={"code": "print(1)\n", "instruction": "tidy", "language": "python"})
     assert r.status_code == 200, r.text
     assert r.json()["refactored_code"] == "print(1)\n\n"
     assert review(svc, code="except:\n", language="python").json()["issues"][0]["rule"] == "bare-except"
+    # Asked in-process: the gateway counted the question, and no gRPC call was made for it.
+    metrics = requests.get(svc.url + "/metrics", timeout=5).text
+    assert 'ai_requests_total{model="local"} 1' in metrics, metrics
+    assert "grpc_client_started_total" not in metrics, metrics
+    assert 'grpc_server_started_total{grpc_method="Chat",grpc_service="AIGateway",grpc_type="unary"} 0' in metrics
+    # The gateway's own check still holds: code:use without ai:use is refused, and asks nothing.
+    coder = make_token(sub="coder-1", roles=(), permissions=("code:use",))
+    r = requests.post(svc.url + C + "/refactor", headers=bearer(coder), timeout=15,
+                      json={"code": "print(1)\n", "instruction": "tidy", "language": "python"})
+    assert r.status_code == 403, r.text
+    assert "ai:use" in r.json()["detail"]
+    metrics = requests.get(svc.url + "/metrics", timeout=5).text
+    assert 'ai_requests_total{model="local"} 1' in metrics, metrics

@@ -67,3 +67,31 @@ TEST(App, ACycleOfNeedsIsRefusedNamingIt) {
   EXPECT_EQ(app.find<Chicken>(), nullptr);
   EXPECT_EQ(app.find<Egg>(), nullptr);
 }
+
+TEST(App, HandsOutOneClientPerUpstreamWiredIntoItsMetrics) {
+  App app = make_app();
+  auto& hello = app.client("hello", "http://127.0.0.1:8001");
+  EXPECT_EQ(&app.client("hello", "http://127.0.0.1:8001"), &hello) << "the same one, later";
+  EXPECT_THROW(app.client("hello", "http://127.0.0.1:9999"), std::logic_error);
+  EXPECT_NE(&app.client("other", "http://127.0.0.1:8001"), &hello);
+  try {
+    app.client("broken", "ftp://example.com");
+    FAIL() << "expected svckit::ConfigError";
+  } catch (const svckit::ConfigError& e) {
+    EXPECT_EQ(e.variable(), "broken");
+  }
+  // Its series are the App's, labelled with its name, from the start.
+  auto text = app.metrics().render();
+  EXPECT_NE(text.find(R"(http_client_retries_total{upstream="hello"} 0)"), std::string::npos)
+      << text;
+}
+
+TEST(App, KeepsThingsByKeyAndType) {
+  App app = make_app();
+  EXPECT_EQ(app.kept<int>("answer"), nullptr);
+  auto& answer = app.keep("answer", std::make_shared<int>(42));
+  EXPECT_EQ(app.kept<int>("answer"), &answer);
+  EXPECT_THROW(app.kept<double>("answer"), std::logic_error);
+  EXPECT_THROW(app.keep("answer", std::make_shared<int>(7)), std::logic_error);
+  EXPECT_EQ(*app.kept<int>("answer"), 42);
+}

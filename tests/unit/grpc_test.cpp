@@ -467,6 +467,16 @@ TEST(GrpcServer, ADrainLetsCallsInFlightFinish) {
   EXPECT_EQ(seen.later_finished, 1);
 }
 
+TEST(GrpcChannel, TheAppHandsOutOneChannelPerUpstreamWiredIntoItsMetrics) {
+  svckit::App app(svckit::Config::load("x", {}, svckit::map_environment({{"THREADS", "1"}})));
+  auto& ai = svckit::grpc::channel(app, "ai-gateway", "127.0.0.1:1");
+  EXPECT_EQ(&svckit::grpc::channel(app, "ai-gateway", "127.0.0.1:1"), &ai);
+  EXPECT_THROW(svckit::grpc::channel(app, "ai-gateway", "127.0.0.1:2"), std::logic_error);
+  auto text = app.metrics().render();
+  EXPECT_NE(text.find(R"(grpc_client_retries_total{upstream="ai-gateway"} 0)"), std::string::npos)
+      << text;
+}
+
 TEST(GrpcChannel, RetriesIdempotentCallsOnlyAndWithinTheBudget) {
   Observed seen;
   RunningApp app(seen, false);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <typeindex>
 #include <vector>
 
 #include "svckit/app/module.hpp"
@@ -17,6 +18,7 @@
 #include "svckit/config.hpp"
 #include "svckit/health/health.hpp"
 #include "svckit/hosted_server.hpp"
+#include "svckit/http/client.hpp"
 #include "svckit/http/server.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"
@@ -55,6 +57,33 @@ class App {
   // SERVICE_NAME as their source. It closes at shutdown after the HTTP server has drained:
   // consuming stops, in-flight handlers finish, then modules stop.
   bus::Bus& bus();
+
+  // The HTTP client of the upstream `name` (its label in http_client_* metrics and in log
+  // lines), counting into the App's metrics and logging breaker changes and retries to its
+  // logger; each call carries the request id, trace and deadline of the Context it is given.
+  // Made on first use with `base_url` and `options` (their metrics and logger are the App's);
+  // later calls return the same client, and asking for `name` at another base_url is a
+  // std::logic_error. A base_url that is not an http(s) URL is a ConfigError naming the upstream.
+  http::Client& client(const std::string& name, const std::string& base_url,
+                       http::ClientOptions options = {});
+
+  // Keeps `thing` until the App is destroyed (after its modules, before its metrics), under
+  // `key`: what a helper such as grpc::channel(app, ...) makes once per App.
+  template <class T>
+  T& keep(const std::string& key, std::shared_ptr<T> thing) {
+    if (kept<T>(key)) throw std::logic_error("the App keeps '" + key + "' already");
+    kept_.emplace(key, std::pair{std::type_index(typeid(T)), std::shared_ptr<void>(thing)});
+    return *thing;
+  }
+  // What keep() kept under `key`, nullptr when nothing is; std::logic_error when it is not a T.
+  template <class T>
+  T* kept(const std::string& key) const {
+    auto it = kept_.find(key);
+    if (it == kept_.end()) return nullptr;
+    if (it->second.first != std::type_index(typeid(T)))
+      throw std::logic_error("the App keeps something else as '" + key + "'");
+    return static_cast<T*>(it->second.second.get());
+  }
 
   // Installs a module now (its install() runs immediately). Modules start in the order their
   // install() finished, so a module installed by another's require() starts before it.
@@ -118,6 +147,7 @@ class App {
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<BlockingPool> blocking_;
   metrics::Registry metrics_;
+  std::map<std::string, std::pair<std::type_index, std::shared_ptr<void>>, std::less<>> kept_;
   std::unique_ptr<http::Server> http_;
   std::unique_ptr<health::Health> health_;
   std::map<std::string, std::unique_ptr<sql::Database>, std::less<>> databases_;

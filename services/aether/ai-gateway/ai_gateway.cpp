@@ -159,6 +159,13 @@ Reply<AiGateway::Answer> AiGateway::chat(const std::string& model_id, ChatInput 
   return ask(model, std::move(input), std::move(key), use_cache, context);
 }
 
+Task<AiGateway::Answer> AiGateway::ask_as(const svckit::Context& context, std::string model,
+                                          ChatInput input) {
+  svckit::auth::check_permission(svckit::auth::principal(context), "ai:use");
+  auto reply = chat(model, std::move(input), context);
+  co_return co_await answer_of(std::move(reply));
+}
+
 Task<AiGateway::Answer> AiGateway::ask(const Model& model, ChatInput input, std::string key,
                                        bool cache, const svckit::Context& context) {
   auto c = co_await model.provider->complete(input, &context);

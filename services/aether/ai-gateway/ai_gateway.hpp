@@ -40,6 +40,10 @@ class AiGateway : public svckit::Module {
   // the current model. Throws svckit::ValidationError for a bad question or an unknown model.
   svckit::grpc::Reply<Answer> chat(const std::string& model, ChatInput input,
                                    const svckit::Context& context);
+  // The same question from another module of this process (the Code Assistant), asked as the
+  // caller in `context`: it needs ai:use, as over REST and gRPC (svckit::Unauthorized without a
+  // principal, svckit::Forbidden without the permission).
+  svckit::Task<Answer> ask_as(const svckit::Context& context, std::string model, ChatInput input);
   // Throws svckit::ValidationError (field "model") naming the models there are.
   const Model& model_named(const std::string& id) const;
   const Model& current() const { return *current_.load(); }

@@ -87,15 +87,12 @@ class HttpProvider : public Provider {
  public:
   HttpProvider(const ModelSpec& spec, svckit::App& app) : spec_(spec) {
     svckit::http::ClientOptions options;
-    options.name = "model-" + spec.id;
     options.timeout = std::chrono::milliseconds(spec.timeout_ms);
-    options.metrics = &app.metrics();
-    options.logger = &app.logger();
     options.max_response_bytes = 4 << 20;
     try {
-      client_ = std::make_unique<svckit::http::Client>(spec.base_url, options);
-    } catch (const std::invalid_argument& e) {
-      throw svckit::ConfigError("AI_MODELS", "model " + spec.id + ": " + e.what());
+      client_ = &app.client("model-" + spec.id, spec.base_url, options);
+    } catch (const svckit::ConfigError& e) {
+      throw svckit::ConfigError("AI_MODELS", "model " + spec.id + ": " + e.reason());
     }
   }
   svckit::CircuitBreaker::State breaker() const override { return client_->breaker_state(); }
@@ -118,7 +115,7 @@ class HttpProvider : public Provider {
   }
 
   ModelSpec spec_;
-  std::unique_ptr<svckit::http::Client> client_;
+  svckit::http::Client* client_;
 };
 
 class OpenAiProvider : public HttpProvider {

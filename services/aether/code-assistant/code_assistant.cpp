@@ -181,8 +181,8 @@ void CodeAssistant::declare(svckit::Settings& settings) {
            .max = 64,
            .help = "test runs at once"});
   declare({.name = "AI_GATEWAY_GRPC",
-           .help = "host:port of the AI Gateway's gRPC (default: this process's, else "
-                   "127.0.0.1:50051)"});
+           .help = "host:port of the AI Gateway's gRPC (default: the AI Gateway module of this "
+                   "process, called in-process, else 127.0.0.1:50051)"});
   declare({.name = "AI_GATEWAY_TIMEOUT_SECONDS",
            .type = SettingType::integer,
            .default_value = "60",
@@ -305,23 +305,24 @@ void CodeAssistant::install(svckit::App& app) {
 
 Task<void> CodeAssistant::start(svckit::App& app) {
   auto target = app.settings().text("AI_GATEWAY_GRPC");
-  if (target.empty()) {
-    auto* hosted = app.hosted("grpc") ? &svckit::grpc::server(app) : nullptr;
-    target = hosted ? "127.0.0.1:" + std::to_string(hosted->port()) : "127.0.0.1:50051";
-  }
+  if (target.empty()) local_ai_ = app.find<ai_gateway::AiGateway>();
+  if (local_ai_) co_return;  // the gateway is a module of this process: asked directly
   svckit::grpc::ChannelOptions options;
-  options.name = "ai-gateway";
   options.timeout = std::chrono::seconds(app.settings().integer("AI_GATEWAY_TIMEOUT_SECONDS"));
-  options.metrics = &app.metrics();
-  options.logger = &app.logger();
-  ai_ = std::make_unique<svckit::grpc::Channel>(target, options);
-  co_return;
+  ai_ = &svckit::grpc::channel(app, "ai-gateway", target.empty() ? "127.0.0.1:50051" : target,
+                               options);
 }
 
 // One question to the AI Gateway as the caller: their credentials go with it, and their id,
 // trace and deadline.
 Task<std::string> CodeAssistant::ask_model(const Request& req, std::string model,
                                            std::string prompt) {
+  if (local_ai_) {  // in-process: the same ai:use check, on the caller's principal
+    ai_gateway::ChatInput input;
+    input.message = std::move(prompt);
+    auto answer = co_await local_ai_->ask_as(req.context(), std::move(model), std::move(input));
+    co_return std::move(answer.completion.text);
+  }
   ChatRequest chat;
   chat.set_model(std::move(model));
   chat.set_message(std::move(prompt));

@@ -128,19 +128,6 @@ std::string event_type_of(const Integration& i, const Request& req, const nlohma
                       std::string(upstream) + " answered " + std::to_string(r.status));
 }
 
-std::unique_ptr<svckit::http::Client> client(svckit::App& app, const char* setting,
-                                             const char* name) {
-  svckit::http::ClientOptions options;
-  options.name = name;
-  options.metrics = &app.metrics();
-  options.logger = &app.logger();
-  try {
-    return std::make_unique<svckit::http::Client>(app.settings().text(setting), options);
-  } catch (const std::invalid_argument& e) {
-    throw svckit::ConfigError(setting, e.what());
-  }
-}
-
 }  // namespace
 
 void IntegrationHub::declare(svckit::Settings& settings) {
@@ -168,8 +155,8 @@ void IntegrationHub::install(svckit::App& app) {
   auto& db = app.database("integration-hub");
   db.migrate("integration-hub", kMigrations);
   auto& bus = app.bus();
-  github_ = client(app, "GITHUB_API_URL", "github");
-  slack_ = client(app, "SLACK_API_URL", "slack");
+  github_ = &app.client("github", app.settings().text("GITHUB_API_URL"));
+  slack_ = &app.client("slack", app.settings().text("SLACK_API_URL"));
   std::int64_t window = app.settings().integer("INTEGRATION_WEBHOOK_WINDOW_SECONDS");
 
   auto auth = svckit::required_bearer_options_from_settings(app, "Integration Hub");

@@ -16,8 +16,8 @@ class IntegrationHub : public svckit::Module {
   void install(svckit::App& app) override;
 
  private:
-  std::unique_ptr<svckit::http::Client> github_;  // GITHUB_API_URL
-  std::unique_ptr<svckit::http::Client> slack_;   // SLACK_API_URL
+  svckit::http::Client* github_ = nullptr;  // GITHUB_API_URL
+  svckit::http::Client* slack_ = nullptr;   // SLACK_API_URL
 };
 
 }  // namespace aether::integration_hub
