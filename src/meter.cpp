@@ -54,6 +54,17 @@ Histogram::Totals Histogram::totals() const {
   return t;
 }
 
+void Gauge::add(double by) {
+  // Only this thread (or the few that share its shard) writes this cell: the loop rarely turns.
+  cells_[detail::this_threads_shard()].value.fetch_add(by, std::memory_order_relaxed);
+}
+
+double Gauge::value() const {
+  double total = base_.load(std::memory_order_relaxed);
+  for (const auto& cell : cells_) total += cell.value.load(std::memory_order_relaxed);
+  return total;
+}
+
 const std::vector<double>& latency_buckets() {
   static const std::vector<double> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
                                                0.5,   0.75, 1.0,   2.5,  5.0,   7.5, 10.0};

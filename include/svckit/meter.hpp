@@ -74,18 +74,30 @@ class Histogram {
   std::unique_ptr<Line[]> lines_;
 };
 
-// A value that is set (a state, a depth): rarely written, so not sharded.
-class Gauge {
+// Observations counted and summed, without buckets (a Prometheus summary with no quantiles, as
+// Python's prometheus_client exports one).
+class Summary : public Histogram {
  public:
-  void set(double value) { value_.store(value, std::memory_order_relaxed); }
-  void add(double by) { value_.fetch_add(by, std::memory_order_relaxed); }
-  double value() const { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<double> value_{0};
+  Summary() : Histogram({}) {}
 };
 
-enum class Kind { counter, histogram, gauge };
+// A value that goes up and down. Either set it (a state, a depth) or add to it (requests in
+// progress, counted from every thread, so sharded), not both.
+class Gauge {
+ public:
+  void set(double value) { base_.store(value, std::memory_order_relaxed); }
+  void add(double by);
+  double value() const;
+
+ private:
+  struct alignas(64) Cell {
+    std::atomic<double> value{0};
+  };
+  std::atomic<double> base_{0};
+  std::array<Cell, detail::kShards> cells_;
+};
+
+enum class Kind { counter, histogram, gauge, summary };
 
 // One metric's cells, one per label set, made on first use and kept (at a stable address) while
 // the family lives.
@@ -137,6 +149,9 @@ inline Family<Histogram>::Family(std::string name, std::string help)
 template <>
 inline Family<Gauge>::Family(std::string name, std::string help)
     : FamilyBase(std::move(name), std::move(help), Kind::gauge) {}
+template <>
+inline Family<Summary>::Family(std::string name, std::string help)
+    : FamilyBase(std::move(name), std::move(help), Kind::summary) {}
 
 // Where a component's families live. One name, one family: a second call with a name returns
 // the first's, and asking for it as another kind throws std::invalid_argument.
@@ -146,6 +161,7 @@ class Meter {
   virtual Family<Counter>& counters(const std::string& name, const std::string& help) = 0;
   virtual Family<Histogram>& histograms(const std::string& name, const std::string& help) = 0;
   virtual Family<Gauge>& gauges(const std::string& name, const std::string& help) = 0;
+  virtual Family<Summary>& summaries(const std::string& name, const std::string& help) = 0;
 };
 
 // Seconds: the buckets of Python's prometheus_client, so dashboards built for the monolith keep

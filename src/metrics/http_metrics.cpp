@@ -11,8 +11,6 @@
 #include <mutex>
 #include <unordered_map>
 
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
 
 namespace svckit::metrics {
 namespace {
@@ -54,32 +52,30 @@ const char* error_type_for_status(int status) {
   }
 }
 
-// One thread's cells for one (handler, method), resolved once and then used without label
-// lookups; summed over threads when scraped. Each I/O thread writes only its own cells, on
-// cache lines of their own: two threads counting the same route never write the same line, as
-// prometheus-cpp's counters and gauges (one atomic double each, shared) and its Histogram (a
-// mutex per Observe) would make them. The Python bindings' started()/finished() share one set
-// per series, from whatever thread calls.
-struct alignas(64) RouteSeries {
-  // http_request_duration_seconds: one counter per bucket of default_latency_buckets() plus
-  // +Inf, non-cumulative; made cumulative at scrape time.
-  std::array<std::atomic<std::uint64_t>, 15> duration_buckets{};
-  std::atomic<double> duration_sum{0};
-  std::atomic<std::int64_t> inprogress{0};
-  std::array<std::atomic<std::uint64_t>, 6> requests{};  // by status / 100 (5 for nonsense)
-  // The size summaries carry only _count and _sum, like prometheus_client's Summary.
-  std::atomic<std::uint64_t> sizes_observed{0};
-  std::atomic<std::uint64_t> request_bytes{0};
-  std::atomic<std::uint64_t> response_bytes{0};
+// The cells of one (handler, method), shared by every thread (each counts into its own shard of
+// them, svckit/meter.hpp) and found by each thread through a cache of its own, so that the hot
+// path takes no lock and builds no key.
+struct RouteCells {
+  meter::Histogram* duration;  // http_request_duration_seconds
+  meter::Gauge* inprogress;    // http_requests_inprogress
+  // http_request_size_bytes / http_response_size_bytes: _count and _sum only, like
+  // prometheus_client's Summary.
+  meter::Summary* request_size;
+  meter::Summary* response_size;
+  // http_requests_total by status / 100 (5 for nonsense), made when first counted: a scrape
+  // shows the classes that happened, as prometheus-cpp leaves out a child never counted.
+  std::array<std::atomic<meter::Counter*>, 6> requests{};
   std::string handler;
   std::string method;
 };
 
-struct HttpMetrics::Impl : prometheus::Collectable {
+struct HttpMetrics::Impl {
   explicit Impl(Registry& r)
-      : errors(r.counter("http_requests_errors_total",
+      : registry(r),
+        errors(r.counter("http_requests_errors_total",
                          "Requests answered with an error status, by error type.")) {}
 
+  Registry& registry;
   prometheus::Family<prometheus::Counter>& errors;
 
   // Never reused, unlike an address: keys the per-thread caches of every HttpMetrics ever made.
@@ -89,31 +85,56 @@ struct HttpMetrics::Impl : prometheus::Collectable {
     return next++;
   }
 
-  mutable std::mutex mutex;
-  std::vector<std::unique_ptr<RouteSeries>> cells;             // every thread's, for Collect()
-  std::unordered_map<std::string, RouteSeries*> shared_cells;  // started()/finished()'s
+  std::mutex mutex;
+  std::unordered_map<std::string, std::unique_ptr<RouteCells>> by_series;  // "METHOD handler"
 
-  RouteSeries& new_cells(std::string_view handler, std::string_view method) {  // under mutex
-    auto s = std::make_unique<RouteSeries>();
-    s->handler = std::string(handler);
-    s->method = std::string(method);
-    cells.push_back(std::move(s));
-    return *cells.back();
-  }
-
-  RouteSeries& lookup(std::string_view handler, std::string_view method) {
+  RouteCells& lookup(std::string_view handler, std::string_view method) {
     std::string key;
     key.reserve(handler.size() + method.size() + 1);
     key.append(method).append(" ").append(handler);
     std::lock_guard lock(mutex);
-    auto& slot = shared_cells[key];
-    if (!slot) slot = &new_cells(handler, method);
+    auto& slot = by_series[key];
+    if (!slot) slot = new_cells(std::string(handler), std::string(method));
     return *slot;
   }
 
-  // This thread's cells for a matched route (or for "none"), remembered per thread so that the
-  // hot path takes no lock and builds no key.
-  RouteSeries& series_for(const http::Request& req) {
+  std::unique_ptr<RouteCells> new_cells(std::string handler, std::string method) {
+    auto c = std::make_unique<RouteCells>();
+    const meter::Labels both = {{"handler", handler}, {"method", method}};
+    c->duration = &registry
+                       .histograms("http_request_duration_seconds",
+                                   "Latency of HTTP requests by handler and method.")
+                       .add(both, meter::latency_buckets());
+    c->inprogress = &registry
+                         .gauges("http_requests_inprogress",
+                                 "Number of HTTP requests in progress by handler and method.")
+                         .add(both);
+    c->request_size = &registry
+                           .summaries("http_request_size_bytes",
+                                      "Content length of incoming requests by handler.")
+                           .add({{"handler", handler}});
+    c->response_size = &registry
+                            .summaries("http_response_size_bytes",
+                                       "Content length of outgoing responses by handler.")
+                            .add({{"handler", handler}});
+    c->handler = std::move(handler);
+    c->method = std::move(method);
+    return c;
+  }
+
+  meter::Counter& requests(RouteCells& c, std::size_t cls) {
+    if (auto* counter = c.requests[cls].load(std::memory_order_acquire)) return *counter;
+    auto* counter =
+        &registry
+             .counters("http_requests_total",
+                       "Total number of requests by method, status and handler.")
+             .add({{"handler", c.handler}, {"method", c.method}, {"status", kStatusClass[cls]}});
+    c.requests[cls].store(counter, std::memory_order_release);  // a race stores the same cell
+    return *counter;
+  }
+
+  // The cells of a matched route (or of "none"), remembered per thread.
+  RouteCells& cells_for(const http::Request& req) {
     struct Key {
       std::uint64_t owner;
       const void* route;
@@ -126,10 +147,10 @@ struct HttpMetrics::Impl : prometheus::Collectable {
                static_cast<std::size_t>(k.method);
       }
     };
-    thread_local std::unordered_map<Key, RouteSeries*, KeyHash> cache;
-    // In front of the map, the last series this thread used: started() and finished() of one
-    // request ask for the same one, and a busy route asks again and again.
-    thread_local std::pair<Key, RouteSeries*> last{Key{0, nullptr, http::Method::get}, nullptr};
+    thread_local std::unordered_map<Key, RouteCells*, KeyHash> cache;
+    // In front of the map, the last cells this thread used: started() and finished() of one
+    // request ask for the same ones, and a busy route asks again and again.
+    thread_local std::pair<Key, RouteCells*> last{Key{0, nullptr, http::Method::get}, nullptr};
     Key key{instance_id, req.matched_route(), req.method()};
     if (last.second && last.first == key) return *last.second;
     if (auto it = cache.find(key); it != cache.end()) {
@@ -137,131 +158,35 @@ struct HttpMetrics::Impl : prometheus::Collectable {
       return *it->second;
     }
     std::string_view handler = req.route().empty() ? std::string_view("none") : req.route();
-    std::lock_guard lock(mutex);
-    RouteSeries& s = new_cells(handler, http::method_name(req.method()));
-    cache.emplace(key, &s);
-    last = {key, &s};
-    return s;
+    RouteCells& c = lookup(handler, http::method_name(req.method()));
+    cache.emplace(key, &c);
+    last = {key, &c};
+    return c;
   }
 
-  void record(RouteSeries& s, int status, std::size_t request_bytes, std::size_t response_bytes,
+  void record(RouteCells& c, int status, std::size_t request_bytes, std::size_t response_bytes,
               double seconds) {
-    const auto& bounds = default_latency_buckets();
-    std::size_t bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
-    s.duration_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
-    s.duration_sum.fetch_add(seconds, std::memory_order_relaxed);
-    s.sizes_observed.fetch_add(1, std::memory_order_relaxed);
-    s.request_bytes.fetch_add(request_bytes, std::memory_order_relaxed);
-    s.response_bytes.fetch_add(response_bytes, std::memory_order_relaxed);
+    c.duration->observe(seconds);
+    c.request_size->observe(static_cast<double>(request_bytes));
+    c.response_size->observe(static_cast<double>(response_bytes));
     std::size_t cls = status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100) : 5;
-    s.requests[cls].fetch_add(1, std::memory_order_relaxed);
+    requests(c, cls).increment();
     if (status >= 400)
       errors
-          .Add({{"handler", s.handler},
-                {"method", s.method},
+          .Add({{"handler", c.handler},
+                {"method", c.method},
                 {"error_type", error_type_for_status(status)}})
           .Increment();
   }
-
-  // Every thread's cells summed per (handler, method); the size summaries per handler.
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    struct Totals {
-      std::array<std::uint64_t, 15> buckets{};
-      double sum = 0;
-      std::int64_t inprogress = 0;
-      std::array<std::uint64_t, 6> requests{};
-    };
-    std::map<std::pair<std::string, std::string>, Totals> by_series;
-    std::map<std::string, std::array<std::uint64_t, 3>> by_handler;
-    {
-      std::lock_guard lock(mutex);
-      for (const auto& s : cells) {
-        auto& t = by_series[{s->handler, s->method}];
-        for (std::size_t i = 0; i < t.buckets.size(); ++i)
-          t.buckets[i] += s->duration_buckets[i].load(std::memory_order_relaxed);
-        t.sum += s->duration_sum.load(std::memory_order_relaxed);
-        t.inprogress += s->inprogress.load(std::memory_order_relaxed);
-        for (std::size_t i = 0; i < t.requests.size(); ++i)
-          t.requests[i] += s->requests[i].load(std::memory_order_relaxed);
-        auto& sizes = by_handler[s->handler];
-        sizes[0] += s->sizes_observed.load(std::memory_order_relaxed);
-        sizes[1] += s->request_bytes.load(std::memory_order_relaxed);
-        sizes[2] += s->response_bytes.load(std::memory_order_relaxed);
-      }
-    }
-    auto family = [](const char* name, const char* help, prometheus::MetricType type) {
-      prometheus::MetricFamily f;
-      f.name = name;
-      f.help = help;
-      f.type = type;
-      return f;
-    };
-    auto requests =
-        family("http_requests_total", "Total number of requests by method, status and handler.",
-               prometheus::MetricType::Counter);
-    auto inprogress = family("http_requests_inprogress",
-                             "Number of HTTP requests in progress by handler and method.",
-                             prometheus::MetricType::Gauge);
-    auto duration =
-        family("http_request_duration_seconds", "Latency of HTTP requests by handler and method.",
-               prometheus::MetricType::Histogram);
-    const auto& bounds = default_latency_buckets();
-    for (const auto& [series, t] : by_series) {
-      const auto& [handler, method] = series;
-      for (std::size_t cls = 1; cls < t.requests.size(); ++cls) {
-        if (!t.requests[cls]) continue;  // as prometheus-cpp leaves out a child never counted
-        prometheus::ClientMetric m;
-        m.label = {{"handler", handler}, {"method", method}, {"status", kStatusClass[cls]}};
-        m.counter.value = static_cast<double>(t.requests[cls]);
-        requests.metric.push_back(std::move(m));
-      }
-      prometheus::ClientMetric g;
-      g.label = {{"handler", handler}, {"method", method}};
-      g.gauge.value = static_cast<double>(t.inprogress);
-      inprogress.metric.push_back(std::move(g));
-      prometheus::ClientMetric h;
-      h.label = {{"handler", handler}, {"method", method}};
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i <= bounds.size(); ++i) {
-        cumulative += t.buckets[i];
-        prometheus::ClientMetric::Bucket b;
-        b.cumulative_count = cumulative;
-        b.upper_bound = i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity();
-        h.histogram.bucket.push_back(b);
-      }
-      h.histogram.sample_count = cumulative;
-      h.histogram.sample_sum = t.sum;
-      duration.metric.push_back(std::move(h));
-    }
-    auto sizes = [&](const char* name, const char* help, std::size_t sum_index) {
-      auto f = family(name, help, prometheus::MetricType::Summary);
-      for (const auto& [handler, totals] : by_handler) {
-        prometheus::ClientMetric m;
-        m.label.push_back({"handler", handler});
-        m.summary.sample_count = totals[0];
-        m.summary.sample_sum = static_cast<double>(totals[sum_index]);
-        f.metric.push_back(std::move(m));
-      }
-      return f;
-    };
-    return {
-        std::move(requests), std::move(inprogress), std::move(duration),
-        sizes("http_request_size_bytes", "Content length of incoming requests by handler.", 1),
-        sizes("http_response_size_bytes", "Content length of outgoing responses by handler.", 2)};
-  }
 };
 
-HttpMetrics::HttpMetrics(Registry& registry) : impl_(std::make_shared<Impl>(registry)) {
-  if (default_latency_buckets().size() + 1 != RouteSeries{}.duration_buckets.size())
-    throw std::logic_error("duration_buckets must hold every latency bucket plus +Inf");
-  registry.add_collectable(impl_);
-}
+HttpMetrics::HttpMetrics(Registry& registry) : impl_(std::make_shared<Impl>(registry)) {}
 HttpMetrics::~HttpMetrics() = default;
 
 http::Middleware HttpMetrics::middleware() {
   return [impl = impl_](http::Request& req, const http::Handler& next) -> Task<http::Response> {
-    RouteSeries& s = impl->series_for(req);
-    s.inprogress.fetch_add(1, std::memory_order_relaxed);
+    RouteCells& s = impl->cells_for(req);
+    s.inprogress->add(1);
     auto started = std::chrono::steady_clock::now();
     http::Response response;
     try {
@@ -269,7 +194,7 @@ http::Middleware HttpMetrics::middleware() {
     } catch (...) {  // its problem answer, here: the status counted is the one the client gets
       response = http::response_for_current_exception(req);
     }
-    s.inprogress.fetch_sub(1, std::memory_order_relaxed);
+    s.inprogress->add(-1);
     impl->record(s, response.status, req.body().size(), response.body.size(),
                  seconds_since(started));
     co_return response;
@@ -283,11 +208,11 @@ std::shared_ptr<http::RequestObserver> HttpMetrics::observer() {
     explicit Observer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
     // The same thread's cells both times: a request stays on its loop.
     void started(const http::Request& req) override {
-      impl_->series_for(req).inprogress.fetch_add(1, std::memory_order_relaxed);
+      impl_->cells_for(req).inprogress->add(1);
     }
     void finished(const http::Request& req, const http::Response& res, double seconds) override {
-      RouteSeries& s = impl_->series_for(req);
-      s.inprogress.fetch_sub(1, std::memory_order_relaxed);
+      RouteCells& s = impl_->cells_for(req);
+      s.inprogress->add(-1);
       impl_->record(s, res.status, req.body().size(), res.body.size(), seconds);
     }
 
@@ -298,13 +223,13 @@ std::shared_ptr<http::RequestObserver> HttpMetrics::observer() {
 }
 
 void HttpMetrics::started(std::string_view handler, std::string_view method) {
-  impl_->lookup(handler, method).inprogress.fetch_add(1, std::memory_order_relaxed);
+  impl_->lookup(handler, method).inprogress->add(1);
 }
 
 void HttpMetrics::finished(std::string_view handler, std::string_view method, int status,
                            double seconds, std::size_t request_bytes, std::size_t response_bytes) {
-  RouteSeries& s = impl_->lookup(handler, method);
-  s.inprogress.fetch_sub(1, std::memory_order_relaxed);
+  RouteCells& s = impl_->lookup(handler, method);
+  s.inprogress->add(-1);
   impl_->record(s, status, request_bytes, response_bytes, std::max(0.0, seconds));
 }
 

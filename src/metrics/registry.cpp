@@ -133,6 +133,11 @@ meter::Family<meter::Gauge>& Registry::gauges(const std::string& name, const std
   return family<meter::Gauge>(name, help);
 }
 
+meter::Family<meter::Summary>& Registry::summaries(const std::string& name,
+                                                  const std::string& help) {
+  return family<meter::Summary>(name, help);
+}
+
 // The meter's families as Prometheus's: the one export of svckit's cells.
 std::vector<prometheus::MetricFamily> Registry::collect_families() const {
   std::vector<prometheus::MetricFamily> out;
@@ -152,6 +157,16 @@ std::vector<prometheus::MetricFamily> Registry::collect_families() const {
         static_cast<const meter::Family<meter::Gauge>&>(*base).for_each(
             [&](const meter::Labels& labels, const meter::Gauge& g) {
               series(family, labels).gauge.value = g.value();
+            });
+        break;
+      case meter::Kind::summary:
+        family.type = prometheus::MetricType::Summary;
+        static_cast<const meter::Family<meter::Summary>&>(*base).for_each(
+            [&](const meter::Labels& labels, const meter::Summary& s) {
+              auto t = s.totals();
+              auto& m = series(family, labels).summary;
+              m.sample_count = t.counts.empty() ? 0 : t.counts.back();
+              m.sample_sum = t.sum;
             });
         break;
       case meter::Kind::histogram:

@@ -115,6 +115,31 @@ TEST(MeterCells, RefuseANameTakenByAnotherTypeAndBoundsThatDoNotAscend) {
   EXPECT_THROW(svckit::meter::Histogram({1.0, 0.5}), std::invalid_argument);
 }
 
+// A gauge added to from many threads (requests in progress) sums every shard; a summary exports
+// its count and sum.
+TEST(MeterCells, GaugesAddedToFromEveryThreadAndSummariesAddUp) {
+  svckit::metrics::Registry registry;
+  auto& busy = registry.gauges("busy", "Busy.").add({});
+  auto& sizes = registry.summaries("sizes_bytes", "Sizes.").add({{"handler", "/x"}});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        busy.add(1);
+        sizes.observe(3);
+        if (i % 2) busy.add(-1);
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(busy.value(), 6000);
+  auto text = registry.render();
+  EXPECT_NE(text.find("# TYPE busy gauge"), std::string::npos) << text;
+  EXPECT_NE(text.find("busy 6000"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE sizes_bytes summary"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(sizes_bytes_count{handler="/x"} 12000)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(sizes_bytes_sum{handler="/x"} 36000)"), std::string::npos) << text;
+}
+
 // A gauge cell is exported as a gauge, with its value as last set.
 TEST(MeterCells, GaugesExportTheirLastValue) {
   svckit::metrics::Registry registry;

@@ -39,6 +39,8 @@ class Registry : public meter::Meter {
   meter::Family<meter::Histogram>& histograms(const std::string& name,
                                               const std::string& help) override;
   meter::Family<meter::Gauge>& gauges(const std::string& name, const std::string& help) override;
+  meter::Family<meter::Summary>& summaries(const std::string& name,
+                                           const std::string& help) override;
 
   // Collected on every scrape (process metrics, queue depths, ...). Families of one name from
   // several collectables are rendered as one, and series with the same labels are summed
