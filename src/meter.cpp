@@ -8,10 +8,9 @@ namespace svckit::meter {
 namespace detail {
 
 // Threads take shards in turn: the first kShards threads to count each have one of their own.
-std::size_t this_threads_shard() {
+std::size_t next_shard() {
   static std::atomic<std::size_t> next{0};
-  thread_local const std::size_t shard = next.fetch_add(1, std::memory_order_relaxed) % kShards;
-  return shard;
+  return next.fetch_add(1, std::memory_order_relaxed) % kShards;
 }
 
 }  // namespace detail
@@ -54,14 +53,21 @@ Histogram::Totals Histogram::totals() const {
   return t;
 }
 
-void Gauge::add(double by) {
-  // Only this thread (or the few that share its shard) writes this cell: the loop rarely turns.
-  cells_[detail::this_threads_shard()].value.fetch_add(by, std::memory_order_relaxed);
+double Gauge::value() const {
+  std::int64_t steps = 0;
+  for (const auto& cell : cells_) steps += cell.value.load(std::memory_order_relaxed);
+  return base_.load(std::memory_order_relaxed) + static_cast<double>(steps);
 }
 
-double Gauge::value() const {
-  double total = base_.load(std::memory_order_relaxed);
-  for (const auto& cell : cells_) total += cell.value.load(std::memory_order_relaxed);
+std::uint64_t Summary::count() const {
+  std::uint64_t total = 0;
+  for (const auto& cell : cells_) total += cell.count.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::uint64_t Summary::sum() const {
+  std::uint64_t total = 0;
+  for (const auto& cell : cells_) total += cell.sum.load(std::memory_order_relaxed);
   return total;
 }
 

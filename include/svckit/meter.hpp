@@ -30,7 +30,14 @@ using Labels = std::map<std::string, std::string>;
 
 namespace detail {
 inline constexpr std::size_t kShards = 8;
-std::size_t this_threads_shard();  // in [0, kShards)
+std::size_t next_shard();
+// In [0, kShards): inline, as every count of every request asks.
+inline std::size_t this_threads_shard() {
+  constinit thread_local std::size_t shard = kShards;  // kShards: not taken yet
+  if (shard == kShards) [[unlikely]]
+    shard = next_shard();
+  return shard;
+}
 }  // namespace detail
 
 // A count that only goes up.
@@ -74,24 +81,39 @@ class Histogram {
   std::unique_ptr<Line[]> lines_;
 };
 
-// Observations counted and summed, without buckets (a Prometheus summary with no quantiles, as
-// Python's prometheus_client exports one).
-class Summary : public Histogram {
+// Whole-number observations (sizes in bytes) counted and summed, without buckets: a Prometheus
+// summary with no quantiles, as Python's prometheus_client exports one.
+class Summary {
  public:
-  Summary() : Histogram({}) {}
+  void observe(std::uint64_t value) {
+    auto& cell = cells_[detail::this_threads_shard()];
+    cell.count.fetch_add(1, std::memory_order_relaxed);
+    cell.sum.fetch_add(value, std::memory_order_relaxed);
+  }
+  std::uint64_t count() const;
+  std::uint64_t sum() const;
+
+ private:
+  struct alignas(64) Cell {
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> sum{0};
+  };
+  std::array<Cell, detail::kShards> cells_;
 };
 
-// A value that goes up and down. Either set it (a state, a depth) or add to it (requests in
-// progress, counted from every thread, so sharded), not both.
+// A value that goes up and down. Either set it (a state, a depth) or add whole steps to it
+// (requests in progress, from every thread, so sharded), not both.
 class Gauge {
  public:
   void set(double value) { base_.store(value, std::memory_order_relaxed); }
-  void add(double by);
+  void add(std::int64_t by) {
+    cells_[detail::this_threads_shard()].value.fetch_add(by, std::memory_order_relaxed);
+  }
   double value() const;
 
  private:
   struct alignas(64) Cell {
-    std::atomic<double> value{0};
+    std::atomic<std::int64_t> value{0};
   };
   std::atomic<double> base_{0};
   std::array<Cell, detail::kShards> cells_;

@@ -167,8 +167,8 @@ struct HttpMetrics::Impl {
   void record(RouteCells& c, int status, std::size_t request_bytes, std::size_t response_bytes,
               double seconds) {
     c.duration->observe(seconds);
-    c.request_size->observe(static_cast<double>(request_bytes));
-    c.response_size->observe(static_cast<double>(response_bytes));
+    c.request_size->observe(request_bytes);
+    c.response_size->observe(response_bytes);
     std::size_t cls = status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100) : 5;
     requests(c, cls).increment();
     if (status >= 400)

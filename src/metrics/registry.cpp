@@ -163,10 +163,9 @@ std::vector<prometheus::MetricFamily> Registry::collect_families() const {
         family.type = prometheus::MetricType::Summary;
         static_cast<const meter::Family<meter::Summary>&>(*base).for_each(
             [&](const meter::Labels& labels, const meter::Summary& s) {
-              auto t = s.totals();
               auto& m = series(family, labels).summary;
-              m.sample_count = t.counts.empty() ? 0 : t.counts.back();
-              m.sample_sum = t.sum;
+              m.sample_count = s.count();
+              m.sample_sum = static_cast<double>(s.sum());
             });
         break;
       case meter::Kind::histogram:
