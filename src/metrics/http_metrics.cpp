@@ -11,7 +11,6 @@
 #include <mutex>
 #include <unordered_map>
 
-
 namespace svckit::metrics {
 namespace {
 
@@ -207,9 +206,7 @@ std::shared_ptr<http::RequestObserver> HttpMetrics::observer() {
    public:
     explicit Observer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
     // The same thread's cells both times: a request stays on its loop.
-    void started(const http::Request& req) override {
-      impl_->cells_for(req).inprogress->add(1);
-    }
+    void started(const http::Request& req) override { impl_->cells_for(req).inprogress->add(1); }
     void finished(const http::Request& req, const http::Response& res, double seconds) override {
       RouteCells& s = impl_->cells_for(req);
       s.inprogress->add(-1);

@@ -134,7 +134,7 @@ meter::Family<meter::Gauge>& Registry::gauges(const std::string& name, const std
 }
 
 meter::Family<meter::Summary>& Registry::summaries(const std::string& name,
-                                                  const std::string& help) {
+                                                   const std::string& help) {
   return family<meter::Summary>(name, help);
 }
 
