@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -139,9 +140,18 @@ class FamilyBase {
 };
 
 template <class Cell>
+constexpr Kind kind_of() {
+  if constexpr (std::is_same_v<Cell, Counter>) return Kind::counter;
+  if constexpr (std::is_same_v<Cell, Histogram>) return Kind::histogram;
+  if constexpr (std::is_same_v<Cell, Gauge>) return Kind::gauge;
+  if constexpr (std::is_same_v<Cell, Summary>) return Kind::summary;
+}
+
+template <class Cell>
 class Family : public FamilyBase {
  public:
-  Family(std::string name, std::string help);
+  Family(std::string name, std::string help)
+      : FamilyBase(std::move(name), std::move(help), kind_of<Cell>()) {}
 
   // The cell of `labels`; `args` make it the first time (a Histogram's bounds).
   template <class... Args>
@@ -161,19 +171,6 @@ class Family : public FamilyBase {
   mutable std::mutex mutex_;
   std::map<Labels, std::unique_ptr<Cell>> cells_;
 };
-
-template <>
-inline Family<Counter>::Family(std::string name, std::string help)
-    : FamilyBase(std::move(name), std::move(help), Kind::counter) {}
-template <>
-inline Family<Histogram>::Family(std::string name, std::string help)
-    : FamilyBase(std::move(name), std::move(help), Kind::histogram) {}
-template <>
-inline Family<Gauge>::Family(std::string name, std::string help)
-    : FamilyBase(std::move(name), std::move(help), Kind::gauge) {}
-template <>
-inline Family<Summary>::Family(std::string name, std::string help)
-    : FamilyBase(std::move(name), std::move(help), Kind::summary) {}
 
 // Where a component's families live. One name, one family: a second call with a name returns
 // the first's, and asking for it as another kind throws std::invalid_argument.
