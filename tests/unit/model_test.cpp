@@ -226,3 +226,28 @@ TEST(Model, SqlMapping) {
   EXPECT_EQ(back.count, 5);
   EXPECT_FALSE(back.done);
 }
+
+namespace {
+struct EventRow {
+  std::string id;
+  nlohmann::json metadata;
+  std::optional<nlohmann::json> extra;
+};
+BOOST_DESCRIBE_STRUCT(EventRow, (), (id, metadata, extra))
+}  // namespace
+
+TEST(Model, SqlMappingKeepsJsonAsText) {
+  EventRow r{"1", {{"page", "/"}, {"n", 2}}, std::nullopt};
+  auto v = svckit::sql::values(r);
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[1].as_string(), R"({"n":2,"page":"/"})");
+  EXPECT_TRUE(v[2].is_null());
+  auto columns = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"id", "metadata", "extra"});
+  svckit::sql::Row row(columns, {svckit::sql::Value("1"), svckit::sql::Value(R"({"a":[1,2]})"),
+                                 svckit::sql::Value("null")});
+  auto back = svckit::sql::from_row<EventRow>(row);
+  EXPECT_EQ(back.metadata, nlohmann::json({{"a", {1, 2}}}));
+  ASSERT_TRUE(back.extra.has_value()) << "the text null is JSON null, not NULL";
+  EXPECT_TRUE(back.extra->is_null());
+}

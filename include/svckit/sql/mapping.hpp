@@ -1,8 +1,8 @@
 #pragma once
 // A described model (svckit/model/rules.hpp) as a table row: each member is the column of the
 // same name. Members may be strings, integers, floating point, bool (0/1), std::vector of those
-// (a JSON array in a text column) and std::optional of any of them (NULL); a member of another
-// type is a compile error.
+// (a JSON array in a text column), nlohmann::json (its text in a text column) and std::optional
+// of any of them (NULL); a member of another type is a compile error.
 //
 //   const auto kInsert = sql::insert_sql<TaskRecord>("tasks");      // INSERT INTO tasks (...)
 //   co_await db.execute(kInsert, sql::values(task));
@@ -31,6 +31,8 @@ template <class T>
 Value to_value(const T& v) {
   if constexpr (is_vector<T>::value)
     return Value(nlohmann::json(v).dump());
+  else if constexpr (std::is_same_v<T, nlohmann::json>)
+    return Value(v.dump());
   else if constexpr (is_optional<T>::value)
     return v ? to_value(*v) : Value();
   else
@@ -56,8 +58,10 @@ void read_column(const Value& v, T& out) {
     out = static_cast<T>(v.as_double());
   } else if constexpr (is_vector<T>::value) {
     out = nlohmann::json::parse(v.as_string()).template get<T>();
+  } else if constexpr (std::is_same_v<T, nlohmann::json>) {
+    out = nlohmann::json::parse(v.as_string());
   } else {
-    static_assert(!sizeof(T), "a column is a string, a number, a bool or an optional of one");
+    static_assert(!sizeof(T), "a column is a string, a number, a bool, JSON or an optional of one");
   }
 }
 

@@ -13,8 +13,11 @@
 #include <svckit/bus/bus.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
+#include <svckit/http/route_doc.hpp>
 #include <svckit/ids.hpp>
+#include <svckit/model/json.hpp>
 #include <svckit/sql/database.hpp>
+#include <svckit/sql/mapping.hpp>
 
 namespace aether::analytics {
 namespace {
@@ -37,9 +40,6 @@ const svckit::sql::Migration kMigrations[] = {
      "  PRIMARY KEY (source, id));"
      "CREATE INDEX events_by_time ON events(timestamp);"},
 };
-
-constexpr std::array<std::string_view, 4> kGranularities = {"hour", "day", "week", "month"};
-constexpr std::array<std::string_view, 4> kSeverities = {"info", "warning", "error", "critical"};
 
 // A UTC time as RFC 3339 ("2025-11-24T03:26:05Z", fractions and "+00:00" allowed), or a date
 // when `date_only_end` says how to complete it; normalized to "YYYY-MM-DDTHH:MM:SS.mmmZ" so that
@@ -92,14 +92,6 @@ std::string bucket_expression(std::string_view granularity) {
   return "strftime('%Y-%m-%dT00:00:00Z', timestamp)";
 }
 
-bool valid_event_type(std::string_view type) {
-  if (type.empty() || type.size() > 128) return false;
-  for (char c : type)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-      return false;
-  return true;
-}
-
 // Events of failures: *.failed, anything named error, or a declared severity.
 std::optional<std::string> severity_of(std::string_view type, const nlohmann::json& metadata) {
   if (metadata.is_object()) {
@@ -124,31 +116,9 @@ std::optional<std::string> user_of(const nlohmann::json& data) {
   return std::nullopt;
 }
 
-struct Stored {
-  std::string source, id, type;
-  std::optional<std::string> user;
-  nlohmann::json metadata;
-  std::string timestamp;
-};
-
-// INSERT OR IGNORE on (source, id): a redelivered event is recorded once.
-Task<bool> store(svckit::sql::Database& db, Stored e) {
-  auto severity = severity_of(e.type, e.metadata);
-  // Named, not braced inside the co_await: GCC 12 miscompiles initializer lists there.
-  std::vector<svckit::sql::Value> params{e.source,    e.id,
-                                         e.type,      e.user,
-                                         severity,    e.metadata.dump(),
-                                         e.timestamp, svckit::utc_now_iso8601()};
-  auto result = co_await db.execute(
-      "INSERT OR IGNORE INTO events (source, id, event_type, user_id, severity, metadata, "
-      "timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      std::move(params));
-  co_return result.changes > 0;
-}
-
 // Host figures for GET /health: CPU as the 1-minute load per core, memory in use, and the disk
 // that holds the data, each in percent.
-nlohmann::json host_metrics(const std::string& data_dir) {
+HostMetrics host_metrics(const std::string& data_dir) {
   double cpu = 0, memory = 0, disk = 0;
   std::ifstream loadavg("/proc/loadavg");
   double load = 0;
@@ -170,8 +140,10 @@ nlohmann::json host_metrics(const std::string& data_dir) {
     disk =
         static_cast<double>(fs.f_blocks - fs.f_bavail) / static_cast<double>(fs.f_blocks) * 100.0;
   auto round1 = [](double v) { return std::round(v * 10) / 10; };
-  return {{"cpu", round1(cpu)}, {"memory", round1(memory)}, {"disk", round1(disk)}};
+  return {round1(cpu), round1(memory), round1(disk)};
 }
+
+const auto kInsert = svckit::sql::insert_sql<EventRow>("events") + " ON CONFLICT DO NOTHING";
 
 }  // namespace
 
@@ -182,29 +154,15 @@ void Analytics::declare(svckit::Settings& settings) {
 }
 
 void Analytics::install(svckit::App& app) {
-  auto& db = app.database("analytics");
-  db.migrate("analytics", kMigrations);
+  db_ = &app.database("analytics");
+  db_->migrate("analytics", kMigrations);
+  data_dir_ = app.config().data_dir;
 
   // Events from the other services. Database trouble is retried; the bus dead-letters what
   // keeps failing.
-  auto record = [&db](const svckit::bus::Event& e) -> Task<svckit::bus::Outcome> {
-    Stored s;
-    s.source = e.source;
-    s.id = e.id;
-    s.type = e.type;
-    s.user = user_of(e.data);
-    s.metadata = e.data;
-    std::string when;
-    if (e.data.is_object() && e.data.contains("timestamp") && e.data["timestamp"].is_string())
-      when = e.data["timestamp"].get<std::string>();
-    auto normalized = normalize_time(when, nullptr);
-    if (!normalized) normalized = normalize_time(e.time, nullptr);
-    s.timestamp = normalized.value_or(svckit::utc_now_iso8601());
-    co_await store(db, std::move(s));
-    co_return svckit::bus::Outcome::success;
-  };
   for (const char* pattern : {"task.#", "ai.#", "integration.#"})
-    app.bus().subscribe("analytics", pattern, record);
+    app.bus().subscribe("analytics", pattern,
+                        [this](const svckit::bus::Event& e) { return record(e); });
 
   // ANALYTICS_SERVICES="task-manager=http://127.0.0.1:8001,security=http://127.0.0.1:8002":
   // whose readiness GET /health reports.
@@ -215,129 +173,144 @@ void Analytics::install(svckit::App& app) {
     if (eq == std::string::npos || eq == 0)
       throw svckit::ConfigError("ANALYTICS_SERVICES", "expected name=url[,name=url...]");
     svckit::http::ClientOptions options;
-    options.name = item.substr(0, eq);
     options.timeout = std::chrono::milliseconds(1000);
     options.retry = svckit::RetryPolicy::none();
+    auto name = item.substr(0, eq);
     try {
-      probes_.push_back(
-          {options.name, std::make_unique<svckit::http::Client>(item.substr(eq + 1), options)});
-    } catch (const std::invalid_argument& e) {
-      throw svckit::ConfigError("ANALYTICS_SERVICES", e.what());
+      probes_.push_back({name, &app.client(name, item.substr(eq + 1), options)});
+    } catch (const svckit::ConfigError& e) {
+      throw svckit::ConfigError("ANALYTICS_SERVICES", e.reason());
     }
   }
 
   auto auth = svckit::required_bearer_options_from_settings(app, "Analytics");
   auto api = app.http().group("/api/v1/analytics", {svckit::auth::bearer(std::move(auth))});
   auto read = svckit::auth::require("analytics:read");
-
+  using svckit::http::bind;
+  auto one_of = [](auto values) { return nlohmann::json{{"type", "string"}, {"enum", values}}; };
+  const char* kStart = "from this date or UTC time (2025-11-24, 2025-11-24T03:26:05Z)";
+  const char* kEnd = "up to this date (its end) or UTC time";
   // Any authenticated caller may log an event; the caller is its source unless it names a user.
-  api.post("/events", [&db](Request& req) -> Task<Response> {
-    auto body = req.json_object();
-    auto type = body.required_string("event_type");
-    if (!valid_event_type(type))
-      throw svckit::ValidationError("event_type", "1-128 of a-z, 0-9, '.', '_', '-'");
-    Stored s;
-    s.source = "api";
-    s.id = svckit::uuid_v4();
-    s.type = type;
-    s.user = body.optional_string("user_id");
-    if (!s.user && !req.user_id().empty()) s.user = req.user_id();
-    if (s.user && s.user->size() > 256) throw svckit::ValidationError("user_id", "too long");
-    s.metadata = body.optional_object("metadata").value_or(nlohmann::json::object());
-    if (s.metadata.dump().size() > 16 * 1024)
-      throw svckit::ValidationError("metadata", "larger than 16 KiB");
-    auto when = body.optional_string("timestamp");
-    if (when) {
-      auto t = normalize_time(*when, nullptr);
-      if (!t)
-        throw svckit::ValidationError("timestamp", "expected a UTC time (2025-11-24T03:26:05Z)");
-      s.timestamp = *t;
-    } else {
-      s.timestamp = svckit::utc_now_iso8601();
-    }
-    co_await store(db, std::move(s));
-    co_return Response::json(201, {{"success", true}});
-  });
+  api.post("/events", bind(this, &Analytics::post_event))
+      .summary("Record an event")
+      .accepts<NewEvent>()
+      .returns<EventRecorded>(201);
+  api.get("/usage", read, bind(this, &Analytics::usage))
+      .summary("Events per type and time bucket")
+      .query("start_date", kStart)
+      .query("end_date", kEnd)
+      .query("granularity", "the bucket (default day)", one_of(kGranularities))
+      .returns<UsageAnswer>()
+      .errors({422});
+  api.get("/errors", read, bind(this, &Analytics::errors))
+      .summary("The latest failures, and counts by severity and type")
+      .query("start_date", kStart)
+      .query("end_date", kEnd)
+      .query("severity", "only failures of this severity", one_of(kSeverities))
+      .returns<ErrorsAnswer>()
+      .errors({422});
+  api.get("/health", read, bind(this, &Analytics::system_health))
+      .summary("The host's load and the readiness of ANALYTICS_SERVICES")
+      .returns<SystemHealth>();
+}
 
-  api.get("/usage", read, [&db](Request& req) -> Task<Response> {
-    auto [start, end] = range(req);
-    auto granularity = req.query_param("granularity").value_or("day");
-    svckit::http::require_one_of("granularity", granularity, kGranularities);
-    std::vector<svckit::sql::Value> params{start, end};
-    auto rows = co_await db.read("SELECT " + bucket_expression(granularity) +
-                                     " AS bucket, event_type, COUNT(*) AS n FROM events "
-                                     "WHERE timestamp >= ? AND timestamp <= ? "
-                                     "GROUP BY bucket, event_type ORDER BY bucket, event_type "
-                                     "LIMIT 10000",
-                                 std::move(params));
-    auto usage = nlohmann::json::array();
-    for (const auto& row : rows.rows)
-      usage.push_back({{"timestamp", row.text("bucket")},
-                       {"count", row.integer("n")},
-                       {"metric", row.text("event_type")}});
-    co_return Response::json(200, {{"usage", usage}, {"granularity", granularity}});
-  });
+Task<svckit::bus::Outcome> Analytics::record(const svckit::bus::Event& e) {
+  EventRow row{.source = e.source, .id = e.id, .event_type = e.type, .user_id = user_of(e.data)};
+  row.metadata = e.data;
+  std::string when;
+  if (e.data.is_object() && e.data.contains("timestamp") && e.data["timestamp"].is_string())
+    when = e.data["timestamp"].get<std::string>();
+  auto normalized = normalize_time(when, nullptr);
+  if (!normalized) normalized = normalize_time(e.time, nullptr);
+  row.timestamp = normalized.value_or(svckit::utc_now_iso8601());
+  co_await store(std::move(row));
+  co_return svckit::bus::Outcome::success;
+}
 
-  api.get("/errors", read, [&db](Request& req) -> Task<Response> {
-    auto [start, end] = range(req);
-    auto severity = req.query_param("severity");
-    if (severity) svckit::http::require_one_of("severity", *severity, kSeverities);
-    std::string where = "severity IS NOT NULL AND timestamp >= ? AND timestamp <= ?";
-    std::vector<svckit::sql::Value> params{start, end};
-    if (severity) {
-      where += " AND severity = ?";
-      params.emplace_back(*severity);
-    }
-    auto latest = co_await db.read(
-        "SELECT source, id, event_type, user_id, severity, metadata, timestamp FROM events WHERE " +
-            where + " ORDER BY timestamp DESC LIMIT 100",
-        params);
-    auto counts = co_await db.read("SELECT severity, event_type, COUNT(*) AS n FROM events WHERE " +
-                                       where + " GROUP BY severity, event_type",
-                                   params);
-    auto errors = nlohmann::json::array();
-    for (const auto& row : latest.rows)
-      errors.push_back({{"event_type", row.text("event_type")},
-                        {"source", row.text("source")},
-                        {"user_id", row.optional_text("user_id").value_or("")},
-                        {"severity", row.text("severity")},
-                        {"metadata", nlohmann::json::parse(row.text("metadata"))},
-                        {"timestamp", row.text("timestamp")}});
-    nlohmann::json by_severity = nlohmann::json::object(), by_type = nlohmann::json::object();
-    std::int64_t total = 0;
-    for (const auto& row : counts.rows) {
-      auto n = row.integer("n");
-      total += n;
-      by_severity[row.text("severity")] = by_severity.value(row.text("severity"), 0) + n;
-      by_type[row.text("event_type")] = by_type.value(row.text("event_type"), 0) + n;
-    }
-    co_return Response::json(
-        200, {{"errors", errors},
-              {"summary", {{"total", total}, {"by_severity", by_severity}, {"by_type", by_type}}}});
-  });
+Task<Response> Analytics::post_event(Request& req) {
+  auto input = req.json<NewEvent>();
+  EventRow row{.source = "api", .id = svckit::uuid_v4(), .event_type = std::move(input.event_type)};
+  row.user_id = std::move(input.user_id);
+  if (!row.user_id && !req.user_id().empty()) row.user_id = req.user_id();
+  row.metadata = std::move(input.metadata);
+  if (row.metadata.dump().size() > 16 * 1024)
+    throw svckit::ValidationError("metadata", "larger than 16 KiB");
+  row.timestamp = svckit::utc_now_iso8601();
+  if (input.timestamp) {
+    auto t = normalize_time(*input.timestamp, nullptr);
+    if (!t)
+      throw svckit::ValidationError("timestamp", "expected a UTC time (2025-11-24T03:26:05Z)");
+    row.timestamp = *t;
+  }
+  co_await store(std::move(row));
+  co_return svckit::http::json_response(201, EventRecorded{});
+}
 
-  api.get("/health", read, [this, &app](Request& req) -> Task<Response> {
-    auto services = nlohmann::json::array();
-    bool all_up = true;
-    for (auto& probe : probes_) {
-      auto started = std::chrono::steady_clock::now();
-      std::string status = "DOWN";
-      try {
-        auto res = co_await probe.client->get("/ready", &req.context());
-        status = res.status == 200 ? "UP" : "DOWN";
-      } catch (const svckit::http::UpstreamError&) {
-      }
-      all_up = all_up && status == "UP";
-      double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-              .count();
-      services.push_back(
-          {{"name", probe.name}, {"status", status}, {"latency_ms", std::round(ms * 10) / 10}});
+Task<void> Analytics::store(EventRow row) {
+  row.severity = severity_of(row.event_type, row.metadata);
+  row.received_at = svckit::utc_now_iso8601();
+  auto values = svckit::sql::values(row);  // named: GCC 12 and temporaries passed to coroutines
+  co_await db_->execute(kInsert, std::move(values));
+}
+
+Task<Response> Analytics::usage(Request& req) {
+  auto [start, end] = range(req);
+  UsageAnswer answer;
+  answer.granularity = req.query_param("granularity").value_or("day");
+  svckit::http::require_one_of("granularity", answer.granularity, kGranularities);
+  auto sql = "SELECT " + bucket_expression(answer.granularity) +
+             " AS timestamp, COUNT(*) AS count, event_type AS metric FROM events "
+             "WHERE timestamp >= ? AND timestamp <= ? GROUP BY 1, 3 ORDER BY 1, 3 LIMIT 10000";
+  auto rows = co_await db_->read(std::move(sql), start, end);
+  for (const auto& row : rows.rows) answer.usage.push_back(svckit::sql::from_row<UsagePoint>(row));
+  co_return svckit::http::json_response(200, answer);
+}
+
+Task<Response> Analytics::errors(Request& req) {
+  auto [start, end] = range(req);
+  auto severity = req.query_param("severity");
+  if (severity) svckit::http::require_one_of("severity", *severity, kSeverities);
+  std::string where = " WHERE severity IS NOT NULL AND timestamp >= ? AND timestamp <= ?";
+  std::vector<svckit::sql::Value> params{start, end};
+  if (severity) {
+    where += " AND severity = ?";
+    params.emplace_back(*severity);
+  }
+  auto latest_sql =
+      svckit::sql::select_sql<ErrorEvent>("events", where + " ORDER BY timestamp DESC LIMIT 100");
+  auto latest = co_await db_->read(std::move(latest_sql), params);
+  auto counts_sql = "SELECT severity, event_type, COUNT(*) AS n FROM events" + where +
+                    " GROUP BY severity, event_type";
+  auto counts = co_await db_->read(std::move(counts_sql), params);
+  ErrorsAnswer answer;
+  for (const auto& row : latest.rows)
+    answer.errors.push_back(svckit::sql::from_row<ErrorEvent>(row));
+  for (const auto& row : counts.rows) {
+    auto n = row.integer("n");
+    answer.summary.total += n;
+    answer.summary.by_severity[row.text("severity")] += n;
+    answer.summary.by_type[row.text("event_type")] += n;
+  }
+  co_return svckit::http::json_response(200, answer);
+}
+
+Task<Response> Analytics::system_health(Request& req) {
+  SystemHealth answer{.status = "UP", .metrics = host_metrics(data_dir_)};
+  for (auto& probe : probes_) {
+    auto started = std::chrono::steady_clock::now();
+    std::string status = "DOWN";
+    try {
+      auto res = co_await probe.client->get("/ready", &req.context());
+      if (res.status == 200) status = "UP";
+    } catch (const svckit::http::UpstreamError&) {
     }
-    co_return Response::json(200, {{"status", all_up ? "UP" : "DEGRADED"},
-                                   {"metrics", host_metrics(app.config().data_dir)},
-                                   {"services", services}});
-  });
+    if (status != "UP") answer.status = "DEGRADED";
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+    answer.services.push_back({probe.name, status, std::round(ms * 10) / 10});
+  }
+  co_return svckit::http::json_response(200, answer);
 }
 
 }  // namespace aether::analytics
