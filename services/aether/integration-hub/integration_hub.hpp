@@ -3,10 +3,20 @@
 // Discord integrations (credentials stored, never returned), receives their webhooks with each
 // service's own signature scheme, publishes `integration.webhook.received`, and calls their APIs
 // through svckit's resilient client.
-#include <memory>
+#include <cstdint>
+#include <string>
 
 #include <svckit/app/module.hpp>
+#include <svckit/bus/bus.hpp>
 #include <svckit/http/client.hpp>
+#include <svckit/http/request.hpp>
+#include <svckit/http/response.hpp>
+
+#include "integrations.hpp"
+
+namespace svckit::sql {
+class Database;
+}
 
 namespace aether::integration_hub {
 
@@ -16,6 +26,19 @@ class IntegrationHub : public svckit::Module {
   void install(svckit::App& app) override;
 
  private:
+  using Request = svckit::http::Request;
+  using Response = svckit::http::Response;
+  svckit::Task<Response> list(Request& req);
+  svckit::Task<Response> connect(Request& req);
+  svckit::Task<Response> github_repos(Request& req);
+  svckit::Task<Response> slack_message(Request& req);
+  svckit::Task<Response> webhook(Request& req);
+  // The integration `id`, of `service` when one is named (a 422 on `field` when it is another).
+  svckit::Task<IntegrationRow> load(std::string id, std::string_view service = {});
+
+  svckit::sql::Database* db_ = nullptr;
+  svckit::bus::Bus* bus_ = nullptr;
+  std::int64_t window_ = 300;               // INTEGRATION_WEBHOOK_WINDOW_SECONDS
   svckit::http::Client* github_ = nullptr;  // GITHUB_API_URL
   svckit::http::Client* slack_ = nullptr;   // SLACK_API_URL
 };
