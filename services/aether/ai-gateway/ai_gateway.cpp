@@ -7,9 +7,12 @@
 #include <svckit/bus/bus.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
+#include <svckit/http/route_doc.hpp>
 #include <svckit/ids.hpp>
+#include <svckit/model/json.hpp>
 
 #include "ai_gateway.pb.h"
+#include "chat_models.hpp"
 
 namespace aether::ai_gateway {
 namespace {
@@ -27,32 +30,10 @@ std::int64_t ms_since(Clock::time_point t) {
 
 // --- REST bodies -------------------------------------------------------------------------------
 
-std::vector<Turn> turns_of(const svckit::http::JsonBody& body) {
-  std::vector<Turn> turns;
-  if (!body.has("context")) return turns;
-  const auto& list = body.value()["context"];
-  if (list.is_null()) return turns;
-  if (!list.is_array()) throw svckit::ValidationError("context", "must be an array");
-  if (list.size() > ChatInput::kMaxTurns)
-    throw svckit::ValidationError("context", "more than 50 turns");
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    auto field = "context[" + std::to_string(i) + "]";
-    const auto& t = list[i];
-    if (!t.is_object()) throw svckit::ValidationError(field, "must be an object {role, content}");
-    for (const char* key : {"role", "content"})
-      if (!t.contains(key) || !t[key].is_string())
-        throw svckit::ValidationError(field + "." + key, "is required and must be a string");
-    turns.push_back({t["role"].get<std::string>(), t["content"].get<std::string>()});
-  }
-  return turns;
-}
-
-std::map<std::string, std::string> options_of(const svckit::http::JsonBody& body) {
+// Options as the providers take them: text. JSON gives numbers and booleans too.
+std::map<std::string, std::string> options_of(const std::map<std::string, nlohmann::json>& given) {
   std::map<std::string, std::string> out;
-  auto options = body.optional_object("options");
-  if (!options) return out;
-  if (!options->is_object()) throw svckit::ValidationError("options", "must be an object");
-  for (const auto& [name, value] : options->items()) {
+  for (const auto& [name, value] : given) {
     if (value.is_string())
       out[name] = value.get<std::string>();
     else if (value.is_number_integer())
@@ -68,11 +49,8 @@ std::map<std::string, std::string> options_of(const svckit::http::JsonBody& body
   return out;
 }
 
-nlohmann::json model_json(const Model& m) {
-  return {{"id", m.spec.id},
-          {"name", m.spec.name},
-          {"provider", m.spec.provider},
-          {"status", status_of(m.provider->breaker())}};
+ModelInfo info_of(const Model& m) {
+  return {m.spec.id, m.spec.name, m.spec.provider, std::string(status_of(m.provider->breaker()))};
 }
 
 // --- gRPC messages -----------------------------------------------------------------------------
@@ -244,48 +222,68 @@ void AiGateway::install_rest(svckit::App& app, const svckit::auth::BearerOptions
   auto api = app.http().group("/api/v1/ai", {svckit::auth::bearer(auth)});
   auto use = svckit::auth::require("ai:use");
 
-  api.post("/chat", use, [this](Request& req) -> Task<Response> {
-    auto body = req.json_object();
-    ChatInput input;
-    input.message = body.required_string("message");
-    input.context = turns_of(body);
-    input.options = options_of(body);
-    auto reply = chat(body.optional_string("model").value_or(""), std::move(input), req.context());
-    Answer a = co_await answer_of(std::move(reply));
-    co_return Response::json(
-        200,
-        {{"response", a.completion.text},
-         {"model", a.model},
-         {"tokens", {{"input", a.completion.input_tokens}, {"output", a.completion.output_tokens}}},
-         {"latency_ms", a.latency_ms},
-         {"cached", a.cached}});
-  });
+  using svckit::http::bind;
+  api.post("/chat", use, bind(this, &AiGateway::ask_rest))
+      .summary("Ask a model")
+      .accepts<Question>()
+      .returns<ChatAnswer>()
+      .errors({502, 503, 504});
+  api.get("/models", use, bind(this, &AiGateway::list_models))
+      .summary("The models and which one is current")
+      .returns<ModelList>();
+  api.get("/models/{model}", use, bind(this, &AiGateway::model_status))
+      .summary("A model's status and circuit breaker")
+      .returns<ModelStatus>()
+      .errors({404});
+  api.post("/switch", svckit::auth::require("ai:admin"), bind(this, &AiGateway::switch_model))
+      .summary("Make another model the current one")
+      .accepts<ModelChoice>()
+      .returns<ModelSwitched>();
+}
 
-  api.get("/models", use, [this](Request&) -> Task<Response> {
-    auto list = nlohmann::json::array();
-    for (const auto& m : models_) list.push_back(model_json(*m));
-    co_return Response::json(200, {{"models", list}, {"current_model", current().spec.id}});
-  });
+Task<Response> AiGateway::ask_rest(Request& req) {
+  auto question = req.json<Question>();
+  ChatInput input{.message = std::move(question.message),
+                  .context = std::move(question.context).value_or(std::vector<Turn>{}),
+                  .options = options_of(question.options)};
+  auto reply = chat(question.model.value_or(""), std::move(input), req.context());
+  Answer a = co_await answer_of(std::move(reply));
+  ChatAnswer answer{.response = std::move(a.completion.text),
+                    .model = a.model,
+                    .tokens = {a.completion.input_tokens, a.completion.output_tokens},
+                    .latency_ms = a.latency_ms,
+                    .cached = a.cached};
+  co_return svckit::http::json_response(200, answer);
+}
 
-  api.get("/models/{model}", use, [this](Request& req) -> Task<Response> {
-    const Model* found = nullptr;
-    for (const auto& m : models_)
-      if (m->spec.id == req.param("model")) found = m.get();
-    if (!found) throw svckit::NotFound("no model '" + req.param("model").substr(0, 64) + "'");
-    auto j = model_json(*found);
-    j["circuit_state"] = svckit::to_string(found->provider->breaker());
-    j["current"] = found == &current();
-    co_return Response::json(200, j);
-  });
+Task<Response> AiGateway::list_models(Request&) {
+  ModelList answer{.current_model = current().spec.id};
+  for (const auto& m : models_) answer.models.push_back(info_of(*m));
+  co_return svckit::http::json_response(200, answer);
+}
 
-  api.post("/switch", svckit::auth::require("ai:admin"), [this](Request& req) -> Task<Response> {
-    auto id = req.json_object().required_string("model");
-    if (id.empty()) throw svckit::ValidationError("model", "must not be empty");
-    const Model& m = model_named(id);
-    current_ = &m;
-    req.log(svckit::log::Level::info, "current model switched", {{"model", m.spec.id}});
-    co_return Response::json(200, {{"current_model", m.spec.id}, {"status", "switched"}});
-  });
+Task<Response> AiGateway::model_status(Request& req) {
+  const auto& id = req.param("model");
+  for (const auto& m : models_)
+    if (m->spec.id == id) {
+      auto info = info_of(*m);
+      ModelStatus answer{info.id,
+                         info.name,
+                         info.provider,
+                         info.status,
+                         std::string(svckit::to_string(m->provider->breaker())),
+                         m.get() == &current()};
+      co_return svckit::http::json_response(200, answer);
+    }
+  throw svckit::NotFound("no model '" + id.substr(0, 64) + "'");
+}
+
+Task<Response> AiGateway::switch_model(Request& req) {
+  auto choice = req.json<ModelChoice>();
+  const Model& m = model_named(choice.model);
+  current_ = &m;
+  req.log(svckit::log::Level::info, "current model switched", {{"model", m.spec.id}});
+  co_return svckit::http::json_response(200, ModelSwitched{m.spec.id, "switched"});
 }
 
 void AiGateway::install_grpc(svckit::App& app, const svckit::auth::BearerOptions& auth) {

@@ -14,6 +14,7 @@
 #include <svckit/auth/authenticator.hpp>
 #include <svckit/grpc/reply.hpp>
 #include <svckit/http/request.hpp>
+#include <svckit/http/response.hpp>
 
 #include "providers.hpp"
 #include "response_cache.hpp"
@@ -54,6 +55,12 @@ class AiGateway : public svckit::Module {
   Answer answered(const Model& model, const Completion& c, bool cached,
                   const svckit::Context& context);
   void install_rest(svckit::App& app, const svckit::auth::BearerOptions& auth);
+  using Request = svckit::http::Request;
+  using Response = svckit::http::Response;
+  svckit::Task<Response> ask_rest(Request& req);
+  svckit::Task<Response> list_models(Request& req);
+  svckit::Task<Response> model_status(Request& req);
+  svckit::Task<Response> switch_model(Request& req);
   void install_grpc(svckit::App& app, const svckit::auth::BearerOptions& auth);
 
   std::vector<std::unique_ptr<Model>> models_;

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 #include <svckit/http/client.hpp>
+#include <svckit/model/rules.hpp>
 #include <svckit/task.hpp>
 
 namespace svckit {
@@ -29,7 +30,12 @@ namespace aether::ai_gateway {
 struct Turn {
   std::string role;  // system | user | assistant
   std::string content;
+  static void rules(svckit::model::Rules<Turn>& r) {
+    r.field(&Turn::role).one_of({"system", "user", "assistant"});
+    r.field(&Turn::content).describe("at most 32 KiB");
+  }
 };
+BOOST_DESCRIBE_STRUCT(Turn, (), (role, content))
 
 // What is asked, validated: the same limits over REST and gRPC.
 struct ChatInput {
