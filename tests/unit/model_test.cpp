@@ -251,3 +251,39 @@ TEST(Model, SqlMappingKeepsJsonAsText) {
   ASSERT_TRUE(back.extra.has_value()) << "the text null is JSON null, not NULL";
   EXPECT_TRUE(back.extra->is_null());
 }
+
+namespace {
+struct Renamed {
+  std::string out;
+  std::string klass;
+  static void rules(svckit::model::Rules<Renamed>& r) {
+    r.field(&Renamed::out).json_name("stdout");
+    r.field(&Renamed::klass).json_name("class").length(1, 8);
+  }
+};
+BOOST_DESCRIBE_STRUCT(Renamed, (), (out, klass))
+}  // namespace
+
+TEST(Model, JsonNamesRenameKeysEverywhere) {
+  Renamed r{"hi", "A"};
+  EXPECT_EQ(svckit::model::to_json(r), nlohmann::json({{"stdout", "hi"}, {"class", "A"}}));
+  EXPECT_EQ(svckit::model::to_json_text(r), R"({"stdout":"hi","class":"A"})");
+  auto back = svckit::model::from_json<Renamed>({{"stdout", "x"}, {"class", "B"}});
+  EXPECT_EQ(back.out, "x");
+  EXPECT_EQ(back.klass, "B");
+  try {
+    svckit::model::from_json<Renamed>({{"out", "x"}, {"klass", "B"}});
+    FAIL() << "the member names are not the keys";
+  } catch (const svckit::ValidationError& e) {
+    EXPECT_EQ(e.field_errors().at(0).field, "stdout");
+  }
+  try {
+    svckit::model::from_json<Renamed>({{"stdout", "x"}, {"class", ""}});
+    FAIL() << "rules still apply";
+  } catch (const svckit::ValidationError& e) {
+    EXPECT_EQ(e.field_errors().at(0).field, "class");
+  }
+  auto schema = svckit::model::json_schema<Renamed>();
+  EXPECT_TRUE(schema["properties"].contains("stdout"));
+  EXPECT_EQ(schema["required"], nlohmann::json({"stdout", "class"}));
+}

@@ -67,13 +67,14 @@ void decode_members(const nlohmann::json& in, T& out, const Path& path) {
   for_each_member<T>([&](auto d) {
     using M = std::remove_cvref_t<decltype(out.*d.pointer)>;
     const FieldRules& r = rules.of(d.name);
-    auto it = in.find(d.name);
+    const char* key = rules.key_of(d.name);
+    auto it = in.find(key);
     if (it == in.end()) {
       if (!is_optional<M>::value && !r.defaulted)
-        fail(Path::at(path.member(d.name)), "field required");
+        fail(Path::at(path.member(key)), "field required");
       return;
     }
-    decode(*it, out.*d.pointer, Path::at(path.member(d.name)), r);
+    decode(*it, out.*d.pointer, Path::at(path.member(key)), r);
   });
 }
 
@@ -157,7 +158,8 @@ void encode(nlohmann::json& out, const T& value) {
   } else {
     static_assert(Described<T>, "a model member must be a described struct or a JSON type");
     out = nlohmann::json::object();
-    for_each_member<T>([&](auto d) { encode(out[d.name], value.*d.pointer); });
+    const auto& rules = rules_of<T>();
+    for_each_member<T>([&](auto d) { encode(out[rules.key_of(d.name)], value.*d.pointer); });
   }
 }
 
@@ -186,8 +188,9 @@ void write(JsonWriter& out, const T& value) {
   } else {
     static_assert(Described<T>, "a model member must be a described struct or a JSON type");
     out.begin_object();
+    const auto& rules = rules_of<T>();
     for_each_member<T>([&](auto d) {
-      out.key(d.name);
+      out.key(rules.key_of(d.name));
       write(out, value.*d.pointer);
     });
     out.end_object();

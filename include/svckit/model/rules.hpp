@@ -45,6 +45,7 @@ struct FieldRules {
   std::string format;       // strings: "date-time" (ISO 8601), "email", "uuid"
   bool defaulted = false;   // may be absent: the model's own initial value stands
   std::string description;  // for the schema
+  std::string json_name;    // its key in JSON when not the member's name ("stdout", "class")
 };
 
 // Calls f(d) for each public described member of T: d.name, d.pointer.
@@ -128,6 +129,11 @@ class Rules {
       rules_.description = std::move(text);
       return *this;
     }
+    // The member's key in JSON, for keys that cannot be C++ names (keywords, macros like stdout).
+    Field& json_name(std::string key) {
+      rules_.json_name = std::move(key);
+      return *this;
+    }
 
    private:
     FieldRules& rules_;
@@ -155,9 +161,19 @@ class Rules {
       if (n == name) return r;
     return kNone;
   }
+  // The JSON key of the member called `name`.
+  const char* key_of(const char* name) const {
+    if (!renames_) return name;  // most models: no lookup on the way out
+    const auto& key = of(name).json_name;
+    return key.empty() ? name : key.c_str();
+  }
+  void finish() {
+    for (const auto& field : fields_) renames_ = renames_ || !field.second.json_name.empty();
+  }
 
  private:
   std::deque<std::pair<std::string, FieldRules>> fields_;  // a Field keeps a reference
+  bool renames_ = false;                                   // some field has a json_name
 };
 
 // T's rules, built once (T::rules when it has one, none otherwise).
@@ -166,6 +182,7 @@ const Rules<T>& rules_of() {
   static const Rules<T> rules = [] {
     Rules<T> r;
     if constexpr (HasRules<T>) T::rules(r);
+    r.finish();
     return r;
   }();
   return rules;

@@ -57,8 +57,9 @@ nlohmann::json schema_of(const FieldRules& rules) {
       const FieldRules& r = all.of(d.name);
       auto property = schema_of<M>(r);
       if (r.defaulted) encode(property["default"], defaults.*d.pointer);
-      s["properties"][d.name] = std::move(property);
-      if (!is_optional<M>::value && !r.defaulted) required.push_back(d.name);
+      const char* key = all.key_of(d.name);
+      s["properties"][key] = std::move(property);
+      if (!is_optional<M>::value && !r.defaulted) required.push_back(key);
     });
     if (!required.empty()) s["required"] = std::move(required);
   }

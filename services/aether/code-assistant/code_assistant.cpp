@@ -5,8 +5,11 @@
 #include <svckit/app/grpc.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
+#include <svckit/http/route_doc.hpp>
+#include <svckit/model/json.hpp>
 
 #include "ai_gateway.pb.h"
+#include "code_models.hpp"
 #include "code_review.hpp"
 
 namespace aether::code_assistant {
@@ -20,35 +23,20 @@ constexpr std::size_t kMaxCode = 256 * 1024;
 // What goes to the model must fit in one AI Gateway message (32 KiB) with the instructions.
 constexpr std::size_t kMaxCodeForModel = 28 * 1024;
 
-std::string required_code(const svckit::http::JsonBody& body, std::size_t max = kMaxCode) {
-  auto code = body.required_string("code");
-  if (code.empty()) throw svckit::ValidationError("code", "must not be empty");
+// Code's limits in bytes, which the model's rules (in characters) cannot say.
+void check_code(const std::string& code, std::size_t max = kMaxCode) {
   if (code.size() > max)
     throw svckit::ValidationError("code", "larger than " + std::to_string(max) + " bytes" +
                                               (max < kMaxCode ? " (what a model is asked)" : ""));
   if (code.find('\0') != std::string::npos)
     throw svckit::ValidationError("code", "contains a NUL byte");
-  return code;
 }
 
-std::string optional_text(const svckit::http::JsonBody& body, const char* field, std::size_t max,
-                          std::string fallback = {}) {
-  auto v = body.optional_string(field);
-  if (!v) return fallback;
-  svckit::http::require_length(field, *v, 0, max);
-  return *v;
-}
-
-nlohmann::json review_json(const Review& r) {
-  auto issues = nlohmann::json::array();
-  for (const auto& f : r.issues)
-    issues.push_back(
-        {{"severity", f.severity}, {"line", f.line}, {"rule", f.rule}, {"message", f.message}});
-  return {{"issues", issues},
-          {"suggestions", r.suggestions},
-          {"score", r.score},
-          {"language", r.language},
-          {"lines", r.lines}};
+ReviewAnswer answer_of(const Review& r) {
+  ReviewAnswer out{
+      .suggestions = r.suggestions, .score = r.score, .language = r.language, .lines = r.lines};
+  for (const auto& f : r.issues) out.issues.push_back({f.severity, f.line, f.rule, f.message});
+  return out;
 }
 
 // A model's answer: the first fenced code block, bullet lines after it, the prose around it.
@@ -134,22 +122,6 @@ int coverage_estimate(const std::string& tests, const std::vector<std::string>& 
   return static_cast<int>(100 * named / functions.size());
 }
 
-std::vector<std::string> argv_of(const svckit::http::JsonBody& body) {
-  if (!body.has("command")) throw svckit::ValidationError("command", "is required");
-  const auto& command = body.value()["command"];
-  if (command.is_string())
-    throw svckit::ValidationError(
-        "command", "must be an array of arguments, [\"pytest\", \"-q\"]: nothing runs a shell");
-  if (!command.is_array()) throw svckit::ValidationError("command", "must be an array of strings");
-  std::vector<std::string> argv;
-  for (std::size_t i = 0; i < command.size(); ++i) {
-    if (!command[i].is_string())
-      throw svckit::ValidationError("command[" + std::to_string(i) + "]", "must be a string");
-    argv.push_back(command[i].get<std::string>());
-  }
-  return argv;
-}
-
 }  // namespace
 
 void CodeAssistant::declare(svckit::Settings& settings) {
@@ -215,92 +187,95 @@ void CodeAssistant::install(svckit::App& app) {
   auto auth = svckit::required_bearer_options_from_settings(app, "Code Assistant");
   auto api = app.http().group("/api/v1/code", {svckit::auth::bearer(std::move(auth))});
   auto use = svckit::auth::require("code:use");
-  auto& blocking = app.blocking();
+  blocking_ = &app.blocking();
+  using svckit::http::bind;
+  api.post("/review", use, bind(this, &CodeAssistant::review_code))
+      .summary("Static checks of code: issues, suggestions and a score")
+      .accepts<ReviewRequest>()
+      .returns<ReviewAnswer>();
+  api.post("/refactor", use, bind(this, &CodeAssistant::refactor))
+      .summary("Ask a model to refactor code")
+      .accepts<RefactorRequest>()
+      .returns<Refactored>()
+      .errors({502, 503, 504});
+  api.post("/test/generate", use, bind(this, &CodeAssistant::generate_tests))
+      .summary("Tests for code: a model's, or a scaffold to fill in")
+      .accepts<TestsRequest>()
+      .returns<GeneratedTests>()
+      .errors({502, 503, 504});
+  api.post("/test/run", svckit::auth::require("code:run"), bind(this, &CodeAssistant::run_tests))
+      .summary("Run an allowed test command in a workspace")
+      .accepts<RunCommand>()
+      .returns<RunOutcome>();
+}
 
-  api.post("/review", use, [&blocking](Request& req) -> Task<Response> {
-    auto body = req.json_object();
-    auto code = required_code(body);
-    auto language = optional_text(body, "language", 32, "text");
-    optional_text(body, "context", 4096);
-    auto work = [&code, &language] { return review(code, language); };  // named: GCC 12
-    auto r = co_await blocking.run(work);  // a big file is milliseconds of CPU: not on a loop
-    co_return Response::json(200, review_json(r));
-  });
+Task<Response> CodeAssistant::review_code(Request& req) {
+  auto input = req.json<ReviewRequest>();
+  check_code(input.code);
+  auto work = [&input] { return review(input.code, input.language); };  // named: GCC 12
+  auto r = co_await blocking_->run(work);  // a big file is milliseconds of CPU: not on a loop
+  co_return svckit::http::json_response(200, answer_of(r));
+}
 
-  api.post("/refactor", use, [this](Request& req) -> Task<Response> {
-    auto body = req.json_object();
-    auto code = required_code(body, kMaxCodeForModel);
-    auto instruction = body.required_string("instruction");
-    svckit::http::require_length("instruction", instruction, 1, 4096);
-    auto language = normalize_language(optional_text(body, "language", 32, "text"));
-    auto model = optional_text(body, "model", 64);
-    auto reply = co_await ask_model(
-        req, model,
-        "Refactor this " + language + " code: " + instruction +
-            "\nAnswer with the whole refactored code in one fenced block, then the changes as a "
-            "list.\n```" +
-            language + "\n" + code + "\n```");
-    auto a = parse_answer(reply);
-    co_return Response::json(200, {{"refactored_code", a.has_code ? a.code : code},
-                                   {"changes", a.bullets},
-                                   {"explanation", a.prose}});
-  });
+Task<Response> CodeAssistant::refactor(Request& req) {
+  auto input = req.json<RefactorRequest>();
+  check_code(input.code, kMaxCodeForModel);
+  auto language = normalize_language(input.language);
+  auto model = input.model.value_or("");  // named: GCC 12 and temporaries passed to coroutines
+  auto prompt = "Refactor this " + language + " code: " + input.instruction +
+                "\nAnswer with the whole refactored code in one fenced block, then the changes "
+                "as a list.\n```" +
+                language + "\n" + input.code + "\n```";
+  auto reply = co_await ask_model(req, std::move(model), std::move(prompt));
+  auto a = parse_answer(reply);
+  Refactored answer{a.has_code ? a.code : input.code, a.bullets, a.prose};
+  co_return svckit::http::json_response(200, answer);
+}
 
-  api.post("/test/generate", use, [this, &blocking](Request& req) -> Task<Response> {
-    auto body = req.json_object();
-    auto code = required_code(body, kMaxCodeForModel);
-    auto language = normalize_language(optional_text(body, "language", 32, "text"));
-    auto framework = optional_text(body, "framework", 32, default_framework(language));
-    auto model = optional_text(body, "model", 64);
-    auto find_functions = [&code, &language] { return review(code, language).functions; };
-    auto functions = co_await blocking.run(find_functions);
-    auto reply = co_await ask_model(req, model,
-                                    "Write " + framework + " tests for this " + language +
-                                        " code. Answer with the tests in one fenced block.\n```" +
-                                        language + "\n" + code + "\n```");
-    auto a = parse_answer(reply);
-    bool from_model = a.has_code && looks_like_tests(a.code) && a.code != code;
-    auto tests = from_model ? a.code : scaffold(framework, functions);
-    co_return Response::json(
-        200, {{"tests", tests},
-              {"coverage_estimate", from_model ? coverage_estimate(tests, functions) : 0},
-              {"framework", framework},
-              {"source", from_model ? "model" : "scaffold"}});
-  });
+Task<Response> CodeAssistant::generate_tests(Request& req) {
+  auto input = req.json<TestsRequest>();
+  check_code(input.code, kMaxCodeForModel);
+  auto language = normalize_language(input.language);
+  auto framework = input.framework.value_or(default_framework(language));
+  auto find_functions = [&input, &language] { return review(input.code, language).functions; };
+  auto functions = co_await blocking_->run(find_functions);
+  auto model = input.model.value_or("");  // named: GCC 12
+  auto prompt = "Write " + framework + " tests for this " + language +
+                " code. Answer with the tests in one fenced block.\n```" + language + "\n" +
+                input.code + "\n```";
+  auto reply = co_await ask_model(req, std::move(model), std::move(prompt));
+  auto a = parse_answer(reply);
+  bool from_model = a.has_code && looks_like_tests(a.code) && a.code != input.code;
+  GeneratedTests answer{.tests = from_model ? a.code : scaffold(framework, functions),
+                        .framework = framework,
+                        .source = from_model ? "model" : "scaffold"};
+  if (from_model) answer.coverage_estimate = coverage_estimate(answer.tests, functions);
+  co_return svckit::http::json_response(200, answer);
+}
 
-  api.post(
-      "/test/run", svckit::auth::require("code:run"),
-      [this, &blocking](Request& req) -> Task<Response> {
-        RunRequest run;
-        CheckedRun checked;
-        try {  // every refusal is logged: this is where someone probes a remote-execution surface
-          auto body = req.json_object();
-          run.argv = argv_of(body);
-          run.cwd = optional_text(body, "cwd", 1024, ".");
-          run.timeout = std::chrono::seconds(body.optional_int("timeout_seconds").value_or(0));
-          if (body.has("timeout_seconds") && run.timeout.count() <= 0)
-            throw svckit::ValidationError("timeout_seconds",
-                                          "must be a positive number of seconds");
-          checked = runner_->check(run);
-        } catch (const svckit::Error& refused) {
-          req.log(svckit::log::Level::warning, "test run refused",
-                  {{"reason", refused.detail()},
-                   {"command", run.argv.empty() ? "" : run.argv[0].substr(0, 64)}});
-          throw;
-        }
-        req.log(svckit::log::Level::info, "test run",
-                {{"command", checked.program.string()}, {"cwd", checked.directory.string()}});
-        auto execute = [this, &checked] { return runner_->run(checked); };  // named: GCC 12
-        auto r = co_await blocking.run(execute);
-        co_return Response::json(200, {{"exit_code", r.exit_code},
-                                       {"signal", r.signal},
-                                       {"passed", r.exit_code == 0},
-                                       {"timed_out", r.timed_out},
-                                       {"truncated", r.truncated},
-                                       {"duration_ms", static_cast<std::int64_t>(r.duration_ms)},
-                                       {"stdout", r.out},
-                                       {"stderr", r.err}});
-      });
+Task<Response> CodeAssistant::run_tests(Request& req) {
+  RunRequest run;
+  CheckedRun checked;
+  try {  // every refusal is logged: this is where someone probes a remote-execution surface
+    auto input = req.json<RunCommand>();
+    run.argv = std::move(input.command);
+    run.cwd = std::move(input.cwd);
+    run.timeout = std::chrono::seconds(input.timeout_seconds.value_or(0));
+    checked = runner_->check(run);
+  } catch (const svckit::Error& refused) {
+    req.log(svckit::log::Level::warning, "test run refused",
+            {{"reason", refused.detail()},
+             {"command", run.argv.empty() ? "" : run.argv[0].substr(0, 64)}});
+    throw;
+  }
+  req.log(svckit::log::Level::info, "test run",
+          {{"command", checked.program.string()}, {"cwd", checked.directory.string()}});
+  auto execute = [this, &checked] { return runner_->run(checked); };  // named: GCC 12
+  auto r = co_await blocking_->run(execute);
+  RunOutcome answer{r.exit_code,      r.signal,        r.exit_code == 0,
+                    r.timed_out,      r.truncated,     static_cast<std::int64_t>(r.duration_ms),
+                    std::move(r.out), std::move(r.err)};
+  co_return svckit::http::json_response(200, answer);
 }
 
 Task<void> CodeAssistant::start(svckit::App& app) {

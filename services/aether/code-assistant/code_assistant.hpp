@@ -8,11 +8,12 @@
 #include <memory>
 
 #include <svckit/app/module.hpp>
+#include <svckit/blocking_pool.hpp>
 #include <svckit/grpc/channel.hpp>
-
 #include <svckit/http/request.hpp>
-#include "ai_gateway.hpp"
+#include <svckit/http/response.hpp>
 
+#include "ai_gateway.hpp"
 #include "test_runner.hpp"
 
 namespace aether::code_assistant {
@@ -26,12 +27,19 @@ class CodeAssistant : public svckit::Module {
   svckit::Task<void> start(svckit::App& app) override;
 
  private:
+  using Request = svckit::http::Request;
+  using Response = svckit::http::Response;
+  svckit::Task<Response> review_code(Request& req);
+  svckit::Task<Response> refactor(Request& req);
+  svckit::Task<Response> generate_tests(Request& req);
+  svckit::Task<Response> run_tests(Request& req);
   svckit::Task<std::string> ask_model(const svckit::http::Request& req, std::string model,
                                       std::string prompt);
 
   ai_gateway::AiGateway* local_ai_ = nullptr;
   svckit::grpc::Channel* ai_ = nullptr;  // when the gateway is elsewhere
   std::unique_ptr<TestRunner> runner_;
+  svckit::BlockingPool* blocking_ = nullptr;
 };
 
 }  // namespace aether::code_assistant
