@@ -122,6 +122,60 @@ def test_every_aether_service_and_the_gateway_serve_a_valid_document(start_servi
     assert "429" in login["responses"], "the login limit describes itself"
 
 
+def test_what_every_aether_service_answers_matches_its_document(start_service, tmp_path):
+    """Analytics, the Integration Hub, the AI Gateway and the Code Assistant answer what their
+    models say, successes and problems alike."""
+    from conftest import make_token
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    aether = start_service("aether", CODE_TEST_ROOT=str(workspace), CODE_TEST_COMMANDS="python3",
+                           PATH="/usr/bin:/bin")
+    doc = plain_requests.get(aether.url + "/openapi.json").json()
+    paths = doc["paths"]
+    token = make_token(permissions=["analytics:read", "integrations:read", "integrations:write", "ai:use",
+                                    "ai:admin", "code:use", "code:run"])
+    h = {"Authorization": f"Bearer {token}"}
+
+    def call(method, path, status, body=None, documented=None):
+        r = plain_requests.request(method, aether.url + path, json=body, headers=h, timeout=30)
+        assert r.status_code == status, (path, r.text)
+        check(doc, paths[documented or path][method.lower()], status, r.json())
+        return r.json()
+
+    call("POST", "/api/v1/analytics/events", 201, {"event_type": "page.view", "metadata": {"page": "/"}})
+    call("POST", "/api/v1/analytics/events", 201, {"event_type": "job.failed", "user_id": "u1"})
+    call("POST", "/api/v1/analytics/events", 422, {"event_type": "Bad Type"})
+    assert call("GET", "/api/v1/analytics/usage", 200)["usage"]
+    errors = call("GET", "/api/v1/analytics/errors", 200)
+    assert errors["summary"]["total"] == 1 and errors["errors"][0]["user_id"] == "u1"
+    call("GET", "/api/v1/analytics/health", 200)
+
+    connected = call("POST", "/api/v1/integrations/connect", 201,
+                     {"service": "github", "credentials": {"token": "t"}, "config": {"name": "repos"}})
+    call("POST", "/api/v1/integrations/connect", 422, {"service": "github", "credentials": {"token": 1}})
+    assert call("GET", "/api/v1/integrations/", 200, documented="/api/v1/integrations")["integrations"][0]["integration_id"] == \
+        connected["integration_id"]
+    call("POST", "/api/v1/integrations/slack/message", 422,
+         {"integration_id": connected["integration_id"], "channel": "#g", "message": "hi"})
+
+    call("POST", "/api/v1/ai/chat", 200, {"message": "hello", "context": [{"role": "user", "content": "hi"}],
+                                          "options": {"temperature": 0.5}})
+    call("POST", "/api/v1/ai/chat", 422, {"message": ""})
+    call("GET", "/api/v1/ai/models", 200)
+    call("GET", "/api/v1/ai/models/local", 200, documented="/api/v1/ai/models/{model}")
+    call("GET", "/api/v1/ai/models/nope", 404, documented="/api/v1/ai/models/{model}")
+    call("POST", "/api/v1/ai/switch", 200, {"model": "local"})
+
+    call("POST", "/api/v1/code/review", 200, {"code": "def f():\n    pass\n", "language": "python"})
+    call("POST", "/api/v1/code/refactor", 200, {"code": "x = 1\n", "instruction": "tidy"})
+    generated = call("POST", "/api/v1/code/test/generate", 200, {"code": "def f():\n    pass\n",
+                                                                 "language": "python"})
+    assert generated["framework"] == "pytest"
+    ran = call("POST", "/api/v1/code/test/run", 200, {"command": ["python3", "-V"]})
+    assert ran["stdout"].startswith("Python 3") and ran["passed"] is True and "out" not in ran
+    call("POST", "/api/v1/code/test/run", 422, {"command": ["python3"], "timeout_seconds": 0})
+
+
 def test_the_gateway_serves_its_systems_merged_document(start_service, tmp_path):
     document = json.loads((ROOT / "services" / "gateway" / "config" / "aether.json").read_text())
     aether = start_service("aether", GRPC_PORT="0")
