@@ -190,7 +190,10 @@ void write(JsonWriter& out, const T& value) {
     out.begin_object();
     const auto& rules = rules_of<T>();
     for_each_member<T>([&](auto d) {
-      out.key(rules.key_of(d.name));
+      if (rules.renames())
+        out.key(rules.key_of(d.name));
+      else
+        out.key(d.name);  // a literal: its length known at compile time
       write(out, value.*d.pointer);
     });
     out.end_object();

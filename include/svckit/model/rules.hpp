@@ -161,6 +161,7 @@ class Rules {
       if (n == name) return r;
     return kNone;
   }
+  bool renames() const { return renames_; }
   // The JSON key of the member called `name`.
   const char* key_of(const char* name) const {
     if (!renames_) return name;  // most models: no lookup on the way out
