@@ -45,7 +45,7 @@ bool block_needs_escape(std::uint64_t w) {
   auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
   std::uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
   return (below_space | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\')) |
-          has_zero(w ^ (kOnes * 0x7f))) != 0;
+          has_zero(w ^ (kOnes * 0x7f)) | (w & kHighs)) != 0;  // and any byte >= 0x80: UTF-8
 }
 
 bool byte_needs_escape(unsigned char c) {
@@ -81,6 +81,26 @@ void append_escaped(std::string& out, unsigned char c) {
 
 // Response bodies are mostly ids, timestamps and plain words: clean eight-byte blocks are
 // skipped a word at a time and every clean run is copied in one append.
+// The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF); 0 when it is not one.
+std::size_t utf8_sequence(const unsigned char* p, std::size_t n) {
+  auto continuation = [&](std::size_t k) { return k < n && (p[k] & 0xC0) == 0x80; };
+  if (p[0] >= 0xC2 && p[0] <= 0xDF) return continuation(1) ? 2 : 0;
+  if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+    if (!continuation(1) || !continuation(2)) return 0;
+    if (p[0] == 0xE0 && p[1] < 0xA0) return 0;   // overlong
+    if (p[0] == 0xED && p[1] >= 0xA0) return 0;  // a surrogate
+    return 3;
+  }
+  if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+    if (!continuation(1) || !continuation(2) || !continuation(3)) return 0;
+    if (p[0] == 0xF0 && p[1] < 0x90) return 0;   // overlong
+    if (p[0] == 0xF4 && p[1] >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
 void append_json_string(std::string& out, std::string_view text) {
   out.reserve(out.size() + text.size() + 2);
   out += '"';
@@ -100,7 +120,19 @@ void append_json_string(std::string& out, std::string_view text) {
       continue;
     }
     auto c = static_cast<unsigned char>(data[i]);
-    if (byte_needs_escape(c)) {
+    if (c >= 0x80) {
+      // Text from a subprocess, a file or a truncation may not be UTF-8; JSON must be. A byte
+      // that starts no well-formed sequence becomes U+FFFD, as nlohmann's `replace` does.
+      auto length =
+          utf8_sequence(reinterpret_cast<const unsigned char*>(data + i), text.size() - i);
+      if (length > 0) {
+        i += length;
+        continue;
+      }
+      out.append(data + run, i - run);
+      out += "\xEF\xBF\xBD";
+      run = i + 1;
+    } else if (byte_needs_escape(c)) {
       out.append(data + run, i - run);
       append_escaped(out, c);
       run = i + 1;

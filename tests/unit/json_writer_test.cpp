@@ -67,13 +67,25 @@ TEST(JsonWriter, EscapesEverySpecialByteAtEveryOffset) {
         text[at] = special;
         svckit::JsonWriter w;
         w.begin_array().value(text).end_array();
-        if (static_cast<unsigned char>(special) >= 0x80) {  // not UTF-8: compare the bytes
-          EXPECT_EQ(w.text(), "[\"" + text + "\"]");
-          continue;
-        }
         auto j = nlohmann::json::parse(w.text());
+        if (static_cast<unsigned char>(special) >= 0x80)  // a lone byte is not UTF-8: U+FFFD
+          text.replace(at, 1, "\xEF\xBF\xBD");
         ASSERT_EQ(j[0].get<std::string>(), text) << "byte " << int(special) << " at " << at;
       }
     }
   }
+}
+
+TEST(JsonWriter, InvalidUtf8BecomesReplacementCharacters) {
+  // Well-formed multi-byte text passes as it is; stray, truncated, overlong and surrogate
+  // sequences become U+FFFD, so the output always parses as JSON.
+  std::string good = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80";
+  std::string bad = std::string("a\xFF") + "b\xC3" + "\xE0\x80\x80" + "\xED\xA0\x80" + "\xC3";
+  svckit::JsonWriter w;
+  w.begin_array().value(good).value(bad).end_array();
+  auto text = w.take();
+  auto parsed = nlohmann::json::parse(text);  // throws on invalid UTF-8
+  EXPECT_EQ(parsed[0], good);
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(parsed[1], "a" + r + "b" + r + r + r + r + r + r + r + r);
 }

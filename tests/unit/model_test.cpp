@@ -287,3 +287,17 @@ TEST(Model, JsonNamesRenameKeysEverywhere) {
   EXPECT_TRUE(schema["properties"].contains("stdout"));
   EXPECT_EQ(schema["required"], nlohmann::json({"stdout", "class"}));
 }
+
+TEST(Model, NullOnADefaultedMemberKeepsTheDefault) {
+  auto o = svckit::model::from_json<Order>(nlohmann::json::parse(
+      R"({"customer":"a@b.co","items":[{"sku":"ABC-1"}],"channel":null,"labels":null,
+          "discount":null,"gift":null})"));
+  EXPECT_EQ(o.channel, "web");
+  EXPECT_TRUE(o.labels.empty());
+  EXPECT_DOUBLE_EQ(o.discount, 0);
+  EXPECT_FALSE(o.gift);
+  // A required member is not defaulted: null is the wrong type there.
+  auto [field, message] = error_of(R"({"customer":null,"items":[{"sku":"ABC-1"}]})");
+  EXPECT_EQ(field, "customer");
+  EXPECT_NE(message.find("null"), std::string::npos) << message;
+}

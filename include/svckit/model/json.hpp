@@ -69,6 +69,8 @@ void decode_members(const nlohmann::json& in, T& out, const Path& path) {
     const FieldRules& r = rules.of(d.name);
     const char* key = rules.key_of(d.name);
     auto it = in.find(key);
+    if (it != in.end() && it->is_null() && r.defaulted && !is_optional<M>::value)
+      return;  // null on a defaulted member: absent, its default stands (as JsonBody read it)
     if (it == in.end()) {
       if (!is_optional<M>::value && !r.defaulted)
         fail(Path::at(path.member(key)), "field required");

@@ -176,10 +176,14 @@ void Analytics::install(svckit::App& app) {
     options.timeout = std::chrono::milliseconds(1000);
     options.retry = svckit::RetryPolicy::none();
     auto name = item.substr(0, eq);
+    // Its own client ("probe:<name>"): a 1 s probe without retries, not another module's client
+    // of that service with its timeouts and breaker.
     try {
-      probes_.push_back({name, &app.client(name, item.substr(eq + 1), options)});
+      probes_.push_back({name, &app.client("probe:" + name, item.substr(eq + 1), options)});
     } catch (const svckit::ConfigError& e) {
       throw svckit::ConfigError("ANALYTICS_SERVICES", e.reason());
+    } catch (const std::logic_error&) {
+      throw svckit::ConfigError("ANALYTICS_SERVICES", "names '" + name + "' twice");
     }
   }
 
