@@ -50,6 +50,15 @@ NamedSchema named_schema() {
   return {std::move(name), model::json_schema<T>()};
 }
 
+// The schema of a string query parameter that is one of `values`: .query("status", "...",
+// one_of_schema(kStatuses)).
+template <class Range>
+nlohmann::json one_of_schema(const Range& values) {
+  auto choices = nlohmann::json::array();
+  for (const auto& v : values) choices.push_back(std::string(v));
+  return {{"type", "string"}, {"enum", std::move(choices)}};
+}
+
 // What RouteGroup's get/post/... return: the route's description, to say more of it.
 class Documented {
  public:

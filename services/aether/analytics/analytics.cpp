@@ -191,7 +191,6 @@ void Analytics::install(svckit::App& app) {
   auto api = app.http().group("/api/v1/analytics", {svckit::auth::bearer(std::move(auth))});
   auto read = svckit::auth::require("analytics:read");
   using svckit::http::bind;
-  auto one_of = [](auto values) { return nlohmann::json{{"type", "string"}, {"enum", values}}; };
   const char* kStart = "from this date or UTC time (2025-11-24, 2025-11-24T03:26:05Z)";
   const char* kEnd = "up to this date (its end) or UTC time";
   // Any authenticated caller may log an event; the caller is its source unless it names a user.
@@ -203,14 +202,14 @@ void Analytics::install(svckit::App& app) {
       .summary("Events per type and time bucket")
       .query("start_date", kStart)
       .query("end_date", kEnd)
-      .query("granularity", "the bucket (default day)", one_of(kGranularities))
+      .query("granularity", "the bucket (default day)", svckit::http::one_of_schema(kGranularities))
       .returns<UsageAnswer>()
       .errors({422});
   api.get("/errors", read, bind(this, &Analytics::errors))
       .summary("The latest failures, and counts by severity and type")
       .query("start_date", kStart)
       .query("end_date", kEnd)
-      .query("severity", "only failures of this severity", one_of(kSeverities))
+      .query("severity", "only failures of this severity", svckit::http::one_of_schema(kSeverities))
       .returns<ErrorsAnswer>()
       .errors({422});
   api.get("/health", read, bind(this, &Analytics::system_health))

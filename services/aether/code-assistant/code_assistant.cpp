@@ -33,10 +33,7 @@ void check_code(const std::string& code, std::size_t max = kMaxCode) {
 }
 
 ReviewAnswer answer_of(const Review& r) {
-  ReviewAnswer out{
-      .suggestions = r.suggestions, .score = r.score, .language = r.language, .lines = r.lines};
-  for (const auto& f : r.issues) out.issues.push_back({f.severity, f.line, f.rule, f.message});
-  return out;
+  return {r.issues, r.suggestions, r.score, r.language, r.lines};
 }
 
 // A model's answer: the first fenced code block, bullet lines after it, the prose around it.

@@ -9,6 +9,8 @@
 
 #include <svckit/model/rules.hpp>
 
+#include "code_review.hpp"
+
 namespace aether::code_assistant {
 
 template <class T>
@@ -28,16 +30,8 @@ struct ReviewRequest {
 };
 BOOST_DESCRIBE_STRUCT(ReviewRequest, (), (code, language, context))
 
-struct ReviewIssue {
-  std::string severity;  // error | warning | info
-  int line = 0;
-  std::string rule;
-  std::string message;
-};
-BOOST_DESCRIBE_STRUCT(ReviewIssue, (), (severity, line, rule, message))
-
 struct ReviewAnswer {
-  std::vector<ReviewIssue> issues;
+  std::vector<Finding> issues;  // code_review.hpp
   std::vector<std::string> suggestions;
   int score = 100;
   std::string language;

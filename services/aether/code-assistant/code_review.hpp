@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include <svckit/model/rules.hpp>
+
 namespace aether::code_assistant {
 
 struct Finding {
@@ -23,6 +25,7 @@ struct Finding {
   std::string rule;      // "line-length", "bare-except", ...
   std::string message;
 };
+BOOST_DESCRIBE_STRUCT(Finding, (), (severity, line, rule, message))
 
 struct Review {
   std::vector<Finding> issues;           // by line

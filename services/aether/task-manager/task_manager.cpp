@@ -64,7 +64,6 @@ void TaskManager::install(svckit::App& app) {
   auto read = svckit::auth::require("tasks:read");
   auto write = svckit::auth::require("tasks:write");
   using svckit::http::bind;
-  auto one_of = [](auto values) { return nlohmann::json{{"type", "string"}, {"enum", values}}; };
   auto whole = [](int min, int max) {
     return nlohmann::json{{"type", "integer"}, {"minimum", min}, {"maximum", max}};
   };
@@ -74,8 +73,8 @@ void TaskManager::install(svckit::App& app) {
       .returns<TaskCreated>(201);
   tasks.get("/", read, bind(this, &TaskManager::list))
       .summary("List tasks, newest first")
-      .query("status", "only tasks in this status", one_of(kStatuses))
-      .query("priority", "only tasks of this priority", one_of(kPriorities))
+      .query("status", "only tasks in this status", svckit::http::one_of_schema(kStatuses))
+      .query("priority", "only tasks of this priority", svckit::http::one_of_schema(kPriorities))
       .query("category", "only tasks in this category")
       .query("page", "the page, from 1 (default 1)", whole(1, 1'000'000))
       .query("limit", "tasks per page (default 20)", whole(1, 100))
