@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(
   cmake ninja-build ccache g++ pkg-config clang-format
-  libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libssl-dev openssl libcrypt-dev libjemalloc-dev
+  libboost1.81-dev nlohmann-json3-dev prometheus-cpp-dev libsqlite3-dev libpq-dev postgresql-15 libssl-dev openssl libcrypt-dev libjemalloc-dev
   googletest libgmock-dev libbenchmark-dev
   python3-pytest python3-requests python3-jwt python3-cryptography python3-bcrypt
   librabbitmq-dev rabbitmq-server python3-pika pybind11-dev python3-dev

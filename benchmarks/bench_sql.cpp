@@ -25,12 +25,12 @@ std::unique_ptr<svckit::sql::Database> filled_database(svckit::BlockingPool& poo
   boost::asio::co_spawn(
       io,
       [&]() -> svckit::Task<void> {
-        co_await db->transaction([](svckit::sql::Connection& c) {
+        auto fill = [](svckit::sql::Transaction& tx) -> svckit::Task<void> {
           for (int i = 0; i < 10000; ++i)
-            c.execute(
-                "INSERT INTO items VALUES (?, ?, ?)",
-                {"item-" + std::to_string(i), "title " + std::to_string(i), std::string(200, 'x')});
-        });
+            co_await tx.execute("INSERT INTO items VALUES (?, ?, ?)", "item-" + std::to_string(i),
+                                "title " + std::to_string(i), std::string(200, 'x'));
+        };
+        co_await db->transaction(fill);
       },
       boost::asio::detached);
   io.run();

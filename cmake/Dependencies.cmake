@@ -5,6 +5,7 @@ find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS headers)
 find_package(nlohmann_json 3.10 REQUIRED CONFIG)
 find_package(prometheus-cpp REQUIRED CONFIG)
 find_package(SQLite3 REQUIRED)
+find_package(PostgreSQL REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 # libxcrypt (Debian libcrypt-dev): bcrypt password hashes through crypt_r.
 find_library(CRYPT_LIBRARY crypt REQUIRED)

@@ -113,8 +113,24 @@ void Config::declare(Settings& s) {
   s.declare("sql", {.name = "DATABASE_URL",
                     .type = T::url,
                     .choices = {"sqlite:", "postgresql://", "postgres://"},
-                    .help = "sqlite:///path or sqlite::memory: (default: a file per component "
-                            "in DATA_DIR)"});
+                    .help = "sqlite:///path, sqlite::memory: or postgresql://user:password@host:"
+                            "port/name (default: a SQLite file per component in DATA_DIR)"});
+  s.declare("sql", {.name = "DATABASE_READ_URL",
+                    .type = T::url,
+                    .choices = {"postgresql://", "postgres://"},
+                    .help = "a PostgreSQL read replica for read-only queries (optional)"});
+  s.declare("sql",
+            {.name = "DATABASE_POOL_SIZE",
+             .type = T::integer,
+             .default_value = "8",
+             .min = 1,
+             .max = 1000,
+             .help = "PostgreSQL connections per process, shared out among the I/O threads"});
+  s.declare("sql", {.name = "DATABASE_TIMEOUT",
+                    .type = T::duration,
+                    .default_value = "5s",
+                    .help = "the longest a database call waits (for a connection and its answer) "
+                            "when the request gives no earlier deadline"});
 
   s.declare("bus", {.name = "BUS_URL",
                     .type = T::url,
@@ -167,6 +183,9 @@ Config Config::from(std::shared_ptr<Settings> settings, std::string default_serv
   c.blocking_threads = static_cast<unsigned>(s.integer("BLOCKING_THREADS"));
   c.data_dir = s.text("DATA_DIR");
   c.database_url = s.text("DATABASE_URL");
+  c.database_read_url = s.text("DATABASE_READ_URL");
+  c.database_pool_size = static_cast<unsigned>(s.integer("DATABASE_POOL_SIZE"));
+  c.database_timeout = s.duration("DATABASE_TIMEOUT");
   c.bus_url = s.source("BUS_URL") == Settings::Source::default_value && s.is_set("RABBITMQ_URL")
                   ? s.text("RABBITMQ_URL")
                   : s.text("BUS_URL");

@@ -26,7 +26,10 @@ struct Config {
   unsigned threads = 0;           // 0 = hardware threads
   unsigned blocking_threads = 4;  // the blocking pool
   std::string data_dir = "data";
-  std::string database_url;  // empty = sqlite file per component under data_dir
+  std::string database_url;       // empty = sqlite file per component under data_dir
+  std::string database_read_url;  // a PostgreSQL read replica, optional
+  unsigned database_pool_size = 8;
+  Duration database_timeout{5000};
   std::string bus_url = "inproc://";
   std::string tls_cert_file;  // HTTPS when set, with tls_key_file
   std::string tls_key_file;

@@ -189,7 +189,12 @@ sql::Database& App::database(std::string_view component) {
   if (auto it = databases_.find(url); it != databases_.end()) return *it->second;
   std::unique_ptr<sql::Database> db;
   try {
-    db = sql::open_database(url, *blocking_);
+    db = sql::open_database(url, *blocking_,
+                            {.pool_size = config_.database_pool_size,
+                             .loops = runtime_->loop_pointers().size(),
+                             .timeout = config_.database_timeout,
+                             .read_url = config_.database_read_url,
+                             .meter = &metrics_});
   } catch (const std::invalid_argument& e) {
     throw ConfigError(
         "DATABASE_URL",

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "svckit/sql/database.hpp"
+
 namespace svckit {
 
 int run_app(std::string default_service_name, int argc, char** argv,
@@ -31,6 +33,10 @@ int run_app(std::string default_service_name, int argc, char** argv,
   } catch (const ConfigError& e) {
     // One line naming the variable, exit code 2: the operator's mistake, not the program's.
     std::fprintf(stderr, "%s: %s\n", default_service_name.c_str(), e.what());
+    return 2;
+  } catch (const sql::MigrationFailed& e) {
+    // The schema is as it was: the operator fixes the migration or the database, not a retry.
+    std::fprintf(stderr, "%s: %s\n", default_service_name.c_str(), e.detail().c_str());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: start-up failed: %s\n", default_service_name.c_str(), e.what());

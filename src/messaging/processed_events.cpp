@@ -14,10 +14,11 @@ const sql::Migration kMigrations[] = {
      "  consumer TEXT NOT NULL,"
      "  source TEXT NOT NULL,"
      "  id TEXT NOT NULL,"
-     "  processed_at INTEGER NOT NULL,"  // Unix seconds
+     "  processed_at BIGINT NOT NULL,"  // Unix seconds
      "  PRIMARY KEY (consumer, source, id));"
      "CREATE INDEX IF NOT EXISTS svckit_processed_events_age "
-     "  ON svckit_processed_events(processed_at);"},
+     "  ON svckit_processed_events(processed_at);",
+     "DROP TABLE svckit_processed_events"},
 };
 
 }  // namespace
@@ -40,8 +41,8 @@ Task<void> ProcessedEvents::mark_handled(const Event& event) {
   std::vector<sql::Value> params{consumer_, event.source, event.id,
                                  static_cast<std::int64_t>(std::time(nullptr))};
   co_await database_.execute(
-      "INSERT OR IGNORE INTO svckit_processed_events (consumer, source, id, processed_at) "
-      "VALUES (?, ?, ?, ?)",
+      "INSERT INTO svckit_processed_events (consumer, source, id, processed_at) "
+      "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
       std::move(params));
 }
 

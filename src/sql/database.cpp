@@ -1,34 +1,45 @@
 #include "svckit/sql/database.hpp"
 
 #include <algorithm>
+#include <regex>
+
+#include "backends.hpp"
+#include "svckit/ids.hpp"
+#include "svckit/settings.hpp"
 
 namespace svckit::sql {
 
 DatabaseError::DatabaseError(std::string detail)
     : Error(500, "about:blank", "Database Error", std::move(detail)) {}
 
-Task<Result> Database::execute(std::string sql, std::vector<Value> params) {
-  co_return co_await pool().run([this, &sql, &params] {
-    Result result;
-    run_with_connection([&](Connection& c) { result = c.execute(sql, params); });
-    return result;
-  });
+Task<Result> Database::execute(std::string sql, std::vector<Value> params, const Context* context) {
+  return run(std::move(sql), std::move(params), false, context);
 }
 
-Task<Result> Database::read(std::string sql, std::vector<Value> params) {
-  if (auto answered = try_read_inline(sql, params)) co_return std::move(*answered);
-  co_return co_await execute(std::move(sql), std::move(params));
+Task<Result> Database::read(std::string sql, std::vector<Value> params, const Context* context) {
+  return run(std::move(sql), std::move(params), true, context);
 }
 
 Task<bool> Database::ping() {
-  co_return co_await pool().run([this] {
-    bool ok = false;
-    run_with_connection([&](Connection& c) { ok = !c.execute("SELECT 1").empty(); });
-    return ok;
-  });
+  Context context;
+  context.set_deadline(Deadline::after(std::chrono::seconds(1)));
+  try {
+    auto r = co_await run("SELECT 1", {}, false, &context);
+    co_return !r.empty();
+  } catch (const std::exception&) {
+    co_return false;
+  }
 }
 
-void Database::migrate(std::string_view component, std::span<const Migration> migrations) {
+namespace {
+
+constexpr std::string_view kMigrationsTable =
+    "CREATE TABLE IF NOT EXISTS svckit_migrations ("
+    " component TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL, PRIMARY KEY (component, version))";
+
+std::vector<const Migration*> in_order(std::string_view component,
+                                       std::span<const Migration> migrations) {
   std::vector<const Migration*> ordered;
   for (const auto& m : migrations) ordered.push_back(&m);
   std::sort(ordered.begin(), ordered.end(),
@@ -37,29 +48,93 @@ void Database::migrate(std::string_view component, std::span<const Migration> mi
     if (ordered[i]->version == ordered[i - 1]->version)
       throw DatabaseError("migration version " + std::to_string(ordered[i]->version) +
                           " appears twice for " + std::string(component));
+  return ordered;
+}
 
-  run_in_transaction(
-      [](Connection& c) {
-        c.execute(
-            "CREATE TABLE IF NOT EXISTS svckit_migrations ("
-            " component TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
-            " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
-            " PRIMARY KEY (component, version))");
-      },
-      true);
-  for (const Migration* m : ordered) {
-    run_in_transaction(
-        [&](Connection& c) {
-          auto applied =
-              c.execute("SELECT 1 FROM svckit_migrations WHERE component = ? AND version = ?",
-                        {std::string(component), m->version});
-          if (!applied.empty()) return;
-          c.execute(m->sql);
-          c.execute("INSERT INTO svckit_migrations (component, version, name) VALUES (?, ?, ?)",
-                    {std::string(component), m->version, m->name});
-        },
-        true);
-  }
+bool applied(BlockingSession& s, std::string_view component, int version) {
+  Value params[] = {std::string(component), version};
+  return !s.execute("SELECT 1 FROM svckit_migrations WHERE component = ? AND version = ?", params)
+              .empty();
+}
+
+}  // namespace
+
+void Database::migrate(std::string_view component, std::span<const Migration> migrations) {
+  auto ordered = in_order(component, migrations);
+  with_migration_lock([&](BlockingSession& s) {
+    s.transaction([&] { s.execute(kMigrationsTable); });
+    for (const Migration* m : ordered) {
+      try {
+        s.transaction([&] {
+          if (applied(s, component, m->version)) return;
+          s.execute(m->sql);
+          Value params[] = {std::string(component), m->version, m->name, utc_now_iso8601()};
+          s.execute(
+              "INSERT INTO svckit_migrations (component, version, name, applied_at) "
+              "VALUES (?, ?, ?, ?)",
+              params);
+        });
+      } catch (const Error& e) {
+        throw MigrationFailed("migration " + std::string(component) + " " +
+                              std::to_string(m->version) + " (" + m->name +
+                              ") failed and was rolled back: " + e.detail());
+      }
+    }
+  });
+}
+
+void Database::roll_back(std::string_view component, std::span<const Migration> migrations,
+                         int version) {
+  auto ordered = in_order(component, migrations);
+  std::reverse(ordered.begin(), ordered.end());
+  with_migration_lock([&](BlockingSession& s) {
+    s.transaction([&] { s.execute(kMigrationsTable); });
+    for (const Migration* m : ordered) {
+      if (m->version <= version) break;
+      s.transaction([&] {
+        if (!applied(s, component, m->version)) return;
+        if (m->down.empty())
+          throw DatabaseError("migration " + std::string(component) + " " +
+                              std::to_string(m->version) + " has no down step");
+        s.execute(m->down);
+        Value params[] = {std::string(component), m->version};
+        s.execute("DELETE FROM svckit_migrations WHERE component = ? AND version = ?", params);
+      });
+    }
+  });
+}
+
+int Database::schema_version(std::string_view component) {
+  int version = 0;
+  with_migration_lock([&](BlockingSession& s) {
+    s.transaction([&] { s.execute(kMigrationsTable); });
+    Value params[] = {std::string(component)};
+    auto r = s.execute(
+        "SELECT COALESCE(MAX(version), 0) AS v FROM svckit_migrations WHERE component = ?", params);
+    version = static_cast<int>(r.rows.at(0).integer("v"));
+  });
+  return version;
+}
+
+std::string redacted_url(std::string_view url) {
+  std::string out =
+      Settings::masked({.name = "DATABASE_URL", .type = SettingType::url}, std::string(url));
+  // libpq also takes the password as a parameter: ?password=... or &password=...
+  static const std::regex kPasswordParameter(R"(([?&]password=)[^&]*)", std::regex::icase);
+  return std::regex_replace(out, kPasswordParameter, "$1****");
+}
+
+std::unique_ptr<Database> open_database(std::string_view url, BlockingPool& pool,
+                                        const DatabaseOptions& options) {
+  if (url == "sqlite::memory:" || url == "sqlite://" || url == "sqlite:///:memory:")
+    return make_sqlite_database(":memory:", pool);
+  if (url.rfind("sqlite:///", 0) == 0 && url.size() > 10)
+    return make_sqlite_database(std::string(url.substr(10)), pool);
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0)
+    return make_postgres_database(std::string(url), pool, options);
+  throw std::invalid_argument(
+      "expected sqlite:///path, sqlite:////absolute/path, sqlite::memory: or "
+      "postgresql://user:password@host:port/name");
 }
 
 }  // namespace svckit::sql

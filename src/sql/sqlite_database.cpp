@@ -10,7 +10,10 @@
 #include <thread>
 #include <unordered_map>
 
-#include "svckit/sql/database.hpp"
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "backends.hpp"
 
 namespace svckit::sql {
 namespace {
@@ -29,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 // Thrown when an inline read ran out of its budget or met a lock: run it on the pool instead.
 struct NotInline {};
 
-class SqliteConnection final : public Connection {
+class SqliteConnection {
  public:
   // `inline_reader`: for reads on an I/O thread. It never waits on a lock, refuses writes, and
   // interrupts a statement that runs past the budget given to read_within().
@@ -73,12 +76,12 @@ class SqliteConnection final : public Connection {
     }
   }
 
-  ~SqliteConnection() override {
+  ~SqliteConnection() {
     for (auto& [sql, prepared] : statements_) sqlite3_finalize(prepared.stmt);
     sqlite3_close_v2(db_);
   }
 
-  Result run(std::string_view sql, std::span<const Value> params) override {
+  Result execute(std::string_view sql, std::span<const Value> params = {}) {
     if (auto it = statements_.find(sql); it != statements_.end() && !it->second.in_use)
       return run_prepared(it->second, params);
     // Not cached yet, or several statements (a migration: they take no parameters).
@@ -230,16 +233,55 @@ class SqliteConnection final : public Connection {
   bool interrupted_ = false;
 };
 
+// A transaction's statements, run on the pool thread that holds its connection.
+class SqliteTransaction final : public Transaction {
+ public:
+  explicit SqliteTransaction(SqliteConnection& c) : c_(c) {}
+  Task<Result> execute(std::string sql, std::vector<Value> params) override {
+    co_return c_.execute(sql, params);
+  }
+
+ private:
+  SqliteConnection& c_;
+};
+
+class SqliteSession final : public BlockingSession {
+ public:
+  explicit SqliteSession(SqliteConnection& c) : c_(c) {}
+  Result execute(std::string_view sql, std::span<const Value> params) override {
+    return c_.execute(sql, params);
+  }
+  void transaction(const std::function<void()>& work) override { in_transaction(c_, true, work); }
+
+  // IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock later.
+  static void in_transaction(SqliteConnection& c, bool write, const std::function<void()>& work) {
+    c.execute(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+    try {
+      work();
+      c.execute("COMMIT");
+    } catch (...) {
+      try {
+        c.execute("ROLLBACK");
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+
+ private:
+  SqliteConnection& c_;
+};
+
 class SqliteDatabase final : public Database {
  public:
   SqliteDatabase(std::string path, BlockingPool& pool)
-      : Database(pool),
-        // Before SQLite initializes: its memory statistics take a global mutex on every
-        // allocation, which the I/O threads would contend on.
+      :  // Before SQLite initializes: its memory statistics take a global mutex on every
+         // allocation, which the I/O threads would contend on.
         configured_([] {
           static const bool done = (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0), true);
           return done;
         }()),
+        pool_(pool),
         path_(std::move(path)),
         // Each connection to ":memory:" is a database of its own, so memory gets exactly one.
         max_connections_(path_ == ":memory:" ? 1 : std::max<std::size_t>(2, pool.size())) {
@@ -253,37 +295,61 @@ class SqliteDatabase final : public Database {
 
   std::string_view backend() const override { return "sqlite"; }
 
+  std::string time_bucket(TimeUnit unit, std::string_view column) const override {
+    std::string c(column);
+    switch (unit) {
+      case TimeUnit::hour:
+        return "strftime('%Y-%m-%dT%H:00:00Z', " + c + ")";
+      case TimeUnit::week:  // the Sunday on or after, less six days: the Monday
+        return "(date(" + c + ", 'weekday 0', '-6 days') || 'T00:00:00Z')";
+      case TimeUnit::month:
+        return "strftime('%Y-%m-01T00:00:00Z', " + c + ")";
+      case TimeUnit::day:
+        break;
+    }
+    return "strftime('%Y-%m-%dT00:00:00Z', " + c + ")";
+  }
+
  protected:
-  void run_in_transaction(const std::function<void(Connection&)>& work, bool write) override {
-    with_connection([&](SqliteConnection& c) {
-      // IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock later.
-      c.execute(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+  // SQLite statements block (on the disk, on locks): each runs on the blocking pool, except a
+  // read the calling thread can answer within its budget.
+  Task<Result> run(std::string sql, std::vector<Value> params, bool read_only,
+                   const Context*) override {
+    if (read_only && path_ != ":memory:") {
       try {
-        work(c);
-        c.execute("COMMIT");
-      } catch (...) {
-        try {
-          c.execute("ROLLBACK");
-        } catch (...) {
-        }
-        throw;
+        co_return inline_reader().read_within(sql, params, kInlineBudget);
+      } catch (const NotInline&) {
       }
+    }
+    co_return co_await pool_.run([this, &sql, &params] {
+      Result result;
+      with_connection([&](SqliteConnection& c) { result = c.execute(sql, params); });
+      return result;
     });
   }
 
-  void run_with_connection(const std::function<void(Connection&)>& work) override {
-    with_connection([&](SqliteConnection& c) { work(c); });
+  // The whole transaction runs on one pool thread, holding its connection: the work coroutine
+  // is driven by a private event loop there, and each statement answers at once. So a
+  // transaction costs one hop to the pool, and no pool thread ever waits for a connection held
+  // by a suspended coroutine.
+  Task<void> run_transaction(const std::function<Task<void>(Transaction&)>& work,
+                             const TransactionOptions& options, const Context*) override {
+    bool write = !options.read_only;
+    auto whole = [this, &work, write] {
+      with_connection([&](SqliteConnection& c) {
+        SqliteTransaction tx(c);
+        SqliteSession::in_transaction(c, write, [&] { drive(work(tx)); });
+      });
+    };
+    co_await pool_.run(whole);
   }
 
-  std::optional<Result> try_read_inline(std::string_view sql,
-                                        std::span<const Value> params) override {
-    // Every connection to ":memory:" is a database of its own: reads share the one connection.
-    if (path_ == ":memory:") return std::nullopt;
-    try {
-      return inline_reader().read_within(sql, params, kInlineBudget);
-    } catch (const NotInline&) {
-      return std::nullopt;
-    }
+  void with_migration_lock(const std::function<void(BlockingSession&)>& work) override {
+    // Each step takes the write lock (BEGIN IMMEDIATE) and checks what is applied under it.
+    with_connection([&](SqliteConnection& c) {
+      SqliteSession session(c);
+      work(session);
+    });
   }
 
  private:
@@ -346,7 +412,17 @@ class SqliteDatabase final : public Database {
     available_.notify_one();
   }
 
+  // Runs a coroutine to its end on this thread.
+  static void drive(Task<void> task) {
+    boost::asio::io_context loop;
+    std::exception_ptr failure;
+    boost::asio::co_spawn(loop, std::move(task), [&](std::exception_ptr e) { failure = e; });
+    loop.run();
+    if (failure) std::rethrow_exception(failure);
+  }
+
   bool configured_;
+  BlockingPool& pool_;
   std::string path_;
   std::size_t max_connections_;
   std::mutex mutex_;
@@ -365,15 +441,8 @@ class SqliteDatabase final : public Database {
 
 }  // namespace
 
-std::unique_ptr<Database> open_database(std::string_view url, BlockingPool& pool) {
-  if (url == "sqlite::memory:" || url == "sqlite://" || url == "sqlite:///:memory:")
-    return std::make_unique<SqliteDatabase>(":memory:", pool);
-  if (url.rfind("sqlite:///", 0) == 0 && url.size() > 10)
-    return std::make_unique<SqliteDatabase>(std::string(url.substr(10)), pool);
-  if (url.rfind("postgres", 0) == 0)
-    throw std::invalid_argument("the PostgreSQL backend is not part of this build yet");
-  throw std::invalid_argument(
-      "expected sqlite:///path, sqlite:////absolute/path or sqlite::memory:");
+std::unique_ptr<Database> make_sqlite_database(std::string path, BlockingPool& pool) {
+  return std::make_unique<SqliteDatabase>(std::move(path), pool);
 }
 
 }  // namespace svckit::sql

@@ -177,9 +177,41 @@ def start_service(tmp_path):
         assert "runtime error:" not in svc.stderr, svc.stderr[-4000:]
 
 
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "support"))
+from postgres_server import Postgres  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL 15 of the test session's own, on a free port."""
+    port = free_port()
+    server = Postgres(f"/tmp/svckit-pytest-postgres-{port}", port).start()
+    yield server
+    server.stop(mode="immediate")
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """Each store test runs on both backends: {} (the default SQLite file) or a fresh
+    PostgreSQL database's DATABASE_URL, to pass to start_service as **database_url."""
+    if request.param == "sqlite":
+        return {}
+    server = request.getfixturevalue("postgres_server")
+    return {"DATABASE_URL": server.create_database(f"t{os.getpid()}_{next(_databases)}")}
+
+
 @pytest.fixture
-def task_manager(start_service):
-    return start_service("task-manager")
+def task_manager(start_service, database_url):
+    return start_service("task-manager", **database_url)
 
 
 def raw_request(port, data: bytes, timeout=5.0, read_all=True):

@@ -50,8 +50,8 @@ def test_task_events_reach_analytics_in_the_local_system(start_service):
 
 
 @pytest.fixture
-def analytics(start_service):
-    return start_service("analytics")
+def analytics(start_service, database_url):
+    return start_service("analytics", **database_url)
 
 
 def test_posted_events_and_granularities(analytics):

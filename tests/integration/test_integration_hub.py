@@ -77,8 +77,9 @@ def fake():
 
 
 @pytest.fixture
-def hub(start_service, fake):
-    return start_service("integration-hub", GITHUB_API_URL=fake.url, SLACK_API_URL=fake.url)
+def hub(start_service, fake, database_url):
+    return start_service("integration-hub", **database_url, GITHUB_API_URL=fake.url,
+                         SLACK_API_URL=fake.url)
 
 
 def connect(hub, service, credentials, **config):

@@ -14,8 +14,8 @@ AUTH = "/api/v1/auth"
 
 
 @pytest.fixture
-def security(start_service):
-    return start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+def security(start_service, database_url):
+    return start_service("security", **database_url, JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
                          SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4",
                          JWT_AUDIENCE="aether", SECURITY_LOGIN_LIMIT="1000")
 

@@ -10,9 +10,9 @@
 #include "svckit/sql/database.hpp"
 
 using svckit::BlockingPool;
-using svckit::sql::Connection;
 using svckit::sql::Migration;
 using svckit::sql::open_database;
+using svckit::sql::Transaction;
 
 namespace {
 
@@ -109,17 +109,18 @@ TEST(Sql, TransactionRollsBackOnException) {
   BlockingPool pool(2);
   auto db = open_database(temp_db("tx.db"), pool);
   db->migrate("notes", kNotes);
-  EXPECT_THROW(run_sync(db->transaction([](Connection& c) {
-                 c.execute("INSERT INTO notes (body) VALUES (?)", {"first"});
-                 throw std::runtime_error("abort");
-               })),
-               std::runtime_error);
+  auto failing = [](Transaction& tx) -> svckit::Task<void> {
+    co_await tx.execute("INSERT INTO notes (body) VALUES (?)", "first");
+    throw std::runtime_error("abort");
+  };
+  EXPECT_THROW(run_sync(db->transaction(failing)), std::runtime_error);
   auto n = run_sync(db->execute("SELECT COUNT(*) AS n FROM notes"));
   EXPECT_EQ(n.rows[0].integer("n"), 0);
-  auto id = run_sync(db->transaction([](Connection& c) {
-    return c.execute("INSERT INTO notes (body) VALUES (?)", {"kept"}).last_insert_id;
-  }));
-  EXPECT_GT(id, 0);
+  auto keeping = [](Transaction& tx) -> svckit::Task<std::int64_t> {
+    auto r = co_await tx.execute("INSERT INTO notes (body) VALUES (?)", "kept");
+    co_return r.last_insert_id;
+  };
+  EXPECT_GT(run_sync(db->transaction(keeping)), 0);
 }
 
 TEST(Sql, FileDatabaseSurvivesReopenAndUsesWal) {
@@ -158,7 +159,7 @@ TEST(Sql, BadUrlsAreRejected) {
   BlockingPool pool(1);
   EXPECT_THROW(open_database("mysql://x", pool), std::invalid_argument);
   EXPECT_THROW(open_database("sqlite:///", pool), std::invalid_argument);
-  EXPECT_THROW(open_database("postgresql://u@h/db", pool), std::invalid_argument);
+  EXPECT_THROW(open_database("postgresql://u@h/db?nosuchoption=1", pool), std::invalid_argument);
   EXPECT_THROW(open_database("sqlite:////proc/forbidden/x.db", pool), std::exception);
 }
 

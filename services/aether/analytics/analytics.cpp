@@ -38,7 +38,8 @@ const svckit::sql::Migration kMigrations[] = {
      "  timestamp TEXT NOT NULL,"
      "  received_at TEXT NOT NULL,"
      "  PRIMARY KEY (source, id));"
-     "CREATE INDEX events_by_time ON events(timestamp);"},
+     "CREATE INDEX events_by_time ON events(timestamp);",
+     "DROP TABLE events"},
 };
 
 // A UTC time as RFC 3339 ("2025-11-24T03:26:05Z", fractions and "+00:00" allowed), or a date
@@ -85,11 +86,12 @@ std::pair<std::string, std::string> range(const Request& req) {
   return {start, end};
 }
 
-std::string bucket_expression(std::string_view granularity) {
-  if (granularity == "hour") return "strftime('%Y-%m-%dT%H:00:00Z', timestamp)";
-  if (granularity == "week") return "date(timestamp, 'weekday 0', '-6 days') || 'T00:00:00Z'";
-  if (granularity == "month") return "strftime('%Y-%m-01T00:00:00Z', timestamp)";
-  return "strftime('%Y-%m-%dT00:00:00Z', timestamp)";
+svckit::sql::TimeUnit time_unit(std::string_view granularity) {
+  using svckit::sql::TimeUnit;
+  if (granularity == "hour") return TimeUnit::hour;
+  if (granularity == "week") return TimeUnit::week;
+  if (granularity == "month") return TimeUnit::month;
+  return TimeUnit::day;
 }
 
 // Events of failures: *.failed, anything named error, or a declared severity.
@@ -261,7 +263,7 @@ Task<Response> Analytics::usage(Request& req) {
   UsageAnswer answer;
   answer.granularity = req.query_param("granularity").value_or("day");
   svckit::http::require_one_of("granularity", answer.granularity, kGranularities);
-  auto sql = "SELECT " + bucket_expression(answer.granularity) +
+  auto sql = "SELECT " + db_->time_bucket(time_unit(answer.granularity), "timestamp") +
              " AS timestamp, COUNT(*) AS count, event_type AS metric FROM events "
              "WHERE timestamp >= ? AND timestamp <= ? GROUP BY 1, 3 ORDER BY 1, 3 LIMIT 10000";
   auto rows = co_await db_->read(std::move(sql), start, end);

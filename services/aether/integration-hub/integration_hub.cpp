@@ -38,7 +38,8 @@ const svckit::sql::Migration kMigrations[] = {
      "  integration_id TEXT NOT NULL,"
      "  delivery_id TEXT NOT NULL,"
      "  received_at TEXT NOT NULL,"
-     "  PRIMARY KEY (integration_id, delivery_id));"},
+     "  PRIMARY KEY (integration_id, delivery_id));",
+     "DROP TABLE webhook_deliveries; DROP TABLE integrations"},
 };
 
 constexpr std::size_t kMaxObjectBytes = 16 * 1024;

@@ -5,14 +5,13 @@
 namespace aether::security {
 namespace {
 
-using svckit::sql::Connection;
 using svckit::sql::Row;
 
 const svckit::sql::Migration kMigrations[] = {
     {1, "users, refresh tokens, api keys",
      "CREATE TABLE users ("
      " id TEXT PRIMARY KEY,"
-     " email TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+     " email TEXT NOT NULL,"
      " name TEXT NOT NULL,"
      " password_hash TEXT NOT NULL,"
      " roles TEXT NOT NULL,"  // a JSON array
@@ -21,7 +20,7 @@ const svckit::sql::Migration kMigrations[] = {
      " jti TEXT PRIMARY KEY,"
      " family TEXT NOT NULL,"
      " user_id TEXT NOT NULL REFERENCES users (id),"
-     " expires_at INTEGER NOT NULL,"
+     " expires_at BIGINT NOT NULL,"
      " used INTEGER NOT NULL DEFAULT 0,"
      " revoked INTEGER NOT NULL DEFAULT 0);"
      "CREATE INDEX refresh_tokens_family ON refresh_tokens (family);"
@@ -32,8 +31,14 @@ const svckit::sql::Migration kMigrations[] = {
      " user_id TEXT NOT NULL REFERENCES users (id),"
      " name TEXT NOT NULL,"
      " created_at TEXT NOT NULL,"
-     " expires_at INTEGER,"
-     " revoked INTEGER NOT NULL DEFAULT 0);"},
+     " expires_at BIGINT,"
+     " revoked INTEGER NOT NULL DEFAULT 0);",
+     "DROP TABLE api_keys; DROP TABLE refresh_tokens; DROP TABLE users"},
+    // Emails are one address whatever their case (ASCII case on SQLite, as its NOCASE was in
+    // version 1 of databases made before this step).
+    {2, "unique emails whatever their case",
+     "CREATE UNIQUE INDEX IF NOT EXISTS users_email_lower ON users (lower(email))",
+     "DROP INDEX users_email_lower"},
 };
 
 // The row a lookup finds by its one parameter; nullopt when there is none.
@@ -44,7 +49,8 @@ svckit::Task<std::optional<T>> one(svckit::sql::Database& db, std::string sql, s
   co_return svckit::sql::from_row<T>(r.rows.front());
 }
 
-const std::string kUserByEmail = svckit::sql::select_sql<User>("users", " WHERE email = ?");
+const std::string kUserByEmail =
+    svckit::sql::select_sql<User>("users", " WHERE lower(email) = lower(?)");
 const std::string kUserById = svckit::sql::select_sql<User>("users", " WHERE id = ?");
 const std::string kKeyByPrefix =
     svckit::sql::select_sql<ApiKeyRecord>("api_keys", " WHERE prefix = ?");
@@ -83,18 +89,21 @@ svckit::Task<void> SecurityStore::add_refresh_token(std::string jti, std::string
 
 // One transaction: two concurrent refreshes with the same token cannot both see it fresh.
 svckit::Task<RefreshUse> SecurityStore::use_refresh_token(std::string jti) {
-  co_return co_await db_.transaction([&](Connection& c) {
-    auto r = c.execute("SELECT family, used, revoked FROM refresh_tokens WHERE jti = ?", {jti});
-    if (r.empty()) return RefreshUse::unknown;
+  auto work = [&](svckit::sql::Transaction& tx) -> svckit::Task<RefreshUse> {
+    auto r =
+        co_await tx.execute("SELECT family, used, revoked FROM refresh_tokens WHERE jti = ?", jti);
+    if (r.empty()) co_return RefreshUse::unknown;
     const Row& row = r.rows.front();
-    if (row.integer("revoked")) return RefreshUse::revoked;
+    if (row.integer("revoked")) co_return RefreshUse::revoked;
     if (row.integer("used")) {
-      c.execute("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?", {row.text("family")});
-      return RefreshUse::reused;
+      co_await tx.execute("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?",
+                          row.text("family"));
+      co_return RefreshUse::reused;
     }
-    c.execute("UPDATE refresh_tokens SET used = 1 WHERE jti = ?", {jti});
-    return RefreshUse::fresh;
-  });
+    co_await tx.execute("UPDATE refresh_tokens SET used = 1 WHERE jti = ?", jti);
+    co_return RefreshUse::fresh;
+  };
+  co_return co_await db_.transaction(work, {.isolation = svckit::sql::Isolation::serializable});
 }
 
 svckit::Task<void> SecurityStore::revoke_family_of(std::string jti) {

@@ -8,7 +8,7 @@
 namespace aether::task_manager {
 namespace {
 
-using svckit::sql::Connection;
+using svckit::sql::Transaction;
 using svckit::sql::Value;
 
 const svckit::sql::Migration kMigrations[] = {
@@ -28,21 +28,28 @@ const svckit::sql::Migration kMigrations[] = {
      "CREATE INDEX tasks_status ON tasks (status);"
      "CREATE INDEX tasks_priority ON tasks (priority);"
      "CREATE INDEX tasks_category ON tasks (category);"
-     "CREATE INDEX tasks_created_at ON tasks (created_at);"},
+     "CREATE INDEX tasks_created_at ON tasks (created_at);",
+     "DROP TABLE tasks"},
 };
 
 const std::string kSelectById = svckit::sql::select_sql<TaskRecord>("tasks", " WHERE id = ?");
 
-std::optional<TaskRecord> select_one(Connection& c, const std::string& id) {
-  auto result = c.execute(kSelectById, {id});
-  if (result.empty()) return std::nullopt;
-  return svckit::sql::from_row<TaskRecord>(result.rows.front());
+svckit::Task<std::optional<TaskRecord>> select_one(Transaction& tx, const std::string& id) {
+  auto result = co_await tx.execute(kSelectById, id);
+  if (result.empty()) co_return std::nullopt;
+  co_return svckit::sql::from_row<TaskRecord>(result.rows.front());
 }
 
-void save(Connection& c, const TaskRecord& t) {
+svckit::Task<void> save(Transaction& tx, const TaskRecord& t) {
   static const std::string kUpdate = svckit::sql::update_sql<TaskRecord>("tasks", "id");
-  c.execute(kUpdate, svckit::sql::update_values(t, "id"));
+  co_await tx.execute(kUpdate, svckit::sql::update_values(t, "id"));
 }
+
+// Read, change, write in one serializable transaction: of two replicas editing one task at
+// once, the second is run again on what the first wrote (PostgreSQL reports the conflict and
+// Database::transaction retries), so no edit is lost. SQLite serializes writers anyway.
+const svckit::sql::TransactionOptions kReadModifyWrite{.isolation =
+                                                           svckit::sql::Isolation::serializable};
 
 // Moving into "completed" stamps completed_at; moving out of it clears it.
 void set_status(TaskRecord& t, const std::string& status, const std::string& now) {
@@ -84,7 +91,7 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::find(std::string id) {
 }
 
 svckit::Task<TaskList> TaskStore::list(TaskFilter f) {
-  co_return co_await db_.snapshot([&](Connection& c) {
+  auto work = [&](Transaction& tx) -> svckit::Task<TaskList> {
     std::string where = " WHERE 1 = 1";
     std::vector<Value> params;
     auto filter = [&](const char* column, const std::optional<std::string>& v) {
@@ -96,21 +103,24 @@ svckit::Task<TaskList> TaskStore::list(TaskFilter f) {
     filter("priority", f.priority);
     filter("category", f.category);
     TaskList page{.page = f.page, .limit = f.limit};
-    page.total = c.execute("SELECT COUNT(*) AS n FROM tasks" + where, params).rows[0].integer("n");
+    auto count = co_await tx.execute("SELECT COUNT(*) AS n FROM tasks" + where, params);
+    page.total = count.rows[0].integer("n");
     params.emplace_back(f.limit);
     params.emplace_back((f.page - 1) * f.limit);
-    auto rows = c.execute(svckit::sql::select_sql<TaskRecord>(
-                              "tasks", where + " ORDER BY created_at DESC, id LIMIT ? OFFSET ?"),
-                          params);
+    auto rows =
+        co_await tx.execute(svckit::sql::select_sql<TaskRecord>(
+                                "tasks", where + " ORDER BY created_at DESC, id LIMIT ? OFFSET ?"),
+                            params);
     for (const auto& r : rows.rows) page.tasks.push_back(svckit::sql::from_row<TaskRecord>(r));
-    return page;
-  });
+    co_return page;
+  };
+  co_return co_await db_.snapshot(work);
 }
 
 svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskChanges in) {
-  auto updated = co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
-    auto t = select_one(c, id);
-    if (!t) return std::nullopt;
+  auto work = [&](Transaction& tx) -> svckit::Task<std::optional<TaskRecord>> {
+    auto t = co_await select_one(tx, id);
+    if (!t) co_return std::nullopt;
     auto now = svckit::utc_now_iso8601();
     if (in.title) t->title = *in.title;
     if (in.description) t->description = *in.description;
@@ -119,24 +129,26 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskCh
     if (in.due_date) t->due_date = in.due_date;
     if (in.status) set_status(*t, *in.status, now);
     t->updated_at = now;
-    save(c, *t);
-    return t;
-  });
+    co_await save(tx, *t);
+    co_return t;
+  };
+  auto updated = co_await db_.transaction(work, kReadModifyWrite);
   cache_.invalidate(id);  // after the commit: see EntityCache
   co_return updated;
 }
 
 svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id) {
-  auto completed = co_await db_.transaction([&](Connection& c) -> std::optional<TaskRecord> {
-    auto t = select_one(c, id);
-    if (!t) return std::nullopt;
-    if (t->status == "completed") return t;  // completing twice changes nothing
+  auto work = [&](Transaction& tx) -> svckit::Task<std::optional<TaskRecord>> {
+    auto t = co_await select_one(tx, id);
+    if (!t) co_return std::nullopt;
+    if (t->status == "completed") co_return t;  // completing twice changes nothing
     auto now = svckit::utc_now_iso8601();
     set_status(*t, "completed", now);
     t->updated_at = now;
-    save(c, *t);
-    return t;
-  });
+    co_await save(tx, *t);
+    co_return t;
+  };
+  auto completed = co_await db_.transaction(work, kReadModifyWrite);
   cache_.invalidate(id);
   co_return completed;
 }
@@ -148,20 +160,21 @@ svckit::Task<bool> TaskStore::remove(std::string id) {
 }
 
 svckit::Task<TaskStats> TaskStore::stats() {
-  co_return co_await db_.snapshot([](Connection& c) {
+  auto work = [](Transaction& tx) -> svckit::Task<TaskStats> {
     TaskStats s;
     for (auto v : kStatuses) s.by_status[std::string(v)] = 0;
     for (auto v : kPriorities) s.by_priority[std::string(v)] = 0;
-    for (const auto& r : c.execute("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").rows)
-      s.by_status[r.text("status")] = r.integer("n");
-    for (const auto& r :
-         c.execute("SELECT priority, COUNT(*) AS n FROM tasks GROUP BY priority").rows)
-      s.by_priority[r.text("priority")] = r.integer("n");
+    auto statuses = co_await tx.execute("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status");
+    for (const auto& r : statuses.rows) s.by_status[r.text("status")] = r.integer("n");
+    auto priorities =
+        co_await tx.execute("SELECT priority, COUNT(*) AS n FROM tasks GROUP BY priority");
+    for (const auto& r : priorities.rows) s.by_priority[r.text("priority")] = r.integer("n");
     for (const auto& [status, n] : s.by_status) s.total += n;
     double rate = s.total == 0 ? 0.0 : static_cast<double>(s.by_status["completed"]) / s.total;
     s.completion_rate = std::round(rate * 10000) / 10000;
-    return s;
-  });
+    co_return s;
+  };
+  co_return co_await db_.snapshot(work);
 }
 
 }  // namespace aether::task_manager
