@@ -36,21 +36,29 @@ std::optional<std::string> user_of(const Request& req) {
 }  // namespace
 
 void TaskManager::declare(svckit::Settings& settings) {
-  // 0 when several replicas share one database: the cache trusts that this process makes every
-  // change.
+  // The cache trusts that this process makes every change: right for a SQLite file of its own,
+  // wrong for replicas sharing a PostgreSQL database, so there it is off unless asked for.
   settings.declare("task-manager",
                    {.name = "TASK_CACHE_ENTRIES",
                     .type = svckit::SettingType::integer,
-                    .default_value = "10000",
                     .min = 0,
                     .max = 10'000'000,
-                    .help = "tasks kept in memory for reads by id (0 with shared databases)"});
+                    .help = "tasks kept in memory for reads by id (default: 10000 on SQLite, 0 "
+                            "on a shared database)"});
 }
 
 void TaskManager::install(svckit::App& app) {
-  store_ = std::make_unique<TaskStore>(
-      app.database("task-manager"),
-      static_cast<std::size_t>(app.settings().integer("TASK_CACHE_ENTRIES")));
+  auto& db = app.database("task-manager");
+  bool shared = db.backend() != "sqlite";
+  std::int64_t entries = app.settings().is_set("TASK_CACHE_ENTRIES")
+                             ? app.settings().integer("TASK_CACHE_ENTRIES")
+                             : (shared ? 0 : 10000);
+  if (shared && entries > 0)
+    app.logger().warning(
+        "TASK_CACHE_ENTRIES on a shared database: another replica's change is not seen here "
+        "until the entry is evicted",
+        {{"entries", entries}});
+  store_ = std::make_unique<TaskStore>(db, static_cast<std::size_t>(entries));
   store_->migrate();
   created_ = &app.metrics().counter("tasks_created_total", "Tasks created, by priority.");
   // Events after each change is committed (seed 000 §4.3): task.created, task.completed, and
