@@ -305,6 +305,20 @@ Settings::Settings(std::vector<std::string> args, Environment env) : env_(std::m
       print_requested_ = true;
       continue;
     }
+    if (arg == "--migrate") {
+      migrate_requested_ = true;
+      continue;
+    }
+    // Commands with a value, never read from the environment (a leftover variable must not
+    // roll a schema back).
+    if (arg.starts_with("--roll-back=")) {
+      roll_back_ = std::string(arg.substr(12));
+      continue;
+    }
+    if (arg.starts_with("--copy-data-from=")) {
+      copy_data_from_ = std::string(arg.substr(17));
+      continue;
+    }
     // Only the name-like start is quoted back: what follows may be a secret ("--key:s3cret").
     auto name_end = std::find_if(arg.begin(), arg.end(), [](char c) {
       return !(std::isalnum((unsigned char)c) || c == '-' || c == '_');
@@ -462,7 +476,13 @@ std::vector<std::string> Settings::modules() const {
 }
 
 std::string Settings::usage() const {
-  std::string out = "Settings: the environment variable NAME, or the flag --name=value.\n";
+  std::string out =
+      "Commands (instead of serving; each applies the database migrations first):\n"
+      "  --migrate                   apply the migrations and exit\n"
+      "  --roll-back=COMPONENT:N     undo COMPONENT's migrations above version N and exit\n"
+      "  --copy-data-from=URL        copy the rows of a SQLite database into DATABASE_URL and "
+      "exit\n\n"
+      "Settings: the environment variable NAME, or the flag --name=value.\n";
   for (const auto& module : modules()) {
     out += "\n" + module + ":\n";
     for (const auto& e : entries_) {

@@ -110,6 +110,11 @@ class Settings {
 
   bool help_requested() const { return help_requested_; }
   bool print_requested() const { return print_requested_; }
+  // --migrate: apply the database migrations (as start-up does) and exit.
+  bool migrate_requested() const { return migrate_requested_; }
+  // --roll-back=COMPONENT:VERSION and --copy-data-from=URL (docs/sql.md).
+  const std::optional<std::string>& roll_back() const { return roll_back_; }
+  const std::optional<std::string>& copy_data_from() const { return copy_data_from_; }
 
   // Throws ConfigError for the first declared setting with a bad value, else for the first flag
   // no module declared, naming the nearest declared one.
@@ -143,6 +148,9 @@ class Settings {
   std::vector<Entry> entries_;  // in declaration order
   bool help_requested_ = false;
   bool print_requested_ = false;
+  bool migrate_requested_ = false;
+  std::optional<std::string> roll_back_;
+  std::optional<std::string> copy_data_from_;
 };
 
 // "250ms", "5s", "2m", or a bare number of seconds ("1.5"). Throws std::invalid_argument.

@@ -215,6 +215,12 @@ sql::Database& App::database(std::string_view component) {
   return ref;
 }
 
+std::vector<sql::Database*> App::databases() const {
+  std::vector<sql::Database*> out;
+  for (const auto& [url, db] : databases_) out.push_back(db.get());
+  return out;
+}
+
 Module& App::install(std::unique_ptr<Module> module) {
   installing_.push_back(module.get());
   struct Done {

@@ -1,10 +1,59 @@
 #include "svckit/app/run.hpp"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "svckit/sql/database.hpp"
 
 namespace svckit {
+namespace {
+
+// --roll-back=COMPONENT:VERSION
+int roll_back(App& app, const std::string& what) {
+  auto colon = what.rfind(':');
+  int version = -1;
+  if (colon != std::string::npos) {
+    try {
+      version = std::stoi(what.substr(colon + 1));
+    } catch (const std::exception&) {
+    }
+  }
+  if (version < 0)
+    throw ConfigError("--roll-back", "expected COMPONENT:VERSION, got '" + what + "'");
+  auto component = what.substr(0, colon);
+  for (sql::Database* db : app.databases())
+    for (const auto& c : db->components())
+      if (c == component) {
+        db->roll_back(component, version);
+        app.logger().info("rolled back",
+                          {{"component", component}, {"version", db->schema_version(component)}});
+        return 0;
+      }
+  std::string known;
+  for (sql::Database* db : app.databases())
+    for (const auto& c : db->components()) known += (known.empty() ? "" : ", ") + c;
+  throw ConfigError("--roll-back", "no component '" + component + "' here (this service has: " +
+                                       (known.empty() ? "none" : known) + ")");
+}
+
+// --copy-data-from=URL: into every database this service opened (one, unless it combines
+// several services on SQLite files of their own).
+int copy_data(App& app, const std::string& url) {
+  if (url.starts_with("sqlite:///") && !std::filesystem::exists(url.substr(10)))
+    throw ConfigError("--copy-data-from", "no SQLite file at " + url.substr(10));
+  std::unique_ptr<sql::Database> source;
+  try {
+    source = sql::open_database(url, app.blocking());
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("--copy-data-from", e.what());
+  }
+  for (sql::Database* db : app.databases())
+    for (const auto& [table, rows] : db->copy_from(*source))
+      app.logger().info("copied", {{"table", table}, {"rows", rows}});
+  return 0;
+}
+
+}  // namespace
 
 int run_app(std::string default_service_name, int argc, char** argv,
             const std::function<void(Settings&)>& declare_modules,
@@ -28,7 +77,10 @@ int run_app(std::string default_service_name, int argc, char** argv,
     for (const auto& [variable, setting] : settings->near_misses())
       app.logger().warning("environment variable one letter away from a setting: a typo?",
                            {{"variable", variable}, {"setting", setting}});
-    install_modules(app);
+    install_modules(app);  // the modules' migrations are applied here
+    if (settings->migrate_requested()) return 0;
+    if (settings->roll_back()) return roll_back(app, *settings->roll_back());
+    if (settings->copy_data_from()) return copy_data(app, *settings->copy_data_from());
     return app.run();
   } catch (const ConfigError& e) {
     // One line naming the variable, exit code 2: the operator's mistake, not the program's.

@@ -61,6 +61,9 @@ bool applied(BlockingSession& s, std::string_view component, int version) {
 
 void Database::migrate(std::string_view component, std::span<const Migration> migrations) {
   auto ordered = in_order(component, migrations);
+  std::erase_if(known_migrations_, [&](const auto& k) { return k.first == component; });
+  known_migrations_.emplace_back(std::string(component),
+                                 std::vector<Migration>(migrations.begin(), migrations.end()));
   with_migration_lock([&](BlockingSession& s) {
     s.transaction([&] { s.execute(kMigrationsTable); });
     for (const Migration* m : ordered) {
@@ -102,6 +105,24 @@ void Database::roll_back(std::string_view component, std::span<const Migration> 
       });
     }
   });
+}
+
+void Database::roll_back(std::string_view component, int version) {
+  for (const auto& [name, migrations] : known_migrations_)
+    if (name == component) return roll_back(component, migrations, version);
+  throw std::invalid_argument("no migrations of '" + std::string(component) +
+                              "' here; this service has: " + [&] {
+                                std::string all;
+                                for (const auto& c : components())
+                                  all += (all.empty() ? "" : ", ") + c;
+                                return all.empty() ? std::string("none") : all;
+                              }());
+}
+
+std::vector<std::string> Database::components() const {
+  std::vector<std::string> out;
+  for (const auto& [name, migrations] : known_migrations_) out.push_back(name);
+  return out;
 }
 
 int Database::schema_version(std::string_view component) {

@@ -52,6 +52,8 @@ class App {
   // file DATA_DIR/<component>.db, so each service in a combined process keeps its own data.
   // Opened on first use; a readiness check named "database:<component>" is registered with it.
   sql::Database& database(std::string_view component);
+  // Every database opened so far.
+  std::vector<sql::Database*> databases() const;
 
   // The message bus (BUS_URL, in-process by default), opened on first use. Events carry
   // SERVICE_NAME as their source. It closes at shutdown after the HTTP server has drained:

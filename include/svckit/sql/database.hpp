@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "svckit/blocking_pool.hpp"
@@ -179,8 +180,20 @@ class Database {
   // Undoes the applied migrations of `component` above `version`, newest first, each with its
   // `down` in its own transaction. Blocking.
   void roll_back(std::string_view component, std::span<const Migration> migrations, int version);
+  // The same with the migrations this database was last given for `component` by migrate().
+  // Throws std::invalid_argument when migrate() never saw it.
+  void roll_back(std::string_view component, int version);
   // The highest applied version of `component`, 0 when none.
   int schema_version(std::string_view component);
+  // The components migrate() was called for.
+  std::vector<std::string> components() const;
+
+  // Copies every row of `source` (a SQLite database leaving the embedded default) into the
+  // tables of the same name here, in one transaction: the columns both have, tables in
+  // foreign-key order, svckit_migrations left out. The schema must be migrated here first.
+  // Throws Conflict, changing nothing, when a target table already has rows. Returns the rows
+  // copied per table. Blocking.
+  std::vector<std::pair<std::string, std::int64_t>> copy_from(Database& source);
 
   // True when the database answers (SELECT 1) within a second.
   Task<bool> ping();
@@ -200,6 +213,9 @@ class Database {
                                      const TransactionOptions& options, const Context* context) = 0;
   // Runs `work` on a blocking session while holding the backend's migration lock.
   virtual void with_migration_lock(const std::function<void(BlockingSession&)>& work) = 0;
+
+ private:
+  std::vector<std::pair<std::string, std::vector<Migration>>> known_migrations_;
 };
 
 // Opens the database `url` names. Throws std::invalid_argument for a URL it cannot serve.
