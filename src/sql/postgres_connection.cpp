@@ -1,7 +1,5 @@
 #include "postgres_connection.hpp"
 
-#include <poll.h>
-
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
@@ -64,17 +62,31 @@ void throw_result_error(const PGresult* result, std::string_view what) {
   throw DatabaseError(message);
 }
 
-Result to_result(const PGresult* result) {
+namespace {
+
+bool same_names(const std::vector<std::string>& names, const PGresult* result, int cols) {
+  if (names.size() != static_cast<std::size_t>(cols)) return false;
+  for (int c = 0; c < cols; ++c)
+    if (names[c] != PQfname(result, c)) return false;
+  return true;
+}
+
+}  // namespace
+
+Result to_result(const PGresult* result, std::shared_ptr<const std::vector<std::string>>* columns) {
   Result out;
   const char* changed = PQcmdTuples(const_cast<PGresult*>(result));
   if (changed && *changed) out.changes = std::atoll(changed);
   int rows = PQntuples(result), cols = PQnfields(result);
   if (rows == 0) return out;
-  auto names = std::make_shared<std::vector<std::string>>();
-  std::vector<Oid> types;
-  for (int c = 0; c < cols; ++c) {
-    names->emplace_back(PQfname(result, c));
-    types.push_back(PQftype(result, c));
+  std::shared_ptr<const std::vector<std::string>> names;
+  if (columns && *columns && same_names(**columns, result, cols)) {
+    names = *columns;
+  } else {
+    auto made = std::make_shared<std::vector<std::string>>();
+    for (int c = 0; c < cols; ++c) made->emplace_back(PQfname(result, c));
+    names = std::move(made);
+    if (columns) *columns = names;
   }
   out.rows.reserve(static_cast<std::size_t>(rows));
   for (int r = 0; r < rows; ++r) {
@@ -87,7 +99,7 @@ Result to_result(const PGresult* result) {
       }
       const char* text = PQgetvalue(result, r, c);
       int length = PQgetlength(result, r, c);
-      switch (types[c]) {
+      switch (PQftype(result, c)) {
         case 16:  // bool: 0/1, as SQLite stores it
           values.emplace_back(text[0] == 't' ? 1 : 0);
           break;
@@ -115,29 +127,29 @@ Result to_result(const PGresult* result) {
 }
 
 TextParameters::TextParameters(std::span<const Value> params) {
-  texts_.reserve(params.size());
   pointers_.reserve(params.size());
+  std::size_t numbers = 0;
+  for (const Value& v : params)
+    if (!v.is_null() && !std::holds_alternative<std::string>(v.storage())) ++numbers;
+  numbers_.resize(numbers);  // sized once: the pointers into it stay valid
+  std::size_t next = 0;
   for (const Value& v : params) {
     std::visit(
         [&](const auto& x) {
           using T = std::decay_t<decltype(x)>;
           if constexpr (std::is_same_v<T, std::nullptr_t>) {
-            texts_.emplace_back();
-          } else if constexpr (std::is_same_v<T, std::int64_t>) {
-            texts_.push_back(std::to_string(x));
-          } else if constexpr (std::is_same_v<T, double>) {
-            char buf[32];
-            auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
-            texts_.emplace_back(buf, end);
+            pointers_.push_back(nullptr);
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            pointers_.push_back(x.c_str());
           } else {
-            texts_.push_back(x);
+            auto& buf = numbers_[next++];
+            auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size() - 1, x);
+            *end = '\0';
+            pointers_.push_back(buf.data());
           }
         },
         v.storage());
   }
-  // Pointers once every text is in place (the vector does not move again).
-  for (std::size_t i = 0; i < params.size(); ++i)
-    pointers_.push_back(params[i].is_null() ? nullptr : texts_[i].c_str());
 }
 
 PgConnection::PgConnection(asio::any_io_executor executor, PGconn* conn)
@@ -165,7 +177,7 @@ Task<std::unique_ptr<PgConnection>> PgConnection::connect(asio::any_io_executor 
     // The socket may change between polls (another host or address of the URL is tried).
     if (c->socket_.is_open() && c->socket_.native_handle() != PQsocket(raw)) c->socket_.release();
     if (!c->socket_.is_open()) c->socket_.assign(PQsocket(raw));
-    co_await c->wait(state == PGRES_POLLING_WRITING, deadline, true);
+    co_await c->wait(state == PGRES_POLLING_WRITING, deadline);
   }
   if (PQsetnonblocking(raw, 1) != 0) c->lost("cannot switch to non-blocking mode");
   PQsetNoticeProcessor(
@@ -180,15 +192,10 @@ void PgConnection::lost(std::string_view what) {
   throw ConnectionLost(std::string(what) + (message.empty() ? "" : ": " + message));
 }
 
-// Waits until the socket is readable (or writable). The loop's epoll is edge-triggered and a
-// wait does not look at the present state: a socket that may already be ready (libpq read only
-// part of what was there) is asked first with poll(). Right after a send nothing was ready,
-// and whatever arrives since is a new edge, so that wait skips the syscall.
-Task<void> PgConnection::wait(bool writable, Deadline deadline, bool may_be_ready) {
-  if (may_be_ready) {
-    pollfd p{PQsocket(conn_), static_cast<short>(writable ? POLLOUT : POLLIN), 0};
-    if (::poll(&p, 1, 0) > 0) co_return;
-  }
+// Waits until the socket is readable (or writable). Asio re-arms the descriptor in epoll
+// (EPOLL_CTL_MOD) for every wait, and the kernel then reports data that is already there: a
+// wait never misses what arrived before it began.
+Task<void> PgConnection::wait(bool writable, Deadline deadline) {
   if (deadline.expired()) {
     usable_ = false;
     throw ServiceUnavailable("the database did not answer in time", 1);
@@ -225,15 +232,13 @@ Task<PGresult*> PgConnection::finish(Deadline deadline) {
     int flushed = PQflush(conn_);
     if (flushed == 0) break;
     if (flushed < 0) lost("send failed");
-    co_await wait(true, deadline, false);
+    co_await wait(true, deadline);
     if (!PQconsumeInput(conn_)) lost("receive failed");
   }
   std::unique_ptr<PGresult, decltype(&PQclear)> last(nullptr, PQclear);
-  bool consumed = false;  // whether libpq has read since the send
   for (;;) {
     while (PQisBusy(conn_)) {
-      co_await wait(false, deadline, consumed);
-      consumed = true;
+      co_await wait(false, deadline);
       if (!PQconsumeInput(conn_)) lost("receive failed");
     }
     PGresult* r = PQgetResult(conn_);
@@ -259,7 +264,7 @@ Task<void> PgConnection::prepare(std::string_view sql, const std::string& name, 
 
 Task<Result> PgConnection::execute(std::string_view sql, std::span<const Value> params,
                                    Deadline deadline) {
-  auto found = prepared_.find(std::string(sql));
+  auto found = prepared_.find(sql);
   if (found == prepared_.end()) {
     std::string name = "s" + std::to_string(prepared_.size() + 1);
     co_await prepare(sql, name, static_cast<int>(params.size()), deadline);
@@ -274,7 +279,7 @@ Task<Result> PgConnection::execute(std::string_view sql, std::span<const Value> 
   auto status = PQresultStatus(r);
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
     throw_result_error(r, "statement failed");
-  co_return to_result(r);
+  co_return to_result(r, &found->second.columns);
 }
 
 Task<void> PgConnection::command(std::string_view sql, Deadline deadline) {

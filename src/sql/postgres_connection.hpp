@@ -3,6 +3,7 @@
 // is sent, and the coroutine waits on the socket (never on a thread) until its result is in.
 #include <libpq-fe.h>
 
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -36,10 +37,13 @@ struct SerializationFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Rows of a successful result, values typed by their column types.
-Result to_result(const PGresult* result);
+// Rows of a successful result, values typed by their column types. `columns` holds the names
+// of an earlier result of the same statement, reused when they are the same (no allocation).
+Result to_result(const PGresult* result,
+                 std::shared_ptr<const std::vector<std::string>>* columns = nullptr);
 
-// Parameters as libpq takes them: text, NULL as a null pointer.
+// Parameters as libpq takes them: text, NULL as a null pointer. Text values are not copied
+// (`params` must outlive this); numbers are formatted into a buffer of its own.
 class TextParameters {
  public:
   explicit TextParameters(std::span<const Value> params);
@@ -47,8 +51,8 @@ class TextParameters {
   const char* const* values() const { return pointers_.data(); }
 
  private:
-  std::vector<std::string> texts_;
   std::vector<const char*> pointers_;
+  std::vector<std::array<char, 32>> numbers_;
 };
 
 class PgConnection {
@@ -80,12 +84,17 @@ class PgConnection {
   PgConnection(boost::asio::any_io_executor executor, PGconn* conn);
   struct Prepared {
     std::string name;
+    std::shared_ptr<const std::vector<std::string>> columns;  // of its last result
+  };
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
 
   // Sends what libpq has buffered, then reads until the last result of the statement is in;
   // returns that result (owned by the caller).
   Task<PGresult*> finish(Deadline deadline);
-  Task<void> wait(bool writable, Deadline deadline, bool may_be_ready);
+  Task<void> wait(bool writable, Deadline deadline);
   void lost(std::string_view what);
   Task<void> prepare(std::string_view sql, const std::string& name, int params, Deadline deadline);
 
@@ -96,7 +105,7 @@ class PgConnection {
   bool timed_out_ = false;
   std::uint64_t waits_ = 0;
   std::shared_ptr<PgConnection*> self_;  // what a late timer handler checks
-  std::unordered_map<std::string, Prepared> prepared_;
+  std::unordered_map<std::string, Prepared, StringHash, std::equal_to<>> prepared_;
 };
 
 }  // namespace svckit::sql

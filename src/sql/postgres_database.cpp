@@ -340,7 +340,8 @@ class PostgresDatabase final : public Database {
                    const Context* context) override {
     Deadline deadline = deadline_of(context);
     const auto& endpoint = read_only && replica_ ? replica_ : primary_;
-    LoopPool& pool = *co_await pool_of(endpoint);
+    auto executor = co_await asio::this_coro::executor;
+    LoopPool& pool = pool_of(executor, endpoint);
     // A read on a connection that died while idle (the server restarted) is tried once more
     // on a new one; a write is not (it may have been applied): it answers 503.
     for (int attempt = 0;; ++attempt) {
@@ -368,7 +369,8 @@ class PostgresDatabase final : public Database {
                              const TransactionOptions& options, const Context* context) override {
     Deadline deadline = deadline_of(context);
     const auto& endpoint = options.read_only && replica_ ? replica_ : primary_;
-    LoopPool& pool = *co_await pool_of(endpoint);
+    auto executor = co_await asio::this_coro::executor;
+    LoopPool& pool = pool_of(executor, endpoint);
     const std::string begin = begin_statement(options);
     for (int attempt = 1;; ++attempt) {
       auto c = co_await pool.take(deadline);
@@ -453,10 +455,10 @@ class PostgresDatabase final : public Database {
     return context ? d.min(context->deadline()) : d;
   }
 
-  static Task<LoopPool*> pool_of(const std::shared_ptr<Endpoint>& e) {
-    auto executor = co_await asio::this_coro::executor;
+  static LoopPool& pool_of(const asio::any_io_executor& executor,
+                           const std::shared_ptr<Endpoint>& e) {
     auto& ctx = asio::query(executor, asio::execution::context);
-    co_return &asio::use_service<LoopPools>(ctx).of(e);
+    return asio::use_service<LoopPools>(ctx).of(e);
   }
 
   [[noreturn]] void rethrow_lost(std::exception_ptr failure) {
