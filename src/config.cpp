@@ -132,6 +132,14 @@ void Config::declare(Settings& s) {
                     .help = "the longest a database call waits (for a connection and its answer) "
                             "when the request gives no earlier deadline"});
 
+  s.declare("messaging", {.name = "OUTBOX_POLL",
+                          .type = T::duration,
+                          .default_value = "200ms",
+                          .help = "how often an outbox relay looks for events nobody woke it for"});
+  s.declare("messaging", {.name = "OUTBOX_STALE_AFTER",
+                          .type = T::duration,
+                          .default_value = "60s",
+                          .help = "readiness is DOWN while an outbox event has waited longer"});
   s.declare("bus", {.name = "BUS_URL",
                     .type = T::url,
                     .default_value = "inproc://",

@@ -319,6 +319,32 @@ bus::Bus& App::bus() {
   return *bus_;
 }
 
+messaging::Outbox& App::outbox(std::string_view component) {
+  if (auto it = outboxes_.find(component); it != outboxes_.end()) return *it->second;
+  auto made = std::make_unique<messaging::Outbox>(
+      database(component), bus(), std::string(component),
+      messaging::OutboxOptions{
+          .poll = settings().duration("OUTBOX_POLL"), .metrics = &metrics_, .logger = &logger_});
+  auto& outbox = *made;
+  bool first = outboxes_.empty();
+  outboxes_.emplace(std::string(component), std::move(made));
+  run_in_background("outbox " + std::string(component), [&outbox] { return outbox.relay(); });
+  if (first) {
+    auto stale_after = settings().duration("OUTBOX_STALE_AFTER");
+    health_->readiness("outbox", [this, stale_after]() -> Task<bool> {
+      for (auto& [name, each] : outboxes_) {
+        auto b = each->backlog();
+        if (b.oldest > stale_after)
+          throw std::runtime_error(name + ": " + std::to_string(b.pending) +
+                                   " events waiting, the oldest for " +
+                                   std::to_string(b.oldest.count() / 1000) + " s");
+      }
+      co_return true;
+    });
+  }
+  return outbox;
+}
+
 void App::run_in_background(std::string name, std::function<Task<void>()> work) {
   std::lock_guard lock(runtime_->background_mutex);
   auto& b = runtime_->background.emplace_back();

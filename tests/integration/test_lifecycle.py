@@ -69,8 +69,11 @@ def test_help_lists_every_setting_grouped_by_module():
         end = out.find(":\n", start + len(module) + 3)
         section = out[start:] if end < 0 else out[start:out.rfind("\n", 0, end)]
         assert f"  {setting} " in section, (module, setting, section)
-    assert "\n  TASK_CACHE_ENTRIES          tasks kept in memory for reads by id (0 with shared databases) " \
-           "(integer from 0 to 10000000, default 10000)\n" in out
+    assert "\n  TASK_CACHE_ENTRIES          tasks kept in memory for reads by id (default: 10000 on " \
+           "SQLite, 0 on a shared database) (integer from 0 to 10000000)\n" in out
+    assert "\n  DATABASE_POOL_SIZE          PostgreSQL connections per process, shared out among the " \
+           "I/O threads (integer from 1 to 1000, default 8)\n" in out
+    assert out.index("--migrate") < out.index("Settings:")  # the commands come first
 
 
 def test_print_config_shows_values_and_sources_with_secrets_masked(tmp_path):
@@ -83,7 +86,8 @@ def test_print_config_shows_values_and_sources_with_secrets_masked(tmp_path):
     assert lines["JWT_SECRET_KEY"].split() == ["JWT_SECRET_KEY=****", "#", "environment"]
     assert lines["BUS_URL"].split() == ["BUS_URL=amqp://svc:****@127.0.0.1:5672/v", "#", "environment"]
     assert lines["DRAIN_TIMEOUT"].split() == ["DRAIN_TIMEOUT=7s", "#", "flag"]
-    assert lines["TASK_CACHE_ENTRIES"].split() == ["TASK_CACHE_ENTRIES=10000", "#", "default"]
+    assert lines["DATABASE_POOL_SIZE"].split() == ["DATABASE_POOL_SIZE=8", "#", "default"]
+    assert lines["TASK_CACHE_ENTRIES"].split() == ["TASK_CACHE_ENTRIES=", "#", "unset"]
     assert not (tmp_path / "task-manager.db").exists()
 
 

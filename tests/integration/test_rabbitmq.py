@@ -222,3 +222,76 @@ def test_a_poison_event_reaches_the_dead_letter_queue_and_replays(start_service,
     until(lambda: handled(fixed)["rows"] == 1, what="the replayed event handled")
     assert dlq(broker, "list", "poisoned").stdout == ""
     assert dlq(broker, "replay", "poisoned", event_id).returncode == 1
+
+
+def test_writes_answer_while_the_broker_is_down_and_every_event_arrives_once(start_service, broker,
+                                                                             tmp_path):
+    """The transactional outbox: the broker is away for 30 s under load and the Task Manager is
+    SIGKILLed in the middle of it. Every POST answers 201 within its deadline, the stored rows
+    are exactly the 201s, and once the broker is back every row's task.created reaches
+    Analytics once (Analytics keeps one row per CloudEvent id)."""
+    import sqlite3
+    import threading
+
+    delete_queues(broker, "analytics")
+    analytics = start_service("analytics", BUS_URL=broker.url, DATA_DIR=tmp_path / "a")
+    env = dict(BUS_URL=broker.url, DATA_DIR=tmp_path / "t", OUTBOX_POLL="100ms")
+    target = [start_service("task-manager", **env)]
+    answers, stop, pause, idle = [], threading.Event(), threading.Event(), []
+
+    def writer(n):
+        session, i = requests.Session(), 0
+        while not stop.is_set():
+            if pause.is_set():
+                idle.append(n) if n not in idle else None
+                time.sleep(0.01)
+                continue
+            i += 1
+            started = time.monotonic()
+            r = session.post(target[0].url + "/api/v1/tasks", json={"title": f"w{n}-{i}"},
+                             headers=ADMIN, timeout=5)
+            answers.append((r.status_code, r.json().get("id"), time.monotonic() - started))
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    broker.stop()
+    time.sleep(10)
+    # The publisher dies with events in its outbox (none reached the broker yet): no request
+    # is in flight when it does, so every row has its answer.
+    pause.set()
+    until(lambda: len(idle) == len(threads), what="writers idle")
+    target[0].proc.kill()
+    target[0].proc.wait()
+    target[0] = start_service("task-manager", wait_ready=False, **env)  # not ready: no broker
+    idle.clear()
+    pause.clear()
+    time.sleep(20)
+    broker.start(wipe=False)
+    time.sleep(3)
+    stop.set()
+    for t in threads:
+        t.join()
+
+    assert {a[0] for a in answers} == {201}, [a for a in answers if a[0] != 201][:3]
+    assert max(a[2] for a in answers) < 2.0  # never waiting on the broker
+    created = {a[1] for a in answers}
+    with sqlite3.connect(tmp_path / "t" / "task-manager.db") as db:
+        rows = {r[0] for r in db.execute("SELECT id FROM tasks")}
+    assert rows == created
+    assert len(created) > 200
+
+    def arrived():
+        with sqlite3.connect(tmp_path / "a" / "analytics.db") as db:
+            got = db.execute("SELECT id, metadata FROM events WHERE event_type = 'task.created'").fetchall()
+        task_ids = [json.loads(m)["task_id"] for _, m in got]
+        return task_ids if len(set(task_ids)) == len(rows) else None
+
+    task_ids = until(arrived, timeout=90, what="every task.created in Analytics")
+    assert sorted(task_ids) == sorted(rows)  # once each: no task announced twice
+    until(lambda: requests.get(target[0].url + "/ready", timeout=5).status_code == 200,
+          what="the new Task Manager ready")
+    metrics = requests.get(target[0].url + "/metrics").text
+    assert 'outbox_pending{component="task-manager"} 0' in metrics

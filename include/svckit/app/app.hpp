@@ -21,6 +21,7 @@
 #include "svckit/http/client.hpp"
 #include "svckit/http/server.hpp"
 #include "svckit/log/logger.hpp"
+#include "svckit/messaging/outbox.hpp"
 #include "svckit/metrics/registry.hpp"
 #include "svckit/sql/database.hpp"
 
@@ -59,6 +60,12 @@ class App {
   // SERVICE_NAME as their source. It closes at shutdown after the HTTP server has drained:
   // consuming stops, in-flight handlers finish, then modules stop.
   bus::Bus& bus();
+
+  // The transactional outbox of `component` (svckit/messaging/outbox.hpp) in its database(),
+  // publishing on bus(): made on first use with its relay running in the background from start
+  // to shutdown, outbox_* metrics, and a readiness check "outbox" that is DOWN while the oldest
+  // event has waited longer than OUTBOX_STALE_AFTER.
+  messaging::Outbox& outbox(std::string_view component);
 
   // The HTTP client of the upstream `name` (its label in http_client_* metrics and in log
   // lines), counting into the App's metrics and logging breaker changes and retries to its
@@ -153,6 +160,7 @@ class App {
   std::unique_ptr<http::Server> http_;
   std::unique_ptr<health::Health> health_;
   std::map<std::string, std::unique_ptr<sql::Database>, std::less<>> databases_;
+  std::map<std::string, std::unique_ptr<messaging::Outbox>, std::less<>> outboxes_;
   std::unique_ptr<bus::Bus> bus_;
   std::vector<std::pair<std::string, std::unique_ptr<HostedServer>>> hosted_;
   std::vector<std::unique_ptr<Module>> modules_;  // installed, in the order they finished

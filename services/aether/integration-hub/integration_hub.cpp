@@ -128,7 +128,7 @@ void IntegrationHub::declare(svckit::Settings& settings) {
 void IntegrationHub::install(svckit::App& app) {
   db_ = &app.database("integration-hub");
   db_->migrate("integration-hub", kMigrations);
-  bus_ = &app.bus();
+  outbox_ = &app.outbox("integration-hub");
   github_ = &app.client("github", app.settings().text("GITHUB_API_URL"));
   slack_ = &app.client("slack", app.settings().text("SLACK_API_URL"));
   window_ = app.settings().integer("INTEGRATION_WEBHOOK_WINDOW_SECONDS");
@@ -290,18 +290,26 @@ Task<Response> IntegrationHub::webhook(Request& req) {
   if (delivery.empty()) delivery = svckit::uuid_v4();
   delivery.resize(std::min<std::size_t>(delivery.size(), 256));
   auto received_at = svckit::utc_now_iso8601();
-  auto inserted = co_await db_->execute(
-      "INSERT INTO webhook_deliveries (integration_id, delivery_id, received_at) "
-      "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-      id, delivery, received_at);
-  if (inserted.changes == 0) throw svckit::Conflict("this webhook delivery was received already");
   std::string event_type = event_type_of(integration, req, payload);
   nlohmann::json data = {{"integration_id", id},
                          {"service", integration.service},
                          {"event_type", event_type},
                          {"payload", std::move(payload)},
-                         {"timestamp", svckit::utc_now_iso8601()}};
-  co_await bus_->publish("integration.webhook.received", std::move(data), &req.context());
+                         {"timestamp", received_at}};
+  // The delivery is recorded and announced together (the transactional outbox): a replay is
+  // refused, and a delivery taken is never left unannounced.
+  auto record = [&](svckit::sql::Transaction& tx) -> Task<bool> {
+    auto inserted = co_await tx.execute(
+        "INSERT INTO webhook_deliveries (integration_id, delivery_id, received_at) "
+        "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        id, delivery, received_at);
+    if (inserted.changes == 0) co_return false;
+    co_await outbox_->add(tx, "integration.webhook.received", std::move(data), &req.context());
+    co_return true;
+  };
+  bool recorded = co_await db_->transaction(record);
+  if (!recorded) throw svckit::Conflict("this webhook delivery was received already");
+  outbox_->wake();
   co_return svckit::http::json_response(200, WebhookReceived{});
 }
 

@@ -7,10 +7,10 @@
 #include <string>
 
 #include <svckit/app/module.hpp>
-#include <svckit/bus/bus.hpp>
 #include <svckit/http/client.hpp>
 #include <svckit/http/request.hpp>
 #include <svckit/http/response.hpp>
+#include <svckit/messaging/outbox.hpp>
 
 #include "integrations.hpp"
 
@@ -37,7 +37,7 @@ class IntegrationHub : public svckit::Module {
   svckit::Task<IntegrationRow> load(std::string id, std::string_view service = {});
 
   svckit::sql::Database* db_ = nullptr;
-  svckit::bus::Bus* bus_ = nullptr;
+  svckit::messaging::Outbox* outbox_ = nullptr;
   std::int64_t window_ = 300;               // INTEGRATION_WEBHOOK_WINDOW_SECONDS
   svckit::http::Client* github_ = nullptr;  // GITHUB_API_URL
   svckit::http::Client* slack_ = nullptr;   // SLACK_API_URL

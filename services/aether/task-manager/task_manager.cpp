@@ -28,11 +28,6 @@ std::optional<std::string> enum_filter(const Request& req, const char* name,
   return value;
 }
 
-std::optional<std::string> user_of(const Request& req) {
-  if (req.user_id().empty()) return std::nullopt;
-  return req.user_id();
-}
-
 }  // namespace
 
 void TaskManager::declare(svckit::Settings& settings) {
@@ -58,12 +53,12 @@ void TaskManager::install(svckit::App& app) {
         "TASK_CACHE_ENTRIES on a shared database: another replica's change is not seen here "
         "until the entry is evicted",
         {{"entries", entries}});
-  store_ = std::make_unique<TaskStore>(db, static_cast<std::size_t>(entries));
+  // Each change commits with its event (task.created, task.updated, task.completed,
+  // task.deleted: seed 000 §4.3); the outbox's relay publishes them.
+  store_ = std::make_unique<TaskStore>(db, app.outbox("task-manager"),
+                                       static_cast<std::size_t>(entries));
   store_->migrate();
   created_ = &app.metrics().counter("tasks_created_total", "Tasks created, by priority.");
-  // Events after each change is committed (seed 000 §4.3): task.created, task.completed, and
-  // task.updated / task.deleted for consumers that keep a copy.
-  bus_ = &app.bus();
 
   // Every task route needs a token (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL,
   // as the Security Service signs them): reads need tasks:read, changes tasks:write.
@@ -106,16 +101,9 @@ Task<Response> TaskManager::create(Request& req) {
   // Named first: GCC 12 may destroy a temporary argument of a coroutine twice when another
   // argument throws (a 422 from json<>()).
   auto input = req.json<NewTask>();
-  auto user = user_of(req);
-  auto task = co_await store_->create(std::move(input), std::move(user));
+  auto task = co_await store_->create(std::move(input), req.context());
   created_->Add({{"priority", task.priority}}).Increment();
   req.log(svckit::log::Level::info, "task created", {{"task_id", task.id}});
-  nlohmann::json event = {{"task_id", task.id},
-                          {"title", task.title},
-                          {"priority", task.priority},
-                          {"created_by", task.created_by.value_or("")},
-                          {"timestamp", task.created_at}};
-  co_await bus_->publish("task.created", std::move(event), &req.context());
   TaskCreated answer{task.id, std::move(task)};
   co_return svckit::http::json_response(201, answer);
 }
@@ -147,35 +135,22 @@ Task<Response> TaskManager::get(Request& req) {
 Task<Response> TaskManager::update(Request& req) {
   auto id = req.param("id");
   auto changes = req.json<TaskChanges>();
-  auto task = co_await store_->update(id, std::move(changes));
+  auto task = co_await store_->update(id, std::move(changes), req.context());
   if (!task) throw task_not_found(id);
-  nlohmann::json event = {{"task_id", task->id},         {"title", task->title},
-                          {"status", task->status},      {"priority", task->priority},
-                          {"updated_by", req.user_id()}, {"timestamp", task->updated_at}};
-  co_await bus_->publish("task.updated", std::move(event), &req.context());
   TaskReply answer{std::move(*task)};
   co_return svckit::http::json_response(200, answer);
 }
 
 Task<Response> TaskManager::remove(Request& req) {
   auto id = req.param("id");
-  if (!co_await store_->remove(id)) throw task_not_found(id);
-  nlohmann::json event = {
-      {"task_id", id}, {"deleted_by", req.user_id()}, {"timestamp", svckit::utc_now_iso8601()}};
-  co_await bus_->publish("task.deleted", std::move(event), &req.context());
+  if (!co_await store_->remove(id, req.context())) throw task_not_found(id);
   co_return Response::json(200, {{"success", true}});
 }
 
 Task<Response> TaskManager::complete(Request& req) {
   auto id = req.param("id");
-  auto task = co_await store_->complete(id);
+  auto task = co_await store_->complete(id, req.context());
   if (!task) throw task_not_found(id);
-  auto completed_at = task->completed_at.value_or(task->updated_at);
-  nlohmann::json event = {{"task_id", task->id},
-                          {"completed_by", req.user_id()},
-                          {"completion_time", completed_at},
-                          {"timestamp", svckit::utc_now_iso8601()}};
-  co_await bus_->publish("task.completed", std::move(event), &req.context());
   TaskReply answer{std::move(*task)};
   co_return svckit::http::json_response(200, answer);
 }

@@ -34,7 +34,6 @@ class TaskManager : public svckit::Module {
   svckit::Task<Response> complete(Request& req);
 
   std::unique_ptr<TaskStore> store_;
-  svckit::bus::Bus* bus_ = nullptr;
   prometheus::Family<prometheus::Counter>* created_ = nullptr;
 };
 

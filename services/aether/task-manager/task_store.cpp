@@ -64,7 +64,7 @@ void TaskStore::migrate() {
   db_.migrate("task-manager", kMigrations);
 }
 
-svckit::Task<TaskRecord> TaskStore::create(NewTask in, std::optional<std::string> created_by) {
+svckit::Task<TaskRecord> TaskStore::create(NewTask in, const svckit::Context& context) {
   TaskRecord t;
   t.id = svckit::uuid_v4();
   t.title = std::move(in.title);
@@ -72,11 +72,21 @@ svckit::Task<TaskRecord> TaskStore::create(NewTask in, std::optional<std::string
   t.priority = in.priority.value_or("medium");
   t.category = std::move(in.category);
   t.due_date = std::move(in.due_date);
-  t.created_by = std::move(created_by);
+  if (!context.user_id().empty()) t.created_by = context.user_id();
   t.created_at = t.updated_at = svckit::utc_now_iso8601();
   set_status(t, in.status.value_or("pending"), t.created_at);
-  static const std::string kInsert = svckit::sql::insert_sql<TaskRecord>("tasks");
-  co_await db_.execute(kInsert, svckit::sql::values(t));
+  auto work = [&](Transaction& tx) -> svckit::Task<void> {
+    static const std::string kInsert = svckit::sql::insert_sql<TaskRecord>("tasks");
+    co_await tx.execute(kInsert, svckit::sql::values(t));
+    nlohmann::json event = {{"task_id", t.id},
+                            {"title", t.title},
+                            {"priority", t.priority},
+                            {"created_by", t.created_by.value_or("")},
+                            {"timestamp", t.created_at}};
+    co_await outbox_.add(tx, "task.created", std::move(event), &context);
+  };
+  co_await db_.transaction(work);
+  outbox_.wake();
   co_return t;
 }
 
@@ -117,7 +127,8 @@ svckit::Task<TaskList> TaskStore::list(TaskFilter f) {
   co_return co_await db_.snapshot(work);
 }
 
-svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskChanges in) {
+svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskChanges in,
+                                                          const svckit::Context& context) {
   auto work = [&](Transaction& tx) -> svckit::Task<std::optional<TaskRecord>> {
     auto t = co_await select_one(tx, id);
     if (!t) co_return std::nullopt;
@@ -130,14 +141,23 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskCh
     if (in.status) set_status(*t, *in.status, now);
     t->updated_at = now;
     co_await save(tx, *t);
+    nlohmann::json event = {{"task_id", t->id},
+                            {"title", t->title},
+                            {"status", t->status},
+                            {"priority", t->priority},
+                            {"updated_by", context.user_id()},
+                            {"timestamp", t->updated_at}};
+    co_await outbox_.add(tx, "task.updated", std::move(event), &context);
     co_return t;
   };
   auto updated = co_await db_.transaction(work, kReadModifyWrite);
   cache_.invalidate(id);  // after the commit: see EntityCache
+  if (updated) outbox_.wake();
   co_return updated;
 }
 
-svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id) {
+svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id,
+                                                            const svckit::Context& context) {
   auto work = [&](Transaction& tx) -> svckit::Task<std::optional<TaskRecord>> {
     auto t = co_await select_one(tx, id);
     if (!t) co_return std::nullopt;
@@ -146,17 +166,33 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id) {
     set_status(*t, "completed", now);
     t->updated_at = now;
     co_await save(tx, *t);
+    nlohmann::json event = {{"task_id", t->id},
+                            {"completed_by", context.user_id()},
+                            {"completion_time", *t->completed_at},
+                            {"timestamp", now}};
+    co_await outbox_.add(tx, "task.completed", std::move(event), &context);
     co_return t;
   };
   auto completed = co_await db_.transaction(work, kReadModifyWrite);
   cache_.invalidate(id);
+  if (completed) outbox_.wake();
   co_return completed;
 }
 
-svckit::Task<bool> TaskStore::remove(std::string id) {
-  auto result = co_await db_.execute("DELETE FROM tasks WHERE id = ?", id);
+svckit::Task<bool> TaskStore::remove(std::string id, const svckit::Context& context) {
+  auto work = [&](Transaction& tx) -> svckit::Task<bool> {
+    auto result = co_await tx.execute("DELETE FROM tasks WHERE id = ?", id);
+    if (result.changes == 0) co_return false;
+    nlohmann::json event = {{"task_id", id},
+                            {"deleted_by", context.user_id()},
+                            {"timestamp", svckit::utc_now_iso8601()}};
+    co_await outbox_.add(tx, "task.deleted", std::move(event), &context);
+    co_return true;
+  };
+  bool removed = co_await db_.transaction(work);
   cache_.invalidate(id);
-  co_return result.changes > 0;
+  if (removed) outbox_.wake();
+  co_return removed;
 }
 
 svckit::Task<TaskStats> TaskStore::stats() {
