@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "postgres_urls.hpp"
 #include "run_sync.hpp"
 #include "svckit/messaging/outbox.hpp"
 #include "svckit/sql/database.hpp"
@@ -36,10 +37,10 @@ std::string fresh_database(const std::string& backend) {
     return "sqlite:///" + (dir / (name + ".db")).string();
   }
   BlockingPool pool(1);
-  auto server = svckit::sql::open_database(std::getenv("SVCKIT_TEST_POSTGRES_ADMIN_URL"), pool);
+  auto server = svckit::sql::open_database(test_postgres_admin_url(), pool);
   LoopThread loop;
   loop.run(server->execute("CREATE DATABASE " + name + " OWNER svckit"));
-  std::string url = std::getenv("SVCKIT_TEST_POSTGRES_URL");
+  std::string url = test_postgres_url();
   return url.substr(0, url.rfind('/') + 1) + name;
 }
 
@@ -60,8 +61,6 @@ struct Seen {
 class OutboxTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "postgresql" && !std::getenv("SVCKIT_TEST_POSTGRES_URL"))
-      GTEST_SKIP() << "SVCKIT_TEST_POSTGRES_URL is not set (ctest starts a server and sets it)";
     db_ = svckit::sql::open_database(fresh_database(GetParam()), pool_);
     bus_ = open_bus();
   }

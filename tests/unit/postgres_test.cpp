@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "postgres_urls.hpp"
 #include "run_sync.hpp"
 #include "svckit/meter.hpp"
 #include "svckit/sql/database.hpp"
@@ -18,14 +19,8 @@ using svckit::sql::open_database;
 
 namespace {
 
-std::string url_or_skip() {
-  const char* url = std::getenv("SVCKIT_TEST_POSTGRES_URL");
-  return url ? url : "";
-}
-
-#define REQUIRE_POSTGRES()  \
-  auto url = url_or_skip(); \
-  if (url.empty()) GTEST_SKIP() << "SVCKIT_TEST_POSTGRES_URL is not set (ctest sets it)"
+// The server ctest starts (postgres_urls.hpp).
+#define REQUIRE_POSTGRES() auto url = test_postgres_url()
 
 int status_of(const std::function<void()>& call) {
   try {

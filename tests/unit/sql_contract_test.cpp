@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "postgres_urls.hpp"
 #include "run_sync.hpp"
 #include "svckit/sql/database.hpp"
 #include "svckit/sql/mapping.hpp"
@@ -43,8 +44,8 @@ std::string fresh_database(const std::string& backend) {
     std::filesystem::create_directories(dir);
     return "sqlite:///" + (dir / (name + ".db")).string();
   }
-  const char* admin = std::getenv("SVCKIT_TEST_POSTGRES_ADMIN_URL");
-  const char* base = std::getenv("SVCKIT_TEST_POSTGRES_URL");
+  std::string admin = test_postgres_admin_url();
+  std::string base = test_postgres_url();
   BlockingPool pool(1);
   auto server = open_database(admin, pool);
   LoopThread loop;
@@ -56,8 +57,6 @@ std::string fresh_database(const std::string& backend) {
 class SqlContract : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "postgresql" && !std::getenv("SVCKIT_TEST_POSTGRES_URL"))
-      GTEST_SKIP() << "SVCKIT_TEST_POSTGRES_URL is not set (ctest starts a server and sets it)";
     url_ = fresh_database(GetParam());
     db_ = open_database(url_, pool_, {.pool_size = 4});
   }
