@@ -93,7 +93,7 @@ struct Endpoint {
 class LoopPool {
  public:
   explicit LoopPool(std::shared_ptr<Endpoint> endpoint) : endpoint_(std::move(endpoint)) {}
-  ~LoopPool() { PoolMetrics::add(endpoint_->metrics.idle, -static_cast<int>(idle_.size())); }
+  // No metric is touched on destruction: loops (and their pools) outlive the App's metrics.
 
   Task<std::unique_ptr<PgConnection>> take(Deadline deadline) {
     auto& m = endpoint_->metrics;
