@@ -12,10 +12,10 @@
 #include <mutex>
 #include <thread>
 
-#include "postgres_urls.hpp"
 #include "run_sync.hpp"
 #include "svckit/messaging/outbox.hpp"
 #include "svckit/sql/database.hpp"
+#include "test_databases.hpp"
 
 using namespace std::chrono_literals;
 using svckit::BlockingPool;
@@ -26,23 +26,6 @@ using svckit::messaging::Outbox;
 using svckit::sql::Transaction;
 
 namespace {
-
-std::string fresh_database(const std::string& backend) {
-  static std::atomic<int> counter{0};
-  std::string name = "outbox" + std::to_string(getpid()) + "_" + std::to_string(++counter);
-  if (backend == "sqlite") {
-    auto dir =
-        std::filesystem::temp_directory_path() / ("svckit-outbox-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
-    return "sqlite:///" + (dir / (name + ".db")).string();
-  }
-  BlockingPool pool(1);
-  auto server = svckit::sql::open_database(test_postgres_admin_url(), pool);
-  LoopThread loop;
-  loop.run(server->execute("CREATE DATABASE " + name + " OWNER svckit"));
-  std::string url = test_postgres_url();
-  return url.substr(0, url.rfind('/') + 1) + name;
-}
 
 // What a subscriber saw, in order.
 struct Seen {
@@ -61,7 +44,7 @@ struct Seen {
 class OutboxTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    db_ = svckit::sql::open_database(fresh_database(GetParam()), pool_);
+    db_ = svckit::sql::open_database(fresh_test_database(GetParam(), "outbox"), pool_);
     bus_ = open_bus();
   }
   void TearDown() override {

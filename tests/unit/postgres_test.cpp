@@ -6,10 +6,10 @@
 #include <cstdlib>
 #include <thread>
 
-#include "postgres_urls.hpp"
 #include "run_sync.hpp"
 #include "svckit/meter.hpp"
 #include "svckit/sql/database.hpp"
+#include "test_databases.hpp"
 
 using namespace std::chrono;
 using svckit::BlockingPool;

@@ -11,10 +11,10 @@
 #include <filesystem>
 #include <thread>
 
-#include "postgres_urls.hpp"
 #include "run_sync.hpp"
 #include "svckit/sql/database.hpp"
 #include "svckit/sql/mapping.hpp"
+#include "test_databases.hpp"
 
 using svckit::BlockingPool;
 using svckit::Task;
@@ -33,31 +33,10 @@ const std::vector<Migration> kNotes = {
      "DROP INDEX notes_author; ALTER TABLE notes DROP COLUMN author"},
 };
 
-// A fresh, empty database of the backend: a SQLite file, or a PostgreSQL database created for
-// the test.
-std::string fresh_database(const std::string& backend) {
-  static std::atomic<int> counter{0};
-  std::string name = "t" + std::to_string(getpid()) + "_" + std::to_string(++counter);
-  if (backend == "sqlite") {
-    auto dir =
-        std::filesystem::temp_directory_path() / ("svckit-contract-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
-    return "sqlite:///" + (dir / (name + ".db")).string();
-  }
-  std::string admin = test_postgres_admin_url();
-  std::string base = test_postgres_url();
-  BlockingPool pool(1);
-  auto server = open_database(admin, pool);
-  LoopThread loop;
-  loop.run(server->execute("CREATE DATABASE " + name + " OWNER svckit"));
-  std::string url = base;
-  return url.substr(0, url.rfind('/') + 1) + name;
-}
-
 class SqlContract : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    url_ = fresh_database(GetParam());
+    url_ = fresh_test_database(GetParam(), "contract");
     db_ = open_database(url_, pool_, {.pool_size = 4});
   }
   std::string table_names() {
