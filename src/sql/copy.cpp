@@ -50,6 +50,22 @@ std::set<std::string> parents_of(BlockingSession& s, std::string_view backend,
   return out;
 }
 
+// The columns whose values a PostgreSQL sequence generates (identity or serial): copied rows keep
+// their values, and the sequence moves past them afterwards.
+std::vector<std::string> generated_columns_of(BlockingSession& s, std::string_view backend,
+                                              const std::string& table) {
+  std::vector<std::string> out;
+  if (backend != "postgresql") return out;
+  Value params[] = {table};
+  for (const auto& r : s.execute("SELECT column_name AS name FROM information_schema.columns "
+                                 "WHERE table_schema = current_schema() AND table_name = ? AND "
+                                 "(is_identity = 'YES' OR column_default LIKE 'nextval(%')",
+                                 params)
+                           .rows)
+    out.push_back(r.text("name"));
+  return out;
+}
+
 // Identifiers come from the databases' own catalogues; quoted all the same.
 std::string quoted(const std::string& name) {
   std::string out = "\"";
@@ -96,12 +112,23 @@ std::vector<std::pair<std::string, std::int64_t>> Database::copy_from(Database& 
             list += (list.empty() ? "" : ", ") + quoted(c);
             marks += marks.empty() ? "?" : ", ?";
           }
-          auto insert = "INSERT INTO " + quoted(table) + " (" + list + ") VALUES (" + marks + ")";
+          auto generated = generated_columns_of(to, backend(), table);
+          auto insert = "INSERT INTO " + quoted(table) + " (" + list + ")" +
+                        (generated.empty() ? "" : " OVERRIDING SYSTEM VALUE") + " VALUES (" +
+                        marks + ")";
           auto rows = from.execute("SELECT " + list + " FROM " + quoted(table));
           for (const auto& row : rows.rows) {
             std::vector<Value> values;
             for (std::size_t i = 0; i < row.size(); ++i) values.push_back(row.at(i));
             to.execute(insert, values);
+          }
+          for (const auto& c : generated) {
+            // The next generated value follows the largest copied one (or stays 1 when none).
+            Value params[] = {quoted(table), c};
+            to.execute("SELECT setval(pg_get_serial_sequence(?, ?), GREATEST(COALESCE(MAX(" +
+                           quoted(c) + "), 0), 1), MAX(" + quoted(c) + ") IS NOT NULL) FROM " +
+                           quoted(table),
+                       params);
           }
           copied.emplace_back(table, static_cast<std::int64_t>(rows.rows.size()));
         }

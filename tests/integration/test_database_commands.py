@@ -1,6 +1,7 @@
 """Leaving the embedded default and managing the schema from a service binary: --copy-data-from
 copies a service's SQLite file into PostgreSQL, --migrate and --roll-back=COMPONENT:N manage
 the migrations, and a failed migration stops start-up with exit code 2, schema untouched."""
+import sqlite3
 import subprocess
 
 import requests
@@ -28,12 +29,20 @@ def test_a_services_sqlite_data_moves_to_postgresql(start_service, tmp_path, pos
                  headers=USER)
     made[3] = requests.get(f"{local.url}/api/v1/tasks/{made[3]['id']}", headers=USER).json()["task"]
     assert local.stop() == 0
+    # An event the service wrote but had not relayed when it stopped (the broker was away): it
+    # moves too, and the outbox's sequence carries on past it.
+    with sqlite3.connect(data / "task-manager.db") as db:
+        db.execute("DELETE FROM svckit_outbox")  # whatever the relay had not sent yet
+        db.execute("INSERT INTO svckit_outbox (seq, component, event_id, event, created_ms) "
+                   "VALUES (1, 'task-manager', 'left-behind', '{}', 0)")
 
     url = postgres_server.create_database("moved")
     copied = run("task-manager", f"--copy-data-from=sqlite:///{data}/task-manager.db",
                  DATABASE_URL=url, DATA_DIR=data)
     assert copied.returncode == 0, copied.stderr
     assert '"table":"tasks"' in copied.stdout and '"rows":25' in copied.stdout, copied.stdout
+    assert postgres_server.psql("SELECT event_id FROM svckit_outbox",
+                                database="moved") == "left-behind"
     assert "svckit-test" not in copied.stdout + copied.stderr  # the password is never shown
 
     moved = start_service("task-manager", DATABASE_URL=url, DATA_DIR=tmp_path / "elsewhere")
@@ -42,12 +51,15 @@ def test_a_services_sqlite_data_moves_to_postgresql(start_service, tmp_path, pos
         assert got.status_code == 200 and got.json()["task"] == task
     stats = requests.get(moved.url + "/api/v1/tasks/stats", headers=USER).json()
     assert stats["total"] == 25 and stats["by_status"]["completed"] == 1
+    # Writes on PostgreSQL append to the outbox after the copied event.
+    r = requests.post(moved.url + "/api/v1/tasks", json={"title": "after the move"}, headers=USER)
+    assert r.status_code == 201, r.text
 
     # A second copy would duplicate: refused, nothing changed.
     again = run("task-manager", f"--copy-data-from=sqlite:///{data}/task-manager.db",
                 DATABASE_URL=url, DATA_DIR=data)
     assert again.returncode != 0 and "already has rows" in again.stderr, again.stderr
-    assert postgres_server.psql("SELECT COUNT(*) FROM tasks", database="moved") == "25"
+    assert postgres_server.psql("SELECT COUNT(*) FROM tasks", database="moved") == "26"
     missing = run("task-manager", "--copy-data-from=sqlite:///nowhere/x.db", DATABASE_URL=url)
     assert missing.returncode == 2 and "no SQLite file" in missing.stderr
 
