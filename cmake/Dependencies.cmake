@@ -12,6 +12,9 @@ find_library(CRYPT_LIBRARY crypt REQUIRED)
 # rabbitmq-c (Debian librabbitmq-dev): the bus's RabbitMQ backend.
 find_library(RABBITMQ_LIBRARY rabbitmq REQUIRED)
 find_path(RABBITMQ_INCLUDE_DIR amqp.h REQUIRED)
+# hiredis 0.14 (Debian's libhiredis-dev): svckit::kv uses its reply parser only.
+find_library(HIREDIS_LIBRARY hiredis REQUIRED)
+find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
 # gRPC and Protobuf (Debian libgrpc++-dev, libprotobuf-dev, protobuf-compiler-grpc): svckit::grpc.
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)

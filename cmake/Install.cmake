@@ -3,7 +3,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS svckit svckit_base svckit_http svckit_sql svckit_bus svckit_auth svckit_metrics
+install(TARGETS svckit svckit_base svckit_http svckit_sql svckit_bus svckit_kv svckit_auth svckit_metrics
   svckit_health svckit_messaging svckit_app svckit_grpc svckit_allocator EXPORT svckitTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

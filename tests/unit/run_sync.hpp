@@ -29,6 +29,7 @@ class LoopThread {
     io_.stop();
     thread_.join();
   }
+  boost::asio::io_context& context() { return io_; }
   template <class T>
   T run(svckit::Task<T> task) {
     return spawn(std::move(task)).get();
