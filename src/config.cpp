@@ -132,6 +132,17 @@ void Config::declare(Settings& s) {
                     .help = "the longest a database call waits (for a connection and its answer) "
                             "when the request gives no earlier deadline"});
 
+  s.declare("kv", {.name = "REDIS_URL",
+                   .type = T::url,
+                   .choices = {"redis://", "rediss://", "memory://"},
+                   .help = "redis://[:password@]host:port[/db] for state every replica shares "
+                           "(rate limits, caches, token state); default: this process's memory"});
+  s.declare("kv", {.name = "KV_TIMEOUT",
+                   .type = T::duration,
+                   .default_value = "500ms",
+                   .help = "the longest a key-value call waits when the request gives no earlier "
+                           "deadline"});
+
   s.declare("messaging", {.name = "OUTBOX_POLL",
                           .type = T::duration,
                           .default_value = "200ms",

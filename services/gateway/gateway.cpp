@@ -271,6 +271,7 @@ struct Gateway::State {
   prometheus::Family<prometheus::Counter>* rollbacks = nullptr;
   prometheus::Family<prometheus::Gauge>* rolled_back = nullptr;
   bus::Bus* bus = nullptr;
+  kv::Store* kv = nullptr;  // where rate limits live: REDIS_URL's, shared by every replica
   std::map<std::string, std::shared_ptr<SplitState>> split_states;  // by route and split
 
   std::shared_ptr<Compiled> compile(RoutesConfig config);
@@ -317,18 +318,25 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
     route->config = r;
     route->upstream = out->upstreams.at(r.upstream);
     std::vector<http::Middleware> chain;
+    // With REDIS_URL every gateway replica counts against the route's one limit; if Redis is
+    // away the limit fails open (rate_limit_store_unavailable_total counts it), as Kong's
+    // "fault_tolerant" does.
+    auto limit = [&](auth::RateKey key, std::string_view by) {
+      return auth::rate_limit({.limit = *r.rate_limit_per_minute,
+                               .window = std::chrono::seconds(60),
+                               .key = key,
+                               .kong_headers = true,
+                               .store = kv,
+                               .name = "gateway:" + r.name + ":" + std::string(by),
+                               .when_store_away = auth::StoreAway::allow,
+                               .meter = &app->metrics()});
+    };
     if (r.rate_limit_per_minute && r.rate_by == RateBy::ip)
-      chain.push_back(auth::rate_limit({.limit = *r.rate_limit_per_minute,
-                                        .window = std::chrono::seconds(60),
-                                        .key = auth::RateKey::client_ip,
-                                        .kong_headers = true}));
+      chain.push_back(limit(auth::RateKey::client_ip, "ip"));
     if (r.access != Access::public_) chain.push_back(auth::bearer(with_roles));
     if (r.access == Access::permission) chain.push_back(auth::require(r.permission));
     if (r.rate_limit_per_minute && r.rate_by == RateBy::consumer)
-      chain.push_back(auth::rate_limit({.limit = *r.rate_limit_per_minute,
-                                        .window = std::chrono::seconds(60),
-                                        .key = auth::RateKey::principal,
-                                        .kong_headers = true}));
+      chain.push_back(limit(auth::RateKey::principal, "consumer"));
     const CompiledRoute* self = route.get();
     const State* state = this;
     // The proxy's own task, not a coroutine around it: one frame fewer per request.
@@ -763,6 +771,7 @@ void Gateway::install(App& app) {
   s.rolled_back = &app.metrics().gauge("gateway_route_rolled_back",
                                        "1 while a split route's new upstream is rolled back to 0.");
   s.bus = &app.bus();
+  s.kv = &app.kv();
   try {
     s.publish(s.compile(load_routes(s.routes_path)));
   } catch (const std::invalid_argument& e) {

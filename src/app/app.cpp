@@ -287,6 +287,7 @@ void App::shutdown() {
             logger_.error("module failed to stop", {{"error", e.what()}});
           }
         }
+        if (kv_) kv_->close();
         logger_.info("stopped", {{"shutdown_ms", ms_since(begun)}});
         // No io.stop(): once the last loops below see `stopped`, run() returns by itself and no
         // suspended coroutine is left to be destroyed with the io_context.
@@ -296,6 +297,29 @@ void App::shutdown() {
         for (auto& guard : runtime_->keep_running) guard.reset();
       },
       asio::detached);
+}
+
+kv::Store& App::kv() {
+  if (!kv_) {
+    try {
+      kv_ = kv::open_store(settings().text("REDIS_URL"),
+                           {.timeout = settings().duration("KV_TIMEOUT"),
+                            .loops = runtime_->loop_pointers(),
+                            .meter = &metrics_,
+                            .logger = &logger_});
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError("REDIS_URL", e.what());
+    }
+    if (kv_->backend() != "memory")
+      health_->readiness("kv",
+                         [this]() -> Task<bool> {
+                           if (!co_await kv_->ping())
+                             throw std::runtime_error(kv_->shown() + " does not answer");
+                           co_return true;
+                         },
+                         {.required = false});
+  }
+  return *kv_;
 }
 
 bus::Bus& App::bus() {

@@ -13,6 +13,8 @@
 #include "svckit/error.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/http/route_doc.hpp"
+#include "svckit/kv/store.hpp"
+#include "svckit/meter.hpp"
 
 namespace svckit::auth {
 namespace {
@@ -85,6 +87,36 @@ class Buckets {
   std::array<Shard, kShards> shards_;
 };
 
+// The shared bucket: GCRA ("generic cell rate algorithm"), a token bucket kept as one number,
+// the theoretical arrival time (TAT) of the next request, in microseconds of the store's clock.
+// A request is allowed when it leaves the TAT no more than a full bucket (limit x interval)
+// ahead of now. ARGV: the limit, the interval between tokens (us). Returns {allowed, how far
+// ahead of now the TAT is after the request, us}.
+const kv::Script kGcra{
+    R"lua(
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[1]) * interval
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local ahead = tat + interval - now
+if ahead > burst then return {0, tat - now} end
+redis.call('SET', KEYS[1], string.format('%d', now + ahead), 'PX', math.ceil(ahead / 1000) + 1)
+return {1, ahead}
+)lua",
+    [](kv::Entries& e, std::span<const std::string> keys, std::span<const std::string> args) {
+      std::int64_t now = e.now_ms() * 1000;
+      std::int64_t interval = std::stoll(args[1]);
+      std::int64_t burst = std::stoll(args[0]) * interval;
+      auto stored = e.get(keys[0]);
+      std::int64_t tat = std::max<std::int64_t>(stored ? std::stoll(*stored) : now, now);
+      std::int64_t ahead = tat + interval - now;
+      if (ahead > burst) return kv::Reply{kv::Reply::List{kv::Reply{0}, kv::Reply{tat - now}}};
+      e.set(keys[0], std::to_string(now + ahead), std::chrono::milliseconds(ahead / 1000 + 1));
+      return kv::Reply{kv::Reply::List{kv::Reply{1}, kv::Reply{ahead}}};
+    }};
+
 std::string key_of(const http::Request& req, const RateLimitOptions& o) {
   if (o.key == RateKey::principal)
     if (const Principal* who = principal(req)) return "p:" + who->id;
@@ -134,7 +166,42 @@ struct Limiter {
       : buckets(o),
         limit(std::to_string(o.limit)),
         kong(o.kong_headers ? kong_names(o.window) : std::nullopt),
-        options(std::move(o)) {}
+        interval_us(std::max<std::int64_t>(
+            1, std::chrono::duration_cast<std::chrono::microseconds>(o.window).count() /
+                   static_cast<std::int64_t>(std::max<std::size_t>(1, o.limit)))),
+        script_args{limit, std::to_string(interval_us)},
+        key_prefix("rl:" + o.name + ":"),
+        options(std::move(o)) {
+    if (options.meter)
+      store_unavailable =
+          &options.meter
+               ->counters("rate_limit_store_unavailable_total",
+                          "Requests a shared rate limit decided without its store (which was "
+                          "away): allowed, or limited by this process alone.")
+               .add({{"limiter", options.name},
+                     {"policy", options.when_store_away == StoreAway::allow ? "allow" : "local"}});
+  }
+
+  // The shared bucket's answer as the local buckets give theirs.
+  Decision decision_of(const kv::Reply& reply) const {
+    const auto& r = reply.list();
+    double ahead = static_cast<double>(r.at(1).integer());
+    return {r.at(0).integer() == 1, buckets.capacity() - ahead / static_cast<double>(interval_us)};
+  }
+
+  // Answers 429 or puts the headers on the request's answer.
+  void apply(http::Request& req, const Decision& decision) const {
+    double missing = buckets.capacity() - decision.tokens;
+    auto reset = static_cast<int>(std::ceil(missing / buckets.per_second()));
+    report(req, decision.allowed ? static_cast<long>(std::floor(decision.tokens)) : 0, reset);
+    if (!decision.allowed) {
+      int retry_after =
+          std::max(1, static_cast<int>(std::ceil((1.0 - decision.tokens) / buckets.per_second())));
+      throw TooManyRequests("rate limit of " + limit + " requests per " +
+                                std::to_string(options.window.count()) + " s exceeded",
+                            retry_after);
+    }
+  }
 
   // The IETF three and, when asked for, Kong's two, on whatever answer the request gets (the
   // route's, a 401 from bearer() after this limiter, this limiter's own 429).
@@ -150,34 +217,56 @@ struct Limiter {
     }
   }
 
-  Buckets buckets;
+  mutable Buckets buckets;
   std::string limit;                // formatted once
   std::optional<HeaderNames> kong;  // Kong's header names for the window, if it has any
+  std::int64_t interval_us;         // between two tokens
+  std::vector<std::string> script_args;
+  std::string key_prefix;
+  meter::Counter* store_unavailable = nullptr;
   RateLimitOptions options;
 };
+
+// The shared limit: one script on the store per request.
+Task<http::Response> check_shared(std::shared_ptr<const Limiter> l, http::Request& req,
+                                  const http::Handler& next) {
+  auto key = key_of(req, l->options);
+  std::optional<Decision> decision;
+  try {
+    std::vector<std::string> keys{l->key_prefix + key};
+    auto reply =
+        co_await l->options.store->run(kGcra, std::move(keys), l->script_args, req.deadline());
+    decision = l->decision_of(reply);
+  } catch (const ServiceUnavailable&) {
+    if (l->store_unavailable) l->store_unavailable->increment();
+  }
+  if (!decision && l->options.when_store_away == StoreAway::limit_locally)
+    decision = l->buckets.take(key);
+  if (decision) l->apply(req, *decision);
+  co_return co_await next(req);
+}
 
 }  // namespace
 
 // Checks and passes the request on: the route's own task is returned, no frame of its own (the
 // headers go on the request's answer, not on a response this would have to wait for).
 http::Middleware rate_limit(RateLimitOptions options) {
-  auto limiter = std::make_shared<Limiter>(std::move(options));
+  auto document = [](http::RouteDoc& doc) { doc.errors.insert(429); };
+  if (options.store && options.store->backend() == "memory") options.store = nullptr;
+  if (options.store && options.name.empty())
+    throw std::logic_error("a rate limit in a shared store needs a name of its own");
+  auto limiter = std::make_shared<const Limiter>(std::move(options));
+  if (limiter->options.store)
+    return http::Middleware(
+        [limiter](http::Request& req, const http::Handler& next) {
+          return check_shared(limiter, req, next);
+        },
+        document);
   auto check = [limiter](http::Request& req, const http::Handler& next) -> Task<http::Response> {
-    const Limiter& l = *limiter;
-    auto decision = limiter->buckets.take(key_of(req, l.options));
-    double missing = l.buckets.capacity() - decision.tokens;
-    auto reset = static_cast<int>(std::ceil(missing / l.buckets.per_second()));
-    l.report(req, decision.allowed ? static_cast<long>(std::floor(decision.tokens)) : 0, reset);
-    if (!decision.allowed) {
-      int retry_after = std::max(
-          1, static_cast<int>(std::ceil((1.0 - decision.tokens) / l.buckets.per_second())));
-      throw TooManyRequests("rate limit of " + l.limit + " requests per " +
-                                std::to_string(l.options.window.count()) + " s exceeded",
-                            retry_after);
-    }
+    limiter->apply(req, limiter->buckets.take(key_of(req, limiter->options)));
     return next(req);
   };
-  return http::Middleware(std::move(check), [](http::RouteDoc& doc) { doc.errors.insert(429); });
+  return http::Middleware(std::move(check), document);
 }
 
 }  // namespace svckit::auth

@@ -183,7 +183,7 @@ Task<Report> Health::readiness() {
   for (auto& check : impl_->checks) Impl::kick(*check, ex, asked_at);
   for (auto& check : impl_->checks) {
     auto result = co_await Impl::result_of(*check, asked_at);
-    if (result.status != Status::up) report.status = Status::down;
+    if (result.status != Status::up && check->options.required) report.status = Status::down;
     report.checks.emplace_back(check->name, std::move(result));
   }
   if (impl_->draining) report.status = Status::out_of_service;

@@ -124,7 +124,7 @@ RedisConnection::RedisConnection(asio::io_context& loop,
 
 void RedisConnection::prepare() {
   if (state_ != State::down) return;
-  if (Clock::now() < retry_at_) {
+  if (closed_ || Clock::now() < retry_at_) {
     if (metrics_.unavailable) metrics_.unavailable->increment();
     std::rethrow_exception(last_failure_);
   }
@@ -296,14 +296,16 @@ void RedisConnection::fail(const std::string& why) {
   }
   pending_.clear();
   out_.clear();
-  if (!lost_logged_ && logger_)
+  if (!lost_logged_ && !closed_ && logger_)
     logger_->warning("redis unavailable; calls fail until it is back",
                      {{"redis", endpoint_->shown}, {"error", why}});
   lost_logged_ = true;
 }
 
 void RedisConnection::close() {
-  fail("the store is closing");
+  closed_ = true;
+  fail("the store is closed");
+  last_failure_ = std::make_exception_ptr(unavailable(*endpoint_, "the store is closed"));
   timer_.cancel();
 }
 

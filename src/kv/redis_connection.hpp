@@ -64,7 +64,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   Task<Reply> evaluate(const Script& script, const std::vector<std::string>& keys,
                        const std::vector<std::string>& args, Deadline deadline);
 
-  // Fails what waits and closes the socket. Call on loop().
+  // Fails what waits and closes the socket for good. Call on loop().
   void close();
 
  private:
@@ -103,6 +103,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   const log::Logger* logger_;
 
   State state_ = State::down;
+  bool closed_ = false;
   std::uint64_t generation_ = 0;  // each connection attempt's; late completions compare it
   asio::ip::tcp::socket socket_;
   std::unique_ptr<resp::Reader> reader_;

@@ -221,12 +221,15 @@ class RedisStore final : public Store {
     for (auto* loop : options_.loops) by_loop_.push_back(make_connection(*loop));
   }
 
-  ~RedisStore() override {
-    auto close = [](const std::shared_ptr<RedisConnection>& c) {
+  ~RedisStore() override { close(); }
+
+  void close() override {
+    auto close_on_its_loop = [](const std::shared_ptr<RedisConnection>& c) {
       asio::post(c->loop(), [c] { c->close(); });
     };
-    for (auto& c : by_loop_) close(c);
-    for (auto& c : extra_) close(c);
+    for (auto& c : by_loop_) close_on_its_loop(c);
+    std::lock_guard lock(extra_mutex_);
+    for (auto& c : extra_) close_on_its_loop(c);
     if (subscriber_) subscriber_->close();
   }
 

@@ -39,6 +39,20 @@ TEST(Health, AFailingCheckMakesReadinessDownWithItsReason) {
   EXPECT_EQ(report.checks[1].second.detail, "connection refused");
 }
 
+TEST(Health, AnOptionalDependencyIsReportedWithoutTakingReadinessDown) {
+  BlockingPool pool(1);
+  Health h("svc", pool);
+  h.readiness_blocking("database", [] { return true; });
+  h.readiness_blocking("kv", []() -> bool { throw std::runtime_error("redis unavailable"); },
+                       {.required = false});
+  h.mark_started();
+  auto report = run_sync(h.readiness());
+  EXPECT_EQ(report.status, Status::up);
+  ASSERT_EQ(report.checks.size(), 2u);
+  EXPECT_EQ(report.checks[1].second.status, Status::down);
+  EXPECT_EQ(report.checks[1].second.detail, "redis unavailable");
+}
+
 // A coroutine check that never suspends finishes inside the call that starts it; that used to
 // deadlock on the check's own lock (found with JWKS_URL's "no key set yet" check).
 TEST(Health, ChecksThatFinishWithoutSuspendingDoNotDeadlock) {

@@ -3,6 +3,9 @@
 #include "run_sync.hpp"
 #include "svckit/auth/middleware.hpp"
 #include "svckit/auth/rate_limit.hpp"
+#include "svckit/ids.hpp"
+#include "svckit/kv/store.hpp"
+#include "svckit/metrics/registry.hpp"
 
 using namespace svckit::auth;
 using svckit::Task;
@@ -133,4 +136,84 @@ TEST(RateLimit, StaysWithinItsClientBound) {
   for (int i = 0; i < 1000; ++i)
     EXPECT_EQ(call(h, "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250)).status,
               200);
+}
+
+// Shared limits: two limiters on one store are two replicas of a service behind one balancer.
+namespace {
+
+std::string test_redis_url() {
+  const char* url = std::getenv("SVCKIT_TEST_REDIS_URL");
+  return url ? url : SVCKIT_TEST_REDIS_URL_DEFAULT;
+}
+
+Answer call_on(LoopThread& loop, const Handler& h, std::string ip) {
+  Request req(svckit::http::Method::get, "GET", "/x", {}, "");
+  req.set_remote_address(std::move(ip));
+  auto res = loop.run(h(req));
+  Answer a{res.status, {}};
+  for (auto& [k, v] : res.headers) a.headers[k] = v;
+  for (auto& [k, v] : req.answer_headers()) a.headers.emplace(std::string(k.view()), v);
+  return a;
+}
+
+}  // namespace
+
+TEST(RateLimit, TwoReplicasOnOneStoreAllowTheLimitTogether) {
+  LoopThread loop;
+  auto store = svckit::kv::open_store(test_redis_url(), {.loops = {&loop.context()}});
+  RateLimitOptions options{.limit = 10,
+                           .window = std::chrono::seconds(60),
+                           .store = store.get(),
+                           .name = "test-" + svckit::uuid_v4()};
+  auto replica_a = limited({rate_limit(options)});
+  auto replica_b = limited({rate_limit(options)});
+  int allowed = 0;
+  std::vector<std::string> remaining;
+  for (int i = 0; i < 20; ++i) {
+    auto a = call_on(loop, i % 2 ? replica_b : replica_a, "10.0.0.9");
+    if (a.status == 200) {
+      ++allowed;
+      remaining.push_back(a.headers["RateLimit-Remaining"]);
+    } else {
+      EXPECT_EQ(a.status, 429);
+      EXPECT_EQ(a.headers["Retry-After"], "6");  // one token per 6 s
+    }
+  }
+  EXPECT_EQ(allowed, 10) << "not 10 per replica";
+  EXPECT_EQ(remaining.front(), "9");
+  EXPECT_EQ(remaining.back(), "0");
+  EXPECT_EQ(call_on(loop, replica_a, "10.0.0.10").status, 200) << "another client, its own bucket";
+}
+
+TEST(RateLimit, WhenTheStoreIsAwayGeneralLimitsLetThroughAndThrottlesLimitLocally) {
+  LoopThread loop;
+  svckit::metrics::Registry registry;
+  auto away = svckit::kv::open_store("redis://127.0.0.1:1", {.loops = {&loop.context()}});
+  auto general = limited({rate_limit({.limit = 1,
+                                      .store = away.get(),
+                                      .name = "general",
+                                      .when_store_away = StoreAway::allow,
+                                      .meter = &registry})});
+  auto login = limited({rate_limit({.limit = 1,
+                                    .store = away.get(),
+                                    .name = "login",
+                                    .when_store_away = StoreAway::limit_locally,
+                                    .meter = &registry})});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(call_on(loop, general, "10.0.0.1").status, 200);
+  EXPECT_EQ(call_on(loop, login, "10.0.0.1").status, 200);
+  EXPECT_EQ(call_on(loop, login, "10.0.0.1").status, 429) << "never no limit at all";
+  auto text = registry.render();
+  EXPECT_NE(text.find("rate_limit_store_unavailable_total{limiter=\"general\",policy=\"allow\"} 3"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("rate_limit_store_unavailable_total{limiter=\"login\",policy=\"local\"} 2"),
+            std::string::npos)
+      << text;
+}
+
+TEST(RateLimit, AStoreNeedsANamePerLimiter) {
+  auto store = svckit::kv::open_store(test_redis_url());
+  EXPECT_THROW(rate_limit({.store = store.get()}), std::logic_error);
+  auto memory = svckit::kv::open_store("memory://");
+  EXPECT_NO_THROW(rate_limit({.store = memory.get()})) << "in-process: this process's buckets";
 }

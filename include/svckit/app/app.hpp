@@ -20,6 +20,7 @@
 #include "svckit/hosted_server.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/http/server.hpp"
+#include "svckit/kv/store.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/messaging/outbox.hpp"
 #include "svckit/metrics/registry.hpp"
@@ -61,6 +62,11 @@ class App {
   // consuming stops, in-flight handlers finish, then modules stop.
   bus::Bus& bus();
 
+  // The key-value store for state every replica shares (svckit/kv/store.hpp): Redis at
+  // REDIS_URL, this process's memory when it is unset. Opened on first use; with Redis, a
+  // readiness check "kv" that reports it without making readiness DOWN (the uses of the store
+  // each have a policy for its absence: docs/kv.md). Closed at shutdown after the modules stop.
+  kv::Store& kv();
   // The transactional outbox of `component` (svckit/messaging/outbox.hpp) in its database(),
   // publishing on bus(): made on first use with its relay running in the background from start
   // to shutdown, outbox_* metrics, and a readiness check "outbox" that is DOWN while the oldest
@@ -157,6 +163,7 @@ class App {
   std::unique_ptr<BlockingPool> blocking_;
   metrics::Registry metrics_;
   std::map<std::string, std::pair<std::type_index, std::shared_ptr<void>>, std::less<>> kept_;
+  std::unique_ptr<kv::Store> kv_;  // after kept_ and before http_: routes may use it
   std::unique_ptr<http::Server> http_;
   std::unique_ptr<health::Health> health_;
   std::map<std::string, std::unique_ptr<sql::Database>, std::less<>> databases_;

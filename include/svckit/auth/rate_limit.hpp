@@ -4,6 +4,13 @@
 // "RateLimit header fields for HTTP"), and Kong's with kong_headers; over the limit the answer
 // is 429 with Retry-After.
 //
+// With a shared store (`.store = &app.kv()` on Redis) the buckets live in the store, so that
+// every replica counts against one limit: a GCRA bucket per key, updated atomically by a script
+// on the store's clock. Without one (or with the in-process store) each process keeps its own.
+// When the store cannot answer in time, `when_store_away` decides: let the request through
+// (general limits), or count it in this process's own buckets (brute-force throttles, which
+// must never fall to no limit at all); both count rate_limit_store_unavailable_total.
+//
 //   // Before bearer(): failed authentications count, and no signature is checked for a client
 //   // that is already over its limit. After bearer(): one bucket per user.
 //   auto api = app.http().group("/api/v1", {auth::rate_limit({.limit = 100, .key =
@@ -18,12 +25,24 @@
 
 #include "svckit/http/handler.hpp"
 
+namespace svckit::kv {
+class Store;
+}
+namespace svckit::meter {
+class Meter;
+}
+
 namespace svckit::auth {
 
 enum class RateKey {
   client_ip,  // the socket's peer address
   api_key,    // the API key header's value (hashed); falls back to the client IP without one
   principal,  // the authenticated principal; falls back to the client IP before bearer()
+};
+
+enum class StoreAway {
+  allow,          // fail open: the request passes
+  limit_locally,  // this process's buckets take over until the store is back
 };
 
 struct RateLimitOptions {
@@ -36,6 +55,12 @@ struct RateLimitOptions {
   // clients written against Kong. The period is the window's: Second, Minute, Hour or Day; other
   // windows have no Kong name and get none.
   bool kong_headers = false;
+  // The shared buckets (see above); its keys are "rl:<name>:<client>", so each limiter sharing
+  // a store needs a name of its own (std::logic_error without one).
+  kv::Store* store = nullptr;
+  std::string name;
+  StoreAway when_store_away = StoreAway::allow;
+  meter::Meter* meter = nullptr;  // rate_limit_store_unavailable_total{limiter, policy}
 };
 
 // One limiter: its buckets are shared by every route it is installed on.

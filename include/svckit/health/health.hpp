@@ -31,6 +31,10 @@ struct CheckResult {
 struct CheckOptions {
   std::chrono::milliseconds timeout{1000};    // a check slower than this is DOWN
   std::chrono::milliseconds cache_for{1000};  // a result is reused for this long
+  // A dependency the service works without, degraded (a cache, a shared rate limit that fails
+  // open): its status and detail are reported, but it does not make readiness DOWN, so that an
+  // outage of it does not take every replica out of the load balancer at once.
+  bool required = true;
 };
 
 struct Report {

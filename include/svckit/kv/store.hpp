@@ -94,6 +94,9 @@ class Store {
 
   // "memory" or "redis".
   virtual std::string_view backend() const = 0;
+  // Closes its connections for good (any thread; the destructor does too): calls fail with 503
+  // from then on, and nothing of it keeps an I/O loop running.
+  virtual void close() {}
   // Where it lives, a password masked.
   virtual std::string shown() const = 0;
   // Whether the store answers now (Redis: PING from this loop's connection, which reconnects

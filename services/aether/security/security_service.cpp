@@ -313,11 +313,21 @@ void SecurityService::install(svckit::App& app) {
     return s.principal_for_api_key(std::move(key));
   };
   auto bearer = svckit::auth::bearer(bearer_options);
-  // Per client address, before any token or password is checked: failed attempts count.
+  // Per client address, before any token or password is checked: failed attempts count. With
+  // REDIS_URL the limits hold across replicas; if Redis is away the general one lets requests
+  // through and the login throttle falls back to each replica's own (never to none).
   auto per_client = svckit::auth::rate_limit(
-      {.limit = static_cast<std::size_t>(config.integer("SECURITY_RATE_LIMIT"))});
+      {.limit = static_cast<std::size_t>(config.integer("SECURITY_RATE_LIMIT")),
+       .store = &app.kv(),
+       .name = "security:client",
+       .when_store_away = svckit::auth::StoreAway::allow,
+       .meter = &app.metrics()});
   auto login_limit = svckit::auth::rate_limit(
-      {.limit = static_cast<std::size_t>(config.integer("SECURITY_LOGIN_LIMIT"))});
+      {.limit = static_cast<std::size_t>(config.integer("SECURITY_LOGIN_LIMIT")),
+       .store = &app.kv(),
+       .name = "security:login",
+       .when_store_away = svckit::auth::StoreAway::limit_locally,
+       .meter = &app.metrics()});
   auto auth = app.http().group("/api/v1/auth", {per_client});
   s.logins = &app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
   using svckit::http::bind;
