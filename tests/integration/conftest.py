@@ -179,6 +179,7 @@ def start_service(tmp_path):
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "support"))
 from postgres_server import Postgres  # noqa: E402
+from redis_server import Redis  # noqa: E402
 
 
 def free_port():
@@ -194,6 +195,15 @@ def postgres_server():
     server = Postgres(f"/tmp/svckit-pytest-postgres-{port}", port).start()
     yield server
     server.stop(mode="immediate")
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A Redis of the test's own on a free port (tests restart and kill it), with a password."""
+    port = free_port()
+    server = Redis(f"/tmp/svckit-pytest-redis-{port}", port).start()
+    yield server
+    server.kill()
 
 
 _databases = iter(range(1, 1_000_000))
