@@ -6,6 +6,13 @@
 
 namespace svckit {
 
+auth::Revocations& revocations(App& app) {
+  if (auto* kept = app.kept<auth::Revocations>("auth:revocations")) return *kept;
+  auto& made = app.keep("auth:revocations", std::make_shared<auth::Revocations>(app.kv()));
+  app.run_in_background("revocations", [&made] { return made.keep_fresh(); });
+  return made;
+}
+
 auth::BearerOptions bearer_options_from_settings(App& app) {
   auto get = [&app](std::string_view name) { return app.settings().text(name); };
   auth::BearerOptions options;
@@ -39,6 +46,7 @@ auth::BearerOptions bearer_options_from_settings(App& app) {
         {.cache_for = std::chrono::milliseconds(0)});
   }
   options.verifier = std::move(verifier);
+  options.revocations = &revocations(app);
   return options;
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "svckit/auth/revocations.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
 #include "svckit/http/client_certificate.hpp"
@@ -180,6 +181,15 @@ Authenticator::Authenticator(BearerOptions options)
 Authenticator::~Authenticator() = default;
 
 SharedPrincipal Authenticator::from_authorization(std::string_view authorization) const {
+  auto who = from_bearer(authorization);
+  if (const Revocations* revoked = options_->revocations; revoked && revoked->size() > 0)
+    if (auto jti = who->claims ? who->claims->string("jti") : std::nullopt;
+        jti && revoked->revoked(*jti))
+      throw unauthorized("the token is revoked");
+  return who;
+}
+
+SharedPrincipal Authenticator::from_bearer(std::string_view authorization) const {
   if (!http::istarts_with(authorization, "Bearer "))
     throw unauthorized("the Authorization header must use the Bearer scheme");
   if (!options_->verifier) throw unauthorized("bearer tokens are not accepted here");

@@ -49,8 +49,9 @@ return value
   throw e;
 }
 
-// The subscribed connection: (re)connects in the background and subscribes again, telling the
-// handlers of each channel that they may have missed messages meanwhile.
+// The subscribed connection: (re)connects in the background and subscribes again; each time
+// Redis confirms a subscription, the channel's handlers hear that they may have missed messages
+// published before it.
 class RedisSubscriber : public std::enable_shared_from_this<RedisSubscriber> {
  public:
   RedisSubscriber(asio::io_context& loop, std::shared_ptr<const RedisEndpoint> endpoint,
@@ -102,11 +103,10 @@ class RedisSubscriber : public std::enable_shared_from_this<RedisSubscriber> {
   }
 
   static Task<void> run(std::shared_ptr<RedisSubscriber> self) {
-    bool first = true;
     milliseconds backoff{0};
     while (!self->closed()) {
       try {
-        co_await self->serve(first);
+        co_await self->serve();
       } catch (const std::exception& e) {
         if (self->logger_ && !self->closed())
           self->logger_->warning("redis subscription lost; subscribing again",
@@ -122,7 +122,7 @@ class RedisSubscriber : public std::enable_shared_from_this<RedisSubscriber> {
   }
 
   // One connection's life: subscribe to every channel, then hand out messages until it ends.
-  Task<void> serve(bool& first) {
+  Task<void> serve() {
     auto connected = co_await connect_to(*endpoint_, Deadline::after(timeout_));
     socket_ = std::make_shared<tcp::socket>(std::move(connected));
     std::vector<std::string> names;
@@ -131,13 +131,6 @@ class RedisSubscriber : public std::enable_shared_from_this<RedisSubscriber> {
       for (const auto& [name, handlers] : channels_) names.push_back(name);
     }
     for (const auto& name : names) send_subscribe(name);
-    if (!first) {
-      std::lock_guard lock(mutex_);
-      for (const auto& [name, handlers] : channels_)
-        for (const auto& h : handlers)
-          if (h.on_gap) h.on_gap();
-    }
-    first = false;
     resp::Reader reader;
     char buffer[16384];
     auto socket = socket_;
@@ -154,11 +147,18 @@ class RedisSubscriber : public std::enable_shared_from_this<RedisSubscriber> {
   void dispatch(const resp::Parsed& parsed) {
     if (parsed.error) throw std::runtime_error(parsed.error->what());
     const auto* list = std::get_if<Reply::List>(&parsed.reply.value);
-    if (!list || list->size() != 3 || (*list)[0].is_nil() || (*list)[0].text() != "message") return;
+    if (!list || list->size() != 3 || (*list)[0].is_nil() || (*list)[1].is_nil()) return;
+    const auto& kind = (*list)[0].text();
     std::lock_guard lock(mutex_);
     auto it = channels_.find((*list)[1].text());
     if (it == channels_.end()) return;
-    for (const auto& h : it->second) h.on_message((*list)[2].text());
+    if (kind == "message") {
+      for (const auto& h : it->second) h.on_message((*list)[2].text());
+    } else if (kind == "subscribe") {
+      // Subscribed (again): what was published before is not coming.
+      for (const auto& h : it->second)
+        if (h.on_gap) h.on_gap();
+    }
   }
 
   // Queued behind whatever is being written on this connection (on the loop).

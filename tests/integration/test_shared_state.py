@@ -5,6 +5,7 @@ readiness reports Redis without going DOWN, nothing hangs, and all of it comes b
 import concurrent.futures
 import time
 
+import jwt
 import pytest
 import requests
 
@@ -115,3 +116,55 @@ def test_login_throttles_fall_back_to_each_replica_when_redis_is_away(start_serv
     redis_server.kill()
     # The bucket in Redis is gone with it; this replica's own takes over: never no limit.
     assert attempts(5) == [401, 401, 401, 429, 429]
+
+
+def until_refused(urls, token, limit=5.0):
+    """Seconds until every one of `urls` refuses `token` (401), polling."""
+    began = time.monotonic()
+    pending = set(urls)
+    while pending and time.monotonic() - began < limit:
+        for url in list(pending):
+            r = requests.get(url + "/api/v1/tasks", headers={"Authorization": "Bearer " + token})
+            if r.status_code == 401:
+                assert "revoked" in r.text, r.text
+                pending.discard(url)
+        time.sleep(0.01)
+    assert not pending, f"still accepted after {limit} s by {pending}"
+    return time.monotonic() - began
+
+
+def test_a_logout_reaches_every_replica_within_a_second(start_service, tmp_path, redis_server):
+    admin = ("admin@example.com", "admin-password-1")
+    security = start_service("security", REDIS_URL=redis_server.url, SECURITY_ADMIN_EMAIL=admin[0],
+                             SECURITY_ADMIN_PASSWORD=admin[1], SECURITY_BCRYPT_COST="4")
+    replicas = [start_service("task-manager", REDIS_URL=redis_server.url, DATA_DIR=tmp_path / f"t{i}")
+                for i in range(2)]
+    urls = [r.url for r in replicas]
+
+    def login():
+        r = requests.post(security.url + "/api/v1/auth/login", json={"email": admin[0], "password": admin[1]})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first, second = login(), login()
+    for url in urls:
+        for tokens in (first, second):
+            r = requests.get(url + "/api/v1/tasks", headers={"Authorization": "Bearer " + tokens["access_token"]})
+            assert r.status_code == 200, r.text
+
+    r = requests.post(security.url + "/api/v1/auth/logout", json={"refresh_token": first["refresh_token"]},
+                      headers={"Authorization": "Bearer " + first["access_token"]})
+    assert r.status_code == 200, r.text
+    assert until_refused(urls, first["access_token"]) < 1.0
+    assert requests.post(security.url + "/api/v1/auth/validate",
+                         json={"token": first["access_token"]}).json()["valid"] is False
+    for url in urls:  # the other session is untouched
+        r = requests.get(url + "/api/v1/tasks", headers={"Authorization": "Bearer " + second["access_token"]})
+        assert r.status_code == 200
+
+    # A replica that missed the announcement (its subscription cut) loads the list when it is
+    # subscribed again: here the revocation is written without any announcement at all.
+    claims = jwt.decode(second["access_token"], options={"verify_signature": False})
+    redis_server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+    redis_server.cli("ZADD", "svckit:revoked", str(claims["exp"] * 1000), claims["jti"])
+    assert until_refused(urls, second["access_token"]) < 3.0

@@ -4,6 +4,9 @@
 
 #include "run_sync.hpp"
 #include "svckit/auth/middleware.hpp"
+#include "svckit/auth/revocations.hpp"
+#include "svckit/ids.hpp"
+#include "svckit/kv/store.hpp"
 
 using namespace svckit::auth;
 using svckit::Task;
@@ -228,4 +231,26 @@ TEST(Authenticator, RemembersTokensPerAuthenticatorAndGivesEachThreadItsOwnPrinc
   EXPECT_EQ(there->id, "u-7");
   EXPECT_EQ(there->roles, here->roles);
   EXPECT_EQ(there->permissions, here->permissions);
+}
+
+// A revoked token is refused from the next request on, although its signature still holds and
+// its principal is remembered; other tokens of the same user still work.
+TEST(AuthMiddleware, RevokedTokensAreRefusedEvenWhenRemembered) {
+  auto store = svckit::kv::open_store("memory://");
+  svckit::auth::Revocations revoked(*store);
+  auto o = options();
+  o.revocations = &revoked;
+  auto jti = svckit::uuid_v4();
+  auto one = token({{"sub", "u-1"}, {"roles", {"guest"}}, {"jti", jti}});
+  auto other = token({{"sub", "u-1"}, {"roles", {"guest"}}, {"jti", svckit::uuid_v4()}});
+  EXPECT_EQ(run({{"Authorization", "Bearer " + one}}, "tasks:read", o).status, 200);
+  EXPECT_EQ(run({{"Authorization", "Bearer " + one}}, "tasks:read", o).status, 200);  // cached
+  run_sync(revoked.revoke(jti, std::chrono::system_clock::now() + std::chrono::minutes(1)));
+  auto out = run({{"Authorization", "Bearer " + one}}, "tasks:read", o);
+  EXPECT_EQ(out.status, 401);
+  EXPECT_NE(out.body.find("revoked"), std::string::npos) << out.body;
+  EXPECT_EQ(run({{"Authorization", "Bearer " + other}}, "tasks:read", o).status, 200);
+  // An entry past its expiry is not kept: the token's own exp refuses it by then.
+  run_sync(revoked.revoke("gone", std::chrono::system_clock::now() - std::chrono::seconds(1)));
+  EXPECT_EQ(revoked.size(), 1u);
 }

@@ -8,8 +8,13 @@
 // traffic is routed to a service that would refuse every token.
 #include "svckit/app/app.hpp"
 #include "svckit/auth/middleware.hpp"
+#include "svckit/auth/revocations.hpp"
 
 namespace svckit {
+
+// The App's revoked access tokens (svckit/auth/revocations.hpp) in app.kv(): made on first use,
+// kept fresh in the background. bearer_options_from_settings() checks them.
+auth::Revocations& revocations(App& app);
 
 // `verifier` is null when no key source is set. Throws ConfigError naming the bad setting.
 auth::BearerOptions bearer_options_from_settings(App& app);

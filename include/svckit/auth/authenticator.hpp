@@ -22,6 +22,8 @@ struct ClientCertificate;
 
 namespace svckit::auth {
 
+class Revocations;
+
 // Resolves an API key to its principal, nullopt when the key is unknown, revoked or expired.
 using ApiKeyLookup = std::function<Task<std::optional<Principal>>(std::string key)>;
 
@@ -36,8 +38,12 @@ struct BearerOptions {
   bool allow_anonymous = false;  // let requests without credentials through (no principal)
   // Verified tokens remembered until they expire (at most 5 minutes): a client sends the same
   // token with every request, and a cache hit costs a lookup instead of a signature check.
-  // Access tokens are not revocable, so this changes no answer. 0 turns it off.
+  // Revocations are checked on every use, cached or not, so this changes no answer. 0 turns it
+  // off.
   std::size_t verified_token_cache = 10'000;
+  // Token ids revoked before their expiry (svckit/auth/revocations.hpp), looked up in memory:
+  // a token whose "jti" is among them is refused (401 "the token is revoked").
+  const Revocations* revocations = nullptr;
 };
 
 class Authenticator {
@@ -58,6 +64,7 @@ class Authenticator {
 
  private:
   class VerifiedTokens;
+  SharedPrincipal from_bearer(std::string_view authorization) const;
   SharedPrincipal verify(std::string_view token) const;
   std::shared_ptr<const BearerOptions> options_;
   std::shared_ptr<VerifiedTokens> cache_;

@@ -125,9 +125,9 @@ class Store {
                           std::vector<std::string> args, Deadline deadline = {}) = 0;
 
   // Messages to every subscriber of `channel`, in every replica connected to the same store.
-  // Delivery is at most once: a subscriber that was disconnected missed what was sent
-  // meanwhile, and `on_gap` tells it so (after it is subscribed again), so that it can reload
-  // what it keeps from the store.
+  // Delivery is at most once and starts when the subscription is in place: `on_gap` runs each
+  // time it is (first, and after a lost connection), so that the subscriber can load from the
+  // store what it may have missed before.
   virtual Task<void> publish(std::string channel, std::string message, Deadline deadline = {}) = 0;
   using MessageHandler = std::function<void(std::string_view message)>;
   // From now until the store is destroyed; handlers run on one of the store's loops (the

@@ -6,6 +6,7 @@
 
 #include <boost/describe/class.hpp>
 #include <svckit/app/app.hpp>
+#include <svckit/app/auth_settings.hpp>
 #include <svckit/auth/api_key.hpp>
 #include <svckit/auth/middleware.hpp>
 #include <svckit/auth/password.hpp>
@@ -13,6 +14,7 @@
 #include <svckit/blocking_pool.hpp>
 #include <svckit/config.hpp>
 #include <svckit/error.hpp>
+#include <svckit/http/ascii.hpp>
 #include <svckit/http/json_body.hpp>
 #include <svckit/http/route_doc.hpp>
 #include <svckit/ids.hpp>
@@ -247,6 +249,7 @@ struct SecurityService::Impl {
   Task<Response> rotate_api_key(Request& req);
   Task<Response> jwks(Request& req);
   prometheus::Family<prometheus::Counter>* logins = nullptr;
+  svckit::auth::Revocations* revocations = nullptr;  // access tokens logged out early
 };
 
 SecurityService::SecurityService() : impl_(std::make_unique<Impl>()) {}
@@ -308,6 +311,8 @@ void SecurityService::install(svckit::App& app) {
   svckit::auth::BearerOptions bearer_options;
   bearer_options.verifier = s.access_verifier;
   bearer_options.roles = s.roles;
+  s.revocations = &svckit::revocations(app);
+  bearer_options.revocations = s.revocations;
   bearer_options.certificate_roles = svckit::auth::certificate_roles_from_settings(setting);
   bearer_options.api_keys = [&s](std::string key) {
     return s.principal_for_api_key(std::move(key));
@@ -404,6 +409,8 @@ Task<Response> SecurityService::Impl::validate(Request& req) {
   try {
     auto verified = access_verifier->verify(token);
     const auto& c = verified.claims;
+    if (revocations->revoked(c.string("jti").value_or("")))
+      throw svckit::auth::TokenError("the token is revoked");
     co_return Response::json(
         200, {{"valid", true},
               {"user_id", verified.subject()},
@@ -447,6 +454,23 @@ Task<Response> SecurityService::Impl::logout(Request& req) {
   auto verified = refresh_verifier->verify(token);
   auto jti = std::string(verified.claims.string("jti").value_or(""));
   co_await store->revoke_family_of(jti);
+  // The access token the caller logs out with stops working too, on every replica of every
+  // service, before it expires.
+  if (auto authorization = req.header("Authorization")) {
+    auto access = *authorization;
+    if (access.size() > 7 && svckit::http::istarts_with(access, "Bearer ")) {
+      try {
+        auto token = access_verifier->verify(access.substr(7));
+        auto id = std::string(token.claims.string("jti").value_or(""));
+        auto expires = std::chrono::system_clock::time_point(std::chrono::seconds(
+            static_cast<std::int64_t>(token.claims.number("exp").value_or(0))));
+        if (!id.empty() && token.subject() == verified.subject())
+          co_await revocations->revoke(std::move(id), expires);
+      } catch (const svckit::auth::TokenError&) {
+        // Expired or not ours: nothing to revoke.
+      }
+    }
+  }
   co_return Response::json(200, {{"success", true}});
 }
 
