@@ -2,6 +2,7 @@
 
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
+#include <svckit/app/idempotency.hpp>
 #include <svckit/auth/middleware.hpp>
 #include <svckit/config.hpp>
 #include <svckit/error.hpp>
@@ -63,7 +64,9 @@ void TaskManager::install(svckit::App& app) {
   // Every task route needs a token (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE, JWKS_FILE or JWKS_URL,
   // as the Security Service signs them): reads need tasks:read, changes tasks:write.
   auto auth = svckit::required_bearer_options_from_settings(app, "the Task Manager");
-  auto tasks = app.http().group("/api/v1/tasks", {svckit::auth::bearer(std::move(auth))});
+  // A client that retries a POST with its Idempotency-Key gets the task it made, not a second.
+  auto tasks = app.http().group("/api/v1/tasks",
+                                {svckit::auth::bearer(std::move(auth)), svckit::idempotency(app)});
   auto read = svckit::auth::require("tasks:read");
   auto write = svckit::auth::require("tasks:write");
   using svckit::http::bind;
