@@ -392,3 +392,25 @@ def test_a_call_in_flight_finishes_during_a_graceful_shutdown(start_service, fak
     assert result["reply"].response == "ollama says: in flight"
     assert svc.proc.wait(timeout=10) == 0
     svc.wait_log("gRPC drained")
+
+
+def test_replicas_share_answers_through_redis_and_ask_the_model_when_it_is_away(start_service, fake,
+                                                                                redis_server, tmp_path):
+    replicas = [start_service("ai-gateway", GRPC_PORT="0", AI_MODELS=models_setting(fake),
+                              TEST_OPENAI_KEY="sk-fake", REDIS_URL=redis_server.url,
+                              DATA_DIR=tmp_path / f"r{i}") for i in range(2)]
+    first = chat(replicas[0], model="chatgpt", message="what is svckit?").json()
+    assert first["cached"] is False and len(fake.calls) == 1
+    second = chat(replicas[1], model="chatgpt", message="what is svckit?").json()
+    assert second["cached"] is True and second["response"] == first["response"]
+    assert len(fake.calls) == 1, "the other replica's answer, not a second paid call"
+    assert metric(replicas[1], "ai_shared_cache_hits_total") == 1
+    other = chat(replicas[1], model="chatgpt", message="what is svckit? (another question)").json()
+    assert other["cached"] is False and len(fake.calls) == 2
+
+    redis_server.kill()
+    started = time.monotonic()
+    away = chat(replicas[0], model="chatgpt", message="asked while redis is away")
+    assert away.status_code == 200 and away.json()["cached"] is False
+    assert time.monotonic() - started < 2.0
+    assert len(fake.calls) == 3

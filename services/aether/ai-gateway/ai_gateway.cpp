@@ -146,8 +146,15 @@ Task<AiGateway::Answer> AiGateway::ask_as(const svckit::Context& context, std::s
 
 Task<AiGateway::Answer> AiGateway::ask(const Model& model, ChatInput input, std::string key,
                                        bool cache, const svckit::Context& context) {
+  bool shared = cache && shared_cache_;
+  if (shared)
+    if (auto hit = co_await shared_cache_->find(key, context.deadline())) {
+      cache_->store(key, *hit);
+      co_return answered(model, *hit, true, context);
+    }
   auto c = co_await model.provider->complete(input, &context);
   if (cache) cache_->store(key, c);
+  if (shared) co_await shared_cache_->store(key, c, context.deadline());
   co_return answered(model, c, false, context);
 }
 
@@ -204,6 +211,8 @@ void AiGateway::install(svckit::App& app) {
   cache.capacity = static_cast<std::size_t>(app.settings().integer("AI_CACHE_ENTRIES"));
   cache.ttl = std::chrono::seconds(app.settings().integer("AI_CACHE_TTL_SECONDS"));
   cache_ = std::make_unique<ResponseCache>(cache, &app.metrics());
+  if (cache.capacity > 0 && app.kv().backend() != "memory")
+    shared_cache_ = std::make_unique<SharedResponseCache>(app.kv(), cache.ttl, app.metrics());
 
   auto& requests = app.metrics().counter("ai_requests_total", "Questions asked, by model.");
   auto& tokens = app.metrics().counter("ai_tokens_total", "Tokens in questions and answers.");

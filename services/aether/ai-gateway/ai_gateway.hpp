@@ -18,6 +18,7 @@
 
 #include "providers.hpp"
 #include "response_cache.hpp"
+#include "shared_response_cache.hpp"
 
 namespace svckit::bus {
 class Bus;
@@ -66,6 +67,7 @@ class AiGateway : public svckit::Module {
   std::vector<std::unique_ptr<Model>> models_;
   std::atomic<const Model*> current_{nullptr};
   std::unique_ptr<ResponseCache> cache_;
+  std::unique_ptr<SharedResponseCache> shared_cache_;  // with REDIS_URL: every replica's
   svckit::bus::Bus* bus_ = nullptr;
   struct Counters {
     prometheus::Counter* requests = nullptr;       // ai_requests_total{model}
