@@ -16,6 +16,11 @@ spent per request, user and kernel CPU from /proc (nginx's master and workers, t
 threads), which varies less between runs than throughput does.
 
     /usr/bin/python3 benchmarks/gateway_load.py [--rounds 3] [--duration 5] [--connections 256] [--pinned]
+                                                [--redis]
+
+--redis adds a second gateway whose rate limit lives in Redis (REDIS_URL, a Redis started here):
+one script per request on the store, against the in-process buckets of the first; it prints what
+the shared limit adds to the gateway's CPU per request.
 
 --pinned measures the proxies' own cost without the scheduler's noise: wrk and the upstream on
 core 0, one nginx worker or one gateway thread on core 1 (which is then the limit of each).
@@ -29,11 +34,14 @@ import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "support"))
 import http_load  # noqa: E402  (its process, nginx and wrk helpers)
+from redis_server import Redis  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(os.environ.get("SVCKIT_BIN_DIR", ROOT / "build" / "bin"))
 PATH = "/api/v1/hello/world"
+REDIS_GATEWAY = "svckit gateway, rate limit in Redis"
 
 
 def start_upstream(procs, port):
@@ -68,7 +76,7 @@ http {{
     http_load.wait_for(port, PATH)
 
 
-def start_gateway(procs, workdir, port, upstream_port, threads, binary=None, tag="gateway"):
+def start_gateway(procs, workdir, port, upstream_port, threads, binary=None, tag="gateway", env_extra=None):
     """`binary` (build/bin/gateway by default) in front of the upstream; returns its pid. `tag`
     keeps the files of several gateways in one workdir apart."""
     routes = workdir / f"routes-{tag}.json"
@@ -79,7 +87,7 @@ def start_gateway(procs, workdir, port, upstream_port, threads, binary=None, tag
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(port),
            "THREADS": str(threads), "LOG_LEVEL": "warning", "SHUTDOWN_DELAY": "0",
            "GATEWAY_ROUTES": str(routes), "JWT_SECRET_KEY": http_load.JWT_SECRET,
-           "DATA_DIR": str(workdir / f"data-{tag}")}
+           "DATA_DIR": str(workdir / f"data-{tag}"), **(env_extra or {})}
     procs.start([str(binary or BIN / "gateway")], env=env)
     http_load.wait_for(port)
     return procs.procs[-1].pid
@@ -129,9 +137,11 @@ def main():
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--pinned", action="store_true", help="wrk and upstream on core 0, the proxy on core 1")
+    parser.add_argument("--redis", action="store_true", help="also a gateway with its rate limit in Redis")
     args = parser.parse_args()
     proxy_threads = 1 if args.pinned else 2
     procs = http_load.Processes()
+    redis = None
     with tempfile.TemporaryDirectory() as tmp:
         workdir = pathlib.Path(tmp)
         try:
@@ -149,12 +159,23 @@ def main():
                        "svckit gateway (JWT, rate limit, metrics)":
                            (f"http://127.0.0.1:{ports['gateway']}{PATH}", gateway_pid),
                        "upstream direct": (f"http://127.0.0.1:{ports['upstream']}{PATH}", upstream_pid)}
+            if args.redis:
+                redis = Redis(workdir / "redis", http_load.free_port()).start()
+                port = http_load.free_port()
+                pid = start_gateway(procs, workdir, port, ports["upstream"], proxy_threads, tag="redis",
+                                    env_extra={"REDIS_URL": redis.url})
+                if args.pinned:
+                    pin(pid, 1)
+                    pin(redis.pid(), 0)
+                targets[REDIS_GATEWAY] = (f"http://127.0.0.1:{port}{PATH}", pid)
             runs = {name: [] for name in targets}
             for _ in range(args.rounds):
                 for name, (url, pid) in targets.items():
                     runs[name].append(wrk(url, args, pid))
         finally:
             procs.stop_all()
+            if redis:
+                redis.stop()
     results = {name: http_load.median_run(r) for name, r in runs.items()}
     where = ("wrk and the upstream on core 0, the proxy alone on core 1" if args.pinned
              else "2 cores shared by all")
@@ -168,6 +189,12 @@ def main():
     gw, nginx = results["svckit gateway (JWT, rate limit, metrics)"], results["nginx proxy_pass"]
     ratio = gw["rps"] / nginx["rps"]
     print()
+    if args.redis:
+        shared = results[REDIS_GATEWAY]
+        added = (shared["user_us"] + shared["sys_us"]) / (gw["user_us"] + gw["sys_us"]) - 1
+        print(f"{'rate limit in Redis: CPU per request added':44} {added * 100:9.1f} %  target <= 15 %: "
+              f"{'meets' if added <= 0.15 else 'below'}")
+        print(f"{'rate limit in Redis: requests/s':44} {shared['rps'] / gw['rps']:10.2f}x the in-process one")
     if args.pinned:  # the targets are the shared run's; this run is about cost
         cost = (gw["user_us"] + gw["sys_us"]) / (nginx["user_us"] + nginx["sys_us"])
         print(f"{'gateway / nginx, requests/s on one core':44} {ratio:10.2f}x")

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <variant>
 
 #include "svckit/auth/api_key.hpp"
 #include "svckit/auth/principal.hpp"
@@ -89,9 +90,10 @@ class Buckets {
 
 // The shared bucket: GCRA ("generic cell rate algorithm"), a token bucket kept as one number,
 // the theoretical arrival time (TAT) of the next request, in microseconds of the store's clock.
-// A request is allowed when it leaves the TAT no more than a full bucket (limit x interval)
-// ahead of now. ARGV: the limit, the interval between tokens (us). Returns {allowed, how far
-// ahead of now the TAT is after the request, us}.
+// A token may be taken while that leaves the TAT no more than a full bucket (limit x interval)
+// ahead of now. ARGV: the limit, the interval between tokens (us), how many tokens are wanted.
+// Returns {tokens granted (as many as there is room for, up to those wanted), how far ahead of
+// now the TAT is afterwards, us}.
 const kv::Script kGcra{
     R"lua(
 local t = redis.call('TIME')
@@ -100,10 +102,12 @@ local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[1]) * interval
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local ahead = tat + interval - now
-if ahead > burst then return {0, tat - now} end
+local room = math.floor((burst - (tat - now)) / interval)
+if room < 1 then return {0, tat - now} end
+local granted = math.min(tonumber(ARGV[3]), room)
+local ahead = tat + granted * interval - now
 redis.call('SET', KEYS[1], string.format('%d', now + ahead), 'PX', math.ceil(ahead / 1000) + 1)
-return {1, ahead}
+return {granted, ahead}
 )lua",
     [](kv::Entries& e, std::span<const std::string> keys, std::span<const std::string> args) {
       std::int64_t now = e.now_ms() * 1000;
@@ -111,11 +115,108 @@ return {1, ahead}
       std::int64_t burst = std::stoll(args[0]) * interval;
       auto stored = e.get(keys[0]);
       std::int64_t tat = std::max<std::int64_t>(stored ? std::stoll(*stored) : now, now);
-      std::int64_t ahead = tat + interval - now;
-      if (ahead > burst) return kv::Reply{kv::Reply::List{kv::Reply{0}, kv::Reply{tat - now}}};
+      std::int64_t room = (burst - (tat - now)) / interval;
+      if (room < 1) return kv::Reply{kv::Reply::List{kv::Reply{0}, kv::Reply{tat - now}}};
+      std::int64_t granted = std::min<std::int64_t>(std::stoll(args[2]), room);
+      std::int64_t ahead = tat + granted * interval - now;
       e.set(keys[0], std::to_string(now + ahead), std::chrono::milliseconds(ahead / 1000 + 1));
-      return kv::Reply{kv::Reply::List{kv::Reply{1}, kv::Reply{ahead}}};
+      return kv::Reply{kv::Reply::List{kv::Reply{granted}, kv::Reply{ahead}}};
     }};
+
+// What a replica took from the shared buckets and hands out itself: tokens leased a batch at a
+// time (so that the store is asked once per batch, not per request), and refusals remembered
+// until the bucket has room again (so that a client over its limit costs no store call either).
+// Leased tokens are taken from the shared bucket: replicas together never admit more than the
+// limit; each may leave its unused lease behind, at most a lease's worth.
+class Leases {
+ public:
+  explicit Leases(std::size_t max_clients)
+      : max_per_shard_(std::max<std::size_t>(1, max_clients / kShards)) {}
+
+  // One token of `key`'s lease (or its remembered refusal); otherwise how many tokens to ask the
+  // store for: a batch, or one while another request of this replica is asking for a batch
+  // (hundreds of requests finding the lease spent at once must not take hundreds of batches).
+  std::variant<Decision, std::int64_t> take(const std::string& key, std::int64_t batch,
+                                            Clock::time_point now) {
+    Shard& shard = shard_of(key);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.leases.find(key);
+    if (it != shard.leases.end()) {
+      Lease& l = it->second;
+      if (now < l.refused_until) return Decision{false, l.shared_tokens};
+      if (l.tokens > 0 && now < l.expires) {
+        --l.tokens;
+        return Decision{true, l.shared_tokens + static_cast<double>(l.tokens)};
+      }
+      if (l.asking) return std::int64_t{1};
+      l.asking = true;
+      return batch;
+    }
+    if (shard.leases.size() >= max_per_shard_) shard.leases.erase(shard.leases.begin());
+    shard.leases.emplace(key, Lease{.asking = true});
+    return batch;
+  }
+
+  // The store could not be asked.
+  void unanswered(const std::string& key) {
+    lease_of(key, [](Lease& l) { l.asking = false; });
+  }
+
+  // The store granted `tokens` (one of them for the request that asked).
+  Decision granted(const std::string& key, std::int64_t tokens, double shared_tokens,
+                   Clock::time_point now) {
+    Lease l = lease_of(key, [&](Lease& l) {
+      l.tokens = (now < l.expires ? l.tokens : 0) + tokens - 1;
+      l.shared_tokens = shared_tokens;
+      l.expires = now + std::chrono::seconds(1);
+      l.refused_until = {};
+      l.asking = false;
+    });
+    return Decision{true, shared_tokens + static_cast<double>(l.tokens)};
+  }
+
+  void refused(const std::string& key, double shared_tokens, Clock::time_point until) {
+    lease_of(key, [&](Lease& l) {
+      l.tokens = 0;
+      l.shared_tokens = shared_tokens;
+      l.refused_until = until;
+      l.asking = false;
+    });
+  }
+
+ private:
+  struct Lease {
+    std::int64_t tokens = 0;
+    double shared_tokens = 0;  // the shared bucket's, when last asked
+    Clock::time_point expires{};
+    Clock::time_point refused_until{};
+    bool asking = false;  // a request of this replica is asking the store for a batch
+  };
+  static constexpr std::size_t kShards = 16;
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::string, Lease> leases;
+  };
+  Shard& shard_of(const std::string& key) {
+    return shards_[std::hash<std::string>{}(key) % kShards];
+  }
+
+  template <class Change>
+  Lease lease_of(const std::string& key, Change change) {
+    Shard& shard = shard_of(key);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.leases.find(key);
+    if (it == shard.leases.end()) {
+      if (shard.leases.size() >= max_per_shard_) shard.leases.erase(shard.leases.begin());
+      it = shard.leases.emplace(key, Lease{}).first;
+    }
+    change(it->second);
+    return it->second;
+  }
+
+  std::size_t max_per_shard_;
+  std::array<Shard, kShards> shards_;
+};
 
 std::string key_of(const http::Request& req, const RateLimitOptions& o) {
   if (o.key == RateKey::principal)
@@ -169,7 +270,10 @@ struct Limiter {
         interval_us(std::max<std::int64_t>(
             1, std::chrono::duration_cast<std::chrono::microseconds>(o.window).count() /
                    static_cast<std::int64_t>(std::max<std::size_t>(1, o.limit)))),
-        script_args{limit, std::to_string(interval_us)},
+        lease_size(std::max<std::int64_t>(
+            1, static_cast<std::int64_t>(static_cast<double>(o.limit) * o.shared_lease))),
+        interval_text(std::to_string(interval_us)),
+        leases(o.max_clients),
         key_prefix("rl:" + o.name + ":"),
         options(std::move(o)) {
     if (options.meter)
@@ -182,11 +286,20 @@ struct Limiter {
                      {"policy", options.when_store_away == StoreAway::allow ? "allow" : "local"}});
   }
 
-  // The shared bucket's answer as the local buckets give theirs.
-  Decision decision_of(const kv::Reply& reply) const {
+  // The shared bucket's answer, kept in the leases, as the local buckets give theirs.
+  Decision decision_of(const std::string& key, const kv::Reply& reply) const {
     const auto& r = reply.list();
-    double ahead = static_cast<double>(r.at(1).integer());
-    return {r.at(0).integer() == 1, buckets.capacity() - ahead / static_cast<double>(interval_us)};
+    auto granted = r.at(0).integer();
+    auto ahead = r.at(1).integer();
+    double shared_tokens =
+        buckets.capacity() - static_cast<double>(ahead) / static_cast<double>(interval_us);
+    auto now = Clock::now();
+    if (granted > 0) return leases.granted(key, granted, shared_tokens, now);
+    // Room again once the TAT is less than a bucket minus one token ahead.
+    auto wait = std::chrono::microseconds(ahead + interval_us -
+                                          static_cast<std::int64_t>(options.limit) * interval_us);
+    leases.refused(key, shared_tokens, now + wait);
+    return Decision{false, shared_tokens};
   }
 
   // Answers 429 or puts the headers on the request's answer.
@@ -221,23 +334,27 @@ struct Limiter {
   std::string limit;                // formatted once
   std::optional<HeaderNames> kong;  // Kong's header names for the window, if it has any
   std::int64_t interval_us;         // between two tokens
-  std::vector<std::string> script_args;
+  std::int64_t lease_size;          // tokens taken from the shared bucket at a time
+  std::string interval_text;
+  mutable Leases leases;
   std::string key_prefix;
   meter::Counter* store_unavailable = nullptr;
   RateLimitOptions options;
 };
 
-// The shared limit: one script on the store per request.
-Task<http::Response> check_shared(std::shared_ptr<const Limiter> l, http::Request& req,
+// The shared limit when the lease is spent: one script on the store for the next batch.
+Task<http::Response> check_shared(std::shared_ptr<const Limiter> l, std::string key,
+                                  std::int64_t tokens, http::Request& req,
                                   const http::Handler& next) {
-  auto key = key_of(req, l->options);
   std::optional<Decision> decision;
   try {
     std::vector<std::string> keys{l->key_prefix + key};
+    std::vector<std::string> args{l->limit, l->interval_text, std::to_string(tokens)};
     auto reply =
-        co_await l->options.store->run(kGcra, std::move(keys), l->script_args, req.deadline());
-    decision = l->decision_of(reply);
+        co_await l->options.store->run(kGcra, std::move(keys), std::move(args), req.deadline());
+    decision = l->decision_of(key, reply);
   } catch (const ServiceUnavailable&) {
+    l->leases.unanswered(key);
     if (l->store_unavailable) l->store_unavailable->increment();
   }
   if (!decision && l->options.when_store_away == StoreAway::limit_locally)
@@ -258,8 +375,14 @@ http::Middleware rate_limit(RateLimitOptions options) {
   auto limiter = std::make_shared<const Limiter>(std::move(options));
   if (limiter->options.store)
     return http::Middleware(
-        [limiter](http::Request& req, const http::Handler& next) {
-          return check_shared(limiter, req, next);
+        [limiter](http::Request& req, const http::Handler& next) -> Task<http::Response> {
+          auto key = key_of(req, limiter->options);
+          auto leased = limiter->leases.take(key, limiter->lease_size, Clock::now());
+          if (auto* decision = std::get_if<Decision>(&leased)) {
+            limiter->apply(req, *decision);
+            return next(req);
+          }
+          return check_shared(limiter, std::move(key), std::get<std::int64_t>(leased), req, next);
         },
         document);
   auto check = [limiter](http::Request& req, const http::Handler& next) -> Task<http::Response> {

@@ -73,6 +73,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   struct Waiter {
     virtual ~Waiter() = default;
     virtual void complete(std::exception_ptr failure, Reply reply) = 0;
+    virtual void complete_now(Reply reply) = 0;
   };
   template <class Handler>
   struct WaiterOf;

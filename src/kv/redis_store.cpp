@@ -218,7 +218,11 @@ class RedisStore final : public Store {
                           "in time.")
                .add({});
     }
-    for (auto* loop : options_.loops) by_loop_.push_back(make_connection(*loop));
+    for (auto* loop : options_.loops) {
+      by_loop_.emplace_back();
+      for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.connections_per_loop); ++i)
+        by_loop_.back().connections.push_back(make_connection(*loop));
+    }
   }
 
   ~RedisStore() override { close(); }
@@ -227,7 +231,8 @@ class RedisStore final : public Store {
     auto close_on_its_loop = [](const std::shared_ptr<RedisConnection>& c) {
       asio::post(c->loop(), [c] { c->close(); });
     };
-    for (auto& c : by_loop_) close_on_its_loop(c);
+    for (auto& loop : by_loop_)
+      for (auto& c : loop.connections) close_on_its_loop(c);
     std::lock_guard lock(extra_mutex_);
     for (auto& c : extra_) close_on_its_loop(c);
     if (subscriber_) subscriber_->close();
@@ -363,8 +368,9 @@ class RedisStore final : public Store {
   // The connection of the loop the caller runs on.
   RedisConnection& connection_on(const asio::any_io_executor& ex) {
     auto& context = asio::query(ex, asio::execution::context);
-    for (auto& c : by_loop_)
-      if (static_cast<asio::execution_context*>(&c->loop()) == &context) return *c;
+    for (auto& loop : by_loop_)
+      if (static_cast<asio::execution_context*>(&loop.connections[0]->loop()) == &context)
+        return *loop.connections[loop.next++ % loop.connections.size()];
     std::lock_guard lock(extra_mutex_);
     for (auto& c : extra_)
       if (static_cast<asio::execution_context*>(&c->loop()) == &context) return *c;
@@ -375,7 +381,12 @@ class RedisStore final : public Store {
   std::shared_ptr<const RedisEndpoint> endpoint_;
   StoreOptions options_;
   ConnectionMetrics metrics_;
-  std::vector<std::shared_ptr<RedisConnection>> by_loop_;
+  // Each loop's connections, taken in turn by the calls made on that loop (on its thread only).
+  struct LoopConnections {
+    std::vector<std::shared_ptr<RedisConnection>> connections;
+    std::size_t next = 0;
+  };
+  std::vector<LoopConnections> by_loop_;
   std::mutex extra_mutex_;
   std::vector<std::shared_ptr<RedisConnection>> extra_;  // loops not given at open
   std::shared_ptr<RedisSubscriber> subscriber_;

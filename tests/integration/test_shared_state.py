@@ -71,8 +71,10 @@ def test_while_redis_is_away_limits_fail_open_and_come_back(start_service, tmp_p
                                                             redis_server):
     gateways = two_gateways(start_service, tmp_path, upstream, redis_server, per_minute=20)
     urls = [g.url for g in gateways]
-    results, _ = burst(urls, 40)
-    assert sum(1 for s, _ in results if s == 200) <= 21
+    # Under the limit (a client refused before the outage stays refused until its bucket would
+    # have room: that is remembered, not asked).
+    results, _ = burst(urls, 10)
+    assert {s for s, _ in results} == {200}
 
     redis_server.kill()
     results, _ = burst(urls, 200)
@@ -112,9 +114,9 @@ def test_login_throttles_fall_back_to_each_replica_when_redis_is_away(start_serv
                               json={"email": "nobody@example.com", "password": "wrong-password"},
                               timeout=10).status_code for _ in range(n)]
 
-    assert attempts(5) == [401, 401, 401, 429, 429]
+    assert attempts(2) == [401, 401]
     redis_server.kill()
-    # The bucket in Redis is gone with it; this replica's own takes over: never no limit.
+    # The bucket in Redis is out of reach; this replica's own takes over: never no limit.
     assert attempts(5) == [401, 401, 401, 429, 429]
 
 

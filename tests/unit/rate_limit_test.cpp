@@ -217,3 +217,22 @@ TEST(RateLimit, AStoreNeedsANamePerLimiter) {
   auto memory = svckit::kv::open_store("memory://");
   EXPECT_NO_THROW(rate_limit({.store = memory.get()})) << "in-process: this process's buckets";
 }
+
+// Tokens leased a batch at a time: the store is asked once per batch, and two replicas together
+// admit the limit less at most a batch each, never more.
+TEST(RateLimit, LeasedBatchesNeverAdmitMoreThanTheLimit) {
+  LoopThread loop;
+  auto store = svckit::kv::open_store(test_redis_url(), {.loops = {&loop.context()}});
+  RateLimitOptions options{.limit = 1000,
+                           .window = std::chrono::seconds(3600),
+                           .store = store.get(),
+                           .name = "test-" + svckit::uuid_v4(),
+                           .shared_lease = 0.01};
+  auto replica_a = limited({rate_limit(options)});
+  auto replica_b = limited({rate_limit(options)});
+  int allowed = 0;
+  for (int i = 0; i < 1300; ++i)
+    allowed += call_on(loop, i % 3 ? replica_b : replica_a, "10.0.0.9").status == 200;
+  EXPECT_LE(allowed, 1000 + 1) << "one token refills in 3.6 s";
+  EXPECT_GE(allowed, 1000 - 2 * 10);
+}

@@ -6,7 +6,11 @@
 //
 // With a shared store (`.store = &app.kv()` on Redis) the buckets live in the store, so that
 // every replica counts against one limit: a GCRA bucket per key, updated atomically by a script
-// on the store's clock. Without one (or with the in-process store) each process keeps its own.
+// on the store's clock. A replica takes tokens a batch at a time (`shared_lease` of the limit,
+// at least one) and remembers a refusal until the bucket has room again, so that the store is
+// asked once per batch rather than per request: replicas together never admit more than the
+// limit, and at most one batch each fewer. Without a store (or with the in-process one) each
+// process keeps its own buckets.
 // When the store cannot answer in time, `when_store_away` decides: let the request through
 // (general limits), or count it in this process's own buckets (brute-force throttles, which
 // must never fall to no limit at all); both count rate_limit_store_unavailable_total.
@@ -60,6 +64,9 @@ struct RateLimitOptions {
   kv::Store* store = nullptr;
   std::string name;
   StoreAway when_store_away = StoreAway::allow;
+  // The share of the limit a replica takes from the shared bucket at a time: N replicas stay
+  // within N x this below the limit (0.5%: two within 1%), never above it.
+  double shared_lease = 0.005;
   meter::Meter* meter = nullptr;  // rate_limit_store_unavailable_total{limiter, policy}
 };
 

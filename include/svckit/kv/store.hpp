@@ -84,6 +84,9 @@ struct StoreOptions {
   // The I/O loops calls come from: one Redis connection each (calls from another loop get one
   // of their own on first use).
   std::vector<boost::asio::io_context*> loops;
+  // Redis connections per loop, taken in turn: more let a loop keep more commands in flight when
+  // its calls outnumber what one connection's batches carry (KV_CONNECTIONS_PER_LOOP).
+  std::size_t connections_per_loop = 1;
   meter::Meter* meter = nullptr;        // kv_* metrics when set
   const log::Logger* logger = nullptr;  // connection losses and recoveries
 };
