@@ -15,7 +15,7 @@ PACKAGES=(
   librabbitmq-dev rabbitmq-server python3-pika pybind11-dev python3-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
-  nodejs chromium python3-jsonschema python3-psycopg2
+  nodejs chromium python3-jsonschema python3-psycopg2 libhiredis-dev redis-server redis-tools
 )
 PYTHON=/usr/bin/python3  # Debian's interpreter: it has the Debian Python packages
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime

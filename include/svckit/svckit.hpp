@@ -2,6 +2,7 @@
 // Everything a service needs, in one include.
 #include "svckit/app/app.hpp"
 #include "svckit/app/auth_settings.hpp"
+#include "svckit/app/idempotency.hpp"
 #include "svckit/app/module.hpp"
 #include "svckit/app/run.hpp"
 #include "svckit/blocking_pool.hpp"
@@ -19,6 +20,7 @@
 #include "svckit/http/server.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/json_writer.hpp"
+#include "svckit/kv/store.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/metrics/registry.hpp"
 #include "svckit/model/json.hpp"

@@ -82,3 +82,15 @@ def test_grpc_chat(start_service):
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.UNAUTHENTICATED
     assert 'grpc_method="Chat"' in requests.get(svc.url + "/metrics", timeout=5).text
+
+
+def test_counter_replicas_count_together(start_service, redis_server, tmp_path):
+    a, b = (start_service("counter", REDIS_URL=redis_server.url, DATA_DIR=tmp_path / n) for n in "ab")
+    assert requests.get(a.url + "/api/v1/counters/visits").status_code == 404
+    assert requests.post(a.url + "/api/v1/counters/visits").json()["value"] == 1
+    assert requests.post(b.url + "/api/v1/counters/visits").json()["value"] == 2
+    once = {"Idempotency-Key": "visit-3"}
+    assert requests.post(a.url + "/api/v1/counters/visits", headers=once).json()["value"] == 3
+    again = requests.post(b.url + "/api/v1/counters/visits", headers=once)
+    assert again.json()["value"] == 3 and again.headers["Idempotent-Replayed"] == "true"
+    assert requests.get(b.url + "/api/v1/counters/visits").json() == {"name": "visits", "value": 3}
