@@ -3,6 +3,8 @@
 //                                            coroutines awaiting Database::read()
 //   bench_pg bare URL CONNECTIONS SECONDS     a bare libpq program: a thread per connection,
 //                                            PQexecPrepared in a loop
+//   bench_pg pipelined URL CONNECTIONS SECONDS  the same in libpq's pipeline mode, 16 queries
+//                                            in flight per connection
 // Both read the table `items` (id TEXT PRIMARY KEY, title TEXT, body TEXT) of 10,000 rows that
 // `bench_pg fill URL` makes. Prints one line: queries per second. benchmarks/pg_load.py runs
 // the two side by side.
@@ -76,6 +78,47 @@ double bare(const std::string& url, int connections, int seconds) {
   return done / std::chrono::duration<double>(Clock::now() - started).count();
 }
 
+// libpq's pipeline mode: each connection sends `depth` queries, one sync, then reads their
+// results; what pipelining could give a pool with the same connections (or with fewer).
+double pipelined(const std::string& url, int connections, int seconds, int depth) {
+  std::atomic<long> done{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < connections; ++t)
+    threads.emplace_back([&, t] {
+      PGconn* c = PQconnectdb(url.c_str());
+      if (PQstatus(c) != CONNECTION_OK) std::abort();
+      PQclear(PQprepare(c, "s", "SELECT id, title, body FROM items WHERE id = $1", 1, nullptr));
+      if (PQenterPipelineMode(c) != 1) std::abort();
+      long n = 0;
+      std::vector<std::string> keys(static_cast<std::size_t>(depth));
+      for (unsigned i = t * 7919u; !stop.load(std::memory_order_relaxed);) {
+        for (auto& k : keys) {
+          k = key(i++);
+          const char* values[] = {k.c_str()};
+          if (PQsendQueryPrepared(c, "s", 1, values, nullptr, nullptr, 0) != 1) std::abort();
+        }
+        PQpipelineSync(c);
+        for (int q = 0; q < depth; ++q) {
+          PGresult* r = PQgetResult(c);
+          if (PQntuples(r) != 1) std::abort();
+          PQclear(r);
+          PQclear(PQgetResult(c));  // the null that ends each query's results
+        }
+        PQclear(PQgetResult(c));  // the sync's
+        n += depth;
+      }
+      done += n;
+      PQexitPipelineMode(c);
+      PQfinish(c);
+    });
+  auto started = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  return done / std::chrono::duration<double>(Clock::now() - started).count();
+}
+
 // A coroutine of its own (not a lambda's): its frame holds everything it uses.
 svckit::Task<void> reader(svckit::sql::Database& db, unsigned w, std::atomic<bool>& stop,
                           std::atomic<long>& done) {
@@ -123,13 +166,14 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "fill") return fill(argv[2]);
   if (argc != 5) {
     std::fprintf(stderr,
-                 "usage: bench_pg fill URL | bench_pg svckit|bare URL CONNECTIONS SECONDS\n");
+                 "usage: bench_pg fill URL | bench_pg svckit|bare|pipelined URL CONNECTIONS SECONDS\n");
     return 2;
   }
   std::string mode = argv[1], url = argv[2];
   int connections = std::atoi(argv[3]), seconds = std::atoi(argv[4]);
-  double qps =
-      mode == "bare" ? bare(url, connections, seconds) : through_svckit(url, connections, seconds);
+  double qps = mode == "bare"       ? bare(url, connections, seconds)
+               : mode == "pipelined" ? pipelined(url, connections, seconds, 16)
+                                     : through_svckit(url, connections, seconds);
   std::printf("%.0f\n", qps);
   return 0;
 }
