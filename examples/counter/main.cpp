@@ -2,11 +2,22 @@
 // Redis with REDIS_URL=redis://... Start two replicas on one Redis and they count together; a
 // client that retries its POST with the same Idempotency-Key counts once; and the shared rate
 // limit holds for both replicas together (docs/kv.md).
+#include <cctype>
 #include <svckit/auth/rate_limit.hpp>
 #include <svckit/svckit.hpp>
 
 using svckit::http::Request;
 using svckit::http::Response;
+
+// A counter's key: its name checked (clients choose it) and kept apart from other keys.
+std::string key_of(const Request& req) {
+  const auto& name = req.param("name");
+  bool ok = !name.empty() && name.size() <= 64;
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  if (!ok) throw svckit::ValidationError("name", "1 to 64 letters, digits, '-' or '_'");
+  return "counter:" + name;
+}
 
 struct Counter : svckit::Module {
   void install(svckit::App& app) override {
@@ -17,11 +28,12 @@ struct Counter : svckit::Module {
                                            .meter = &app.metrics()});
     auto api = app.http().group("/api/v1/counters", {limit, svckit::idempotency(app)});
     api.post("/{name}", [&kv](Request& req) -> svckit::Task<Response> {
-      auto value = co_await kv.increment("counter:" + req.param("name"), 1, {}, req.deadline());
+      // A counter lasts a day from its first count: clients cannot fill the store for good.
+      auto value = co_await kv.increment(key_of(req), 1, std::chrono::hours(24), req.deadline());
       co_return Response::json(200, {{"name", req.param("name")}, {"value", value}});
     });
     api.get("/{name}", [&kv](Request& req) -> svckit::Task<Response> {
-      auto value = co_await kv.get("counter:" + req.param("name"), req.deadline());
+      auto value = co_await kv.get(key_of(req), req.deadline());
       if (!value) throw svckit::NotFound("no counter '" + req.param("name") + "'");
       co_return Response::json(200, {{"name", req.param("name")}, {"value", std::stoll(*value)}});
     });

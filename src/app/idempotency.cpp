@@ -7,6 +7,7 @@
 #include "svckit/error.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/http/route_doc.hpp"
+#include "svckit/ids.hpp"
 
 namespace svckit {
 namespace {
@@ -29,7 +30,8 @@ std::string fingerprint_of(const http::Request& req) {
   return auth::api_key_hash(all);
 }
 
-// What the store holds under a key: "P<fingerprint>" while the first request runs, then
+// What the store holds under a key: "P<fingerprint><nonce>" while the first request runs (the
+// nonce is the run's own: a run that outlived its lock cannot overwrite the next run's), then
 // "D<fingerprint> <status> <header count>\n<name>: <value>\n...<body>".
 std::string stored(const std::string& fingerprint, const http::Response& r) {
   std::string out = "D" + fingerprint + " " + std::to_string(r.status) + " " +
@@ -88,8 +90,13 @@ Task<http::Response> run_once(std::shared_ptr<const IdempotencyOptions> o, http:
   auto slot = "idem:" + o->scope + ":" + scope_of(req) + ":" + key;
   bool first = false;
   std::optional<std::string> held;
+  const std::string lock = "P" + fingerprint + uuid_v4();
   try {
-    first = co_await o->store->add(slot, "P" + fingerprint, o->lock_for, req.deadline());
+    // Held at least as long as the request may run.
+    auto lock_for = std::max<std::chrono::milliseconds>(
+        o->lock_for, req.deadline().is_set() ? req.deadline().remaining() + std::chrono::seconds(1)
+                                             : std::chrono::milliseconds(0));
+    first = co_await o->store->add(slot, lock, lock_for, req.deadline());
     if (!first) held = co_await o->store->get(slot, req.deadline());
   } catch (const ServiceUnavailable& e) {
     throw store_away(e);
@@ -120,12 +127,12 @@ Task<http::Response> run_once(std::shared_ptr<const IdempotencyOptions> o, http:
     failure = std::current_exception();
   }
   bool keep = !failure && response->status < 500 && response->body.size() <= o->max_stored;
+  // Only while the key still holds this run's lock; released, it expires at once.
+  auto outcome = keep ? stored(fingerprint, *response) : std::string();
+  auto keep_for = keep ? std::chrono::milliseconds(o->keep_for) : std::chrono::milliseconds(1);
   try {
-    if (keep)
-      co_await o->store->set(slot, stored(fingerprint, *response), o->keep_for);
-    else
-      co_await o->store->erase(slot);
-  } catch (const ServiceUnavailable&) {
+    co_await o->store->compare_and_set(slot, lock, std::move(outcome), keep_for);
+  } catch (const std::exception&) {
     // The key stays held until lock_for passes: a retry meanwhile gets 409, not a second run.
   }
   if (failure) std::rethrow_exception(failure);

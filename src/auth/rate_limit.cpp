@@ -91,7 +91,8 @@ class Buckets {
 // The shared bucket: GCRA ("generic cell rate algorithm"), a token bucket kept as one number,
 // the theoretical arrival time (TAT) of the next request, in microseconds of the store's clock.
 // A token may be taken while that leaves the TAT no more than a full bucket (limit x interval)
-// ahead of now. ARGV: the limit, the interval between tokens (us), how many tokens are wanted.
+// ahead of now. ARGV: the limit, the interval between tokens (us), how many tokens are wanted,
+// how many of a lease the replica gives back unused (they move the TAT back).
 // Returns {tokens granted (as many as there is room for, up to those wanted), how far ahead of
 // now the TAT is afterwards, us}.
 const kv::Script kGcra{
@@ -100,7 +101,7 @@ local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[1]) * interval
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now) - tonumber(ARGV[4]) * interval
 if tat < now then tat = now end
 local room = math.floor((burst - (tat - now)) / interval)
 if room < 1 then return {0, tat - now} end
@@ -114,7 +115,9 @@ return {granted, ahead}
       std::int64_t interval = std::stoll(args[1]);
       std::int64_t burst = std::stoll(args[0]) * interval;
       auto stored = e.get(keys[0]);
-      std::int64_t tat = std::max<std::int64_t>(stored ? std::stoll(*stored) : now, now);
+      std::int64_t given_back = std::stoll(args[3]) * interval;
+      std::int64_t tat =
+          std::max<std::int64_t>((stored ? std::stoll(*stored) : now) - given_back, now);
       std::int64_t room = (burst - (tat - now)) / interval;
       if (room < 1) return kv::Reply{kv::Reply::List{kv::Reply{0}, kv::Reply{tat - now}}};
       std::int64_t granted = std::min<std::int64_t>(std::stoll(args[2]), room);
@@ -136,8 +139,14 @@ class Leases {
   // One token of `key`'s lease (or its remembered refusal); otherwise how many tokens to ask the
   // store for: a batch, or one while another request of this replica is asking for a batch
   // (hundreds of requests finding the lease spent at once must not take hundreds of batches).
-  std::variant<Decision, std::int64_t> take(const std::string& key, std::int64_t batch,
-                                            Clock::time_point now) {
+  // What to ask the store for: tokens wanted, and the unused ones of an expired lease given
+  // back (so that a client slower than its leases does not drain its bucket with them).
+  struct Ask {
+    std::int64_t tokens;
+    std::int64_t given_back;
+  };
+  std::variant<Decision, Ask> take(const std::string& key, std::int64_t batch,
+                                   Clock::time_point now) {
     Shard& shard = shard_of(key);
     std::lock_guard lock(shard.mutex);
     auto it = shard.leases.find(key);
@@ -148,13 +157,15 @@ class Leases {
         --l.tokens;
         return Decision{true, l.shared_tokens + static_cast<double>(l.tokens)};
       }
-      if (l.asking) return std::int64_t{1};
+      if (l.asking) return Ask{1, 0};
       l.asking = true;
-      return batch;
+      Ask ask{batch, l.tokens};  // what is left of an expired lease
+      l.tokens = 0;
+      return ask;
     }
     if (shard.leases.size() >= max_per_shard_) shard.leases.erase(shard.leases.begin());
     shard.leases.emplace(key, Lease{.asking = true});
-    return batch;
+    return Ask{batch, 0};
   }
 
   // The store could not be asked.
@@ -344,16 +355,16 @@ struct Limiter {
 
 // The shared limit when the lease is spent: one script on the store for the next batch.
 Task<http::Response> check_shared(std::shared_ptr<const Limiter> l, std::string key,
-                                  std::int64_t tokens, http::Request& req,
-                                  const http::Handler& next) {
+                                  Leases::Ask ask, http::Request& req, const http::Handler& next) {
   std::optional<Decision> decision;
   try {
     std::vector<std::string> keys{l->key_prefix + key};
-    std::vector<std::string> args{l->limit, l->interval_text, std::to_string(tokens)};
+    std::vector<std::string> args{l->limit, l->interval_text, std::to_string(ask.tokens),
+                                  std::to_string(ask.given_back)};
     auto reply =
         co_await l->options.store->run(kGcra, std::move(keys), std::move(args), req.deadline());
     decision = l->decision_of(key, reply);
-  } catch (const ServiceUnavailable&) {
+  } catch (const ServiceUnavailable&) {  // away, or a server-state error reply
     l->leases.unanswered(key);
     if (l->store_unavailable) l->store_unavailable->increment();
   }
@@ -382,7 +393,7 @@ http::Middleware rate_limit(RateLimitOptions options) {
             limiter->apply(req, *decision);
             return next(req);
           }
-          return check_shared(limiter, std::move(key), std::get<std::int64_t>(leased), req, next);
+          return check_shared(limiter, std::move(key), std::get<Leases::Ask>(leased), req, next);
         },
         document);
   auto check = [limiter](http::Request& req, const http::Handler& next) -> Task<http::Response> {

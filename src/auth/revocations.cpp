@@ -62,7 +62,7 @@ Revocations::Revocations(kv::Store& store) : store_(store) {
   store_.subscribe(
       kChannel,
       [shared = shared_](std::string_view message) {
-        auto space = message.find(' ');
+        auto space = message.rfind(' ');  // the id may hold spaces; the expiry does not
         if (space == std::string_view::npos) return;
         std::lock_guard lock(shared->mutex);
         if (shared->owner)
@@ -125,8 +125,8 @@ Task<void> Revocations::keep_fresh(std::chrono::milliseconds every) {
         co_await reload();
         loaded = true;
         last = now;
-      } catch (const ServiceUnavailable&) {
-        loaded = false;  // Redis is away: again in a second
+      } catch (const std::exception&) {
+        loaded = false;  // Redis is away, or answered something unreadable: again in a second
       }
     }
     timer.expires_after(std::chrono::seconds(1));

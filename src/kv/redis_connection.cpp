@@ -225,11 +225,24 @@ Task<void> RedisConnection::connect_and_read(std::shared_ptr<RedisConnection> se
   }
 }
 
+// Error replies that say the server cannot serve now (a replica being promoted, out of memory,
+// a script running too long, still loading, not authenticated) rather than that the command was
+// wrong: callers treat them as the store being away.
+bool server_state_error(const resp::ErrorReply& e) {
+  for (const char* code : {"READONLY", "OOM", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "NOAUTH",
+                           "WRONGPASS", "NOPERM", "CLUSTERDOWN"})
+    if (e.starts_with(code)) return true;
+  return false;
+}
+
 void RedisConnection::answer(resp::Parsed parsed) {
   auto waiter = std::move(pending_.front().waiter);
   pending_.pop_front();
   if (!waiter) return;  // its caller stopped waiting at its deadline
-  if (parsed.error)
+  if (parsed.error && server_state_error(*parsed.error)) {
+    if (metrics_.unavailable) metrics_.unavailable->increment();
+    waiter->complete(std::make_exception_ptr(unavailable(*endpoint_, parsed.error->what())), {});
+  } else if (parsed.error)
     waiter->complete(std::make_exception_ptr(std::move(*parsed.error)), {});
   else
     waiter->complete_now(std::move(parsed.reply));

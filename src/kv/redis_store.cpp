@@ -125,6 +125,9 @@ class RedisSubscriber : public std::enable_shared_from_this<RedisSubscriber> {
   Task<void> serve() {
     auto connected = co_await connect_to(*endpoint_, Deadline::after(timeout_));
     socket_ = std::make_shared<tcp::socket>(std::move(connected));
+    if (closed()) co_return;  // close() ran while connecting: its socket was not there to close
+    // A half-open connection would stop messages silently: the kernel probes an idle one.
+    socket_->set_option(asio::socket_base::keep_alive(true));
     std::vector<std::string> names;
     {
       std::lock_guard lock(mutex_);
@@ -152,12 +155,17 @@ class RedisSubscriber : public std::enable_shared_from_this<RedisSubscriber> {
     std::lock_guard lock(mutex_);
     auto it = channels_.find((*list)[1].text());
     if (it == channels_.end()) return;
-    if (kind == "message") {
-      for (const auto& h : it->second) h.on_message((*list)[2].text());
-    } else if (kind == "subscribe") {
-      // Subscribed (again): what was published before is not coming.
-      for (const auto& h : it->second)
-        if (h.on_gap) h.on_gap();
+    // Under the lock, so that none runs once close() has returned; a handler must not call
+    // subscribe() or close(), and what it throws is dropped.
+    try {
+      if (kind == "message") {
+        for (const auto& h : it->second) h.on_message((*list)[2].text());
+      } else if (kind == "subscribe") {
+        // Subscribed (again): what was published before is not coming.
+        for (const auto& h : it->second)
+          if (h.on_gap) h.on_gap();
+      }
+    } catch (const std::exception&) {
     }
   }
 

@@ -94,3 +94,6 @@ def test_counter_replicas_count_together(start_service, redis_server, tmp_path):
     again = requests.post(b.url + "/api/v1/counters/visits", headers=once)
     assert again.json()["value"] == 3 and again.headers["Idempotent-Replayed"] == "true"
     assert requests.get(b.url + "/api/v1/counters/visits").json() == {"name": "visits", "value": 3}
+    bad = requests.post(a.url + "/api/v1/counters/" + "x" * 65)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "name"
+    assert requests.post(a.url + "/api/v1/counters/a%20b").status_code == 422

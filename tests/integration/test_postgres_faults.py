@@ -46,7 +46,7 @@ def test_a_postgres_restart_under_load(start_service, tmp_path):
         time.sleep(1.5)
         pg.start(wipe=False)
         up_at = time.monotonic()
-        time.sleep(2.5)
+        time.sleep(5.0)
         stop.set()
         for t in threads:
             t.join()
@@ -60,8 +60,9 @@ def test_a_postgres_restart_under_load(start_service, tmp_path):
         assert max(a[3] for a in unavailable) < 2.5  # quick: never past DATABASE_TIMEOUT
         # Before the stop and a moment after the start, every write succeeded.
         assert all(a[0] == 201 for a in answers if a[4] < down_at - 0.05)
-        assert all(a[0] == 201 for a in answers if a[4] > up_at + 1.0), \
-            [a for a in answers if a[4] > up_at + 1.0 and a[0] != 201][:3]
+        # Back within the pool's reconnect backoff (it doubles to 3.2 s over this outage).
+        assert all(a[0] == 201 for a in answers if a[4] > up_at + 3.5), \
+            [a for a in answers if a[4] > up_at + 3.5 and a[0] != 201][:3]
         assert ready_during == 503 and ready_after == 200
         # Every 201 is a row. A row without its 201 can only be a write in flight when the
         # server went down (committed, its answer lost with the connection): at most one per

@@ -40,8 +40,8 @@ class Redis:
             try:
                 if self.cli("PING") == "PONG":
                     return self
-            except (OSError, subprocess.SubprocessError):
-                pass
+            except (OSError, subprocess.SubprocessError, RuntimeError):
+                pass  # not listening yet
             time.sleep(0.05)
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "run_sync.hpp"
 #include "svckit/auth/middleware.hpp"
 #include "svckit/auth/rate_limit.hpp"
@@ -235,4 +237,19 @@ TEST(RateLimit, LeasedBatchesNeverAdmitMoreThanTheLimit) {
     allowed += call_on(loop, i % 3 ? replica_b : replica_a, "10.0.0.9").status == 200;
   EXPECT_LE(allowed, 1000 + 1) << "one token refills in 3.6 s";
   EXPECT_GE(allowed, 1000 - 2 * 10);
+}
+
+// A lease a slow client does not use up is given back: its bucket is not drained by leases.
+TEST(RateLimit, UnusedLeasedTokensAreGivenBack) {
+  LoopThread loop;
+  auto store = svckit::kv::open_store(test_redis_url(), {.loops = {&loop.context()}});
+  auto h = limited({rate_limit({.limit = 1000,
+                                .window = std::chrono::seconds(3600),
+                                .store = store.get(),
+                                .name = "test-" + svckit::uuid_v4(),
+                                .shared_lease = 0.01})});
+  EXPECT_EQ(call_on(loop, h, "10.0.0.7").headers["RateLimit-Remaining"], "999");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the lease (1 s) expires
+  // 9 leased tokens went back, 10 more were leased, 1 used: 998 left, not 989.
+  EXPECT_EQ(call_on(loop, h, "10.0.0.7").headers["RateLimit-Remaining"], "998");
 }
