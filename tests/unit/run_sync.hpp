@@ -16,6 +16,7 @@ T run_sync(svckit::Task<T> task) {
 }
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -23,10 +24,19 @@ T run_sync(svckit::Task<T> task) {
 // one call (a health evaluation still running) does not hold up the next.
 class LoopThread {
  public:
-  LoopThread() : guard_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  LoopThread()
+      : guard_(io_.get_executor()), thread_([this] {
+          io_.run();
+          ran_out_.set_value();
+        }) {}
+  // Work still owed to the loop (a blocking-pool thread in the middle of posting a result back,
+  // holding a tracked executor) gets a moment to finish, so that nothing touches the io_context
+  // once it is gone; work that never ends (a connection's reader) is stopped.
   ~LoopThread() {
     guard_.reset();
-    io_.stop();
+    if (ran_out_.get_future().wait_for(std::chrono::milliseconds(100)) !=
+        std::future_status::ready)
+      io_.stop();
     thread_.join();
   }
   boost::asio::io_context& context() { return io_; }
@@ -42,5 +52,6 @@ class LoopThread {
  private:
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::promise<void> ran_out_;  // set when run() returned by itself
   std::thread thread_;
 };
