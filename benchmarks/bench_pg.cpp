@@ -165,13 +165,14 @@ double through_svckit(const std::string& url, int connections, int seconds) {
 int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "fill") return fill(argv[2]);
   if (argc != 5) {
-    std::fprintf(stderr,
-                 "usage: bench_pg fill URL | bench_pg svckit|bare|pipelined URL CONNECTIONS SECONDS\n");
+    std::fprintf(
+        stderr,
+        "usage: bench_pg fill URL | bench_pg svckit|bare|pipelined URL CONNECTIONS SECONDS\n");
     return 2;
   }
   std::string mode = argv[1], url = argv[2];
   int connections = std::atoi(argv[3]), seconds = std::atoi(argv[4]);
-  double qps = mode == "bare"       ? bare(url, connections, seconds)
+  double qps = mode == "bare"        ? bare(url, connections, seconds)
                : mode == "pipelined" ? pipelined(url, connections, seconds, 16)
                                      : through_svckit(url, connections, seconds);
   std::printf("%.0f\n", qps);

@@ -34,8 +34,7 @@ class LoopThread {
   // once it is gone; work that never ends (a connection's reader) is stopped.
   ~LoopThread() {
     guard_.reset();
-    if (ran_out_.get_future().wait_for(std::chrono::milliseconds(100)) !=
-        std::future_status::ready)
+    if (ran_out_.get_future().wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
       io_.stop();
     thread_.join();
   }
