@@ -17,17 +17,14 @@ const char* const kHeader = "Idempotency-Key";
 
 // The caller a key belongs to, hashed (a token is long and secret).
 std::string scope_of(const http::Request& req) {
-  if (const auto* who = auth::principal(req)) return auth::api_key_hash("p:" + who->id);
-  if (auto a = req.header("Authorization")) return auth::api_key_hash("a:" + std::string(*a));
-  if (auto k = req.header("X-API-Key")) return auth::api_key_hash("k:" + std::string(*k));
-  return auth::api_key_hash("ip:" + req.remote_address());
+  if (const auto* who = auth::principal(req)) return auth::sha256_hex({"p:", who->id});
+  if (auto a = req.header("Authorization")) return auth::sha256_hex({"a:", *a});
+  if (auto k = req.header("X-API-Key")) return auth::sha256_hex({"k:", *k});
+  return auth::sha256_hex({"ip:", req.remote_address()});
 }
 
 std::string fingerprint_of(const http::Request& req) {
-  std::string all;
-  all.reserve(req.method_name().size() + req.target().size() + req.body().size() + 2);
-  all.append(req.method_name()).append(" ").append(req.target()).append("\n").append(req.body());
-  return auth::api_key_hash(all);
+  return auth::sha256_hex({req.method_name(), " ", req.target(), "\n", req.body()});
 }
 
 // What the store holds under a key: "P<fingerprint><nonce>" while the first request runs (the

@@ -53,8 +53,15 @@ std::optional<std::string> api_key_prefix(std::string_view key) {
 }
 
 std::string api_key_hash(std::string_view key) {
+  return sha256_hex({key});
+}
+
+std::string sha256_hex(std::initializer_list<std::string_view> parts) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  for (auto part : parts) SHA256_Update(&ctx, part.data(), part.size());
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  SHA256_Final(digest, &ctx);
   return hex(digest, sizeof digest);
 }
 

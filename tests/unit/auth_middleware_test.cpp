@@ -7,6 +7,7 @@
 #include "svckit/auth/revocations.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/kv/store.hpp"
+#include "test_databases.hpp"
 
 using namespace svckit::auth;
 using svckit::Task;
@@ -253,4 +254,27 @@ TEST(AuthMiddleware, RevokedTokensAreRefusedEvenWhenRemembered) {
   // An entry past its expiry is not kept: the token's own exp refuses it by then.
   run_sync(revoked.revoke("gone", std::chrono::system_clock::now() - std::chrono::seconds(1)));
   EXPECT_EQ(revoked.size(), 1u);
+}
+
+// Anyone who can publish on the revocation channel can send anything: malformed announcements
+// revoke nothing and break nothing; a well-formed one still arrives.
+TEST(Revocations, MalformedAnnouncementsRevokeNothing) {
+  LoopThread loop;
+  auto store = svckit::kv::open_store(test_redis_url(), {.loops = {&loop.context()}});
+  svckit::auth::Revocations revoked(*store);
+  auto future_ms = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count() +
+                                  60'000);
+  auto good = svckit::uuid_v4();
+  for (int i = 0; i < 200 && !revoked.revoked(good); ++i) {
+    for (const char* hostile : {"no-space", "id not-a-number", "id -5", "", " ", "id 1e400"})
+      loop.run(store->publish("svckit:revocations", hostile));
+    loop.run(store->publish("svckit:revocations", std::string(64 << 10, 'x') + " 1"));
+    loop.run(store->publish("svckit:revocations", good + " " + future_ms));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // until subscribed
+  }
+  EXPECT_TRUE(revoked.revoked(good));
+  EXPECT_EQ(revoked.size(), 1u);
+  for (const char* id : {"no-space", "id", "", "x"}) EXPECT_FALSE(revoked.revoked(id)) << id;
 }

@@ -17,6 +17,7 @@
 #include "svckit/error.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/kv/store.hpp"
+#include "test_databases.hpp"
 
 using namespace std::chrono_literals;
 using svckit::Deadline;
@@ -25,11 +26,6 @@ using svckit::kv::Reply;
 using svckit::kv::Store;
 
 namespace {
-
-std::string test_redis_url() {
-  const char* url = std::getenv("SVCKIT_TEST_REDIS_URL");
-  return url ? url : SVCKIT_TEST_REDIS_URL_DEFAULT;
-}
 
 Task<void> sleep_for(std::chrono::milliseconds how_long) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, how_long);
@@ -202,6 +198,7 @@ class SilentServer {
   }
   ~SilentServer() { ::close(fd_); }
   int port() const { return port_; }
+  int fd() const { return fd_; }
 
  private:
   int fd_;
@@ -285,3 +282,46 @@ TEST(KvRedis, UrlsAreCheckedAndPasswordsMasked) {
 }
 
 }  // namespace
+
+namespace {
+
+// Accepts one connection and answers whatever it is sent with something that is not RESP.
+class GarbageServer {
+ public:
+  GarbageServer() : thread_([this] { serve(); }) {}
+  ~GarbageServer() {
+    ::shutdown(listener_.fd(), SHUT_RDWR);
+    thread_.join();
+  }
+  int port() const { return listener_.port(); }
+
+ private:
+  void serve() {
+    int fd = ::accept(listener_.fd(), nullptr, nullptr);
+    if (fd < 0) return;
+    char buffer[256];
+    if (::recv(fd, buffer, sizeof buffer, 0) > 0) {
+      const char garbage[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+      ::send(fd, garbage, sizeof garbage - 1, MSG_NOSIGNAL);
+    }
+    ::recv(fd, buffer, sizeof buffer, 0);  // until the client closes
+    ::close(fd);
+  }
+  SilentServer listener_;  // before thread_: listening before it accepts
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST(KvRedis, AServerThatAnswersGarbageIsUnavailableNotACrash) {
+  GarbageServer garbage;
+  LoopThread loop;
+  auto kv = svckit::kv::open_store("redis://127.0.0.1:" + std::to_string(garbage.port()),
+                                   {.loops = {&loop.context()}});
+  try {
+    loop.run(kv->get("k"));
+    FAIL() << "garbage taken for a reply";
+  } catch (const svckit::ServiceUnavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("unreadable reply"), std::string::npos) << e.what();
+  }
+}

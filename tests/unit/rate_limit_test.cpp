@@ -8,6 +8,7 @@
 #include "svckit/ids.hpp"
 #include "svckit/kv/store.hpp"
 #include "svckit/metrics/registry.hpp"
+#include "test_databases.hpp"
 
 using namespace svckit::auth;
 using svckit::Task;
@@ -142,11 +143,6 @@ TEST(RateLimit, StaysWithinItsClientBound) {
 
 // Shared limits: two limiters on one store are two replicas of a service behind one balancer.
 namespace {
-
-std::string test_redis_url() {
-  const char* url = std::getenv("SVCKIT_TEST_REDIS_URL");
-  return url ? url : SVCKIT_TEST_REDIS_URL_DEFAULT;
-}
 
 Answer call_on(LoopThread& loop, const Handler& h, std::string ip) {
   Request req(svckit::http::Method::get, "GET", "/x", {}, "");

@@ -1,7 +1,7 @@
 #pragma once
-// The databases the unit tests use: the PostgreSQL ctest starts (tests/unit/CMakeLists.txt),
-// unless SVCKIT_TEST_POSTGRES_URL / SVCKIT_TEST_POSTGRES_ADMIN_URL name another, and fresh
-// empty databases of either backend.
+// The databases the unit tests use: the PostgreSQL and Redis ctest starts
+// (tests/unit/CMakeLists.txt), unless SVCKIT_TEST_POSTGRES_URL / _ADMIN_URL /
+// SVCKIT_TEST_REDIS_URL name others, and fresh empty databases of either SQL backend.
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +15,11 @@
 inline std::string test_postgres_url() {
   const char* url = std::getenv("SVCKIT_TEST_POSTGRES_URL");
   return url ? url : SVCKIT_TEST_POSTGRES_URL_DEFAULT;
+}
+// The Redis ctest starts (with a password), unless SVCKIT_TEST_REDIS_URL names another.
+inline std::string test_redis_url() {
+  const char* url = std::getenv("SVCKIT_TEST_REDIS_URL");
+  return url ? url : SVCKIT_TEST_REDIS_URL_DEFAULT;
 }
 inline std::string test_postgres_admin_url() {
   const char* url = std::getenv("SVCKIT_TEST_POSTGRES_ADMIN_URL");

@@ -20,7 +20,7 @@ SharedResponseCache::SharedResponseCache(svckit::kv::Store& store, std::chrono::
                    .add({})) {}
 
 std::string SharedResponseCache::slot_of(const std::string& key) {
-  return "ai:cache:" + svckit::auth::api_key_hash(key);  // SHA-256
+  return "ai:cache:" + svckit::auth::sha256_hex({key});
 }
 
 svckit::Task<std::optional<Completion>> SharedResponseCache::find(const std::string& key,
