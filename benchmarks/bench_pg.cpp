@@ -4,7 +4,8 @@
 //   bench_pg bare URL CONNECTIONS SECONDS     a bare libpq program: a thread per connection,
 //                                            PQexecPrepared in a loop
 //   bench_pg pipelined URL CONNECTIONS SECONDS  the same in libpq's pipeline mode, 16 queries
-//                                            in flight per connection
+//                                            in flight per connection, one Sync per 16
+//   bench_pg pipelined_each URL CONNECTIONS SECONDS  the same with a Sync after each query
 // Both read the table `items` (id TEXT PRIMARY KEY, title TEXT, body TEXT) of 10,000 rows that
 // `bench_pg fill URL` makes. Prints one line: queries per second. benchmarks/pg_load.py runs
 // the two side by side.
@@ -78,9 +79,9 @@ double bare(const std::string& url, int connections, int seconds) {
   return done / std::chrono::duration<double>(Clock::now() - started).count();
 }
 
-// libpq's pipeline mode: each connection sends `depth` queries, one sync, then reads their
-// results; what pipelining could give a pool with the same connections (or with fewer).
-double pipelined(const std::string& url, int connections, int seconds, int depth) {
+// libpq's pipeline mode: each connection sends `depth` queries, one sync (or one after each),
+// then reads their results; what pipelining could give a pool with the same connections.
+double pipelined(const std::string& url, int connections, int seconds, int depth, bool sync_each) {
   std::atomic<long> done{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -97,15 +98,17 @@ double pipelined(const std::string& url, int connections, int seconds, int depth
           k = key(i++);
           const char* values[] = {k.c_str()};
           if (PQsendQueryPrepared(c, "s", 1, values, nullptr, nullptr, 0) != 1) std::abort();
+          if (sync_each) PQpipelineSync(c);
         }
-        PQpipelineSync(c);
+        if (!sync_each) PQpipelineSync(c);
         for (int q = 0; q < depth; ++q) {
           PGresult* r = PQgetResult(c);
           if (PQntuples(r) != 1) std::abort();
           PQclear(r);
-          PQclear(PQgetResult(c));  // the null that ends each query's results
+          PQclear(PQgetResult(c));                 // the null that ends each query's results
+          if (sync_each) PQclear(PQgetResult(c));  // its sync's
         }
-        PQclear(PQgetResult(c));  // the sync's
+        if (!sync_each) PQclear(PQgetResult(c));  // the sync's
         n += depth;
       }
       done += n;
@@ -165,16 +168,17 @@ double through_svckit(const std::string& url, int connections, int seconds) {
 int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "fill") return fill(argv[2]);
   if (argc != 5) {
-    std::fprintf(
-        stderr,
-        "usage: bench_pg fill URL | bench_pg svckit|bare|pipelined URL CONNECTIONS SECONDS\n");
+    std::fprintf(stderr,
+                 "usage: bench_pg fill URL | bench_pg svckit|bare|pipelined|pipelined_each URL "
+                 "CONNECTIONS SECONDS\n");
     return 2;
   }
   std::string mode = argv[1], url = argv[2];
   int connections = std::atoi(argv[3]), seconds = std::atoi(argv[4]);
-  double qps = mode == "bare"        ? bare(url, connections, seconds)
-               : mode == "pipelined" ? pipelined(url, connections, seconds, 16)
-                                     : through_svckit(url, connections, seconds);
+  double qps = mode == "bare"             ? bare(url, connections, seconds)
+               : mode == "pipelined"      ? pipelined(url, connections, seconds, 16, false)
+               : mode == "pipelined_each" ? pipelined(url, connections, seconds, 16, true)
+                                          : through_svckit(url, connections, seconds);
   std::printf("%.0f\n", qps);
   return 0;
 }

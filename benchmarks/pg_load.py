@@ -2,7 +2,8 @@
 """svckit on PostgreSQL, side by side in one run, on a PostgreSQL 15 started here:
 
 1. The SDK's pool against a bare libpq program: single-row SELECTs by primary key on the same
-   number of connections (build/bin/bench_pg), interleaved rounds, median of each.
+   number of connections (build/bin/bench_pg), interleaved rounds, median of each; and, as the
+   ceiling, the bare program in libpq's pipeline mode (16 in flight per connection).
 2. GET /api/v1/tasks/{id} with a JWT, uncached (the Task Manager on PostgreSQL keeps no cache),
    against the monolith's stack doing the same: FastAPI + psycopg2 on uvicorn with as many
    workers as cores, the same pool size in all, the token checked on both sides (wrk).
@@ -30,7 +31,7 @@ POOL = 8  # connections per process: svckit's DATABASE_POOL_SIZE, uvicorn's two 
 
 def pool_rounds(pg_url, rounds, seconds):
     subprocess.run([str(h.BIN / "bench_pg"), "fill", pg_url], check=True, capture_output=True)
-    measured = {"bare": [], "svckit": []}
+    measured = {"bare": [], "svckit": [], "pipelined": []}
     for r in range(rounds):
         for mode in measured:
             out = subprocess.run([str(h.BIN / "bench_pg"), mode, pg_url, str(POOL), str(seconds)],
@@ -104,6 +105,8 @@ def main():
     print(f"{'pool: bare libpq':36s} {pool['bare']:>10.0f} queries/s  ({POOL} connections)")
     print(f"{'pool: svckit Database::read':36s} {pool['svckit']:>10.0f} queries/s  "
           f"{pool['svckit'] / pool['bare']:.2f}x bare (target >= 0.9x)")
+    print(f"{'pool: bare libpq, pipelined x16':36s} {pool['pipelined']:>10.0f} queries/s  "
+          f"svckit is {pool['svckit'] / pool['pipelined']:.2f}x of it")
     f, s = results["fastapi"], results["svckit"]
     for name, m in (("tasks: FastAPI + psycopg2", f), ("tasks: svckit task-manager", s)):
         print(f"{name:36s} {m['rps']:>10.0f} req/s  p50 {m['p50_ms']:.2f} ms  p99 {m['p99_ms']:.2f} ms"

@@ -62,6 +62,11 @@ void throw_result_error(const PGresult* result, std::string_view what) {
   throw DatabaseError(message);
 }
 
+std::exception_ptr copy_refused() {
+  return std::make_exception_ptr(
+      DatabaseError("statement failed: COPY to or from the client is not supported here"));
+}
+
 namespace {
 
 bool same_names(const std::vector<std::string>& names, const PGresult* result, int cols) {
@@ -243,6 +248,11 @@ Task<PGresult*> PgConnection::finish(Deadline deadline) {
     }
     PGresult* r = PQgetResult(conn_);
     if (!r) break;
+    if (starts_copy(r)) {  // libpq would hand this result back forever
+      PQclear(r);
+      usable_ = false;
+      std::rethrow_exception(copy_refused());
+    }
     // Of several results (a multi-statement command) the last counts, unless one failed.
     if (last && PQresultStatus(last.get()) == PGRES_FATAL_ERROR)
       PQclear(r);

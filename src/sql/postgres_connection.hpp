@@ -37,6 +37,14 @@ struct SerializationFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What a statement that starts a COPY from or to the client throws (a DatabaseError): svckit
+// does not drive the COPY sub-protocol, and the connection it started on is given up.
+std::exception_ptr copy_refused();
+inline bool starts_copy(const PGresult* result) {
+  auto status = PQresultStatus(result);
+  return status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH;
+}
+
 // Rows of a successful result, values typed by their column types. `columns` holds the names
 // of an earlier result of the same statement, reused when they are the same (no allocation).
 Result to_result(const PGresult* result,
@@ -79,6 +87,10 @@ class PgConnection {
   // Outside a transaction (no statement left one open).
   bool idle_in_no_transaction() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
   Clock::time_point idle_since;
+
+  // For a PgPipeline, which drives the connection itself once made.
+  PGconn* native() const { return conn_; }
+  boost::asio::posix::stream_descriptor& socket() { return socket_; }
 
  private:
   PgConnection(boost::asio::any_io_executor executor, PGconn* conn);

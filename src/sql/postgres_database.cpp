@@ -15,6 +15,7 @@
 
 #include "backends.hpp"
 #include "postgres_connection.hpp"
+#include "postgres_pipeline.hpp"
 #include "svckit/meter.hpp"
 
 namespace svckit::sql {
@@ -30,6 +31,7 @@ struct PoolMetrics {
   meter::Gauge* waiting = nullptr;
   meter::Histogram* wait_seconds = nullptr;
   meter::Counter* timeouts = nullptr;
+  PipelineMetrics pipeline;
 
   PoolMetrics() = default;
   PoolMetrics(meter::Meter* m, const std::string& role) {
@@ -48,6 +50,14 @@ struct PoolMetrics {
     timeouts = &m->counters("db_pool_timeouts_total",
                             "Calls that got no database connection or answer by their deadline.")
                     .add(labels);
+    pipeline.reads = &m->counters("db_pipelined_reads_total",
+                                  "Reads sent on the pipelined connection (docs/sql.md).")
+                          .add(labels);
+    pipeline.batches =
+        &m->counters("db_pipeline_batches_total",
+                     "Batches of reads sent together on the pipelined connection, one Sync each.")
+             .add(labels);
+    pipeline.timeouts = timeouts;
   }
   static void add(meter::Gauge* g, int by) {
     if (g) g->add(by);
@@ -59,6 +69,7 @@ struct Endpoint {
   std::string conninfo;
   std::string shown;  // the URL, password masked
   std::size_t per_loop;
+  milliseconds statement_timeout;  // the server's, set in conninfo
   PoolMetrics metrics;
   // Reconnect backoff, from any loop: no connection is tried before retry_at after a failure.
   std::mutex mutex;
@@ -89,11 +100,55 @@ struct Endpoint {
   throw ServiceUnavailable("database " + e.shown + " unavailable: " + why, 1);
 }
 
-// The connections of one endpoint on one loop. Used only from that loop.
+// The connections of one endpoint on one loop. Used only from that loop. With two or more per
+// loop, one of them is the pipelined connection for reads (PgPipeline); the others serve
+// writes and transactions, and reads while the pipeline is held up or not open yet.
 class LoopPool {
  public:
   explicit LoopPool(std::shared_ptr<Endpoint> endpoint) : endpoint_(std::move(endpoint)) {}
   // No metric is touched on destruction: loops (and their pools) outlive the App's metrics.
+  ~LoopPool() {
+    if (pipeline_) pipeline_->close();
+  }
+
+  // The pipelined connection when it is open and not held up by a slow statement, else null.
+  std::shared_ptr<PgPipeline> pipeline() {
+    drop_pipeline_if_lost();
+    if (!pipeline_ || pipeline_->held_up(Clock::now())) return nullptr;
+    return pipeline_;
+  }
+  // A pipelined connection that failed gives its slot back.
+  void drop_pipeline_if_lost() {
+    if (pipeline_ && !pipeline_->usable()) drop_pipeline();
+  }
+  // Whether open_pipeline() may open one now: none is open or opening, and a connection is
+  // idle or may be made.
+  bool may_open_pipeline() const {
+    return !pipeline_ && !opening_pipeline_ && endpoint_->per_loop >= 2 &&
+           (!idle_.empty() || open_ < endpoint_->per_loop);
+  }
+  // Opens the pipelined connection on an idle connection or a new one; null when it cannot
+  // (the caller reads on a connection of its own, which reports why).
+  Task<std::shared_ptr<PgPipeline>> open_pipeline(Deadline deadline) {
+    opening_pipeline_ = true;
+    std::unique_ptr<PgConnection> c;
+    try {
+      c = co_await take(deadline);
+    } catch (const std::exception&) {
+    }
+    std::shared_ptr<PgPipeline> opened;
+    if (c) {
+      try {
+        opened = co_await PgPipeline::open(std::move(c), endpoint_->statement_timeout,
+                                           endpoint_->metrics.pipeline, deadline);
+      } catch (const std::exception&) {
+        drop_pipeline();  // the connection it was given is gone: its slot is free
+      }
+    }
+    opening_pipeline_ = false;
+    pipeline_ = opened;
+    co_return opened;
+  }
 
   Task<std::unique_ptr<PgConnection>> take(Deadline deadline) {
     auto& m = endpoint_->metrics;
@@ -180,6 +235,14 @@ class LoopPool {
     idle_.clear();
   }
 
+  // A pipelined connection that failed: its slot is free again.
+  void drop_pipeline() {
+    pipeline_.reset();
+    --open_;
+    PoolMetrics::add(endpoint_->metrics.in_use, -1);
+    wake_one_for_slot();
+  }
+
  private:
   struct Waiter {
     asio::steady_timer timer;
@@ -196,8 +259,10 @@ class LoopPool {
 
   std::shared_ptr<Endpoint> endpoint_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
-  std::size_t open_ = 0;
+  std::size_t open_ = 0;  // the pipelined connection included
   std::deque<Waiter*> waiters_;
+  std::shared_ptr<PgPipeline> pipeline_;
+  bool opening_pipeline_ = false;
 };
 
 // Every endpoint's pool on one loop: an Asio service of the loop, so that connections close
@@ -342,9 +407,23 @@ class PostgresDatabase final : public Database {
     const auto& endpoint = read_only && replica_ ? replica_ : primary_;
     auto executor = co_await asio::this_coro::executor;
     LoopPool& pool = pool_of(executor, endpoint);
+    int attempt = 0;
+    if (read_only) {
+      auto pipeline = pool.pipeline();
+      if (!pipeline && pool.may_open_pipeline()) pipeline = co_await pool.open_pipeline(deadline);
+      if (pipeline) {
+        try {
+          co_return co_await pipeline->read(sql, params, deadline);
+        } catch (const ConnectionLost&) {
+          attempt = 1;  // lost with the pipelined connection: once more on one of its own
+        }
+        pool.drop_pipeline_if_lost();
+        pool.close_idle();
+      }
+    }
     // A read on a connection that died while idle (the server restarted) is tried once more
     // on a new one; a write is not (it may have been applied): it answers 503.
-    for (int attempt = 0;; ++attempt) {
+    for (;; ++attempt) {
       auto c = co_await pool.take(deadline);
       std::optional<Result> result;
       std::exception_ptr failure;
@@ -442,6 +521,7 @@ class PostgresDatabase final : public Database {
     e->shown = redacted_url(url);
     e->per_loop =
         std::max<std::size_t>(1, options.pool_size / std::max<std::size_t>(1, options.loops));
+    e->statement_timeout = options.timeout;
     e->metrics = PoolMetrics(options.meter, role);
     // The server's own cap on a statement, should a client never come back for its answer.
     e->conninfo = url + (url.find('?') == std::string::npos ? "?" : "&") +
