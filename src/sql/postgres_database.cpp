@@ -10,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
 #include <mutex>
-#include <random>
 #include <unordered_map>
 
 #include "backends.hpp"
@@ -461,7 +460,7 @@ class PostgresDatabase final : public Database {
         co_await work(tx);
         co_await c->command("COMMIT", deadline);
       } catch (const SerializationFailure&) {
-        retry = attempt < options.attempts;
+        retry = attempt < options.retry.max_attempts;
         failure = std::current_exception();
       } catch (...) {
         failure = std::current_exception();
@@ -484,7 +483,7 @@ class PostgresDatabase final : public Database {
           rethrow_lost(failure);
         }
       }
-      co_await backoff(attempt, deadline);
+      co_await backoff(options.retry.backoff(attempt), deadline);
     }
   }
 
@@ -549,9 +548,7 @@ class PostgresDatabase final : public Database {
     }
   }
 
-  static Task<void> backoff(int attempt, Deadline deadline) {
-    thread_local std::minstd_rand random{std::random_device{}()};
-    auto wait = milliseconds(std::uniform_int_distribution<int>(1, 10 * attempt)(random));
+  static Task<void> backoff(milliseconds wait, Deadline deadline) {
     if (deadline.remaining() <= wait)
       throw ServiceUnavailable("transaction kept conflicting until its deadline", 1);
     asio::steady_timer timer(co_await asio::this_coro::executor, wait);

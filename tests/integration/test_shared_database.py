@@ -69,7 +69,14 @@ def burst(targets):
         answer = b""
         while b"\r\n\r\n" not in answer:
             answer += sock.recv(65536)
-        statuses.append(int(answer.split(b" ", 2)[1]))
+        status = int(answer.split(b" ", 2)[1])
+        if status != 200:  # shown with its reason
+            head, body = answer.split(b"\r\n\r\n", 1)
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += sock.recv(65536)
+            status = (status, body.decode())
+        statuses.append(status)
         sock.close()
     return statuses
 

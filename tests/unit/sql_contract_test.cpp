@@ -195,8 +195,8 @@ TEST_P(SqlContract, ConcurrentReadModifyWritesLoseNoUpdate) {
       auto n = r.rows.at(0).integer("n");
       co_await tx.execute("UPDATE c SET n = ? WHERE id = 'x'", n + 1);
     };
-    co_await db_->transaction(work,
-                              {.isolation = svckit::sql::Isolation::serializable, .attempts = 50});
+    co_await db_->transaction(
+        work, {.isolation = svckit::sql::Isolation::serializable, .retry = {.max_attempts = 50}});
   };
   LoopThread other;
   std::vector<std::future<void>> done;

@@ -18,6 +18,7 @@
 #include "svckit/blocking_pool.hpp"
 #include "svckit/context.hpp"
 #include "svckit/error.hpp"
+#include "svckit/resilience/retry_policy.hpp"
 #include "svckit/sql/result.hpp"
 #include "svckit/sql/value.hpp"
 #include "svckit/task.hpp"
@@ -63,9 +64,12 @@ enum class Isolation { read_committed, repeatable_read, serializable };
 struct TransactionOptions {
   Isolation isolation = Isolation::read_committed;
   bool read_only = false;
-  // Attempts when the database reports a serialization failure or a deadlock: the work runs
-  // again from the start after a short random backoff, so it must only touch the database.
-  int attempts = 5;
+  // When the database reports a serialization failure or a deadlock the work runs again from
+  // the start, so it must only touch the database. The backoff grows and is drawn at random so
+  // that contenders that failed together do not meet again; the deadline bounds it too.
+  RetryPolicy retry{.max_attempts = 10,
+                    .initial_backoff = std::chrono::milliseconds(2),
+                    .max_backoff = std::chrono::milliseconds(100)};
 };
 
 // One schema step. Versions are applied in order, once, and recorded; `down` undoes it.
@@ -140,7 +144,7 @@ class Database {
 
   // Runs `work(Transaction&)`, a coroutine, inside a transaction: committed when it returns,
   // rolled back when it throws (and the exception propagates). A serialization failure or
-  // deadlock runs it again (TransactionOptions::attempts).
+  // deadlock runs it again (TransactionOptions::retry).
   //   auto t = co_await db.transaction([&](sql::Transaction& tx) -> Task<std::optional<Task>> {
   //     auto r = co_await tx.execute("SELECT ... WHERE id = ?", id); ... co_return t; });
   template <class F>
