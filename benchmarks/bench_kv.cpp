@@ -1,10 +1,12 @@
 // svckit::kv on Redis with the load redis-benchmark makes, so that the two compare:
-//   bench_kv URL COMMAND CONNECTIONS PIPELINE REQUESTS [LOOPS]
+//   bench_kv URL COMMAND CONNECTIONS PIPELINE REQUESTS [LOOPS] [--batch]
 // COMMAND: get, set or incr (redis-benchmark's keys: "key:__rand_int__", "counter:__rand_int__",
 // a 3-byte value). LOOPS I/O loops (default 2, this machine's cores), each on its own thread
-// with CONNECTIONS / LOOPS connections, and PIPELINE coroutines per connection each awaiting one
-// call at a time: the store writes what a connection's callers asked together, so PIPELINE
-// calls are in flight on each connection, as with redis-benchmark -P. Prints requests/s.
+// with CONNECTIONS / LOOPS connections. Calls: PIPELINE coroutines per connection each awaiting
+// one call at a time; the store writes what a connection's callers asked together, so PIPELINE
+// calls are in flight on each connection. --batch: one coroutine per connection awaiting a
+// kv::Batch of PIPELINE commands at a time, which is what redis-benchmark -P does (P commands
+// written at once, their replies awaited together). Prints requests/s.
 // benchmarks/kv_load.py runs it beside redis-benchmark.
 #include <algorithm>
 #include <atomic>
@@ -35,12 +37,28 @@ svckit::Task<void> caller(svckit::kv::Store& kv, std::string command, long count
   }
 }
 
+svckit::Task<void> batch_caller(svckit::kv::Store& kv, std::string command, int size, long count) {
+  svckit::kv::Batch batch;
+  for (int i = 0; i < size; ++i) {
+    if (command == "get")
+      batch.get("key:__rand_int__");
+    else if (command == "set")
+      batch.set("key:__rand_int__", "xxx");
+    else
+      batch.increment("counter:__rand_int__");
+  }
+  for (long i = 0; i < count; i += size) co_await kv.run(batch);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool batches = argc > 1 && std::string(argv[argc - 1]) == "--batch";
+  if (batches) --argc;
   if (argc != 6 && argc != 7) {
     std::fprintf(stderr,
-                 "usage: bench_kv URL get|set|incr CONNECTIONS PIPELINE REQUESTS [LOOPS]\n");
+                 "usage: bench_kv URL get|set|incr CONNECTIONS PIPELINE REQUESTS [LOOPS] "
+                 "[--batch]\n");
     return 2;
   }
   std::string url = argv[1], command = argv[2];
@@ -71,17 +89,25 @@ int main(int argc, char** argv) {
   }
   long per_caller = requests / (static_cast<long>(connections) * pipeline);
   int callers_per_loop = pipeline * connections / loop_count;
+  if (batches) {
+    per_caller *= pipeline;  // commands, in batches of `pipeline`
+    callers_per_loop = connections / loop_count;
+  }
   for (auto& loop : loops) {
     auto done = stop_when_done(*loop, callers_per_loop);
     for (int p = 0; p < callers_per_loop; ++p)
-      boost::asio::co_spawn(*loop, caller(*kv, command, per_caller), done);
+      boost::asio::co_spawn(*loop,
+                            batches ? batch_caller(*kv, command, pipeline, per_caller)
+                                    : caller(*kv, command, per_caller),
+                            done);
   }
   auto started = Clock::now();
   std::vector<std::thread> threads;
   for (auto& loop : loops) threads.emplace_back([&loop] { loop->run(); });
   for (auto& t : threads) t.join();
   double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  std::printf("%.0f\n", static_cast<double>(per_caller * connections * pipeline) / seconds);
+  long commands = per_caller * callers_per_loop * loop_count;
+  std::printf("%.0f\n", static_cast<double>(commands) / seconds);
   kv->close();
   for (auto& loop : loops) {
     loop->restart();

@@ -86,19 +86,7 @@ class MemoryStore final : public Store {
   Task<std::int64_t> increment(std::string key, std::int64_t by, milliseconds ttl,
                                Deadline) override {
     std::lock_guard lock(mutex_);
-    auto current = entries_.get(key);
-    std::int64_t sum = by;
-    if (current) {
-      std::int64_t was = 0;
-      auto [end, ec] = std::from_chars(current->data(), current->data() + current->size(), was);
-      if (ec != std::errc() || end != current->data() + current->size() ||
-          __builtin_add_overflow(was, by, &sum))
-        throw std::invalid_argument("kv: " + key + " does not hold an integer in range");
-      entries_.replace(key, std::to_string(sum));
-    } else {
-      entries_.set(key, std::to_string(sum), ttl);
-    }
-    co_return sum;
+    co_return add_to(key, by, ttl);
   }
   Task<bool> erase(std::string key, Deadline) override {
     std::lock_guard lock(mutex_);
@@ -111,6 +99,40 @@ class MemoryStore final : public Store {
     if (!script.local) throw std::logic_error("kv: this script has no in-process form");
     std::lock_guard lock(mutex_);
     co_return script.local(entries_, keys, args);
+  }
+  Task<std::vector<Reply>> run(const Batch& batch, Deadline) override {
+    std::vector<Reply> replies;
+    replies.reserve(batch.size());
+    std::optional<std::invalid_argument> refused;  // the first, thrown after the rest ran
+    std::lock_guard lock(mutex_);
+    for (const auto& c : batch.commands()) {
+      switch (c.kind) {
+        case Batch::Kind::get:
+          if (auto value = entries_.get(c.key))
+            replies.push_back(Reply{std::move(*value)});
+          else
+            replies.push_back(Reply{});
+          break;
+        case Batch::Kind::set:
+          entries_.set(c.key, c.value, c.ttl);
+          replies.push_back(Reply{});
+          break;
+        case Batch::Kind::increment:
+          try {
+            replies.push_back(Reply{add_to(c.key, c.by, {})});
+          } catch (const std::invalid_argument& e) {
+            if (!refused) refused = e;
+            replies.push_back(Reply{});
+          }
+          break;
+        case Batch::Kind::erase:
+          replies.push_back(Reply{std::int64_t{entries_.contains(c.key)}});
+          entries_.erase(c.key);
+          break;
+      }
+    }
+    if (refused) throw *refused;
+    co_return replies;
   }
   Task<void> publish(std::string channel, std::string message, Deadline) override {
     std::vector<MessageHandler> handlers;
@@ -128,6 +150,23 @@ class MemoryStore final : public Store {
   }
 
  private:
+  // INCRBY: `ttl` applies when it creates the key. Call holding mutex_.
+  std::int64_t add_to(const std::string& key, std::int64_t by, milliseconds ttl) {
+    auto current = entries_.get(key);
+    std::int64_t sum = by;
+    if (current) {
+      std::int64_t was = 0;
+      auto [end, ec] = std::from_chars(current->data(), current->data() + current->size(), was);
+      if (ec != std::errc() || end != current->data() + current->size() ||
+          __builtin_add_overflow(was, by, &sum))
+        throw std::invalid_argument("kv: " + key + " does not hold an integer in range");
+      entries_.replace(key, std::to_string(sum));
+    } else {
+      entries_.set(key, std::to_string(sum), ttl);
+    }
+    return sum;
+  }
+
   std::mutex mutex_;
   MemoryEntries entries_;
   std::mutex subscribers_mutex_;

@@ -141,11 +141,15 @@ void RedisConnection::prepare() {
   start_connecting();
 }
 
-Task<Reply> RedisConnection::wait(Deadline deadline) {
+Task<Reply> RedisConnection::wait(Deadline deadline, std::size_t batch_of) {
   auto now = Clock::now();
   auto due = std::min(deadline.when(), now + timeout_);
   std::uint64_t id = next_id_++;
-  pending_.push_back(Pending{id, nullptr, due, now});
+  pending_.push_back(Pending{id, nullptr, due, now, nullptr});
+  if (batch_of > 0) {
+    pending_.back().batch = std::make_unique<Collected>(Collected{batch_of, {}, {}, {}});
+    pending_.back().batch->replies.reserve(batch_of);
+  }
   arm(due);
   flush_soon();
   auto self = shared_from_this();
@@ -235,7 +239,34 @@ bool server_state_error(const resp::ErrorReply& e) {
   return false;
 }
 
+// Adds one reply to a batch's; whether that was its last.
+bool RedisConnection::collect(Collected& batch, resp::Parsed parsed) {
+  if (parsed.error && server_state_error(*parsed.error)) {
+    if (!batch.away) batch.away = parsed.error->what();
+  } else if (parsed.error && !batch.refused) {
+    batch.refused.emplace(*parsed.error, batch.replies.size());
+  }
+  batch.replies.push_back(std::move(parsed.reply));
+  return batch.replies.size() == batch.expected;
+}
+
 void RedisConnection::answer(resp::Parsed parsed) {
+  if (auto* batch = pending_.front().batch.get()) {
+    if (!collect(*batch, std::move(parsed))) return;
+    auto waiter = std::move(pending_.front().waiter);
+    auto done = std::move(pending_.front().batch);
+    pending_.pop_front();
+    if (!waiter) return;
+    if (done->away) {
+      if (metrics_.unavailable) metrics_.unavailable->increment();
+      waiter->complete(std::make_exception_ptr(unavailable(*endpoint_, *done->away)), {});
+    } else if (done->refused) {
+      waiter->complete(std::make_exception_ptr(std::move(*done->refused)), {});
+    } else {
+      waiter->complete_now(Reply{std::move(done->replies)});
+    }
+    return;
+  }
   auto waiter = std::move(pending_.front().waiter);
   pending_.pop_front();
   if (!waiter) return;  // its caller stopped waiting at its deadline

@@ -14,6 +14,7 @@
 #include <deque>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -60,6 +61,15 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
     append(out_);
     return wait(deadline);
   }
+  // Sends the `count` commands `append(buffer)` writes and waits for all their replies, answered
+  // as one Reply holding their list. An error reply of one of them is thrown, once all have
+  // come, as CommandError naming which.
+  template <class Append>
+  Task<Reply> call_batch(Append&& append, std::size_t count, Deadline deadline) {
+    prepare();
+    append(out_);
+    return wait(deadline, count);
+  }
   // EVALSHA of `script`, loading it first on this connection when needed.
   Task<Reply> evaluate(const Script& script, const std::vector<std::string>& keys,
                        const std::vector<std::string>& args, Deadline deadline);
@@ -77,15 +87,25 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   };
   template <class Handler>
   struct WaiterOf;
+  // The replies of a call_batch() as they come.
+  struct Collected {
+    std::size_t expected;
+    Reply::List replies;
+    std::optional<resp::CommandError> refused;  // the first command error
+    std::optional<std::string> away;            // a server-state error: the whole batch is 503
+  };
   struct Pending {
     std::uint64_t id;
     std::unique_ptr<Waiter> waiter;  // null until the caller waits, or once answered
     Clock::time_point deadline;
     Clock::time_point sent;
+    std::unique_ptr<Collected> batch;  // a call_batch()'s
   };
 
   void prepare();
-  Task<Reply> wait(Deadline deadline);
+  // `batch_of` 0: one command's reply; n: a batch of n commands (call_batch).
+  Task<Reply> wait(Deadline deadline, std::size_t batch_of = 0);
+  bool collect(Collected& batch, resp::Parsed parsed);
   void attach(std::uint64_t id, std::unique_ptr<Waiter> waiter);
   void start_connecting();
   static Task<void> connect_and_read(std::shared_ptr<RedisConnection> self,

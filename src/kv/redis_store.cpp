@@ -49,6 +49,27 @@ return value
   throw e;
 }
 
+// One command of a Batch in RESP.
+void append_command(std::string& out, const Batch::Command& c) {
+  switch (c.kind) {
+    case Batch::Kind::get:
+      resp::append_command(out, {"GET", c.key});
+      break;
+    case Batch::Kind::set:
+      if (c.ttl.count() > 0)
+        resp::append_command(out, {"SET", c.key, c.value, "PX", std::to_string(c.ttl.count())});
+      else
+        resp::append_command(out, {"SET", c.key, c.value});
+      break;
+    case Batch::Kind::increment:
+      resp::append_command(out, {"INCRBY", c.key, std::to_string(c.by)});
+      break;
+    case Batch::Kind::erase:
+      resp::append_command(out, {"DEL", c.key});
+      break;
+  }
+}
+
 // The subscribed connection: (re)connects in the background and subscribes again; each time
 // Redis confirms a subscription, the channel's handlers hear that they may have missed messages
 // published before it.
@@ -342,6 +363,25 @@ class RedisStore final : public Store {
     auto ex = co_await asio::this_coro::executor;
     auto& c = connection_on(ex);
     co_return co_await c.evaluate(script, keys, args, deadline);
+  }
+
+  Task<std::vector<Reply>> run(const Batch& batch, Deadline deadline) override {
+    if (batch.empty()) co_return std::vector<Reply>{};
+    auto ex = co_await asio::this_coro::executor;
+    auto& c = connection_on(ex);
+    auto commands = [&](std::string& out) {
+      for (const auto& command : batch.commands()) append_command(out, command);
+    };
+    Reply reply;
+    try {
+      reply = co_await c.call_batch(commands, batch.size(), deadline);
+    } catch (const resp::CommandError& e) {
+      rethrow_as_argument_error(e, batch.commands().at(e.index).key);
+    }
+    auto replies = std::move(std::get<Reply::List>(reply.value));
+    for (std::size_t i = 0; i < replies.size(); ++i)
+      if (batch.commands()[i].kind == Batch::Kind::set) replies[i] = Reply{};  // not "OK"
+    co_return replies;
   }
 
   Task<void> publish(std::string channel, std::string message, Deadline deadline) override {

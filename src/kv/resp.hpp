@@ -22,6 +22,12 @@ struct ErrorReply : std::runtime_error {
   }
 };
 
+// An error reply to the command at `index` of a batch.
+struct CommandError : ErrorReply {
+  CommandError(const ErrorReply& e, std::size_t at) : ErrorReply(e), index(at) {}
+  std::size_t index;
+};
+
 // Appends one command to `out`.
 void append_command(std::string& out, std::initializer_list<std::string_view> argv);
 // The same in steps, for a command whose arguments are counted at run time: the count, then

@@ -97,3 +97,10 @@ def test_counter_replicas_count_together(start_service, redis_server, tmp_path):
     bad = requests.post(a.url + "/api/v1/counters/" + "x" * 65)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "name"
     assert requests.post(a.url + "/api/v1/counters/a%20b").status_code == 422
+    # Several counters read in one batch, on either replica.
+    requests.post(b.url + "/api/v1/counters/other")
+    many = requests.get(a.url + "/api/v1/counters", params={"names": "visits,other,never"})
+    assert many.json() == {"counters": {"visits": 3, "other": 1, "never": None}}, many.text
+    for names in ("", "visits,,other", "visits,a b", ",".join(["n"] * 101)):
+        bad = requests.get(b.url + "/api/v1/counters", params={"names": names})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "names", (names, bad.text)

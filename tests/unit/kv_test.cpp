@@ -179,6 +179,75 @@ TEST_P(KvContract, PublishedMessagesReachSubscribers) {
   EXPECT_EQ(heard.back(), "last");
 }
 
+TEST_P(KvContract, ABatchAnswersEachCommandInOrder) {
+  auto& kv = *store;
+  loop.run(kv.set(prefix + "one", "1"));
+  svckit::kv::Batch batch;
+  batch.get(prefix + "one")
+      .get(prefix + "missing")
+      .set(prefix + "two", "two", 100ms)
+      .increment(prefix + "n", 5)
+      .increment(prefix + "n", -2)
+      .erase(prefix + "one")
+      .erase(prefix + "one")
+      .get(prefix + "two");
+  auto replies = loop.run(kv.run(batch));
+  ASSERT_EQ(replies.size(), 8u);
+  EXPECT_EQ(replies[0].text(), "1");
+  EXPECT_TRUE(replies[1].is_nil());
+  EXPECT_TRUE(replies[2].is_nil()) << "a set answers nothing";
+  EXPECT_EQ(replies[3].integer(), 5);
+  EXPECT_EQ(replies[4].integer(), 3);
+  EXPECT_EQ(replies[5].integer(), 1);
+  EXPECT_EQ(replies[6].integer(), 0) << "nothing left to erase";
+  EXPECT_EQ(replies[7].text(), "two");
+  EXPECT_EQ(loop.run(kv.get(prefix + "one")), std::nullopt);
+  EXPECT_TRUE(loop.run(kv.run(svckit::kv::Batch())).empty());
+  loop.run(sleep_for(250ms));
+  EXPECT_EQ(loop.run(kv.get(prefix + "two")), std::nullopt) << "the set's ttl holds";
+}
+
+TEST_P(KvContract, ABatchWithARefusedCommandRunsTheRestAndNamesIt) {
+  auto& kv = *store;
+  loop.run(kv.set(prefix + "text", "not a number"));
+  svckit::kv::Batch batch;
+  batch.set(prefix + "before", "b").increment(prefix + "text").set(prefix + "after", "a");
+  try {
+    loop.run(kv.run(batch));
+    FAIL() << "an increment of text was answered";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(prefix + "text"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(loop.run(kv.get(prefix + "text")), "not a number");
+  EXPECT_EQ(loop.run(kv.get(prefix + "before")), "b");
+  EXPECT_EQ(loop.run(kv.get(prefix + "after")), "a") << "a batch is a pipeline, not a transaction";
+  EXPECT_EQ(loop.run(kv.increment(prefix + "n")), 1) << "the connection goes on serving";
+}
+
+Task<std::vector<Reply>> batch_of_gets(Store& kv, std::string prefix, int from) {
+  svckit::kv::Batch batch;
+  for (int i = from; i < from + 10; ++i) batch.get(prefix + std::to_string(i));
+  co_return co_await kv.run(batch);
+}
+
+TEST_P(KvContract, BatchesAndCallsOnOneLoopGetTheirOwnReplies) {
+  // Interleaved on one pipelined connection: each batch must get its own keys' values back.
+  auto& kv = *store;
+  for (int i = 0; i < 200; ++i) loop.run(kv.set(prefix + std::to_string(i), std::to_string(i)));
+  std::vector<std::future<std::vector<Reply>>> batches;
+  std::vector<std::future<std::optional<std::string>>> singles;
+  for (int from = 0; from < 200; from += 10) {
+    batches.push_back(loop.spawn(batch_of_gets(kv, prefix, from)));
+    singles.push_back(loop.spawn(kv.get(prefix + std::to_string(from))));
+  }
+  for (int b = 0; b < 20; ++b) {
+    auto replies = batches[b].get();
+    ASSERT_EQ(replies.size(), 10u);
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(replies[i].text(), std::to_string(b * 10 + i));
+    EXPECT_EQ(singles[b].get(), std::to_string(b * 10));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, KvContract, testing::Values("memory", "redis"),
                          [](const auto& info) { return info.param; });
 
@@ -240,6 +309,11 @@ TEST(KvRedis, ASilentServerCostsACallItsDeadlineNotMore) {
   auto waited = std::chrono::steady_clock::now() - started;
   EXPECT_GE(waited, 140ms);
   EXPECT_LT(waited, 1500ms) << "the deadline, not the store's timeout";
+  started = std::chrono::steady_clock::now();
+  svckit::kv::Batch batch;
+  batch.get("a").set("b", "c");
+  EXPECT_THROW(loop.run(kv->run(batch, Deadline::after(150ms))), svckit::ServiceUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms) << "a batch too";
 }
 
 TEST(KvRedis, AWrongPasswordIsRefusedAndSaysSo) {
@@ -285,11 +359,12 @@ TEST(KvRedis, UrlsAreCheckedAndPasswordsMasked) {
 
 namespace {
 
-// Accepts one connection and answers whatever it is sent with something that is not RESP.
-class GarbageServer {
+// Accepts one connection and answers the first bytes it is sent with `answer`.
+class ScriptedServer {
  public:
-  GarbageServer() : thread_([this] { serve(); }) {}
-  ~GarbageServer() {
+  explicit ScriptedServer(std::string answer)
+      : answer_(std::move(answer)), thread_([this] { serve(); }) {}
+  ~ScriptedServer() {
     ::shutdown(listener_.fd(), SHUT_RDWR);
     thread_.join();
   }
@@ -300,13 +375,12 @@ class GarbageServer {
     int fd = ::accept(listener_.fd(), nullptr, nullptr);
     if (fd < 0) return;
     char buffer[256];
-    if (::recv(fd, buffer, sizeof buffer, 0) > 0) {
-      const char garbage[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-      ::send(fd, garbage, sizeof garbage - 1, MSG_NOSIGNAL);
-    }
+    if (::recv(fd, buffer, sizeof buffer, 0) > 0)
+      ::send(fd, answer_.data(), answer_.size(), MSG_NOSIGNAL);
     ::recv(fd, buffer, sizeof buffer, 0);  // until the client closes
     ::close(fd);
   }
+  std::string answer_;
   SilentServer listener_;  // before thread_: listening before it accepts
   std::thread thread_;
 };
@@ -314,7 +388,7 @@ class GarbageServer {
 }  // namespace
 
 TEST(KvRedis, AServerThatAnswersGarbageIsUnavailableNotACrash) {
-  GarbageServer garbage;
+  ScriptedServer garbage("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   LoopThread loop;
   auto kv = svckit::kv::open_store("redis://127.0.0.1:" + std::to_string(garbage.port()),
                                    {.loops = {&loop.context()}});
@@ -323,5 +397,23 @@ TEST(KvRedis, AServerThatAnswersGarbageIsUnavailableNotACrash) {
     FAIL() << "garbage taken for a reply";
   } catch (const svckit::ServiceUnavailable& e) {
     EXPECT_NE(std::string(e.what()).find("unreadable reply"), std::string::npos) << e.what();
+  }
+}
+
+TEST(KvRedis, AServerStateErrorInABatchMakesTheBatchUnavailable) {
+  // The second of three replies says the server cannot write now (a replica being promoted).
+  ScriptedServer readonly(
+      "$1\r\nx\r\n-READONLY You can't write against a read only replica.\r\n"
+      ":5\r\n");
+  LoopThread loop;
+  auto kv = svckit::kv::open_store("redis://127.0.0.1:" + std::to_string(readonly.port()),
+                                   {.loops = {&loop.context()}});
+  svckit::kv::Batch batch;
+  batch.get("a").set("b", "c").increment("n");
+  try {
+    loop.run(kv->run(batch));
+    FAIL() << "a batch the server could not serve was answered";
+  } catch (const svckit::ServiceUnavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("READONLY"), std::string::npos) << e.what();
   }
 }

@@ -9,6 +9,7 @@
 //   auto n = co_await kv.increment("visits", 1, 24h);         // the TTL applies when created
 //   bool mine = co_await kv.add("lock:job-7", holder, 10s);   // only when absent (SET NX)
 //   co_await kv.compare_and_set("config", old, updated);      // only when it still holds `old`
+//   auto replies = co_await kv.run(Batch().get("a").get("b")); // many commands, one wait
 //
 // Every call is bounded by its deadline and by the store's timeout; a store that cannot answer
 // throws ServiceUnavailable (503). Redis commands from the calls of one I/O loop share one
@@ -26,6 +27,7 @@
 #include <variant>
 #include <vector>
 
+#include "svckit/kv/batch.hpp"
 #include "svckit/resilience/deadline.hpp"
 #include "svckit/task.hpp"
 
@@ -126,6 +128,9 @@ class Store {
   // Runs `script` atomically over `keys` with `args`.
   virtual Task<Reply> run(const Script& script, std::vector<std::string> keys,
                           std::vector<std::string> args, Deadline deadline = {}) = 0;
+  // Runs the batch's commands in order and answers one reply each (batch.hpp). `batch` must
+  // live until the call returns.
+  virtual Task<std::vector<Reply>> run(const Batch& batch, Deadline deadline = {}) = 0;
 
   // Messages to every subscriber of `channel`, in every replica connected to the same store.
   // Delivery is at most once and starts when the subscription is in place: `on_gap` runs each
