@@ -55,20 +55,13 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
   // Sends the one command `append(buffer)` writes and waits for its reply; an error reply is
   // thrown as resp::ErrorReply. Call on loop(). Throws ServiceUnavailable while Redis is away.
+  // With `batch_of` n > 0, `append` writes n commands and the reply is the list of their n
+  // replies, once all have come; an error reply of one of them is thrown as CommandError.
   template <class Append>
-  Task<Reply> call(Append&& append, Deadline deadline) {
+  Task<Reply> call(Append&& append, Deadline deadline, std::size_t batch_of = 0) {
     prepare();
     append(out_);
-    return wait(deadline);
-  }
-  // Sends the `count` commands `append(buffer)` writes and waits for all their replies, answered
-  // as one Reply holding their list. An error reply of one of them is thrown, once all have
-  // come, as CommandError naming which.
-  template <class Append>
-  Task<Reply> call_batch(Append&& append, std::size_t count, Deadline deadline) {
-    prepare();
-    append(out_);
-    return wait(deadline, count);
+    return wait(deadline, batch_of);
   }
   // EVALSHA of `script`, loading it first on this connection when needed.
   Task<Reply> evaluate(const Script& script, const std::vector<std::string>& keys,
@@ -87,7 +80,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   };
   template <class Handler>
   struct WaiterOf;
-  // The replies of a call_batch() as they come.
+  // The replies of a batch call() as they come.
   struct Collected {
     std::size_t expected;
     Reply::List replies;
@@ -99,11 +92,10 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
     std::unique_ptr<Waiter> waiter;  // null until the caller waits, or once answered
     Clock::time_point deadline;
     Clock::time_point sent;
-    std::unique_ptr<Collected> batch;  // a call_batch()'s
+    std::unique_ptr<Collected> batch;  // a batch call()'s
   };
 
   void prepare();
-  // `batch_of` 0: one command's reply; n: a batch of n commands (call_batch).
   Task<Reply> wait(Deadline deadline, std::size_t batch_of = 0);
   bool collect(Collected& batch, resp::Parsed parsed);
   void attach(std::uint64_t id, std::unique_ptr<Waiter> waiter);

@@ -49,6 +49,15 @@ return value
   throw e;
 }
 
+// SET, with a TTL when it is not 0.
+void append_set(std::string& out, const std::string& key, const std::string& value,
+                milliseconds ttl) {
+  if (ttl.count() > 0)
+    resp::append_command(out, {"SET", key, value, "PX", std::to_string(ttl.count())});
+  else
+    resp::append_command(out, {"SET", key, value});
+}
+
 // One command of a Batch in RESP.
 void append_command(std::string& out, const Batch::Command& c) {
   switch (c.kind) {
@@ -56,10 +65,7 @@ void append_command(std::string& out, const Batch::Command& c) {
       resp::append_command(out, {"GET", c.key});
       break;
     case Batch::Kind::set:
-      if (c.ttl.count() > 0)
-        resp::append_command(out, {"SET", c.key, c.value, "PX", std::to_string(c.ttl.count())});
-      else
-        resp::append_command(out, {"SET", c.key, c.value});
+      append_set(out, c.key, c.value, c.ttl);
       break;
     case Batch::Kind::increment:
       resp::append_command(out, {"INCRBY", c.key, std::to_string(c.by)});
@@ -294,12 +300,7 @@ class RedisStore final : public Store {
   Task<void> set(std::string key, std::string value, milliseconds ttl, Deadline deadline) override {
     auto ex = co_await asio::this_coro::executor;
     auto& c = connection_on(ex);
-    auto command = [&](std::string& out) {
-      if (ttl.count() > 0)
-        resp::append_command(out, {"SET", key, value, "PX", std::to_string(ttl.count())});
-      else
-        resp::append_command(out, {"SET", key, value});
-    };
+    auto command = [&](std::string& out) { append_set(out, key, value, ttl); };
     co_await c.call(command, deadline);
   }
 
@@ -374,7 +375,7 @@ class RedisStore final : public Store {
     };
     Reply reply;
     try {
-      reply = co_await c.call_batch(commands, batch.size(), deadline);
+      reply = co_await c.call(commands, deadline, batch.size());
     } catch (const resp::CommandError& e) {
       rethrow_as_argument_error(e, batch.commands().at(e.index).key);
     }
