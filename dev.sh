@@ -16,6 +16,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
   nodejs chromium python3-jsonschema python3-psycopg2 libhiredis-dev redis-server redis-tools
+  bubblewrap libseccomp-dev clang-16 libfuzzer-16-dev
 )
 PYTHON=/usr/bin/python3  # Debian's interpreter: it has the Debian Python packages
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime

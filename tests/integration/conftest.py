@@ -3,10 +3,12 @@ import json
 import os
 import pathlib
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -246,3 +248,13 @@ def status_of(response: bytes) -> int:
     line = response.split(b"\r\n", 1)[0]
     parts = line.split(b" ")
     return int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else 0
+
+
+@pytest.fixture
+def searchable_tmp():
+    """A temporary directory every uid can reach, for what a service hands to another uid (the
+    Code Assistant's sandboxed test runs drop to nobody; pytest's tmp_path is 0700 under root)."""
+    base = pathlib.Path(tempfile.mkdtemp(prefix="svckit-"))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)

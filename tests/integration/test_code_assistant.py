@@ -106,16 +106,28 @@ def model():
     m.shutdown()
 
 
+SANDBOX_UID = 65534  # CODE_TEST_RUN_UID's default: a run as root drops to nobody
+
+
+def hand_to_sandbox(path):
+    """What an operator does after checking a project out into a workspace: give it to the
+    uid test runs take (only when the service runs as root: else runs keep its uid)."""
+    if os.geteuid() == 0:
+        for p in [path, *path.rglob("*")]:
+            os.lchown(p, SANDBOX_UID, SANDBOX_UID)
+
+
 @pytest.fixture
-def workspace(tmp_path):
-    root = tmp_path / "workspaces"
-    project = root / "project"
+def workspace(searchable_tmp):
+    root = searchable_tmp / "workspaces"
+    mine = root / "dev-1"  # DEVELOPER's workspace: their token's subject
+    project = mine / "project"
     project.mkdir(parents=True)
     (project / "test_ok.py").write_text("def test_adds():\n    assert 1 + 1 == 2\n")
     (project / "test_bad.py").write_text("def test_fails():\n    assert 1 + 1 == 3\n")
     (project / "sleepy.py").write_text(
         "import subprocess, sys, time\n"
-        "child = subprocess.Popen(['sleep', '60'])\n"
+        "child = subprocess.Popen(['sleep', '59.9173'])  # a mark to find it by on the host\n"
         "open('child.pid', 'w').write(str(child.pid))\n"
         "print('started', flush=True)\n"
         "time.sleep(60)\n")
@@ -123,7 +135,11 @@ def workspace(tmp_path):
     (project / "snoop.py").write_text(
         "import json, os\n"
         "print(json.dumps({'env': dict(os.environ), 'fds': sorted(os.listdir('/proc/self/fd'))}))\n")
-    (root / "outside").symlink_to("/")
+    (mine / "outside").symlink_to("/")
+    (mine / "theirs").symlink_to("../user-1")
+    (root / "user-1").mkdir()
+    (root / "user-1" / "secret.txt").write_text("user-1's")
+    hand_to_sandbox(mine)
     return root
 
 
@@ -275,7 +291,7 @@ def test_allowed_commands_run_in_the_workspace(assistant):
     r = run(assistant, command=["python3", "-m", "pytest", "-q", "test_ok.py"], cwd="project")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["passed"] is True and body["exit_code"] == 0 and "1 passed" in body["stdout"]
+    assert body["passed"] is True and body["exit_code"] == 0 and "1 passed" in body["stdout"], r.text
     body = run(assistant, command=["python3", "-m", "pytest", "-q", "test_bad.py"], cwd="project").json()
     assert body["passed"] is False and body["exit_code"] == 1 and "1 failed" in body["stdout"]
     assert run(assistant, token=USER, command=["python3", "-V"]).status_code == 403, "code:run needed"
@@ -294,6 +310,12 @@ def test_allowed_commands_run_in_the_workspace(assistant):
     ({"command": ["python3", "`id`"]}, 422),
     ({"command": ["python3", "a\nb"]}, 422),
     ({"command": ["python3", "/etc/passwd"]}, 403),
+    ({"command": ["python3", "-d/"]}, 403),  # glued to a short option
+    ({"command": ["python3", "-c/etc/passwd"]}, 403),
+    ({"command": ["python3", "x.py", "out=/etc/passwd"]}, 403),  # key=/abs
+    ({"command": ["python3", "outside/etc/passwd"]}, 403),  # a symbolic link out
+    ({"command": ["python3", "theirs/secret.txt"]}, 403),  # into another user's workspace
+    ({"command": ["python3", "--junitxml=outside/x"]}, 403),
     ({"command": ["python3", "--rootdir=/"]}, 403),
     ({"command": ["python3", "../../../etc/passwd"]}, 403),
     ({"command": ["python3", "-V"], "cwd": "../"}, 403),
@@ -312,17 +334,29 @@ def test_anything_outside_the_rules_is_refused_and_logged(assistant, body, statu
     assistant.wait_log("test run refused")
 
 
+def host_processes_with(mark):
+    """Live host processes whose command line holds `mark` (a sandbox's pids are its own)."""
+    found = []
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mark in (proc / "cmdline").read_text() and \
+                    (proc / "stat").read_text().split()[2] != "Z":
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
 def test_a_run_is_bounded_in_time_and_output_and_kills_what_it_started(assistant, workspace):
     started = time.monotonic()
     body = run(assistant, command=["python3", "sleepy.py"], cwd="project", timeout_seconds=1).json()
     assert body["timed_out"] is True and body["signal"] == 9 and body["passed"] is False
     assert time.monotonic() - started < 10
-    pid = int((workspace / "project" / "child.pid").read_text())
+    assert (workspace / "dev-1" / "project" / "child.pid").exists(), "the grandchild had started"
     deadline = time.monotonic() + 5
-    while pathlib.Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while host_processes_with("59.9173") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not pathlib.Path(f"/proc/{pid}").exists() or \
-        pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "the grandchild was killed"
+    assert host_processes_with("59.9173") == [], "the grandchild was killed"
     body = run(assistant, command=["python3", "chatty.py"], cwd="project").json()
     assert body["truncated"] is True and len(body["stdout"]) == 4096 and body["exit_code"] == 0
 
@@ -331,7 +365,7 @@ def test_the_command_sees_none_of_the_services_secrets_or_sockets(assistant):
     body = run(assistant, command=["python3", "snoop.py"], cwd="project").json()
     seen = json.loads(body["stdout"])
     assert "JWT_SECRET_KEY" not in seen["env"] and "AI_GATEWAY_GRPC" not in seen["env"]
-    assert set(seen["env"]) <= {"PATH", "LANG", "HOME", "PYTHONDONTWRITEBYTECODE", "LC_CTYPE"}
+    assert set(seen["env"]) <= {"PATH", "LANG", "HOME", "PYTHONDONTWRITEBYTECODE", "LC_CTYPE", "PWD"}
     assert seen["fds"] == ["0", "1", "2", "3"]  # 3: the directory listdir is reading
 
 
@@ -380,3 +414,252 @@ def test_the_local_system_asks_its_own_ai_gateway_in_process(start_service):
     assert "ai:use" in r.json()["detail"]
     metrics = requests.get(svc.url + "/metrics", timeout=5).text
     assert 'ai_requests_total{model="local"} 1' in metrics, metrics
+
+
+# --- the sandbox: attacks from inside a run --------------------------------------------------
+# A project under test is code the caller wrote: each script here is what a hostile one does.
+
+ATTACKS = {
+    "read_outside.py": """
+import json, os, sys
+found = {}
+for path in sys.argv[1:] + ['/etc/shadow', '/root', '/proc/1/environ', '../user-1/secret.txt',
+                            'theirs/secret.txt', '/workspace/../user-1/secret.txt']:
+    try:
+        found[path] = os.listdir(path) if os.path.isdir(path) else open(path).read()
+    except OSError as e:
+        found[path] = type(e).__name__
+environ = {}
+for pid in os.listdir('/proc'):
+    if pid.isdigit():
+        try:
+            environ[pid] = open('/proc/%s/environ' % pid, 'rb').read().decode(errors='replace')
+        except OSError:
+            pass
+print(json.dumps({'found': found, 'environ': environ, 'ppid': os.getppid(), 'uid': os.getuid(),
+                  'root': sorted(os.listdir('/'))}))
+""",
+    "write_outside.py": """
+import json
+results = {}
+for path in ['/usr/evil', '/etc/evil', '/evil', '/tmp/ok', 'ok-here']:
+    try:
+        open(path, 'w').write('x')
+        results[path] = 'written'
+    except OSError as e:
+        results[path] = type(e).__name__
+print(json.dumps(results))
+""",
+    "connect.py": """
+import json, socket, sys
+results = {}
+for host in ['127.0.0.1', sys.argv[2]]:
+    try:
+        socket.create_connection((host, int(sys.argv[1])), timeout=2).close()
+        results[host] = 'connected'
+    except OSError as e:
+        results[host] = type(e).__name__
+print(json.dumps(results))
+""",
+    "closes_and_sleeps.py": """
+import os, time
+os.close(1)
+os.close(2)
+time.sleep(120)
+""",
+    "fork_bomb.py": """
+import os, time
+children = 0
+while True:
+    try:
+        if os.fork() == 0:
+            time.sleep(120)
+            os._exit(0)
+        children += 1
+    except OSError as e:
+        print(children, type(e).__name__, flush=True)
+        break
+time.sleep(120)
+""",
+    "memory_bomb.py": """
+import sys
+chunks = []
+try:
+    while True:
+        chunks.append(bytearray(16 << 20))  # touched: bytearray zero-fills
+        print(len(chunks) * 16, flush=True)
+except MemoryError:
+    print('MemoryError', flush=True)
+""",
+    "memory_bomb_split.py": """
+import os, sys, time
+# Three processes of 150 MiB each: each under a 256 MiB per-process limit, together over it.
+children = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(150 << 20)
+        time.sleep(5)
+        os._exit(0)
+    children.append(pid)
+print(' '.join(str(os.waitpid(pid, 0)[1] & 0x7f) for pid in children), flush=True)
+""",
+    "syscalls.py": """
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *args):
+    r = getattr(libc, name)(*args)
+    return 'ok' if r == 0 else os.strerror(ctypes.get_errno())
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+print(json.dumps({
+    'unshare_user': call('unshare', CLONE_NEWUSER),
+    'unshare_net': call('unshare', CLONE_NEWNET),
+    'mount': call('mount', b'none', b'/tmp', b'tmpfs', 0, None),
+    'ptrace': 'ok' if libc.ptrace(0, 0, None, None) == 0 else os.strerror(ctypes.get_errno()),
+    'keyctl': 'ok' if libc.syscall(250, 0, 0) >= 0 else os.strerror(ctypes.get_errno()),
+}))
+""",
+}
+
+
+@pytest.fixture
+def attacks(workspace):
+    project = workspace / "dev-1" / "project"
+    for name, text in ATTACKS.items():
+        (project / name).write_text(text)
+    (workspace / "host-secret").write_text("the host's")
+    hand_to_sandbox(workspace / "dev-1")
+    return project
+
+
+def attack(svc, script, *args, timeout=20, **body):
+    r = run(svc, command=["python3", script, *args], cwd="project", timeout_seconds=timeout, **body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_run_reads_nothing_outside_its_workspace(assistant, attacks, workspace):
+    host_secret = str(workspace / "host-secret")
+    # An absolute argument is refused before anything runs ...
+    assert run(assistant, command=["python3", "read_outside.py", host_secret],
+               cwd="project").status_code == 403
+    # ... and a script that names it itself finds nothing: the host is not mounted.
+    (attacks / "paths.txt").write_text(host_secret)
+    body = attack(assistant, "read_outside.py", "paths.txt")
+    seen = json.loads(body["stdout"])
+    assert seen["found"]["paths.txt"] == host_secret, "its own workspace it reads"
+    found = {k: v for k, v in seen["found"].items() if k != "paths.txt"}
+    assert found == {
+        "/etc/shadow": "FileNotFoundError", "/root": "FileNotFoundError",
+        "/proc/1/environ": found["/proc/1/environ"], "../user-1/secret.txt": "FileNotFoundError",
+        "theirs/secret.txt": "FileNotFoundError", "/workspace/../user-1/secret.txt": "FileNotFoundError"}
+    assert seen["root"] == ["bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin", "tmp",
+                            "usr", "workspace"] or seen["root"] == sorted(
+        ["bin", "dev", "etc", "lib", "lib64", "proc", "sbin", "tmp", "usr", "workspace"])
+    # No process it can see holds the service's secret: its parent is the sandbox's own init.
+    assert all("JWT_SECRET_KEY" not in env for env in seen["environ"].values())
+    assert seen["ppid"] in (0, 1)
+    if os.geteuid() == 0:
+        assert seen["uid"] == SANDBOX_UID, "a run of a root service is not root"
+    # Reading the host's file by its path (the script told it) found nothing either.
+    (attacks / "paths.txt").unlink()
+    body = attack(assistant, "read_outside.py")
+    assert json.loads(body["stdout"])["found"]["/etc/shadow"] == "FileNotFoundError"
+
+
+def test_a_run_writes_only_its_workspace_and_its_own_tmp(assistant, attacks):
+    body = attack(assistant, "write_outside.py")
+    assert json.loads(body["stdout"]) == {
+        "/usr/evil": "OSError", "/etc/evil": "OSError", "/evil": "OSError",
+        "/tmp/ok": "written", "ok-here": "written"}, body
+    assert (attacks / "ok-here").read_text() == "x"
+    assert not pathlib.Path("/usr/evil").exists() and not pathlib.Path("/tmp/ok").exists()
+
+
+def test_a_run_has_no_network(assistant, attacks):
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    port = listener.getsockname()[1]
+    body = attack(assistant, "connect.py", str(port), "10.255.255.1")
+    assert json.loads(body["stdout"]) == {"127.0.0.1": "ConnectionRefusedError",
+                                          "10.255.255.1": "OSError"}, body
+    with pytest.raises(socket.timeout):
+        listener.accept()  # nothing reached the host's loopback
+    listener.close()
+
+
+def test_a_run_that_closes_its_output_is_still_killed_at_its_deadline(assistant, attacks):
+    started = time.monotonic()
+    body = attack(assistant, "closes_and_sleeps.py", timeout=2)
+    assert body["timed_out"] is True and body["signal"] == 9
+    assert time.monotonic() - started < 10
+    # The blocking thread came back: the next run runs.
+    assert run(assistant, command=["python3", "-V"]).json()["exit_code"] == 0
+
+
+def test_a_fork_bomb_meets_the_process_limit_and_dies_at_the_deadline(start_service, attacks, workspace):
+    svc = start_service("code-assistant", AI_GATEWAY_GRPC="127.0.0.1:1", CODE_TEST_ROOT=str(workspace),
+                        CODE_TEST_COMMANDS="python3", CODE_TEST_MAX_PROCESSES="16", PATH="/usr/bin:/bin")
+    body = attack(svc, "fork_bomb.py", timeout=3)
+    children, error = body["stdout"].split()
+    assert error == "BlockingIOError" and 0 < int(children) < 16, body
+    assert body["timed_out"] is True
+    deadline = time.monotonic() + 5
+    while host_processes_with("fork_bomb.py") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host_processes_with("fork_bomb.py") == [], "every process of the run is gone"
+
+
+def test_a_memory_bomb_meets_the_memory_limit(start_service, attacks, workspace):
+    svc = start_service("code-assistant", AI_GATEWAY_GRPC="127.0.0.1:1", CODE_TEST_ROOT=str(workspace),
+                        CODE_TEST_COMMANDS="python3", CODE_TEST_MEMORY_MB="256", PATH="/usr/bin:/bin")
+    body = attack(svc, "memory_bomb.py")
+    lines = body["stdout"].split()
+    assert lines[-1] == "MemoryError" and int(lines[-2]) <= 256, body
+    assert requests.get(svc.url + "/ready", timeout=5).status_code == 200
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="per-run cgroups are made only by a root service")
+def test_a_run_as_a_whole_meets_the_memory_limit(start_service, attacks, workspace):
+    svc = start_service("code-assistant", AI_GATEWAY_GRPC="127.0.0.1:1", CODE_TEST_ROOT=str(workspace),
+                        CODE_TEST_COMMANDS="python3", CODE_TEST_MEMORY_MB="256", PATH="/usr/bin:/bin")
+    body = attack(svc, "memory_bomb_split.py")
+    signals = body["stdout"].split()
+    assert len(signals) == 3 and "9" in signals, body  # the cgroup's OOM killer took one
+
+
+def test_what_tests_never_need_is_refused_by_seccomp(assistant, attacks):
+    body = attack(assistant, "syscalls.py")
+    assert json.loads(body["stdout"]) == {
+        "unshare_user": "Operation not permitted", "unshare_net": "Operation not permitted",
+        "mount": "Operation not permitted", "ptrace": "Operation not permitted",
+        "keyctl": "Operation not permitted"}, body
+
+
+def test_each_user_runs_in_a_workspace_of_their_own(assistant, workspace):
+    other = make_token(sub="dev-2", roles=("developer",))
+    r = run(assistant, token=other, command=["python3", "-V"], cwd="project")
+    assert r.status_code == 422 and "no such directory in your workspace" in r.text
+    assert (workspace / "dev-2").is_dir(), "made on first use"
+    assert run(assistant, token=other, command=["python3", "-V"]).json()["exit_code"] == 0
+    odd = make_token(sub="../../etc", roles=("developer",))
+    assert run(assistant, token=odd, command=["python3", "-V"]).json()["exit_code"] == 0
+    made = sorted(p.name for p in workspace.iterdir())
+    assert [m for m in made if m.startswith("u-")] != [] and "etc" not in made
+
+
+@pytest.mark.parametrize("bwrap,reason", [
+    ("/nonexistent/bwrap", "bubblewrap is not installed"),
+    ("/usr/bin/false", "bwrap failed"),
+])
+def test_without_a_sandbox_nothing_runs(start_service, workspace, bwrap, reason):
+    svc = start_service("code-assistant", AI_GATEWAY_GRPC="127.0.0.1:1", CODE_TEST_ROOT=str(workspace),
+                        CODE_TEST_COMMANDS="python3", CODE_TEST_BWRAP=bwrap, PATH="/usr/bin:/bin")
+    svc.wait_log("test runs are off: the sandbox cannot be set up")
+    r = run(svc, command=["python3", "sleepy.py"], cwd="project")
+    assert r.status_code == 503 and reason in r.json()["detail"], r.text
+    assert not (workspace / "dev-1" / "project" / "child.pid").exists(), "nothing ran"
+    assert requests.get(svc.url + "/ready", timeout=5).status_code == 200, "the rest of the service works"

@@ -122,12 +122,11 @@ def test_every_aether_service_and_the_gateway_serve_a_valid_document(start_servi
     assert "429" in login["responses"], "the login limit describes itself"
 
 
-def test_what_every_aether_service_answers_matches_its_document(start_service, tmp_path):
+def test_what_every_aether_service_answers_matches_its_document(start_service, searchable_tmp):
     """Analytics, the Integration Hub, the AI Gateway and the Code Assistant answer what their
     models say, successes and problems alike."""
     from conftest import make_token
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
+    workspace = searchable_tmp / "workspace"
     aether = start_service("aether", CODE_TEST_ROOT=str(workspace), CODE_TEST_COMMANDS="python3",
                            PATH="/usr/bin:/bin")
     doc = plain_requests.get(aether.url + "/openapi.json").json()

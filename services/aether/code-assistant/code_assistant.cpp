@@ -3,6 +3,7 @@
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
 #include <svckit/app/grpc.hpp>
+#include <svckit/auth/principal.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
 #include <svckit/http/route_doc.hpp>
@@ -149,6 +150,28 @@ void CodeAssistant::declare(svckit::Settings& settings) {
            .min = 1,
            .max = 64,
            .help = "test runs at once"});
+  declare({.name = "CODE_TEST_MEMORY_MB",
+           .type = SettingType::integer,
+           .default_value = "1024",
+           .min = 64,
+           .max = 65536,
+           .help = "a test run's memory: per process, and for the whole run where the service "
+                   "may make cgroups (as root)"});
+  declare({.name = "CODE_TEST_MAX_PROCESSES",
+           .type = SettingType::integer,
+           .default_value = "64",
+           .min = 4,
+           .max = 4096,
+           .help = "processes and threads of a test run (of the run's uid, without cgroups)"});
+  declare({.name = "CODE_TEST_RUN_UID",
+           .type = SettingType::integer,
+           .default_value = "65534",
+           .min = 1,
+           .max = 4294967294,
+           .help = "the uid and gid a test run takes when the service runs as root (nobody)"});
+  declare({.name = "CODE_TEST_BWRAP",
+           .default_value = "/usr/bin/bwrap",
+           .help = "the bubblewrap program that sandboxes test runs; without it runs are refused"});
   declare({.name = "AI_GATEWAY_GRPC",
            .help = "host:port of the AI Gateway's gRPC (default: the AI Gateway module of this "
                    "process, called in-process, else 127.0.0.1:50051)"});
@@ -175,11 +198,19 @@ void CodeAssistant::install(svckit::App& app) {
   runner.default_timeout = std::chrono::seconds(s.integer("CODE_TEST_TIMEOUT_SECONDS"));
   runner.max_output = static_cast<std::size_t>(s.integer("CODE_TEST_OUTPUT_BYTES"));
   runner.max_concurrent = static_cast<int>(s.integer("CODE_TEST_MAX_CONCURRENT"));
+  runner.sandbox.bwrap = s.text("CODE_TEST_BWRAP");
+  runner.sandbox.memory_bytes = static_cast<std::uint64_t>(s.integer("CODE_TEST_MEMORY_MB")) << 20;
+  runner.sandbox.max_processes = static_cast<int>(s.integer("CODE_TEST_MAX_PROCESSES"));
+  runner.sandbox.uid = static_cast<uid_t>(s.integer("CODE_TEST_RUN_UID"));
+  runner.sandbox.gid = static_cast<gid_t>(s.integer("CODE_TEST_RUN_UID"));
   try {
     runner_ = std::make_unique<TestRunner>(runner);
   } catch (const std::filesystem::filesystem_error& e) {
     throw svckit::ConfigError("CODE_TEST_ROOT", e.what());
   }
+  if (!runner_->unavailable().empty() && !runner_->options().commands.empty())
+    app.logger().warning("test runs are off: the sandbox cannot be set up",
+                         {{"reason", runner_->unavailable()}});
 
   auto auth = svckit::required_bearer_options_from_settings(app, "Code Assistant");
   auto api = app.http().group("/api/v1/code", {svckit::auth::bearer(std::move(auth))});
@@ -201,9 +232,10 @@ void CodeAssistant::install(svckit::App& app) {
       .returns<GeneratedTests>()
       .errors({502, 503, 504});
   api.post("/test/run", svckit::auth::require("code:run"), bind(this, &CodeAssistant::run_tests))
-      .summary("Run an allowed test command in a workspace")
+      .summary("Run an allowed test command in your workspace, in a sandbox")
       .accepts<RunCommand>()
-      .returns<RunOutcome>();
+      .returns<RunOutcome>()
+      .errors({429, 503});
 }
 
 Task<Response> CodeAssistant::review_code(Request& req) {
@@ -255,6 +287,7 @@ Task<Response> CodeAssistant::run_tests(Request& req) {
   CheckedRun checked;
   try {  // every refusal is logged: this is where someone probes a remote-execution surface
     auto input = req.json<RunCommand>();
+    if (const auto* who = svckit::auth::principal(req)) run.user = who->id;
     run.argv = std::move(input.command);
     run.cwd = std::move(input.cwd);
     run.timeout = std::chrono::seconds(input.timeout_seconds.value_or(0));
@@ -266,7 +299,9 @@ Task<Response> CodeAssistant::run_tests(Request& req) {
     throw;
   }
   req.log(svckit::log::Level::info, "test run",
-          {{"command", checked.program.string()}, {"cwd", checked.directory.string()}});
+          {{"command", checked.program.string()},
+           {"workspace", checked.workspace.filename().string()},
+           {"cwd", checked.directory.string()}});
   auto execute = [this, &checked] { return runner_->run(checked); };  // named: GCC 12
   auto r = co_await blocking_->run(execute);
   RunOutcome answer{r.exit_code,      r.signal,        r.exit_code == 0,

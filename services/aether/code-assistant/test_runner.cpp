@@ -1,23 +1,16 @@
 #include "test_runner.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
+#include <svckit/auth/api_key.hpp>
 #include <svckit/error.hpp>
 
 namespace aether::code_assistant {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxArgs = 64;
 constexpr std::size_t kMaxArg = 4096;
@@ -56,45 +49,13 @@ bool is_within(const fs::path& path, const fs::path& root) {
   return mismatch.first == r.end();
 }
 
-// An argument that names a path: one with a '/', or the value of --flag=value with one.
-std::string_view path_part(std::string_view arg) {
-  if (arg.starts_with("-")) {
-    auto eq = arg.find('=');
-    if (eq == std::string_view::npos) return {};
-    arg = arg.substr(eq + 1);
-  }
-  return arg.find('/') != std::string_view::npos || arg == ".." ? arg : std::string_view{};
-}
-
-// Reads what the child wrote until both pipes close or `deadline`, keeping `cap` bytes of each.
-// Returns false when the deadline passed.
-bool collect(int out_fd, int err_fd, Clock::time_point deadline, std::size_t cap,
-             RunResult& result) {
-  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open = 2;
-  char buffer[8192];
-  while (open > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    int ready = ::poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
-    if (ready < 0 && errno != EINTR) return false;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n <= 0) {
-        fds[i].fd = -1;
-        --open;
-        continue;
-      }
-      auto& sink = *sinks[i];
-      std::size_t keep =
-          std::min<std::size_t>(static_cast<std::size_t>(n), cap - std::min(cap, sink.size()));
-      sink.append(buffer, keep);
-      if (keep < static_cast<std::size_t>(n)) result.truncated = true;
-    }
-  }
-  return true;
+// The parts of an argument a program may take as a path: the argument itself, the value after
+// its first '=' (`--rootdir=x`, `key=x`), and what is glued to a short option (`-d/`, `-c/x`).
+std::vector<std::string_view> path_candidates(std::string_view arg) {
+  std::vector<std::string_view> out = {arg};
+  if (auto eq = arg.find('='); eq != std::string_view::npos) out.push_back(arg.substr(eq + 1));
+  if (arg.size() > 2 && arg[0] == '-' && arg[1] != '-') out.push_back(arg.substr(2));
+  return out;
 }
 
 }  // namespace
@@ -123,6 +84,11 @@ std::map<std::string, fs::path> allowed_commands(const std::string& names,
         dir_start = colon + 1;
       }
       if (found.empty()) throw std::invalid_argument("'" + name + "' is not found on PATH");
+      std::error_code ec;
+      auto real = fs::canonical(found, ec);
+      if (ec || !is_within(real, "/usr"))
+        throw std::invalid_argument("'" + name + "' is " + (ec ? found : real).string() +
+                                    ", outside /usr: a test run's sandbox has only /usr");
       out.emplace(name, found);
     }
     if (comma == std::string::npos) break;
@@ -131,12 +97,41 @@ std::map<std::string, fs::path> allowed_commands(const std::string& names,
   return out;
 }
 
-TestRunner::TestRunner(RunnerOptions options) : options_(std::move(options)) {
-  fs::create_directories(options_.root);
-  real_root_ = fs::canonical(options_.root);
+std::string workspace_name(const std::string& user) {
+  if (plain_name(user) && user.front() != '.' && !user.starts_with("u-")) return user;
+  return "u-" + svckit::auth::sha256_hex({user}).substr(0, 32);
+}
+
+static fs::path real_directory(const fs::path& path) {
+  fs::create_directories(path);
+  return fs::canonical(path);
+}
+
+TestRunner::TestRunner(RunnerOptions options)
+    : options_(std::move(options)),
+      real_root_(real_directory(options_.root)),
+      sandbox_(options_.sandbox, real_root_) {}
+
+fs::path TestRunner::workspace_of(const std::string& user) const {
+  if (user.empty()) throw svckit::Forbidden("a test run needs an authenticated user");
+  auto dir = real_root_ / workspace_name(user);
+  std::error_code ec;
+  if (fs::create_directory(dir, ec) && ::geteuid() == 0) {
+    // The run's uid writes in it (pytest's cache, a test's files); nothing else of the host's.
+    if (::chown(dir.c_str(), options_.sandbox.uid, options_.sandbox.gid) != 0)
+      throw std::runtime_error("cannot hand the workspace to the sandbox's uid");
+  }
+  auto real = fs::canonical(dir, ec);
+  if (ec || !fs::is_directory(real, ec) || !is_within(real, real_root_))
+    throw svckit::Forbidden("the workspace is not a directory inside the workspace root");
+  return real;
 }
 
 CheckedRun TestRunner::check(const RunRequest& request) const {
+  if (!sandbox_.unavailable().empty())
+    throw svckit::ServiceUnavailable(
+        "test runs are off on this host: the sandbox cannot be set up: " + sandbox_.unavailable(),
+        3600);
   const auto& argv = request.argv;
   if (argv.empty()) throw svckit::ValidationError("command", "must name a command");
   if (argv.size() > kMaxArgs)
@@ -162,28 +157,36 @@ CheckedRun TestRunner::check(const RunRequest& request) const {
                             (allowed.empty() ? std::string(" (no command is: CODE_TEST_COMMANDS)")
                                              : " (allowed: " + allowed + ")"));
   }
-  for (std::size_t i = 1; i < argv.size(); ++i) {
-    auto p = path_part(argv[i]);
-    if (!p.empty() && !stays_inside(fs::path(std::string(p))))
-      throw svckit::Forbidden("command[" + std::to_string(i) +
-                              "] names a path outside the workspace");
-  }
 
   fs::path cwd = request.cwd.empty() ? fs::path(".") : fs::path(request.cwd);
   if (request.cwd.find('\0') != std::string::npos || !stays_inside(cwd))
-    throw svckit::Forbidden("cwd must be a directory inside the workspace root");
+    throw svckit::Forbidden("cwd must be a directory inside your workspace");
+  auto workspace = workspace_of(request.user);
   std::error_code ec;
-  auto real = fs::canonical(real_root_ / cwd, ec);
+  auto real = fs::canonical(workspace / cwd, ec);
   if (ec || !fs::is_directory(real, ec))
-    throw svckit::ValidationError("cwd", "no such directory in the workspace root");
-  if (!is_within(real, real_root_))
-    throw svckit::Forbidden("cwd leads outside the workspace root (a symbolic link)");
+    throw svckit::ValidationError("cwd", "no such directory in your workspace");
+  if (!is_within(real, workspace))
+    throw svckit::Forbidden("cwd leads outside your workspace (a symbolic link)");
+
+  // Every path an argument may name, resolved as the program would from `real`, symbolic links
+  // followed: it must stay in the workspace. The sandbox holds either way; this says why early.
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    for (auto candidate : path_candidates(argv[i])) {
+      if (candidate.find('/') == std::string_view::npos && candidate != "..") continue;
+      fs::path p{std::string(candidate)};
+      auto resolved = p.is_absolute() ? p : fs::weakly_canonical(real / p, ec);
+      if (p.is_absolute() || ec || !is_within(resolved, workspace))
+        throw svckit::Forbidden("command[" + std::to_string(i) +
+                                "] names a path outside your workspace");
+    }
+  }
 
   auto timeout = request.timeout.count() == 0 ? options_.default_timeout : request.timeout;
   if (timeout.count() < 1 || timeout > options_.max_timeout)
     throw svckit::ValidationError(
         "timeout_seconds", "must be from 1 to " + std::to_string(options_.max_timeout.count()));
-  return {program->second, argv, real, timeout};
+  return {program->second, argv, workspace, real.lexically_relative(workspace), timeout};
 }
 
 RunResult TestRunner::run(const CheckedRun& run) {
@@ -196,70 +199,12 @@ RunResult TestRunner::run(const CheckedRun& run) {
     std::atomic<int>& n;
     ~Release() { --n; }
   } release{running_};
-
-  // Everything the child needs is built before fork: after it, only async-signal-safe calls.
-  std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
-                                  "HOME=" + run.directory.string(), "PYTHONDONTWRITEBYTECODE=1"};
-  std::vector<char*> argv, envp;
-  for (const auto& a : run.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string directory = run.directory.string();
-  std::string program = run.program.string();
-  rlim_t cpu = static_cast<rlim_t>(run.timeout.count()) + 1;
-
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    throw std::runtime_error("pipe failed");
-  }
-  auto started = Clock::now();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
-    throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
-  }
-  if (pid == 0) {  // the child
-    ::setsid();    // its own process group: the timeout kills it and what it started
-    int null = ::open("/dev/null", O_RDONLY);
-    if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(err[1], 2) < 0)
-      ::_exit(126);
-    rlimit limit_cpu{cpu, cpu}, no_core{0, 0}, file{64 << 20, 64 << 20};
-    ::setrlimit(RLIMIT_CPU, &limit_cpu);
-    ::setrlimit(RLIMIT_CORE, &no_core);
-    ::setrlimit(RLIMIT_FSIZE, &file);
-    if (::chdir(directory.c_str()) != 0) ::_exit(126);
-    // Nothing of the service's reaches the command: not every descriptor is close-on-exec (an
-    // Asio socket, the listener itself, need not be).
-    if (::close_range(3, ~0U, 0) != 0)
-      for (int fd = 3; fd < 65536; ++fd) ::close(fd);
-    ::execve(program.c_str(), argv.data(), envp.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  ::close(err[1]);
-  RunResult result;
-  bool finished = collect(out[0], err[0], started + run.timeout, options_.max_output, result);
-  if (!finished) {
-    result.timed_out = true;
-    ::kill(-pid, SIGKILL);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  ::kill(-pid, SIGKILL);  // whatever it left running in its group goes with it
-  ::close(out[0]);
-  ::close(err[0]);
-  result.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    result.signal = WTERMSIG(status);
-  }
-  return result;
+  return sandbox_.run({.program = run.program,
+                       .argv = run.argv,
+                       .workspace = run.workspace,
+                       .directory = run.directory,
+                       .timeout = run.timeout,
+                       .max_output = options_.max_output});
 }
 
 }  // namespace aether::code_assistant
