@@ -4,6 +4,7 @@ health checks and ejection, rewriting, edge auth and identity headers, rate limi
 hostile input refused at the edge."""
 import hashlib
 import http.server
+import hmac
 import json
 import os
 import pathlib
@@ -362,8 +363,19 @@ def test_the_local_system_behind_the_gateway(start_service, tmp_path):
     r = requests.post(gw.url + "/api/v1/ai/chat", json={"message": "hi"},
                       headers=token, timeout=10)
     assert r.status_code == 200, r.text
-    assert requests.get(gw.url + "/.well-known/jwks.json", timeout=5).status_code in (200, 404)
-    r = requests.post(gw.url + "/api/v1/integrations/github/webhook", data=b"{}", timeout=5,
-                      headers={"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"})
-    # Public at the edge (no token needed), answered by the hub itself.
-    assert r.status_code in (401, 404) and "no route for" not in r.text and "bearer" not in r.text.lower()
+    # The local system signs with a shared secret: no public key set, said by the service itself.
+    r = requests.get(gw.url + "/.well-known/jwks.json", timeout=5)
+    assert r.status_code == 404 and "shared secret" in r.json()["detail"], r.text
+    # A signed GitHub delivery passes the edge without a token and reaches the hub.
+    secret = "gateway-webhook-secret"
+    r = requests.post(gw.url + "/api/v1/integrations/connect", headers=token, timeout=10,
+                      json={"service": "github", "credentials": {"token": "t", "webhook_secret": secret}})
+    assert r.status_code == 201, r.text
+    hook = gw.url + "/api/v1/webhooks/" + r.json()["integration_id"]
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    signed = {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": "g-1",
+              "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    r = requests.post(hook, data=body, headers=signed, timeout=10)
+    assert r.status_code == 200 and r.json() == {"received": True}, r.text
+    r = requests.post(hook, data=body, headers={**signed, "X-Hub-Signature-256": "sha256=" + "0" * 64}, timeout=10)
+    assert r.status_code == 401 and "signature" in r.json()["detail"], "the hub's refusal, not the edge's"

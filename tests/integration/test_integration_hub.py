@@ -150,7 +150,7 @@ def github_headers(body, secret=GITHUB_SECRET, delivery="d-1"):
 
 def test_github_webhooks_signed_forged_and_replayed(hub):
     gh = connect(hub, "github", {"token": "gh-token", "webhook_secret": GITHUB_SECRET})
-    url = f"{hub.url}{I}/{gh}/webhook"
+    url = f"{hub.url}/api/v1/webhooks/{gh}"
     body = json.dumps({"ref": "refs/heads/main", "commits": [{"id": "abc"}]}).encode()
     r = requests.post(url, data=body, headers=github_headers(body), timeout=5)
     assert r.status_code == 200 and r.json() == {"received": True}
@@ -166,9 +166,11 @@ def test_github_webhooks_signed_forged_and_replayed(hub):
     tampered = body.replace(b"main", b"evil")
     assert requests.post(url, data=tampered, headers=github_headers(body, delivery="d-6")).status_code == 401
     assert requests.post(url, data=body, headers=github_headers(body)).status_code == 409  # replayed
+    # The delivery id is not signed: a captured delivery resent under a new one is the same.
+    assert requests.post(url, data=body, headers=github_headers(body, delivery="d-7")).status_code == 409
     assert published(hub, 1) == 1
     hub.wait_log("webhook refused", reason="the signature does not match")
-    assert requests.post(f"{hub.url}{I}/no-such-id/webhook", data=body, headers=github_headers(body)).status_code == 404
+    assert requests.post(f"{hub.url}/api/v1/webhooks/no-such-id", data=body, headers=github_headers(body)).status_code == 404
 
 
 def slack_headers(body, ts=None, secret=SLACK_SECRET):
@@ -180,7 +182,7 @@ def slack_headers(body, ts=None, secret=SLACK_SECRET):
 
 def test_slack_webhooks_with_the_timestamp_window(hub):
     sl = connect(hub, "slack", {"bot_token": "xoxb-1", "signing_secret": SLACK_SECRET})
-    url = f"{hub.url}{I}/{sl}/webhook"
+    url = f"{hub.url}/api/v1/webhooks/{sl}"
     challenge = json.dumps({"type": "url_verification", "challenge": "3eZbrw1a"}).encode()
     assert requests.post(url, data=challenge, headers=slack_headers(challenge)).json() == {"challenge": "3eZbrw1a"}
     body = json.dumps({"type": "event_callback", "event": {"type": "message", "text": "hi"}}).encode()
@@ -198,7 +200,7 @@ def test_discord_webhooks_with_ed25519(hub):
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     dc = connect(hub, "discord", {"public_key": public})
-    url = f"{hub.url}{I}/{dc}/webhook"
+    url = f"{hub.url}/api/v1/webhooks/{dc}"
 
     def signed(body, signer=key, ts=None):
         ts = str(int(time.time()) if ts is None else ts)
@@ -207,7 +209,11 @@ def test_discord_webhooks_with_ed25519(hub):
     ping = b'{"type":1}'
     assert requests.post(url, data=ping, headers=signed(ping)).json() == {"type": 1}
     command = json.dumps({"type": 2, "data": {"name": "deploy"}}).encode()
-    assert requests.post(url, data=command, headers=signed(command)).status_code == 200
+    headers = signed(command)
+    assert requests.post(url, data=command, headers=headers).status_code == 200
+    # The same signature in upper case verifies too, and is the same delivery.
+    upper = {**headers, "X-Signature-Ed25519": headers["X-Signature-Ed25519"].upper()}
+    assert requests.post(url, data=command, headers=upper).status_code == 409
     assert requests.post(url, data=command, headers=signed(command, signer=Ed25519PrivateKey.generate())).status_code == 401
     assert requests.post(url, data=command, headers={**signed(command), "X-Signature-Ed25519": "zz"}).status_code == 401
     assert requests.post(url, data=command, headers=signed(command, ts=int(time.time()) - 3600)).status_code == 401
@@ -251,7 +257,7 @@ def test_webhooks_reach_analytics_in_the_local_system(start_service):
     svc = start_service("aether", SECURITY_ADMIN_EMAIL="a@b.c", SECURITY_ADMIN_PASSWORD="admin-password-1")
     gh = connect(svc, "github", {"token": "t", "webhook_secret": GITHUB_SECRET})
     body = b'{"action": "opened"}'
-    assert requests.post(f"{svc.url}{I}/{gh}/webhook", data=body, headers=github_headers(body)).status_code == 200
+    assert requests.post(f"{svc.url}/api/v1/webhooks/{gh}", data=body, headers=github_headers(body)).status_code == 200
     deadline = time.monotonic() + 5
     while True:
         usage = requests.get(svc.url + "/api/v1/analytics/usage", headers=DEVELOPER, timeout=5).json()["usage"]

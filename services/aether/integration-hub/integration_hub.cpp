@@ -1,5 +1,6 @@
 #include "integration_hub.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
@@ -32,7 +33,7 @@ const svckit::sql::Migration kMigrations[] = {
      "  status TEXT NOT NULL,"
      "  created_by TEXT,"
      "  created_at TEXT NOT NULL);"
-     // Deliveries already taken (GitHub's delivery id, or the signature itself), so that a
+     // Deliveries already taken, known by their signature (lower-case), so that a
      // replayed webhook is refused even inside the timestamp window.
      "CREATE TABLE webhook_deliveries ("
      "  integration_id TEXT NOT NULL,"
@@ -156,9 +157,10 @@ void IntegrationHub::install(svckit::App& app) {
       .returns<SlackSent>()
       .errors({404, 502});
 
-  // Webhooks carry no bearer token: the signature is their authentication.
-  auto hooks = app.http().group("/api/v1/integrations");
-  hooks.post("/{integration}/webhook", bind(this, &IntegrationHub::webhook))
+  // Webhooks carry no bearer token: the signature is their authentication. They have a prefix
+  // of their own, so that a gateway can make it public while /api/v1/integrations needs a token.
+  auto hooks = app.http().group("/api/v1/webhooks");
+  hooks.post("/{integration}", bind(this, &IntegrationHub::webhook))
       .summary("A webhook, signed by the integration's service (GitHub, Slack or Discord)")
       .returns<WebhookReceived>()
       .errors({400, 401, 404, 409});
@@ -256,24 +258,24 @@ Task<Response> IntegrationHub::webhook(Request& req) {
   const std::string& body = req.body();
   std::int64_t now = std::time(nullptr);
   Refusal refusal;
-  std::string delivery;
+  // A delivery is known by its signature, the one thing a replayer cannot change: GitHub's
+  // X-GitHub-Delivery is not signed (a captured delivery resent with a new id is the same
+  // delivery), and hex is compared in one case (Discord's verifies in either).
+  std::string signature;
   if (integration.service == "github") {
+    signature = header(req, "X-Hub-Signature-256");
     if (credential(integration, "webhook_secret").empty())
       refusal = "the integration has no webhook_secret";
     else
-      refusal = check_github(credential(integration, "webhook_secret"),
-                             header(req, "X-Hub-Signature-256"), body);
-    delivery = header(req, "X-GitHub-Delivery");
+      refusal = check_github(credential(integration, "webhook_secret"), signature, body);
   } else if (integration.service == "slack") {
+    signature = header(req, "X-Slack-Signature");
     refusal = check_slack(credential(integration, "signing_secret"),
-                          header(req, "X-Slack-Request-Timestamp"),
-                          header(req, "X-Slack-Signature"), body, now, window_);
-    delivery = header(req, "X-Slack-Signature");
+                          header(req, "X-Slack-Request-Timestamp"), signature, body, now, window_);
   } else {
-    refusal =
-        check_discord(credential(integration, "public_key"), header(req, "X-Signature-Timestamp"),
-                      header(req, "X-Signature-Ed25519"), body, now, window_);
-    delivery = header(req, "X-Signature-Ed25519");
+    signature = header(req, "X-Signature-Ed25519");
+    refusal = check_discord(credential(integration, "public_key"),
+                            header(req, "X-Signature-Timestamp"), signature, body, now, window_);
   }
   if (!refusal.empty()) {
     req.log(svckit::log::Level::warning, "webhook refused",
@@ -287,8 +289,9 @@ Task<Response> IntegrationHub::webhook(Request& req) {
     co_return Response::json(200, {{"type", 1}});
   if (integration.service == "slack" && payload.value("type", "") == "url_verification")
     co_return Response::json(200, {{"challenge", payload.value("challenge", "")}});
-  if (delivery.empty()) delivery = svckit::uuid_v4();
-  delivery.resize(std::min<std::size_t>(delivery.size(), 256));
+  std::string delivery = signature.substr(0, 256);
+  std::transform(delivery.begin(), delivery.end(), delivery.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   auto received_at = svckit::utc_now_iso8601();
   std::string event_type = event_type_of(integration, req, payload);
   nlohmann::json data = {{"integration_id", id},
