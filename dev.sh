@@ -89,7 +89,8 @@ case "${1:-}" in
     echo "  tasks:   /api/v1/tasks   probes: /health /ready   metrics: /metrics   gRPC: 127.0.0.1:50051"
     # The services in one process on 127.0.0.1:8100 (services/gateway/config/aether.json points
     # there), the gateway in front on $PORT. Ctrl-C stops both, gracefully.
-    HOST=127.0.0.1 PORT=8100 build/bin/aether &
+    # Its clients reach it through the gateway: believe the gateway's X-Forwarded-For.
+    HOST=127.0.0.1 PORT=8100 TRUSTED_PROXIES=127.0.0.1 build/bin/aether &
     aether=$!
     trap 'kill -TERM $aether 2>/dev/null; wait $aether 2>/dev/null' EXIT
     # The gateway starts once the system is ready, so its first health checks find it UP.

@@ -59,7 +59,8 @@ def main():
                "JWT_SECRET_KEY": "validate-load-secret-" + "v" * 24, "SECURITY_ADMIN_EMAIL": "admin@example.com",
                "SECURITY_ADMIN_PASSWORD": "admin-password", "SECURITY_BCRYPT_COST": "4",
                # Every connection comes from 127.0.0.1: one client as far as per-IP limits go.
-               "SECURITY_RATE_LIMIT": "1000000", "MAX_CONNECTIONS": str(args.connections + 1000)}
+               "SECURITY_RATE_LIMIT": "1000000", "MAX_CONNECTIONS": str(args.connections + 1000),
+               "MAX_CONNECTIONS_PER_IP": "0"}  # every connection comes from 127.0.0.1
         proc = subprocess.Popen([str(BIN / "security")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             base = f"http://127.0.0.1:{port}"

@@ -68,6 +68,16 @@ void Config::declare(Settings& s) {
                      .min = 1,
                      .max = 1'000'000,
                      .help = "open connections before new ones get 503"});
+  s.declare("http", {.name = "MAX_CONNECTIONS_PER_IP",
+                     .type = T::integer,
+                     .default_value = "1000",
+                     .min = 0,
+                     .max = 1'000'000,
+                     .help = "open connections from one client address before new ones get 429 "
+                             "(0: no limit; trusted proxies are not limited)"});
+  s.declare("http", {.name = "TRUSTED_PROXIES",
+                     .help = "addresses and CIDR networks whose X-Forwarded-For is believed "
+                             "(comma-separated; default none: the peer is the client)"});
   s.declare("http", {.name = "MAX_INFLIGHT",
                      .type = T::integer,
                      .default_value = "4096",
@@ -219,7 +229,13 @@ Config Config::from(std::shared_ptr<Settings> settings, std::string default_serv
   c.drain_timeout = s.duration("DRAIN_TIMEOUT");
   c.max_body = s.size("MAX_BODY");
   c.max_connections = static_cast<std::size_t>(s.integer("MAX_CONNECTIONS"));
+  c.max_connections_per_ip = static_cast<std::size_t>(s.integer("MAX_CONNECTIONS_PER_IP"));
   c.max_inflight = static_cast<std::size_t>(s.integer("MAX_INFLIGHT"));
+  try {
+    c.trusted_proxies = TrustedProxies::parse(s.text("TRUSTED_PROXIES"));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("TRUSTED_PROXIES", e.what());
+  }
   c.header_timeout = s.duration("HEADER_TIMEOUT");
   c.idle_timeout = s.duration("IDLE_TIMEOUT");
   // TLS settings only make sense together.

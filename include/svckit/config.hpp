@@ -13,6 +13,7 @@
 
 #include "svckit/log/level.hpp"
 #include "svckit/settings.hpp"
+#include "svckit/trusted_proxies.hpp"
 
 namespace svckit {
 
@@ -39,7 +40,9 @@ struct Config {
   Duration drain_timeout{30000};
   std::size_t max_body = 1 << 20;
   std::size_t max_connections = 10000;
+  std::size_t max_connections_per_ip = 1000;  // 0: no limit; trusted proxies are not counted
   std::size_t max_inflight = 4096;
+  TrustedProxies trusted_proxies;  // whose X-Forwarded-For names the client
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
 

@@ -67,6 +67,14 @@ bool identity_header(std::string_view name) {
          istarts_with(name, "X-Consumer-") || iequals(name, "X-Forwarded-User");
 }
 
+// Who the client is and how it came: the gateway says so itself. Sent by a client that is not a
+// trusted proxy, these are dropped (they would let it pick its address for every upstream's
+// rate limits and logs).
+bool forwarding_header(std::string_view name) {
+  return (istarts_with(name, "X-Forwarded-") && !iequals(name, "X-Forwarded-User")) ||
+         iequals(name, "X-Real-IP") || iequals(name, "Forwarded");
+}
+
 std::string joined(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) out.append(out.empty() ? "" : ",").append(item);
@@ -246,6 +254,7 @@ struct Gateway::State {
   }
 
   App* app = nullptr;
+  TrustedProxies trusted_proxies;  // the peers whose X-Forwarded-* pass to upstreams
   std::string routes_path;
   auth::BearerOptions bearer;  // the verifier from the shared settings; API keys per config
   std::atomic<std::shared_ptr<const Compiled>> current;
@@ -399,7 +408,8 @@ std::size_t joined_size(const std::vector<std::string>& items) {
 // into the request, the route's configuration, literals, and `composed` for the values made
 // here (the joined roles and permissions, a chained X-Forwarded-For), which the caller keeps
 // beside the request for the whole call: no header is copied.
-http::ClientRequest upstream_request(const RouteConfig& r, Request& req, std::string& composed) {
+http::ClientRequest upstream_request(const RouteConfig& r, Request& req, std::string& composed,
+                                     const TrustedProxies& trusted_proxies) {
   if (req.body().size() > r.max_body_bytes)
     throw PayloadTooLarge("the body is larger than " + std::to_string(r.max_body_bytes) +
                           " bytes for " + r.name);
@@ -421,10 +431,19 @@ http::ClientRequest upstream_request(const RouteConfig& r, Request& req, std::st
   else
     out.target = std::string(path);
   if (!req.query().empty()) out.target.append("?").append(req.query());
+  // A trusted proxy's X-Forwarded-Proto, -Host and Forwarded describe the client's request and
+  // pass; X-Forwarded-For and X-Real-IP are always the gateway's.
+  const bool from_proxy = trusted_proxies.contains(req.peer_address());
+  bool forwarded_proto = false, forwarded_host = false;
   for (const auto& [name, value] : req.headers()) {
     if (hop_by_hop(name) || identity_header(name) || iequals(name, "X-Request-ID") ||
         iequals(name, "traceparent") || iequals(name, "tracestate"))
       continue;
+    if (forwarding_header(name)) {
+      if (!from_proxy || iequals(name, "X-Forwarded-For") || iequals(name, "X-Real-IP")) continue;
+      forwarded_proto = forwarded_proto || iequals(name, "X-Forwarded-Proto");
+      forwarded_host = forwarded_host || iequals(name, "X-Forwarded-Host");
+    }
     if (iequals(name, "Content-Type")) {
       out.content_type = value;
       continue;
@@ -438,10 +457,11 @@ http::ClientRequest upstream_request(const RouteConfig& r, Request& req, std::st
   for (const auto& [name, value] : r.request_headers.add) headers.emplace_back(name, value);
 
   const auth::Principal* who = auth::principal(req);
-  auto before = req.header("X-Forwarded-For");
+  auto before = from_proxy ? req.header("X-Forwarded-For") : std::nullopt;
+  const std::string& peer = req.peer_address();
   // Sized before anything is appended: the views into `composed` must not move.
   composed.clear();
-  composed.reserve((before ? before->size() + 2 + req.remote_address().size() : 0) +
+  composed.reserve((before ? before->size() + 2 + peer.size() : 0) +
                    (who ? joined_size(who->roles) + joined_size(who->permissions) : 0));
   auto compose = [&composed](auto&&... parts) {
     const std::size_t at = composed.size();
@@ -453,11 +473,12 @@ http::ClientRequest upstream_request(const RouteConfig& r, Request& req, std::st
     for (const auto& item : items) composed.append(composed.size() > at ? "," : "").append(item);
     return std::string_view(composed).substr(at);
   };
-  headers.emplace_back("X-Forwarded-For",
-                       before ? compose(*before, std::string_view(", "), req.remote_address())
-                              : std::string_view(req.remote_address()));
-  headers.emplace_back("X-Forwarded-Proto", "http");
-  if (auto host = req.header("Host")) headers.emplace_back("X-Forwarded-Host", *host);
+  headers.emplace_back("X-Forwarded-For", before ? compose(*before, std::string_view(", "), peer)
+                                                 : std::string_view(peer));
+  headers.emplace_back("X-Real-IP", req.remote_address());
+  if (!forwarded_proto) headers.emplace_back("X-Forwarded-Proto", "http");
+  if (auto host = req.header("Host"); host && !forwarded_host)
+    headers.emplace_back("X-Forwarded-Host", *host);
   if (who) {
     headers.emplace_back("X-User-ID", who->id);
     if (!who->email.empty()) headers.emplace_back("X-User-Email", who->email);
@@ -500,7 +521,7 @@ Response client_answer(const RouteConfig& r, http::ClientResponse& res) {
 Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) const {
   const RouteConfig& r = route.config;
   std::string composed;  // what `out`'s header views made here point into; lives with `out`
-  http::ClientRequest out = upstream_request(r, req, composed);
+  http::ClientRequest out = upstream_request(r, req, composed, trusted_proxies);
   Upstream* primary = route.upstream.get();
   Upstream* other = nullptr;
   bool fresh = true;
@@ -751,6 +772,7 @@ void Gateway::install(App& app) {
   auto& s = *state_;
   s.app = &app;
   s.routes_path = app.settings().text("GATEWAY_ROUTES");
+  s.trusted_proxies = app.config().trusted_proxies;
   s.bearer = bearer_options_from_settings(app);
   s.requests = &app.metrics().counters(
       "gateway_requests_total", "Requests through the gateway, by route, upstream and status.");

@@ -40,6 +40,8 @@ http::ServerOptions server_options(const Config& c) {
   o.port = c.port;
   o.max_body = c.max_body;
   o.max_connections = c.max_connections;
+  o.max_connections_per_ip = c.max_connections_per_ip;
+  o.trusted_proxies = c.trusted_proxies;
   o.max_inflight = c.max_inflight;
   o.header_timeout = c.header_timeout;
   o.idle_timeout = c.idle_timeout;

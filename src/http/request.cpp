@@ -77,6 +77,7 @@ Request::Request(const Request& other)
       route_(other.route_),
       context_(other.context_),
       remote_address_(other.remote_address_),
+      peer_address_(other.peer_address_),
       client_certificate_(other.client_certificate_),
       answer_headers_(other.answer_headers_) {
   keep_headers(other.headers_);

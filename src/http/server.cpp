@@ -8,8 +8,10 @@
 #include <cctype>
 #include <charconv>
 #include <ctime>
+#include <mutex>
 #include <optional>
 #include <span>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <boost/asio/as_tuple.hpp>
@@ -121,7 +123,8 @@ struct Session {
   LoopState& loop;
   beast::flat_buffer buffer;
   std::string head;                  // the response head, reused across requests
-  std::string remote;                // the client's address, for Request::remote_address()
+  std::string remote;                // the peer's address (Request::peer_address())
+  bool counted = false;              // in the per-address connection count
   detail::RequestHead request_head;  // the parsed request head, its vector reused likewise
   // When the current wait gives up; checked by the loop's sweeper, so arming it costs a store.
   Clock::time_point deadline = Clock::time_point::max();
@@ -167,6 +170,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<asio::ssl::context> tls_context;  // set when options.tls is enabled
   std::uint16_t bound_port = 0;
   std::atomic<std::size_t> connections{0};
+  // Open connections per peer address, when max_connections_per_ip is set. Touched once per
+  // connection, from the accepting loop and the loops closing them: a mutex is enough.
+  std::mutex per_address_mutex;
+  std::unordered_map<std::string, std::size_t> per_address;
   std::atomic<std::size_t> inflight{0};
   std::atomic<bool> draining{false};
   std::atomic<bool> stopped{false};  // the sweepers end, so the loops can run out of work
@@ -238,19 +245,28 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // Starts serving an accepted connection on `loop`, or turns it away over the connection cap.
+  // Starts serving an accepted connection on `loop`, or turns it away over a connection cap.
   void admit(tcp::socket socket, LoopState& loop) {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    auto peer = socket.remote_endpoint(ignored);
+    std::string remote = ignored ? std::string() : peer.address().to_string();
+    // A TLS client could not read a plain answer, and a handshake is the expensive part of what
+    // the caps protect: it is just closed.
     if (connections.load() >= options.max_connections) {
-      // A TLS client could not read a plain answer, and a handshake is the expensive part of
-      // what the cap protects: it is just closed.
-      if (tls_context) return;
-      asio::co_spawn(loop.io, reject(std::move(socket)), asio::detached);
+      turn_away(std::move(socket), loop, 503, "too many connections");
+      return;
+    }
+    bool counted = options.max_connections_per_ip > 0 && !remote.empty() &&
+                   !options.trusted_proxies.contains(remote);
+    if (counted && !count_in(remote)) {
+      turn_away(std::move(socket), loop, 429, "too many connections from your address");
       return;
     }
     ++connections;
     auto session = std::make_shared<Session>(std::move(socket), loop);
+    session->remote = std::move(remote);
+    session->counted = counted;
     // The completion handler holds the session too: co_spawn still reads the cancellation
     // state (the session's signal) after serve() returns, which can be before any wait when
     // the client is already gone.
@@ -259,13 +275,43 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                                                 [session](const std::exception_ptr&) {}));
   }
 
-  // Over the connection cap: a clear 503, then close.
-  Task<void> reject(tcp::socket socket) {
+  // One more connection from `address`, unless it has max_connections_per_ip open already.
+  bool count_in(const std::string& address) {
+    std::lock_guard lock(per_address_mutex);
+    auto& open = per_address[address];
+    if (open >= options.max_connections_per_ip) {
+      if (open == 0) per_address.erase(address);
+      return false;
+    }
+    ++open;
+    return true;
+  }
+  void count_out(const std::string& address) {
+    std::lock_guard lock(per_address_mutex);
+    auto it = per_address.find(address);
+    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+  }
+
+  // The answers of the caps: a whole problem response, written before closing.
+  static std::string cap_answer(int status, std::string_view detail) {
+    auto body = std::string(R"({"type":"about:blank","title":")") + status_reason(status) +
+                R"(","status":)" + std::to_string(status) + R"(,"detail":")" + std::string(detail) +
+                "\"}";
+    return "HTTP/1.1 " + std::to_string(status) + " " + status_reason(status) +
+           "\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\nConnection: "
+           "close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+
+  void turn_away(tcp::socket socket, LoopState& loop, int status, std::string_view detail) {
+    if (tls_context) return;                   // closed: see admit()
+    auto answer = cap_answer(status, detail);  // named: GCC 12 and temporaries to coroutines
+    asio::co_spawn(loop.io, reject(std::move(socket), std::move(answer)), asio::detached);
+  }
+
+  // Over a connection cap: a clear answer, then close.
+  Task<void> reject(tcp::socket socket, std::string res) {
     auto self = shared_from_this();
-    std::string res =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
-        "Retry-After: 1\r\nConnection: close\r\nContent-Length: 99\r\n\r\n"
-        R"({"type":"about:blank","title":"Service Unavailable","status":503,"detail":"too many connections"})";
     asio::steady_timer guard(socket.get_executor(), std::chrono::seconds(2));
     guard.async_wait([&socket](beast::error_code ec) {
       if (!ec) socket.close(ec);
@@ -283,8 +329,6 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     s.loop.sessions.insert(&s);
     beast::error_code ignored;
     s.socket.non_blocking(true, ignored);  // write() tries write_some first: never block
-    auto peer = s.socket.remote_endpoint(ignored);
-    if (!ignored) s.remote = peer.address().to_string();
     try {
       if (!tls_context || co_await handshake(s)) co_await serve_requests(s);
     } catch (const std::exception& e) {
@@ -292,6 +336,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     }
     s.loop.sessions.erase(&s);
     s.socket.close(ignored);
+    if (s.counted) count_out(s.remote);
     --connections;
   }
 
@@ -490,7 +535,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     Request& req = in.request;
     bool keep_alive = in.keep_alive;
     req.set_received_at(started);
-    req.set_remote_address(s.remote);
+    req.set_peer_address(s.remote);
+    req.set_remote_address(
+        options.trusted_proxies.empty()
+            ? s.remote
+            : options.trusted_proxies.client_of(s.remote, req.header("X-Forwarded-For")));
     if (s.client_certificate) req.set_client_certificate(s.client_certificate);
     auto rid = req.header("X-Request-ID");
     auto trace =

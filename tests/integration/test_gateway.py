@@ -48,7 +48,7 @@ class RecorderHandler(http.server.BaseHTTPRequestHandler):
         else:
             time.sleep(self.server.delay)
             seen = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
-                    "body": body.decode("latin-1")}
+                    "header_list": list(self.headers.items()), "body": body.decode("latin-1")}
             self.server.seen.append(seen)
             payload, status = json.dumps({**seen, "upstream": self.server.url}).encode(), self.server.status
         self.send_response(status)
@@ -140,6 +140,37 @@ def test_routes_balance_round_robin_and_pass_the_request_on(gateway):
         assert "X-Upstream-Secret" not in r.headers and r.headers["X-Served-By"] == "gateway"
     a, b = gateway.recorders
     assert len(a.seen) == 5 and len(b.seen) == 5
+
+
+FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "bank.example",
+          "X-Forwarded-Port": "443", "X-Real-IP": "6.6.6.6", "Forwarded": "for=6.6.6.6;proto=https"}
+
+
+def forwarding_headers(got):
+    return sorted((k, v) for k, v in got["header_list"]
+                  if k.lower().startswith("x-forwarded-") or k.lower() in ("x-real-ip", "forwarded"))
+
+
+def test_a_clients_forwarding_headers_never_reach_an_upstream(gateway):
+    r = requests.get(gateway.url + "/api/v1/tasks/1", headers={**USER, **FORGED, "Host": "gw.local"}, timeout=5)
+    assert r.status_code == 200, r.text
+    # One of each, all the gateway's own: the client's address, the scheme and host it used.
+    assert forwarding_headers(r.json()) == [("X-Forwarded-For", "127.0.0.1"), ("X-Forwarded-Host", "gw.local"),
+                                            ("X-Forwarded-Proto", "http"), ("X-Real-IP", "127.0.0.1")]
+
+
+def test_a_trusted_proxys_forwarding_headers_pass_on(start_service, recorders, tmp_path):
+    echo = recorders()
+    path = routes_file(tmp_path, {"echo": {"targets": [echo.url]}},
+                       [{"name": "all", "paths": ["/"], "upstream": "echo", "auth": "public"}])
+    gw = start_service("gateway", GATEWAY_ROUTES=path, TRUSTED_PROXIES="127.0.0.1")
+    r = requests.get(gw.url + "/x", headers={**FORGED, "Host": "gw.local"}, timeout=5)
+    assert r.status_code == 200, r.text
+    # The proxy's chain is kept and the peer appended; the client is the right-most untrusted.
+    assert forwarding_headers(r.json()) == [
+        ("Forwarded", "for=6.6.6.6;proto=https"), ("X-Forwarded-For", "6.6.6.6, 127.0.0.1"),
+        ("X-Forwarded-Host", "bank.example"), ("X-Forwarded-Port", "443"), ("X-Forwarded-Proto", "https"),
+        ("X-Real-IP", "6.6.6.6")]
 
 
 def test_versions_prefixes_and_rewrites(gateway):

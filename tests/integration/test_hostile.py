@@ -1,5 +1,6 @@
 """Hostile and malformed input over raw sockets: each gets its status and the server keeps serving."""
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -174,11 +175,70 @@ def test_connection_cap_answers_503(start_service):
         assert refused is not None, "40 connections and none refused"
         assert 15 <= len(held) <= 20, len(held)
         assert b"Retry-After: 1" in refused and b"too many connections" in refused
+        assert_whole(refused)
     finally:
         for s in held:
             s.close()
     time.sleep(0.3)
     still_serving(svc)
+
+
+def assert_whole(answer):
+    """The body is exactly as long as Content-Length says (a short one leaves clients waiting)."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    assert len(body) == length and json.loads(body)["detail"], answer
+
+
+def test_connections_from_one_address_are_capped(start_service):
+    """One address cannot take every connection: past MAX_CONNECTIONS_PER_IP it gets 429 and a
+    close, and a connection closed makes room again. Readiness probes' connections may still be
+    closing as the test starts, so the cap shows as 'at most 10'."""
+    svc = start_service("task-manager", MAX_CONNECTIONS_PER_IP="10")
+    held, refused = [], None
+    try:
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = s.recv(4096)
+            if status_of(answer) == 429:
+                refused = answer
+                s.close()
+                break
+            assert status_of(answer) == 200
+            held.append(s)
+        assert refused is not None, "20 connections from one address and none refused"
+        assert 7 <= len(held) <= 10, len(held)
+        assert b"Retry-After: 1" in refused and b"too many connections from your address" in refused
+        assert_whole(refused)
+        held.pop().close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the server sees the close on its next read
+            s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = s.recv(4096)
+            s.close()
+            if status_of(answer) == 200:
+                break
+            time.sleep(0.05)
+        assert status_of(answer) == 200, "a closed connection makes room again"
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_a_trusted_proxy_is_not_capped_per_address(start_service):
+    svc = start_service("task-manager", MAX_CONNECTIONS_PER_IP="3", TRUSTED_PROXIES="127.0.0.1")
+    held = []
+    try:
+        for _ in range(10):
+            s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status_of(s.recv(4096)) == 200
+            held.append(s)
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_load_shedding_answers_503_but_not_liveness(start_service):

@@ -93,7 +93,11 @@ class Request {
   Deadline deadline() const { return context_.deadline(); }
   // The client's IP address as the socket sees it ("127.0.0.1", "::1"). Forwarding headers are
   // never taken for it.
+  // The client's address: the TCP peer's, or, when the peer is a trusted proxy
+  // (ServerOptions::trusted_proxies), the one its X-Forwarded-For names.
   const std::string& remote_address() const { return remote_address_; }
+  // The TCP peer's address, whoever it says the client is.
+  const std::string& peer_address() const { return peer_address_; }
   // The verified client certificate of a TLS connection with client authentication (mTLS),
   // nullptr otherwise.
   const ClientCertificate* client_certificate() const { return client_certificate_.get(); }
@@ -117,6 +121,7 @@ class Request {
   void set_route(const Route* route, std::vector<Param> params);
   void set_received_at(std::chrono::steady_clock::time_point t) { context_.set_started_at(t); }
   void set_remote_address(std::string address) { remote_address_ = std::move(address); }
+  void set_peer_address(std::string address) { peer_address_ = std::move(address); }
   void set_client_certificate(std::shared_ptr<const ClientCertificate> certificate) {
     client_certificate_ = std::move(certificate);
   }
@@ -138,6 +143,7 @@ class Request {
   const Route* route_ = nullptr;
   Context context_;
   std::string remote_address_;
+  std::string peer_address_;
   std::shared_ptr<const ClientCertificate> client_certificate_;  // one per connection
   std::vector<AnswerHeader> answer_headers_;
 };

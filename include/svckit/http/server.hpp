@@ -1,7 +1,7 @@
 #pragma once
 // The HTTP/1.1 server: Boost.Beast over Asio, one coroutine per connection, keep-alive, limits
 // with clear answers (431, 413, 503 shedding, header and idle timeouts, a connection cap) and a
-// graceful drain. Beast stays in the .cpp.
+// graceful drain, a per-address connection cap. Beast stays in the .cpp.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include "svckit/http/router.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/task.hpp"
+#include "svckit/trusted_proxies.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -35,9 +36,14 @@ struct TlsOptions {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8000;
-  std::size_t max_body = 1 << 20;                   // larger bodies get 413
-  std::size_t max_header_bytes = 8 * 1024;          // larger header blocks get 431
-  std::size_t max_connections = 10000;              // further connections get 503 and are closed
+  std::size_t max_body = 1 << 20;           // larger bodies get 413
+  std::size_t max_header_bytes = 8 * 1024;  // larger header blocks get 431
+  std::size_t max_connections = 10000;      // further connections get 503 and are closed
+  // From one address (0: no limit): further ones get 429 and are closed. Trusted proxies, which
+  // carry many clients, are not counted.
+  std::size_t max_connections_per_ip = 1000;
+  // Peers whose X-Forwarded-For says who the client is (Request::remote_address()).
+  TrustedProxies trusted_proxies;
   std::size_t max_inflight = 4096;                  // further requests get 503 with Retry-After
   std::chrono::milliseconds header_timeout{10000};  // to receive a whole request head (and body)
   std::chrono::milliseconds idle_timeout{60000};    // between keep-alive requests
