@@ -93,7 +93,7 @@ def test_validate(security):
 
 def test_refresh_rotates_and_reuse_revokes_the_family(security):
     first = login(security).json()["refresh_token"]
-    r = requests.post(security.url + AUTH + "/refresh", params={"refresh_token": first})  # the seed's way
+    r = requests.post(security.url + AUTH + "/refresh", json={"refresh_token": first})
     assert r.status_code == 200, r.text
     second = r.json()["refresh_token"]
     assert second != first and r.json()["access_token"]
@@ -238,15 +238,35 @@ def test_hostile_requests(security):
     assert login(security).status_code == 200  # still serving
 
 
+def test_a_refresh_token_in_the_query_string_is_refused_unless_allowed(security, start_service):
+    token = login(security).json()["refresh_token"]
+    r = requests.post(security.url + AUTH + "/refresh", params={"refresh_token": token})
+    assert r.status_code == 400 and "in the body" in r.json()["detail"], r.text
+    assert requests.post(security.url + AUTH + "/refresh", json={"refresh_token": token}).status_code == 200, \
+        "the refused request did not use the token"
+    # The seed's monolith took it in the query: a setting allows that, for its clients.
+    compatible = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                               SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4",
+                               SECURITY_REFRESH_IN_QUERY="true")
+    token = login(compatible).json()["refresh_token"]
+    r = requests.post(compatible.url + AUTH + "/refresh", params={"refresh_token": token})
+    assert r.status_code == 200, r.text
+
+
 def test_bad_settings_stop_startup(tmp_path):
     from conftest import BIN_DIR
     bin_dir = str(BIN_DIR)
+    weak_admin = [{"JWT_SECRET_KEY": SECRET, "SECURITY_ADMIN_EMAIL": "root@example.com", "SECURITY_ADMIN_PASSWORD": p}
+                  for p in ("short-1", "aaaaaaaaaaaaaaaa", "123456789012345", "onlylettershere",
+                            "root@example.com", "Password12345")]
     for env in [{}, {"JWT_SECRET_KEY": "short"}, {"JWT_SECRET_KEY": SECRET, "SECURITY_BCRYPT_COST": "99"},
-                {"SECURITY_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")}]:
+                {"SECURITY_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")}, *weak_admin]:
         result = subprocess.run([f"{bin_dir}/security"], env={"PATH": "/usr/bin:/bin", "PORT": "0",
                                 "DATA_DIR": str(tmp_path), **env}, capture_output=True, text=True, timeout=20)
         assert result.returncode == 2, (env, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        if "SECURITY_ADMIN_PASSWORD" in env:
+            assert "too weak" in result.stderr and env["SECURITY_ADMIN_PASSWORD"] not in result.stderr
 
 
 def test_logins_are_rate_limited_per_client_and_failures_count(start_service):
@@ -266,6 +286,53 @@ def test_logins_are_rate_limited_per_client_and_failures_count(start_service):
     # Other endpoints have their own, larger budget.
     me = requests.get(svc.url + AUTH + "/me")
     assert me.status_code == 401 and int(me.headers["RateLimit-Remaining"]) > 0
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_login_budget(start_service):
+    svc = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                        SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4",
+                        SECURITY_LOGIN_LIMIT="3", TRUSTED_PROXIES="127.0.0.1")
+
+    def attempt(client, password="wrong-password"):
+        return requests.post(svc.url + AUTH + "/login", json={"email": "someone@example.com", "password": password},
+                             headers={"X-Forwarded-For": client}, timeout=10)
+    assert [attempt("203.0.113.1").status_code for _ in range(3)] == [401, 401, 401]
+    assert attempt("203.0.113.1").status_code == 429
+    # Another client behind the same proxy is not locked out by the first.
+    r = requests.post(svc.url + AUTH + "/login", json={"email": ADMIN[0], "password": ADMIN[1]},
+                      headers={"X-Forwarded-For": "203.0.113.2"}, timeout=10)
+    assert r.status_code == 200, r.text
+    # A forged entry left of the proxy's is not believed: still 203.0.113.1, still out.
+    assert attempt("198.51.100.9, 203.0.113.1").status_code == 429
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_changes_nothing(start_service):
+    svc = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                        SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4", SECURITY_LOGIN_LIMIT="3")
+    statuses = [requests.post(svc.url + AUTH + "/login", json={"email": "x@example.com", "password": "wrong-password"},
+                              headers={"X-Forwarded-For": f"203.0.113.{i}"}, timeout=10).status_code
+                for i in range(4)]
+    assert statuses == [401, 401, 401, 429], "a client cannot pick a new address per attempt"
+
+
+def test_failed_logins_lock_the_account_from_any_address(start_service):
+    svc = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                        SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4", SECURITY_LOGIN_LIMIT="1000",
+                        SECURITY_ACCOUNT_FAILURES="3", TRUSTED_PROXIES="127.0.0.1")
+
+    def attempt(email, password, client):
+        return requests.post(svc.url + AUTH + "/login", json={"email": email, "password": password},
+                             headers={"X-Forwarded-For": client}, timeout=10)
+    assert attempt(ADMIN[0], ADMIN[1], "203.0.113.1").status_code == 200
+    assert [attempt(ADMIN[0].upper(), "wrong-password", f"203.0.113.{i}").status_code for i in range(3)] == [401] * 3
+    r = attempt(ADMIN[0], ADMIN[1], "198.51.100.1")  # the right password, from a fresh address
+    assert r.status_code == 429 and "this account" in r.json()["detail"] and int(r.headers["Retry-After"]) == 900
+    # Other accounts, known or not, are not affected; unknown ones lock alike (no hint either way).
+    assert attempt("nobody@example.com", "wrong-password", "198.51.100.1").status_code == 401
+    # The log names accounts by a hash: people type passwords into the email field.
+    failed = svc.wait_log("login failed")
+    assert "email" not in failed and len(failed["account"]) == 24 and failed["known"] == "yes"
+    assert not any(ADMIN[0].split("@")[0] in str(line) for line in svc.logs("login failed"))
 
 
 def test_hostile_input_on_every_endpoint(security):

@@ -1,7 +1,9 @@
 #include "security_service.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cctype>
 #include <thread>
 
 #include <boost/describe/class.hpp>
@@ -18,6 +20,7 @@
 #include <svckit/http/json_body.hpp>
 #include <svckit/http/route_doc.hpp>
 #include <svckit/ids.hpp>
+#include <svckit/kv/store.hpp>
 
 #include "security_store.hpp"
 
@@ -106,6 +109,33 @@ std::vector<std::string> known_roles(const std::optional<std::vector<std::string
   return *roles;
 }
 
+// An account as logs and throttles name it: a hash of the lower-cased email, never the email.
+std::string account_hash(std::string email) {
+  std::transform(email.begin(), email.end(), email.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return svckit::auth::sha256_hex({"account:", email}).substr(0, 24);
+}
+
+// Why a first admin's password is too weak to create the admin with, or "".
+std::string weakness(const std::string& password, const std::string& email) {
+  static constexpr std::array kCommon = {"password1234", "administrator", "changeme1234",
+                                         "123456789012", "qwertyuiop12",  "letmein12345"};
+  if (password.size() < 12) return "shorter than 12 characters";
+  auto lower = password;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower == email) return "the admin's email";
+  if (std::all_of(lower.begin(), lower.end(), [&](char c) { return c == lower[0]; }))
+    return "one character repeated";
+  if (std::all_of(lower.begin(), lower.end(), [](unsigned char c) { return std::isdigit(c); }))
+    return "digits only";
+  if (std::all_of(lower.begin(), lower.end(), [](unsigned char c) { return std::isalpha(c); }))
+    return "letters only";
+  for (const char* common : kCommon)
+    if (lower.starts_with(common)) return "a well-known password";
+  return "";
+}
+
 }  // namespace
 
 struct SecurityService::Impl {
@@ -120,6 +150,11 @@ struct SecurityService::Impl {
   std::int64_t refresh_ttl = 30 * 24 * 3600;
   std::int64_t api_key_overlap = 24 * 3600;
   int bcrypt_cost = 12;
+  bool refresh_in_query = false;
+  // Failed logins per account, in the shared store so every replica counts them.
+  svckit::kv::Store* kv = nullptr;
+  std::int64_t account_failures = 10;
+  std::chrono::seconds account_lock{900};
   // Hashing has its own small pool: that is the concurrency cap, so logins cannot take every
   // blocking thread from the other requests.
   std::unique_ptr<svckit::BlockingPool> hashing;
@@ -286,6 +321,15 @@ void SecurityService::declare(svckit::Settings& settings) {
           64, "password hashes at once (default: hardware threads)");
   integer("SECURITY_RATE_LIMIT", 600, 1, 1'000'000, "requests per minute per client address");
   integer("SECURITY_LOGIN_LIMIT", 30, 1, 1'000'000, "logins per minute per client address");
+  integer("SECURITY_ACCOUNT_FAILURES", 10, 1, 1'000'000,
+          "failed logins of one account, from any address, before it is locked");
+  integer("SECURITY_ACCOUNT_LOCK_SECONDS", 900, 1, 7 * 24 * 3600,
+          "how long an account's failures count, from the first (and so the lock lasts)");
+  declare({.name = "SECURITY_REFRESH_IN_QUERY",
+           .type = SettingType::boolean,
+           .default_value = "false",
+           .help = "also take the refresh token from the query string, as the seed's monolith "
+                   "did (proxies log query strings)"});
   declare({.name = "SECURITY_ADMIN_EMAIL", .help = "a first admin, created once"});
   declare({.name = "SECURITY_ADMIN_PASSWORD",
            .type = SettingType::secret,
@@ -296,6 +340,16 @@ void SecurityService::install(svckit::App& app) {
   Impl& s = *impl_;
   const auto& config = app.settings();
   s.load_keys(config);
+  if (auto password = config.text("SECURITY_ADMIN_PASSWORD"); !password.empty()) {
+    auto email = config.text("SECURITY_ADMIN_EMAIL");
+    std::transform(email.begin(), email.end(), email.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (auto why = weakness(password, email); !why.empty())
+      throw svckit::ConfigError("SECURITY_ADMIN_PASSWORD",
+                                "too weak for an admin: " + why +
+                                    " (12 characters or more, not one kind of character only, "
+                                    "not a well-known password)");
+  }
   auto setting = [&config](std::string_view name) { return config.text(name); };
   s.roles = svckit::auth::roles_from_settings(setting);
   s.access_ttl = config.integer("SECURITY_ACCESS_TTL");
@@ -333,6 +387,10 @@ void SecurityService::install(svckit::App& app) {
        .name = "security:login",
        .when_store_away = svckit::auth::StoreAway::limit_locally,
        .meter = &app.metrics()});
+  s.kv = &app.kv();
+  s.account_failures = config.integer("SECURITY_ACCOUNT_FAILURES");
+  s.account_lock = std::chrono::seconds(config.integer("SECURITY_ACCOUNT_LOCK_SECONDS"));
+  s.refresh_in_query = config.boolean("SECURITY_REFRESH_IN_QUERY");
   auto auth = app.http().group("/api/v1/auth", {per_client});
   s.logins = &app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
   using svckit::http::bind;
@@ -345,9 +403,11 @@ void SecurityService::install(svckit::App& app) {
       .summary("Whether an access token is valid, and for whom")
       .accepts<TokenBody>();
 
-  // The seed takes the refresh token as a query parameter; a JSON body works too.
+  // The seed takes the refresh token as a query parameter, which proxies log: a JSON body
+  // unless SECURITY_REFRESH_IN_QUERY allows the query too.
   auth.post("/refresh", bind(&s, &Impl::refresh))
-      .summary("New tokens for a refresh token (query or body); each is used once");
+      .summary("New tokens for a refresh token (in the body); each is used once")
+      .accepts<RefreshBody>();
 
   auth.post("/logout", bind(&s, &Impl::logout))
       .summary("End the session of a refresh token")
@@ -381,6 +441,16 @@ Task<Response> SecurityService::Impl::login(Request& req) {
   auto credentials = req.json<Credentials>();
   std::string email = std::move(credentials.email);
   std::string password = std::move(credentials.password);
+  // Per account, from whatever address: an attacker spread over many addresses (or many clients
+  // behind one) gets SECURITY_ACCOUNT_FAILURES tries at an account, then waits. Unknown emails
+  // count alike, so a lock says nothing of whether the account exists.
+  auto failures_key = "security:failures:" + account_hash(email);
+  if (auto failures = co_await kv->get(failures_key, req.deadline());
+      failures && std::atoll(failures->c_str()) >= account_failures) {
+    logins->Add({{"outcome", "locked"}}).Increment();
+    throw svckit::TooManyRequests("too many failed logins for this account: try again later",
+                                  static_cast<int>(account_lock.count()));
+  }
   auto user = co_await store->user_by_email(email);
   // Unknown emails check a dummy hash: the same 401 in the same time as a wrong
   // password.
@@ -391,10 +461,15 @@ Task<Response> SecurityService::Impl::login(Request& req) {
   bool ok = co_await hash_work(std::move(check));
   if (!user || !ok) {
     logins->Add({{"outcome", "failure"}}).Increment();
-    req.log(svckit::log::Level::warning, "login failed", {{"email", email}});
+    co_await kv->increment(failures_key, 1, account_lock, req.deadline());
+    // Not the email itself: people type passwords into it. Its hash still tells one account's
+    // failures from another's.
+    req.log(svckit::log::Level::warning, "login failed",
+            {{"account", account_hash(email)}, {"known", user ? "yes" : "no"}});
     throw svckit::Unauthorized("Invalid credentials");
   }
   logins->Add({{"outcome", "success"}}).Increment();
+  co_await kv->erase(failures_key, req.deadline());
   req.context().set_user_id(user->id);
   auto refresh = co_await refresh_token(*user, svckit::uuid_v4());
   co_return Response::json(200, {{"access_token", access_token(*user)},
@@ -424,6 +499,10 @@ Task<Response> SecurityService::Impl::validate(Request& req) {
 
 Task<Response> SecurityService::Impl::refresh(Request& req) {
   auto token = req.query_param("refresh_token");
+  if (token && !refresh_in_query)
+    throw svckit::BadRequest(
+        "send the refresh token in the body, {\"refresh_token\": ...}: a query string is "
+        "logged by proxies and servers");
   if (!token) token = req.json<RefreshBody>().refresh_token;
   auto verified = refresh_verifier->verify(*token);
   auto jti = std::string(verified.claims.string("jti").value_or(""));
