@@ -227,6 +227,25 @@ def test_connections_from_one_address_are_capped(start_service):
             s.close()
 
 
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_each_request_keeps_its_ids_whoever_the_client_is(start_service, trusted):
+    """Setting the client's address once corrupted the coroutine's frame (a GCC 12 bug with a
+    conditional's temporary): the access log's trace id was freed memory. Both paths, with and
+    without trusted proxies, must log exactly the ids the request came with."""
+    svc = start_service("task-manager", TRUSTED_PROXIES=trusted)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    for i in range(20):
+        r = requests.get(svc.url + "/api/v1/tasks", timeout=5, headers={
+            "X-Request-ID": f"ids-{i}", "X-Forwarded-For": "203.0.113.9",
+            "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+        assert r.status_code == 401 and r.json()["request_id"] == f"ids-{i}"
+    deadline = time.monotonic() + 5
+    while len(svc.logs("request")) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = svc.logs("request")
+    assert [(l["request_id"], l["trace_id"]) for l in lines] == [(f"ids-{i}", trace_id) for i in range(20)]
+
+
 def test_a_trusted_proxy_is_not_capped_per_address(start_service):
     svc = start_service("task-manager", MAX_CONNECTIONS_PER_IP="3", TRUSTED_PROXIES="127.0.0.1")
     held = []
