@@ -271,6 +271,31 @@ struct SecurityService::Impl {
     co_return *key;
   }
 
+  // The per-account failure count (login()). With the store away (Redis down) the account
+  // throttle stands aside: the per-address login limit still holds, in this replica's own
+  // buckets, and logins keep working.
+  Task<bool> account_locked(std::string key, svckit::Deadline deadline) {
+    try {
+      auto failures = co_await kv->get(key, deadline);
+      co_return failures&& std::atoll(failures->c_str()) >= account_failures;
+    } catch (const svckit::ServiceUnavailable&) {
+      co_return false;
+    }
+  }
+  Task<void> count_failure(std::string key, svckit::Deadline deadline) {
+    std::chrono::milliseconds lock = account_lock;
+    try {
+      co_await kv->increment(key, 1, lock, deadline);
+    } catch (const svckit::ServiceUnavailable&) {
+    }
+  }
+  Task<void> clear_failures(std::string key, svckit::Deadline deadline) {
+    try {
+      co_await kv->erase(key, deadline);
+    } catch (const svckit::ServiceUnavailable&) {
+    }
+  }
+
   // The routes (install() binds them).
   Task<Response> login(Request& req);
   Task<Response> validate(Request& req);
@@ -445,8 +470,7 @@ Task<Response> SecurityService::Impl::login(Request& req) {
   // behind one) gets SECURITY_ACCOUNT_FAILURES tries at an account, then waits. Unknown emails
   // count alike, so a lock says nothing of whether the account exists.
   auto failures_key = "security:failures:" + account_hash(email);
-  if (auto failures = co_await kv->get(failures_key, req.deadline());
-      failures && std::atoll(failures->c_str()) >= account_failures) {
+  if (co_await account_locked(failures_key, req.deadline())) {
     logins->Add({{"outcome", "locked"}}).Increment();
     throw svckit::TooManyRequests("too many failed logins for this account: try again later",
                                   static_cast<int>(account_lock.count()));
@@ -461,7 +485,7 @@ Task<Response> SecurityService::Impl::login(Request& req) {
   bool ok = co_await hash_work(std::move(check));
   if (!user || !ok) {
     logins->Add({{"outcome", "failure"}}).Increment();
-    co_await kv->increment(failures_key, 1, account_lock, req.deadline());
+    co_await count_failure(failures_key, req.deadline());
     // Not the email itself: people type passwords into it. Its hash still tells one account's
     // failures from another's.
     req.log(svckit::log::Level::warning, "login failed",
@@ -469,7 +493,7 @@ Task<Response> SecurityService::Impl::login(Request& req) {
     throw svckit::Unauthorized("Invalid credentials");
   }
   logins->Add({{"outcome", "success"}}).Increment();
-  co_await kv->erase(failures_key, req.deadline());
+  co_await clear_failures(failures_key, req.deadline());
   req.context().set_user_id(user->id);
   auto refresh = co_await refresh_token(*user, svckit::uuid_v4());
   co_return Response::json(200, {{"access_token", access_token(*user)},
