@@ -457,7 +457,14 @@ http::ClientRequest upstream_request(const RouteConfig& r, Request& req, std::st
   for (const auto& [name, value] : r.request_headers.add) headers.emplace_back(name, value);
 
   const auth::Principal* who = auth::principal(req);
-  auto before = from_proxy ? req.header("X-Forwarded-For") : std::nullopt;
+  // A trusted proxy's chain: every X-Forwarded-For line, in order (a proxy may add a line of
+  // its own after the client's).
+  std::string chain;
+  if (from_proxy)
+    for (const auto& [name, value] : req.headers())
+      if (iequals(name, "X-Forwarded-For")) chain.append(chain.empty() ? "" : ", ").append(value);
+  std::optional<std::string_view> before;
+  if (!chain.empty()) before = chain;
   const std::string& peer = req.peer_address();
   // Sized before anything is appended: the views into `composed` must not move.
   composed.clear();

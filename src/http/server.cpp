@@ -536,8 +536,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (options.trusted_proxies.empty()) {
       req.set_remote_address(s.remote);
     } else {
-      req.set_remote_address(
-          options.trusted_proxies.client_of(s.remote, req.header("X-Forwarded-For")));
+      // Every X-Forwarded-For line, in order, as one list (RFC 9110 §5.3): a proxy that adds a
+      // line of its own leaves the client's (forged) one first.
+      std::string chain;
+      for (const auto& [name, value] : req.headers())
+        if (iequals(name, "X-Forwarded-For")) chain.append(chain.empty() ? "" : ", ").append(value);
+      std::optional<std::string_view> forwarded;
+      if (!chain.empty()) forwarded = chain;
+      req.set_remote_address(options.trusted_proxies.client_of(s.remote, forwarded));
     }
   }
 

@@ -548,14 +548,17 @@ def test_a_run_reads_nothing_outside_its_workspace(assistant, attacks, workspace
     body = attack(assistant, "read_outside.py", "paths.txt")
     seen = json.loads(body["stdout"])
     assert seen["found"]["paths.txt"] == host_secret, "its own workspace it reads"
-    found = {k: v for k, v in seen["found"].items() if k != "paths.txt"}
+    found = {k: v for k, v in seen["found"].items() if k not in ("paths.txt", "/proc/1/environ")}
     assert found == {
         "/etc/shadow": "FileNotFoundError", "/root": "FileNotFoundError",
-        "/proc/1/environ": found["/proc/1/environ"], "../user-1/secret.txt": "FileNotFoundError",
-        "theirs/secret.txt": "FileNotFoundError", "/workspace/../user-1/secret.txt": "FileNotFoundError"}
-    assert seen["root"] == ["bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin", "tmp",
-                            "usr", "workspace"] or seen["root"] == sorted(
-        ["bin", "dev", "etc", "lib", "lib64", "proc", "sbin", "tmp", "usr", "workspace"])
+        "../user-1/secret.txt": "FileNotFoundError", "theirs/secret.txt": "FileNotFoundError",
+        "/workspace/../user-1/secret.txt": "FileNotFoundError"}
+    # Its pid 1 is the sandbox's init, with the run's scrubbed environment.
+    assert "PATH=/usr/bin:/bin" in seen["found"]["/proc/1/environ"]
+    # The root holds /usr, the host's top-level links into it, and the sandbox's own mounts.
+    links = [p.name for p in pathlib.Path("/").iterdir()
+             if p.name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32") and (p.is_symlink() or p.is_dir())]
+    assert seen["root"] == sorted(links + ["dev", "etc", "proc", "tmp", "usr", "workspace"])
     # No process it can see holds the service's secret: its parent is the sandbox's own init.
     assert all("JWT_SECRET_KEY" not in env for env in seen["environ"].values())
     assert seen["ppid"] in (0, 1)

@@ -1,5 +1,6 @@
 """The Security Service (seed 002 §4.1) over real HTTP, with PyJWT and Python bcrypt as the
 monolith's side."""
+import json
 import subprocess
 import time
 
@@ -304,6 +305,42 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_login_budget(start_servi
     assert r.status_code == 200, r.text
     # A forged entry left of the proxy's is not believed: still 203.0.113.1, still out.
     assert attempt("198.51.100.9, 203.0.113.1").status_code == 429
+
+
+def test_a_forged_x_forwarded_for_line_before_the_proxys_is_not_believed(start_service):
+    """A proxy that adds its own X-Forwarded-For line (HAProxy's option forwardfor) leaves the
+    client's forged one first: all lines are one list, the client the right-most untrusted."""
+    import http.client
+    svc = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                        SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4",
+                        SECURITY_LOGIN_LIMIT="3", TRUSTED_PROXIES="127.0.0.1")
+    body = json.dumps({"email": "x@example.com", "password": "wrong-password"})
+    statuses = []
+    for i in range(4):
+        c = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=10)
+        c.putrequest("POST", AUTH + "/login")
+        c.putheader("Content-Type", "application/json")
+        c.putheader("Content-Length", str(len(body)))
+        c.putheader("X-Forwarded-For", f"198.51.100.{i}")  # the client's, a new one each time
+        c.putheader("X-Forwarded-For", "203.0.113.1")  # the proxy's: the address it saw
+        c.endheaders(body.encode())
+        statuses.append(c.getresponse().status)
+        c.close()
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_concurrent_attempts_cannot_outrun_the_account_lock(start_service):
+    svc = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                        SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4", SECURITY_LOGIN_LIMIT="1000",
+                        SECURITY_ACCOUNT_FAILURES="3")
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(_):
+        return requests.post(svc.url + AUTH + "/login", json={"email": ADMIN[0], "password": "wrong-password"},
+                             timeout=30).status_code
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(attempt, range(16)))
+    assert sorted(statuses) == [401] * 3 + [429] * 13, statuses
 
 
 def test_x_forwarded_for_from_an_untrusted_peer_changes_nothing(start_service):

@@ -143,6 +143,7 @@ TEST(RateLimit, StaysWithinItsClientBound) {
     return "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250);
   };
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(call(h, client(i)).status, 200);
+  EXPECT_EQ(call(h, client(999)).status, 429);  // it limits: the latest client is remembered
   int remembered = 0;
   for (int i = 0; i < 1000; ++i) remembered += call(h, client(i)).status == 429;
   EXPECT_LE(remembered, 32);

@@ -376,15 +376,15 @@ RunResult Sandbox::run(const SandboxedCommand& command) const {
       if (::setgroups(0, nullptr) != 0 || ::setgid(options_.gid) != 0 ||
           ::setuid(options_.uid) != 0)
         ::_exit(126);
-      // setuid made the process undumpable, its /proc/self root's: bwrap reads its descriptors
-      // there (--bind-fd). It holds nothing the run's uid may not see.
-      ::prctl(PR_SET_DUMPABLE, 1);
     }
     // Counted per user: set once this is the user it will count against.
     set_limit(RLIMIT_NPROC, static_cast<rlim_t>(options_.max_processes));
     // Nothing of the service's reaches bwrap: not every descriptor is close-on-exec.
     if (::close_range(5, ~0U, 0) != 0)
       for (int fd = 5; fd < 65536; ++fd) ::close(fd);
+    // setuid made the process undumpable, its /proc/self root's: bwrap reads its descriptors
+    // there (--bind-fd). Only after every descriptor of the service's is closed.
+    if (as_root) ::prctl(PR_SET_DUMPABLE, 1);
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }

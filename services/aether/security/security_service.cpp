@@ -271,22 +271,16 @@ struct SecurityService::Impl {
     co_return *key;
   }
 
-  // The per-account failure count (login()). With the store away (Redis down) the account
-  // throttle stands aside: the per-address login limit still holds, in this replica's own
-  // buckets, and logins keep working.
-  Task<bool> account_locked(std::string key, svckit::Deadline deadline) {
-    try {
-      auto failures = co_await kv->get(key, deadline);
-      co_return failures&& std::atoll(failures->c_str()) >= account_failures;
-    } catch (const svckit::ServiceUnavailable&) {
-      co_return false;
-    }
-  }
-  Task<void> count_failure(std::string key, svckit::Deadline deadline) {
+  // The per-account failure count (login()). An attempt counts before its password is checked,
+  // so that concurrent attempts cannot all pass a check made before any of them failed; a
+  // success clears the count. With the store away (Redis down) the account throttle stands
+  // aside: the per-address login limit still holds, in this replica's own buckets.
+  Task<bool> over_account_limit(std::string key, svckit::Deadline deadline) {
     std::chrono::milliseconds lock = account_lock;
     try {
-      co_await kv->increment(key, 1, lock, deadline);
+      co_return co_await kv->increment(key, 1, lock, deadline) > account_failures;
     } catch (const svckit::ServiceUnavailable&) {
+      co_return false;
     }
   }
   Task<void> clear_failures(std::string key, svckit::Deadline deadline) {
@@ -470,7 +464,7 @@ Task<Response> SecurityService::Impl::login(Request& req) {
   // behind one) gets SECURITY_ACCOUNT_FAILURES tries at an account, then waits. Unknown emails
   // count alike, so a lock says nothing of whether the account exists.
   auto failures_key = "security:failures:" + account_hash(email);
-  if (co_await account_locked(failures_key, req.deadline())) {
+  if (co_await over_account_limit(failures_key, req.deadline())) {
     logins->Add({{"outcome", "locked"}}).Increment();
     throw svckit::TooManyRequests("too many failed logins for this account: try again later",
                                   static_cast<int>(account_lock.count()));
@@ -485,7 +479,6 @@ Task<Response> SecurityService::Impl::login(Request& req) {
   bool ok = co_await hash_work(std::move(check));
   if (!user || !ok) {
     logins->Add({{"outcome", "failure"}}).Increment();
-    co_await count_failure(failures_key, req.deadline());
     // Not the email itself: people type passwords into it. Its hash still tells one account's
     // failures from another's.
     req.log(svckit::log::Level::warning, "login failed",
