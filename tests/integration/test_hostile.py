@@ -156,22 +156,28 @@ def test_idle_keep_alive_connections_are_closed(start_service):
         assert s.recv(1024) == b""  # the server closed the idle connection
 
 
+def hold_until_refused(svc, status, attempts):
+    """Opens connections, each served once and then held idle, until one is answered `status`.
+    Returns the held sockets and the refusal (None when none came)."""
+    held = []
+    for _ in range(attempts):
+        s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = s.recv(4096)
+        if status_of(answer) == status:
+            s.close()
+            return held, answer
+        assert status_of(answer) == 200
+        held.append(s)
+    return held, None
+
+
 def test_connection_cap_answers_503(start_service):
     """Connections are held open (each served once, then idle) until the server turns one away.
     Its readiness probes' connections may still be closing, so the cap shows as 'at most 20'."""
     svc = start_service("task-manager", MAX_CONNECTIONS="20")
-    held, refused = [], None
+    held, refused = hold_until_refused(svc, 503, 40)
     try:
-        for _ in range(40):
-            s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
-            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = s.recv(4096)
-            if status_of(answer) == 503:
-                refused = answer
-                s.close()
-                break
-            assert status_of(answer) == 200
-            held.append(s)
         assert refused is not None, "40 connections and none refused"
         assert 15 <= len(held) <= 20, len(held)
         assert b"Retry-After: 1" in refused and b"too many connections" in refused
@@ -195,18 +201,8 @@ def test_connections_from_one_address_are_capped(start_service):
     close, and a connection closed makes room again. Readiness probes' connections may still be
     closing as the test starts, so the cap shows as 'at most 10'."""
     svc = start_service("task-manager", MAX_CONNECTIONS_PER_IP="10")
-    held, refused = [], None
+    held, refused = hold_until_refused(svc, 429, 20)
     try:
-        for _ in range(20):
-            s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
-            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = s.recv(4096)
-            if status_of(answer) == 429:
-                refused = answer
-                s.close()
-                break
-            assert status_of(answer) == 200
-            held.append(s)
         assert refused is not None, "20 connections from one address and none refused"
         assert 7 <= len(held) <= 10, len(held)
         assert b"Retry-After: 1" in refused and b"too many connections from your address" in refused

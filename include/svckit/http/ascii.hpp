@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -13,6 +14,12 @@ namespace svckit::http {
 // ASCII only, never the locale: HTTP tokens are ASCII, and std::tolower is a call per byte.
 constexpr char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+// `s` in ASCII lower case (emails, hex digests, header names compared as keys).
+inline std::string ascii_lowered(std::string s) {
+  for (char& c : s) c = ascii_lower(c);
+  return s;
 }
 
 constexpr bool iequals(std::string_view a, std::string_view b) {

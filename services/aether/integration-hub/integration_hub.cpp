@@ -6,6 +6,7 @@
 #include <svckit/app/auth_settings.hpp>
 #include <svckit/bus/bus.hpp>
 #include <svckit/error.hpp>
+#include <svckit/http/ascii.hpp>
 #include <svckit/http/json_body.hpp>
 #include <svckit/http/route_doc.hpp>
 #include <svckit/ids.hpp>
@@ -289,9 +290,7 @@ Task<Response> IntegrationHub::webhook(Request& req) {
     co_return Response::json(200, {{"type", 1}});
   if (integration.service == "slack" && payload.value("type", "") == "url_verification")
     co_return Response::json(200, {{"challenge", payload.value("challenge", "")}});
-  std::string delivery = signature.substr(0, 256);
-  std::transform(delivery.begin(), delivery.end(), delivery.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string delivery = svckit::http::ascii_lowered(signature.substr(0, 256));
   auto received_at = svckit::utc_now_iso8601();
   std::string event_type = event_type_of(integration, req, payload);
   nlohmann::json data = {{"integration_id", id},

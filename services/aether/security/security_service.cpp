@@ -110,10 +110,8 @@ std::vector<std::string> known_roles(const std::optional<std::vector<std::string
 }
 
 // An account as logs and throttles name it: a hash of the lower-cased email, never the email.
-std::string account_hash(std::string email) {
-  std::transform(email.begin(), email.end(), email.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return svckit::auth::sha256_hex({"account:", email}).substr(0, 24);
+std::string account_hash(const std::string& email) {
+  return svckit::auth::sha256_hex({"account:", svckit::http::ascii_lowered(email)}).substr(0, 24);
 }
 
 // Why a first admin's password is too weak to create the admin with, or "".
@@ -121,9 +119,7 @@ std::string weakness(const std::string& password, const std::string& email) {
   static constexpr std::array kCommon = {"password1234", "administrator", "changeme1234",
                                          "123456789012", "qwertyuiop12",  "letmein12345"};
   if (password.size() < 12) return "shorter than 12 characters";
-  auto lower = password;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  auto lower = svckit::http::ascii_lowered(password);
   if (lower == email) return "the admin's email";
   if (std::all_of(lower.begin(), lower.end(), [&](char c) { return c == lower[0]; }))
     return "one character repeated";
@@ -360,9 +356,7 @@ void SecurityService::install(svckit::App& app) {
   const auto& config = app.settings();
   s.load_keys(config);
   if (auto password = config.text("SECURITY_ADMIN_PASSWORD"); !password.empty()) {
-    auto email = config.text("SECURITY_ADMIN_EMAIL");
-    std::transform(email.begin(), email.end(), email.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto email = svckit::http::ascii_lowered(config.text("SECURITY_ADMIN_EMAIL"));
     if (auto why = weakness(password, email); !why.empty())
       throw svckit::ConfigError("SECURITY_ADMIN_PASSWORD",
                                 "too weak for an admin: " + why +
