@@ -27,7 +27,8 @@ std::string temp_db(const char* name) {
       std::filesystem::temp_directory_path() / ("svckit-sql-test-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto path = dir / name;
-  std::filesystem::remove(path);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(path.string() + suffix);
   return "sqlite:///" + path.string();
 }
 

@@ -35,7 +35,11 @@ inline std::string fresh_test_database(const std::string& backend, const std::st
     auto dir = std::filesystem::temp_directory_path() /
                ("svckit-" + prefix + "-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
-    return "sqlite:///" + (dir / (name + ".db")).string();
+    // Process ids come round again: a file an earlier run left under this name is not fresh.
+    auto file = dir / (name + ".db");
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+      std::filesystem::remove(file.string() + suffix);
+    return "sqlite:///" + file.string();
   }
   svckit::BlockingPool pool(1);
   auto server = svckit::sql::open_database(test_postgres_admin_url(), pool);
