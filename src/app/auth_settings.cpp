@@ -22,6 +22,8 @@ auth::BearerOptions bearer_options_from_settings(App& app) {
   if (auto url = get("JWKS_URL"); !url.empty() && verifier) {
     auth::JwksFetcherOptions fetch;
     fetch.ca_file = get("JWKS_CA_FILE");
+    fetch.allow_plain_http = app.settings().boolean("JWKS_ALLOW_HTTP");
+    fetch.allow_symmetric = app.settings().boolean("JWKS_ALLOW_SYMMETRIC");
     fetch.refresh_interval = std::chrono::seconds(app.settings().integer("JWKS_REFRESH_SECONDS"));
     fetch.min_refresh_interval = std::min(fetch.min_refresh_interval, fetch.refresh_interval);
     fetch.static_keys = *verifier->keys();

@@ -1,6 +1,7 @@
 #include "svckit/auth/jwks_fetcher.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -28,6 +29,48 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
   auto slash = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
   if (slash == std::string::npos) return {url, "/"};
   return {url.substr(0, slash), url.substr(slash)};
+}
+
+// "localhost" or an address literal on loopback ("127.0.0.1.example.com" is not one).
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost") return true;
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  boost::system::error_code error;
+  auto address = boost::asio::ip::make_address(std::string(host), error);
+  return !error && address.is_loopback();
+}
+
+// The URL itself, once checked: plain http:// only to loopback or when allowed.
+std::string checked_url(std::string url, const JwksFetcherOptions& o) {
+  constexpr std::string_view kHttp = "http://";
+  if (!url.starts_with(kHttp) || o.allow_plain_http) return url;
+  auto authority = std::string_view(url).substr(kHttp.size());
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  auto host = authority.substr(authority.rfind('@') + 1);  // npos + 1 == 0
+  host =
+      host.starts_with('[') ? host.substr(0, host.find(']') + 1) : host.substr(0, host.find(':'));
+  if (!is_loopback_host(host))
+    throw std::invalid_argument(
+        "plain http:// lets anyone on the path replace the keys: use https://, or set "
+        "JWKS_ALLOW_HTTP=true for a network you trust");
+  return url;
+}
+
+// Symmetric keys out of a fetched set, each named in `skipped`, unless they are allowed.
+void drop_symmetric_keys(nlohmann::json& jwks, std::vector<std::string>& skipped) {
+  if (!jwks.is_object() || !jwks.contains("keys") || !jwks["keys"].is_array()) return;
+  auto& keys = jwks["keys"];
+  for (auto it = keys.begin(); it != keys.end();) {
+    if (it->is_object() && it->value("kty", nlohmann::json()) == "oct") {
+      auto kid = it->value("kid", nlohmann::json());
+      skipped.push_back((kid.is_string() ? kid.get<std::string>() : std::string("(no kid)")) +
+                        ": a symmetric (oct) key: a published set holds public keys only "
+                        "(JWKS_ALLOW_SYMMETRIC)");
+      it = keys.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 http::ClientOptions client_options(const JwksFetcherOptions& o) {
@@ -59,7 +102,7 @@ struct JwksFetcher::Wakeup {
 
 JwksFetcher::JwksFetcher(std::string url, std::shared_ptr<Verifier> verifier,
                          JwksFetcherOptions options, const log::Logger& logger)
-    : url_(std::move(url)),
+    : url_(checked_url(std::move(url), options)),
       verifier_(std::move(verifier)),
       options_(std::move(options)),
       logger_(logger),
@@ -80,6 +123,7 @@ Task<KeySet> JwksFetcher::fetch() {
   // An issuer's set may also hold keys this verifier cannot use (another curve, a loose
   // encoding): those are named and left out, unless nothing usable is left.
   std::vector<std::string> skipped;
+  if (!options_.allow_symmetric) drop_symmetric_keys(json, skipped);
   auto keys = KeySet::from_jwks(json, skipped);
   if (keys.empty() && !skipped.empty()) throw KeyError("JWKS_URL has no usable key: " + skipped[0]);
   for (const auto& reason : skipped)

@@ -101,6 +101,11 @@ std::shared_ptr<Verifier> verifier_from_settings(
   if (keys.empty() && get("JWKS_URL").empty()) return nullptr;
   VerifyOptions options;
   if (auto issuer = get("JWT_ISSUER"); !issuer.empty()) options.issuer = issuer;
+  // Keys fetched from an issuer verify that issuer's tokens only: its name must be known.
+  if (!options.issuer && !get("JWKS_URL").empty())
+    throw ConfigError("JWT_ISSUER",
+                      "JWKS_URL is set: name the issuer (the tokens' \"iss\") whose keys it "
+                      "serves");
   std::string audiences = get("JWT_AUDIENCE");
   for (std::size_t start = 0; start < audiences.size();) {
     auto comma = audiences.find(',', start);

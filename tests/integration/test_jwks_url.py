@@ -1,5 +1,6 @@
 """JWKS_URL: a service fetches its verification keys from an issuer, keeps them fresh, follows a
 rotation on the first unknown kid, and keeps its keys when the issuer fails."""
+import base64
 import http.server
 import json
 import threading
@@ -12,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from test_security import ADMIN, admin_token
+
+ISSUER = "https://issuer.test"
 
 
 class JwksIssuer:
@@ -69,9 +72,11 @@ class JwksIssuer:
 
     def token(self, kid, permissions=("tasks:read",)):
         now = int(time.time())
-        return jwt.encode({"sub": "u1", "roles": [], "permissions": list(permissions), "type": "access",
-                           "iat": now, "exp": now + 600}, self.keys[kid], algorithm="ES256",
-                          headers={"kid": kid})
+        return self.sign({"sub": "u1", "roles": [], "permissions": list(permissions), "type": "access",
+                          "iss": ISSUER, "iat": now, "exp": now + 600}, kid)
+
+    def sign(self, claims, kid):
+        return jwt.encode(claims, self.keys[kid], algorithm="ES256", headers={"kid": kid})
 
     def close(self):
         self.server.shutdown()
@@ -90,7 +95,7 @@ def tasks(svc, token):
 
 def test_tokens_verify_with_keys_fetched_from_the_url(start_service, issuer):
     issuer.add_key("k1")
-    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url)
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER)
     assert svc.wait_log("JWKS loaded", keys=1)["url"] == issuer.url
     assert tasks(svc, issuer.token("k1")).status_code == 200
     other = JwksIssuer()
@@ -103,7 +108,7 @@ def test_tokens_verify_with_keys_fetched_from_the_url(start_service, issuer):
 def test_not_ready_until_the_first_key_set_arrives(start_service, issuer):
     issuer.add_key("k1")
     issuer.mode = "500"
-    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url)
+    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER)
     svc.wait_log("JWKS fetch failed; the current keys stay")
     ready = requests.get(svc.url + "/ready", timeout=5)
     assert ready.status_code == 503
@@ -131,7 +136,7 @@ def wait_for_key(svc, issuer, token, timeout=10):
 def test_a_rotation_is_followed_on_the_first_unknown_kid(start_service, issuer):
     issuer.add_key("old")
     # An hour between scheduled refreshes: only the unknown kid can explain a fetch.
-    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWKS_REFRESH_SECONDS="3600")
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER, JWKS_REFRESH_SECONDS="3600")
     svc.wait_log("JWKS loaded")
     issuer.add_key("new")
     token = issuer.token("new")
@@ -155,7 +160,7 @@ def test_an_unknown_kid_seen_during_a_fetch_is_fetched_again_after_it(start_serv
     # early fetch must follow that one, not wait for the next scheduled refresh an hour away.
     issuer.add_key("old")
     issuer.mode = "slow"
-    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url,
+    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER,
                         JWKS_REFRESH_SECONDS="3600")
     deadline = time.monotonic() + 5
     while issuer.fetches == 0:
@@ -179,7 +184,7 @@ FOREIGN_KEYS = [{"kty": "OKP", "crv": "X25519", "kid": "agreement",
 def test_keys_the_service_cannot_use_are_left_out_and_named(start_service, issuer):
     issuer.add_key("k1")
     issuer.foreign = FOREIGN_KEYS
-    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url)
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER)
     assert svc.wait_log("JWKS loaded", keys=1)
     skipped = sorted(l["key"] for l in svc.logs("JWKS key skipped"))
     assert skipped[0].startswith("agreement: ") and "X25519" in skipped[0], skipped
@@ -189,7 +194,7 @@ def test_keys_the_service_cannot_use_are_left_out_and_named(start_service, issue
 
 def test_a_set_with_no_usable_key_keeps_the_service_not_ready(start_service, issuer):
     issuer.foreign = FOREIGN_KEYS
-    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url)
+    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER)
     failed = svc.wait_log("JWKS fetch failed; the current keys stay")
     assert "no usable key" in failed["error"], failed
     assert requests.get(svc.url + "/ready", timeout=5).status_code == 503
@@ -197,7 +202,7 @@ def test_a_set_with_no_usable_key_keeps_the_service_not_ready(start_service, iss
 
 def test_a_failing_or_garbage_issuer_keeps_the_current_keys(start_service, issuer):
     issuer.add_key("k1")
-    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWKS_REFRESH_SECONDS="1")
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER, JWKS_REFRESH_SECONDS="1")
     svc.wait_log("JWKS loaded")
     token = issuer.token("k1")
     for mode in ("500", "garbage"):
@@ -220,7 +225,7 @@ def test_the_security_service_is_the_issuer(start_service, tmp_path):
                              JWT_ALGORITHM="ES256", SECURITY_ADMIN_EMAIL=ADMIN[0],
                              SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4")
     svc = start_service("task-manager", JWT_SECRET_KEY="",
-                        JWKS_URL=security.url + "/.well-known/jwks.json")
+                        JWKS_URL=security.url + "/.well-known/jwks.json", JWT_ISSUER="aether-security")
     token = admin_token(security)
     r = requests.post(svc.url + "/api/v1/tasks", json={"title": "from a JWKS-verified admin"},
                       headers={"Authorization": f"Bearer {token}"}, timeout=5)
@@ -230,9 +235,52 @@ def test_the_security_service_is_the_issuer(start_service, tmp_path):
 def test_bad_jwks_settings_stop_startup(tmp_path):
     import subprocess
     from conftest import BIN_DIR
-    for env in [{"JWKS_URL": "ftp://issuer/jwks"}, {"JWKS_URL": "http://127.0.0.1:1/x", "JWKS_REFRESH_SECONDS": "0"},
-                {"JWKS_URL": "https://127.0.0.1:1/x", "JWKS_CA_FILE": str(tmp_path / "missing.pem")}]:
+    for env, named in [({"JWKS_URL": "ftp://issuer/jwks"}, "JWKS_URL"),
+                       ({"JWKS_URL": "http://127.0.0.1:1/x", "JWKS_REFRESH_SECONDS": "0"}, "JWKS_REFRESH_SECONDS"),
+                       ({"JWKS_URL": "https://127.0.0.1:1/x", "JWKS_CA_FILE": str(tmp_path / "missing.pem")},
+                        "CA file"),
+                       # Anyone on the path could swap keys fetched over plain http from afar.
+                       ({"JWKS_URL": "http://192.0.2.1/jwks.json"}, "JWKS_ALLOW_HTTP"),
+                       ({"JWKS_URL": "http://user@192.0.2.1:80/jwks.json"}, "JWKS_ALLOW_HTTP"),
+                       ({"JWKS_URL": "http://127.0.0.1.example.com/jwks.json"}, "JWKS_ALLOW_HTTP"),
+                       # Fetched keys without an issuer to hold tokens to.
+                       ({"JWKS_URL": "https://127.0.0.1:1/x", "JWT_ISSUER": ""}, "JWT_ISSUER")]:
+        env = {"JWT_ISSUER": ISSUER, **env}
         result = subprocess.run([str(BIN_DIR / "task-manager")], env={"PATH": "/usr/bin:/bin", "PORT": "0",
                                 "DATA_DIR": str(tmp_path), **env}, capture_output=True, text=True, timeout=20)
         assert result.returncode == 2, (env, result.stderr)
-        assert "JWKS" in result.stderr, result.stderr
+        assert named in result.stderr, (env, result.stderr)
+
+
+def test_plain_http_to_another_host_starts_when_allowed(start_service):
+    svc = start_service("task-manager", wait_ready=False, JWT_SECRET_KEY="", JWT_ISSUER=ISSUER,
+                        JWKS_URL="http://192.0.2.1:9/jwks.json", JWKS_ALLOW_HTTP="true")
+    assert requests.get(svc.url + "/health", timeout=5).status_code == 200
+
+
+def test_a_token_from_another_issuer_or_none_is_refused(start_service, issuer):
+    issuer.add_key("k1")
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER)
+    svc.wait_log("JWKS loaded")
+    now = int(time.time())
+    claims = {"sub": "u1", "permissions": ["tasks:read"], "type": "access", "exp": now + 600}
+    assert tasks(svc, issuer.sign({**claims, "iss": ISSUER}, "k1")).status_code == 200
+    for wrong in ({**claims, "iss": "https://elsewhere.test"}, claims):
+        r = tasks(svc, issuer.sign(wrong, "k1"))
+        assert r.status_code == 401 and "issuer" in r.json()["detail"], r.text
+
+
+def test_a_symmetric_key_in_the_fetched_set_is_refused(start_service, issuer):
+    # An "oct" key published in a set is a secret anyone can fetch and sign with.
+    secret = b"s" * 32
+    issuer.add_key("k1")
+    issuer.foreign = [{"kty": "oct", "kid": "shared", "alg": "HS256",
+                       "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}]
+    svc = start_service("task-manager", JWT_SECRET_KEY="", JWKS_URL=issuer.url, JWT_ISSUER=ISSUER)
+    assert svc.wait_log("JWKS loaded", keys=1)
+    skipped = [l["key"] for l in svc.logs("JWKS key skipped")]
+    assert len(skipped) == 1 and skipped[0].startswith("shared: ") and "symmetric" in skipped[0], skipped
+    forged = jwt.encode({"sub": "attacker", "permissions": ["tasks:read"], "type": "access", "iss": ISSUER,
+                         "exp": int(time.time()) + 600}, secret, algorithm="HS256", headers={"kid": "shared"})
+    assert tasks(svc, forged).status_code == 401
+    assert tasks(svc, issuer.token("k1")).status_code == 200

@@ -134,9 +134,12 @@ class PyVerifier {
   }
 
   void fetch_keys_from(const std::string& url, const std::string& ca_file,
-                       std::chrono::seconds refresh) {
+                       std::chrono::seconds refresh, bool allow_http = false,
+                       bool allow_symmetric = false) {
     JwksFetcherOptions options;
     options.ca_file = ca_file;
+    options.allow_plain_http = allow_http;
+    options.allow_symmetric = allow_symmetric;
     options.refresh_interval = refresh;
     options.min_refresh_interval = std::min(options.min_refresh_interval, refresh);
     options.static_keys = *verifier_->keys();
@@ -236,6 +239,8 @@ std::unique_ptr<PyVerifier> make_verifier(
     std::optional<std::string> jwks_ca_file, double jwks_refresh) {
   if (leeway < 0 || leeway > 300) throw py::value_error("leeway must be 0-300 seconds");
   if (keys.empty() && !jwks_url) throw py::value_error("a Verifier needs keys or a jwks_url");
+  if (jwks_url && !issuer)
+    throw py::value_error("a jwks_url needs an issuer: the keys verify that issuer's tokens only");
   VerifyOptions options;
   options.issuer = issuer;
   options.audiences = audiences_from(audience);
@@ -276,7 +281,8 @@ std::unique_ptr<PyVerifier> verifier_from_env(const std::map<std::string, std::s
       if (refresh < 1 || refresh > 86'400)
         throw ConfigError("JWKS_REFRESH_SECONDS", "must be a whole number of seconds, 1-86400");
     }
-    out->fetch_keys_from(url, get("JWKS_CA_FILE"), std::chrono::seconds(refresh));
+    out->fetch_keys_from(url, get("JWKS_CA_FILE"), std::chrono::seconds(refresh),
+                         get("JWKS_ALLOW_HTTP") == "true", get("JWKS_ALLOW_SYMMETRIC") == "true");
   }
   return out;
 }

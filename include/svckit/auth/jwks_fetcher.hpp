@@ -26,13 +26,20 @@ struct JwksFetcherOptions {
   std::chrono::milliseconds timeout{5000};  // one fetch, retries included
   std::size_t max_bytes = 512 * 1024;       // a key set is a few KiB
   std::string ca_file;                      // trust for an https URL; empty: the system's CAs
+  // Plain http:// lets anyone on the path swap the keys: refused unless the host is loopback
+  // (a local run) or this is set (JWKS_ALLOW_HTTP).
+  bool allow_plain_http = false;
+  // A symmetric ("oct") key in a published set is a secret anyone who fetched it can sign
+  // with: left out unless this is set (JWKS_ALLOW_SYMMETRIC).
+  bool allow_symmetric = false;
   // Keys kept beside the fetched ones (JWT_SECRET_KEY, JWT_PUBLIC_KEY_FILE, JWKS_FILE).
   KeySet static_keys;
 };
 
 class JwksFetcher {
  public:
-  // Throws std::invalid_argument for a URL the client cannot use.
+  // Throws std::invalid_argument for a URL the client cannot use, or plain http:// to a host
+  // that is not loopback without allow_plain_http.
   JwksFetcher(std::string url, std::shared_ptr<Verifier> verifier, JwksFetcherOptions options,
               const log::Logger& logger);
   ~JwksFetcher();
