@@ -4,6 +4,7 @@
 #   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan)
 #   ./dev.sh build   install and build only
 #   ./dev.sh bench   install, build, run the benchmarks in benchmarks/
+#   ./dev.sh fuzz [target] [seconds]   build the libFuzzer targets (fuzz/), run each or one (60 s)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -16,7 +17,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
   nodejs chromium python3-jsonschema python3-psycopg2 libhiredis-dev redis-server redis-tools
-  bubblewrap libseccomp-dev clang-16 libfuzzer-16-dev
+  bubblewrap libseccomp-dev clang-16 libfuzzer-16-dev libclang-rt-16-dev
 )
 PYTHON=/usr/bin/python3  # Debian's interpreter: it has the Debian Python packages
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -55,6 +56,34 @@ build() {
   cmake --build "$dir"
 }
 
+# The libFuzzer targets (fuzz/, docs/fuzzing.md) built with clang, ASan and UBSan in build-fuzz.
+build_fuzzers() {
+  cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSVCKIT_FUZZ=ON -DSVCKIT_BUILD_TESTS=OFF -DSVCKIT_BUILD_BENCHMARKS=OFF -DSVCKIT_BUILD_PYTHON=OFF \
+    -DSVCKIT_JEMALLOC=OFF >/dev/null
+  cmake --build build-fuzz --target fuzzers
+}
+
+# Runs fuzz target $1 (every one when empty) for $2 seconds each, from its seed corpus in the repo;
+# new inputs go to build-fuzz/corpus, a crash to build-fuzz/crashes (and fails the run).
+run_fuzzers() {
+  local only=$1 seconds=${2:-60} t
+  for t in $(ls fuzz/corpus); do
+    [ -z "$only" ] || [ "$only" = "$t" ] || continue
+    mkdir -p "build-fuzz/corpus/$t" build-fuzz/crashes
+    echo "dev.sh: fuzzing $t for ${seconds}s"
+    if ! build-fuzz/bin/fuzz_$t -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -max_len=16384 -print_final_stats=1 -artifact_prefix="build-fuzz/crashes/$t-" \
+      "build-fuzz/corpus/$t" "fuzz/corpus/$t" >"build-fuzz/fuzz-$t.log" 2>&1; then
+      tail -60 "build-fuzz/fuzz-$t.log"
+      echo "dev.sh: fuzz_$t failed: the input is in build-fuzz/crashes"
+      return 1
+    fi
+    grep -E "^Done|stat::number_of_executed_units|stat::peak_rss" "build-fuzz/fuzz-$t.log" | tr '\n' ' ' || true
+    echo
+  done
+}
+
 check_format() {
   local bad
   bad=$(git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror 2>&1 | grep -c "error:" || true)
@@ -86,7 +115,8 @@ case "${1:-}" in
     export SECURITY_ADMIN_PASSWORD="${SECURITY_ADMIN_PASSWORD:-$(cat "$DATA_DIR/admin-password")}"
     echo "dev.sh: AETHER-AI behind the gateway on http://127.0.0.1:$PORT; data in $DATA_DIR"
     echo "  auth:    POST /api/v1/auth/login  (admin: $SECURITY_ADMIN_EMAIL, password in $DATA_DIR/admin-password)"
-    echo "  tasks:   /api/v1/tasks   probes: /health /ready   metrics: /metrics   gRPC: 127.0.0.1:50051"
+    echo "  tasks:   /api/v1/tasks   probes: /health /ready   gRPC: 127.0.0.1:50051"
+    echo "  metrics: http://127.0.0.1:8100/metrics (services), http://127.0.0.1:9100/metrics (gateway)"
     # The services in one process on 127.0.0.1:8100 (services/gateway/config/aether.json points
     # there), the gateway in front on $PORT. Ctrl-C stops both, gracefully.
     # Its clients reach it through the gateway: believe the gateway's X-Forwarded-For.
@@ -105,7 +135,8 @@ for _ in range(600):
 else:
     raise SystemExit("dev.sh: AETHER-AI did not become ready in 60 s")
 WAIT
-    GATEWAY_ROUTES=services/gateway/config/aether.json SERVICE_NAME=gateway build/bin/gateway
+    GATEWAY_ROUTES=services/gateway/config/aether.json SERVICE_NAME=gateway HOST=127.0.0.1 \
+      METRICS_PORT="${METRICS_PORT:-9100}" build/bin/gateway
     ;;
   test)
     install_packages
@@ -117,6 +148,11 @@ WAIT
     build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSVCKIT_SANITIZE=ON -DSVCKIT_BUILD_BENCHMARKS=OFF
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir build-asan --output-on-failure --timeout 900 -E install
+    ;;
+  fuzz)
+    install_packages
+    build_fuzzers
+    run_fuzzers "${2:-}" "${3:-60}"
     ;;
   build)
     install_packages
@@ -143,7 +179,7 @@ WAIT
     $PYTHON benchmarks/validate_load.py --connections 10000 --duration 15
     ;;
   *)
-    sed -n '2,6p' "$0"
+    sed -n '2,7p' "$0"
     exit 2
     ;;
 esac

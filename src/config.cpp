@@ -114,6 +114,12 @@ void Config::declare(Settings& s) {
                           .default_value = "30s",
                           .help = "time in-flight requests get to finish"});
 
+  s.declare("server", {.name = "METRICS_PORT",
+                       .type = T::integer,
+                       .min = 0,
+                       .max = 65535,
+                       .help = "serve /metrics on this port of its own (plain HTTP), not on "
+                               "PORT; 0 for a free one"});
   s.declare("grpc", {.name = "GRPC_PORT",
                      .type = T::integer,
                      .min = 0,
@@ -185,13 +191,21 @@ void Config::declare(Settings& s) {
   s.declare("auth", {.name = "JWKS_CA_FILE",
                      .type = T::file,
                      .help = "trust for an https JWKS_URL (default: the system's CAs)"});
+  s.declare("auth", {.name = "JWKS_ALLOW_HTTP",
+                     .type = T::boolean,
+                     .default_value = "false",
+                     .help = "allow a plain http:// JWKS_URL to a host that is not loopback"});
+  s.declare("auth", {.name = "JWKS_ALLOW_SYMMETRIC",
+                     .type = T::boolean,
+                     .default_value = "false",
+                     .help = "use symmetric (oct) keys found in JWKS_URL's set"});
   s.declare("auth", {.name = "JWKS_REFRESH_SECONDS",
                      .type = T::integer,
                      .default_value = "300",
                      .min = 1,
                      .max = 86'400,
                      .help = "how often JWKS_URL is fetched again"});
-  s.declare("auth", {.name = "JWT_ISSUER", .help = "required iss"});
+  s.declare("auth", {.name = "JWT_ISSUER", .help = "required iss (and required with JWKS_URL)"});
   s.declare("auth", {.name = "JWT_AUDIENCE", .help = "accepted aud values, comma-separated"});
   s.declare("auth", {.name = "AUTH_ROLES",
                      .help = "role=perm,perm;role=... (default: admin, developer, user, guest)"});
@@ -208,6 +222,8 @@ Config Config::from(std::shared_ptr<Settings> settings, std::string default_serv
   c.host = s.text("HOST");
   c.port = static_cast<std::uint16_t>(s.integer("PORT"));
   if (s.is_set("GRPC_PORT")) c.grpc_port = static_cast<std::uint16_t>(s.integer("GRPC_PORT"));
+  if (s.is_set("METRICS_PORT"))
+    c.metrics_port = static_cast<std::uint16_t>(s.integer("METRICS_PORT"));
   c.threads = static_cast<unsigned>(s.integer("THREADS"));
   c.blocking_threads = static_cast<unsigned>(s.integer("BLOCKING_THREADS"));
   c.data_dir = s.text("DATA_DIR");

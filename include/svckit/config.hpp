@@ -24,6 +24,8 @@ struct Config {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8000;  // 0 binds a free port and logs it
   std::optional<std::uint16_t> grpc_port;
+  // /metrics on a listener of its own (plain HTTP, on `host`); unset: on `port`, beside the API.
+  std::optional<std::uint16_t> metrics_port;
   unsigned threads = 0;           // 0 = hardware threads
   unsigned blocking_threads = 4;  // the blocking pool
   std::string data_dir = "data";

@@ -773,12 +773,19 @@ void Gateway::declare(Settings& settings) {
                                .type = SettingType::file,
                                .required = true,
                                .help = "the routes file (services/gateway/config/*.json)"});
+  settings.declare("gateway", {.name = "GATEWAY_PUBLIC_METRICS",
+                               .type = SettingType::boolean,
+                               .default_value = "false",
+                               .help = "serve /metrics on the public PORT too (default: only on "
+                                       "METRICS_PORT)"});
 }
 
 void Gateway::install(App& app) {
   auto& s = *state_;
   s.app = &app;
   s.routes_path = app.settings().text("GATEWAY_ROUTES");
+  // Its port faces the internet: metrics tell an attacker the routes, upstreams and load.
+  if (!app.settings().boolean("GATEWAY_PUBLIC_METRICS")) app.keep_metrics_off_public_port();
   s.trusted_proxies = app.config().trusted_proxies;
   s.bearer = bearer_options_from_settings(app);
   s.requests = &app.metrics().counters(

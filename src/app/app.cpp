@@ -132,12 +132,6 @@ App::App(Config config)
 
   auto root = http_->group("");
   health_->install_routes(root);
-  root.get("/metrics", [this](http::Request&) -> Task<http::Response> {
-    http::Response r;
-    r.content_type = metrics::kContentType;
-    r.body = metrics_.render();
-    co_return r;
-  });
 }
 
 App::~App() {
@@ -449,8 +443,54 @@ void App::serve_api_docs() {
     serve_swagger_ui(root, config_, logger_);
 }
 
+// METRICS_PORT's listener: GET /metrics and nothing else, on one loop, started and drained
+// with the App's other servers.
+class MetricsServer final : public HostedServer {
+ public:
+  MetricsServer(asio::io_context& loop, http::ServerOptions options, const log::Logger& logger,
+                http::Handler metrics)
+      : logger_(logger), server_({&loop}, std::move(options), logger) {
+    server_.group("").get("/metrics", std::move(metrics)).hidden();
+  }
+  void start() override {
+    server_.listen();
+    server_.start();
+    logger_.info("metrics listening", {{"port", server_.port()}});
+  }
+  Task<void> drain(std::chrono::milliseconds timeout) override {
+    server_.stop_accepting();
+    co_await server_.drain(timeout);
+  }
+
+ private:
+  const log::Logger& logger_;
+  http::Server server_;
+};
+
+void App::serve_metrics() {
+  http::Handler metrics = [this](http::Request&) -> Task<http::Response> {
+    http::Response r;
+    r.content_type = metrics::kContentType;
+    r.body = metrics_.render();
+    co_return r;
+  };
+  if (!config_.metrics_port) {
+    if (!metrics_off_public_port_) http_->group("").get("/metrics", std::move(metrics)).hidden();
+    return;
+  }
+  http::ServerOptions options;
+  options.host = config_.host;
+  options.port = *config_.metrics_port;
+  options.max_connections = 64;  // a few scrapers
+  options.max_connections_per_ip = 0;
+  if (config_.access_log_probes) options.unlogged_paths.clear();
+  host("metrics", std::make_unique<MetricsServer>(*runtime_->loops[0], std::move(options), logger_,
+                                                  std::move(metrics)));
+}
+
 int App::run() {
   raise_open_file_limit();
+  serve_metrics();
   serve_api_docs();
   auto& io = *runtime_->loops[0];
   try {

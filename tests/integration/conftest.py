@@ -73,6 +73,7 @@ class Service:
         self.started_at = time.monotonic()
         self.port = None
         self.grpc_port = None
+        self.metrics_port = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + 15
@@ -87,6 +88,9 @@ class Service:
         scheme = "http" if self.logs("listening")[0].get("tls", "off") == "off" else "https"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}" if self.grpc_port else None
+        # /metrics: on METRICS_PORT when that is set (the gateway's, in these tests), else beside the API.
+        self.metrics_url = (f"http://127.0.0.1:{self.metrics_port}/metrics" if self.metrics_port
+                            else self.url + "/metrics")
 
     def _read(self):
         for line in self.proc.stdout:
@@ -98,6 +102,8 @@ class Service:
                 self.lines.append(entry)
             if entry.get("message") == "gRPC listening":  # logged before "listening"
                 self.grpc_port = entry["grpc_port"]
+            if entry.get("message") == "metrics listening":  # METRICS_PORT; before "listening"
+                self.metrics_port = entry["port"]
             if entry.get("message") == "listening":
                 self.port = entry["port"]
 
@@ -158,6 +164,8 @@ def start_service(tmp_path):
             "LOG_LEVEL": "info",
             "JWT_SECRET_KEY": TEST_JWT_SECRET,
         }
+        if binary == "gateway":  # it serves no /metrics on its public port
+            full_env["METRICS_PORT"] = "0"
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
             if k in os.environ:
                 full_env[k] = os.environ[k]

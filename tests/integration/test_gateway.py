@@ -249,7 +249,7 @@ def test_cors_preflight_and_headers(gateway):
 def wait_metric(svc, line, timeout=5):
     """The /metrics text once it holds `line` (health checks here run every 0.1 s)."""
     deadline = time.monotonic() + timeout
-    while line not in (metrics := requests.get(svc.url + "/metrics", timeout=5).text):
+    while line not in (metrics := requests.get(svc.metrics_url, timeout=5).text):
         assert time.monotonic() < deadline, f"{line!r} never showed: {metrics}"
         time.sleep(0.05)
     return metrics
@@ -410,3 +410,14 @@ def test_the_local_system_behind_the_gateway(start_service, tmp_path):
     assert r.status_code == 200 and r.json() == {"received": True}, r.text
     r = requests.post(hook, data=body, headers={**signed, "X-Hub-Signature-256": "sha256=" + "0" * 64}, timeout=10)
     assert r.status_code == 401 and "signature" in r.json()["detail"], "the hub's refusal, not the edge's"
+
+
+def test_the_gateway_keeps_metrics_off_its_public_port(gateway, start_service, tmp_path):
+    public = requests.get(gateway.url + "/metrics", timeout=5)
+    assert public.status_code == 404 and "gateway_requests_total" not in public.text
+    assert "gateway_requests_total" in requests.get(gateway.metrics_url, timeout=5).text
+    # Only when told to, and then without a port of its own.
+    told = start_service("gateway", GATEWAY_ROUTES=gateway.routes_path, METRICS_PORT="",
+                         GATEWAY_PUBLIC_METRICS="true")
+    assert told.metrics_port is None
+    assert "gateway_requests_total" in requests.get(told.url + "/metrics", timeout=5).text

@@ -53,7 +53,7 @@ def test_a_20_percent_split_is_within_3_points_over_10000_users_and_sticky(start
         for _ in range(5):
             r = session.get(gw.url + "/api/v1/tasks", headers={"Authorization": "Bearer " + token}, timeout=5)
             assert r.json()["upstream"] == sides[i]
-    metrics = session.get(gw.url + "/metrics", timeout=5).text
+    metrics = session.get(gw.metrics_url, timeout=5).text
     assert 'gateway_split_requests_total{route="tasks",side="new"}' in metrics
 
 
@@ -97,7 +97,7 @@ def test_shadow_traffic_is_compared_and_never_changes_answers(start_service, tmp
         assert r.status_code == 200 and r.json() == direct  # the primary (legacy) answer, always
 
     def shadow_counts():
-        text = requests.get(gw.url + "/metrics", timeout=5).text
+        text = requests.get(gw.metrics_url, timeout=5).text
         out = {}
         for result in ("match", "mismatch", "error"):
             line = [l for l in text.splitlines() if l.startswith(f'gateway_shadow_requests_total{{result="{result}",route="tasks"}}')]
@@ -144,7 +144,7 @@ def test_rollback_on_injected_5xx(start_service, tmp_path, recorders):
     for token in users[:100]:
         r = session.get(gw.url + "/api/v1/tasks", headers={"Authorization": "Bearer " + token}, timeout=5)
         assert r.status_code == 200 and r.json()["upstream"] == legacy.url
-    metrics = session.get(gw.url + "/metrics", timeout=5).text
+    metrics = session.get(gw.metrics_url, timeout=5).text
     assert 'gateway_route_rolled_back{route="tasks"} 1' in metrics
     assert 'gateway_rollbacks_total{route="tasks"} 1' in metrics
     assert 'bus_messages_published_total{type="gateway.rollback"} 1' in metrics
@@ -170,7 +170,7 @@ def test_healthy_new_side_is_not_rolled_back(start_service, tmp_path, recorders)
     for token in tokens(300):
         assert session.get(gw.url + "/api/v1/tasks", headers={"Authorization": "Bearer " + token}, timeout=5).status_code == 200
     assert not gw.logs("rollback: the new upstream's weight is 0")
-    assert 'gateway_route_rolled_back{route="tasks"} 0' in session.get(gw.url + "/metrics", timeout=5).text
+    assert 'gateway_route_rolled_back{route="tasks"} 0' in session.get(gw.metrics_url, timeout=5).text
 
 
 def test_weights_change_by_editing_the_file_under_load_without_a_failed_request(start_service, tmp_path, recorders):

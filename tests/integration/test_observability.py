@@ -113,3 +113,17 @@ def test_handler_exception_is_a_500_without_detail(start_service):
     line = svc.wait_log("unhandled exception")
     assert "internal detail" in line["detail"]  # the operator sees it in the log
     assert requests.get(svc.url + "/health").status_code == 200
+
+
+def test_metrics_port_moves_metrics_off_the_service_port(start_service):
+    svc = start_service("task-manager", METRICS_PORT="0")
+    assert svc.metrics_port and svc.metrics_port != svc.port
+    requests.get(svc.url + "/api/v1/nope", timeout=5)
+    moved = requests.get(svc.metrics_url, timeout=5)
+    assert moved.status_code == 200 and 'handler="none"' in moved.text
+    assert requests.get(svc.url + "/metrics", timeout=5).status_code == 404
+    # Only /metrics there: the API and the probes stay on PORT.
+    base = svc.metrics_url.rsplit("/", 1)[0]
+    assert requests.get(base + "/api/v1/tasks", timeout=5).status_code == 404
+    assert requests.get(base + "/health", timeout=5).status_code == 404
+    assert requests.get(svc.url + "/health", timeout=5).status_code == 200

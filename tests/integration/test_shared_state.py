@@ -63,7 +63,7 @@ def test_two_gateway_replicas_allow_the_configured_rate_together(start_service, 
 
 
 def metric(svc, name):
-    text = requests.get(svc.url + "/metrics").text
+    text = requests.get(svc.metrics_url, timeout=5).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(name) and not line.startswith("#"))
 

@@ -152,11 +152,17 @@ class App {
 
   // The bound HTTP port once run() is listening (the free one chosen for PORT=0).
   std::uint16_t port() const;
+  // Keeps /metrics off PORT: served on METRICS_PORT when that is set, nowhere otherwise. The
+  // gateway calls it, since its port faces the internet. Before run().
+  void keep_metrics_off_public_port() { metrics_off_public_port_ = true; }
 
  private:
   struct Runtime;
   // /openapi.json and /docs (Swagger UI), unless API_DOCS=false or a module serves its own.
   void serve_api_docs();
+  // /metrics where METRICS_PORT and keep_metrics_off_public_port() say.
+  void serve_metrics();
+  bool metrics_off_public_port_ = false;
   Config config_;
   log::Logger logger_;
   std::unique_ptr<Runtime> runtime_;
