@@ -47,10 +47,21 @@ struct Url {
   std::string prefix;  // "" or "/v1" (no trailing slash)
 };
 
+// The URL as errors may show it: credentials in it (user:password@) masked, since the error
+// ends up in logs.
+std::string shown_url(std::string_view url) {
+  auto scheme = url.find("://");
+  auto start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  auto authority_end = url.find_first_of("/?#", start);
+  auto at = url.substr(0, authority_end).rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  return std::string(url.substr(0, start)) + "***" + std::string(url.substr(at));
+}
+
 Url parse_url(std::string_view url) {
   Url out;
   auto fail = [&](const std::string& why) {
-    return std::invalid_argument("base URL '" + std::string(url) + "': " + why);
+    return std::invalid_argument("base URL '" + shown_url(url) + "': " + why);
   };
   if (url.starts_with("https://")) {
     out.tls = true;

@@ -562,6 +562,21 @@ TEST(Client, RejectsBadBaseUrls) {
   EXPECT_NO_THROW(Client c("http://task-manager"));
 }
 
+// The error reaches logs and a ConfigError: the password in a URL must not.
+TEST(Client, ABadUrlsErrorDoesNotEchoItsCredentials) {
+  for (const char* url : {"http://admin:hunter2-secret@h/x", "ftp://admin:hunter2-secret@h",
+                          "http://admin:hunter2-secret@[::1"}) {
+    try {
+      Client c(url);
+      ADD_FAILURE() << url << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      std::string what = e.what();
+      EXPECT_EQ(what.find("hunter2"), std::string::npos) << what;
+      EXPECT_NE(what.find("***@"), std::string::npos) << what;
+    }
+  }
+}
+
 TEST(Client, TheBreakerOpensStopsCallsAndRecoversThroughAProbe) {
   std::atomic<bool> healthy{false};
   FakeUpstream up([&](int, int, const std::string&) {
