@@ -265,3 +265,43 @@ def test_webhooks_reach_analytics_in_the_local_system(start_service):
             break
         assert time.monotonic() < deadline, usage
         time.sleep(0.05)
+
+
+OTHER_DEV = {"Authorization": "Bearer " + make_token(sub="dev-2", roles=("developer",))}
+
+
+def test_credentials_are_their_owners_unless_shared(hub, fake):
+    gh = connect(hub, "github", {"token": "gh-token"})
+    repos = lambda who: requests.post(hub.url + I + "/github/repos", json={"integration_id": gh}, headers=who,
+                                      timeout=5)
+    listed = lambda who: [i["integration_id"] for i in
+                          requests.get(hub.url + I + "/", headers=who, timeout=5).json()["integrations"]]
+    # Another developer, with the same permissions, neither sees it nor can use its token.
+    assert listed(OTHER_DEV) == []
+    r = repos(OTHER_DEV)
+    assert r.status_code == 404 and "gh-token" not in r.text
+    calls = len(fake.calls)
+    assert requests.post(hub.url + I + "/slack/message", json={"integration_id": gh, "channel": "#g", "message": "x"},
+                         headers=OTHER_DEV, timeout=5).status_code == 404
+    assert len(fake.calls) == calls
+    # Nor share it with themselves.
+    share = lambda who, users: requests.put(hub.url + I + f"/{gh}/sharing", json={"shared_with": users},
+                                            headers=who, timeout=5)
+    assert share(OTHER_DEV, ["dev-2"]).status_code == 404
+    assert repos(OTHER_DEV).status_code == 404
+    # Its owner shares it with them by name; admins see everything.
+    assert share(DEVELOPER, ["dev-2"]).json() == {"shared_with": ["dev-2"]}
+    assert repos(OTHER_DEV).status_code == 200 and listed(OTHER_DEV) == [gh]
+    assert listed(ADMIN) == [gh] and repos(ADMIN).status_code == 200
+    # A shared user may use it but not pass it on.
+    assert share(OTHER_DEV, ["*"]).status_code == 403
+    # "*": everyone with the permission; and taking the share back works at once.
+    assert share(DEVELOPER, ["*"]).status_code == 200
+    third = {"Authorization": "Bearer " + make_token(sub="dev-3", roles=("developer",))}
+    assert repos(third).status_code == 200
+    assert share(DEVELOPER, []).status_code == 200
+    assert repos(third).status_code == 404 and repos(OTHER_DEV).status_code == 404
+    assert repos(DEVELOPER).status_code == 200
+    for bad in ({"shared_with": "dev-2"}, {"shared_with": [""]}, {"shared_with": ["x"] * 101}, {}):
+        r = requests.put(hub.url + I + f"/{gh}/sharing", json=bad, headers=DEVELOPER, timeout=5)
+        assert r.status_code == 422, (bad, r.text)

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
+#include <svckit/auth/principal.hpp>
 #include <svckit/bus/bus.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/ascii.hpp>
@@ -42,7 +43,25 @@ const svckit::sql::Migration kMigrations[] = {
      "  received_at TEXT NOT NULL,"
      "  PRIMARY KEY (integration_id, delivery_id));",
      "DROP TABLE webhook_deliveries; DROP TABLE integrations"},
+    // Credentials are their owner's unless shared. Rows from before have no owner on record
+    // (created_by may be NULL): only admins see those, and can share them.
+    {2, "integrations shared with",
+     "ALTER TABLE integrations ADD COLUMN shared_with TEXT NOT NULL DEFAULT '[]'",
+     "ALTER TABLE integrations DROP COLUMN shared_with"},
 };
+
+// Sees every integration and may share any.
+constexpr const char* kAdminPermission = "integrations:admin";
+
+bool may_use(const svckit::auth::Principal& who, const IntegrationRow& i) {
+  if (who.has(kAdminPermission) || (i.created_by && *i.created_by == who.id)) return true;
+  return std::any_of(i.shared_with.begin(), i.shared_with.end(),
+                     [&](const std::string& s) { return s == "*" || s == who.id; });
+}
+
+void check_sharing(const std::vector<std::string>& users) {
+  for (const auto& user : users) svckit::http::require_length("shared_with[]", user, 1, 128);
+}
 
 constexpr std::size_t kMaxObjectBytes = 16 * 1024;
 
@@ -141,12 +160,17 @@ void IntegrationHub::install(svckit::App& app) {
   auto write = svckit::auth::require("integrations:write");
   using svckit::http::bind;
   api.get("/", read, bind(this, &IntegrationHub::list))
-      .summary("The integrations, oldest first (never their credentials)")
+      .summary("The integrations the caller may use, oldest first (never their credentials)")
       .returns<IntegrationList>();
   api.post("/connect", write, bind(this, &IntegrationHub::connect))
       .summary("Connect a GitHub, Slack or Discord integration")
       .accepts<Connection>()
       .returns<Connected>(201);
+  api.put("/{id}/sharing", write, bind(this, &IntegrationHub::share))
+      .summary("Who else may use an integration's credentials (its owner or an admin sets it)")
+      .accepts<Sharing>()
+      .returns<Sharing>()
+      .errors({403, 404});
   api.post("/github/repos", read, bind(this, &IntegrationHub::github_repos))
       .summary("The repositories a GitHub integration's token sees")
       .accepts<RepoQuery>()
@@ -178,19 +202,53 @@ Task<IntegrationRow> IntegrationHub::load(std::string id, std::string_view servi
   co_return integration;
 }
 
-Task<Response> IntegrationHub::list(Request&) {
+Task<IntegrationRow> IntegrationHub::load_for(const Request& req, std::string id,
+                                              std::string_view service) {
+  auto integration = co_await load(id);
+  // Someone else's is as absent as one that does not exist (its kind included): no probing.
+  if (!may_use(*svckit::auth::principal(req), integration))
+    throw svckit::NotFound("no integration " + id.substr(0, 64));
+  if (!service.empty() && integration.service != service)
+    throw svckit::ValidationError(
+        "integration_id",
+        "is a " + integration.service + " integration, not " + std::string(service));
+  co_return integration;
+}
+
+Task<Response> IntegrationHub::list(Request& req) {
   auto r = co_await db_->read(
-      "SELECT id AS integration_id, name, service AS type, status, created_at FROM integrations "
-      "ORDER BY created_at");
+      "SELECT id AS integration_id, name, service AS type, status, created_at,"
+      " created_by AS owner, shared_with FROM integrations ORDER BY created_at");
+  const auto& who = *svckit::auth::principal(req);
   IntegrationList answer;
-  for (const auto& row : r.rows)
-    answer.integrations.push_back(svckit::sql::from_row<IntegrationSummary>(row));
+  for (const auto& row : r.rows) {
+    auto summary = svckit::sql::from_row<IntegrationSummary>(row);
+    IntegrationRow visible{.created_by = summary.owner, .shared_with = summary.shared_with};
+    if (may_use(who, visible)) answer.integrations.push_back(std::move(summary));
+  }
   co_return svckit::http::json_response(200, answer);
+}
+
+Task<Response> IntegrationHub::share(Request& req) {
+  auto sharing = req.json<Sharing>();
+  check_sharing(sharing.shared_with);
+  std::string id = req.param("id");
+  auto integration = co_await load_for(req, std::move(id), {});
+  const auto& who = *svckit::auth::principal(req);
+  if (!who.has(kAdminPermission) && integration.created_by != who.id)
+    throw svckit::Forbidden("only its owner or an admin shares an integration");
+  std::string list = nlohmann::json(sharing.shared_with).dump();
+  co_await db_->execute("UPDATE integrations SET shared_with = ? WHERE id = ?", list,
+                        integration.id);
+  req.log(svckit::log::Level::info, "integration shared",
+          {{"integration_id", integration.id}, {"shared_with", list}});
+  co_return svckit::http::json_response(200, sharing);
 }
 
 Task<Response> IntegrationHub::connect(Request& req) {
   auto input = req.json<Connection>();
   check_credentials(input.service, input.credentials);
+  check_sharing(input.shared_with);
   IntegrationRow row{.id = svckit::uuid_v4(),
                      .service = input.service,
                      .name = input.service,
@@ -198,7 +256,8 @@ Task<Response> IntegrationHub::connect(Request& req) {
                      .config = input.config,
                      .status = "connected",
                      .created_by = req.user_id(),
-                     .created_at = svckit::utc_now_iso8601()};
+                     .created_at = svckit::utc_now_iso8601(),
+                     .shared_with = input.shared_with};
   if (row.config.dump().size() > kMaxObjectBytes)
     throw svckit::ValidationError("config", "larger than 16 KiB");
   if (auto n = input.config.find("name"); n != input.config.end()) {
@@ -215,7 +274,7 @@ Task<Response> IntegrationHub::connect(Request& req) {
 
 Task<Response> IntegrationHub::github_repos(Request& req) {
   auto input = req.json<RepoQuery>();
-  auto integration = co_await load(std::move(input.integration_id), "github");
+  auto integration = co_await load_for(req, std::move(input.integration_id), "github");
   svckit::http::ClientRequest call;
   call.target = "/user/repos?per_page=100";
   call.headers = {{"Authorization", "Bearer " + credential(integration, "token")},
@@ -234,7 +293,7 @@ Task<Response> IntegrationHub::github_repos(Request& req) {
 
 Task<Response> IntegrationHub::slack_message(Request& req) {
   auto input = req.json<SlackMessage>();
-  auto integration = co_await load(input.integration_id, "slack");
+  auto integration = co_await load_for(req, input.integration_id, "slack");
   nlohmann::json text = {{"channel", input.channel}, {"text", input.message}};
   auto call = svckit::http::ClientRequest::json(svckit::http::Method::post, "/chat.postMessage",
                                                 std::move(text));

@@ -33,8 +33,12 @@ class IntegrationHub : public svckit::Module {
   svckit::Task<Response> github_repos(Request& req);
   svckit::Task<Response> slack_message(Request& req);
   svckit::Task<Response> webhook(Request& req);
+  svckit::Task<Response> share(Request& req);
   // The integration `id`, of `service` when one is named (a 422 on `field` when it is another).
   svckit::Task<IntegrationRow> load(std::string id, std::string_view service = {});
+  // load() for a caller: 404 unless `req`'s principal owns it, is shared it, or is an admin.
+  svckit::Task<IntegrationRow> load_for(const Request& req, std::string id,
+                                        std::string_view service);
 
   svckit::sql::Database* db_ = nullptr;
   svckit::messaging::Outbox* outbox_ = nullptr;

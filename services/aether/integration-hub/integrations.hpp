@@ -24,11 +24,25 @@ struct IntegrationRow {
   nlohmann::json credentials;
   nlohmann::json config;
   std::string status;
-  std::optional<std::string> created_by;
+  std::optional<std::string> created_by;  // the owner
   std::string created_at;
+  // Who else may use its credentials: user ids, or "*" for everyone with the permission.
+  std::vector<std::string> shared_with;
 };
 BOOST_DESCRIBE_STRUCT(IntegrationRow, (),
-                      (id, service, name, credentials, config, status, created_by, created_at))
+                      (id, service, name, credentials, config, status, created_by, created_at,
+                       shared_with))
+
+// Who may use an integration's credentials besides its owner (and admins).
+struct Sharing {
+  std::vector<std::string> shared_with;
+  static void rules(svckit::model::Rules<Sharing>& r) {
+    r.field(&Sharing::shared_with)
+        .items(0, 100)
+        .describe("user ids (the token's sub), or \"*\" for everyone with the permission");
+  }
+};
+BOOST_DESCRIBE_STRUCT(Sharing, (), (shared_with))
 
 // POST /connect. Which credentials a service takes, and the 16 KiB limits, are checked by the
 // handler: they depend on the service.
@@ -36,7 +50,12 @@ struct Connection {
   std::string service;
   std::map<std::string, std::string> credentials;
   std::map<std::string, nlohmann::json> config;  // "name": what the list shows (the service's)
+  std::vector<std::string> shared_with;          // as Sharing: nobody else by default
   static void rules(svckit::model::Rules<Connection>& r) {
+    r.field(&Connection::shared_with)
+        .defaulted()
+        .items(0, 100)
+        .describe("who else may use it: user ids, or \"*\" for everyone with the permission");
     r.field(&Connection::service).one_of(kServices);
     r.field(&Connection::credentials)
         .describe(
@@ -45,7 +64,7 @@ struct Connection {
     r.field(&Connection::config).defaulted().describe("any JSON object, at most 16 KiB");
   }
 };
-BOOST_DESCRIBE_STRUCT(Connection, (), (service, credentials, config))
+BOOST_DESCRIBE_STRUCT(Connection, (), (service, credentials, config, shared_with))
 
 struct Connected {
   std::string integration_id;
@@ -59,8 +78,11 @@ struct IntegrationSummary {
   std::string type;  // the service
   std::string status;
   std::string created_at;
+  std::optional<std::string> owner;
+  std::vector<std::string> shared_with;
 };
-BOOST_DESCRIBE_STRUCT(IntegrationSummary, (), (integration_id, name, type, status, created_at))
+BOOST_DESCRIBE_STRUCT(IntegrationSummary, (),
+                      (integration_id, name, type, status, created_at, owner, shared_with))
 
 struct IntegrationList {
   std::vector<IntegrationSummary> integrations;
