@@ -388,7 +388,6 @@ def test_hostile_input_on_every_endpoint(security):
         ("post", "/api-keys", {"json": {"name": "n" * 1000}, "headers": bearer(token)}, 422),
         ("post", "/api-keys", {"json": {"name": 7}, "headers": bearer(token)}, 422),
         ("post", "/api-keys", {"data": "{", "headers": {**bearer(token), "Content-Type": "application/json"}}, 400),
-        ("delete", "/api-keys/../../users", {"headers": bearer(token)}, 404),
         ("post", "/users", {"json": {"email": ["a"], "password": "long-enough"}, "headers": bearer(token)}, 422),
         ("post", "/users", {"json": {"email": "a@b.c", "password": "p" * 100}, "headers": bearer(token)}, 422),
         ("post", "/users", {"json": {"email": "a@b.c", "password": "long-enough", "roles": "admin"},
@@ -400,3 +399,175 @@ def test_hostile_input_on_every_endpoint(security):
         if status >= 400:
             assert r.headers["Content-Type"] == "application/problem+json"
     assert login(security).status_code == 200  # still serving, nothing broken
+
+
+def raw_request(svc, head):
+    """`head` sent as bytes, as written: requests would normalise a path's dot segments first."""
+    import socket
+    port = int(svc.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_dot_segments_in_a_path_reach_no_other_route(security):
+    token = admin_token(security)
+    created = requests.post(security.url + AUTH + "/api-keys", json={"name": "kept"}, headers=bearer(token)).json()
+    for path in ("/api-keys/../../users", "/api-keys/..%2F..%2Fusers", "/api-keys/%2e%2e", "/api-keys/..",
+                 f"/api-keys/{created['id']}/../{created['id']}", "/api-keys/./" + created["id"]):
+        head = (f"DELETE {AUTH}{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                "Connection: close\r\n\r\n")
+        assert raw_request(security, head) == 404, path
+    # The key is still there, and still works.
+    me = requests.get(security.url + AUTH + "/me", headers={"X-API-Key": created["key"]}, timeout=5)
+    assert me.status_code == 200
+
+
+def new_user(svc, admin, email, roles=("user",)):
+    r = requests.post(svc.url + AUTH + "/users", json={"email": email, "password": "long-enough-1",
+                                                       "roles": list(roles)}, headers=bearer(admin))
+    assert r.status_code == 201, r.text
+    return r.json()["id"], login(svc, email, "long-enough-1").json()["access_token"]
+
+
+def test_api_keys_need_a_users_token_to_make_and_rotate(security):
+    keys = security.url + AUTH + "/api-keys"
+    token = admin_token(security)
+    created = requests.post(keys, json={"name": "ci"}, headers=bearer(token)).json()
+    as_key = {"X-API-Key": created["key"]}
+    r = requests.post(keys, json={"name": "child"}, headers=as_key)
+    assert r.status_code == 403 and "access token" in r.json()["detail"], r.text
+    assert requests.post(f"{keys}/{created['id']}/rotate", headers=as_key).status_code == 403
+    listed = requests.get(keys, headers=bearer(token)).json()["keys"]
+    assert [k["name"] for k in listed] == ["ci"]  # nothing was made
+
+
+def test_owners_list_their_keys_and_only_theirs(security):
+    keys = security.url + AUTH + "/api-keys"
+    admin = admin_token(security)
+    user_id, user = new_user(security, admin, "lister@example.com")
+    mine = requests.post(keys, json={"name": "laptop", "expires_in_days": 30}, headers=bearer(user)).json()
+    requests.post(keys, json={"name": "admin's"}, headers=bearer(admin))
+    r = requests.get(keys, headers=bearer(user))
+    assert r.status_code == 200
+    listed = r.json()["keys"]
+    assert [(k["id"], k["name"], k["status"], k["user_id"]) for k in listed] == [
+        (mine["id"], "laptop", "active", user_id)]
+    assert listed[0]["expires_at"] == mine["expires_at"] and mine["expires_at"] is not None
+    assert "key" not in listed[0] and "hash" not in listed[0] and mine["key"] not in r.text
+    # Another user's keys: only with users:read.
+    assert requests.get(keys, params={"user_id": "someone"}, headers=bearer(user)).status_code == 403
+    theirs = requests.get(keys, params={"user_id": user_id}, headers=bearer(admin)).json()["keys"]
+    assert [k["id"] for k in theirs] == [mine["id"]]
+    for bad in ({"expires_in_days": 0}, {"expires_in_days": 4000}, {"expires_in_days": "7"}):
+        assert requests.post(keys, json=bad, headers=bearer(user)).status_code == 422, bad
+
+
+def test_a_rotated_or_expired_key_is_not_rotated_again(start_service, tmp_path):
+    import sqlite3
+    svc = start_service("security", JWT_SECRET_KEY=SECRET, SECURITY_ADMIN_EMAIL=ADMIN[0],
+                        SECURITY_ADMIN_PASSWORD=ADMIN[1], SECURITY_BCRYPT_COST="4")
+    keys = svc.url + AUTH + "/api-keys"
+    token = admin_token(svc)
+    first = requests.post(keys, json={"name": "a", "expires_in_days": 10}, headers=bearer(token)).json()
+    rotated = requests.post(f"{keys}/{first['id']}/rotate", headers=bearer(token))
+    assert rotated.status_code == 201
+    # The successor keeps the old key's expiry: rotation swaps a secret, it does not extend it.
+    assert rotated.json()["expires_at"] == first["expires_at"]
+    again = requests.post(f"{keys}/{first['id']}/rotate", headers=bearer(token))
+    assert again.status_code == 409 and rotated.json()["id"] in again.json()["detail"]
+    statuses = {k["id"]: k["status"] for k in requests.get(keys, headers=bearer(token)).json()["keys"]}
+    assert statuses == {first["id"]: "expiring", rotated.json()["id"]: "active"}
+    # Ten days on (the clock moved by editing the row): the successor has expired.
+    successor = rotated.json()
+    with sqlite3.connect(tmp_path / "data" / "security.db") as db:
+        db.execute("UPDATE api_keys SET expires_at = ? WHERE id = ?", (int(time.time()) - 1, successor["id"]))
+    assert requests.get(svc.url + AUTH + "/me", headers={"X-API-Key": successor["key"]}).status_code == 401
+    r = requests.post(f"{keys}/{successor['id']}/rotate", headers=bearer(token))
+    assert r.status_code == 409 and "expired" in r.json()["detail"]
+    assert requests.get(svc.url + AUTH + "/me", headers={"X-API-Key": successor["key"]}).status_code == 401
+
+
+def test_two_rotations_at_once_make_one_successor(security):
+    from concurrent.futures import ThreadPoolExecutor
+    keys = security.url + AUTH + "/api-keys"
+    token = admin_token(security)
+    for _ in range(5):
+        created = requests.post(keys, json={}, headers=bearer(token)).json()
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: requests.post(f"{keys}/{created['id']}/rotate", headers=bearer(token)),
+                                    range(4)))
+        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
+
+
+def audit(svc, token, **params):
+    r = requests.get(svc.url + AUTH + "/audit", params=params, headers=bearer(token), timeout=5)
+    assert r.status_code == 200, r.text
+    return r.json()["entries"]
+
+
+def test_the_audit_log_records_who_did_what_from_where(security):
+    admin_id = requests.get(security.url + AUTH + "/me", headers=bearer(admin_token(security))).json()["user_id"]
+    assert login(security, ADMIN[0], "wrong-password").status_code == 401
+    r = requests.post(security.url + AUTH + "/login", json={"email": ADMIN[0], "password": ADMIN[1]},
+                      headers={"X-Request-ID": "req-audit-login"})
+    tokens = r.json()
+    admin = tokens["access_token"]
+    refreshed = requests.post(security.url + AUTH + "/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200
+    assert requests.post(security.url + AUTH + "/refresh",
+                         json={"refresh_token": tokens["refresh_token"]}).status_code == 401  # reuse
+    user_id, _ = new_user(security, admin, "audited@example.com")
+    key = requests.post(security.url + AUTH + "/api-keys", json={"name": "k"}, headers=bearer(admin)).json()
+    rotated = requests.post(f"{security.url}{AUTH}/api-keys/{key['id']}/rotate", headers=bearer(admin)).json()
+    requests.delete(f"{security.url}{AUTH}/api-keys/{rotated['id']}", headers=bearer(admin))
+
+    entries = audit(security, admin, limit=500)
+    actions = [(e["action"], e["outcome"]) for e in reversed(entries)]
+    for expected in [("login", "failure"), ("login", "success"), ("token.refresh", "success"),
+                     ("token.refresh", "reused"), ("user.create", "success"), ("api_key.create", "success"),
+                     ("api_key.rotate", "success"), ("api_key.revoke", "success")]:
+        assert expected in actions, (expected, actions)
+    # In the order they happened (the new user's own login comes between).
+    assert [a for a in actions if a[0] != "login"] == [
+        ("token.refresh", "success"), ("token.refresh", "reused"), ("user.create", "success"),
+        ("api_key.create", "success"), ("api_key.rotate", "success"), ("api_key.revoke", "success")]
+    failed = audit(security, admin, action="login", outcome="failure")
+    assert len(failed) == 1 and failed[0]["actor_id"] is None
+    assert ADMIN[0] not in json.dumps(failed)  # the account's hash, never the email
+    assert failed[0]["address"] == "127.0.0.1"
+    logged_in = audit(security, admin, action="login", outcome="success")
+    assert any(e["request_id"] == "req-audit-login" and e["actor_id"] == admin_id for e in logged_in)
+    created = audit(security, admin, action="user.create")
+    assert created[0]["subject"] == user_id and created[0]["actor_id"] == admin_id
+    assert created[0]["detail"] == {"roles": ["user"]}
+    assert audit(security, admin, action="api_key.rotate")[0]["detail"] == {"replaced_by": rotated["id"]}
+    assert [e["action"] for e in audit(security, admin, subject=key["id"])] == ["api_key.rotate", "api_key.create"]
+    # Pages: newest first, without overlap.
+    everything = audit(security, admin, limit=500)
+    pages = audit(security, admin, limit=3) + audit(security, admin, limit=3, offset=3)
+    assert [e["id"] for e in pages] == [e["id"] for e in everything[:6]]
+    since = everything[2]["at"]
+    assert all(e["at"] >= since for e in audit(security, admin, since=since, limit=500))
+
+
+def test_the_audit_log_is_for_admins_and_only_read(security):
+    admin = admin_token(security)
+    _, user = new_user(security, admin, "nosy@example.com")
+    url = security.url + AUTH + "/audit"
+    assert requests.get(url).status_code == 401
+    assert requests.get(url, headers=bearer(user)).status_code == 403
+    for params in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"since": "yesterday"}, {"until": "2026-13-45"},
+                   {"action": "x" * 65}, {"limit": "ten"}):
+        r = requests.get(url, params=params, headers=bearer(admin))
+        assert r.status_code == 422, (params, r.text)
+    before = len(audit(security, admin, limit=500))
+    for method in ("put", "delete", "patch", "post"):
+        assert getattr(requests, method)(url, headers=bearer(admin), json={}).status_code == 405, method
+    assert len(audit(security, admin, limit=500)) == before

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <thread>
 
 #include <boost/describe/class.hpp>
@@ -79,12 +80,73 @@ struct NewUser {
 BOOST_DESCRIBE_STRUCT(NewUser, (), (email, name, password, password_hash, roles))
 
 struct NewApiKey {
-  std::optional<std::string> name;  // absent or null: "default"
+  std::optional<std::string> name;              // absent or null: "default"
+  std::optional<std::int64_t> expires_in_days;  // absent: until revoked
   static void rules(svckit::model::Rules<NewApiKey>& r) {
     r.field(&NewApiKey::name).length(1, kMaxName);
+    r.field(&NewApiKey::expires_in_days).range(1, 3650);
   }
 };
-BOOST_DESCRIBE_STRUCT(NewApiKey, (), (name))
+BOOST_DESCRIBE_STRUCT(NewApiKey, (), (name, expires_in_days))
+
+// What an owner sees of a key: never its hash, and the key itself only when it is made.
+struct ApiKeyView {
+  std::string id;
+  std::string prefix;
+  std::string name;
+  std::string user_id;
+  std::string created_at;
+  std::optional<std::string> expires_at;
+  std::string status;  // "active", "expiring" (rotated, in its overlap), "expired", "revoked"
+  std::optional<std::string> replaced_by;
+};
+BOOST_DESCRIBE_STRUCT(ApiKeyView, (),
+                      (id, prefix, name, user_id, created_at, expires_at, status, replaced_by))
+
+struct ApiKeyList {
+  std::vector<ApiKeyView> keys;
+};
+BOOST_DESCRIBE_STRUCT(ApiKeyList, (), (keys))
+
+struct AuditPage {
+  std::vector<AuditEntry> entries;
+  std::int64_t limit = 0;
+  std::int64_t offset = 0;
+};
+BOOST_DESCRIBE_STRUCT(AuditPage, (), (entries, limit, offset))
+
+ApiKeyView key_view(const ApiKeyRecord& k, std::int64_t now) {
+  std::string status = k.revoked                              ? "revoked"
+                       : k.expires_at && *k.expires_at <= now ? "expired"
+                       : k.replaced_by                        ? "expiring"
+                                                              : "active";
+  std::optional<std::string> expires;
+  if (k.expires_at) expires = svckit::utc_iso8601(*k.expires_at);
+  return {k.id, k.prefix, k.name, k.user_id, k.created_at, expires, status, k.replaced_by};
+}
+
+// An audit entry's id, which sorts as the entries were written: microseconds since the epoch,
+// then a count that orders entries of one microsecond in this process, then a random tail so
+// that replicas never collide.
+std::string audit_id() {
+  static std::atomic<std::uint64_t> count{0};
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  char head[48];
+  std::snprintf(head, sizeof head, "%016lld-%06llu-", static_cast<long long>(micros),
+                static_cast<unsigned long long>(count.fetch_add(1) % 1'000'000));
+  return head + svckit::uuid_v4().substr(0, 8);
+}
+
+// Keys are made and rotated with a person's token: a key that could mint keys would outlive
+// its own revocation through its children.
+void require_user_token(const Principal& who) {
+  if (who.method != "jwt")
+    throw svckit::Forbidden(
+        "API keys are made and rotated with a user's access token (log in), "
+        "not with an API key or a certificate");
+}
 
 // What clients get of a user: everything but the password hash.
 struct UserView {
@@ -249,14 +311,20 @@ struct SecurityService::Impl {
                         "api_key"};
   }
 
-  Task<json> new_api_key(const std::string& user_id, std::string name) {
+  // A new key's record, and the key itself (shown once).
+  static std::pair<ApiKeyRecord, std::string> make_api_key(const std::string& user_id,
+                                                           std::string name,
+                                                           std::optional<std::int64_t> expires) {
     auto generated = svckit::auth::generate_api_key("sk");
     ApiKeyRecord record{svckit::uuid_v4(), generated.prefix,          generated.hash, user_id,
-                        std::move(name),   svckit::utc_now_iso8601(), std::nullopt,   false};
-    co_await store->add_api_key(record);
-    co_return json{{"id", record.id},         {"key", generated.key},
-                   {"prefix", record.prefix}, {"name", record.name},
-                   {"user_id", user_id},      {"created_at", record.created_at}};
+                        std::move(name),   svckit::utc_now_iso8601(), expires,        false,
+                        std::nullopt};
+    return {std::move(record), std::move(generated.key)};
+  }
+  static json made_key_json(const ApiKeyRecord& record, const std::string& key) {
+    auto body = svckit::model::to_json(key_view(record, unix_now()));
+    body["key"] = key;
+    return body;
   }
 
   // The key `id`, when `who` owns it or may manage users; 404 otherwise (no probing for ids).
@@ -265,6 +333,17 @@ struct SecurityService::Impl {
     if (!key || key->revoked || (key->user_id != who.id && !who.has("users:write")))
       throw svckit::NotFound("no API key '" + id + "'");
     co_return *key;
+  }
+
+  // An audit entry for `req` (not a coroutine: the entry is built here and moved into the
+  // store's frame, so no temporary argument lives in a coroutine frame; GCC 12).
+  Task<void> audit(const Request& req, std::string action, std::string outcome,
+                   std::optional<std::string> actor, std::optional<std::string> subject,
+                   json detail = json::object()) {
+    AuditEntry entry{audit_id(),           svckit::utc_now_iso8601(),  std::move(action),
+                     std::move(outcome),   std::move(actor),           std::move(subject),
+                     req.remote_address(), req.context().request_id(), std::move(detail)};
+    return store->add_audit(std::move(entry));
   }
 
   // The per-account failure count (login()). An attempt counts before its password is checked,
@@ -295,6 +374,8 @@ struct SecurityService::Impl {
   Task<Response> add_user(Request& req);
   Task<Response> user(Request& req);
   Task<Response> add_api_key(Request& req);
+  Task<Response> api_keys(Request& req);
+  Task<Response> audit_log(Request& req);
   Task<Response> revoke_api_key(Request& req);
   Task<Response> rotate_api_key(Request& req);
   Task<Response> jwks(Request& req);
@@ -440,12 +521,32 @@ void SecurityService::install(svckit::App& app) {
 
   auto keys = auth.group("/api-keys", {bearer});
   keys.post("/", bind(&s, &Impl::add_api_key))
-      .summary("A new API key, shown once")
-      .accepts<NewApiKey>();
+      .summary("A new API key, shown once (needs a user's token, not a key)")
+      .accepts<NewApiKey>()
+      .errors({403});
+  keys.get("/", bind(&s, &Impl::api_keys))
+      .summary("The caller's API keys (never the keys themselves)")
+      .query("user_id", "another user's keys (needs users:read)")
+      .returns<ApiKeyList>();
   keys.del("/{id}", bind(&s, &Impl::revoke_api_key)).summary("Revoke an API key");
   // A new key; the old one keeps working for the overlap window so clients can switch.
   keys.post("/{id}/rotate", bind(&s, &Impl::rotate_api_key))
-      .summary("A new key for an old one, which works for the overlap window");
+      .summary("A new key for an old one, which works for the overlap window")
+      .errors({403, 404, 409});
+
+  auto audit = auth.group("/audit", {bearer, svckit::auth::require("audit:read")});
+  audit.get("/", bind(&s, &Impl::audit_log))
+      .summary("The audit log, newest first")
+      .query("action", "only this action (login, token.refresh, logout, api_key.create, ...)")
+      .query("outcome", "only this outcome (success, failure, locked, reused)")
+      .query("actor_id", "only what this user did")
+      .query("subject", "only what was done to this user, key or account")
+      .query("since", "from this time on (ISO 8601, UTC)")
+      .query("until", "before this time (ISO 8601, UTC)")
+      .query("limit", "entries per page, 1-500 (default 50)")
+      .query("offset", "entries to skip (default 0)")
+      .returns<AuditPage>()
+      .errors({403, 422});
 
   app.http().group("/.well-known").get("/jwks.json", bind(&s, &Impl::jwks));
 }
@@ -460,6 +561,7 @@ Task<Response> SecurityService::Impl::login(Request& req) {
   auto failures_key = "security:failures:" + account_hash(email);
   if (co_await over_account_limit(failures_key, req.deadline())) {
     logins->Add({{"outcome", "locked"}}).Increment();
+    co_await audit(req, "login", "locked", std::nullopt, account_hash(email));
     throw svckit::TooManyRequests("too many failed logins for this account: try again later",
                                   static_cast<int>(account_lock.count()));
   }
@@ -477,9 +579,11 @@ Task<Response> SecurityService::Impl::login(Request& req) {
     // failures from another's.
     req.log(svckit::log::Level::warning, "login failed",
             {{"account", account_hash(email)}, {"known", user ? "yes" : "no"}});
+    co_await audit(req, "login", "failure", std::nullopt, account_hash(email));
     throw svckit::Unauthorized("Invalid credentials");
   }
   logins->Add({{"outcome", "success"}}).Increment();
+  co_await audit(req, "login", "success", user->id, user->id);
   co_await clear_failures(failures_key, req.deadline());
   req.context().set_user_id(user->id);
   auto refresh = co_await refresh_token(*user, svckit::uuid_v4());
@@ -524,6 +628,11 @@ Task<Response> SecurityService::Impl::refresh(Request& req) {
     case RefreshUse::reused:
       req.log(svckit::log::Level::warning, "refresh token reused: session revoked",
               {{"user_id", verified.subject()}});
+      {
+        json detail = {{"family", family}};
+        co_await audit(req, "token.refresh", "reused", std::nullopt, verified.subject(),
+                       std::move(detail));
+      }
       throw svckit::auth::TokenError("the refresh token was already used; the session is revoked");
     case RefreshUse::revoked:
       throw svckit::auth::TokenError("the refresh token is revoked");
@@ -532,6 +641,7 @@ Task<Response> SecurityService::Impl::refresh(Request& req) {
   }
   auto user = co_await store->user_by_id(verified.subject());
   if (!user) throw svckit::auth::TokenError("the user no longer exists");
+  co_await audit(req, "token.refresh", "success", user->id, user->id);
   auto refresh = co_await refresh_token(*user, family);
   co_return Response::json(200, {{"access_token", access_token(*user)},
                                  {"refresh_token", refresh},
@@ -561,6 +671,7 @@ Task<Response> SecurityService::Impl::logout(Request& req) {
       }
     }
   }
+  co_await audit(req, "logout", "success", verified.subject(), verified.subject());
   co_return Response::json(200, {{"success", true}});
 }
 
@@ -601,6 +712,9 @@ Task<Response> SecurityService::Impl::add_user(Request& req) {
     u.password_hash = co_await hash_work(std::move(make_hash));
   }
   co_await store->add_user(u);  // a taken email is a 409
+  json detail = {{"roles", u.roles}};
+  co_await audit(req, "user.create", "success", svckit::auth::principal(req)->id, u.id,
+                 std::move(detail));
   co_return Response::json(201, user_json(u));
 }
 
@@ -612,25 +726,91 @@ Task<Response> SecurityService::Impl::user(Request& req) {
 
 Task<Response> SecurityService::Impl::add_api_key(Request& req) {
   const Principal& who = *svckit::auth::principal(req);
-  std::string name =
-      req.body().empty() ? "default" : req.json<NewApiKey>().name.value_or("default");
-  co_return Response::json(201, co_await new_api_key(who.id, std::move(name)));
+  require_user_token(who);
+  NewApiKey in;  // no ?: here: GCC 12 mishandles class temporaries from one in a coroutine
+  if (!req.body().empty()) in = req.json<NewApiKey>();
+  std::optional<std::int64_t> expires;
+  if (in.expires_in_days) expires = unix_now() + *in.expires_in_days * 24 * 3600;
+  auto made = make_api_key(who.id, in.name.value_or("default"), expires);
+  const ApiKeyRecord& record = made.first;
+  co_await store->add_api_key(record);
+  json detail = {{"name", record.name}};
+  co_await audit(req, "api_key.create", "success", who.id, record.id, std::move(detail));
+  co_return Response::json(201, made_key_json(record, made.second));
+}
+
+Task<Response> SecurityService::Impl::api_keys(Request& req) {
+  const Principal& who = *svckit::auth::principal(req);
+  std::string user_id = req.query_param("user_id").value_or(who.id);
+  svckit::http::require_length("user_id", user_id, 1, 128);
+  if (user_id != who.id && !who.has("users:read"))
+    throw svckit::Forbidden("another user's keys need the permission users:read");
+  auto records = co_await store->api_keys_of(user_id);
+  ApiKeyList list;
+  auto now = unix_now();
+  for (const auto& k : records) list.keys.push_back(key_view(k, now));
+  co_return svckit::http::json_response(200, list);
 }
 
 Task<Response> SecurityService::Impl::revoke_api_key(Request& req) {
-  auto key = co_await owned_key(*svckit::auth::principal(req), req.param("id"));
-  co_await store->retire_api_key(key.id, std::nullopt);
+  const Principal& who = *svckit::auth::principal(req);
+  std::string id = req.param("id");
+  auto key = co_await owned_key(who, std::move(id));
+  co_await store->revoke_api_key(key.id);
+  co_await audit(req, "api_key.revoke", "success", who.id, key.id);
   co_return Response::json(200, {{"success", true}});
 }
 
+// A live key is replaced by a new one with the same name and expiry; the old one works for the
+// overlap window (never past its own expiry). A key already rotated, expired or revoked is not
+// rotated again: that would extend what its owner meant to end.
 Task<Response> SecurityService::Impl::rotate_api_key(Request& req) {
-  auto old_key = co_await owned_key(*svckit::auth::principal(req), req.param("id"));
-  auto until = unix_now() + api_key_overlap;
-  co_await store->retire_api_key(old_key.id, until);
-  auto fresh = co_await new_api_key(old_key.user_id, old_key.name);
-  fresh["replaces"] = old_key.id;
-  fresh["replaced_key_expires_at"] = svckit::utc_iso8601(until);
-  co_return Response::json(201, fresh);
+  const Principal& who = *svckit::auth::principal(req);
+  require_user_token(who);
+  std::string id = req.param("id");
+  auto old_key = co_await owned_key(who, std::move(id));
+  auto now = unix_now();
+  if (old_key.replaced_by)
+    throw svckit::Conflict("the key was rotated already: rotate its successor " +
+                           *old_key.replaced_by);
+  if (old_key.expires_at && *old_key.expires_at <= now)
+    throw svckit::Conflict("the key has expired: make a new one");
+  auto until = now + api_key_overlap;
+  auto made = make_api_key(old_key.user_id, old_key.name, old_key.expires_at);
+  const ApiKeyRecord& fresh = made.first;
+  if (!co_await store->rotate_api_key(old_key.id, until, fresh))
+    throw svckit::Conflict("the key was rotated or revoked meanwhile");
+  json detail = {{"replaced_by", fresh.id}};
+  co_await audit(req, "api_key.rotate", "success", who.id, old_key.id, std::move(detail));
+  auto body = made_key_json(fresh, made.second);
+  body["replaces"] = old_key.id;
+  body["replaced_key_expires_at"] =
+      svckit::utc_iso8601(old_key.expires_at ? std::min(*old_key.expires_at, until) : until);
+  co_return Response::json(201, body);
+}
+
+Task<Response> SecurityService::Impl::audit_log(Request& req) {
+  AuditQuery q;
+  auto text = [&req](const char* name, std::size_t max) {
+    auto value = req.query_param(name);
+    if (value) svckit::http::require_length(name, *value, 1, max);
+    return value;
+  };
+  q.action = text("action", 64);
+  q.outcome = text("outcome", 32);
+  q.actor_id = text("actor_id", 128);
+  q.subject = text("subject", 128);
+  q.since = text("since", 40);
+  q.until = text("until", 40);
+  for (auto* bound : {&q.since, &q.until})
+    if (*bound && !svckit::is_iso8601(**bound))
+      throw svckit::ValidationError(bound == &q.since ? "since" : "until",
+                                    "must be an ISO 8601 time, e.g. 2026-12-06T10:00:00Z");
+  q.limit = svckit::http::query_int("limit", req.query_param("limit"), 50, 1, 500);
+  q.offset = svckit::http::query_int("offset", req.query_param("offset"), 0, 0, 1'000'000);
+  AuditPage page{{}, q.limit, q.offset};
+  page.entries = co_await store->audit(std::move(q));
+  co_return svckit::http::json_response(200, page);
 }
 
 Task<Response> SecurityService::Impl::jwks(Request&) {

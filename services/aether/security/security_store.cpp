@@ -39,6 +39,24 @@ const svckit::sql::Migration kMigrations[] = {
     {2, "unique emails whatever their case",
      "CREATE UNIQUE INDEX IF NOT EXISTS users_email_lower ON users (lower(email))",
      "DROP INDEX users_email_lower"},
+    // A rotated key names its successor (and so cannot be rotated again); the audit log is
+    // appended to and read, never updated (nothing in the service changes or deletes a row).
+    {3, "api key successors, audit log",
+     "ALTER TABLE api_keys ADD COLUMN replaced_by TEXT;"
+     "CREATE INDEX api_keys_user ON api_keys (user_id);"
+     "CREATE TABLE audit_log ("
+     " id TEXT PRIMARY KEY,"
+     " at TEXT NOT NULL,"
+     " action TEXT NOT NULL,"
+     " outcome TEXT NOT NULL,"
+     " actor_id TEXT,"
+     " subject TEXT,"
+     " address TEXT NOT NULL,"
+     " request_id TEXT NOT NULL,"
+     " detail TEXT NOT NULL);"
+     "CREATE INDEX audit_log_at ON audit_log (at);",
+     "DROP TABLE audit_log; DROP INDEX api_keys_user; ALTER TABLE api_keys DROP COLUMN "
+     "replaced_by"},
 };
 
 // The row a lookup finds by its one parameter; nullopt when there is none.
@@ -126,14 +144,71 @@ svckit::Task<std::optional<ApiKeyRecord>> SecurityStore::api_key_by_id(std::stri
   co_return co_await one<ApiKeyRecord>(db_, kKeyById, std::move(id));
 }
 
-svckit::Task<void> SecurityStore::retire_api_key(std::string id,
-                                                 std::optional<std::int64_t> expires_at) {
-  if (expires_at) {
-    co_await db_.execute("UPDATE api_keys SET expires_at = ? WHERE id = ?", *expires_at,
-                         std::move(id));
-  } else {
-    co_await db_.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?", std::move(id));
+svckit::Task<std::vector<ApiKeyRecord>> SecurityStore::api_keys_of(std::string user_id) {
+  static const std::string kKeysOf = svckit::sql::select_sql<ApiKeyRecord>(
+      "api_keys", " WHERE user_id = ? ORDER BY created_at DESC, id");
+  auto r = co_await db_.read(kKeysOf, std::move(user_id));
+  std::vector<ApiKeyRecord> keys;
+  for (const auto& row : r.rows) keys.push_back(svckit::sql::from_row<ApiKeyRecord>(row));
+  co_return keys;
+}
+
+svckit::Task<void> SecurityStore::revoke_api_key(std::string id) {
+  co_await db_.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?", std::move(id));
+}
+
+svckit::Task<bool> SecurityStore::rotate_api_key(std::string old_id, std::int64_t until,
+                                                 ApiKeyRecord fresh) {
+  static const std::string kInsert = svckit::sql::insert_sql<ApiKeyRecord>("api_keys");
+  auto values = svckit::sql::values(fresh);
+  auto work = [&](svckit::sql::Transaction& tx) -> svckit::Task<bool> {
+    // Only a live key that no rotation replaced yet; its expiry only ever comes closer.
+    auto changed = co_await tx.execute(
+        "UPDATE api_keys SET replaced_by = ?, expires_at = CASE WHEN expires_at IS NULL OR "
+        "expires_at > ? THEN ? ELSE expires_at END WHERE id = ? AND replaced_by IS NULL AND "
+        "revoked = 0",
+        fresh.id, until, until, old_id);
+    if (changed.changes != 1) co_return false;
+    co_await tx.execute(kInsert, values);
+    co_return true;
+  };
+  co_return co_await db_.transaction(work);
+}
+
+svckit::Task<void> SecurityStore::add_audit(AuditEntry entry) {
+  static const std::string kInsert = svckit::sql::insert_sql<AuditEntry>("audit_log");
+  auto values = svckit::sql::values(entry);
+  co_await db_.execute(kInsert, std::move(values));
+}
+
+svckit::Task<std::vector<AuditEntry>> SecurityStore::audit(AuditQuery q) {
+  std::string where;
+  std::vector<svckit::sql::Value> params;
+  auto equal = [&](const char* column, const std::optional<std::string>& value) {
+    if (!value) return;
+    where += std::string(where.empty() ? " WHERE " : " AND ") + column + " = ?";
+    params.emplace_back(*value);
+  };
+  equal("action", q.action);
+  equal("outcome", q.outcome);
+  equal("actor_id", q.actor_id);
+  equal("subject", q.subject);
+  if (q.since) {
+    where += std::string(where.empty() ? " WHERE " : " AND ") + "at >= ?";
+    params.emplace_back(*q.since);
   }
+  if (q.until) {
+    where += std::string(where.empty() ? " WHERE " : " AND ") + "at < ?";
+    params.emplace_back(*q.until);
+  }
+  params.emplace_back(q.limit);
+  params.emplace_back(q.offset);
+  auto sql = svckit::sql::select_sql<AuditEntry>("audit_log",
+                                                 where + " ORDER BY id DESC LIMIT ? OFFSET ?");
+  auto r = co_await db_.read(std::move(sql), std::move(params));
+  std::vector<AuditEntry> entries;
+  for (const auto& row : r.rows) entries.push_back(svckit::sql::from_row<AuditEntry>(row));
+  co_return entries;
 }
 
 }  // namespace aether::security

@@ -1,11 +1,12 @@
 #pragma once
-// The Security Service's data in SQL: users, refresh-token families, API keys. A User and an
-// ApiKeyRecord are rows of their tables as described (svckit/sql/mapping.hpp).
+// The Security Service's data in SQL: users, refresh-token families, API keys, the audit log. A
+// User and an ApiKeyRecord are rows of their tables as described (svckit/sql/mapping.hpp).
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/describe/class.hpp>
+#include <nlohmann/json.hpp>
 #include <svckit/sql/database.hpp>
 #include <svckit/task.hpp>
 
@@ -30,9 +31,33 @@ struct ApiKeyRecord {
   std::string created_at;
   std::optional<std::int64_t> expires_at;  // unix seconds; a rotated key's overlap window ends here
   bool revoked = false;
+  std::optional<std::string> replaced_by;  // the key a rotation made in its place
 };
 BOOST_DESCRIBE_STRUCT(ApiKeyRecord, (),
-                      (id, prefix, hash, user_id, name, created_at, expires_at, revoked))
+                      (id, prefix, hash, user_id, name, created_at, expires_at, revoked,
+                       replaced_by))
+
+// One line of the audit log: who did what to whom, when, from where. Appended, never changed.
+struct AuditEntry {
+  std::string id;       // sorts in the order entries were written (in one process)
+  std::string at;       // ISO 8601 UTC with milliseconds
+  std::string action;   // "login", "token.refresh", "api_key.create", "user.create", ...
+  std::string outcome;  // "success", "failure", "locked", "reused"
+  std::optional<std::string> actor_id;  // the user who acted, when known
+  std::optional<std::string> subject;   // what it was done to: a user or key id, an account hash
+  std::string address;                  // the client's (TRUSTED_PROXIES decides which hop)
+  std::string request_id;
+  nlohmann::json detail;  // an object
+};
+BOOST_DESCRIBE_STRUCT(AuditEntry, (),
+                      (id, at, action, outcome, actor_id, subject, address, request_id, detail))
+
+// GET /audit's filters, each optional; newest first.
+struct AuditQuery {
+  std::optional<std::string> action, outcome, actor_id, subject, since, until;
+  std::int64_t limit = 50;
+  std::int64_t offset = 0;
+};
 
 enum class RefreshUse {
   fresh,    // first use: now spent
@@ -60,8 +85,17 @@ class SecurityStore {
   svckit::Task<void> add_api_key(ApiKeyRecord key);
   svckit::Task<std::optional<ApiKeyRecord>> api_key_by_prefix(std::string prefix);
   svckit::Task<std::optional<ApiKeyRecord>> api_key_by_id(std::string id);
-  // Revokes now, or lets the key live until `expires_at` (a rotation's overlap window).
-  svckit::Task<void> retire_api_key(std::string id, std::optional<std::int64_t> expires_at);
+  // The keys `user_id` made, newest first (revoked and expired ones too: the owner sees why).
+  svckit::Task<std::vector<ApiKeyRecord>> api_keys_of(std::string user_id);
+  // Revokes now.
+  svckit::Task<void> revoke_api_key(std::string id);
+  // Replaces `old_key` by `fresh` in one transaction; the old key lives until `until` (the
+  // overlap window, never past its own expiry). False when the old key was rotated or revoked
+  // in the meantime: two concurrent rotations cannot both extend it.
+  svckit::Task<bool> rotate_api_key(std::string old_id, std::int64_t until, ApiKeyRecord fresh);
+
+  svckit::Task<void> add_audit(AuditEntry entry);
+  svckit::Task<std::vector<AuditEntry>> audit(AuditQuery query);
 
  private:
   svckit::sql::Database& db_;
