@@ -241,10 +241,10 @@ def test_refactor_through_the_gateway(assistant, model):
                         "changes": ["renamed f to total", "used sum()"],
                         "explanation": "Renamed the function for clarity."}
     assert "make it idiomatic" in model.prompts[-1] and code in model.prompts[-1]
-    # The built-in local model hands the code back as it was.
+    # The built-in local model hands the code back as it was, byte for byte.
     r = requests.post(assistant.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=15,
                       json={"code": code, "instruction": "tidy", "language": "python"})
-    assert r.status_code == 200 and r.json()["refactored_code"] == code + "\n"
+    assert r.status_code == 200 and r.json()["refactored_code"] == code
     # The caller's own token went to the gateway (a guest may not use AI there).
     assert assistant.ai.wait_log("rpc", method="/AIGateway/Chat", user_id="dev-1")
 
@@ -399,7 +399,7 @@ def test_the_local_system_asks_its_own_ai_gateway_in_process(start_service):
     r = requests.post(svc.url + C + "/refactor", headers=bearer(DEVELOPER), timeout=15,
                       json={"code": "print(1)\n", "instruction": "tidy", "language": "python"})
     assert r.status_code == 200, r.text
-    assert r.json()["refactored_code"] == "print(1)\n\n"
+    assert r.json()["refactored_code"] == "print(1)\n"
     assert review(svc, code="except:\n", language="python").json()["issues"][0]["rule"] == "bare-except"
     # Asked in-process: the gateway counted the question, and no gRPC call was made for it.
     metrics = requests.get(svc.url + "/metrics", timeout=5).text

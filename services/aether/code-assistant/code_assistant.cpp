@@ -45,6 +45,14 @@ struct Answer {
   bool has_code = false;
 };
 
+// `code` in a fenced block. Its last line's newline is the one before the closing fence: code
+// that ends with one gets no blank line added, so a model that hands it back unchanged hands
+// back the same bytes.
+std::string fenced(const std::string& language, const std::string& code) {
+  bool ends_line = !code.empty() && code.back() == '\n';
+  return "```" + language + "\n" + code + (ends_line ? "" : "\n") + "```";
+}
+
 Answer parse_answer(const std::string& text) {
   Answer a;
   auto fence = text.find("```");
@@ -253,11 +261,12 @@ Task<Response> CodeAssistant::refactor(Request& req) {
   auto model = input.model.value_or("");  // named: GCC 12 and temporaries passed to coroutines
   auto prompt = "Refactor this " + language + " code: " + input.instruction +
                 "\nAnswer with the whole refactored code in one fenced block, then the changes "
-                "as a list.\n```" +
-                language + "\n" + input.code + "\n```";
+                "as a list.\n" +
+                fenced(language, input.code);
   auto reply = co_await ask_model(req, std::move(model), std::move(prompt));
   auto a = parse_answer(reply);
-  Refactored answer{a.has_code ? a.code : input.code, a.bullets, a.prose};
+  Refactored answer{input.code, a.bullets, a.prose};
+  if (a.has_code) answer.refactored_code = a.code;  // if/else, not ?: (GCC 12, coroutines)
   co_return svckit::http::json_response(200, answer);
 }
 
@@ -270,14 +279,19 @@ Task<Response> CodeAssistant::generate_tests(Request& req) {
   auto functions = co_await blocking_->run(find_functions);
   auto model = input.model.value_or("");  // named: GCC 12
   auto prompt = "Write " + framework + " tests for this " + language +
-                " code. Answer with the tests in one fenced block.\n```" + language + "\n" +
-                input.code + "\n```";
+                " code. Answer with the tests in one fenced block.\n" +
+                fenced(language, input.code);
   auto reply = co_await ask_model(req, std::move(model), std::move(prompt));
   auto a = parse_answer(reply);
   bool from_model = a.has_code && looks_like_tests(a.code) && a.code != input.code;
-  GeneratedTests answer{.tests = from_model ? a.code : scaffold(framework, functions),
-                        .framework = framework,
-                        .source = from_model ? "model" : "scaffold"};
+  // if/else, not ?: producing strings: GCC 12 mishandles those in coroutines.
+  GeneratedTests answer{.framework = framework, .source = "scaffold"};
+  if (from_model) {
+    answer.tests = a.code;
+    answer.source = "model";
+  } else {
+    answer.tests = scaffold(framework, functions);
+  }
   if (from_model) answer.coverage_estimate = coverage_estimate(answer.tests, functions);
   co_return svckit::http::json_response(200, answer);
 }
