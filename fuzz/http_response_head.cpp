@@ -1,0 +1,66 @@
+// HTTP answers as svckit::http::Client reads them: the fast parser's heads against Beast's
+// (status, version, fields, Content-Length, keep-alive), and whole answers through Beast with
+// the client's limits. The first byte says whether the request was a HEAD.
+#include <boost/beast/http.hpp>
+
+#include "fuzz_check.hpp"
+#include "http/message_head.hpp"
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using svckit::fuzz::expect;
+
+namespace {
+
+constexpr std::size_t kMaxHead = 64 * 1024;  // the client's kMaxResponseHead
+constexpr std::size_t kMaxBody = 1 << 20;
+
+template <class Parser>
+beast::error_code feed(Parser& parser, std::string_view bytes) {
+  beast::error_code ec;
+  while (!bytes.empty() && !parser.is_done()) {
+    auto used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec) return ec;
+    if (used == 0) break;
+    bytes.remove_prefix(used);
+  }
+  return ec;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  bool to_head = data[0] & 1;
+  auto bytes = svckit::fuzz::text(data + 1, size - 1);
+  svckit::http::detail::ResponseHead head;
+  auto parsed = svckit::http::detail::parse_response_head(bytes, kMaxHead, to_head, head);
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.header_limit(kMaxHead);
+  parser.body_limit(kMaxBody);
+  if (to_head) parser.skip(true);
+  if (parsed == svckit::http::detail::HeadParse::complete) {
+    expect(head.size <= bytes.size(), "head size out of range");
+    auto ec = feed(parser, bytes.substr(0, head.size));
+    expect(!ec || ec == bhttp::error::need_more, "a head the fast parser took, Beast refused");
+    expect(parser.is_header_done(), "a head the fast parser took, Beast did not finish");
+    const auto& res = parser.get();
+    expect(res.result_int() == static_cast<unsigned>(head.status), "status differs from Beast's");
+    expect(res.version() == 10 + head.minor_version, "version differs from Beast's");
+    expect(res.keep_alive() == head.keep_alive, "keep-alive differs from Beast's");
+    if (!to_head && head.status != 204 && head.status != 304)  // bodiless whatever it says
+      expect(parser.content_length().value_or(0) == head.content_length,
+             "Content-Length differs from Beast's");
+    std::size_t i = 0;
+    for (const auto& field : res) {
+      expect(i < head.headers.size(), "Beast read more fields");
+      expect(beast::iequals(field.name_string(), head.headers[i].first), "a field name differs");
+      expect(field.value() == head.headers[i].second, "a field value differs");
+      ++i;
+    }
+    expect(i == head.headers.size(), "Beast read fewer fields");
+  } else {
+    feed(parser, bytes);
+  }
+  return 0;
+}
