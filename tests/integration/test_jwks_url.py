@@ -151,6 +151,8 @@ def test_a_rotation_is_followed_on_the_first_unknown_kid(start_service, issuer):
         forged = jwt.encode({"sub": "x", "type": "access", "exp": int(time.time()) + 60}, issuer.keys["old"],
                             algorithm="ES256", headers={"kid": f"forged-{i}"})
         assert tasks(svc, forged).status_code == 401
+    # A kid let past refresh_soon()'s 30 s limit (min_refresh_interval) would wake the fetcher
+    # before its 401 went out and reach this loopback issuer in milliseconds: 0.5 s is ample.
     time.sleep(0.5)
     assert issuer.fetches == 2
 
