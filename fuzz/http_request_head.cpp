@@ -5,12 +5,14 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "beast_feed.hpp"
 #include "fuzz_check.hpp"
 #include "http/message_head.hpp"
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using svckit::fuzz::expect;
+using svckit::fuzz::feed;
 
 namespace {
 
@@ -18,17 +20,6 @@ constexpr std::size_t kMaxHead = 8 * 1024;  // ServerOptions::max_header_bytes
 constexpr std::size_t kMaxBody = 1 << 20;   // ServerOptions::max_body
 
 // Feeds `bytes` to `parser` until it stops taking them; the error, if any.
-template <class Parser>
-beast::error_code feed(Parser& parser, std::string_view bytes) {
-  beast::error_code ec;
-  while (!bytes.empty() && !parser.is_done()) {
-    auto used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
-    if (ec) return ec;
-    if (used == 0) break;
-    bytes.remove_prefix(used);
-  }
-  return ec;
-}
 
 void compare_with_beast(std::string_view bytes, const svckit::http::detail::RequestHead& head) {
   bhttp::request_parser<bhttp::string_body> parser;

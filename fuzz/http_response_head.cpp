@@ -3,29 +3,19 @@
 // the client's limits. The first byte says whether the request was a HEAD.
 #include <boost/beast/http.hpp>
 
+#include "beast_feed.hpp"
 #include "fuzz_check.hpp"
 #include "http/message_head.hpp"
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using svckit::fuzz::expect;
+using svckit::fuzz::feed;
 
 namespace {
 
 constexpr std::size_t kMaxHead = 64 * 1024;  // the client's kMaxResponseHead
 constexpr std::size_t kMaxBody = 1 << 20;
-
-template <class Parser>
-beast::error_code feed(Parser& parser, std::string_view bytes) {
-  beast::error_code ec;
-  while (!bytes.empty() && !parser.is_done()) {
-    auto used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
-    if (ec) return ec;
-    if (used == 0) break;
-    bytes.remove_prefix(used);
-  }
-  return ec;
-}
 
 }  // namespace
 

@@ -184,23 +184,18 @@ svckit::Task<void> SecurityStore::add_audit(AuditEntry entry) {
 svckit::Task<std::vector<AuditEntry>> SecurityStore::audit(AuditQuery q) {
   std::string where;
   std::vector<svckit::sql::Value> params;
-  auto equal = [&](const char* column, const std::optional<std::string>& value) {
+  // One condition per filter given: "column op ?", its value bound.
+  auto filter = [&](const char* condition, const std::optional<std::string>& value) {
     if (!value) return;
-    where += std::string(where.empty() ? " WHERE " : " AND ") + column + " = ?";
+    where += std::string(where.empty() ? " WHERE " : " AND ") + condition;
     params.emplace_back(*value);
   };
-  equal("action", q.action);
-  equal("outcome", q.outcome);
-  equal("actor_id", q.actor_id);
-  equal("subject", q.subject);
-  if (q.since) {
-    where += std::string(where.empty() ? " WHERE " : " AND ") + "at >= ?";
-    params.emplace_back(*q.since);
-  }
-  if (q.until) {
-    where += std::string(where.empty() ? " WHERE " : " AND ") + "at < ?";
-    params.emplace_back(*q.until);
-  }
+  filter("action = ?", q.action);
+  filter("outcome = ?", q.outcome);
+  filter("actor_id = ?", q.actor_id);
+  filter("subject = ?", q.subject);
+  filter("at >= ?", q.since);
+  filter("at < ?", q.until);
   params.emplace_back(q.limit);
   params.emplace_back(q.offset);
   auto sql = svckit::sql::select_sql<AuditEntry>("audit_log",
