@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from conftest import TEST_JWT_SECRET, make_token
+from waiting import until  # tests/support
 from test_gateway import USER, Recorder, recorders, routes_file  # noqa: F401 (fixture)
 
 SUPPORT = pathlib.Path(__file__).resolve().parents[1] / "support"
@@ -193,11 +194,14 @@ def test_weights_change_by_editing_the_file_under_load_without_a_failed_request(
     for weight in (10, 50, 100):
         route = {**gw.route, "split": {"legacy": "legacy", "weight": weight}}
         gw.routes_path.write_text(json.dumps({"upstreams": gw.upstreams, "routes": [route]}))
+        loads = len(gw.logs("routes loaded"))
         gw.signal(signal.SIGHUP)
-        time.sleep(1.0)
+        until(lambda: len(gw.logs("routes loaded")) > loads, what=f"the routes with weight {weight}")
+        served = len(results)
+        until(lambda: len(results) >= served + 40, what=f"requests served at weight {weight}")
     stop.set()
     for t in threads:
         t.join()
     assert results and all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:5]
-    assert len(gw.logs("routes loaded")) >= 3
+    assert len(gw.logs("routes loaded")) >= 4  # at start, then one per weight
     assert results[-1][1] == new.url  # weight 100: everyone on the new side at the end

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import AUTH_LINE, authed, raw_request, status_of
+from waiting import until  # tests/support
 
 GOOD = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
@@ -152,8 +153,10 @@ def test_idle_keep_alive_connections_are_closed(start_service):
     with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status_of(s.recv(65536)) == 200
-        time.sleep(1.2)
+        idle_since = time.monotonic()
+        # recv waits for the server's close (the socket's 5 s timeout fails the test without one).
         assert s.recv(1024) == b""  # the server closed the idle connection
+        assert time.monotonic() - idle_since >= 0.4, "closed before IDLE_TIMEOUT"
 
 
 def hold_until_refused(svc, status, attempts):
@@ -185,7 +188,8 @@ def test_connection_cap_answers_503(start_service):
     finally:
         for s in held:
             s.close()
-    time.sleep(0.3)
+    # The server sees the closes asynchronously: serving resumes once it has counted them.
+    until(lambda: status_of(raw_request(svc.port, GOOD)) == 200, what="a connection slot to free up")
     still_serving(svc)
 
 
@@ -263,7 +267,7 @@ def test_load_shedding_answers_503_but_not_liveness(start_service):
         requests.get(svc.url + "/test/slow", params={"ms": 1500}, timeout=10).status_code)) for _ in range(2)]
     for t in threads:
         t.start()
-    time.sleep(0.4)
+    until(lambda: len(svc.logs("slow request started")) == 2, what="both slow requests in flight")
     shed = requests.get(svc.url + "/test/slow", params={"ms": 1})
     assert shed.status_code == 503
     assert shed.headers["Retry-After"] == "1"

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import BIN_DIR, TEST_JWT_SECRET, authed
+from waiting import until  # tests/support
 
 API = "/api/v1/tasks"
 
@@ -163,7 +164,7 @@ def test_inflight_requests_finish_during_drain(start_service):
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.3)
+    svc.wait_log("slow request started")
     svc.signal(signal.SIGTERM)
     t.join(timeout=15)
     assert results and results[0].status_code == 200 and results[0].json()["slept_ms"] == 1500
@@ -175,7 +176,7 @@ def test_drain_timeout_bounds_the_wait(start_service):
     svc = start_service("svckit-testd", SHUTDOWN_DELAY="0", DRAIN_TIMEOUT="300ms")
     t = threading.Thread(target=lambda: _swallow(lambda: requests.get(svc.url + "/test/slow", params={"ms": 20000}, timeout=30)))
     t.start()
-    time.sleep(0.3)
+    svc.wait_log("slow request started")
     began = time.monotonic()
     svc.signal(signal.SIGTERM)
     assert svc.proc.wait(timeout=10) == 0
@@ -217,7 +218,7 @@ def test_graceful_shutdown_under_continuous_load(start_service):
     threads = [threading.Thread(target=client) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    until(lambda: len(outcomes) >= 100, what="the load to be under way")
     sigterm_at = time.monotonic()
     svc.signal(signal.SIGTERM)
     code = svc.proc.wait(timeout=20)

@@ -31,6 +31,8 @@ struct TestDaemon : svckit::Module {
     auto api = app.http().group("/test");
     api.get("/slow", [](Request& req) -> Task<Response> {
       auto ms = svckit::http::query_int("ms", req.query_param("ms"), 100, 0, 60000);
+      // Tests wait for this line to know the request is in flight (rather than sleeping).
+      req.context().log(svckit::log::Level::info, "slow request started", {{"ms", ms}});
       co_await sleep_for(std::chrono::milliseconds(ms));
       co_return Response::json(200, {{"slept_ms", ms}});
     });
