@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +104,9 @@ std::string seccomp_program() {
   // clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone.
   if (int rc = seccomp_rule_add(filter.ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc != 0)
     throw std::runtime_error("seccomp rule: " + std::string(std::strerror(-rc)));
+  // The network namespace does not cover vsock: it reaches the hypervisor and its other guests.
+  add_rule(filter.ctx, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
+  add_rule(filter.ctx, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
   // Typing into a terminal the run shares (the session is its own too: bwrap --new-session).
   add_rule(filter.ctx, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, TIOCSTI));
   int fd = ::memfd_create("svckit-seccomp", MFD_CLOEXEC);
@@ -240,10 +244,17 @@ bool collect(int out_fd, int err_fd, int process_fd, Clock::time_point deadline,
 // Waits for a process already sent SIGKILL, at most `bound`; past that a thread reaps it, so
 // no zombie is left and no caller waits on a process the kernel is slow to take down.
 int reap(pid_t pid, int process_fd, std::chrono::milliseconds bound) {
-  pollfd fd{process_fd, POLLIN, 0};
-  ::poll(&fd, 1, static_cast<int>(bound.count()));
   int status = 0;
-  if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+  if (process_fd >= 0) {
+    pollfd fd{process_fd, POLLIN, 0};
+    ::poll(&fd, 1, static_cast<int>(bound.count()));
+    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+  } else {  // no pidfd to wait on: ask every 10 ms
+    for (auto deadline = Clock::now() + bound; Clock::now() < deadline;) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
   std::thread([pid] {
     int ignored;
     while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
@@ -392,12 +403,14 @@ RunResult Sandbox::run(const SandboxedCommand& command) const {
   ::close(filter);
   ::close(out[1]);
   ::close(err[1]);
+  // Without a pidfd (a kernel before 5.3) the run still ends when its pipes close: every
+  // process of it has exited then, or the deadline kills them.
   int process = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   RunResult result;
-  bool finished = process >= 0 && collect(out[0], err[0], process, started + command.timeout,
-                                          command.max_output, result);
+  bool finished =
+      collect(out[0], err[0], process, started + command.timeout, command.max_output, result);
   if (!finished) {
-    result.timed_out = process >= 0;
+    result.timed_out = true;
     ::kill(-pid, SIGKILL);  // bwrap; its PID namespace dies with it (--die-with-parent)
   }
   int status = reap(pid, process, std::chrono::seconds(5));

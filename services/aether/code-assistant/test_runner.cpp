@@ -49,12 +49,15 @@ bool is_within(const fs::path& path, const fs::path& root) {
   return mismatch.first == r.end();
 }
 
-// The parts of an argument a program may take as a path: the argument itself, the value after
-// its first '=' (`--rootdir=x`, `key=x`), and what is glued to a short option (`-d/`, `-c/x`).
+// The parts of an argument a program may take as a path: the argument itself, what follows any
+// '=' (`--rootdir=x`, `key=x`, `--opt=k=x`), and what is glued to a cluster of short options,
+// wherever the cluster ends (`-d/`, `-c/x`, `-vc/x`).
 std::vector<std::string_view> path_candidates(std::string_view arg) {
   std::vector<std::string_view> out = {arg};
-  if (auto eq = arg.find('='); eq != std::string_view::npos) out.push_back(arg.substr(eq + 1));
-  if (arg.size() > 2 && arg[0] == '-' && arg[1] != '-') out.push_back(arg.substr(2));
+  for (auto eq = arg.find('='); eq != std::string_view::npos; eq = arg.find('=', eq + 1))
+    out.push_back(arg.substr(eq + 1));
+  if (arg.size() > 2 && arg[0] == '-' && arg[1] != '-')
+    for (std::size_t glued = 2; glued < arg.size(); ++glued) out.push_back(arg.substr(glued));
   return out;
 }
 
@@ -163,11 +166,12 @@ CheckedRun TestRunner::check(const RunRequest& request) const {
     throw svckit::Forbidden("cwd must be a directory inside your workspace");
   auto workspace = workspace_of(request.user);
   std::error_code ec;
-  auto real = fs::canonical(workspace / cwd, ec);
-  if (ec || !fs::is_directory(real, ec))
-    throw svckit::ValidationError("cwd", "no such directory in your workspace");
-  if (!is_within(real, workspace))
+  // Inside first, then there: the other order would tell which directories exist outside.
+  auto real = fs::weakly_canonical(workspace / cwd, ec);
+  if (ec || !is_within(real, workspace))
     throw svckit::Forbidden("cwd leads outside your workspace (a symbolic link)");
+  if (!fs::is_directory(real, ec))
+    throw svckit::ValidationError("cwd", "no such directory in your workspace");
 
   // Every path an argument may name, resolved as the program would from `real`, symbolic links
   // followed: it must stay in the workspace. The sandbox holds either way; this says why early.
