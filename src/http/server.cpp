@@ -32,6 +32,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "connection_limit_key.hpp"
 #include "message_head.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
@@ -122,9 +123,9 @@ struct Session {
   std::shared_ptr<const ClientCertificate> client_certificate;  // verified, for mTLS
   LoopState& loop;
   beast::flat_buffer buffer;
-  std::string head;                  // the response head, reused across requests
-  std::string remote;                // the peer's address (Request::peer_address())
-  bool counted = false;              // in the per-address connection count
+  std::string head;        // the response head, reused across requests
+  std::string remote;      // the peer's address (Request::peer_address())
+  std::string counted_as;  // its key in the per-address connection count; empty: not counted
   detail::RequestHead request_head;  // the parsed request head, its vector reused likewise
   // When the current wait gives up; checked by the loop's sweeper, so arming it costs a store.
   Clock::time_point deadline = Clock::time_point::max();
@@ -257,16 +258,18 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       turn_away(std::move(socket), loop, 503, "too many connections");
       return;
     }
-    bool counted = options.max_connections_per_ip > 0 && !remote.empty() &&
-                   !options.trusted_proxies.contains(remote);
-    if (counted && !count_in(remote)) {
+    std::string counted_as;
+    if (options.max_connections_per_ip > 0 && !remote.empty() &&
+        !options.trusted_proxies.contains(remote))
+      counted_as = detail::connection_limit_key(peer.address());
+    if (!counted_as.empty() && !count_in(counted_as)) {
       turn_away(std::move(socket), loop, 429, "too many connections from your address");
       return;
     }
     ++connections;
     auto session = std::make_shared<Session>(std::move(socket), loop);
     session->remote = std::move(remote);
-    session->counted = counted;
+    session->counted_as = std::move(counted_as);
     // The completion handler holds the session too: co_spawn still reads the cancellation
     // state (the session's signal) after serve() returns, which can be before any wait when
     // the client is already gone.
@@ -336,7 +339,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     }
     s.loop.sessions.erase(&s);
     s.socket.close(ignored);
-    if (s.counted) count_out(s.remote);
+    if (!s.counted_as.empty()) count_out(s.counted_as);
     --connections;
   }
 
