@@ -625,7 +625,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     for (const auto& field : message)
       out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     out.body = std::move(message.body());
-    keep_alive = message.keep_alive();
+    // The parser's keep-alive weighs every Connection field (the message's only the first) and
+    // knows an answer read to the end of the stream leaves nothing to reuse.
+    keep_alive = parser.keep_alive();
     co_return out;
   }
 

@@ -76,21 +76,24 @@ bool parse_request_line(std::string_view line, RequestHead& head) {
   return is_token(head.method) && is_target(head.target);
 }
 
-// "close", "keep-alive" and others, comma-separated, any case.
-void apply_connection_options(std::string_view value, bool& close, bool& keep_alive) {
+// "close", "keep-alive" and others, comma-separated, any case. False when an option is not a
+// token: Beast refuses such a head, and both paths must answer a request alike.
+bool apply_connection_options(std::string_view value, bool& close, bool& keep_alive) {
   while (!value.empty()) {
     auto comma = value.find(',');
     auto option = trim_ows(value.substr(0, comma));
+    if (!option.empty() && !is_token(option)) return false;
     if (iequals(option, "close")) close = true;
     if (iequals(option, "keep-alive")) keep_alive = true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
+  return true;
 }
 
-// The status line: "HTTP/1.1 200 OK" (the reason may be empty).
+// The status line: "HTTP/1.1 200 OK" (the reason may be empty, the space before it may not).
 bool parse_status_line(std::string_view line, ResponseHead& head) {
-  if (line.size() < 12 || line[8] != ' ' || (line.size() > 12 && line[12] != ' ')) return false;
+  if (line.size() < 13 || line[8] != ' ' || line[12] != ' ') return false;
   auto version = line.substr(0, 8);
   if (version == "HTTP/1.1")
     head.minor_version = 1;
@@ -103,7 +106,7 @@ bool parse_status_line(std::string_view line, ResponseHead& head) {
       !std::isdigit(static_cast<unsigned char>(code[2])))
     return false;
   head.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
-  return is_field_value(line.size() > 12 ? line.substr(13) : std::string_view());
+  return is_field_value(line.substr(13));
 }
 
 // What the header lines say about framing and the connection.
@@ -138,8 +141,9 @@ HeadParse parse_fields(std::string_view& rest, const auto& ran_out, Headers& hea
       if (ec != std::errc() || p != value.data() + value.size()) return HeadParse::declined;
       framing.has_length = true;
     }
-    if (iequals(name, "connection"))
-      apply_connection_options(value, framing.close, framing.keep_alive_option);
+    if (iequals(name, "connection") &&
+        !apply_connection_options(value, framing.close, framing.keep_alive_option))
+      return HeadParse::declined;
     headers.emplace_back(name, value);
   }
 }

@@ -457,9 +457,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         co_await answer_and_close(s, status);
       co_return ReadOutcome::closed;
     }
+    // The parser's keep-alive weighs every Connection field; the message's only the first.
+    in.keep_alive = parser.keep_alive();
     auto msg = parser.release();
     in.head_only = msg.method() == bhttp::verb::head;
-    in.keep_alive = msg.keep_alive();
     in.http10 = msg.version() == 10;
     in.request = to_request(msg);
     co_return ReadOutcome::request;

@@ -331,3 +331,22 @@ def test_large_response_to_a_slow_reader_arrives_whole(task_manager):
     head, _, body = received.partition(b"\r\n\r\n")
     assert status_of(received) == 200
     assert body == expected
+
+
+@pytest.mark.parametrize("request_bytes", [
+    # The fast path reads this head itself ...
+    b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+    # ... and leaves a chunked body to Beast, whose message looks at the first Connection only.
+    b"POST /test/echo HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n"
+    b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+])
+def test_close_in_any_connection_field_closes(start_service, request_bytes):
+    """Found by fuzz_http_request_head: Connection fields combine, so `close` in the second one
+    closes the connection whichever parser read the head."""
+    svc = start_service("svckit-testd")
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
+        s.sendall(request_bytes)
+        answer = b""
+        while chunk := s.recv(65536):  # until the server closes (a socket timeout fails the test)
+            answer += chunk
+    assert status_of(answer) == 200 and b"Connection: close" in answer, answer
