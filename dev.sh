@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # svckit's one entry point on a fresh Debian 12 machine.
 #   ./dev.sh run     install what is missing, build, start the AETHER-AI system behind the gateway (Ctrl-C stops it)
-#   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan)
+#   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan), fuzz 10 s each
 #   ./dev.sh build   install and build only
 #   ./dev.sh bench   install, build, run the benchmarks in benchmarks/
 #   ./dev.sh fuzz [target] [seconds]   build the libFuzzer targets (fuzz/), run each or one (60 s)
@@ -148,6 +148,9 @@ WAIT
     build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSVCKIT_SANITIZE=ON -DSVCKIT_BUILD_BENCHMARKS=OFF
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir build-asan --output-on-failure --timeout 900 -E install
+    # Every parser that reads outside bytes, fuzzed briefly from its corpus (docs/fuzzing.md).
+    build_fuzzers
+    run_fuzzers "" 10
     ;;
   fuzz)
     install_packages

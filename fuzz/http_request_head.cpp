@@ -9,7 +9,6 @@
 #include "fuzz_check.hpp"
 #include "http/message_head.hpp"
 
-namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using svckit::fuzz::expect;
 using svckit::fuzz::feed;
@@ -19,13 +18,15 @@ namespace {
 constexpr std::size_t kMaxHead = 8 * 1024;  // ServerOptions::max_header_bytes
 constexpr std::size_t kMaxBody = 1 << 20;   // ServerOptions::max_body
 
-// Feeds `bytes` to `parser` until it stops taking them; the error, if any.
-
 void compare_with_beast(std::string_view bytes, const svckit::http::detail::RequestHead& head) {
   bhttp::request_parser<bhttp::string_body> parser;
   parser.header_limit(kMaxHead);
   parser.body_limit(kMaxBody);
   auto ec = feed(parser, bytes.substr(0, head.size));
+  if (ec == bhttp::error::body_limit) {  // the server leaves such a head to Beast: 413
+    expect(head.content_length > kMaxBody, "Beast refused a Content-Length within the limit");
+    return;
+  }
   expect(!ec || ec == bhttp::error::need_more, "a head the fast parser took, Beast refused");
   expect(parser.is_header_done(), "a head the fast parser took, Beast did not finish");
   const auto& req = parser.get();
@@ -34,15 +35,9 @@ void compare_with_beast(std::string_view bytes, const svckit::http::detail::Requ
   expect(req.version() == 10 + head.minor_version, "version differs from Beast's");
   expect(parser.content_length().value_or(0) == head.content_length,
          "Content-Length differs from Beast's");
-  expect(req.keep_alive() == head.keep_alive, "keep-alive differs from Beast's");
-  std::size_t i = 0;
-  for (const auto& field : req) {
-    expect(i < head.headers.size(), "Beast read more fields");
-    expect(beast::iequals(field.name_string(), head.headers[i].first), "a field name differs");
-    expect(field.value() == head.headers[i].second, "a field value differs");
-    ++i;
-  }
-  expect(i == head.headers.size(), "Beast read fewer fields");
+  expect(parser.keep_alive() == head.keep_alive, "keep-alive differs from Beast's");
+  expect(svckit::fuzz::beast_fields(req) == svckit::fuzz::grouped(head.headers),
+         "fields differ from Beast's");
 }
 
 // The whole input as the server's fallback reads it: any framing, chunked bodies included.
