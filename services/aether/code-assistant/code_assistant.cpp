@@ -305,7 +305,9 @@ Task<Response> CodeAssistant::run_tests(Request& req) {
     run.argv = std::move(input.command);
     run.cwd = std::move(input.cwd);
     run.timeout = std::chrono::seconds(input.timeout_seconds.value_or(0));
-    checked = runner_->check(run);
+    // The checks touch the file system (a workspace made, every path resolved): off the loop.
+    auto check = [this, &run] { return runner_->check(run); };  // named: GCC 12
+    checked = co_await blocking_->run(check);
   } catch (const svckit::Error& refused) {
     req.log(svckit::log::Level::warning, "test run refused",
             {{"reason", refused.detail()},

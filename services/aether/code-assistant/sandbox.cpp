@@ -105,8 +105,10 @@ std::string seccomp_program() {
   if (int rc = seccomp_rule_add(filter.ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc != 0)
     throw std::runtime_error("seccomp rule: " + std::string(std::strerror(-rc)));
   // The network namespace does not cover vsock: it reaches the hypervisor and its other guests.
-  add_rule(filter.ctx, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
-  add_rule(filter.ctx, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
+  // The family is an int: the kernel reads the low 32 bits, so the rule compares only those
+  // (a plain compare takes all 64, and a family with high bits set would pass it).
+  add_rule(filter.ctx, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, AF_VSOCK));
+  add_rule(filter.ctx, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, AF_VSOCK));
   // Typing into a terminal the run shares (the session is its own too: bwrap --new-session).
   add_rule(filter.ctx, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, TIOCSTI));
   int fd = ::memfd_create("svckit-seccomp", MFD_CLOEXEC);
@@ -244,17 +246,10 @@ bool collect(int out_fd, int err_fd, int process_fd, Clock::time_point deadline,
 // Waits for a process already sent SIGKILL, at most `bound`; past that a thread reaps it, so
 // no zombie is left and no caller waits on a process the kernel is slow to take down.
 int reap(pid_t pid, int process_fd, std::chrono::milliseconds bound) {
+  pollfd fd{process_fd, POLLIN, 0};
+  ::poll(&fd, 1, static_cast<int>(bound.count()));
   int status = 0;
-  if (process_fd >= 0) {
-    pollfd fd{process_fd, POLLIN, 0};
-    ::poll(&fd, 1, static_cast<int>(bound.count()));
-    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
-  } else {  // no pidfd to wait on: ask every 10 ms
-    for (auto deadline = Clock::now() + bound; Clock::now() < deadline;) {
-      if (::waitpid(pid, &status, WNOHANG) == pid) return status;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
+  if (::waitpid(pid, &status, WNOHANG) == pid) return status;
   std::thread([pid] {
     int ignored;
     while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
@@ -403,9 +398,21 @@ RunResult Sandbox::run(const SandboxedCommand& command) const {
   ::close(filter);
   ::close(out[1]);
   ::close(err[1]);
-  // Without a pidfd (a kernel before 5.3) the run still ends when its pipes close: every
-  // process of it has exited then, or the deadline kills them.
+  // The deadline is kept by waiting on the process, not on its output (which it may close):
+  // without a pidfd (Linux before 5.3, or no descriptor left) nothing runs. At start-up that
+  // makes the trial run fail, and /test/run answers 503 with this reason.
   int process = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (process < 0) {
+    int error = errno;
+    ::kill(-pid, SIGKILL);
+    int ignored;
+    while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
+    }
+    ::close(out[0]);
+    ::close(err[0]);
+    throw std::runtime_error(std::string("cannot watch a run: pidfd_open: ") +
+                             std::strerror(error));
+  }
   RunResult result;
   bool finished =
       collect(out[0], err[0], process, started + command.timeout, command.max_output, result);
@@ -415,8 +422,7 @@ RunResult Sandbox::run(const SandboxedCommand& command) const {
   }
   int status = reap(pid, process, std::chrono::seconds(5));
   ::kill(-pid, SIGKILL);  // anything left in its group
-  for (int fd : {out[0], err[0], process})
-    if (fd >= 0) ::close(fd);
+  for (int fd : {out[0], err[0], process}) ::close(fd);
   result.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   if (WIFSIGNALED(status)) {
     result.signal = WTERMSIG(status);

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 
 #include <svckit/auth/api_key.hpp>
 #include <svckit/error.hpp>
@@ -14,6 +16,8 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kMaxArgs = 64;
 constexpr std::size_t kMaxArg = 4096;
+// Each is resolved on the file system: a bound keeps a hostile argument from costing seconds.
+constexpr std::size_t kMaxPathsPerArg = 16;
 // What a shell would interpret; without one they are literal, and a caller sending them is
 // trying something.
 constexpr std::string_view kShellCharacters = ";|&$`<>(){}*?[]~!\\\"'\n\r";
@@ -51,14 +55,40 @@ bool is_within(const fs::path& path, const fs::path& root) {
 
 // The parts of an argument a program may take as a path: the argument itself, what follows any
 // '=' (`--rootdir=x`, `key=x`, `--opt=k=x`), and what is glued to a cluster of short options,
-// wherever the cluster ends (`-d/`, `-c/x`, `-vc/x`).
+// wherever the cluster ends (`-d/`, `-c/x`, `-vc/x`). Only those that can name a path outside:
+// with a '/' or "..".
 std::vector<std::string_view> path_candidates(std::string_view arg) {
-  std::vector<std::string_view> out = {arg};
+  std::vector<std::string_view> all = {arg};
   for (auto eq = arg.find('='); eq != std::string_view::npos; eq = arg.find('=', eq + 1))
-    out.push_back(arg.substr(eq + 1));
+    all.push_back(arg.substr(eq + 1));
   if (arg.size() > 2 && arg[0] == '-' && arg[1] != '-')
-    for (std::size_t glued = 2; glued < arg.size(); ++glued) out.push_back(arg.substr(glued));
+    for (std::size_t glued = 2;
+         glued < arg.size() && std::isalnum(static_cast<unsigned char>(arg[glued - 1])); ++glued)
+      all.push_back(arg.substr(glued));
+  std::vector<std::string_view> out;
+  for (auto candidate : all)
+    if (candidate.find('/') != std::string_view::npos || candidate == "..")
+      out.push_back(candidate);
   return out;
+}
+
+// Where `relative` leads from `base` (inside `workspace`), links followed; nothing when that is
+// outside the workspace or through a link that leads nowhere. The dangling link is refused like
+// the link out: otherwise the answer would tell whether its target exists on the host.
+std::optional<fs::path> inside(const fs::path& workspace, const fs::path& base,
+                               const fs::path& relative) {
+  if (relative.is_absolute() || relative.has_root_name()) return std::nullopt;
+  std::error_code ec;
+  auto resolved = fs::weakly_canonical(base / relative, ec);
+  if (ec || !is_within(resolved, workspace)) return std::nullopt;
+  fs::path prefix = base;
+  for (const auto& part : relative) {
+    prefix /= part;
+    auto status = fs::symlink_status(prefix, ec);
+    if (ec || !fs::exists(status)) break;
+    if (fs::is_symlink(status) && !fs::exists(prefix, ec)) return std::nullopt;
+  }
+  return resolved;
 }
 
 }  // namespace
@@ -165,25 +195,26 @@ CheckedRun TestRunner::check(const RunRequest& request) const {
   if (request.cwd.find('\0') != std::string::npos || !stays_inside(cwd))
     throw svckit::Forbidden("cwd must be a directory inside your workspace");
   auto workspace = workspace_of(request.user);
-  std::error_code ec;
   // Inside first, then there: the other order would tell which directories exist outside.
-  auto real = fs::weakly_canonical(workspace / cwd, ec);
-  if (ec || !is_within(real, workspace))
-    throw svckit::Forbidden("cwd leads outside your workspace (a symbolic link)");
+  auto leads_to = inside(workspace, workspace, cwd);
+  if (!leads_to) throw svckit::Forbidden("cwd leads outside your workspace (a symbolic link)");
+  auto real = *leads_to;
+  std::error_code ec;
   if (!fs::is_directory(real, ec))
     throw svckit::ValidationError("cwd", "no such directory in your workspace");
 
   // Every path an argument may name, resolved as the program would from `real`, symbolic links
   // followed: it must stay in the workspace. The sandbox holds either way; this says why early.
   for (std::size_t i = 1; i < argv.size(); ++i) {
-    for (auto candidate : path_candidates(argv[i])) {
-      if (candidate.find('/') == std::string_view::npos && candidate != "..") continue;
-      fs::path p{std::string(candidate)};
-      auto resolved = p.is_absolute() ? p : fs::weakly_canonical(real / p, ec);
-      if (p.is_absolute() || ec || !is_within(resolved, workspace))
-        throw svckit::Forbidden("command[" + std::to_string(i) +
-                                "] names a path outside your workspace");
-    }
+    auto field = "command[" + std::to_string(i) + "]";
+    auto candidates = path_candidates(argv[i]);
+    if (candidates.size() > kMaxPathsPerArg)
+      throw svckit::ValidationError(field,
+                                    "more than " + std::to_string(kMaxPathsPerArg) +
+                                        " ways to read a path in it ('=' or option letters)");
+    for (auto candidate : candidates)
+      if (!inside(workspace, real, fs::path(std::string(candidate))))
+        throw svckit::Forbidden(field + " names a path outside your workspace");
   }
 
   auto timeout = request.timeout.count() == 0 ? options_.default_timeout : request.timeout;
