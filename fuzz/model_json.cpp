@@ -1,7 +1,7 @@
-// Described models read from request bodies (Request::json(), model/json.hpp), on a model with every member kind
-// and rule. A body is read or refused with a ValidationError naming a field; nothing else may
-// escape (it would be a 500). What is read survives a round trip: to_json and the DOM-free
-// write_json say the same, and reading that again gives the same model.
+// Described models read from request bodies (Request::json(), model/json.hpp), on a model with
+// every member kind and rule. A body is read or refused with a ValidationError naming a field;
+// nothing else may escape (it would be a 500). What is read survives a round trip: to_json and the
+// DOM-free write_json say the same, and reading that again gives the same model.
 #include <map>
 #include <optional>
 #include <string>

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "keep_alive.hpp"
 #include "message_head.hpp"
 #include "svckit/http/ascii.hpp"
 #include "svckit/http/request.hpp"
@@ -625,9 +626,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     for (const auto& field : message)
       out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     out.body = std::move(message.body());
-    // The parser's keep-alive weighs every Connection field (the message's only the first) and
-    // knows an answer read to the end of the stream leaves nothing to reuse.
-    keep_alive = parser.keep_alive();
+    keep_alive = detail::keeps_alive(parser);  // as the fast path decides it
     co_return out;
   }
 

@@ -133,7 +133,10 @@ HeadParse parse_fields(std::string_view& rest, const auto& ran_out, Headers& hea
     auto value = trim_ows(line.substr(colon + 1));
     if (!is_token(name) || !is_field_value(value)) return HeadParse::declined;
     if (headers.size() == kMaxHeaders) return HeadParse::declined;
-    if (iequals(name, "transfer-encoding") || iequals(name, "expect")) return HeadParse::declined;
+    // Proxy-Connection is a legacy Connection that Beast weighs: left to it, so both agree.
+    if (iequals(name, "transfer-encoding") || iequals(name, "expect") ||
+        iequals(name, "proxy-connection"))
+      return HeadParse::declined;
     if (iequals(name, "content-length")) {
       if (framing.has_length || value.empty() || value.size() > 15) return HeadParse::declined;
       auto [p, ec] =
@@ -201,6 +204,12 @@ HeadParse parse_response_head(std::string_view bytes, std::size_t max_head, bool
   head.content_length = bodiless ? 0 : framing.content_length;
   head.keep_alive = keep_alive(head.minor_version, framing);
   return HeadParse::complete;
+}
+
+bool says_close(std::string_view connection_value) {
+  bool close = false, keep_alive = false;
+  apply_connection_options(connection_value, close, keep_alive);
+  return close;
 }
 
 }  // namespace svckit::http::detail

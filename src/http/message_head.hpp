@@ -49,4 +49,7 @@ HeadParse parse_request_head(std::string_view bytes, std::size_t max_head, Reque
 HeadParse parse_response_head(std::string_view bytes, std::size_t max_head, bool to_head,
                               ResponseHead& head);
 
+// Whether a Connection field's value holds the option `close` (comma-separated, any case).
+bool says_close(std::string_view connection_value);
+
 }  // namespace svckit::http::detail

@@ -33,6 +33,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "connection_limit_key.hpp"
+#include "keep_alive.hpp"
 #include "message_head.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
@@ -457,8 +458,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         co_await answer_and_close(s, status);
       co_return ReadOutcome::closed;
     }
-    // The parser's keep-alive weighs every Connection field; the message's only the first.
-    in.keep_alive = parser.keep_alive();
+    in.keep_alive = detail::keeps_alive(parser);  // as the fast path decides it
     auto msg = parser.release();
     in.head_only = msg.method() == bhttp::verb::head;
     in.http10 = msg.version() == 10;

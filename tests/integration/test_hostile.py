@@ -339,6 +339,10 @@ def test_large_response_to_a_slow_reader_arrives_whole(task_manager):
     # ... and leaves a chunked body to Beast, whose message looks at the first Connection only.
     b"POST /test/echo HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n"
     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    # HTTP/1.0 asking for both: close wins, on the fast path and on Beast's (Proxy-Connection
+    # sends it there), whose parser lets keep-alive win.
+    b"GET /health HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+    b"GET /health HTTP/1.0\r\nConnection: keep-alive, close\r\nProxy-Connection: keep-alive\r\n\r\n",
 ])
 def test_close_in_any_connection_field_closes(start_service, request_bytes):
     """Found by fuzz_http_request_head: Connection fields combine, so `close` in the second one

@@ -25,4 +25,13 @@ TEST(ConnectionLimitKey, Ipv6PeersAreCountedByTheir64) {
   EXPECT_EQ(key("::1"), "::/64");
 }
 
+TEST(ConnectionLimitKey, Nat64AndLinkLocalPeersAreNotOne64) {
+  // Behind a NAT64 gateway every IPv4 client shares 64:ff9b::/96: each is its IPv4 address.
+  EXPECT_EQ(key("64:ff9b::192.0.2.7"), "192.0.2.7");
+  EXPECT_NE(key("64:ff9b::192.0.2.7"), key("64:ff9b::192.0.2.8"));
+  // Every host on a link is in fe80::/64.
+  EXPECT_EQ(key("fe80::1"), "fe80::1");
+  EXPECT_NE(key("fe80::1"), key("fe80::2"));
+}
+
 }  // namespace

@@ -50,6 +50,9 @@ TEST(RequestHead, ReadsContentLengthAndConnectionOptions) {
             HeadParse::complete);
   EXPECT_TRUE(head.keep_alive);
   EXPECT_EQ(head.minor_version, 0);
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", head),
+            HeadParse::complete);
+  EXPECT_FALSE(head.keep_alive);  // close wins (RFC 9112 §9.6)
 }
 
 TEST(RequestHead, WaitsForTheBlankLine) {
@@ -90,6 +93,8 @@ TEST(RequestHead, DeclinesAllButThePlainCase) {
       // so the fast path must leave it to Beast (a 400) rather than serve it.
       "DELETE 4a HTTP/1.1\r\nConnection: closepgrade, 1[0.0.0.1\r\n\r\n",
       "GET / HTTP/1.1\r\nConnection: close, \"keep-alive\"\r\n\r\n",
+      // Beast weighs Proxy-Connection as a Connection: left to it.
+      "GET / HTTP/1.1\r\nProxy-Connection: close\r\n\r\n",
   };
   for (const char* bytes : declined) EXPECT_EQ(parse(bytes), HeadParse::declined) << bytes;
 }
