@@ -40,6 +40,8 @@ using std::chrono::milliseconds;
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kMaxResponseHead = 64 * 1024;
+// Interim answers read past before the answer; an upstream sending more is broken.
+constexpr int kMaxInterimAnswers = 8;
 
 struct Url {
   bool tls = false;
@@ -607,18 +609,32 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     co_return out;
   }
 
-  // The general path: Beast's parser on what is buffered and what follows.
+  // The general path: Beast's parser on what is buffered and what follows. Interim answers
+  // (100 Continue, 103 Early Hints) are read past: taken for the answer, they would leave the
+  // real one on a pooled connection for the next call to read.
   template <class Stream>
   Task<ClientResponse> read_answer(Stream& stream, Connection& conn, const ClientRequest& request,
                                    bool& keep_alive) {
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.header_limit(kMaxResponseHead);
-    parser.body_limit(options.max_response_bytes);
-    if (request.method == Method::head) parser.skip(true);
-    auto [rec, read] = co_await bhttp::async_read(stream, conn.buffer, parser, kNoThrow);
-    if (rec == bhttp::error::body_limit || rec == bhttp::error::header_limit)
-      throw error(UpstreamError::Kind::too_large, "the answer is larger than the client takes");
-    if (rec) throw io_error(conn, "reading the answer failed: " + rec.message());
+    for (int interim = 0;; ++interim) {
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.header_limit(kMaxResponseHead);
+      parser.body_limit(options.max_response_bytes);
+      if (request.method == Method::head) parser.skip(true);
+      auto [rec, read] = co_await bhttp::async_read(stream, conn.buffer, parser, kNoThrow);
+      if (rec == bhttp::error::body_limit || rec == bhttp::error::header_limit)
+        throw error(UpstreamError::Kind::too_large, "the answer is larger than the client takes");
+      if (rec) throw io_error(conn, "reading the answer failed: " + rec.message());
+      auto status = parser.get().result_int();
+      if (status < 100 || status >= 200 || status == 101) co_return answer_of(parser, keep_alive);
+      if (interim == kMaxInterimAnswers)
+        throw error(
+            UpstreamError::Kind::protocol,
+            "more than " + std::to_string(kMaxInterimAnswers) + " interim answers and no answer");
+    }
+  }
+
+  static ClientResponse answer_of(bhttp::response_parser<bhttp::string_body>& parser,
+                                  bool& keep_alive) {
     auto& message = parser.get();
     ClientResponse out;
     out.status = static_cast<int>(message.result_int());
@@ -627,7 +643,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     out.body = std::move(message.body());
     keep_alive = detail::keeps_alive(parser);  // as the fast path decides it
-    co_return out;
+    return out;
   }
 
   UpstreamError io_error(const Connection& conn, const std::string& detail) const {

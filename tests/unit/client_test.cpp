@@ -221,6 +221,27 @@ TEST(Client, GetsAnAnswerAndReusesTheConnection) {
   EXPECT_EQ(up.connections(), 1) << "keep-alive connections are pooled";
 }
 
+// An interim answer is not the answer: taken for it, the real one would stay on the pooled
+// connection and be read as the next call's.
+TEST(Client, ReadsPastInterimAnswers) {
+  FakeUpstream up([](int, int request, const std::string&) {
+    std::string body = R"({"n":)" + std::to_string(request) + "}";
+    if (request == 0)
+      return "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+             "HTTP/1.1 100 Continue\r\n\r\n" +
+             FakeUpstream::ok(body);
+    return FakeUpstream::ok(body);
+  });
+  Client client(up.url(), quick());
+  LoopThread loop;
+  for (int i = 0; i < 2; ++i) {
+    auto res = loop.run(client.get("/x"));
+    ASSERT_EQ(res.status, 200);
+    EXPECT_EQ(res.json()["n"], i);
+  }
+  EXPECT_EQ(up.connections(), 1);
+}
+
 TEST(Client, SendsBodiesHostAndThePathPrefix) {
   FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(201); });
   Client client(up.url() + "/base/", quick());
