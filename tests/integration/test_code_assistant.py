@@ -317,8 +317,8 @@ def test_allowed_commands_run_in_the_workspace(assistant):
     ({"command": ["python3", "-c/etc/passwd"]}, 403),
     ({"command": ["python3", "-vc/etc/passwd"]}, 403),  # the end of a cluster of short options
     ({"command": ["python3", "-vv../etc"]}, 403),  # only the last glued value leaves
-    ({"command": ["python3", "-" + "v" * 40 + "/x"]}, 422),  # too many ways to read a path
-    ({"command": ["python3", "b=b/" * 20]}, 422),
+    # More than 16 readings of one argument that would each be resolved on disk.
+    ({"command": ["python3", "x" + "=project/" * 20]}, 422),
     ({"command": ["python3", "--opt=key=/etc/passwd"]}, 403),  # after a second '='
     ({"command": ["python3", "x.py", "out=/etc/passwd"]}, 403),  # key=/abs
     ({"command": ["python3", "outside/etc/passwd"]}, 403),  # a symbolic link out

@@ -309,9 +309,10 @@ Task<Response> CodeAssistant::run_tests(Request& req) {
     auto check = [this, &run] { return runner_->check(run); };  // named: GCC 12
     checked = co_await blocking_->run(check);
   } catch (const svckit::Error& refused) {
+    std::string command;  // not a ?: making a string: GCC 12 (docs/architecture.md)
+    if (!run.argv.empty()) command = run.argv[0].substr(0, 64);
     req.log(svckit::log::Level::warning, "test run refused",
-            {{"reason", refused.detail()},
-             {"command", run.argv.empty() ? "" : run.argv[0].substr(0, 64)}});
+            {{"reason", refused.detail()}, {"command", command}});
     throw;
   }
   req.log(svckit::log::Level::info, "test run",

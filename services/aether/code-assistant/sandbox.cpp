@@ -404,7 +404,8 @@ RunResult Sandbox::run(const SandboxedCommand& command) const {
   int process = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (process < 0) {
     int error = errno;
-    ::kill(-pid, SIGKILL);
+    ::kill(pid, SIGKILL);   // the child may not have made its group yet (setsid)
+    ::kill(-pid, SIGKILL);  // or has, and started bwrap in it
     int ignored;
     while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
     }
