@@ -625,7 +625,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         throw error(UpstreamError::Kind::too_large, "the answer is larger than the client takes");
       if (rec) throw io_error(conn, "reading the answer failed: " + rec.message());
       auto status = parser.get().result_int();
-      if (status < 100 || status >= 200 || status == 101) co_return answer_of(parser, keep_alive);
+      if (status < 100 || status >= 200 || status == 101) {
+        auto answer = answer_of(parser, keep_alive);
+        if (status == 101) keep_alive = false;  // switched: the connection is HTTP's no more
+        co_return answer;
+      }
       if (interim == kMaxInterimAnswers)
         throw error(
             UpstreamError::Kind::protocol,
