@@ -242,6 +242,21 @@ TEST(Client, ReadsPastInterimAnswers) {
   EXPECT_EQ(up.connections(), 1);
 }
 
+// After 101 the connection speaks another protocol: it is not pooled for the next call.
+TEST(Client, DoesNotReuseAConnectionThatSwitchedProtocols) {
+  FakeUpstream up([](int connection, int, const std::string&) {
+    if (connection == 0)
+      return std::string(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n");
+    return FakeUpstream::ok("{}");
+  });
+  Client client(up.url(), quick());
+  LoopThread loop;
+  EXPECT_EQ(loop.run(client.get("/x")).status, 101);
+  EXPECT_EQ(loop.run(client.get("/x")).status, 200);
+  EXPECT_EQ(up.connections(), 2);
+}
+
 TEST(Client, SendsBodiesHostAndThePathPrefix) {
   FakeUpstream up([](int, int, const std::string&) { return FakeUpstream::status(201); });
   Client client(up.url() + "/base/", quick());
