@@ -56,6 +56,8 @@ def test_a_postgres_restart_under_load(start_service, tmp_path):
         ready_after = requests.get(svc.url + "/ready", timeout=5).status_code
 
         statuses = {a[0] for a in answers}
+        # Both are right, by when a write came: 201 with the server up, 503 while it is away (the
+        # lines below pin which: 503s met the outage, 201s around it). Anything else is a bug.
         assert statuses <= {201, 503}, [a for a in answers if a[0] not in (201, 503)][:3]
         unavailable = [a for a in answers if a[0] == 503]
         assert unavailable, "no request met the outage"

@@ -467,6 +467,10 @@ def test_owners_list_their_keys_and_only_theirs(security):
     assert [k["id"] for k in theirs] == [mine["id"]]
     for bad in ({"expires_in_days": 0}, {"expires_in_days": 4000}, {"expires_in_days": "7"}):
         assert requests.post(keys, json=bad, headers=bearer(user)).status_code == 422, bad
+    for bad in ("", "x" * 129):  # empty, oversized
+        assert requests.get(keys, params={"user_id": bad}, headers=bearer(admin)).status_code == 422, bad
+    hostile = requests.get(keys, params={"user_id": "' OR '1'='1"}, headers=bearer(admin))
+    assert hostile.status_code == 200 and hostile.json()["keys"] == []  # a parameter, not SQL
 
 
 def test_a_rotated_or_expired_key_is_not_rotated_again(start_service, tmp_path):

@@ -59,17 +59,17 @@ bool is_within(const fs::path& path, const fs::path& root) {
 // wherever the cluster ends (`-d/`, `-c/x`, `-vc/x`). Only those that can name a path outside:
 // with a '/' or "..".
 std::vector<std::string_view> path_candidates(std::string_view arg) {
-  std::vector<std::string_view> all = {arg};
+  std::vector<std::string_view> out;
+  auto consider = [&out](std::string_view part) {
+    if (part.find('/') != std::string_view::npos || part == "..") out.push_back(part);
+  };
+  consider(arg);
   for (auto eq = arg.find('='); eq != std::string_view::npos; eq = arg.find('=', eq + 1))
-    all.push_back(arg.substr(eq + 1));
+    consider(arg.substr(eq + 1));
   if (arg.size() > 2 && arg[0] == '-' && arg[1] != '-')
     for (std::size_t glued = 2;
          glued < arg.size() && std::isalnum(static_cast<unsigned char>(arg[glued - 1])); ++glued)
-      all.push_back(arg.substr(glued));
-  std::vector<std::string_view> out;
-  for (auto candidate : all)
-    if (candidate.find('/') != std::string_view::npos || candidate == "..")
-      out.push_back(candidate);
+      consider(arg.substr(glued));
   return out;
 }
 

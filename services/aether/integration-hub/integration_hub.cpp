@@ -53,9 +53,10 @@ const svckit::sql::Migration kMigrations[] = {
 // Sees every integration and may share any.
 constexpr const char* kAdminPermission = "integrations:admin";
 
-bool may_use(const svckit::auth::Principal& who, const IntegrationRow& i) {
-  if (who.has(kAdminPermission) || (i.created_by && *i.created_by == who.id)) return true;
-  return std::any_of(i.shared_with.begin(), i.shared_with.end(),
+bool may_use(const svckit::auth::Principal& who, const std::optional<std::string>& owner,
+             const std::vector<std::string>& shared_with) {
+  if (who.has(kAdminPermission) || owner == who.id) return true;
+  return std::any_of(shared_with.begin(), shared_with.end(),
                      [&](const std::string& s) { return s == "*" || s == who.id; });
 }
 
@@ -206,7 +207,7 @@ Task<IntegrationRow> IntegrationHub::load_for(const Request& req, std::string id
                                               std::string_view service) {
   auto integration = co_await load(id);
   // Someone else's is as absent as one that does not exist (its kind included): no probing.
-  if (!may_use(*svckit::auth::principal(req), integration))
+  if (!may_use(*svckit::auth::principal(req), integration.created_by, integration.shared_with))
     throw svckit::NotFound("no integration " + id.substr(0, 64));
   if (!service.empty() && integration.service != service)
     throw svckit::ValidationError(
@@ -223,8 +224,8 @@ Task<Response> IntegrationHub::list(Request& req) {
   IntegrationList answer;
   for (const auto& row : r.rows) {
     auto summary = svckit::sql::from_row<IntegrationSummary>(row);
-    IntegrationRow visible{.created_by = summary.owner, .shared_with = summary.shared_with};
-    if (may_use(who, visible)) answer.integrations.push_back(std::move(summary));
+    if (may_use(who, summary.owner, summary.shared_with))
+      answer.integrations.push_back(std::move(summary));
   }
   co_return svckit::http::json_response(200, answer);
 }
