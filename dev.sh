@@ -18,6 +18,7 @@ PACKAGES=(
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
   nodejs chromium python3-jsonschema python3-psycopg2 libhiredis-dev redis-server redis-tools
   bubblewrap libseccomp-dev clang-16 libfuzzer-16-dev libclang-rt-16-dev
+  libxgboost-dev python3-numpy python3-decorator libgfortran5 liblapack3 libblas3 liblbfgsb0
 )
 PYTHON=/usr/bin/python3  # Debian's interpreter: it has the Debian Python packages
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -27,6 +28,29 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 # Builds with debug info (ASan, fuzzers) would otherwise put the directory in the key, and miss
 # in every fresh clone (measured: 9 hits in 573); their debug info names the first checkout.
 export CCACHE_NOHASHDIR=1
+
+# python3-xgboost (the apartment system's risk model is trained with it, and tests compare with
+# it) is unpacked from Debian's packages rather than installed: it needs python3-scipy, whose
+# python3-pythran needs libboost-dev 1.74, which conflicts with libboost1.81-dev. Its runtime
+# libraries are in PACKAGES; PYTHONPATH points here.
+DEBIAN_PYTHON="$HOME/.cache/svckit/debian-python"
+export PYTHONPATH="$DEBIAN_PYTHON${PYTHONPATH:+:$PYTHONPATH}"
+install_python_xgboost() {
+  [ -f "$DEBIAN_PYTHON/.unpacked" ] && return 0
+  echo "dev.sh: unpacking python3-xgboost and python3-scipy into $DEBIAN_PYTHON"
+  local tmp deb
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq python3-xgboost python3-scipy 2>/dev/null) ||
+    (apt-get update -qq && cd "$tmp" && apt-get download -qq python3-xgboost python3-scipy)
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
+  rm -rf "$DEBIAN_PYTHON"
+  mkdir -p "$(dirname "$DEBIAN_PYTHON")"
+  mv "$tmp/root/usr/lib/python3/dist-packages" "$DEBIAN_PYTHON"
+  # The package's link to libxgboost is relative to /usr/lib/python3/dist-packages.
+  ln -sfn /usr/lib/x86_64-linux-gnu/libxgboost.so.0 "$DEBIAN_PYTHON/xgboost/lib/libxgboost.so"
+  rm -rf "$tmp"
+  $PYTHON -c "import xgboost" && touch "$DEBIAN_PYTHON/.unpacked"
+}
 
 install_packages() {
   local missing=()
@@ -105,6 +129,7 @@ check_format() {
 case "${1:-}" in
   run)
     install_packages
+    install_python_xgboost
     install_npm_tools
     build build -DCMAKE_BUILD_TYPE=Release
     # No load balancer deregisters the local system, so Ctrl-C need not wait SHUTDOWN_DELAY.
@@ -143,6 +168,7 @@ WAIT
     ;;
   test)
     install_packages
+    install_python_xgboost
     install_npm_tools
     check_format
     build build -DCMAKE_BUILD_TYPE=Release
@@ -162,11 +188,13 @@ WAIT
     ;;
   build)
     install_packages
+    install_python_xgboost
     install_npm_tools
     build build -DCMAKE_BUILD_TYPE=Release
     ;;
   bench)
     install_packages
+    install_python_xgboost
     install_npm_tools
     build build -DCMAKE_BUILD_TYPE=Release
     # bench_bus, bench_grpc_bare and bench_grpc_client take arguments (the drivers below pass them)

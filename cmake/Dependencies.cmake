@@ -18,6 +18,13 @@ find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
 # gRPC and Protobuf (Debian libgrpc++-dev, libprotobuf-dev, protobuf-compiler-grpc): svckit::grpc.
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
+# XGBoost's C API (Debian libxgboost-dev): the apartment system's risk model. Found by hand:
+# Debian's xgboost-config.cmake names /usr/bin/xgboost, which only the CLI package has.
+find_library(XGBOOST_LIBRARY xgboost REQUIRED)
+find_path(XGBOOST_INCLUDE_DIR xgboost/c_api.h REQUIRED)
+add_library(xgboost::xgboost UNKNOWN IMPORTED)
+set_target_properties(xgboost::xgboost PROPERTIES IMPORTED_LOCATION ${XGBOOST_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${XGBOOST_INCLUDE_DIR})
 include(${CMAKE_CURRENT_LIST_DIR}/Proto.cmake)
 
 # svckit::allocator: what svckit's programs allocate with. jemalloc (Debian libjemalloc-dev), as

@@ -1,5 +1,6 @@
 #include "svckit/ids.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -94,36 +95,55 @@ bool valid_date(int y, int m, int d) {
   return d <= kDays[m - 1] + (m == 2 && leap);
 }
 
+// Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's days_from_civil).
+std::int64_t days_from_civil(int y, int m, int d) {
+  y -= m <= 2;
+  std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  std::int64_t yoe = y - era * 400;
+  std::int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
 }  // namespace
 
-bool is_iso8601(std::string_view s) {
-  int y, mo, d, h, mi, sec;
+std::optional<std::int64_t> iso8601_seconds(std::string_view s) {
+  int y, mo, d, h = 0, mi = 0, sec = 0;
   if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
       !digits(s, 8, 2, d) || !valid_date(y, mo, d))
-    return false;
-  if (s.size() == 10) return true;
-  if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return false;
+    return std::nullopt;
+  std::int64_t days = days_from_civil(y, mo, d);
+  if (s.size() == 10) return days * 86400;
+  if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return std::nullopt;
   if (!digits(s, 11, 2, h) || s.size() < 16 || s[13] != ':' || !digits(s, 14, 2, mi) || h > 23 ||
       mi > 59)
-    return false;
+    return std::nullopt;
   std::size_t pos = 16;
   if (pos < s.size() && s[pos] == ':') {
-    if (!digits(s, pos + 1, 2, sec) || sec > 60) return false;
+    if (!digits(s, pos + 1, 2, sec) || sec > 60) return std::nullopt;
     pos += 3;
     if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
       std::size_t start = ++pos;
       while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
-      if (pos == start || pos - start > 9) return false;
+      if (pos == start || pos - start > 9) return std::nullopt;
     }
   }
-  if (pos == s.size()) return true;  // local time
-  if ((s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size()) return true;
-  if (s[pos] != '+' && s[pos] != '-') return false;
-  int oh, om;
-  if (!digits(s, pos + 1, 2, oh) || oh > 23) return false;
-  if (pos + 3 == s.size()) return true;
-  std::size_t mpos = pos + 3 + (s[pos + 3] == ':');
-  return digits(s, mpos, 2, om) && om <= 59 && mpos + 2 == s.size();
+  std::int64_t local = days * 86400 + h * 3600 + mi * 60 + std::min(sec, 59);
+  if (pos == s.size()) return local;  // no offset: taken as UTC
+  if ((s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size()) return local;
+  if (s[pos] != '+' && s[pos] != '-') return std::nullopt;
+  int oh, om = 0;
+  if (!digits(s, pos + 1, 2, oh) || oh > 23) return std::nullopt;
+  if (pos + 3 != s.size()) {
+    std::size_t mpos = pos + 3 + (s[pos + 3] == ':');
+    if (!digits(s, mpos, 2, om) || om > 59 || mpos + 2 != s.size()) return std::nullopt;
+  }
+  std::int64_t offset = (oh * 3600 + om * 60) * (s[pos] == '-' ? -1 : 1);
+  return local - offset;
+}
+
+bool is_iso8601(std::string_view s) {
+  return iso8601_seconds(s).has_value();
 }
 
 }  // namespace svckit

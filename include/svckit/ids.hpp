@@ -1,6 +1,7 @@
 #pragma once
 // Identifiers and timestamps every service needs the same way.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,8 @@ std::string utc_iso8601(std::int64_t unix_seconds);
 bool sane_request_id(std::string_view id);
 // ISO 8601 date or date-time ("2025-11-24", "2025-11-24T03:26:05Z", "...+02:00").
 bool is_iso8601(std::string_view text);
+// Its Unix time in seconds (a date alone: its midnight, UTC; no offset: UTC; a leap second: :59),
+// nullopt when it is not one.
+std::optional<std::int64_t> iso8601_seconds(std::string_view text);
 
 }  // namespace svckit

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <set>
+#include <string>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -55,6 +57,7 @@ struct Health::Impl {
   std::atomic<bool> started{false};
   std::atomic<bool> draining{false};
   std::vector<std::unique_ptr<NamedCheck>> checks;
+  std::set<std::string, std::less<>> readiness_paths;  // serve_readiness_at()'s
 
   Impl(std::string s, BlockingPool& p) : service(std::move(s)), pool(p) {}
 
@@ -244,6 +247,14 @@ void Health::install_routes(http::RouteGroup& routes) {
   routes.get("/ready", ready);
   routes.get("/health/ready", ready);
   routes.get("/health/startup", startup_probe);
+}
+
+void Health::serve_readiness_at(http::RouteGroup& routes, const std::string& path) {
+  if (!impl_->readiness_paths.insert(path).second) return;
+  auto impl = impl_;
+  routes.get(path, [this, impl](http::Request&) -> Task<http::Response> {
+    co_return render(impl->service, co_await readiness());
+  });
 }
 
 }  // namespace svckit::health

@@ -20,6 +20,9 @@ BIN_DIR = pathlib.Path(os.environ.get("SVCKIT_BIN_DIR", pathlib.Path(__file__).p
 BUILD_DIR = pathlib.Path(os.environ.get("SVCKIT_BUILD_DIR", BIN_DIR.parent))
 # The Python modules protoc made from the .proto files (ai_gateway_pb2, grpc.health.v1, ...).
 sys.path.insert(0, str(BUILD_DIR / "python"))
+# python3-xgboost and python3-scipy, unpacked from Debian's packages by ./dev.sh (see there why).
+sys.path.append(os.environ.get("SVCKIT_DEBIAN_PYTHON",
+                               os.path.expanduser("~/.cache/svckit/debian-python")))
 
 # The secret every test service checks tokens with (as the Security Service would sign them).
 TEST_JWT_SECRET = "svckit-integration-tests-" + "s" * 24

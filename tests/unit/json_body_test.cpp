@@ -100,6 +100,20 @@ TEST(Validation, Iso8601) {
     EXPECT_FALSE(is_iso8601(bad)) << bad;
 }
 
+TEST(Validation, Iso8601Seconds) {
+  using svckit::iso8601_seconds;
+  EXPECT_EQ(iso8601_seconds("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(iso8601_seconds("1970-01-01"), 0);
+  EXPECT_EQ(iso8601_seconds("2025-11-24T03:26:05Z"), 1763954765);
+  EXPECT_EQ(iso8601_seconds("2025-11-24T03:26:05.999Z"), 1763954765);
+  EXPECT_EQ(iso8601_seconds("2025-11-24T05:26:05+02:00"), 1763954765);
+  EXPECT_EQ(iso8601_seconds("2025-11-23T21:56:05-0530"), 1763954765);
+  EXPECT_EQ(iso8601_seconds("2024-02-29T00:00:00Z"), 1709164800);
+  EXPECT_EQ(iso8601_seconds("1969-12-31T23:59:59Z"), -1);
+  EXPECT_EQ(iso8601_seconds("2025-02-29"), std::nullopt);
+  EXPECT_EQ(iso8601_seconds("tomorrow"), std::nullopt);
+}
+
 TEST(Validation, QueryInt) {
   using svckit::http::query_int;
   EXPECT_EQ(query_int("limit", std::nullopt, 20, 1, 100), 20);

@@ -64,6 +64,10 @@ class Health {
 
   // /health, /health/live, /health/startup, /ready, /health/ready.
   void install_routes(http::RouteGroup& routes);
+  // The readiness report at `path` too: a seed's own health path that load balancers probe
+  // (seed 004's GET /api/v1/health). Asking again for a path served already does nothing, so
+  // every module of a combined process may ask for it.
+  void serve_readiness_at(http::RouteGroup& routes, const std::string& path);
 
  private:
   struct Impl;

@@ -1,0 +1,165 @@
+"""AI Processing (seed 004, services/apartment/ai-processing): classify and predict-risk over real
+sockets, the risk model's answers against python3-xgboost's on the same rows, bad input, and a
+model it cannot serve stopping start-up."""
+import json
+import pathlib
+import random
+
+import numpy as np
+import pytest
+import requests
+import xgboost
+
+from conftest import authed
+
+MODEL_DIR = pathlib.Path(__file__).parents[2] / "services" / "apartment" / "ai-processing" / "model"
+
+
+@pytest.fixture
+def ai(start_service):
+    return start_service("ai-processing")
+
+
+def classify(ai, message, **extra):
+    return authed.post(ai.url + "/api/v1/classify", json={"message": message, **extra}, timeout=5)
+
+
+def test_classifies_with_the_evidence(ai):
+    r = classify(ai, "Water is leaking from the ceiling and flooding the bathroom!")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["category"], body["urgency"], body["method"]) == ("plumbing", "emergency", "rules")
+    assert 0 < body["confidence"] <= 1
+    flooding = [e for e in body["evidence"] if e["term"] == "flooding"]
+    assert {e["counts_for"] for e in flooding} == {"plumbing", "urgency:emergency"}
+    message = "Water is leaking from the ceiling and flooding the bathroom!"
+    assert message[flooding[0]["start"]:flooding[0]["end"]] == "flooding"
+    negated = classify(ai, "There is no leak, the tap just drips a little, no rush").json()
+    assert negated["urgency"] == "low"
+    assert any(e["term"] == "leak" and e["negated"] for e in negated["evidence"])
+
+
+def test_seed_health_path_reports_readiness(ai):
+    r = requests.get(ai.url + "/api/v1/health", timeout=5)
+    assert r.status_code == 200
+    assert r.json()["status"] == "UP"
+
+
+def risk(ai, **body):
+    return authed.post(ai.url + "/api/v1/predict-risk", json=body, timeout=5)
+
+
+def test_risk_answers_equal_python_xgboost_on_the_same_rows(ai):
+    booster = xgboost.Booster()
+    booster.load_model(str(MODEL_DIR / "risk_model.json"))
+    features = json.loads(booster.attr("svckit_features"))
+    rng = random.Random(7)
+    categories = ["plumbing", "electrical", "hvac", "appliance", "structural", "pest", "cleaning",
+                  "noise", "security", "billing", "lease", "amenity", "package", "other"]
+    words = ["water", "leak", "flooding", "smoke", "the", "kitchen", "sparks", "mold", "door", "please"]
+    rows, answers = [], []
+    for _ in range(150):
+        body = {
+            "category": rng.choice(categories),
+            "urgency": rng.choice(["low", "medium", "high", "emergency"]),
+            "confidence": round(rng.random(), 3),
+            "message": " ".join(rng.choice(words) for _ in range(rng.randint(0, 40))),
+            "unit": rng.choice(["101", "1204", "7C", "B-3", "Penthouse"]),
+            "prior_requests_90d": rng.randint(0, 8),
+            "open_requests_unit": rng.randint(0, 4),
+            "submitted_at": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
+                            f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",
+        }
+        r = risk(ai, **body)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["model_version"] == "risk-2026.12.1"
+        rows.append([answer["features"][f] for f in features])
+        answers.append(answer)
+    expected = booster.inplace_predict(np.array(rows, dtype=np.float32))
+    for answer, want in zip(answers, expected):
+        assert answer["risk_score"] == pytest.approx(float(want), abs=1e-6)
+    # The factors are the three largest SHAP contributions, as XGBoost's pred_contribs gives them.
+    contributions = booster.predict(xgboost.DMatrix(np.array(rows, dtype=np.float32),
+                                                    feature_names=features), pred_contribs=True)
+    for answer, row in zip(answers, contributions):
+        top = sorted(range(len(features)), key=lambda i: -abs(row[i]))[:3]
+        assert [f["feature"] for f in answer["factors"]] == [features[i] for i in top]
+        for f, i in zip(answer["factors"], top):
+            assert f["contribution"] == pytest.approx(float(row[i]), abs=1e-5)
+    bands = {a["band"] for a in answers}
+    assert {"low", "critical"} <= bands
+
+
+def test_risk_derives_the_features_it_was_trained_on(ai):
+    answer = risk(ai, category="plumbing", urgency="emergency", confidence=0.9,
+                  message="a burst pipe, flooding, no smoke", unit="1204", prior_requests_90d=2,
+                  submitted_at="2026-12-05T23:30:00+01:00").json()
+    assert answer["features"] == {
+        "category_code": 0, "urgency_level": 3, "confidence": pytest.approx(0.9), "severity_terms": 2,
+        "message_words": 6, "prior_requests_90d": 2, "open_requests_unit": 0, "hour_of_day": 22,
+        "is_weekend": 1, "unit_floor": 12}
+    assert answer["band"] == "critical"
+
+
+@pytest.mark.parametrize("path,body,status,field", [
+    ("/api/v1/classify", {}, 422, "message"),
+    ("/api/v1/classify", {"message": ""}, 422, "message"),
+    ("/api/v1/classify", {"message": "x" * 4001}, 422, "message"),
+    ("/api/v1/classify", {"message": 42}, 422, "message"),
+    ("/api/v1/classify", {"message": "leak", "use_llm": "yes"}, 422, "use_llm"),
+    ("/api/v1/classify", [1, 2], 422, None),
+    ("/api/v1/predict-risk", {"category": "gardening", "urgency": "low"}, 422, "category"),
+    ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "soon"}, 422, "urgency"),
+    ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "low", "confidence": 1.5}, 422, "confidence"),
+    ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "low", "prior_requests_90d": -1}, 422,
+     "prior_requests_90d"),
+    ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "low", "submitted_at": "yesterday"}, 422,
+     "submitted_at"),
+    ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "low", "unit": ""}, 422, "unit"),
+    ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "low", "confidence": "high"}, 422,
+     "confidence"),
+])
+def test_bad_input_is_422_naming_the_field(ai, path, body, status, field):
+    r = authed.post(ai.url + path, json=body, timeout=5)
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    if field:
+        assert r.json()["errors"][0]["field"] == field
+
+
+def test_malformed_and_unauthenticated_requests(ai):
+    url = ai.url + "/api/v1/classify"
+    assert authed.post(url, data="{not json", headers={"Content-Type": "application/json"},
+                       timeout=5).status_code == 400
+    assert authed.post(url, data="message=hi", headers={"Content-Type": "text/plain"},
+                       timeout=5).status_code == 415
+    deep = authed.post(url, data=b'{"message": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+                       headers={"Content-Type": "application/json"}, timeout=5)
+    assert deep.status_code == 400, deep.text
+    assert requests.post(url, json={"message": "leak"}, timeout=5).status_code == 401
+    assert authed.get(url, timeout=5).status_code == 405
+    # Still serving.
+    assert classify(ai, "a leak").status_code == 200
+
+
+@pytest.mark.parametrize("problem", ["missing", "not a model", "other features"])
+def test_a_model_it_cannot_serve_stops_start_up(start_service, tmp_path, problem):
+    path = tmp_path / "model.json"
+    if problem == "not a model":
+        path.write_text('{"learner": 1}')
+    elif problem == "other features":
+        path.write_text((MODEL_DIR / "risk_model.json").read_text().replace("unit_floor", "unit_level"))
+    with pytest.raises(RuntimeError, match="exited with 2") as raised:
+        start_service("ai-processing", RISK_MODEL_FILE=str(path))
+    assert "RISK_MODEL_FILE" in str(raised.value)
+
+
+def test_bad_rules_stop_start_up(start_service, tmp_path):
+    rules = json.loads((MODEL_DIR / "classification_rules.json").read_text())
+    rules["categories"]["plumbing"]["leak"] = "heavy"
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(rules))
+    with pytest.raises(RuntimeError, match="exited with 2") as raised:
+        start_service("ai-processing", CLASSIFIER_RULES_FILE=str(path))
+    assert "CLASSIFIER_RULES_FILE" in str(raised.value) and "'leak'" in str(raised.value)
