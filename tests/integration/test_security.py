@@ -40,7 +40,7 @@ def test_login_returns_the_seeds_shape_and_pyjwt_reads_the_tokens(security):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
-    assert set(body["user"]) == {"id", "email", "name", "roles", "created_at"}
+    assert set(body["user"]) == {"id", "email", "name", "roles", "created_at", "claims"}
     assert body["user"]["roles"] == ["admin"]
     claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"], audience="aether")
     assert claims["sub"] == body["user"]["id"] and claims["email"] == ADMIN[0]
@@ -170,6 +170,28 @@ def test_admin_creates_users_including_from_monolith_hashes(security):
     assert r.status_code == 403
     assert r.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope", scope="users:write"'
     assert requests.get(f"{users}/no-such-id", headers=bearer(token)).status_code == 404
+
+
+def test_a_users_own_claims_go_into_access_tokens(security):
+    token = admin_token(security)
+    users = security.url + AUTH + "/users"
+    r = requests.post(users, json={"email": "resident@example.com", "password": "resident-pw",
+                                   "claims": {"unit": "1204", "building": "north"}}, headers=bearer(token))
+    assert r.status_code == 201, r.text
+    assert r.json()["claims"] == {"unit": "1204", "building": "north"}
+    access = login(security, "resident@example.com", "resident-pw").json()["access_token"]
+    claims = jwt.decode(access, SECRET, algorithms=["HS256"], audience="aether")
+    assert (claims["unit"], claims["building"]) == ("1204", "north")
+    me = requests.get(security.url + AUTH + "/me", headers=bearer(access)).json()
+    assert me["claims"] == {"unit": "1204", "building": "north"}
+    # The claims the service gives meaning cannot be set, nor odd names or huge values.
+    for claims in [{"sub": "someone-else"}, {"roles": "admin"}, {"permissions": "*"}, {"Unit": "1"},
+                   {"unit-number": "1"}, {"": "1"}, {"unit": "x" * 257},
+                   {f"c{i}": "v" for i in range(17)}, {"unit": 1204}]:
+        r = requests.post(users, json={"email": "other@example.com", "password": "resident-pw",
+                                       "claims": claims}, headers=bearer(token))
+        assert r.status_code == 422 and r.json()["errors"][0]["field"].startswith("claims"), (claims, r.text)
+    assert login(security, "other@example.com", "resident-pw").status_code == 401
 
 
 def test_api_keys_are_shown_once_revocable_and_rotate_with_overlap(security):

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cctype>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <thread>
 
 #include <boost/describe/class.hpp>
@@ -71,13 +73,21 @@ struct NewUser {
   std::optional<std::string> password;
   std::optional<std::string> password_hash;       // a bcrypt hash exported from the monolith
   std::optional<std::vector<std::string>> roles;  // default: user
+  std::optional<std::map<std::string, std::string>> claims;
   static void rules(svckit::model::Rules<NewUser>& r) {
     r.field(&NewUser::email).length(3, kMaxEmail).format("email");
     r.field(&NewUser::name).length(1, kMaxName);
     r.field(&NewUser::password).describe("8 to 72 bytes");
+    r.field(&NewUser::claims)
+        .describe(
+            "claims of the deployment's own that access tokens carry, such as {\"unit\": "
+            "\"1204\"}: at "
+            "most 16, names of a lower-case letter then up to 31 of [a-z0-9_], values of at most "
+            "256 "
+            "bytes, no registered or svckit claim name (sub, exp, roles, ...)");
   }
 };
-BOOST_DESCRIBE_STRUCT(NewUser, (), (email, name, password, password_hash, roles))
+BOOST_DESCRIBE_STRUCT(NewUser, (), (email, name, password, password_hash, roles, claims))
 
 struct NewApiKey {
   std::optional<std::string> name;              // absent or null: "default"
@@ -155,11 +165,39 @@ struct UserView {
   std::string name;
   std::vector<std::string> roles;
   std::string created_at;
+  std::map<std::string, std::string> claims;
 };
-BOOST_DESCRIBE_STRUCT(UserView, (), (id, email, name, roles, created_at))
+BOOST_DESCRIBE_STRUCT(UserView, (), (id, email, name, roles, created_at, claims))
 
 json user_json(const User& u) {
-  return svckit::model::to_json(UserView{u.id, u.email, u.name, u.roles, u.created_at});
+  return svckit::model::to_json(UserView{u.id, u.email, u.name, u.roles, u.created_at,
+                                         u.claims.get<std::map<std::string, std::string>>()});
+}
+
+// A user's own claims must not pass for the ones the service and svckit give tokens meaning.
+json checked_claims(const std::optional<std::map<std::string, std::string>>& claims) {
+  static const std::set<std::string, std::less<>> kReserved = {
+      "sub",   "iss",         "aud",   "exp", "nbf", "iat",       "jti", "type", "fam",  "email",
+      "roles", "permissions", "scope", "scp", "azp", "client_id", "cnf", "act",  "name", "sid"};
+  json out = json::object();
+  if (!claims) return out;
+  if (claims->size() > 16) throw svckit::ValidationError("claims", "at most 16 claims");
+  for (const auto& [name, value] : *claims) {
+    bool well_formed = !name.empty() && name.size() <= 32 && name[0] >= 'a' && name[0] <= 'z' &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                       });
+    if (!well_formed)
+      throw svckit::ValidationError("claims", "the name '" + name.substr(0, 40) +
+                                                  "' is not a lower-case letter then up to 31 "
+                                                  "of [a-z0-9_]");
+    if (kReserved.contains(name))
+      throw svckit::ValidationError("claims", "'" + name + "' is a claim the service sets");
+    if (value.size() > 256)
+      throw svckit::ValidationError("claims", "the value of '" + name + "' is over 256 bytes");
+    out[name] = value;
+  }
+  return out;
 }
 
 // Roles must be known ones: a typo would silently grant nothing.
@@ -286,6 +324,7 @@ struct SecurityService::Impl {
     claims["email"] = u.email;
     claims["roles"] = u.roles;
     claims["permissions"] = roles.permissions_of(u.roles);
+    for (const auto& [name, value] : u.claims.items()) claims[name] = value;
     return svckit::auth::sign(claims, *signing_key);
   }
 
@@ -683,7 +722,10 @@ Task<Response> SecurityService::Impl::me(Request& req) {
                {"roles", who.roles},
                {"permissions", who.permissions},
                {"authenticated_by", who.method}};
-  if (user) body["name"] = user->name;
+  if (user) {
+    body["name"] = user->name;
+    body["claims"] = user->claims;
+  }
   co_return Response::json(200, body);
 }
 
@@ -695,6 +737,7 @@ Task<Response> SecurityService::Impl::add_user(Request& req) {
   u.name = in.name.value_or(u.email.substr(0, u.email.find('@')));
   svckit::http::require_length("name", u.name, 1, kMaxName);  // the default is checked too
   u.roles = known_roles(in.roles, roles);
+  u.claims = checked_claims(in.claims);
   u.created_at = svckit::utc_now_iso8601();
   // A hash exported from the monolith is taken as it is; otherwise the password is
   // hashed.

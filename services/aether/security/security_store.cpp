@@ -57,6 +57,9 @@ const svckit::sql::Migration kMigrations[] = {
      "CREATE INDEX audit_log_at ON audit_log (at);",
      "DROP TABLE audit_log; DROP INDEX api_keys_user; ALTER TABLE api_keys DROP COLUMN "
      "replaced_by"},
+    // Claims of a deployment's own in access tokens (the apartment system's "unit").
+    {4, "user claims", "ALTER TABLE users ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+     "ALTER TABLE users DROP COLUMN claims"},
 };
 
 // The row a lookup finds by its one parameter; nullopt when there is none.

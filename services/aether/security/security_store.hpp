@@ -19,8 +19,11 @@ struct User {
   std::string password_hash;
   std::vector<std::string> roles;  // a JSON array in its column
   std::string created_at;
+  // Claims of the deployment's own that access tokens carry ({"unit": "1204"}): an object of
+  // strings, a JSON object in its column.
+  nlohmann::json claims = nlohmann::json::object();
 };
-BOOST_DESCRIBE_STRUCT(User, (), (id, email, name, password_hash, roles, created_at))
+BOOST_DESCRIBE_STRUCT(User, (), (id, email, name, password_hash, roles, created_at, claims))
 
 struct ApiKeyRecord {
   std::string id;
