@@ -111,6 +111,87 @@ run_fuzzers() {
   done
 }
 
+# Waits until $1/ready answers 200 (60 s at most).
+wait_ready() {
+  $PYTHON - "$1" <<'WAIT'
+import sys, time, urllib.request
+for _ in range(600):
+    try:
+        if urllib.request.urlopen(sys.argv[1] + "/ready", timeout=1).status == 200:
+            break
+    except OSError:
+        time.sleep(0.1)
+else:
+    raise SystemExit("dev.sh: " + sys.argv[1] + " did not become ready in 60 s")
+WAIT
+}
+
+# The gateway in front on $PORT with routes file $1, once the system is ready (its first health
+# checks find it UP). Its clients reach the services through it: they believe its X-Forwarded-For.
+run_gateway() {
+  GATEWAY_ROUTES="$1" SERVICE_NAME=gateway HOST=127.0.0.1 METRICS_PORT="$GATEWAY_METRICS_PORT" \
+    build/bin/gateway
+}
+
+run_aether() {
+  export SECURITY_ADMIN_EMAIL="${SECURITY_ADMIN_EMAIL:-admin@aether.local}"
+  echo "dev.sh: AETHER-AI behind the gateway on http://127.0.0.1:$PORT; data in $DATA_DIR"
+  echo "  auth:    POST /api/v1/auth/login  (admin: $SECURITY_ADMIN_EMAIL, password in $DATA_DIR/admin-password)"
+  echo "  tasks:   /api/v1/tasks   probes: /health /ready   gRPC: 127.0.0.1:50051"
+  echo "  metrics: http://127.0.0.1:8100/metrics (services), http://127.0.0.1:$GATEWAY_METRICS_PORT/metrics (gateway)"
+  # The services in one process on 127.0.0.1:8100 (services/gateway/config/aether.json points
+  # there), the gateway in front on $PORT. Ctrl-C stops both, gracefully.
+  HOST=127.0.0.1 PORT=8100 TRUSTED_PROXIES=127.0.0.1 build/bin/aether &
+  local aether=$!
+  trap "kill -TERM $aether 2>/dev/null; wait $aether 2>/dev/null" EXIT
+  wait_ready http://127.0.0.1:8100
+  run_gateway services/gateway/config/aether.json
+}
+
+# The Agentic Apartment Manager (docs/apartment.md). On embedded defaults: the four services and
+# the sign-in module in one process on 127.0.0.1:8200 (SQLite, the in-process bus). With BUS_URL:
+# each in its own process on the seed's ports 8001-8004 (sign-in on 8010), over RabbitMQ.
+run_apartment() {
+  export SECURITY_ADMIN_EMAIL="${SECURITY_ADMIN_EMAIL:-admin@apartment.local}"
+  export SECURITY_BCRYPT_COST="${SECURITY_BCRYPT_COST:-10}" TRUSTED_PROXIES=127.0.0.1
+  local pids=() routes
+  if [ -n "${BUS_URL:-}" ]; then
+    local urls=(AI_PROCESSING_SERVICE_URL=http://127.0.0.1:8002
+      DECISION_SIMULATION_SERVICE_URL=http://127.0.0.1:8003 EXECUTION_SERVICE_URL=http://127.0.0.1:8004)
+    env HOST=127.0.0.1 PORT=8010 SERVICE_NAME=security build/bin/security & pids+=($!)
+    env HOST=127.0.0.1 PORT=8001 "${urls[@]}" build/bin/request-management & pids+=($!)
+    env HOST=127.0.0.1 PORT=8002 build/bin/ai-processing & pids+=($!)
+    env HOST=127.0.0.1 PORT=8003 build/bin/decision-simulation & pids+=($!)
+    env HOST=127.0.0.1 PORT=8004 build/bin/execution & pids+=($!)
+    trap "kill -TERM ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null" EXIT
+    for port in 8010 8001 8002 8003 8004; do wait_ready "http://127.0.0.1:$port"; done
+    routes=services/gateway/config/apartment.json
+  else
+    local self=http://127.0.0.1:8200
+    HOST=127.0.0.1 PORT=8200 AI_PROCESSING_SERVICE_URL=$self DECISION_SIMULATION_SERVICE_URL=$self \
+      EXECUTION_SERVICE_URL=$self build/bin/apartment & pids+=($!)
+    trap "kill -TERM ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null" EXIT
+    wait_ready $self
+    routes=services/gateway/config/apartment-local.json
+  fi
+  # A resident to try it with (made once; their password is kept with the data).
+  [ -s "$DATA_DIR/resident-password" ] || (umask 077; openssl rand -hex 12 > "$DATA_DIR/resident-password")
+  local sign_in_url=http://127.0.0.1:8200
+  [ -n "${BUS_URL:-}" ] && sign_in_url=http://127.0.0.1:8010
+  $PYTHON tools/apartment_demo_resident.py "$sign_in_url" "$SECURITY_ADMIN_EMAIL" \
+    "$SECURITY_ADMIN_PASSWORD" resident@apartment.local "$(cat "$DATA_DIR/resident-password")" 1204
+  local gw=http://127.0.0.1:$PORT
+  echo "dev.sh: the Agentic Apartment Manager behind the gateway on $gw; data in $DATA_DIR"
+  echo "  sign in as the resident of unit 1204 (the password is in $DATA_DIR/resident-password):"
+  echo "    curl -s $gw/api/v1/auth/login -H 'Content-Type: application/json' -d '{\"email\": \"resident@apartment.local\", \"password\": \"PASSWORD\"}'"
+  echo "  submit a request with the access_token it returns:"
+  echo "    curl -s $gw/api/v1/requests -H 'Authorization: Bearer TOKEN' -H 'Content-Type: application/json' -d '{\"message\": \"Water is leaking from my bathroom ceiling\"}'"
+  echo "  then choose an option: POST $gw/api/v1/requests/ID/select-option {\"option_id\": \"...\"} (docs/apartment.md)"
+  echo "  the admin is $SECURITY_ADMIN_EMAIL (password in $DATA_DIR/admin-password)"
+  echo "  each service's API: http://127.0.0.1:8200/docs (with BUS_URL: :8001-:8004/docs)"
+  run_gateway "$routes"
+}
+
 check_format() {
   local bad
   bad=$(git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror 2>&1 | grep -c "error:" || true)
@@ -139,32 +220,15 @@ case "${1:-}" in
     [ -s "$DATA_DIR/jwt-secret" ] || (umask 077; openssl rand -base64 48 > "$DATA_DIR/jwt-secret")
     [ -s "$DATA_DIR/admin-password" ] || (umask 077; openssl rand -base64 18 > "$DATA_DIR/admin-password")
     export JWT_SECRET_KEY="${JWT_SECRET_KEY:-$(cat "$DATA_DIR/jwt-secret")}"
-    export SECURITY_ADMIN_EMAIL="${SECURITY_ADMIN_EMAIL:-admin@aether.local}"
     export SECURITY_ADMIN_PASSWORD="${SECURITY_ADMIN_PASSWORD:-$(cat "$DATA_DIR/admin-password")}"
-    echo "dev.sh: AETHER-AI behind the gateway on http://127.0.0.1:$PORT; data in $DATA_DIR"
-    echo "  auth:    POST /api/v1/auth/login  (admin: $SECURITY_ADMIN_EMAIL, password in $DATA_DIR/admin-password)"
-    echo "  tasks:   /api/v1/tasks   probes: /health /ready   gRPC: 127.0.0.1:50051"
-    echo "  metrics: http://127.0.0.1:8100/metrics (services), http://127.0.0.1:9100/metrics (gateway)"
-    # The services in one process on 127.0.0.1:8100 (services/gateway/config/aether.json points
-    # there), the gateway in front on $PORT. Ctrl-C stops both, gracefully.
-    # Its clients reach it through the gateway: believe the gateway's X-Forwarded-For.
-    HOST=127.0.0.1 PORT=8100 TRUSTED_PROXIES=127.0.0.1 build/bin/aether &
-    aether=$!
-    trap 'kill -TERM $aether 2>/dev/null; wait $aether 2>/dev/null' EXIT
-    # The gateway starts once the system is ready, so its first health checks find it UP.
-    $PYTHON - <<'WAIT'
-import time, urllib.request
-for _ in range(600):
-    try:
-        if urllib.request.urlopen("http://127.0.0.1:8100/ready", timeout=1).status == 200:
-            break
-    except OSError:
-        time.sleep(0.1)
-else:
-    raise SystemExit("dev.sh: AETHER-AI did not become ready in 60 s")
-WAIT
-    GATEWAY_ROUTES=services/gateway/config/aether.json SERVICE_NAME=gateway HOST=127.0.0.1 \
-      METRICS_PORT="${METRICS_PORT:-9100}" build/bin/gateway
+    # METRICS_PORT is the gateway's: the services behind it serve /metrics on their own ports.
+    GATEWAY_METRICS_PORT="${METRICS_PORT:-9100}"
+    unset METRICS_PORT
+    case "${2:-aether}" in
+      aether) run_aether ;;
+      apartment) run_apartment ;;
+      *) echo "dev.sh: no system '$2' (aether, apartment)"; exit 2 ;;
+    esac
     ;;
   test)
     install_packages

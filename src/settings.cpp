@@ -377,6 +377,24 @@ void Settings::declare(std::string_view module, SettingSpec spec) {
   entries_.push_back(std::move(e));
 }
 
+void Settings::set_default(std::string_view name, std::string value) {
+  for (auto& e : entries_) {
+    if (e.spec.name != name) continue;
+    e.spec.default_value = value;
+    if (e.source != Source::unset && e.source != Source::default_value) return;
+    e.value = std::move(value);
+    e.source = Source::default_value;
+    e.error.clear();
+    try {
+      check_value(e.spec, *e.value);
+    } catch (const std::invalid_argument& bad) {
+      e.error = bad.what();
+    }
+    return;
+  }
+  throw std::logic_error("set_default of " + std::string(name) + ", which is never declared");
+}
+
 bool Settings::declared(std::string_view name) const {
   return std::any_of(entries_.begin(), entries_.end(),
                      [&](const Entry& e) { return e.spec.name == name; });

@@ -92,6 +92,10 @@ class Settings {
   // another type it is a std::logic_error.
   void declare(std::string_view module, SettingSpec spec);
   bool declared(std::string_view name) const;
+  // A system's own default for a setting declared elsewhere (the SDK's AUTH_ROLES, with the
+  // roles a system's services know): used when neither a flag nor the environment sets it.
+  // Called from a module's declare(). std::logic_error for an undeclared name.
+  void set_default(std::string_view name, std::string value);
 
   // The value of a declared setting (std::logic_error for an undeclared name: a bug), parsed by
   // its type. text() is the value as given, "" when unset. The typed reads throw ConfigError

@@ -54,6 +54,27 @@ TEST(Settings, TypedValuesFromEnvironmentFlagsAndDefaults) {
   EXPECT_THROW(s.text("NEVER_DECLARED"), std::logic_error);
 }
 
+TEST(Settings, ASystemsOwnDefaultGivesWayToWhatIsSet) {
+  Settings s({"--given=5"}, map_environment({{"FROM_ENV", "env"}}));
+  s.declare("sdk", {.name = "ROLES", .default_value = "sdk"});
+  s.declare("sdk", {.name = "UNSET"});
+  s.declare("sdk", {.name = "FROM_ENV", .default_value = "sdk"});
+  s.declare("sdk", {.name = "GIVEN", .type = SettingType::integer});
+  s.set_default("ROLES", "system");
+  s.set_default("UNSET", "system");
+  s.set_default("FROM_ENV", "system");
+  s.set_default("GIVEN", "6");
+  EXPECT_EQ(s.text("ROLES"), "system");
+  EXPECT_EQ(s.source("ROLES"), Settings::Source::default_value);
+  EXPECT_EQ(s.text("UNSET"), "system");
+  EXPECT_EQ(s.text("FROM_ENV"), "env");
+  EXPECT_EQ(s.integer("GIVEN"), 5);
+  s.declare("sdk", {.name = "NUMBER", .type = SettingType::integer});
+  s.set_default("NUMBER", "many");  // a bad default is reported as any bad value is
+  EXPECT_THROW(s.integer("NUMBER"), ConfigError);
+  EXPECT_THROW(s.set_default("NEVER_DECLARED", "x"), std::logic_error);
+}
+
 TEST(Settings, HostileIntegersAreRefusedNamingTheRange) {
   for (const char* bad : {"abc", "", " ", "1.5", "0x10", "1e3", "+-1", "99999999999999999999999",
                           "-9223372036854775809", "65536", "-1", "12 34", "7\n"}) {

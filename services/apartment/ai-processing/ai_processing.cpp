@@ -13,6 +13,7 @@
 #include <svckit/http/route_doc.hpp>
 
 #include "apartment/risk.hpp"
+#include "apartment/roles.hpp"
 #include "risk_features.hpp"
 
 namespace apartment::ai {
@@ -34,6 +35,7 @@ std::int64_t unix_now() {
 }  // namespace
 
 void AiProcessing::declare(svckit::Settings& settings) {
+  settings.set_default("AUTH_ROLES", kRoles);
   settings.declare("ai-processing",
                    {.name = "CLASSIFIER_RULES_FILE",
                     .type = svckit::SettingType::file,

@@ -12,6 +12,7 @@
 
 #include "apartment/decision.hpp"
 #include "apartment/retrieval.hpp"
+#include "apartment/roles.hpp"
 #include "apartment/simulation.hpp"
 #include "policy.hpp"
 #include "simulator.hpp"
@@ -34,6 +35,7 @@ constexpr std::int64_t kRelatedDocuments = 3;
 }  // namespace
 
 void DecisionSimulation::declare(svckit::Settings& settings) {
+  settings.set_default("AUTH_ROLES", kRoles);
   settings.declare("decision-simulation",
                    {.name = "KNOWLEDGE_DIR",
                     .type = svckit::SettingType::file,
