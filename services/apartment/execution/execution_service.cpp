@@ -88,10 +88,10 @@ void ExecutionService::install(svckit::App& app) {
   for (const auto& t : kTargets) {
     Target target{.path = t.path};
     if (auto url = app.settings().text(t.setting); !url.empty()) {
-      // One attempt per call, retried only on a connection that failed before sending: the
-      // bus retries the execution with backoff, and the Idempotency-Key makes repeats safe.
+      // One call per attempt: the bus retries the execution with its backoff (each attempt
+      // recorded), and the Idempotency-Key makes the repeats safe.
       svckit::http::ClientOptions options{.name = t.action};
-      options.retry = svckit::RetryPolicy{.max_attempts = 2};
+      options.retry = svckit::RetryPolicy::none();
       target.client = &app.client(t.action, url, std::move(options));
       target.url = url;
     }
@@ -130,7 +130,10 @@ void ExecutionService::install(svckit::App& app) {
 
 Task<Execution> ExecutionService::run(ExecutionOrder order, const svckit::Context& context) {
   auto found = co_await store_->find(order.execution_id);
-  if (found && found->status == "succeeded") co_return std::move(*found);  // executed once
+  if (found && found->status == "succeeded") {  // executed once, however often it is asked
+    context.log(svckit::log::Level::info, "execution already done", {{"execution_id", found->id}});
+    co_return std::move(*found);
+  }
   const Target& target = targets_.at(order.action);
   Execution e;
   if (found) {
