@@ -57,7 +57,9 @@ void AiProcessing::install(svckit::App& app) {
     throw svckit::ConfigError("CLASSIFIER_RULES_FILE", e.what());
   }
   try {
-    risk_model_ = std::make_unique<RiskModel>(app.settings().text("RISK_MODEL_FILE"));
+    // A copy of the model per I/O loop: predictions on different loops never wait for each other.
+    risk_model_ =
+        std::make_unique<RiskModel>(app.settings().text("RISK_MODEL_FILE"), app.loops().size());
   } catch (const ModelError& e) {
     throw svckit::ConfigError("RISK_MODEL_FILE", e.what());
   }

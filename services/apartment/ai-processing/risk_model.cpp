@@ -21,76 +21,81 @@ std::string attribute(BoosterHandle booster, const char* key) {
   return found ? std::string(value) : std::string();
 }
 
-// One row as numpy's array interface describes it, which the inplace predictor reads.
-std::string array_interface(const FeatureRow& row) {
-  return R"({"data": [)" + std::to_string(reinterpret_cast<std::uintptr_t>(row.data())) +
-         R"(, true], "shape": [1, )" + std::to_string(row.size()) +
-         R"(], "typestr": "<f4", "version": 3})";
-}
-
-constexpr const char* kValueConfig =
-    R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
-    R"( "strict_shape": false, "missing": NaN, "cache_id": 0})";
 constexpr const char* kContributionConfig =
     R"({"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
     R"( "strict_shape": false})";
 
 }  // namespace
 
-RiskModel::RiskModel(const std::string& path) {
+// One loaded copy of the model, used by one prediction at a time.
+struct RiskModel::Booster {
+  BoosterHandle handle = nullptr;
+  std::mutex busy;
+  ~Booster() {
+    if (handle) XGBoosterFree(handle);
+  }
+};
+
+RiskModel::RiskModel(const std::string& path, std::size_t copies) {
   std::string where = "the risk model '" + path + "'";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw ModelError(where + " is not a file");
-  BoosterHandle booster = nullptr;
-  check(XGBoosterCreate(nullptr, 0, &booster), where);
-  booster_ = booster;  // freed by the destructor, or below when the constructor throws
-  try {
-    check(XGBoosterLoadModel(booster, path.c_str()), where);
-    check(XGBoosterSetParam(booster, "nthread", "1"), where);
-    version_ = attribute(booster, "svckit_model_version");
-    if (version_.empty()) throw ModelError(where + " has no svckit_model_version attribute");
-    auto listed = attribute(booster, "svckit_features");
-    auto features = nlohmann::json::parse(listed, nullptr, false);
-    std::vector<std::string> expected(kRiskFeatures.begin(), kRiskFeatures.end());
-    if (features.is_discarded() || features != nlohmann::json(expected))
-      throw ModelError(where + " takes the features " +
-                       (listed.empty() ? "(none listed)" : listed) + ", this service gives " +
-                       nlohmann::json(expected).dump());
-    bst_ulong count = 0;
-    check(XGBoosterGetNumFeature(booster, &count), where);
-    if (count != kRiskFeatures.size())
-      throw ModelError(where + " takes " + std::to_string(count) + " features, not " +
-                       std::to_string(kRiskFeatures.size()));
-    check(XGBoosterBoostedRounds(booster, &rounds_), where);
-  } catch (...) {
-    XGBoosterFree(booster);
-    booster_ = nullptr;
-    throw;
+  for (std::size_t i = 0; i < std::max<std::size_t>(copies, 1); ++i) {
+    auto b = std::make_unique<Booster>();
+    check(XGBoosterCreate(nullptr, 0, &b->handle), where);
+    check(XGBoosterLoadModel(b->handle, path.c_str()), where);
+    check(XGBoosterSetParam(b->handle, "nthread", "1"), where);
+    boosters_.push_back(std::move(b));
   }
+  BoosterHandle booster = boosters_.front()->handle;
+  version_ = attribute(booster, "svckit_model_version");
+  if (version_.empty()) throw ModelError(where + " has no svckit_model_version attribute");
+  auto listed = attribute(booster, "svckit_features");
+  auto features = nlohmann::json::parse(listed, nullptr, false);
+  std::vector<std::string> expected(kRiskFeatures.begin(), kRiskFeatures.end());
+  if (features.is_discarded() || features != nlohmann::json(expected))
+    throw ModelError(where + " takes the features " + (listed.empty() ? "(none listed)" : listed) +
+                     ", this service gives " + nlohmann::json(expected).dump());
+  bst_ulong count = 0;
+  check(XGBoosterGetNumFeature(booster, &count), where);
+  if (count != kRiskFeatures.size())
+    throw ModelError(where + " takes " + std::to_string(count) + " features, not " +
+                     std::to_string(kRiskFeatures.size()));
+  check(XGBoosterBoostedRounds(booster, &rounds_), where);
 }
 
-RiskModel::~RiskModel() {
-  if (booster_) XGBoosterFree(booster_);
-}
+RiskModel::~RiskModel() = default;
 
 RiskModel::Prediction RiskModel::predict(const FeatureRow& row) const {
-  Prediction out;
-  auto values = array_interface(row);
-  std::lock_guard lock(mutex_);
+  // A free copy if there is one; otherwise wait for the first.
+  Booster* booster = nullptr;
+  std::unique_lock<std::mutex> lock;
+  for (const auto& b : boosters_) {
+    std::unique_lock<std::mutex> attempt(b->busy, std::try_to_lock);
+    if (attempt.owns_lock()) {
+      booster = b.get();
+      lock = std::move(attempt);
+      break;
+    }
+  }
+  if (!booster) {
+    booster = boosters_.front().get();
+    lock = std::unique_lock<std::mutex>(booster->busy);
+  }
+  DMatrixHandle matrix = nullptr;
+  check(XGDMatrixCreateFromMat(row.data(), 1, row.size(), std::nanf(""), &matrix), "predicting");
   const bst_ulong* shape = nullptr;
   bst_ulong dims = 0;
   const float* result = nullptr;
-  check(XGBoosterPredictFromDense(booster_, values.c_str(), kValueConfig, nullptr, &shape, &dims,
-                                  &result),
-        "predicting");
-  out.probability = result[0];
-  DMatrixHandle matrix = nullptr;
-  check(XGDMatrixCreateFromMat(row.data(), 1, row.size(), std::nanf(""), &matrix), "predicting");
-  int rc =
-      XGBoosterPredictFromDMatrix(booster_, matrix, kContributionConfig, &shape, &dims, &result);
+  int rc = XGBoosterPredictFromDMatrix(booster->handle, matrix, kContributionConfig, &shape, &dims,
+                                       &result);
+  Prediction out;
   if (rc == 0) std::copy_n(result, out.contributions.size(), out.contributions.begin());
   XGDMatrixFree(matrix);
-  check(rc, "explaining a prediction");
+  check(rc, "predicting");
+  float margin = 0;
+  for (float c : out.contributions) margin += c;
+  out.probability = 1.0f / (1.0f + std::exp(-margin));
   return out;
 }
 

@@ -3,6 +3,7 @@
 // model/train_risk_model.py) served through XGBoost's C API. Loading checks that the file is the
 // model this code feeds: its feature list must equal kRiskFeatures, in order.
 #include <array>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -24,8 +25,9 @@ struct ModelError : std::runtime_error {
 class RiskModel {
  public:
   // Throws ModelError naming the file and what is wrong: unreadable, not an XGBoost model, no
-  // version, another feature list.
-  explicit RiskModel(const std::string& path);
+  // version, another feature list. `copies`: boosters loaded, so that as many predictions run
+  // at once (XGBoost keeps a prediction's output in its booster: one call at a time each).
+  explicit RiskModel(const std::string& path, std::size_t copies = 1);
   ~RiskModel();
   RiskModel(const RiskModel&) = delete;
   RiskModel& operator=(const RiskModel&) = delete;
@@ -35,18 +37,18 @@ class RiskModel {
     // Each feature's SHAP contribution in log-odds, then the bias: they sum to the margin.
     std::array<float, kRiskFeatures.size() + 1> contributions{};
   };
-  // The probability of escalation, as XGBoost's inplace_predict gives it, and the contributions.
+  // The probability of escalation and the contributions it comes from (one TreeSHAP pass: the
+  // logistic of their sum is what inplace_predict gives, to float rounding).
   Prediction predict(const FeatureRow& row) const;
 
   const std::string& version() const { return version_; }
   int rounds() const { return rounds_; }
 
  private:
-  void* booster_ = nullptr;  // BoosterHandle
+  struct Booster;
+  std::vector<std::unique_ptr<Booster>> boosters_;
   std::string version_;
   int rounds_ = 0;
-  // XGBoost keeps a prediction's output in the booster: one call at a time.
-  mutable std::mutex mutex_;
 };
 
 }  // namespace apartment::ai

@@ -50,6 +50,8 @@ svckit::Task<void> ExecutionStore::save(Execution e, std::string event,
     auto data = svckit::model::to_json(update);
     co_await outbox_.add(tx, event, std::move(data), context);
   });
+  if (!event.empty())
+    outbox_.wake();  // committed: publish now rather than at the relay's next look
 }
 
 }  // namespace apartment::execution

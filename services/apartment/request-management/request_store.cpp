@@ -104,7 +104,9 @@ svckit::Task<RequestList> RequestStore::list(RequestFilter f) {
 
 svckit::Task<std::optional<ServiceRequest>> RequestStore::update(std::string id, Change change,
                                                                  const svckit::Context* context) {
+  bool announced = false;
   auto work = [&](Transaction& tx) -> svckit::Task<std::optional<ServiceRequest>> {
+    announced = false;
     auto found = co_await tx.execute("SELECT document FROM requests WHERE id = ?", id);
     if (found.empty()) co_return std::nullopt;
     auto r = from_document(found.rows.front());
@@ -116,9 +118,12 @@ svckit::Task<std::optional<ServiceRequest>> RequestStore::update(std::string id,
         "created_at = ?, updated_at = ?, retry_at = ?, document = ? WHERE id = ?",
         std::move(values));
     for (auto& e : events) co_await outbox_.add(tx, e.type, std::move(e.data), context);
+    announced = !events.empty();
     co_return r;
   };
-  co_return co_await db_.transaction(work, kReadModifyWrite, context);
+  auto r = co_await db_.transaction(work, kReadModifyWrite, context);
+  if (announced) outbox_.wake();  // committed: publish now rather than at the relay's next look
+  co_return r;
 }
 
 svckit::Task<std::vector<std::string>> RequestStore::due(std::string now, std::int64_t limit) {
