@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # svckit's one entry point on a fresh Debian 12 machine.
-#   ./dev.sh run     install what is missing, build, start the AETHER-AI system behind the gateway (Ctrl-C stops it)
+#   ./dev.sh run [aether|apartment]   install what is missing, build, start a system behind the gateway (Ctrl-C stops it)
 #   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan), fuzz 10 s each
 #   ./dev.sh build   install and build only
 #   ./dev.sh bench   install, build, run the benchmarks in benchmarks/
@@ -275,6 +275,7 @@ case "${1:-}" in
     benchmarks/request_cost.sh /api/v1/tasks/id
     $PYTHON benchmarks/jwt_compare.py --rounds 3
     $PYTHON benchmarks/validate_load.py --connections 10000 --duration 15
+    $PYTHON benchmarks/apartment_load.py --rounds 3
     ;;
   *)
     sed -n '2,7p' "$0"

@@ -52,10 +52,14 @@ RISK_BODY = {"category": "plumbing", "urgency": "high", "confidence": 0.8, "mess
              "unit": "1204", "prior_requests_90d": 2, "open_requests_unit": 1}
 
 
-def token(sub):
+def token(sub, unit="1204"):
     now = int(time.time())
-    return jwt.encode({"sub": sub, "roles": ["resident"], "unit": "1204", "type": "access", "iat": now,
+    return jwt.encode({"sub": sub, "roles": ["resident"], "unit": unit, "type": "access", "iat": now,
                        "exp": now + 7200}, SECRET, algorithm="HS256")
+
+
+# The building's residents: 200 of them in 160 units, each submitting in turn.
+RESIDENTS = [(f"resident-{i}", f"{(i % 160) // 8 + 1}{i % 8:02d}") for i in range(200)]
 
 
 def staff_token():
@@ -64,16 +68,19 @@ def staff_token():
                       SECRET, algorithm="HS256")
 
 
-def lua_posts(workdir, name, path, bodies, auth):
+def lua_posts(workdir, name, path, bodies, tokens):
+    """A wrk script POSTing `bodies` in turn, each with the next of `tokens`."""
     script = workdir / f"{name}.lua"
     quoted = ",\n".join(json.dumps(json.dumps(b)) for b in bodies)
+    auths = ",\n".join(json.dumps("Bearer " + t) for t in tokens)
     script.write_text(f"""
 local bodies = {{ {quoted} }}
+local auths = {{ {auths} }}
 local n = 0
 request = function()
   n = n + 1
   return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer {auth}"}}, bodies[(n % #bodies) + 1])
+    ["Authorization"] = auths[(n % #auths) + 1]}}, bodies[(n % #bodies) + 1])
 end
 """)
     return script
@@ -130,7 +137,7 @@ def start_monolith(procs, workdir, workers):
 def check_same_answers(svckit_url, monolith_url):
     """The stand-in does the same work: the same classification, options and decision."""
     import apartment_monolith  # noqa: F401 (imported for its functions only)
-    headers = {"Authorization": f"Bearer {token('parity')}"}
+    headers = {"Authorization": f"Bearer {token(*RESIDENTS[0])}"}
     for message in MESSAGES:
         a = requests.post(svckit_url + "/api/v1/requests", json={"message": message}, headers=headers, timeout=30).json()
         c, _ = apartment_monolith.classify(message)
@@ -144,10 +151,11 @@ def check_same_answers(svckit_url, monolith_url):
     assert ours == theirs, "the stand-in's simulation differs from svckit's"
 
 
-def select_all(url, ids, auth, clients=16):
+def select_all(url, choices, clients=16):
+    """Each (request id, option, its resident's token) selected once, by `clients` at a time."""
     latencies = []
 
-    def one(request_id, option):
+    def one(request_id, option, auth):
         began = time.perf_counter()
         r = requests.post(f"{url}/api/v1/requests/{request_id}/select-option", json={"option_id": option},
                           headers={"Authorization": f"Bearer {auth}"}, timeout=30)
@@ -156,10 +164,10 @@ def select_all(url, ids, auth, clients=16):
 
     began = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        codes = list(pool.map(lambda x: one(*x), ids))
+        codes = list(pool.map(lambda x: one(*x), choices))
     wall = time.perf_counter() - began
     latencies.sort()
-    return {"rps": len(ids) / wall, "p50_ms": latencies[len(latencies) // 2],
+    return {"rps": len(choices) / wall, "p50_ms": latencies[len(latencies) // 2],
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1], "errors": sum(c != 200 for c in codes), "wall": wall}
 
 
@@ -202,9 +210,9 @@ def main():
         gw, me = start_svckit(procs, workdir)
         mono, mono_db = start_monolith(procs, workdir, workers)
         check_same_answers(me, mono)
-        resident = token("bench-resident")
+        tokens = {sub: token(sub, unit) for sub, unit in RESIDENTS}
         bodies = [{"message": m} for m in MESSAGES]
-        submit_svckit = lua_posts(workdir, "submit-svckit", "/api/v1/requests", bodies, resident)
+        submit_svckit = lua_posts(workdir, "submit", "/api/v1/requests", bodies, list(tokens.values()))
         submissions = {"svckit": [], "monolith": []}
         for _ in range(args.rounds):
             submissions["svckit"].append(wrk(gw + "/api/v1/requests", submit_svckit, args.duration, args.connections))
@@ -212,25 +220,26 @@ def main():
                                                args.connections))
         sub = {k: median_run(v) for k, v in submissions.items()}
 
-        # Selections: every request the submissions made is one resident's (the token's sub).
+        # Selections: each by the resident who submitted it.
         svckit_ids = svckit_selectable(me, args.selections)
         mono_ids = monolith_selectable(mono_db, args.selections)
         n = min(len(svckit_ids), len(mono_ids))
         began = time.perf_counter()
-        sel_svckit = select_all(gw, [(i, o) for i, o, _ in svckit_ids[:n]], resident)
+        sel_svckit = select_all(gw, [(i, o, tokens[r]) for i, o, r in svckit_ids[:n]])
         staff = {"Authorization": f"Bearer {staff_token()}"}
         while requests.get(f"{me}/api/v1/requests?status=resolved&limit=1", headers=staff,
                            timeout=30).json()["total"] < n:
             time.sleep(0.01)
         resolved_all = time.perf_counter() - began
-        sel_mono = select_all(mono, [(i, o) for i, o, _ in mono_ids[:n]], resident)
+        sel_mono = select_all(mono, [(i, o, tokens[r]) for i, o, r in mono_ids[:n]])
 
         # predict-risk: AI Processing on its own against the FastAPI endpoint, one row each.
         ai_port = free_port()
         procs.start([str(BIN / "ai-processing")], env=env(workdir / "svckit", ai_port))
         wait_for(ai_port, "/ready")
-        risk_svckit = lua_posts(workdir, "risk", "/api/v1/predict-risk", [RISK_BODY], resident)
-        risk_bare = lua_posts(workdir, "risk-bare", "/api/v1/predict-risk", [{**RISK_BODY, "explain": False}], resident)
+        one = [token("bench-resident")]
+        risk_svckit = lua_posts(workdir, "risk", "/api/v1/predict-risk", [RISK_BODY], one)
+        risk_bare = lua_posts(workdir, "risk-bare", "/api/v1/predict-risk", [{**RISK_BODY, "explain": False}], one)
         risk = {"svckit": [], "same answer": [], "inplace_predict only": []}
         for _ in range(args.rounds):
             risk["svckit"].append(wrk(f"http://127.0.0.1:{ai_port}/api/v1/predict-risk", risk_svckit, args.duration, 32))

@@ -169,9 +169,11 @@ def band(p):
 
 def predict(row, explain=True):
     score = float(BOOSTER.inplace_predict(row)[0])
-    out = {"risk_score": round(score, 6), "band": band(score), "model_version": BOOSTER.attr("svckit_model_version")}
+    out = {"risk_score": round(score, 6), "band": band(score), "model_version": BOOSTER.attr("svckit_model_version"),
+           "attribution": "approximate"}
     if explain:
-        contrib = BOOSTER.predict(xgboost.DMatrix(row, feature_names=FEATURES), pred_contribs=True)[0]
+        contrib = BOOSTER.predict(xgboost.DMatrix(row, feature_names=FEATURES), pred_contribs=True,
+                                  approx_contribs=True)[0]
         top = sorted(range(len(FEATURES)), key=lambda i: -abs(contrib[i]))[:3]
         out["factors"] = [{"feature": FEATURES[i], "value": float(row[0][i]), "contribution": float(contrib[i])}
                           for i in top]
@@ -581,4 +583,4 @@ async def predict_risk(request: Request, authorization: str = Header(None)):
     _, severity = classify(message) if message else (None, 0)
     row = features(body["category"], body["urgency"], body.get("confidence", 0.7), severity, message,
                    body.get("unit"), body.get("prior_requests_90d", 0), body.get("open_requests_unit", 0), time.time())
-    return predict(row, explain=body.get("explain", True))
+    return predict(row, explain=body.get("explain", True) is not False)

@@ -57,7 +57,7 @@ def test_risk_answers_equal_python_xgboost_on_the_same_rows(ai):
     categories = ["plumbing", "electrical", "hvac", "appliance", "structural", "pest", "cleaning",
                   "noise", "security", "billing", "lease", "amenity", "package", "other"]
     words = ["water", "leak", "flooding", "smoke", "the", "kitchen", "sparks", "mold", "door", "please"]
-    rows, answers = [], []
+    rows, answers, bodies = [], [], []
     for _ in range(150):
         body = {
             "category": rng.choice(categories),
@@ -70,6 +70,7 @@ def test_risk_answers_equal_python_xgboost_on_the_same_rows(ai):
             "submitted_at": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
                             f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",
         }
+        bodies.append(body)
         r = risk(ai, **body)
         assert r.status_code == 200, r.text
         answer = r.json()
@@ -79,14 +80,24 @@ def test_risk_answers_equal_python_xgboost_on_the_same_rows(ai):
     expected = booster.inplace_predict(np.array(rows, dtype=np.float32))
     for answer, want in zip(answers, expected):
         assert answer["risk_score"] == pytest.approx(float(want), abs=1e-6)
-    # The factors are the three largest SHAP contributions, as XGBoost's pred_contribs gives them.
-    contributions = booster.predict(xgboost.DMatrix(np.array(rows, dtype=np.float32),
-                                                    feature_names=features), pred_contribs=True)
-    for answer, row in zip(answers, contributions):
-        top = sorted(range(len(features)), key=lambda i: -abs(row[i]))[:3]
+    # The factors are the three largest contributions as XGBoost attributes them: Saabas's
+    # (approx_contribs) by default, TreeSHAP's (pred_contribs) when asked.
+    matrix = xgboost.DMatrix(np.array(rows, dtype=np.float32), feature_names=features)
+    approximate = booster.predict(matrix, pred_contribs=True, approx_contribs=True)
+    shap = booster.predict(matrix, pred_contribs=True)
+
+    def top_three(answer, contributions):
+        top = sorted(range(len(features)), key=lambda i: -abs(contributions[i]))[:3]
         assert [f["feature"] for f in answer["factors"]] == [features[i] for i in top]
         for f, i in zip(answer["factors"], top):
-            assert f["contribution"] == pytest.approx(float(row[i]), abs=1e-5)
+            assert f["contribution"] == pytest.approx(float(contributions[i]), abs=1e-5)
+    for answer, row in zip(answers, approximate):
+        assert answer["attribution"] == "approximate"
+        top_three(answer, row)
+    for k in range(0, len(bodies), 10):
+        answer = risk(ai, **bodies[k], explain="shap").json()
+        assert answer["attribution"] == "shap"
+        top_three(answer, shap[k])
     bands = {a["band"] for a in answers}
     assert {"low", "critical"} <= bands
 
@@ -107,7 +118,7 @@ def test_risk_derives_the_features_it_was_trained_on(ai):
     ("/api/v1/classify", {"message": ""}, 422, "message"),
     ("/api/v1/classify", {"message": "x" * 4001}, 422, "message"),
     ("/api/v1/classify", {"message": 42}, 422, "message"),
-    ("/api/v1/classify", {"message": "leak", "use_llm": "yes"}, 422, "use_llm"),
+    ("/api/v1/classify", {"message": None}, 422, "message"),
     ("/api/v1/classify", [1, 2], 422, None),
     ("/api/v1/predict-risk", {"category": "gardening", "urgency": "low"}, 422, "category"),
     ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "soon"}, 422, "urgency"),
@@ -119,6 +130,7 @@ def test_risk_derives_the_features_it_was_trained_on(ai):
     ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "low", "unit": ""}, 422, "unit"),
     ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "low", "confidence": "high"}, 422,
      "confidence"),
+    ("/api/v1/predict-risk", {"category": "plumbing", "urgency": "low", "explain": "lime"}, 422, "explain"),
 ])
 def test_bad_input_is_422_naming_the_field(ai, path, body, status, field):
     r = authed.post(ai.url + path, json=body, timeout=5)

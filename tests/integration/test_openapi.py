@@ -3,6 +3,7 @@ declares, and serves Swagger UI over it (/docs). The document is checked by a re
 validator (npm's @seriousme/openapi-schema-validator, against the specification's own schemas),
 against what the service really answers (jsonschema), and /docs is loaded in headless Chromium."""
 import json
+import time
 import pathlib
 import shutil
 import subprocess
@@ -120,6 +121,42 @@ def test_every_aether_service_and_the_gateway_serve_a_valid_document(start_servi
     login = doc["paths"]["/api/v1/auth/login"]["post"]
     assert login["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Credentials"}
     assert "429" in login["responses"], "the login limit describes itself"
+
+
+def test_the_apartment_system_serves_a_valid_document_its_answers_match(start_service, tmp_path):
+    """The four services of seed 004 in one process: one valid document, and a submitted
+    request, a classification and a retrieval that validate against their schemas."""
+    from conftest import TEST_JWT_SECRET, free_port
+    import jwt as pyjwt
+    port = free_port()
+    me = f"http://127.0.0.1:{port}"
+    apartment = start_service("apartment", PORT=str(port), AI_PROCESSING_SERVICE_URL=me,
+                              DECISION_SIMULATION_SERVICE_URL=me, EXECUTION_SERVICE_URL=me)
+    doc = plain_requests.get(apartment.url + "/openapi.json").json()
+    validate_with_npm(doc, tmp_path, "apartment.json")
+    for path in ("/api/v1/requests", "/api/v1/requests/{id}/select-option", "/api/v1/residents/{id}/requests",
+                 "/api/v1/classify", "/api/v1/predict-risk", "/api/v1/simulate", "/api/v1/decide",
+                 "/api/v1/rag/retrieve", "/api/v1/rag/config", "/api/v1/execute", "/api/v1/notify",
+                 "/api/v1/executions/{id}", "/api/v1/health", "/api/v1/auth/login"):
+        assert path in doc["paths"], (path, sorted(doc["paths"]))
+    schemas = doc["components"]["schemas"]
+    now = int(time.time())
+    token = pyjwt.encode({"sub": "r-1", "roles": ["resident"], "unit": "12", "type": "access", "iat": now,
+                          "exp": now + 600}, TEST_JWT_SECRET, algorithm="HS256")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def check(answer, schema_name):
+        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": {"schemas": schemas}}
+        jsonschema.validate(answer, schema, cls=jsonschema.Draft202012Validator)
+
+    created = plain_requests.post(apartment.url + "/api/v1/requests", headers=auth, timeout=20,
+                                  json={"message": "The toilet is clogged and overflowing"})
+    assert created.status_code == 201, created.text
+    check(created.json(), "ServiceRequest")
+    check(plain_requests.post(apartment.url + "/api/v1/classify", headers=auth, json={"message": "a leak"}).json(),
+          "Classification")
+    check(plain_requests.post(apartment.url + "/api/v1/rag/retrieve", headers=auth, json={"query": "gas"}).json(),
+          "Retrieval")
 
 
 def test_what_every_aether_service_answers_matches_its_document(start_service, searchable_tmp):

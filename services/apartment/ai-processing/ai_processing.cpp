@@ -98,11 +98,14 @@ Task<Response> AiProcessing::predict_risk(Request& req) {
   if (input.submitted_at && !svckit::iso8601_seconds(*input.submitted_at))
     throw svckit::ValidationError("submitted_at", "is not an ISO 8601 date-time");
   auto row = risk_features(input, classifier_->severity_terms(input.message), unix_now());
-  auto prediction = risk_model_->predict(row);
+  auto attribution =
+      input.explain == "shap" ? RiskModel::Attribution::shap : RiskModel::Attribution::approximate;
+  auto prediction = risk_model_->predict(row, attribution);
   RiskAssessment answer;
   answer.risk_score = round6(prediction.probability);
   answer.band = risk_band(prediction.probability);
   answer.model_version = risk_model_->version();
+  answer.attribution = input.explain;
   std::vector<std::size_t> order(kRiskFeatures.size());
   for (std::size_t i = 0; i < order.size(); ++i) {
     order[i] = i;

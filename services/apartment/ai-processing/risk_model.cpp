@@ -21,8 +21,12 @@ std::string attribute(BoosterHandle booster, const char* key) {
   return found ? std::string(value) : std::string();
 }
 
-constexpr const char* kContributionConfig =
+// XGBoost's PredictionType: 2 contributions (TreeSHAP), 3 approximate contributions (Saabas).
+constexpr const char* kShapConfig =
     R"({"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
+    R"( "strict_shape": false})";
+constexpr const char* kApproximateConfig =
+    R"({"type": 3, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
     R"( "strict_shape": false})";
 
 }  // namespace
@@ -66,7 +70,7 @@ RiskModel::RiskModel(const std::string& path, std::size_t copies) {
 
 RiskModel::~RiskModel() = default;
 
-RiskModel::Prediction RiskModel::predict(const FeatureRow& row) const {
+RiskModel::Prediction RiskModel::predict(const FeatureRow& row, Attribution attribution) const {
   // A free copy if there is one; otherwise wait for the first.
   Booster* booster = nullptr;
   std::unique_lock<std::mutex> lock;
@@ -87,8 +91,8 @@ RiskModel::Prediction RiskModel::predict(const FeatureRow& row) const {
   const bst_ulong* shape = nullptr;
   bst_ulong dims = 0;
   const float* result = nullptr;
-  int rc = XGBoosterPredictFromDMatrix(booster->handle, matrix, kContributionConfig, &shape, &dims,
-                                       &result);
+  const char* config = attribution == Attribution::shap ? kShapConfig : kApproximateConfig;
+  int rc = XGBoosterPredictFromDMatrix(booster->handle, matrix, config, &shape, &dims, &result);
   Prediction out;
   if (rc == 0) std::copy_n(result, out.contributions.size(), out.contributions.begin());
   XGDMatrixFree(matrix);

@@ -37,9 +37,12 @@ class RiskModel {
     // Each feature's SHAP contribution in log-odds, then the bias: they sum to the margin.
     std::array<float, kRiskFeatures.size() + 1> contributions{};
   };
-  // The probability of escalation and the contributions it comes from (one TreeSHAP pass: the
+  // How contributions are attributed: Saabas's approximation, or TreeSHAP (five times the cost).
+  enum class Attribution { approximate, shap };
+  // The probability of escalation and the contributions it comes from, in one pass (the
   // logistic of their sum is what inplace_predict gives, to float rounding).
-  Prediction predict(const FeatureRow& row) const;
+  Prediction predict(const FeatureRow& row,
+                     Attribution attribution = Attribution::approximate) const;
 
   const std::string& version() const { return version_; }
   int rounds() const { return rounds_; }

@@ -23,9 +23,14 @@ TEST(RiskModel, LoadsTheShippedModel) {
   EXPECT_LT(low.probability, 0.2);
   EXPECT_GT(high.probability, 0.9);
   // The contributions and the bias add up to the margin the probability came from.
-  float margin = 0;
-  for (float c : high.contributions) margin += c;
-  EXPECT_NEAR(1 / (1 + std::exp(-margin)), high.probability, 1e-5);
+  auto shap = model.predict(storm, RiskModel::Attribution::shap);
+  EXPECT_NEAR(shap.probability, high.probability, 1e-6);
+  EXPECT_NE(shap.contributions, high.contributions);  // two ways to share out one margin
+  for (const auto& p : {high, shap}) {
+    float margin = 0;
+    for (float c : p.contributions) margin += c;
+    EXPECT_NEAR(1 / (1 + std::exp(-margin)), p.probability, 1e-6);
+  }
 }
 
 TEST(RiskModel, RefusesAFileItCannotServe) {

@@ -22,13 +22,11 @@ inline constexpr std::size_t kMaxMessage = 4000;
 
 struct ClassifyRequest {
   std::string message;
-  // Ask the configured language model as well as the rules (CLASSIFIER_MODEL); false: rules only.
-  std::optional<bool> use_llm;
   static void rules(svckit::model::Rules<ClassifyRequest>& r) {
     r.field(&ClassifyRequest::message).length(1, kMaxMessage);
   }
 };
-BOOST_DESCRIBE_STRUCT(ClassifyRequest, (), (message, use_llm))
+BOOST_DESCRIBE_STRUCT(ClassifyRequest, (), (message))
 
 // One term of the rules found in the message.
 struct Evidence {
