@@ -171,6 +171,14 @@ def select_all(url, choices, clients=16):
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1], "errors": sum(c != 200 for c in codes), "wall": wall}
 
 
+def best_allowed(decision):
+    """The best option a resident may choose: one that breaks no rule and needs no approval."""
+    for s in decision["ranking"]:
+        if s["compliant"] and not s["requires_approval"]:
+            return s["option_id"]
+    return None
+
+
 def svckit_selectable(me, n):
     staff = {"Authorization": f"Bearer {staff_token()}"}
     ids = []
@@ -180,7 +188,8 @@ def svckit_selectable(me, n):
         batch = r.json()["requests"]
         if not batch:
             break
-        ids += [(x["id"], x["decision"]["recommended_option"], x["resident_id"]) for x in batch]
+        ids += [(x["id"], allowed, x["resident_id"]) for x in batch
+                if (allowed := best_allowed(x["decision"]))]
         page += 1
     return ids[:n]
 
@@ -188,7 +197,12 @@ def svckit_selectable(me, n):
 def monolith_selectable(db, n):
     with sqlite3.connect(db) as c:
         rows = c.execute("SELECT id, document FROM requests WHERE status = 'options_ready' LIMIT ?", (n,)).fetchall()
-    return [(rid, json.loads(doc)["decision"]["recommended_option"], json.loads(doc)["resident_id"]) for rid, doc in rows]
+    out = []
+    for rid, doc in rows:
+        req = json.loads(doc)
+        if allowed := best_allowed(req["decision"]):
+            out.append((rid, allowed, req["resident_id"]))
+    return out
 
 
 def show(name, figures):

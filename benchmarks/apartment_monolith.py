@@ -563,6 +563,9 @@ async def select_option(rid: str, request: Request, authorization: str = Header(
         raise HTTPException(404, "no request")
     if req["status"] != "options_ready" or choice not in [o["id"] for o in req["options"]]:
         raise HTTPException(409, "not selectable")
+    if any(s["option_id"] == choice and (not s["compliant"] or s["requires_approval"])
+           for s in req["decision"]["ranking"]):
+        raise HTTPException(409, "breaks a policy or needs approval: staff choose it")
     now = time.time()
     req["selected_option"] = choice
     # The monolith's execution layer, in the same call: recorded locally.

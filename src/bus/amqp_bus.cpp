@@ -135,9 +135,10 @@ struct AmqpBus::State : std::enable_shared_from_this<AmqpBus::State> {
       self->metrics.dead_lettered(s->group);
       co_return settle(AmqpConsumer::Settle::reject);
     }
+    int attempts = header_count(d.message, kAttemptsHeader) + 1;
+    event->attempt = attempts;
     auto started = Clock::now();
     HandlerResult result = co_await run_handler(s->handler, *event);
-    int attempts = header_count(d.message, kAttemptsHeader) + 1;
     self->metrics.consumed(s->group, event->type, result.outcome,
                            std::chrono::duration<double>(Clock::now() - started).count());
     Verdict verdict = judge(result.outcome, attempts, s->options.retry);

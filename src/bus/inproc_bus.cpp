@@ -263,6 +263,12 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   }
 
   Task<void> deliver(Consumer& c, Message m) {
+    if (m.attempts > 0) {
+      // A retry: its own copy says which attempt it is (the first shares the published event).
+      auto retry = std::make_shared<Event>(*m.event);
+      retry->attempt = m.attempts + 1;
+      m.event = std::move(retry);
+    }
     const BusMetrics::DeliveryCells* counters = counters_for(c, m.event->type);
     auto started = counters ? Clock::now() : Clock::time_point{};
     HandlerResult result;
@@ -496,6 +502,7 @@ Task<bool> InprocBus::replay(const std::string& group, const std::string& event_
   auto letter = std::find_if(g.dead.begin(), g.dead.end(),
                              [&](const DeadLetter& d) { return d.event.id == event_id; });
   if (letter == g.dead.end()) co_return false;
+  letter->event.attempt = 1;  // a replay starts again
   g.backlog.push_back(Message{std::make_shared<const Event>(std::move(letter->event)), 0});
   g.backlog_size.store(g.backlog.size());
   g.dead.erase(letter);

@@ -152,6 +152,11 @@ def test_the_whole_flow_through_the_gateway(start_service, tmp_path):
     assert any(d["id"] == "sla-maintenance-response" for d in decision["documents"])
     assert [h["status"] for h in req["history"]] == ["submitted", "classified", "options_ready"]
 
+    # A resident whose account names no unit cannot submit (nor name a unit themself).
+    nobody = bearer(token("resident-no-unit", ["resident"]))
+    r = requests.post(gw.url + "/api/v1/requests", headers=nobody, timeout=5, json={"message": LEAK, "unit": "1204"})
+    assert r.status_code == 403, r.text
+
     # Another resident finds nothing of Alice's; staff see it.
     assert requests.get(f"{gw.url}/api/v1/requests/{req['id']}", headers=bob, timeout=5).status_code == 404
     assert requests.get(f"{gw.url}/api/v1/residents/{req['resident_id']}/requests", headers=bob,
@@ -165,8 +170,14 @@ def test_the_whole_flow_through_the_gateway(start_service, tmp_path):
     mine = requests.get(f"{gw.url}/api/v1/residents/{req['resident_id']}/requests", headers=alice, timeout=5)
     assert mine.json()["total"] == 1
 
+    # A resident may not choose what policy forbids or what needs approval; staff may.
+    forbidden = requests.post(f"{gw.url}/api/v1/requests/{req['id']}/select-option", headers=alice, timeout=5,
+                              json={"option_id": "scheduled_visit"})
+    assert forbidden.status_code == 409 and "staff choose it" in forbidden.json()["detail"]
     # Alice chooses; Execution carries it out (recorded locally: no maintenance system is set).
-    chosen = decision["recommended_option"]
+    allowed = [s["option_id"] for s in decision["ranking"] if s["compliant"] and not s["requires_approval"]]
+    assert allowed, decision
+    chosen = allowed[0]
     r = requests.post(f"{gw.url}/api/v1/requests/{req['id']}/select-option", headers=alice, timeout=5,
                       json={"option_id": chosen})
     assert r.status_code == 200 and r.json()["status"] in ("option_selected", "executing", "resolved")
@@ -237,11 +248,11 @@ def test_ai_processing_killed_mid_run_requests_pend_and_complete(start_service):
 
 
 def select_recommended(url, headers):
+    """A resident's request, and staff choosing its decision's recommendation."""
     req = requests.post(url + "/api/v1/requests", headers=headers, json={"message": LEAK}, timeout=20).json()
     assert req["status"] == "options_ready", req
-    option = next(o for o in req["options"] if o["action"] == "maintenance")
-    r = requests.post(f"{url}/api/v1/requests/{req['id']}/select-option", headers=headers, timeout=5,
-                      json={"option_id": option["id"]})
+    r = requests.post(f"{url}/api/v1/requests/{req['id']}/select-option", headers=STAFF, timeout=5,
+                      json={"option_id": req["decision"]["recommended_option"]})
     assert r.status_code == 200, r.text
     return req["id"]
 

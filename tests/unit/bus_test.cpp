@@ -320,9 +320,15 @@ TEST_P(BusContract, RetryRedeliversUntilTheHandlerSucceeds) {
 TEST_P(BusContract, AfterTheLastAttemptTheEventIsDeadLetteredWithItsReasonAndCanBeReplayed) {
   std::atomic<int> calls{0};
   std::atomic<bool> healthy{false};
+  std::mutex mutex;
+  std::vector<int> attempts;  // what each delivery said it was
   bus_->subscribe(
       "billing", "invoice.*",
-      [&](const Event&) -> Task<Outcome> {
+      [&](const Event& e) -> Task<Outcome> {
+        {
+          std::lock_guard lock(mutex);
+          attempts.push_back(e.attempt);
+        }
         ++calls;
         if (!healthy) throw std::runtime_error("payment provider down");
         co_return Outcome::success;
@@ -346,6 +352,8 @@ TEST_P(BusContract, AfterTheLastAttemptTheEventIsDeadLetteredWithItsReasonAndCan
   EXPECT_TRUE(loop_.run(bus_->replay("billing", sent.id)));
   ASSERT_TRUE(eventually([&] { return calls == 4; }));
   EXPECT_TRUE(loop_.run(bus_->dead_letters("billing")).empty());
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(attempts, (std::vector<int>{1, 2, 3, 1}));  // a replay starts again
 }
 
 TEST_P(BusContract, DropAcknowledgesWithoutDeadLettering) {

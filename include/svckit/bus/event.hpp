@@ -29,6 +29,10 @@ struct Event {
   std::string datacontenttype = "application/json";
   nlohmann::json data;
   std::map<std::string, std::string> extensions;  // traceparent, requestid, ...
+  // Which delivery of the event a handler is given: 1 the first, counted up by the bus's retries
+  // (a replay from the dead-letter queue starts again at 1). Lets a handler know its last
+  // attempt (attempt == SubscribeOptions::retry.max_attempts). Not part of the CloudEvent.
+  int attempt = 1;
 
   // An extension attribute, empty when absent.
   const std::string& extension(const std::string& name) const;

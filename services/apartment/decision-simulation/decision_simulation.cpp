@@ -1,6 +1,9 @@
 #include "decision_simulation.hpp"
 
 #include <chrono>
+#include <filesystem>
+
+#include <unistd.h>
 
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
@@ -60,10 +63,12 @@ void DecisionSimulation::install(svckit::App& app) {
   } catch (const std::invalid_argument& e) {
     throw svckit::ConfigError("KNOWLEDGE_DIR", e.what());
   }
-  // The index is derived from the files: a SQLite file of its own, built again at every start.
-  auto db = svckit::sql::open_database(
-      "sqlite:///" + app.config().data_dir + "/decision-simulation-knowledge.db", app.blocking(),
-      {.loops = app.loops().size()});
+  // The index is derived from the files: a SQLite file of this process's own (replicas may share
+  // DATA_DIR), built at start and removed at stop.
+  index_file_ = app.config().data_dir + "/decision-simulation-knowledge-" +
+                std::to_string(::getpid()) + ".db";
+  auto db = svckit::sql::open_database("sqlite:///" + index_file_, app.blocking(),
+                                       {.loops = app.loops().size()});
   knowledge_ = std::make_unique<KnowledgeBase>(std::move(documents), std::move(db));
 
   auto auth = svckit::required_bearer_options_from_settings(app, "Decision & Simulation");
@@ -94,6 +99,13 @@ Task<void> DecisionSimulation::start(svckit::App& app) {
   app.logger().info("knowledge base indexed",
                     {{"documents", static_cast<std::int64_t>(knowledge_->documents().size())},
                      {"version", knowledge_->version()}});
+}
+
+Task<void> DecisionSimulation::stop(svckit::App&) {
+  std::error_code ignored;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(index_file_ + suffix, ignored);
+  co_return;
 }
 
 Task<Response> DecisionSimulation::retrieve(Request& req) {
@@ -157,7 +169,10 @@ Task<Response> DecisionSimulation::decide(Request& req) {
   std::vector<RetrievedDocument> related;
   if (rag_enabled_) {
     std::string query = input.message + " " + input.category;
-    related = co_await knowledge_->search(std::move(query), kRelatedDocuments, {}, input.category);
+    std::vector<std::string> any_type;  // named: a temporary coroutine argument is a GCC 12 hazard
+    auto category = std::optional<std::string>(input.category);
+    related = co_await knowledge_->search(std::move(query), kRelatedDocuments, std::move(any_type),
+                                          std::move(category));
   }
   auto answer = apartment::decision::decide(input, policies, related, knowledge_->version());
   co_return svckit::http::json_response(200, answer);

@@ -17,6 +17,7 @@ class DecisionSimulation : public svckit::Module {
   static void declare(svckit::Settings& settings);
   void install(svckit::App& app) override;
   svckit::Task<void> start(svckit::App& app) override;
+  svckit::Task<void> stop(svckit::App& app) override;
 
  private:
   using Request = svckit::http::Request;
@@ -29,6 +30,7 @@ class DecisionSimulation : public svckit::Module {
   svckit::App* app_ = nullptr;
   std::unique_ptr<KnowledgeBase> knowledge_;
   bool rag_enabled_ = true;
+  std::string index_file_;
 };
 
 }  // namespace apartment::decision

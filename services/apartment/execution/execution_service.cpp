@@ -13,6 +13,7 @@
 #include <svckit/model/json.hpp>
 
 #include "apartment/roles.hpp"
+#include "apartment/text.hpp"
 
 namespace apartment::execution {
 namespace {
@@ -43,11 +44,20 @@ std::optional<std::string> reference_in(const svckit::http::ClientResponse& answ
   for (const char* key : {"id", "reference"}) {
     auto it = body.find(key);
     if (it == body.end()) continue;
-    if (it->is_string()) return it->get<std::string>().substr(0, 128);
+    if (it->is_string()) return utf8_prefix(it->get<std::string>(), 128);
     if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
   }
   return std::nullopt;
 }
+
+// How long an attempt's claim lasts: the external call's timeout with room to record it.
+constexpr std::chrono::milliseconds kAttemptClaim{30000};
+
+// Another delivery of the order is calling out: 409 over HTTP, a retry on the bus.
+struct AttemptUnderWay : svckit::Conflict {
+  explicit AttemptUnderWay(const std::string& id)
+      : svckit::Conflict("execution '" + id + "' has an attempt under way") {}
+};
 
 double milliseconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
@@ -113,7 +123,8 @@ void ExecutionService::install(svckit::App& app) {
            bind(this, &ExecutionService::execute))
       .summary("Carry out an order now (once per execution_id)")
       .accepts<ExecutionOrder>()
-      .returns<Execution>();
+      .returns<Execution>()
+      .errors({409});
   api.post("/notify", svckit::auth::require("executions:write"),
            bind(this, &ExecutionService::notify))
       .summary("Send a notification through the notification system")
@@ -128,43 +139,29 @@ void ExecutionService::install(svckit::App& app) {
   app.health().serve_readiness_at(root, "/api/v1/health");
 }
 
-Task<Execution> ExecutionService::run(ExecutionOrder order, const svckit::Context& context) {
-  auto found = co_await store_->find(order.execution_id);
-  if (found && found->status == "succeeded") {  // executed once, however often it is asked
-    context.log(svckit::log::Level::info, "execution already done", {{"execution_id", found->id}});
-    co_return std::move(*found);
-  }
+Task<Execution> ExecutionService::run(ExecutionOrder order, const svckit::Context& context,
+                                      bool last_attempt) {
   const Target& target = targets_.at(order.action);
-  Execution e;
-  if (found) {
-    e = std::move(*found);
-  } else {
-    e.id = order.execution_id;
-    e.request_id = order.request_id;
-    e.option_id = order.option_id;
-    e.action = order.action;
-    // No ?: here: GCC 12 mishandles class temporaries from one in a coroutine.
-    e.target = "local";
-    if (target.client) e.target = target.url + target.path;
-    e.created_at = svckit::utc_now_iso8601();
+  std::string where = "local";  // no ?: here: GCC 12 mishandles class temporaries from one
+  if (target.client) where = target.url + target.path;
+  auto id = order.execution_id;
+  auto claim = co_await store_->claim(order, std::move(where), kAttemptClaim, &context);
+  if (claim.kind == Claim::Kind::done) {  // executed once, however often it is asked
+    context.log(svckit::log::Level::info, "execution already done", {{"execution_id", id}});
+    co_return std::move(claim.execution);
   }
-  bool first = e.attempts.empty();
-  if (first) {
-    e.status = "executing";
-    e.updated_at = svckit::utc_now_iso8601();
-    co_await store_->save(e, kExecutionStarted, std::nullopt, &context);
-  }
-  Attempt attempt{.number = static_cast<std::int64_t>(e.attempts.size()) + 1,
-                  .at = svckit::utc_now_iso8601()};
+  if (claim.kind == Claim::Kind::busy) throw AttemptUnderWay(id);
+  Attempt attempt{.at = svckit::utc_now_iso8601()};
+  std::optional<std::string> reference;
   auto started = std::chrono::steady_clock::now();
   if (!target.client) {
     // No system configured for this action (the embedded defaults): recorded here only.
     attempt.outcome = "succeeded";
-    e.external_reference = "local-" + e.id;
+    reference = "local-" + id;
   } else {
     auto call = svckit::http::ClientRequest::json(svckit::http::Method::post, target.path,
                                                   svckit::model::to_json(order));
-    call.headers.emplace_back("Idempotency-Key", e.id);
+    call.headers.emplace_back("Idempotency-Key", id);
     call.context = &context;
     call.idempotent = true;
     try {
@@ -172,7 +169,8 @@ Task<Execution> ExecutionService::run(ExecutionOrder order, const svckit::Contex
       attempt.status = answer.status;
       if (answer.status >= 200 && answer.status < 300) {
         attempt.outcome = "succeeded";
-        e.external_reference = reference_in(answer).value_or(e.id);
+        reference = reference_in(answer);
+        if (!reference) reference = id;
       } else {
         attempt.outcome = "failed";
         attempt.error = order.action + " system answered " + std::to_string(answer.status);
@@ -183,25 +181,17 @@ Task<Execution> ExecutionService::run(ExecutionOrder order, const svckit::Contex
     }
   }
   attempt.duration_ms = std::round(milliseconds_since(started) * 1000) / 1000;
-  e.attempts.push_back(attempt);
-  e.updated_at = svckit::utc_now_iso8601();
-  std::string event;
-  if (attempt.outcome == "succeeded") {
-    e.status = "succeeded";
-    event = kExecutionSucceeded;
-  } else if (e.attempts.size() % static_cast<std::size_t>(max_attempts_) == 0) {
-    // The last attempt of this delivery: the bus dead-letters it; a replay starts over.
-    e.status = "failed";
-    event = kExecutionFailed;
-  }
-  co_await store_->save(e, event, attempt.error, &context);
-  context.log(
-      attempt.outcome == "succeeded" ? svckit::log::Level::info : svckit::log::Level::warning,
-      "execution attempt",
-      {{"execution_id", e.id},
-       {"attempt", attempt.number},
-       {"outcome", attempt.outcome},
-       {"error", attempt.error.value_or("")}});
+  auto level = svckit::log::Level::info;
+  if (attempt.outcome != "succeeded") level = svckit::log::Level::warning;
+  auto error = attempt.error.value_or("");
+  auto outcome = attempt.outcome;
+  auto e =
+      co_await store_->finish(id, std::move(attempt), std::move(reference), last_attempt, &context);
+  context.log(level, "execution attempt",
+              {{"execution_id", id},
+               {"attempt", static_cast<std::int64_t>(e.attempts.size())},
+               {"outcome", outcome},
+               {"error", error}});
   co_return e;
 }
 
@@ -210,19 +200,24 @@ Task<svckit::bus::Outcome> ExecutionService::on_option_selected(const svckit::bu
   try {
     order = svckit::model::from_json<ExecutionOrder>(event.data);
   } catch (const svckit::Error& bad) {
-    // Retrying cannot mend it: logged and dead-lettered at once would hide nothing more.
+    // Retrying cannot mend it: logged and dropped.
     app_->logger().error("an execution order that cannot be read",
                          {{"event_id", event.id}, {"detail", bad.detail()}});
     co_return svckit::bus::Outcome::drop;
   }
   auto context = event.context(&app_->logger());
-  auto e = co_await run(std::move(order), context);
-  co_return e.status == "succeeded" ? svckit::bus::Outcome::success : svckit::bus::Outcome::retry;
+  // The bus's last attempt fails the execution: it is dead-lettered after it, and a replay
+  // starts the count again.
+  bool last = event.attempt >= max_attempts_;
+  auto e = co_await run(std::move(order), context, last);
+  if (e.status == "succeeded") co_return svckit::bus::Outcome::success;
+  co_return svckit::bus::Outcome::retry;
 }
 
 Task<Response> ExecutionService::execute(Request& req) {
   auto order = req.json<ExecutionOrder>();
-  auto e = co_await run(std::move(order), req.context());
+  // One attempt now; a failure leaves it executing for the caller (or the bus) to try again.
+  auto e = co_await run(std::move(order), req.context(), false);
   co_return svckit::http::json_response(200, e);
 }
 

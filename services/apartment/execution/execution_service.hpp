@@ -35,8 +35,10 @@ class ExecutionService : public svckit::Module {
   svckit::Task<Response> get(Request& req);
   svckit::Task<svckit::bus::Outcome> on_option_selected(const svckit::bus::Event& event);
 
-  // One attempt at `order` unless it already succeeded; the record as it then is.
-  svckit::Task<Execution> run(ExecutionOrder order, const svckit::Context& context);
+  // One attempt at `order` unless it already succeeded (or another is under way: 409); the
+  // record as it then is. A failed `last_attempt` fails the execution.
+  svckit::Task<Execution> run(ExecutionOrder order, const svckit::Context& context,
+                              bool last_attempt);
   // Where an action goes: its client and its path there; no client when no URL is set.
   struct Target {
     svckit::http::Client* client = nullptr;

@@ -19,6 +19,7 @@
 
 #include "apartment/execution.hpp"
 #include "apartment/roles.hpp"
+#include "apartment/text.hpp"
 
 namespace apartment::requests {
 namespace {
@@ -29,8 +30,11 @@ using svckit::http::Request;
 using svckit::http::Response;
 
 constexpr const char* kStatusChanged = "apartment.request.status_changed";
-constexpr std::chrono::seconds kStepLease{120};  // a claim on a request's steps
 constexpr std::int64_t kRetryBatch = 20;
+// A step the services refuse (4xx) is tried this often before the request fails.
+constexpr std::int64_t kRefusedTries = 5;
+// The history counts a risk input takes (RiskInput's range).
+constexpr std::int64_t kMaxCount = 10000;
 
 std::string utc_in(std::chrono::milliseconds from_now) {
   using namespace std::chrono;
@@ -165,6 +169,9 @@ void RequestManagement::install(svckit::App& app) {
   retry_interval_ = s.duration("PENDING_RETRY_INTERVAL");
   token_ = std::make_unique<ServiceToken>(s);
   auto step = s.duration("STEP_TIMEOUT");
+  // Long enough for the four steps at their longest: no other replica claims it meanwhile.
+  step_lease_ = std::max<std::chrono::milliseconds>(std::chrono::minutes(2),
+                                                    4 * step + std::chrono::seconds(30));
   auto& ai = app.client("ai-processing", s.text("AI_PROCESSING_SERVICE_URL"), {.timeout = step});
   auto& decisions = app.client("decision-simulation", s.text("DECISION_SIMULATION_SERVICE_URL"),
                                {.timeout = step});
@@ -264,18 +271,14 @@ Task<Response> RequestManagement::create(Request& req) {
   } else {
     if (in.resident_id && *in.resident_id != p.id)
       throw svckit::Forbidden("a resident submits requests for themself");
-    // The unit the resident's token names; the body's only when the token names none.
+    // A resident's unit is their token's (an admin sets it): never what the body says.
     std::optional<std::string_view> claimed;
     if (p.claims) claimed = p.claims->string("unit");
-    if (claimed && !claimed->empty()) {
-      if (in.unit && *in.unit != *claimed)
-        throw svckit::ValidationError("unit", "is not the unit of your account");
-      r.unit = std::string(*claimed);
-    } else if (in.unit) {
-      r.unit = *in.unit;
-    } else {
-      throw svckit::ValidationError("unit", "field required (your account names no unit)");
-    }
+    if (!claimed || claimed->empty() || claimed->size() > 32)
+      throw svckit::Forbidden("your account names no unit (an admin sets the claim 'unit')");
+    if (in.unit && *in.unit != *claimed)
+      throw svckit::ValidationError("unit", "is not the unit of your account");
+    r.unit = std::string(*claimed);
     r.resident_id = p.id;
   }
   r.status = "submitted";
@@ -283,7 +286,7 @@ Task<Response> RequestManagement::create(Request& req) {
   r.history.push_back({"submitted", r.created_at, std::nullopt, p.id});
   // Stored before any step runs, and due for the background retry should this process stop
   // before the steps are done: nothing a resident submitted is lost.
-  r.retry_at = utc_in(kStepLease);
+  r.retry_at = utc_in(step_lease_);
   auto id = r.id;
   co_await store_->insert(std::move(r));
   req.log(svckit::log::Level::info, "request submitted", {{"request_id", id}});
@@ -301,6 +304,7 @@ Task<std::optional<ServiceRequest>> RequestManagement::advance(std::string id,
   auto r = co_await store_->find(id);
   if (!r || !in_steps(*r)) co_return r;
   std::string reason;
+  bool refused = false;
   try {
     if (!r->classification) {
       auto classification = co_await steps_->classify(r->message, context);
@@ -311,8 +315,10 @@ Task<std::optional<ServiceRequest>> RequestManagement::advance(std::string id,
                            .message = r->message,
                            .unit = r->unit,
                            .submitted_at = r->created_at};
-      risk_input.prior_requests_90d = co_await store_->count_since(r->resident_id, since, id);
-      risk_input.open_requests_unit = co_await store_->count_open(r->unit, id);
+      auto prior = co_await store_->count_since(r->resident_id, since, id);
+      auto open = co_await store_->count_open(r->unit, id);
+      risk_input.prior_requests_90d = std::min(prior, kMaxCount);
+      risk_input.open_requests_unit = std::min(open, kMaxCount);
       auto risk = co_await steps_->predict_risk(std::move(risk_input), context);
       auto classified = [&](ServiceRequest& s) -> std::vector<Outgoing> {
         if (!in_steps(s) || s.classification) return {};
@@ -347,6 +353,7 @@ Task<std::optional<ServiceRequest>> RequestManagement::advance(std::string id,
     co_return co_await store_->update(id, ready, &context);
   } catch (const StepFailed& failed) {
     reason = failed.what();
+    refused = failed.permanent;
   }
   // A step could not run: pending, tried again after a wait that doubles with each try.
   context.log(svckit::log::Level::warning, "request pending",
@@ -355,6 +362,11 @@ Task<std::optional<ServiceRequest>> RequestManagement::advance(std::string id,
     if (!in_steps(s)) return {};
     s.attempts += 1;
     s.pending_reason = reason;
+    if (refused && s.attempts >= kRefusedTries) {
+      // Refused each time: trying again cannot help. Staff see why.
+      s.retry_at.reset();
+      return {move(s, "failed", reason, "request-management")};
+    }
     auto wait = std::min<std::chrono::milliseconds>(
         retry_interval_ * (1LL << std::min<std::int64_t>(s.attempts - 1, 16)),
         std::chrono::minutes(5));
@@ -375,7 +387,7 @@ Task<void> RequestManagement::retry_due() {
     auto r = co_await store_->find(id);
     if (!r || !r->retry_at) continue;
     auto seen = *r->retry_at;
-    auto until = utc_in(kStepLease);
+    auto until = utc_in(step_lease_);
     if (!co_await store_->claim(id, seen, until)) continue;  // another replica has it
     svckit::Context context(svckit::trace::random_hex(16), svckit::trace::TraceContext::start(),
                             &app_->logger());
@@ -476,6 +488,14 @@ Task<Response> RequestManagement::select_option(Request& req) {
       throw svckit::ValidationError("option_id",
                                     "is not one of this request's options: " + offered);
     }
+    if (!is_staff(p) && s.decision) {
+      // A resident may choose what the building's policies allow without approval; staff decide
+      // the rest (docs/apartment.md).
+      for (const auto& scored : s.decision->ranking)
+        if (scored.option_id == choice.option_id && (!scored.compliant || scored.requires_approval))
+          throw svckit::Conflict("'" + choice.option_id +
+                                 "' breaks a policy or needs approval: staff choose it");
+    }
     s.selected_option = choice.option_id;
     ExecutionOrder order{.execution_id = s.id + "-" + choice.option_id,
                          .request_id = s.id,
@@ -485,7 +505,7 @@ Task<Response> RequestManagement::select_option(Request& req) {
                          .urgency = s.classification->urgency,
                          .unit = s.unit,
                          .resident_id = s.resident_id,
-                         .summary = option->title + ": " + s.message.substr(0, 500)};
+                         .summary = option->title + ": " + utf8_prefix(s.message, 500)};
     auto selected = move(s, "option_selected", std::nullopt, p.id);
     return {std::move(selected), {kOptionSelected, svckit::model::to_json(order)}};
   };
@@ -534,6 +554,9 @@ Task<svckit::bus::Outcome> RequestManagement::on_execution(const svckit::bus::Ev
   }
   auto context = event.context(&app_->logger());
   auto change = [&](ServiceRequest& s) -> std::vector<Outgoing> {
+    // Only the execution of the option selected now: one chosen before it (and reopened since)
+    // may still report.
+    if (!s.selected_option || update.execution_id != s.id + "-" + *s.selected_option) return {};
     // Events may come twice or out of order: an older attempt count changes nothing.
     if (s.execution && s.execution->execution_id == update.execution_id &&
         s.execution->attempts > update.attempts)

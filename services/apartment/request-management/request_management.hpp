@@ -52,6 +52,7 @@ class RequestManagement : public svckit::Module {
   svckit::http::Client* execution_ = nullptr;
   std::int64_t replications_ = 100;
   std::chrono::milliseconds retry_interval_{5000};
+  std::chrono::milliseconds step_lease_{120000};  // a claim on a request's steps
 };
 
 }  // namespace apartment::requests

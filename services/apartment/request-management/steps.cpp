@@ -31,9 +31,13 @@ svckit::Task<nlohmann::json> Steps::call(svckit::http::Client& client, const cha
   } catch (const svckit::http::UpstreamError& e) {
     throw StepFailed(std::string(service) + " is unavailable: " + e.detail());
   }
-  if (answer.status != 200)
-    throw StepFailed(std::string(service) + " answered " + std::to_string(answer.status) + " to " +
-                     path);
+  if (answer.status != 200) {
+    bool refused =
+        answer.status >= 400 && answer.status < 500 && answer.status != 408 && answer.status != 429;
+    throw StepFailed(
+        std::string(service) + " answered " + std::to_string(answer.status) + " to " + path,
+        refused);
+  }
   auto json = nlohmann::json::parse(answer.body, nullptr, false);
   if (json.is_discarded())
     throw StepFailed(std::string(service) + " answered " + path + " with no JSON");

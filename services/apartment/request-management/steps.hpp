@@ -18,8 +18,12 @@
 namespace apartment::requests {
 
 // A step that could not run: which service and why, for the request's pending_reason.
+// `permanent` when trying again cannot help: the service refused what it was sent (4xx other
+// than 408 and 429).
 struct StepFailed : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit StepFailed(const std::string& what, bool permanent = false)
+      : std::runtime_error(what), permanent(permanent) {}
+  bool permanent;
 };
 
 class Steps {

@@ -64,12 +64,13 @@ struct Execution {
   std::string target;  // the external system's URL, or "local" when none is configured
   std::optional<std::string> external_reference;
   std::vector<Attempt> attempts;
+  std::optional<std::string> busy_until;  // an attempt is under way (claimed) until then
   std::string created_at;
   std::string updated_at;
 };
 BOOST_DESCRIBE_STRUCT(Execution, (),
                       (id, request_id, option_id, action, status, target, external_reference,
-                       attempts, created_at, updated_at))
+                       attempts, busy_until, created_at, updated_at))
 
 // The data of the apartment.execution.* events.
 struct ExecutionUpdate {
