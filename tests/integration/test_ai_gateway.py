@@ -67,6 +67,21 @@ class FakeModels(http.server.ThreadingHTTPServer):
                 return self.answer(200, b"<html>not json</html>")
             if mode == "slow":
                 time.sleep(self.server.delay)
+            if self.path.startswith("/v1beta/models/"):
+                # Gemini's generateContent (ai.google.dev/api/generate-content).
+                if self.headers.get("x-goog-api-key") != "gemini-fake":
+                    return self.answer(403, {"error": {"code": 403, "status": "PERMISSION_DENIED"}})
+                said = body["contents"][-1]["parts"][0]["text"]
+                return self.answer(200, {"candidates": [{"content": {"role": "model", "parts": [
+                    {"text": "gemini says: "}, {"text": said}]}, "finishReason": "STOP"}],
+                    "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 6}})
+            if self.path.startswith("/models/"):
+                # Hugging Face Inference, text generation (huggingface.co/docs/api-inference).
+                if self.headers.get("Authorization") != "Bearer hf-fake":
+                    return self.answer(401, {"error": "Authorization header is correct, but the token seems invalid"})
+                prompt = body["inputs"]
+                said = prompt.rsplit("User: ", 1)[1].removesuffix("\nAssistant:")
+                return self.answer(200, [{"generated_text": f" hf says: {said}"}])
             last = body["messages"][-1]["content"]
             if self.path == "/v1/chat/completions":
                 if self.headers.get("Authorization") != "Bearer sk-fake":
@@ -91,12 +106,17 @@ def models_setting(fake):
         {"id": "chatgpt", "name": "ChatGPT", "provider": "openai", "base_url": fake.url + "/v1",
          "model": "gpt-4o-mini", "api_key_env": "TEST_OPENAI_KEY", "timeout_ms": 3000},
         {"id": "ollama", "provider": "ollama", "base_url": fake.url, "model": "llama3", "timeout_ms": 3000},
+        {"id": "gemini", "provider": "gemini", "base_url": fake.url, "model": "gemini-1.5-flash",
+         "api_key_env": "TEST_GEMINI_KEY", "timeout_ms": 3000},
+        {"id": "hf", "provider": "huggingface", "base_url": fake.url, "model": "mistralai/Mistral-7B-Instruct-v0.2",
+         "api_key_env": "TEST_HF_KEY", "timeout_ms": 3000},
     ])
 
 
 @pytest.fixture
 def gateway(start_service, fake):
-    return start_service("ai-gateway", GRPC_PORT="0", AI_MODELS=models_setting(fake), TEST_OPENAI_KEY="sk-fake")
+    return start_service("ai-gateway", GRPC_PORT="0", AI_MODELS=models_setting(fake), TEST_OPENAI_KEY="sk-fake",
+                         TEST_GEMINI_KEY="gemini-fake", TEST_HF_KEY="hf-fake")
 
 
 def chat(svc, token=USER, **body):
@@ -157,7 +177,8 @@ def test_models_switch_and_who_may_do_what(gateway):
     models = requests.get(gateway.url + AI + "/models", headers=bearer(USER), timeout=5).json()
     assert models["current_model"] == "local"
     assert [(m["id"], m["provider"], m["status"]) for m in models["models"]] == [
-        ("local", "local", "available"), ("chatgpt", "openai", "available"), ("ollama", "ollama", "available")]
+        ("local", "local", "available"), ("chatgpt", "openai", "available"), ("ollama", "ollama", "available"),
+        ("gemini", "gemini", "available"), ("hf", "huggingface", "available")]
     assert requests.post(gateway.url + AI + "/switch", json={"model": "ollama"}, headers=bearer(USER),
                          timeout=5).status_code == 403
     r = requests.post(gateway.url + AI + "/switch", json={"model": "ollama"}, headers=bearer(ADMIN), timeout=5)
@@ -193,6 +214,39 @@ def test_openai_and_ollama_providers_get_what_they_expect(gateway, fake):
     assert sent["options"] == {"num_predict": 9, "stop": ["\n"]}
 
 
+def test_gemini_and_hugging_face_get_their_documented_wire_formats(gateway, fake):
+    r = chat(gateway, model="gemini", message="hi", options={"temperature": 0.3, "max_tokens": 40, "stop": "END"},
+             context=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "before"},
+                      {"role": "assistant", "content": "earlier answer"}])
+    assert r.status_code == 200, r.text
+    assert r.json()["response"] == "gemini says: hi" and r.json()["tokens"] == {"input": 4, "output": 6}
+    path, headers, sent = fake.calls[-1]
+    assert path == "/v1beta/models/gemini-1.5-flash:generateContent"
+    assert "Authorization" not in headers  # the key goes in x-goog-api-key
+    assert sent["systemInstruction"] == {"parts": [{"text": "be brief"}]}
+    assert sent["contents"] == [{"role": "user", "parts": [{"text": "before"}]},
+                                {"role": "model", "parts": [{"text": "earlier answer"}]},
+                                {"role": "user", "parts": [{"text": "hi"}]}]
+    assert sent["generationConfig"] == {"temperature": 0.3, "maxOutputTokens": 40, "stopSequences": ["END"]}
+
+    r = chat(gateway, model="hf", message="hey", options={"temperature": 0, "max_tokens": 20},
+             context=[{"role": "system", "content": "be brief"}])
+    assert r.status_code == 200, r.text
+    assert r.json()["response"] == " hf says: hey"
+    path, headers, sent = fake.calls[-1]
+    assert path == "/models/mistralai/Mistral-7B-Instruct-v0.2"
+    assert headers["Authorization"] == "Bearer hf-fake"
+    assert sent["inputs"] == "System: be brief\nUser: hey\nAssistant:"
+    assert sent["parameters"] == {"return_full_text": False, "max_new_tokens": 20, "do_sample": False}
+    assert sent["options"] == {"wait_for_model": True}
+
+    # An answer in neither shape is the provider's failure (502), not the gateway's (500).
+    fake.mode = "garbage"
+    for model in ("gemini", "hf"):
+        r = chat(gateway, model=model, message="x", options={"cache": "false"})
+        assert r.status_code == 502, (model, r.text)
+
+
 def test_a_failing_model_trips_its_breaker_and_its_status_says_so(gateway, fake):
     fake.mode = "fail"
     statuses = [chat(gateway, model="chatgpt", message=f"q{i}").status_code for i in range(7)]
@@ -203,7 +257,8 @@ def test_a_failing_model_trips_its_breaker_and_its_status_says_so(gateway, fake)
     assert len(fake.calls) == calls, "an open breaker does not call the model"
     models = {m["id"]: m["status"] for m in
               requests.get(gateway.url + AI + "/models", headers=bearer(USER), timeout=5).json()["models"]}
-    assert models == {"local": "available", "chatgpt": "unavailable", "ollama": "available"}
+    assert models == {"local": "available", "chatgpt": "unavailable", "ollama": "available", "gemini": "available",
+                      "hf": "available"}
     status = stub(gateway).GetModelStatus(pb.ModelStatusRequest(model="chatgpt"),
                                           metadata=[("authorization", f"Bearer {USER}")], timeout=5)
     assert status.circuit_state == "open" and status.status == "unavailable"
@@ -314,7 +369,8 @@ def test_grpc_stream_chat_sends_the_answer_in_pieces(gateway):
 def test_grpc_list_models_and_model_status(gateway):
     md = [("authorization", f"Bearer {USER}")]
     listed = stub(gateway).ListModels(pb.ListModelsRequest(), metadata=md, timeout=5)
-    assert [m.id for m in listed.models] == ["local", "chatgpt", "ollama"] and listed.current_model == "local"
+    assert [m.id for m in listed.models] == ["local", "chatgpt", "ollama", "gemini", "hf"]
+    assert listed.current_model == "local"
     status = stub(gateway).GetModelStatus(pb.ModelStatusRequest(model="local"), metadata=md, timeout=5)
     assert (status.status, status.circuit_state, status.current) == ("available", "closed", True)
     with pytest.raises(grpc.RpcError) as e:

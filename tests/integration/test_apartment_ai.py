@@ -1,9 +1,12 @@
 """AI Processing (seed 004, services/apartment/ai-processing): classify and predict-risk over real
 sockets, the risk model's answers against python3-xgboost's on the same rows, bad input, and a
 model it cannot serve stopping start-up."""
+import http.server
 import json
 import pathlib
 import random
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -175,3 +178,84 @@ def test_bad_rules_stop_start_up(start_service, tmp_path):
     with pytest.raises(RuntimeError, match="exited with 2") as raised:
         start_service("ai-processing", CLASSIFIER_RULES_FILE=str(path))
     assert "CLASSIFIER_RULES_FILE" in str(raised.value) and "'leak'" in str(raised.value)
+
+
+class ModelStandIn(http.server.ThreadingHTTPServer):
+    """An OpenAI-compatible chat completions API whose next answer the test sets."""
+
+    def __init__(self):
+        self.content = ""
+        self.status = 200
+        self.delay = 0.0
+        self.calls = []
+        super().__init__(("127.0.0.1", 0), self.Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.server.calls.append((self.path, body))
+            time.sleep(self.server.delay)
+            answer = json.dumps({"choices": [{"message": {"role": "assistant", "content": self.server.content}}]})
+            data = answer.encode()
+            self.send_response(self.server.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+
+@pytest.fixture
+def model():
+    m = ModelStandIn()
+    yield m
+    m.shutdown()
+
+
+def test_a_language_model_classifies_and_the_rules_stand_in_when_it_cannot(start_service, model):
+    models = json.dumps([{"id": "gpt", "provider": "openai", "base_url": model.url + "/v1", "model": "gpt-4o-mini"}])
+    ai = start_service("ai-processing", AI_MODELS=models, CLASSIFIER_MODEL="gpt", CLASSIFIER_MODEL_TIMEOUT="500ms")
+    leak = "Water is leaking from the ceiling and flooding the bathroom!"
+
+    model.content = '```json\n{"category": "structural", "urgency": "high", "confidence": 0.93}\n```'
+    c = classify(ai, leak).json()
+    assert (c["method"], c["model"], c["category"], c["urgency"], c["confidence"]) == \
+        ("llm", "gpt", "structural", "high", 0.93)
+    assert c["evidence"] and c.get("fallback") is None  # what the rules found, for the record
+    path, sent = model.calls[-1]
+    assert path == "/v1/chat/completions" and sent["temperature"] == 0
+    assert sent["messages"][0]["role"] == "system" and sent["messages"][-1] == {"role": "user", "content": leak}
+
+    # Whatever the model answers is checked; when it is not an answer, the rules answer and say why.
+    for content, why in [("It is a plumbing problem.", "no JSON object"),
+                         ('{"category": "gardening", "urgency": "high"}', "no known category"),
+                         ('{"category": "plumbing", "urgency": "whenever"}', "no known urgency"),
+                         ('{"category": "plumbing", "urgency": "low", "confidence": "very"}', None)]:
+        model.content = content
+        c = classify(ai, leak).json()
+        if why is None:  # a confidence that is not a number: the usual 0.7
+            assert (c["method"], c["confidence"]) == ("llm", 0.7)
+            continue
+        assert (c["method"], c["category"], c["urgency"]) == ("rules", "plumbing", "emergency"), content
+        assert why in c["fallback"]
+    model.status = 500
+    c = classify(ai, leak).json()
+    assert c["method"] == "rules" and "the model failed" in c["fallback"]
+    model.status, model.delay = 200, 2.0  # slower than CLASSIFIER_MODEL_TIMEOUT
+    began = time.monotonic()
+    c = classify(ai, leak).json()
+    assert c["method"] == "rules" and time.monotonic() - began < 1.8
+    model.delay = 0
+    calls = len(model.calls)
+    c = classify(ai, leak, use_llm=False).json()
+    assert c["method"] == "rules" and c.get("fallback") is None and len(model.calls) == calls
+
+
+def test_a_classifier_model_that_is_not_configured_stops_start_up(start_service):
+    with pytest.raises(RuntimeError, match="exited with 2") as raised:
+        start_service("ai-processing", CLASSIFIER_MODEL="gpt")
+    assert "CLASSIFIER_MODEL" in str(raised.value)

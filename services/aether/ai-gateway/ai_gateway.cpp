@@ -178,11 +178,7 @@ AiGateway::Answer AiGateway::answered(const Model& model, const Completion& c, b
 
 void AiGateway::declare(svckit::Settings& settings) {
   using svckit::SettingType;
-  settings.declare("ai-gateway",
-                   {.name = "AI_MODELS", .help = "the models besides local, a JSON array"});
-  settings.declare("ai-gateway", {.name = "AI_MODELS_FILE",
-                                  .type = SettingType::file,
-                                  .help = "the models, from a JSON file (instead of AI_MODELS)"});
+  svckit::declare_ai_models(settings);
   settings.declare("ai-gateway", {.name = "AI_DEFAULT_MODEL",
                                   .default_value = "local",
                                   .help = "the model asked when a request names none"});
@@ -201,7 +197,7 @@ void AiGateway::declare(svckit::Settings& settings) {
 }
 
 void AiGateway::install(svckit::App& app) {
-  models_ = models_from_settings(app);
+  models_ = svckit::ai_models_from_settings(app);
   auto default_model = app.settings().text("AI_DEFAULT_MODEL");
   for (const auto& m : models_)
     if (m->spec.id == default_model) current_ = m.get();

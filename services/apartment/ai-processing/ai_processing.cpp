@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <prometheus/counter.h>
+#include <svckit/app/ai_models.hpp>
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
 #include <svckit/auth/middleware.hpp>
@@ -14,6 +15,7 @@
 
 #include "apartment/risk.hpp"
 #include "apartment/roles.hpp"
+#include "llm_classifier.hpp"
 #include "risk_features.hpp"
 
 namespace apartment::ai {
@@ -36,6 +38,18 @@ std::int64_t unix_now() {
 
 void AiProcessing::declare(svckit::Settings& settings) {
   settings.set_default("AUTH_ROLES", kRoles);
+  svckit::declare_ai_models(settings);
+  settings.declare("ai-processing",
+                   {.name = "CLASSIFIER_MODEL",
+                    .help = "the language model (an AI_MODELS id) that classifies beside the "
+                            "rules; unset: the rules only"});
+  settings.declare("ai-processing",
+                   {.name = "CLASSIFIER_MODEL_TIMEOUT",
+                    .type = svckit::SettingType::duration,
+                    .default_value = "3s",
+                    .min = 10,
+                    .max = 120'000,
+                    .help = "how long the model may take before the rules answer instead"});
   settings.declare("ai-processing",
                    {.name = "CLASSIFIER_RULES_FILE",
                     .type = svckit::SettingType::file,
@@ -63,6 +77,14 @@ void AiProcessing::install(svckit::App& app) {
   } catch (const ModelError& e) {
     throw svckit::ConfigError("RISK_MODEL_FILE", e.what());
   }
+  if (auto id = app.settings().text("CLASSIFIER_MODEL"); !id.empty()) {
+    models_ = svckit::ai_models_from_settings(app);
+    for (const auto& m : models_)
+      if (m->spec.id == id) model_ = m.get();
+    if (!model_)
+      throw svckit::ConfigError("CLASSIFIER_MODEL", "no model '" + id + "' in AI_MODELS");
+    model_timeout_ = app.settings().duration("CLASSIFIER_MODEL_TIMEOUT");
+  }
   app.logger().info("models loaded", {{"rules_version", classifier_->version()},
                                       {"risk_model_version", risk_model_->version()},
                                       {"risk_model_rounds", risk_model_->rounds()}});
@@ -89,8 +111,34 @@ void AiProcessing::install(svckit::App& app) {
 Task<Response> AiProcessing::classify(Request& req) {
   auto input = req.json<ClassifyRequest>();
   auto answer = classifier_->classify(input.message);
-  classified_->Add({{"category", answer.category}, {"urgency", answer.urgency}}).Increment();
+  if (model_ && input.use_llm.value_or(true))
+    answer = co_await ask_model(input.message, req.context(), std::move(answer));
+  classified_
+      ->Add({{"category", answer.category}, {"urgency", answer.urgency}, {"method", answer.method}})
+      .Increment();
   co_return svckit::http::json_response(200, answer);
+}
+
+Task<Classification> AiProcessing::ask_model(const std::string& message,
+                                             const svckit::Context& context, Classification rules) {
+  auto question = classification_question(message);
+  std::string why;
+  try {
+    auto deadline = svckit::Deadline::after(model_timeout_);
+    auto completion = co_await model_->provider->complete(question, &context, deadline);
+    if (auto answer = read_model_answer(completion.text, why)) {
+      answer->evidence = std::move(rules.evidence);  // what the rules found, for the record
+      answer->rules_version = rules.rules_version;
+      answer->model = model_->spec.id;
+      co_return std::move(*answer);
+    }
+  } catch (const svckit::Error& e) {  // no answer in time, a refusal, an unreadable answer
+    why = "the model failed: " + e.detail();
+  }
+  context.log(svckit::log::Level::warning, "classified by the rules instead of the model",
+              {{"model", model_->spec.id}, {"reason", why}});
+  rules.fallback = why;
+  co_return rules;
 }
 
 Task<Response> AiProcessing::predict_risk(Request& req) {

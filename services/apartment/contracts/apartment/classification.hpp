@@ -22,11 +22,14 @@ inline constexpr std::size_t kMaxMessage = 4000;
 
 struct ClassifyRequest {
   std::string message;
+  // false: the rules only. By default the language model CLASSIFIER_MODEL names answers when it
+  // is set (the rules when it fails).
+  std::optional<bool> use_llm;
   static void rules(svckit::model::Rules<ClassifyRequest>& r) {
     r.field(&ClassifyRequest::message).length(1, kMaxMessage);
   }
 };
-BOOST_DESCRIBE_STRUCT(ClassifyRequest, (), (message))
+BOOST_DESCRIBE_STRUCT(ClassifyRequest, (), (message, use_llm))
 
 // One term of the rules found in the message.
 struct Evidence {
@@ -44,9 +47,10 @@ struct Classification {
   std::string urgency;
   double confidence = 0;  // 0-1
   std::vector<Evidence> evidence;
-  std::string method;                // rules | llm
-  std::string rules_version;         // the rules file's
-  std::optional<std::string> model;  // the language model that answered, with method "llm"
+  std::string method;                   // rules | llm
+  std::string rules_version;            // the rules file's
+  std::optional<std::string> model;     // the language model that answered, with method "llm"
+  std::optional<std::string> fallback;  // why the rules answered though a model is set
   static void rules(svckit::model::Rules<Classification>& r) {
     r.field(&Classification::category).one_of(kCategories);
     r.field(&Classification::urgency).one_of(kUrgencies);
@@ -56,6 +60,7 @@ struct Classification {
   }
 };
 BOOST_DESCRIBE_STRUCT(Classification, (),
-                      (category, urgency, confidence, evidence, method, rules_version, model))
+                      (category, urgency, confidence, evidence, method, rules_version, model,
+                       fallback))
 
 }  // namespace apartment
