@@ -415,3 +415,43 @@ def apartment_for_hostile(tmp_path_factory):
     code = svc.stop()
     assert code == 0, svc.stderr[-2000:]
     assert "runtime error:" not in svc.stderr and "ERROR: AddressSanitizer" not in svc.stderr
+
+
+def test_the_seed_layout_four_processes_over_rabbitmq_behind_apartment_json(start_service, tmp_path, broker):
+    """What `BUS_URL=... ./dev.sh run apartment` starts: each service its own process, the events
+    between them over RabbitMQ, the gateway routing by services/gateway/config/apartment.json."""
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    channel = connection.channel()
+    for group in ("execution", "request-management"):
+        channel.queue_delete(group)
+        channel.queue_delete(group + ".dlq")
+    connection.close()
+    common = {"BUS_URL": broker.url}
+    ai = start_service("ai-processing", SERVICE_NAME="ai-processing", **common)
+    ds = start_service("decision-simulation", SERVICE_NAME="decision-simulation", **common)
+    ex = start_service("execution", SERVICE_NAME="execution", **common)
+    rm = start_service("request-management", SERVICE_NAME="request-management", AI_PROCESSING_SERVICE_URL=ai.url,
+                       DECISION_SIMULATION_SERVICE_URL=ds.url, EXECUTION_SERVICE_URL=ex.url, **common)
+    routes = json.loads((pathlib.Path(__file__).parents[2] / "services/gateway/config/apartment.json").read_text())
+    for name, svc in {"request-management": rm, "ai-processing": ai, "decision-simulation": ds,
+                      "execution": ex, "security": rm}.items():
+        routes["upstreams"][name]["targets"] = [svc.url]
+    routes["upstreams"]["security"]["health_check"]["path"] = "/ready"  # no sign-in process here
+    path = tmp_path / "apartment.json"
+    path.write_text(json.dumps(routes))
+    gw = start_service("gateway", GATEWAY_ROUTES=str(path))
+    until(lambda: requests.get(gw.url + "/ready", timeout=5).status_code == 200, 20, "the gateway's upstreams")
+    resident = bearer(token("resident-11", ["resident"], unit="1101"))
+    req = requests.post(gw.url + "/api/v1/requests", headers=resident, json={"message": LEAK}, timeout=20).json()
+    assert req["status"] == "options_ready", req
+    r = requests.post(f"{gw.url}/api/v1/requests/{req['id']}/select-option", headers=STAFF, timeout=5,
+                      json={"option_id": req["decision"]["recommended_option"]})
+    assert r.status_code == 200, r.text
+    done = wait_for_status(gw.url, req["id"], resident, "resolved")
+    assert done["execution"]["status"] == "succeeded"
+    # The seed's paths of the other three answer through the gateway too.
+    assert requests.post(gw.url + "/api/v1/classify", headers=resident, json={"message": "a leak"},
+                         timeout=5).json()["category"] == "plumbing"
+    assert requests.get(gw.url + "/api/v1/rag/config", headers=resident, timeout=5).json()["documents"] >= 35
+    assert requests.get(f"{gw.url}/api/v1/executions/{done['execution']['execution_id']}", headers=STAFF,
+                        timeout=5).json()["status"] == "succeeded"
