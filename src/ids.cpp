@@ -62,6 +62,22 @@ std::string utc_now_iso8601() {
   return out;
 }
 
+std::string utc_iso8601_after(std::chrono::milliseconds from_now) {
+  using namespace std::chrono;
+  auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch() + from_now).count();
+  std::int64_t seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  char buf[32];
+  std::size_t n = format_utc_seconds(seconds, buf);
+  std::string out(buf, n);
+  int millis = static_cast<int>(ms - seconds * 1000);
+  out += '.';
+  out += static_cast<char>('0' + millis / 100);
+  out += static_cast<char>('0' + millis / 10 % 10);
+  out += static_cast<char>('0' + millis % 10);
+  out += 'Z';
+  return out;
+}
+
 std::string utc_iso8601(std::int64_t unix_seconds) {
   char buf[32];
   std::size_t n = format_utc_seconds(unix_seconds, buf);

@@ -1,5 +1,6 @@
 #pragma once
 // Identifiers and timestamps every service needs the same way.
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,6 +14,9 @@ std::string uuid_v4();
 std::string utc_now_iso8601();
 // The same, appended to `out` (log lines: no string of its own).
 void append_utc_now_iso8601(std::string& out);
+// Now plus `from_now` (which may be negative), in utc_now_iso8601()'s form, so that the two
+// compare as text: due times and leases kept as strings.
+std::string utc_iso8601_after(std::chrono::milliseconds from_now);
 // A Unix time in seconds, UTC, ISO 8601: "2025-11-24T03:26:05Z" (token expiries and the like).
 std::string utc_iso8601(std::int64_t unix_seconds);
 // Whether a caller's request id (X-Request-ID, x-request-id metadata) may be taken as it is:

@@ -112,6 +112,13 @@ void require_iso8601(std::string_view field, std::string_view value) {
                           "must be an ISO 8601 date or date-time, such as 2025-11-24T03:26:05Z");
 }
 
+std::optional<std::string> query_one_of(std::string_view field,
+                                        const std::optional<std::string>& value,
+                                        std::span<const std::string_view> allowed) {
+  if (value) require_one_of(field, *value, allowed);
+  return value;
+}
+
 std::int64_t query_int(std::string_view field, const std::optional<std::string>& value,
                        std::int64_t fallback, std::int64_t min, std::int64_t max) {
   if (!value) return fallback;

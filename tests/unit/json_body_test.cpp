@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <array>
+#include <chrono>
+
 #include "svckit/error.hpp"
 #include "svckit/http/json_body.hpp"
 #include "svckit/http/request.hpp"
@@ -98,6 +101,25 @@ TEST(Validation, Iso8601) {
                    "2025-11-24T03:26:05ZZ", "2025-11-24T03:26:05+25:00", "2025-11-24T",
                    "2025-11-24T03:26:05.Z", "tomorrow", "2025-11-24T03:26:05.0000000001Z"})
     EXPECT_FALSE(is_iso8601(bad)) << bad;
+}
+
+TEST(Validation, QueryOneOf) {
+  using svckit::http::query_one_of;
+  constexpr std::array<std::string_view, 2> kAllowed = {"open", "closed"};
+  EXPECT_EQ(query_one_of("status", std::nullopt, kAllowed), std::nullopt);
+  EXPECT_EQ(query_one_of("status", std::string("open"), kAllowed), "open");
+  EXPECT_EQ(invalid_field([&] { query_one_of("status", std::string("OPEN"), kAllowed); }),
+            "status");
+}
+
+TEST(Validation, UtcAfterComparesWithNowAsText) {
+  auto before = svckit::utc_iso8601_after(std::chrono::milliseconds(-1500));
+  auto now = svckit::utc_now_iso8601();
+  auto after = svckit::utc_iso8601_after(std::chrono::milliseconds(1500));
+  EXPECT_EQ(before.size(), now.size());
+  EXPECT_LT(before, now);
+  EXPECT_LT(now, after);
+  EXPECT_EQ(after.back(), 'Z');
 }
 
 TEST(Validation, Iso8601Seconds) {

@@ -49,6 +49,10 @@ inline void require_one_of(std::string_view field, std::string_view value,
 }
 using svckit::is_iso8601;  // ids.hpp
 void require_iso8601(std::string_view field, std::string_view value);
+// A query parameter that must be one of `allowed` (a filter: ?status=...); nullopt when absent.
+std::optional<std::string> query_one_of(std::string_view field,
+                                        const std::optional<std::string>& value,
+                                        std::span<const std::string_view> allowed);
 // A query parameter as an integer in [min, max]; `fallback` when absent.
 std::int64_t query_int(std::string_view field, const std::optional<std::string>& value,
                        std::int64_t fallback, std::int64_t min, std::int64_t max);

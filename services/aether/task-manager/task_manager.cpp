@@ -22,13 +22,6 @@ svckit::NotFound task_not_found(const std::string& id) {
   return svckit::NotFound("task '" + id + "' not found");
 }
 
-std::optional<std::string> enum_filter(const Request& req, const char* name,
-                                       std::span<const std::string_view> allowed) {
-  auto value = req.query_param(name);
-  if (value) svckit::http::require_one_of(name, *value, allowed);
-  return value;
-}
-
 }  // namespace
 
 void TaskManager::declare(svckit::Settings& settings) {
@@ -113,8 +106,9 @@ Task<Response> TaskManager::create(Request& req) {
 
 Task<Response> TaskManager::list(Request& req) {
   TaskFilter filter;
-  filter.status = enum_filter(req, "status", kStatuses);
-  filter.priority = enum_filter(req, "priority", kPriorities);
+  filter.status = svckit::http::query_one_of("status", req.query_param("status"), kStatuses);
+  filter.priority =
+      svckit::http::query_one_of("priority", req.query_param("priority"), kPriorities);
   filter.category = req.query_param("category");
   filter.page = svckit::http::query_int("page", req.query_param("page"), 1, 1, 1'000'000);
   filter.limit = svckit::http::query_int("limit", req.query_param("limit"), 20, 1, 100);

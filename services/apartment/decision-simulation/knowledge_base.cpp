@@ -8,7 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <openssl/evp.h>
+#include <svckit/auth/api_key.hpp>
 
 namespace apartment::decision {
 namespace {
@@ -42,19 +42,6 @@ const std::set<std::string, std::less<>>& stop_words() {
       "so",   "that",  "the",   "their", "there", "this", "to",   "was",   "we",  "what",
       "when", "where", "which", "who",   "why",   "will", "with", "would", "you", "your"};
   return words;
-}
-
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
 }
 
 }  // namespace
@@ -161,7 +148,7 @@ KnowledgeBase::KnowledgeBase(std::vector<Document> documents,
     : documents_(std::move(documents)), db_(std::move(db)) {
   std::string all;
   for (const auto& d : documents_) all += d.id + '\n' + d.title + '\n' + d.body + '\n';
-  version_ = "kb-" + sha256_hex(all).substr(0, 12);
+  version_ = "kb-" + svckit::auth::sha256_hex({all}).substr(0, 12);
 }
 
 svckit::Task<void> KnowledgeBase::build_index() {

@@ -23,12 +23,6 @@ const svckit::sql::Migration kMigrations[] = {
 const svckit::sql::TransactionOptions kReadModifyWrite{.isolation =
                                                            svckit::sql::Isolation::serializable};
 
-std::string utc_in(std::chrono::milliseconds from_now) {
-  using namespace std::chrono;
-  auto s = duration_cast<seconds>(system_clock::now().time_since_epoch() + from_now).count();
-  return svckit::utc_iso8601(s);
-}
-
 svckit::Task<std::optional<Execution>> select(Transaction& tx, const std::string& id) {
   auto r = co_await tx.execute("SELECT document FROM executions WHERE id = ?", id);
   if (r.empty()) co_return std::nullopt;
@@ -100,7 +94,7 @@ svckit::Task<Claim> ExecutionStore::claim(ExecutionOrder order, std::string targ
     }
     bool first = e.attempts.empty() && e.status.empty();
     e.status = "executing";
-    e.busy_until = utc_in(busy_for);
+    e.busy_until = svckit::utc_iso8601_after(busy_for);
     e.updated_at = now;
     co_await write(tx, e);
     if (first) {

@@ -36,16 +36,6 @@ constexpr std::int64_t kRefusedTries = 5;
 // The history counts a risk input takes (RiskInput's range).
 constexpr std::int64_t kMaxCount = 10000;
 
-std::string utc_in(std::chrono::milliseconds from_now) {
-  using namespace std::chrono;
-  auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch() + from_now).count();
-  std::string out = svckit::utc_iso8601(ms / 1000);  // "...:05Z"
-  char millis[8];
-  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ms % 1000));
-  out.replace(out.size() - 1, 1, millis);
-  return out;
-}
-
 bool in_steps(const ServiceRequest& r) {
   return r.status == "submitted" || r.status == "pending" || r.status == "classified";
 }
@@ -111,13 +101,6 @@ std::int64_t simulation_seed(const std::string& id) {
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
   return static_cast<std::int64_t>(h >> 12);
-}
-
-std::optional<std::string> enum_query(const Request& req, const char* name,
-                                      std::span<const std::string_view> allowed) {
-  auto value = req.query_param(name);
-  if (value) svckit::http::require_one_of(name, *value, allowed);
-  return value;
 }
 
 }  // namespace
@@ -286,7 +269,7 @@ Task<Response> RequestManagement::create(Request& req) {
   r.history.push_back({"submitted", r.created_at, std::nullopt, p.id});
   // Stored before any step runs, and due for the background retry should this process stop
   // before the steps are done: nothing a resident submitted is lost.
-  r.retry_at = utc_in(step_lease_);
+  r.retry_at = svckit::utc_iso8601_after(step_lease_);
   auto id = r.id;
   co_await store_->insert(std::move(r));
   req.log(svckit::log::Level::info, "request submitted", {{"request_id", id}});
@@ -308,7 +291,7 @@ Task<std::optional<ServiceRequest>> RequestManagement::advance(std::string id,
   try {
     if (!r->classification) {
       auto classification = co_await steps_->classify(r->message, context);
-      auto since = utc_in(-std::chrono::hours(24 * 90));
+      auto since = svckit::utc_iso8601_after(-std::chrono::hours(24 * 90));
       RiskInput risk_input{.category = classification.category,
                            .urgency = classification.urgency,
                            .confidence = classification.confidence,
@@ -370,7 +353,7 @@ Task<std::optional<ServiceRequest>> RequestManagement::advance(std::string id,
     auto wait = std::min<std::chrono::milliseconds>(
         retry_interval_ * (1LL << std::min<std::int64_t>(s.attempts - 1, 16)),
         std::chrono::minutes(5));
-    s.retry_at = utc_in(wait);
+    s.retry_at = svckit::utc_iso8601_after(wait);
     if (s.status == "pending") {
       s.updated_at = svckit::utc_now_iso8601();
       return {};
@@ -387,7 +370,7 @@ Task<void> RequestManagement::retry_due() {
     auto r = co_await store_->find(id);
     if (!r || !r->retry_at) continue;
     auto seen = *r->retry_at;
-    auto until = utc_in(step_lease_);
+    auto until = svckit::utc_iso8601_after(step_lease_);
     if (!co_await store_->claim(id, seen, until)) continue;  // another replica has it
     svckit::Context context(svckit::trace::random_hex(16), svckit::trace::TraceContext::start(),
                             &app_->logger());
@@ -422,9 +405,9 @@ Task<Response> RequestManagement::get(Request& req) {
 
 Task<Response> RequestManagement::list(Request& req) {
   RequestFilter f;
-  f.status = enum_query(req, "status", kStatuses);
-  f.category = enum_query(req, "category", kCategories);
-  f.urgency = enum_query(req, "urgency", kUrgencies);
+  f.status = svckit::http::query_one_of("status", req.query_param("status"), kStatuses);
+  f.category = svckit::http::query_one_of("category", req.query_param("category"), kCategories);
+  f.urgency = svckit::http::query_one_of("urgency", req.query_param("urgency"), kUrgencies);
   f.unit = req.query_param("unit");
   f.resident_id = req.query_param("resident_id");
   f.page = svckit::http::query_int("page", req.query_param("page"), 1, 1, 1'000'000);
@@ -439,7 +422,7 @@ Task<Response> RequestManagement::of_resident(Request& req) {
   if (!is_staff(p) && resident != p.id) throw svckit::NotFound("no resident '" + resident + "'");
   RequestFilter f;
   f.resident_id = resident;
-  f.status = enum_query(req, "status", kStatuses);
+  f.status = svckit::http::query_one_of("status", req.query_param("status"), kStatuses);
   f.page = svckit::http::query_int("page", req.query_param("page"), 1, 1, 1'000'000);
   f.limit = svckit::http::query_int("limit", req.query_param("limit"), 20, 1, 100);
   auto page = co_await store_->list(std::move(f));
