@@ -4,6 +4,7 @@
 // benchmarks/bench_bus_rabbitmq.py.
 //
 //   build/bin/bench_bus [MESSAGES=200000] [BUS_URL=inproc://] [WINDOW=1] [SHAPE=thread] [metrics]
+//                       [prefetch=256]
 //
 // SHAPE says where the publishers run:
 //   thread   WINDOW publishers on a thread of their own, each awaiting its publish before the next
@@ -40,7 +41,12 @@ int main(int argc, char** argv) {
   const std::string url = argc > 2 ? argv[2] : "inproc://";
   const int window = argc > 3 ? std::max(1, std::atoi(argv[3])) : 1;
   const std::string shape = argc > 4 ? argv[4] : "thread";
-  const bool with_metrics = argc > 5 && std::strcmp(argv[5], "metrics") == 0;
+  bool with_metrics = false;
+  int prefetch = 256;  // each consumer's
+  for (int i = 5; i < argc; ++i) {
+    if (std::strcmp(argv[i], "metrics") == 0) with_metrics = true;
+    if (std::strncmp(argv[i], "prefetch=", 9) == 0) prefetch = std::max(1, std::atoi(argv[i] + 9));
+  }
   if (shape != "thread" && shape != "loops") {
     std::fprintf(stderr, "SHAPE is thread or loops\n");
     return 2;
@@ -65,7 +71,7 @@ int main(int argc, char** argv) {
     co_return svckit::bus::Outcome::success;
   };
   svckit::bus::SubscribeOptions options;
-  options.prefetch = 256;
+  options.prefetch = prefetch;
   bus->subscribe("bench", "bench.#", handler, options);
   bus->subscribe("bench", "bench.#", handler, options);
 
@@ -78,10 +84,11 @@ int main(int argc, char** argv) {
   auto publish_all = [&]() -> svckit::Task<void> {
     for (int i = next++; i < messages; i = next++) {
       if (yield && i % 16 == 0) co_await asio::post(asio::use_awaitable);
-      svckit::bus::Event e;
-      e.id = std::to_string(i);
+      svckit::bus::Event e;  // the size of a service's: a UUID-long id, a time
+      e.id = "00000000-0000-4000-8000-" + std::to_string(100000000000 + i).substr(0, 12);
       e.source = "bench";
       e.type = "bench.tick";
+      e.time = "2026-12-06T00:00:00.000Z";
       e.data = Clock::now().time_since_epoch().count();
       co_await bus->publish(std::move(e));
     }

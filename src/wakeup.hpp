@@ -7,6 +7,7 @@
 // clears when it leaves). So a Wakeup holds no Asio object and may be released on any thread,
 // and nothing is posted to a loop whose waiter has gone (a publisher thread that finished and
 // destroyed its io_context while a link thread still held the Wakeup: once a use-after-free).
+#include <algorithm>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "svckit/task.hpp"
 
@@ -40,6 +42,34 @@ class Wakeup : public std::enable_shared_from_this<Wakeup> {
         std::lock_guard lock(self->mutex_);
         if (self->waiting_) self->waiting_->cancel();
       });
+  }
+
+  // fire(error) on each, with one post per loop for all of them: a broker's ack with `multiple`
+  // settles hundreds of publishes at once, and their waiters share a loop or two.
+  static void fire_all(std::vector<std::shared_ptr<Wakeup>> wakeups,
+                       const std::string& error = {}) {
+    auto rest = wakeups.begin();
+    while (rest != wakeups.end()) {
+      const auto& executor = (*rest)->executor_;
+      auto here = std::stable_partition(rest, wakeups.end(),
+                                        [&](const auto& w) { return w->executor_ == executor; });
+      std::vector<std::shared_ptr<Wakeup>> waiting;
+      for (auto it = rest; it != here; ++it) {
+        std::lock_guard lock((*it)->mutex_);
+        if ((*it)->fired_) continue;
+        (*it)->fired_ = true;
+        (*it)->error_ = error;
+        if ((*it)->waiting_) waiting.push_back(*it);
+      }
+      if (!waiting.empty())
+        boost::asio::post(executor, [waiting = std::move(waiting)] {
+          for (const auto& w : waiting) {
+            std::lock_guard lock(w->mutex_);
+            if (w->waiting_) w->waiting_->cancel();
+          }
+        });
+      rest = here;
+    }
   }
 
   // True when fired before the deadline; error() then says how it went. One waiter at a time,

@@ -34,6 +34,7 @@ struct Subscription {
   Handler handler;
   SubscribeOptions options;
   asio::io_context* loop = nullptr;
+  std::size_t loop_index = 0;
 };
 
 struct PendingRequest {
@@ -58,6 +59,8 @@ struct AmqpBus::State : std::enable_shared_from_this<AmqpBus::State> {
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> closing{false}, closed{false};
   std::atomic<bool> publisher_up{false}, consumer_up{false};
+  // The consumer's thread only: deliveries of the current read, by loop.
+  std::vector<std::vector<std::pair<std::shared_ptr<Subscription>, AmqpDelivery>>> inbox;
 
   // Last: stopped (threads joined) before anything above goes.
   std::unique_ptr<AmqpPublisher> publisher;
@@ -70,6 +73,7 @@ struct AmqpBus::State : std::enable_shared_from_this<AmqpBus::State> {
         reply_queue("svckit.reply." + options.source + "." + uuid_v4().substr(0, 8)),
         metrics(options.metrics, "amqp") {
     if (loops.empty()) throw BusError("the bus needs at least one I/O loop");
+    inbox.resize(loops.size());
     metrics.connected(false);
   }
 
@@ -88,6 +92,7 @@ struct AmqpBus::State : std::enable_shared_from_this<AmqpBus::State> {
       report_connected();
     };
     hooks.depth = [this](const std::string& group, double n) { metrics.depth(group, n); };
+    hooks.delivered = [this] { hand_on(); };
     consumer = std::make_unique<AmqpConsumer>(address, options.logger, reply_queue,
                                               kMaxMessageBytes, std::move(hooks));
     publisher->start();
@@ -105,14 +110,25 @@ struct AmqpBus::State : std::enable_shared_from_this<AmqpBus::State> {
     if (options.logger) options.logger->write(level, message, fields);
   }
 
-  // From the consumer's thread: run the handler on the subscription's loop.
+  // From the consumer's thread: a delivery for the subscription's loop, handed on with the
+  // others of the same read.
   void receive(const std::shared_ptr<Subscription>& s, AmqpDelivery d) {
     ++in_flight;
-    asio::post(*s->loop, [weak = weak_from_this(), s, d = std::move(d)]() mutable {
-      auto self = weak.lock();
-      if (!self) return;  // the bus is gone; the broker redelivers
-      asio::co_spawn(*s->loop, handle(std::move(self), std::move(s), std::move(d)), asio::detached);
-    });
+    inbox[s->loop_index].push_back({s, std::move(d)});
+  }
+
+  // From the consumer's thread after each read: one post per loop runs its handlers, in order.
+  void hand_on() {
+    for (std::size_t i = 0; i < inbox.size(); ++i) {
+      if (inbox[i].empty()) continue;
+      asio::post(*loops[i], [weak = weak_from_this(), loop = loops[i],
+                             batch = std::exchange(inbox[i], {})]() mutable {
+        auto self = weak.lock();
+        if (!self) return;  // the bus is gone; the broker redelivers
+        for (auto& [s, d] : batch)
+          asio::co_spawn(*loop, handle(self, std::move(s), std::move(d)), asio::detached);
+      });
+    }
   }
 
   static Task<void> handle(std::shared_ptr<State> self, std::shared_ptr<Subscription> s,
@@ -249,7 +265,8 @@ void AmqpBus::subscribe(std::string group, std::string pattern, Handler handler,
   s->options = options;
   {
     std::lock_guard lock(state_->mutex);
-    s->loop = state_->loops[state_->next_loop++ % state_->loops.size()];
+    s->loop_index = state_->next_loop++ % state_->loops.size();
+    s->loop = state_->loops[s->loop_index];
   }
   std::weak_ptr<State> weak = state_;
   state_->consumer->add(group, pattern, options.prefetch, [weak, s](AmqpDelivery d) {

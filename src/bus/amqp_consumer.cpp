@@ -11,6 +11,7 @@ namespace {
 
 constexpr const char* kReplyTag = "svckit.reply";
 constexpr auto kDepthInterval = std::chrono::seconds(5);
+constexpr std::chrono::milliseconds kMaxAckHold{100};  // an ack behind a running handler
 
 amqp_bytes_t bytes(const std::string& s) {
   return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
@@ -52,11 +53,13 @@ void AmqpConsumer::add(const std::string& group, const std::string& pattern, std
 }
 
 void AmqpConsumer::settle(std::uint64_t generation, std::uint64_t tag, Settle how) {
+  bool was_idle;
   {
     std::lock_guard lock(mutex_);
+    was_idle = settlements_.empty();
     settlements_.push_back({generation, tag, how});
   }
-  wake();
+  if (was_idle) wake();
 }
 
 void AmqpConsumer::cancel_all() {
@@ -69,7 +72,7 @@ void AmqpConsumer::cancel_all() {
 
 std::size_t AmqpConsumer::unsent_settlements() const {
   std::lock_guard lock(mutex_);
-  return settlements_.size();
+  return settlements_.size() + acks_held_;
 }
 
 bool AmqpConsumer::consuming() const {
@@ -102,6 +105,7 @@ void AmqpConsumer::start_consumers(amqp_connection_state_t conn) {
     groups = groups_;
     subscriptions = subscriptions_;
   }
+  subscriptions_snapshot_ = subscriptions;
   for (const auto& [group, patterns] : groups) declare_group(conn, group, patterns);
   for (auto& s : subscriptions) {
     if (s->consuming_on == generation()) continue;
@@ -116,7 +120,7 @@ void AmqpConsumer::start_consumers(amqp_connection_state_t conn) {
   changed_ = subscriptions_.size() != subscriptions.size() || groups_ != groups;
 }
 
-void AmqpConsumer::pump(amqp_connection_state_t conn) {
+bool AmqpConsumer::pump(amqp_connection_state_t conn) {
   std::vector<Settlement> settlements;
   bool cancel = false;
   {
@@ -124,14 +128,8 @@ void AmqpConsumer::pump(amqp_connection_state_t conn) {
     settlements.swap(settlements_);
     cancel = cancel_ && !cancelled_;
   }
-  for (const auto& s : settlements) {
-    if (s.generation != generation())
-      continue;  // the broker re-queued it when that connection went
-    int status = s.how == Settle::ack
-                     ? amqp_basic_ack(conn, kChannel, s.tag, 0)
-                     : amqp_basic_nack(conn, kChannel, s.tag, 0, s.how == Settle::requeue);
-    check_status(status, "acknowledging");
-  }
+  for (const auto& s : settlements) apply(conn, s);
+  send_acks(conn);
   if (cancel) {
     std::vector<std::shared_ptr<Subscription>> subscriptions;
     {
@@ -148,6 +146,65 @@ void AmqpConsumer::pump(amqp_connection_state_t conn) {
   }
   start_consumers(conn);
   report_depths(conn);
+  return false;
+}
+
+void AmqpConsumer::apply(amqp_connection_state_t conn, const Settlement& s) {
+  if (s.generation != generation()) return;  // the broker re-queued it when that connection went
+  auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), s.tag,
+                             [](const Outstanding& o, std::uint64_t tag) { return o.tag < tag; });
+  if (it == outstanding_.end() || it->tag != s.tag || it->state != Outstanding::State::handling)
+    return;
+  if (s.how == Settle::ack) return hold_ack(*it, true);
+  check_status(amqp_basic_nack(conn, kChannel, s.tag, 0, s.how == Settle::requeue), "rejecting");
+  it->state = Outstanding::State::settled;
+}
+
+void AmqpConsumer::hold_ack(Outstanding& o, bool held) {
+  o.state = held ? Outstanding::State::ack_held : Outstanding::State::settled;
+  if (held) {
+    ++o.to->acks_held;
+    ++acks_held_;
+  } else {
+    --o.to->acks_held;
+    --acks_held_;
+  }
+}
+
+void AmqpConsumer::send_acks(amqp_connection_state_t conn) {
+  std::uint64_t through = 0;  // every delivery up to it is settled: one ack with `multiple`
+  while (!outstanding_.empty() && outstanding_.front().state != Outstanding::State::handling) {
+    auto& o = outstanding_.front();
+    if (o.state == Outstanding::State::ack_held) {
+      through = o.tag;
+      hold_ack(o, false);
+    }
+    outstanding_.pop_front();
+  }
+  if (through) check_status(amqp_basic_ack(conn, kChannel, through, 1), "acknowledging");
+  if (acks_held_ == 0) {
+    hold_started_.reset();
+    return;
+  }
+  // Held behind a running handler: at half a consumer's window, or after kMaxAckHold, they go
+  // out one by one.
+  auto now = std::chrono::steady_clock::now();
+  if (!hold_started_) hold_started_ = now;
+  bool overdue = now - *hold_started_ >= kMaxAckHold;
+  bool over = overdue;
+  for (const auto& s : subscriptions_snapshot_) over |= s->acks_held * 2 > s->prefetch;
+  if (!over) return;
+  for (auto& o : outstanding_) {
+    if (o.state != Outstanding::State::ack_held) continue;
+    if (!overdue && o.to->acks_held * 2 <= o.to->prefetch) continue;
+    check_status(amqp_basic_ack(conn, kChannel, o.tag, 0), "acknowledging");
+    hold_ack(o, false);
+  }
+  if (overdue) hold_started_.reset();
+}
+
+int AmqpConsumer::poll_timeout_ms() const {
+  return acks_held_ ? static_cast<int>(kMaxAckHold.count()) : AmqpLink::poll_timeout_ms();
 }
 
 void AmqpConsumer::report_depths(amqp_connection_state_t conn) {
@@ -161,7 +218,7 @@ void AmqpConsumer::report_depths(amqp_connection_state_t conn) {
   for (const auto& group : groups) hooks_.depth(group, queue_depth(conn, group));
 }
 
-void AmqpConsumer::on_frame(amqp_connection_state_t, const amqp_frame_t& frame) {
+void AmqpConsumer::on_frame(amqp_connection_state_t conn, const amqp_frame_t& frame) {
   if (frame.channel != kChannel) return;
   switch (frame.frame_type) {
     case AMQP_FRAME_METHOD: {
@@ -176,10 +233,16 @@ void AmqpConsumer::on_frame(amqp_connection_state_t, const amqp_frame_t& frame) 
       current_->routing_key = text(d->routing_key);
       std::string tag = text(d->consumer_tag);
       current_is_reply_ = tag == kReplyTag;
+      if (current_is_reply_) return;  // replies are not acknowledged
       {
         std::lock_guard lock(mutex_);
         auto it = by_tag_.find(tag);
         current_to_ = it == by_tag_.end() ? nullptr : it->second;
+      }
+      outstanding_.push_back({d->delivery_tag, current_to_.get()});
+      if (!current_to_) {  // no consumer of ours: back to the queue
+        check_status(amqp_basic_nack(conn, kChannel, d->delivery_tag, 0, 1), "rejecting");
+        outstanding_.back().state = Outstanding::State::settled;
       }
       return;
     }
@@ -219,9 +282,18 @@ void AmqpConsumer::finish_delivery() {
   current_to_.reset();
 }
 
+void AmqpConsumer::on_frames_read() {
+  if (hooks_.delivered) hooks_.delivered();
+}
+
 void AmqpConsumer::on_lost() {
+  on_frames_read();  // what arrived is handled; its acks are moot, the broker re-queued it
   current_.reset();
   current_to_.reset();
+  for (auto& s : subscriptions_snapshot_) s->acks_held = 0;
+  outstanding_.clear();
+  acks_held_ = 0;
+  hold_started_.reset();
   if (hooks_.state) hooks_.state(false);
 }
 

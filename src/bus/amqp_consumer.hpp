@@ -3,7 +3,15 @@
 // with its prefetch window, assembles deliveries from frames and hands them over; acks and nacks
 // come back from the I/O threads and go out on the next pump. An ack for a delivery of an
 // earlier connection is dropped: the broker has already put that message back.
+//
+// Acks go out as one `basic.ack` with `multiple` for every delivery up to the oldest one still
+// being handled, so the broker is told once per batch instead of once per message, and only
+// after the handling. Acks behind a running handler wait for it, but never more than half of
+// their consumer's prefetch window: past that they go out one by one, so a slow handler cannot
+// starve the other consumers, nor for longer than 100 ms. Nacks and rejects go out at once.
+#include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,6 +39,7 @@ class AmqpConsumer final : public AmqpLink {
     std::function<void(AmqpMessage)> reply;                 // a message on the reply queue
     std::function<void(bool up)> state;                     // connected or not
     std::function<void(const std::string&, double)> depth;  // a group's queue depth
+    std::function<void()> delivered;  // after each read: what `Deliver` got may be handed on
   };
   AmqpConsumer(AmqpAddress address, const log::Logger* logger, std::string reply_queue,
                std::size_t max_message_bytes, Hooks hooks);
@@ -54,6 +63,13 @@ class AmqpConsumer final : public AmqpLink {
     Deliver deliver;
     std::string tag;
     std::uint64_t consuming_on = 0;  // the generation it consumes on, 0 for none
+    std::size_t acks_held = 0;       // link thread: handled, acknowledged, not yet sent
+  };
+  // A delivery the broker awaits a settlement for, on the link thread, in tag order.
+  struct Outstanding {
+    std::uint64_t tag;
+    Subscription* to;
+    enum class State { handling, ack_held, settled } state = State::handling;
   };
   struct Settlement {
     std::uint64_t generation, tag;
@@ -61,12 +77,17 @@ class AmqpConsumer final : public AmqpLink {
   };
 
   void on_connected(amqp_connection_state_t conn) override;
-  void pump(amqp_connection_state_t conn) override;
+  bool pump(amqp_connection_state_t conn) override;
   void on_frame(amqp_connection_state_t conn, const amqp_frame_t& frame) override;
+  void on_frames_read() override;
+  int poll_timeout_ms() const override;
   void on_lost() override;
   void start_consumers(amqp_connection_state_t conn);
   void report_depths(amqp_connection_state_t conn);
   void finish_delivery();
+  void apply(amqp_connection_state_t conn, const Settlement& settlement);
+  void send_acks(amqp_connection_state_t conn);
+  void hold_ack(Outstanding& o, bool held);
 
   const std::string reply_queue_;
   const std::size_t max_message_bytes_;
@@ -81,7 +102,12 @@ class AmqpConsumer final : public AmqpLink {
   bool cancel_ = false;
   bool cancelled_ = false;
 
-  // Link thread only: the delivery being assembled from its frames.
+  // Link thread only: the deliveries not yet settled with the broker, and the one being
+  // assembled from its frames.
+  std::deque<Outstanding> outstanding_;
+  std::vector<std::shared_ptr<Subscription>> subscriptions_snapshot_;
+  std::atomic<std::size_t> acks_held_{0};
+  std::optional<std::chrono::steady_clock::time_point> hold_started_;  // acks held since
   std::optional<AmqpDelivery> current_;
   std::shared_ptr<Subscription> current_to_;
   bool current_is_reply_ = false;

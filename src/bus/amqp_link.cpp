@@ -255,19 +255,21 @@ amqp_connection_state_t open_connection(const AmqpAddress& address) {
 
 void AmqpLink::serve(amqp_connection_state_t conn) {
   while (!stopping_) {
-    std::uint64_t woken;
-    [[maybe_unused]] auto n = ::read(wake_fd_, &woken, sizeof woken);  // clear before looking
-    pump(conn);
-    wait_for_input(conn);
+    bool more_to_send = pump(conn);
+    wait_for_input(conn, more_to_send);
     read_frames(conn);
+    on_frames_read();
   }
 }
 
-void AmqpLink::wait_for_input(amqp_connection_state_t conn) {
-  if (amqp_frames_enqueued(conn) || amqp_data_in_buffer(conn)) return;
+void AmqpLink::wait_for_input(amqp_connection_state_t conn, bool more_to_send) {
+  if (more_to_send || amqp_frames_enqueued(conn) || amqp_data_in_buffer(conn)) return;
   pollfd fds[2] = {{amqp_get_sockfd(conn), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-  // Bounded so that heartbeats go out on an idle connection (read_frames sends them when due).
-  ::poll(fds, 2, 1000);
+  ::poll(fds, 2, poll_timeout_ms());
+  if (fds[1].revents & POLLIN) {  // cleared before pump() looks: a later wake() is not lost
+    std::uint64_t woken;
+    [[maybe_unused]] auto n = ::read(wake_fd_, &woken, sizeof woken);
+  }
 }
 
 void AmqpLink::read_frames(amqp_connection_state_t conn) {
@@ -297,8 +299,18 @@ void AmqpLink::read_frames(amqp_connection_state_t conn) {
 }
 
 bool AmqpLink::sleep(std::chrono::milliseconds wait) {
-  pollfd fd{wake_fd_, POLLIN, 0};
-  ::poll(&fd, 1, static_cast<int>(wait.count()));
+  // Work handed over meanwhile waits for the connection; only stop() cuts the backoff short.
+  auto until = std::chrono::steady_clock::now() + wait;
+  while (!stopping_) {
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd fd{wake_fd_, POLLIN, 0};
+    if (::poll(&fd, 1, static_cast<int>(left.count())) > 0) {
+      std::uint64_t woken;
+      [[maybe_unused]] auto n = ::read(wake_fd_, &woken, sizeof woken);
+    }
+  }
   return !stopping_;
 }
 

@@ -59,7 +59,8 @@ class AmqpLink {
   void start();
   // Closes the connection and joins the thread. Idempotent.
   void stop();
-  // Makes the thread look at its work now instead of after its poll.
+  // Makes the thread look at its work now instead of after its poll. Callers wake it when its
+  // work goes from none to some: while work is waiting, the thread is bound to look again.
   void wake();
   bool up() const { return up_; }
 
@@ -69,8 +70,13 @@ class AmqpLink {
 
   // On the link's thread, each with the live connection. Throwing AmqpFailure reconnects.
   virtual void on_connected(amqp_connection_state_t conn) = 0;  // declare, consume
-  virtual void pump(amqp_connection_state_t conn) = 0;          // send what is waiting
+  // Sends what is waiting; true when some is left (the thread then reads and comes straight back).
+  virtual bool pump(amqp_connection_state_t conn) = 0;
   virtual void on_frame(amqp_connection_state_t conn, const amqp_frame_t& frame) = 0;
+  virtual void on_frames_read() {}  // after each read of what had come in
+  // How long the thread may wait for input before pump() must run again. Bounded so that
+  // heartbeats go out on an idle connection (read_frames sends them when due).
+  virtual int poll_timeout_ms() const { return 1000; }
   virtual void on_lost() = 0;  // the connection is gone (also called once at stop)
 
   // Bumped on every new connection: work tagged with an older one (acks) is moot.
@@ -82,7 +88,7 @@ class AmqpLink {
   void run();
   void serve(amqp_connection_state_t conn);
   void read_frames(amqp_connection_state_t conn);
-  void wait_for_input(amqp_connection_state_t conn);
+  void wait_for_input(amqp_connection_state_t conn, bool more_to_send);
   bool sleep(std::chrono::milliseconds wait);  // false when stopping
 
   std::string name_;

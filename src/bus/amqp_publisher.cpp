@@ -1,6 +1,9 @@
 #include "amqp_publisher.hpp"
 
 #include <amqp_framing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <boost/asio/this_coro.hpp>
 
@@ -9,7 +12,22 @@
 namespace svckit::bus::detail {
 namespace {
 constexpr std::size_t kBatch = 256;  // sent per pump, then acks are read
-}
+
+// TCP_CORK for a scope: what is written meanwhile goes out when it ends (or a segment fills).
+class Cork {
+ public:
+  Cork(int fd, bool on) : fd_(on ? fd : -1) { set(1); }
+  ~Cork() { set(0); }
+  Cork(const Cork&) = delete;
+  Cork& operator=(const Cork&) = delete;
+
+ private:
+  void set(int value) {
+    if (fd_ >= 0) ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &value, sizeof value);
+  }
+  int fd_;
+};
+}  // namespace
 
 AmqpPublisher::AmqpPublisher(AmqpAddress address, const log::Logger* logger,
                              std::size_t max_pending, std::function<void(bool)> on_state)
@@ -24,22 +42,27 @@ AmqpPublisher::~AmqpPublisher() {
 
 Task<void> AmqpPublisher::send(std::string exchange, std::string routing_key, AmqpMessage message) {
   auto executor = co_await boost::asio::this_coro::executor;
-  for (;;) {  // backpressure: wait for room
-    auto room = Wakeup::on(executor);
+  auto done = Wakeup::on(executor);
+  for (;;) {
+    std::shared_ptr<Wakeup> room;
+    bool was_idle = false;
     {
       std::lock_guard lock(mutex_);
-      if (queued_.size() + unconfirmed_.size() < max_pending_) break;
-      waiting_for_room_.push_back(room);
+      if (queued_.size() + unconfirmed_.size() < max_pending_) {
+        was_idle = queued_.empty();
+        queued_.push_back({std::move(exchange), std::move(routing_key), std::move(message), done});
+      } else {  // backpressure: wait for room
+        room = Wakeup::on(executor);
+        waiting_for_room_.push_back(room);
+      }
+    }
+    if (!room) {
+      if (was_idle) wake();
+      break;
     }
     co_await room->wait();
     if (!room->error().empty()) throw BusError(room->error());
   }
-  auto done = Wakeup::on(executor);
-  {
-    std::lock_guard lock(mutex_);
-    queued_.push_back({std::move(exchange), std::move(routing_key), std::move(message), done});
-  }
-  wake();
   co_await done->wait();
   if (!done->error().empty()) throw BusError(done->error());
 }
@@ -50,8 +73,7 @@ std::size_t AmqpPublisher::pending() const {
 }
 
 void AmqpPublisher::abandon(const std::string& reason) {
-  std::deque<Outgoing> queued;
-  std::map<std::uint64_t, Outgoing> unconfirmed;
+  std::deque<Outgoing> queued, unconfirmed;
   std::vector<std::shared_ptr<Wakeup>> waiters;
   {
     std::lock_guard lock(mutex_);
@@ -59,9 +81,10 @@ void AmqpPublisher::abandon(const std::string& reason) {
     unconfirmed.swap(unconfirmed_);
     waiters.swap(waiting_for_room_);
   }
-  for (auto& o : queued) o.done->fire(reason);
-  for (auto& [tag, o] : unconfirmed) o.done->fire(reason);
-  for (auto& w : waiters) w->fire(reason);
+  for (auto* outgoing : {&queued, &unconfirmed})
+    for (auto& o : *outgoing)
+      if (o.done) waiters.push_back(std::move(o.done));
+  Wakeup::fire_all(std::move(waiters), reason);
 }
 
 void AmqpPublisher::on_connected(amqp_connection_state_t conn) {
@@ -70,34 +93,43 @@ void AmqpPublisher::on_connected(amqp_connection_state_t conn) {
   declare_exchanges(conn);
   {
     std::lock_guard lock(mutex_);
-    next_tag_ = 1;
+    first_unconfirmed_ = 1;
   }
   if (on_state_) on_state_(true);
 }
 
-void AmqpPublisher::pump(amqp_connection_state_t conn) {
-  std::deque<Outgoing> batch;
+bool AmqpPublisher::pump(amqp_connection_state_t conn) {
+  std::vector<Outgoing> batch;
   {
     std::lock_guard lock(mutex_);
-    while (!queued_.empty() && batch.size() < kBatch) {
-      batch.push_back(std::move(queued_.front()));
-      queued_.pop_front();
-    }
+    std::size_t n = std::min(queued_.size(), kBatch);
+    batch.reserve(n);
+    std::move(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(n),
+              std::back_inserter(batch));
+    queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(n));
   }
-  while (!batch.empty()) {
-    auto& o = batch.front();
-    try {
-      send_message(conn, kChannel, o.exchange, o.routing_key, o.message);
-    } catch (...) {  // what was not sent goes back in front, in order
-      std::lock_guard lock(mutex_);
-      queued_.insert(queued_.begin(), std::make_move_iterator(batch.begin()),
-                     std::make_move_iterator(batch.end()));
-      throw;
-    }
+  if (batch.empty()) return false;
+  std::size_t sent = 0;
+  auto settle_batch = [&] {  // what was sent awaits its confirm; the rest goes back in front
     std::lock_guard lock(mutex_);
-    unconfirmed_.emplace(next_tag_++, std::move(o));
-    batch.pop_front();
+    std::move(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(sent),
+              std::back_inserter(unconfirmed_));
+    queued_.insert(queued_.begin(), std::make_move_iterator(batch.begin() + sent),
+                   std::make_move_iterator(batch.end()));
+    return !queued_.empty();
+  };
+  // Corked, a batch leaves in full segments instead of one per message: the broker then reads
+  // and parses many publishes per wake-up.
+  Cork cork(amqp_get_sockfd(conn), batch.size() > 1);
+  try {
+    for (; sent < batch.size(); ++sent)
+      send_message(conn, kChannel, batch[sent].exchange, batch[sent].routing_key,
+                   batch[sent].message);
+  } catch (...) {
+    settle_batch();
+    throw;
   }
+  return settle_batch();
 }
 
 void AmqpPublisher::on_frame(amqp_connection_state_t, const amqp_frame_t& frame) {
@@ -115,14 +147,17 @@ void AmqpPublisher::settle(std::uint64_t tag, bool multiple, const std::string& 
   std::vector<std::shared_ptr<Wakeup>> done;
   {
     std::lock_guard lock(mutex_);
-    auto end = multiple ? unconfirmed_.upper_bound(tag) : unconfirmed_.find(tag);
-    auto begin = multiple ? unconfirmed_.begin() : end;
-    if (!multiple && end != unconfirmed_.end()) ++end;
-    for (auto it = begin; it != end; ++it) done.push_back(std::move(it->second.done));
-    unconfirmed_.erase(begin, end);
+    if (tag < first_unconfirmed_ || tag - first_unconfirmed_ >= unconfirmed_.size()) return;
+    std::size_t last = tag - first_unconfirmed_;
+    for (std::size_t i = multiple ? 0 : last; i <= last; ++i)
+      if (unconfirmed_[i].done) done.push_back(std::move(unconfirmed_[i].done));
+    while (!unconfirmed_.empty() && !unconfirmed_.front().done) {
+      unconfirmed_.pop_front();
+      ++first_unconfirmed_;
+    }
     wake_waiters_locked();
   }
-  for (auto& d : done) d->fire(error);
+  Wakeup::fire_all(std::move(done), error);
 }
 
 void AmqpPublisher::wake_waiters_locked() {
@@ -135,11 +170,10 @@ void AmqpPublisher::on_lost() {
   if (on_state_) on_state_(false);
   std::lock_guard lock(mutex_);
   // Unconfirmed may or may not have reached the broker: send them again, first and in order.
-  std::vector<Outgoing> again;
-  for (auto& [tag, o] : unconfirmed_) again.push_back(std::move(o));
+  std::erase_if(unconfirmed_, [](const Outgoing& o) { return !o.done; });
+  queued_.insert(queued_.begin(), std::make_move_iterator(unconfirmed_.begin()),
+                 std::make_move_iterator(unconfirmed_.end()));
   unconfirmed_.clear();
-  queued_.insert(queued_.begin(), std::make_move_iterator(again.begin()),
-                 std::make_move_iterator(again.end()));
 }
 
 }  // namespace svckit::bus::detail

@@ -5,7 +5,6 @@
 // consumers de-duplicate). Queued plus unconfirmed is bounded; beyond it, send() waits.
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -42,7 +41,7 @@ class AmqpPublisher final : public AmqpLink {
   };
 
   void on_connected(amqp_connection_state_t conn) override;
-  void pump(amqp_connection_state_t conn) override;
+  bool pump(amqp_connection_state_t conn) override;
   void on_frame(amqp_connection_state_t conn, const amqp_frame_t& frame) override;
   void on_lost() override;
   void settle(std::uint64_t tag, bool multiple, const std::string& error);
@@ -52,8 +51,10 @@ class AmqpPublisher final : public AmqpLink {
   std::function<void(bool)> on_state_;
   mutable std::mutex mutex_;
   std::deque<Outgoing> queued_;
-  std::map<std::uint64_t, Outgoing> unconfirmed_;  // by delivery tag
-  std::uint64_t next_tag_ = 1;
+  // In the order sent: the front's delivery tag is first_unconfirmed_, the rest follow one by one
+  // (tags are dense on a channel). A confirmed one in the middle has no `done` left.
+  std::deque<Outgoing> unconfirmed_;
+  std::uint64_t first_unconfirmed_ = 1;
   std::vector<std::shared_ptr<Wakeup>> waiting_for_room_;
 };
 

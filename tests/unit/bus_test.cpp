@@ -422,6 +422,46 @@ TEST_P(BusContract, AWaitingHandlerDoesNotHoldBackALaterEvent) {
   EXPECT_TRUE(eventually([&] { return slow_done.load(); }));
 }
 
+// Over RabbitMQ the consumers of a connection share its acknowledgements: one `multiple` ack
+// covers every delivery up to the oldest still being handled. A handler that never finishes
+// must not stall the other consumers behind it: their acks go out anyway, and their windows
+// keep moving.
+TEST_P(BusContract, AHandlerThatNeverFinishesDoesNotStallOtherConsumers) {
+  std::atomic<bool> release{false}, stuck_entered{false}, stuck_done{false};
+  std::atomic<int> flowed{0};
+  SubscribeOptions one;
+  one.prefetch = 1;
+  bus_->subscribe(
+      "stuck", "hold.#",
+      [&](const Event&) -> Task<Outcome> {
+        stuck_entered = true;
+        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
+        while (!release) {
+          t.expires_after(2ms);
+          co_await t.async_wait(boost::asio::use_awaitable);
+        }
+        stuck_done = true;
+        co_return Outcome::success;
+      },
+      one);
+  SubscribeOptions narrow;
+  narrow.prefetch = 4;
+  bus_->subscribe(
+      "flowing", "flow.#",
+      [&](const Event&) -> Task<Outcome> {
+        ++flowed;
+        co_return Outcome::success;
+      },
+      narrow);
+  publish("hold.one", {});
+  ASSERT_TRUE(eventually([&] { return stuck_entered.load(); }));
+  for (int i = 0; i < 60; ++i) publish("flow.item", {{"i", i}});
+  EXPECT_TRUE(eventually([&] { return flowed == 60; }, 10s)) << flowed << " of 60 handled";
+  EXPECT_FALSE(stuck_done);
+  release = true;
+  EXPECT_TRUE(eventually([&] { return stuck_done.load(); }));
+}
+
 // Publishers on several threads, consumers on two loops with small windows (so events queue in
 // the backlog and settles hand them on): every group sees every event exactly once.
 TEST_P(BusContract, ConcurrentPublishersLoseAndDuplicateNothing) {
@@ -714,6 +754,43 @@ TEST_P(BusContract, DeliveriesAConsumerHeldWhenItDiedGoToAnother) {
   loop_.run(doomed->close(50ms));  // gives up on its handlers: nothing acknowledged
   ASSERT_TRUE(eventually([&] { return survivor.size() == 5; }, 10s)) << survivor.size();
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(survivor.at(i).type, "work.item");
+}
+
+// An ack held back behind a handler that is still running reaches the broker within a fraction
+// of a second anyway: a consumer that dies later does not get its handled events redelivered.
+TEST_P(BusContract, AnAckBehindAStuckHandlerStillReachesTheBroker) {
+  if (!amqp()) GTEST_SKIP() << "in-process events live and die with their process";
+  std::atomic<int> handled{0};
+  std::atomic<bool> stuck{false};
+  auto doomed = open();
+  SubscribeOptions wide;
+  wide.prefetch = 10;
+  doomed->subscribe(
+      "workers", "work.#",
+      [&](const Event& e) -> Task<Outcome> {
+        if (e.type == "work.stuck") {
+          stuck = true;
+          boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 1h);
+          co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
+        ++handled;
+        co_return Outcome::success;
+      },
+      wide);
+  await_ready(*doomed);
+  publish("work.stuck", {});
+  ASSERT_TRUE(eventually([&] { return stuck.load(); }));
+  for (int i = 0; i < 3; ++i) publish("work.item", {{"i", i}});
+  ASSERT_TRUE(eventually([&] { return handled == 3; }));
+  std::this_thread::sleep_for(500ms);  // the acks' hold is 100 ms
+  Seen survivor;
+  subscribe("workers", "work.#", survivor);
+  await_ready(*bus_);
+  loop_.run(doomed->close(50ms));  // gives up on the stuck handler: it is not acknowledged
+  ASSERT_TRUE(eventually([&] { return survivor.size() == 1; }, 10s));
+  std::this_thread::sleep_for(300ms);  // nothing else comes
+  EXPECT_EQ(survivor.size(), 1u);
+  EXPECT_EQ(survivor.at(0).type, "work.stuck");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BusContract, ::testing::Values("inproc://", test_amqp_url()),
