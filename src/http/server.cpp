@@ -113,6 +113,9 @@ struct Incoming {
 };
 
 enum class ReadOutcome { request, declined, closed };
+// After a request: serve the next, half-close (the answer said Connection: close), or close.
+enum class Next { keep_alive, shut_down, close };
+constexpr std::size_t kReadChunk = 4096;  // what one read of a request's first bytes takes
 
 struct LoopState;
 
@@ -469,24 +472,30 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   Task<void> serve_requests(Session& s) {
     for (bool first = true;; first = false) {
       // The first bytes of the next request (pipelined ones may be here already). Inline,
-      // not a coroutine of its own: one frame fewer per request.
+      // not a coroutine of its own: one frame fewer per request and per idle connection.
       if (s.buffer.size() == 0) {
         auto wait = first ? options.header_timeout : options.idle_timeout;
         // Draining: a client about to send on this connection still gets served (with
         // Connection: close); one that stays quiet is closed soon.
         if (draining) wait = std::min(wait, std::chrono::milliseconds(250));
         s.deadline = s.last_answered + wait;
-        // One asynchronous read, TLS or not. Asio tries it at once (a recvfrom that finds
-        // nothing when the client has not sent yet) and then waits for the readiness event; a
-        // readiness wait (async_wait) would re-arm epoll with an epoll_ctl instead: one
-        // syscall either way, and a request already here is taken without waiting.
+        // A plain connection holds no buffer while it waits: it waits for readiness (an
+        // epoll_ctl re-arms the socket, where a read tried at once would be a recvfrom finding
+        // nothing: one syscall either way), and only then takes a buffer and reads. Idle
+        // keep-alive connections then hold no read buffers. TLS reads at once: OpenSSL may
+        // hold decrypted bytes already.
         s.idle = !first;
         beast::error_code ec;
         std::size_t n = 0;
-        if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
-          std::tie(ec, n) = co_await s.tls->async_read_some(s.buffer.prepare(4096), kNoThrow);
-        else
-          std::tie(ec, n) = co_await s.socket.async_read_some(s.buffer.prepare(4096), kNoThrow);
+        if (s.tls) {
+          std::tie(ec, n) = co_await s.tls->async_read_some(s.buffer.prepare(kReadChunk), kNoThrow);
+        } else {
+          s.buffer.shrink_to_fit();  // empty: frees it
+          do {                       // readiness without bytes (rare): wait again
+            std::tie(ec) = co_await s.socket.async_wait(tcp::socket::wait_read, kNoThrow);
+            if (!ec) n = s.socket.read_some(s.buffer.prepare(kReadChunk), ec);
+          } while (ec == asio::error::would_block);
+        }
         s.idle = false;
         if (ec) co_return;
         s.buffer.commit(n);
@@ -495,18 +504,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       // The one clock read for its arrival (Request::received_at()).
       const auto arrived = Clock::now();
       s.deadline = arrived + options.header_timeout;
-      Incoming in;
-      auto outcome = ReadOutcome::request;
-      if (!take_buffered_request(s, in)) outcome = co_await read_plain_request(s, in);
-      if (outcome == ReadOutcome::declined) {
-        if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
-          outcome = co_await read_request(s, *s.tls, in);
-        else
-          outcome = co_await read_request(s, s.socket, in);
-      }
-      if (outcome == ReadOutcome::closed) co_return;
-      s.deadline = Clock::time_point::max();  // the handler's time is its own
-      if (!co_await handle(s, in, arrived)) {
+      auto next = co_await handle(s, arrived);
+      if (next == Next::close) co_return;
+      if (next == Next::shut_down) {
         beast::error_code ignored;
         s.socket.shutdown(tcp::socket::shutdown_send, ignored);
         co_return;
@@ -551,9 +551,21 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // Runs one request through the middleware and the route, writes the response, logs it.
-  // Returns whether the connection stays open.
-  Task<bool> handle(Session& s, Incoming& in, Clock::time_point started) {
+  // Reads the rest of a request whose first bytes are buffered, runs it through the middleware
+  // and the route, writes the response, logs it. Says what becomes of the connection. The
+  // request lives in this frame, which exists only while a request does.
+  Task<Next> handle(Session& s, Clock::time_point started) {
+    Incoming in;
+    auto outcome = ReadOutcome::request;
+    if (!take_buffered_request(s, in)) outcome = co_await read_plain_request(s, in);
+    if (outcome == ReadOutcome::declined) {
+      if (s.tls)  // not a ?: around co_await (docs/architecture.md: GCC 12)
+        outcome = co_await read_request(s, *s.tls, in);
+      else
+        outcome = co_await read_request(s, s.socket, in);
+    }
+    if (outcome == ReadOutcome::closed) co_return Next::close;
+    s.deadline = Clock::time_point::max();  // the handler's time is its own
     Request& req = in.request;
     bool keep_alive = in.keep_alive;
     req.set_received_at(started);
@@ -613,7 +625,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                {"status", status},
                {"duration_ms", ms}});
     }
-    co_return keep_alive&& written;
+    co_return keep_alive&& written ? Next::keep_alive : Next::shut_down;
   }
 
   // What of the request goes into its answer's head: its id and the headers middleware set for
