@@ -1,5 +1,7 @@
 // JWT verification rate per algorithm on one thread:
 //   build/bin/bench_jwt [SECONDS_PER_ALGORITHM [ALGORITHM]]
+//   build/bin/bench_jwt SECONDS HS256 TOKEN SECRET   one given token, default options: the same
+//                                                    token and checks as a binding's verify()
 // Prints one JSON object per line: {"alg": ..., "verify_per_s": ...}. benchmarks/jwt_compare.py
 // runs it beside `openssl speed` and PyJWT and prints the ratios.
 #include <openssl/evp.h>
@@ -68,6 +70,11 @@ int main(int argc, char** argv) {
     options.issuer = "svckit-security";
     options.audiences = {"aether"};
     options.token_type = "access";
+    if (argc > 4) {  // the caller's token and secret
+      key = Key::hmac(a, argv[4]);
+      token = argv[3];
+      options = {};
+    }
     Verifier verifier({key}, options);
     std::size_t n = 0;
     auto start = std::chrono::steady_clock::now();

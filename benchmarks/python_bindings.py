@@ -74,6 +74,8 @@ def verify_contenders():
     public_key = rsa_key.public_key()
     assert hs_verifier.verify(hs) == jwt.decode(hs, SECRET, algorithms=["HS256"])
     assert rs_verifier.verify(rs) == jwt.decode(rs, public_key, algorithms=["RS256"])
+    global PLAIN_LOOP  # the HS256 verifier and token, for the plain loops below
+    PLAIN_LOOP = (hs_verifier, hs)
     return {
         "svckit HS256": lambda: hs_verifier.verify(hs),
         "PyJWT HS256": lambda: jwt.decode(hs, SECRET, algorithms=["HS256"]),
@@ -84,6 +86,32 @@ def verify_contenders():
         "svckit HS256 authenticate (verified-token cache)": lambda: hs_verifier.authenticate(hs),
         "svckit RS256 authenticate (verified-token cache)": lambda: rs_verifier.authenticate(rs),
     }
+
+
+PLAIN_LOOP = None
+
+
+def plain_loops(n=300_000):
+    """Calls/s of `for _ in range(n): verifier.verify(token)` and of the same loop calling a no-op
+    binding with the token: the loop as a monolith would write it, no lambda in between."""
+    verifier, token = PLAIN_LOOP
+    verify, noop = verifier.verify, svckit._svckit._noop
+    started = time.perf_counter()
+    for _ in range(n):
+        verify(token)
+    verified = n / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(n):
+        noop(token)
+    return verified, n / (time.perf_counter() - started)
+
+
+def cpp_same_token_rate(seconds):
+    """The C++ verifier (bench_jwt) on the plain loop's own token and secret, default checks."""
+    _, token = PLAIN_LOOP
+    out = subprocess.run([str(BUILD / "bin" / "bench_jwt"), str(seconds), "HS256", token, SECRET],
+                         capture_output=True, text=True, check=True, timeout=600).stdout
+    return json.loads(out)["verify_per_s"]
 
 
 def cpp_verify_rates(seconds):
@@ -184,9 +212,14 @@ def main():
     cpp = {"HS256": [], "RS256": []}
     noops = noop_contenders()
     noop_costs = {name: [] for name in noops}
+    plain = {"verify": [], "noop": [], "cpp": []}
     for _ in range(args.rounds):
         for name, fn in verify.items():
             verify_rates[name].append(rate(fn, args.seconds))
+        loop_rate, noop_rate = plain_loops()
+        plain["verify"].append(loop_rate)
+        plain["noop"].append(noop_rate)
+        plain["cpp"].append(cpp_same_token_rate(args.seconds))
         rates = cpp_verify_rates(args.seconds)
         for alg in cpp:
             cpp[alg].append(rates[alg])
@@ -225,7 +258,7 @@ def main():
     def ratio(a, b, target, label):
         value = a / b
         verdict = "meets" if value >= target else "below"
-        print(f"{label:62} {value:6.1f}x  target >= {target}x: {verdict}")
+        print(f"{label:62} {value:6.2f}x  target >= {target}x: {verdict}")
 
     print()
     v = {k: med(x) for k, x in verify_rates.items()}
@@ -247,6 +280,19 @@ def main():
     for alg in cpp:
         overhead = 1 / v[f"svckit {alg}"] - 1 / med(cpp[alg])
         print(f"{'binding overhead per ' + alg + ' verification (Python - C++)':62} {overhead * 1e9:6.0f} ns")
+
+    # Issue 28's row: a plain loop calling verify on one token against the C++ verifier on the
+    # same token, and the floor: what one call into the module costs with no work at all.
+    loop, noop, same = med(plain["verify"]), med(plain["noop"]), med(plain["cpp"])
+    print(f"\n{'plain loop, one HS256 token (calls/s, ns per call)':62}")
+    print(f"{'  svckit verify from Python':52} {loop:10,.0f} {1e9 / loop:7.0f} ns")
+    print(f"{'  C++ verifier, the same token (bench_jwt)':52} {same:10,.0f} {1e9 / same:7.0f} ns")
+    print(f"{'  C++ verifier, its own token (bench_jwt HS256)':52} {med(cpp['HS256']):10,.0f} "
+          f"{1e9 / med(cpp['HS256']):7.0f} ns")
+    print(f"{'  no-op binding, the same argument':52} {noop:10,.0f} {1e9 / noop:7.0f} ns")
+    print(f"{'  binding cost per call (Python - C++, same token)':52} {'':10} {1e9 / loop - 1e9 / same:7.0f} ns")
+    ratio(loop, same, 0.9, "plain loop: binding / C++ verifier, same token")
+    ratio(loop, med(cpp["HS256"]), 0.9, "plain loop: binding / bench_jwt HS256 (its own token)")
 
 
 if __name__ == "__main__":

@@ -45,12 +45,20 @@ std::string base64url_encode(std::string_view bytes) {
   return out;
 }
 
-// Four characters to three bytes at a time into a buffer sized up front: every token part is
-// decoded on every authenticated request.
-std::optional<std::string> base64url_decode(std::string_view text) {
+namespace {
+std::size_t decoded_size(std::string_view text) {
+  std::size_t tail = text.size() % 4;
+  return text.size() / 4 * 3 + (tail ? tail - 1 : 0);
+}
+}  // namespace
+
+// Four characters to three bytes at a time: every token part is decoded on every authenticated
+// request.
+std::optional<std::size_t> base64url_decode_into(std::string_view text, std::span<char> out) {
   std::size_t tail = text.size() % 4;
   if (tail == 1) return std::nullopt;  // no byte count encodes to this length
-  std::string out(text.size() / 4 * 3 + (tail ? tail - 1 : 0), '\0');
+  std::size_t size = decoded_size(text);
+  if (size > out.size()) return std::nullopt;
   auto* o = reinterpret_cast<unsigned char*>(out.data());
   auto value = [](char c) { return kValues[static_cast<unsigned char>(c)]; };
   std::size_t i = 0;
@@ -74,6 +82,12 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     *o++ = static_cast<unsigned char>(v >> 16);
     if (tail == 3) *o++ = static_cast<unsigned char>(v >> 8);
   }
+  return size;
+}
+
+std::optional<std::string> base64url_decode(std::string_view text) {
+  std::string out(decoded_size(text), '\0');
+  if (!base64url_decode_into(text, out)) return std::nullopt;
   return out;
 }
 

@@ -155,9 +155,15 @@ class FastHmac {
   }
 
   std::string mac(std::string_view message) const {
+    std::string out(size(), '\0');
+    mac_into(message, reinterpret_cast<unsigned char*>(out.data()));
+    return out;
+  }
+  std::size_t size() const { return static_cast<std::size_t>(bits_ / 8); }
+
+  // Into `o`, size() bytes: verification compares on the stack, without a string per token.
+  void mac_into(std::string_view message, unsigned char* o) const {
     unsigned char inner[64];
-    std::string out(static_cast<std::size_t>(bits_ / 8), '\0');
-    auto* o = reinterpret_cast<unsigned char*>(out.data());
     if (bits_ == 256) {
       SHA256_CTX c = inner256_;
       SHA256_Update(&c, message.data(), message.size());
@@ -175,7 +181,6 @@ class FastHmac {
       bits_ == 384 ? SHA384_Final(o, &c) : SHA512_Final(o, &c);
       OPENSSL_cleanse(&c, sizeof c);
     }
-    return out;
   }
 
  private:
@@ -628,9 +633,10 @@ std::string Key::sign(std::string_view input) const {
 bool Key::verify(std::string_view input, std::string_view signature) const {
   const Impl& k = *impl_;
   if (k.profile.family == Family::hmac) {
-    auto expected = k.hmac(input);
-    return signature.size() == expected.size() &&
-           CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) == 0;
+    unsigned char expected[64];
+    k.mac->mac_into(input, expected);
+    return signature.size() == k.mac->size() &&
+           CRYPTO_memcmp(signature.data(), expected, k.mac->size()) == 0;
   }
   std::string der;
   if (k.profile.family == Family::ecdsa) {

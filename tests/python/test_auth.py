@@ -29,6 +29,26 @@ def pem_public(key):
                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
+def test_verify_takes_one_token_by_position_or_name_and_refuses_anything_else():
+    token = jwt.encode(claims(), SECRET, algorithm="HS256")
+    v = auth.verifier(secret=SECRET)
+    assert v.verify(token)["sub"] == v.verify(token=token)["sub"] == "user-1"
+    for args, kwargs in [((), {}), ((token, token), {}), ((), {"tok": token}),
+                         ((token,), {"token": token})]:
+        with pytest.raises(TypeError, match="exactly one argument, 'token'"):
+            v.verify(*args, **kwargs)
+    for not_text in (None, 5, token.encode(), [token]):
+        with pytest.raises(TypeError, match="as a str"):
+            v.verify(not_text)
+    with pytest.raises(UnicodeEncodeError):  # a lone surrogate is no UTF-8 token
+        v.verify("\ud800" + token)
+    head, _, signature = token.rpartition(".")
+    with pytest.raises(svckit.AuthError) as refused:
+        v.verify(head + "." + ("B" if signature[0] == "A" else "A") + signature[1:])
+    assert refused.value.reason == "the signature does not verify"
+    assert auth.Verifier.verify.__doc__.startswith("The claims of a valid token")
+
+
 def test_hs256_claims_come_back_as_python_values():
     token = jwt.encode(claims(n=3, f=1.5, ok=True, none=None, nested={"a": [1, "b"]},
                               email="u@x.io"), SECRET, algorithm="HS256")

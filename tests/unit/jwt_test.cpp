@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <array>
 
 #include <nlohmann/json.hpp>
 
@@ -420,4 +421,38 @@ TEST(Jwt, Base64urlIsStrict) {
   EXPECT_FALSE(base64url_decode("+/8"));   // the other alphabet
   EXPECT_FALSE(base64url_decode("A"));     // no length encodes to 1 mod 4
   EXPECT_FALSE(base64url_decode("AA AA"));
+}
+
+// The verifier decodes into buffers it reuses: what does not fit is refused, never written past.
+TEST(Jwt, Base64urlDecodesIntoABufferNoLargerThanItIsGiven) {
+  std::array<char, 4> buffer{'x', 'x', 'x', 'x'};
+  EXPECT_EQ(base64url_decode_into("-_8", std::span(buffer).first(2)), 2u);
+  EXPECT_EQ(std::string(buffer.data(), 2), "\xfb\xff");
+  EXPECT_EQ(buffer[2], 'x');
+  EXPECT_FALSE(base64url_decode_into("-_8", std::span(buffer).first(1)));  // too small
+  EXPECT_EQ(base64url_decode_into("AAAAAA", std::span(buffer).first(4)), 4u);
+  EXPECT_FALSE(base64url_decode_into("AAAAAAAA", buffer));  // 6 bytes do not
+  EXPECT_FALSE(base64url_decode_into("-_9", buffer));
+  EXPECT_EQ(base64url_decode_into("", buffer), 0u);
+}
+
+// One verifier, many tokens of different sizes on one thread: the reused buffers never carry
+// one token's bytes into the next one's claims or signature.
+TEST(Jwt, TokensOfDifferentSizesVerifyOneAfterAnother) {
+  Key key = Key::hmac(Algorithm::HS256, std::string(40, 'k'));
+  Verifier verifier({key}, {});
+  auto later = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count() +
+               600;
+  for (std::size_t n : {200u, 3u, 1000u, 0u, 50u}) {
+    std::string long_claim(n, 'v');
+    auto token = sign({{"sub", "u" + std::to_string(n)}, {"pad", long_claim}, {"exp", later}}, key);
+    auto verified = verifier.verify(token);
+    EXPECT_EQ(verified.subject(), "u" + std::to_string(n));
+    EXPECT_EQ(*verified.claims.string("pad"), long_claim);
+    auto tampered = token;
+    tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+    EXPECT_THROW(verifier.verify(tampered), TokenError) << n;
+  }
 }

@@ -18,6 +18,7 @@
 #include "bindings.hpp"
 #include "convert.hpp"
 #include "errors.hpp"
+#include "fast_method.hpp"
 #include "runtime.hpp"
 #include "svckit/auth/authenticator.hpp"
 #include "svckit/auth/jwks_fetcher.hpp"
@@ -293,6 +294,20 @@ std::string secret_bytes(const py::object& secret) {
   throw py::type_error("a secret is str or bytes");
 }
 
+// Verifier.verify, called per request: a fast method (fast_method.hpp).
+constexpr char kVerify[] = "verify";
+constexpr char kToken[] = "token";
+py::object verify_token(const PyVerifier& verifier, py::handle token) {
+  Py_ssize_t size = 0;
+  const char* text =
+      PyUnicode_Check(token.ptr()) ? PyUnicode_AsUTF8AndSize(token.ptr(), &size) : nullptr;
+  if (!text) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "verify() takes the token as a str");
+    throw py::error_already_set();
+  }
+  return verifier.verify(std::string_view(text, static_cast<std::size_t>(size)));
+}
+
 }  // namespace
 
 void bind_auth(py::module_& root) {
@@ -352,7 +367,8 @@ void bind_auth(py::module_& root) {
       .def("__repr__",
            [](const PyPrincipal& p) { return "<svckit.auth.Principal " + p.principal().id + ">"; });
 
-  py::class_<PyVerifier>(m, "Verifier", "Verifies JWTs by RFC 8725's rules; thread-safe.")
+  py::class_<PyVerifier> verifier(m, "Verifier", "Verifies JWTs by RFC 8725's rules; thread-safe.");
+  verifier
       .def(py::init(&make_verifier), py::arg("keys") = std::vector<Key>{}, py::kw_only(),
            py::arg("issuer") = py::none(), py::arg("audience") = py::none(),
            py::arg("token_type") = py::none(), py::arg("leeway") = 30.0,
@@ -361,8 +377,6 @@ void bind_auth(py::module_& root) {
            py::arg("jwks_url") = py::none(), py::arg("jwks_ca_file") = py::none(),
            py::arg("jwks_refresh") = 300.0)
       .def_static("_from_env", &verifier_from_env, py::arg("env"))
-      .def("verify", &PyVerifier::verify, py::arg("token"),
-           "The claims of a valid token as a dict; AuthError with .reason otherwise.")
       .def("authenticate", &PyVerifier::authenticate, py::arg("credentials"),
            "A token or 'Bearer <token>' → Principal (roles → permissions by AUTH_ROLES).")
       .def("authorize", &PyVerifier::authorize, py::arg("credentials"), py::arg("permission"),
@@ -370,6 +384,10 @@ void bind_auth(py::module_& root) {
       .def_property_readonly("ready", &PyVerifier::ready,
                              "Whether keys are there (with a JWKS URL: fetched at least once).")
       .def("wait_ready", &PyVerifier::wait_ready, py::arg("timeout") = 10.0);
+  def_fast_method<PyVerifier, &verify_token, kVerify, kToken>(
+      verifier,
+      "verify(token)\n--\n\nThe claims of a valid token as a dict; AuthError with .reason "
+      "otherwise.");
 
   py::class_<RolePermissions>(m, "Roles", "Role → permissions (AUTH_ROLES syntax).")
       .def(py::init(&roles_from), py::arg("spec") = py::none())

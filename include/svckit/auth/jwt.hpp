@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,5 +82,8 @@ std::string base64url_encode(std::string_view bytes);
 // Strict: the URL-safe alphabet only, no padding, no whitespace, unused bits zero. nullopt
 // otherwise.
 std::optional<std::string> base64url_decode(std::string_view text);
+// Into `out` (its size is the most it takes); the bytes written, or nullopt when the text is not
+// canonical base64url or decodes to more than out.size() bytes.
+std::optional<std::size_t> base64url_decode_into(std::string_view text, std::span<char> out);
 
 }  // namespace svckit::auth
