@@ -51,6 +51,16 @@ JsonWriter& JsonWriter::key(std::string_view name) {
   return *this;
 }
 
+JsonWriter& JsonWriter::identifier_key(std::string_view name) {
+  separate();
+  if (out_.capacity() < out_.size() + name.size() + 3) out_.reserve(out_.size() + name.size() + 3);
+  out_ += '"';
+  out_.append(name);
+  out_.append("\":", 2);
+  after_key_ = true;
+  return *this;
+}
+
 JsonWriter& JsonWriter::value(std::string_view text) {
   separate();
   log::append_json_string(out_, text);

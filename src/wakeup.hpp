@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,21 +46,31 @@ class Wakeup : public std::enable_shared_from_this<Wakeup> {
   }
 
   // fire(error) on each, with one post per loop for all of them: a broker's ack with `multiple`
-  // settles hundreds of publishes at once, and their waiters share a loop or two.
+  // settles hundreds of publishes at once, and their waiters share a loop or two. As in fire(),
+  // the post happens under the locks of the waiters it is for: while a waiter is known to wait,
+  // its loop is alive. Only one thread fires a given set at a time (the link that owns them);
+  // the locks are taken in address order all the same.
   static void fire_all(std::vector<std::shared_ptr<Wakeup>> wakeups,
                        const std::string& error = {}) {
+    std::sort(wakeups.begin(), wakeups.end(), [](const auto& a, const auto& b) {
+      return std::less<const Wakeup*>()(a.get(), b.get());
+    });
+    wakeups.erase(std::unique(wakeups.begin(), wakeups.end()), wakeups.end());
     auto rest = wakeups.begin();
     while (rest != wakeups.end()) {
-      const auto& executor = (*rest)->executor_;
+      const auto executor = (*rest)->executor_;
       auto here = std::stable_partition(rest, wakeups.end(),
                                         [&](const auto& w) { return w->executor_ == executor; });
       std::vector<std::shared_ptr<Wakeup>> waiting;
+      std::vector<std::unique_lock<std::mutex>> locks;
       for (auto it = rest; it != here; ++it) {
-        std::lock_guard lock((*it)->mutex_);
+        std::unique_lock lock((*it)->mutex_);
         if ((*it)->fired_) continue;
         (*it)->fired_ = true;
         (*it)->error_ = error;
-        if ((*it)->waiting_) waiting.push_back(*it);
+        if (!(*it)->waiting_) continue;
+        waiting.push_back(*it);
+        locks.push_back(std::move(lock));
       }
       if (!waiting.empty())
         boost::asio::post(executor, [waiting = std::move(waiting)] {
@@ -68,7 +79,7 @@ class Wakeup : public std::enable_shared_from_this<Wakeup> {
             if (w->waiting_) w->waiting_->cancel();
           }
         });
-      rest = here;
+      rest = here;  // the locks go here, after the post
     }
   }
 

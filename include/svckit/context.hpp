@@ -25,7 +25,10 @@ class Context {
   Context(std::string request_id, trace::TraceContext trace, const log::Logger* logger = nullptr)
       : request_id_(std::move(request_id)), trace_(std::move(trace)), logger_(logger) {}
 
-  const std::string& request_id() const { return request_id_; }
+  // The id the request came with, or its trace id when it came without a usable one.
+  const std::string& request_id() const {
+    return request_id_.empty() ? trace_.trace_id : request_id_;
+  }
   const trace::TraceContext& trace() const { return trace_; }
   // When the caller stops waiting; unset when it said nothing. Bounds every call made with this
   // context, and travels with them.

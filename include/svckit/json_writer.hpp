@@ -24,6 +24,9 @@ class JsonWriter {
   JsonWriter& begin_array();
   JsonWriter& end_array();
   JsonWriter& key(std::string_view name);
+  // A key that needs no escaping, as a C++ identifier never does (a described member's name):
+  // written as it is. Anything else goes through key().
+  JsonWriter& identifier_key(std::string_view name);
 
   JsonWriter& value(std::string_view text);
   JsonWriter& value(const std::string& text) { return value(std::string_view(text)); }

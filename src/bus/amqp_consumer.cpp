@@ -3,6 +3,7 @@
 #include <amqp_framing.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "amqp_topology.hpp"
 
@@ -72,7 +73,7 @@ void AmqpConsumer::cancel_all() {
 
 std::size_t AmqpConsumer::unsent_settlements() const {
   std::lock_guard lock(mutex_);
-  return settlements_.size() + acks_held_;
+  return settlements_.size() + applying_ + acks_held_;
 }
 
 bool AmqpConsumer::consuming() const {
@@ -126,10 +127,13 @@ bool AmqpConsumer::pump(amqp_connection_state_t conn) {
   {
     std::lock_guard lock(mutex_);
     settlements.swap(settlements_);
+    applying_ = settlements.size();  // still unsent for close(), until held or sent below
     cancel = cancel_ && !cancelled_;
+    closing_ = cancel_;
   }
   for (const auto& s : settlements) apply(conn, s);
   send_acks(conn);
+  applying_ = 0;
   if (cancel) {
     std::vector<std::shared_ptr<Subscription>> subscriptions;
     {
@@ -151,56 +155,57 @@ bool AmqpConsumer::pump(amqp_connection_state_t conn) {
 
 void AmqpConsumer::apply(amqp_connection_state_t conn, const Settlement& s) {
   if (s.generation != generation()) return;  // the broker re-queued it when that connection went
-  auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), s.tag,
-                             [](const Outstanding& o, std::uint64_t tag) { return o.tag < tag; });
-  if (it == outstanding_.end() || it->tag != s.tag || it->state != Outstanding::State::handling)
+  auto it = handling_.find(s.tag);
+  if (it == handling_.end()) return;  // settled already
+  Subscription* consumer = it->second;
+  handling_.erase(it);
+  if (s.how == Settle::ack) {
+    held_.emplace(s.tag, consumer);
+    ++consumer->acks_held;
+    ++acks_held_;
     return;
-  if (s.how == Settle::ack) return hold_ack(*it, true);
+  }
   check_status(amqp_basic_nack(conn, kChannel, s.tag, 0, s.how == Settle::requeue), "rejecting");
-  it->state = Outstanding::State::settled;
 }
 
-void AmqpConsumer::hold_ack(Outstanding& o, bool held) {
-  o.state = held ? Outstanding::State::ack_held : Outstanding::State::settled;
-  if (held) {
-    ++o.to->acks_held;
-    ++acks_held_;
-  } else {
-    --o.to->acks_held;
-    --acks_held_;
-  }
+void AmqpConsumer::release_held(std::map<std::uint64_t, Subscription*>::iterator held) {
+  --held->second->acks_held;
+  --acks_held_;
+  held_.erase(held);
 }
 
 void AmqpConsumer::send_acks(amqp_connection_state_t conn) {
-  std::uint64_t through = 0;  // every delivery up to it is settled: one ack with `multiple`
-  while (!outstanding_.empty() && outstanding_.front().state != Outstanding::State::handling) {
-    auto& o = outstanding_.front();
-    if (o.state == Outstanding::State::ack_held) {
-      through = o.tag;
-      hold_ack(o, false);
-    }
-    outstanding_.pop_front();
+  // Every delivery below the oldest one still being handled is settled: one ack with
+  // `multiple` up to the newest held ack among them.
+  const std::uint64_t oldest_handling =
+      handling_.empty() ? std::numeric_limits<std::uint64_t>::max() : handling_.begin()->first;
+  std::uint64_t through = 0;
+  while (!held_.empty() && held_.begin()->first < oldest_handling) {
+    through = held_.begin()->first;
+    release_held(held_.begin());
   }
   if (through) check_status(amqp_basic_ack(conn, kChannel, through, 1), "acknowledging");
-  if (acks_held_ == 0) {
+  if (held_.empty()) {
     hold_started_.reset();
     return;
   }
-  // Held behind a running handler: at half a consumer's window, or after kMaxAckHold, they go
-  // out one by one.
+  // Held behind a running handler: at half a consumer's window, after kMaxAckHold, or once
+  // the bus is closing, they go out one by one.
   auto now = std::chrono::steady_clock::now();
   if (!hold_started_) hold_started_ = now;
-  bool overdue = now - *hold_started_ >= kMaxAckHold;
-  bool over = overdue;
-  for (const auto& s : subscriptions_snapshot_) over |= s->acks_held * 2 > s->prefetch;
+  const bool all = closing_ || now - *hold_started_ >= kMaxAckHold;
+  bool over = all;
+  for (const auto& sub : subscriptions_snapshot_) over |= sub->acks_held * 2 > sub->prefetch;
   if (!over) return;
-  for (auto& o : outstanding_) {
-    if (o.state != Outstanding::State::ack_held) continue;
-    if (!overdue && o.to->acks_held * 2 <= o.to->prefetch) continue;
-    check_status(amqp_basic_ack(conn, kChannel, o.tag, 0), "acknowledging");
-    hold_ack(o, false);
+  for (auto it = held_.begin(); it != held_.end();) {
+    auto next = std::next(it);
+    if (all || it->second->acks_held * 2 > it->second->prefetch) {
+      check_status(amqp_basic_ack(conn, kChannel, it->first, 0), "acknowledging");
+      release_held(it);
+    }
+    it = next;
   }
-  if (overdue) hold_started_.reset();
+  if (held_.empty()) hold_started_.reset();
 }
 
 int AmqpConsumer::poll_timeout_ms() const {
@@ -239,11 +244,12 @@ void AmqpConsumer::on_frame(amqp_connection_state_t conn, const amqp_frame_t& fr
         auto it = by_tag_.find(tag);
         current_to_ = it == by_tag_.end() ? nullptr : it->second;
       }
-      outstanding_.push_back({d->delivery_tag, current_to_.get()});
       if (!current_to_) {  // no consumer of ours: back to the queue
         check_status(amqp_basic_nack(conn, kChannel, d->delivery_tag, 0, 1), "rejecting");
-        outstanding_.back().state = Outstanding::State::settled;
+        return;
       }
+      // Tags only grow on a channel: each goes at the end.
+      handling_.emplace_hint(handling_.end(), d->delivery_tag, current_to_.get());
       return;
     }
     case AMQP_FRAME_HEADER: {
@@ -291,7 +297,8 @@ void AmqpConsumer::on_lost() {
   current_.reset();
   current_to_.reset();
   for (auto& s : subscriptions_snapshot_) s->acks_held = 0;
-  outstanding_.clear();
+  handling_.clear();
+  held_.clear();
   acks_held_ = 0;
   hold_started_.reset();
   if (hooks_.state) hooks_.state(false);

@@ -7,11 +7,11 @@
 // Acks go out as one `basic.ack` with `multiple` for every delivery up to the oldest one still
 // being handled, so the broker is told once per batch instead of once per message, and only
 // after the handling. Acks behind a running handler wait for it, but never more than half of
-// their consumer's prefetch window: past that they go out one by one, so a slow handler cannot
-// starve the other consumers, nor for longer than 100 ms. Nacks and rejects go out at once.
+// their consumer's prefetch window (so a slow handler cannot starve the other consumers), nor
+// longer than 100 ms, nor once the bus is closing: then they go out one by one. Nacks and
+// rejects go out at once.
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -65,12 +65,6 @@ class AmqpConsumer final : public AmqpLink {
     std::uint64_t consuming_on = 0;  // the generation it consumes on, 0 for none
     std::size_t acks_held = 0;       // link thread: handled, acknowledged, not yet sent
   };
-  // A delivery the broker awaits a settlement for, on the link thread, in tag order.
-  struct Outstanding {
-    std::uint64_t tag;
-    Subscription* to;
-    enum class State { handling, ack_held, settled } state = State::handling;
-  };
   struct Settlement {
     std::uint64_t generation, tag;
     Settle how;
@@ -87,7 +81,7 @@ class AmqpConsumer final : public AmqpLink {
   void finish_delivery();
   void apply(amqp_connection_state_t conn, const Settlement& settlement);
   void send_acks(amqp_connection_state_t conn);
-  void hold_ack(Outstanding& o, bool held);
+  void release_held(std::map<std::uint64_t, Subscription*>::iterator held);
 
   const std::string reply_queue_;
   const std::size_t max_message_bytes_;
@@ -104,9 +98,14 @@ class AmqpConsumer final : public AmqpLink {
 
   // Link thread only: the deliveries not yet settled with the broker, and the one being
   // assembled from its frames.
-  std::deque<Outstanding> outstanding_;
+  // Both bounded by the consumers' prefetch windows: the broker sends no more unsettled.
+  // By delivery tag, to the consumer each went to.
+  std::map<std::uint64_t, Subscription*> handling_;  // delivered, handler not done
+  std::map<std::uint64_t, Subscription*> held_;      // handled and acked, ack not yet sent
+  bool closing_ = false;                             // cancel_all() seen: nothing is held
   std::vector<std::shared_ptr<Subscription>> subscriptions_snapshot_;
   std::atomic<std::size_t> acks_held_{0};
+  std::atomic<std::size_t> applying_{0};  // taken from settlements_, not yet held or sent
   std::optional<std::chrono::steady_clock::time_point> hold_started_;  // acks held since
   std::optional<AmqpDelivery> current_;
   std::shared_ptr<Subscription> current_to_;

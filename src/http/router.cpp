@@ -58,6 +58,7 @@ struct Router::Node {
       if (const Node* n = child->find(tail, method, params, path_match)) return n;
     }
     if (param && !segment.empty()) {
+      if (params.capacity() == 0) params.reserve(4);  // once, and only for routes with some
       params.emplace_back(param_name, segment);
       if (const Node* n = param->find(tail, method, params, path_match)) return n;
       params.pop_back();
@@ -134,7 +135,6 @@ Router::Match Router::match(Method method, std::string_view path) const {
   path = strip_trailing_slash(path);
   if (path == "/") path = {};
   const Node* path_match = nullptr;
-  m.params.reserve(4);
   if (const Node* n = root_->find(path, method, m.params, path_match)) {
     m.outcome = Outcome::found;
     auto slot = n->endpoints[static_cast<std::size_t>(method)];

@@ -102,7 +102,8 @@ std::size_t utf8_sequence(const unsigned char* p, std::size_t n) {
 }
 
 void append_json_string(std::string& out, std::string_view text) {
-  out.reserve(out.size() + text.size() + 2);
+  // Checked here: reserve() itself is a call into the library even when there is room.
+  if (out.capacity() < out.size() + text.size() + 2) out.reserve(out.size() + text.size() + 2);
   out += '"';
   const char* data = text.data();
   std::size_t run = 0, i = 0;
@@ -112,8 +113,9 @@ void append_json_string(std::string& out, std::string_view text) {
     std::size_t block = std::min<std::size_t>(8, text.size() - i);
     if (block == 8) {
       std::memcpy(&w, data + i, 8);  // a fixed size: one load, no call
-    } else {
-      std::memcpy(&w, data + i, block);
+    } else {  // byte by byte: short keys and values are most, and memcpy would be a call
+      auto* bytes = reinterpret_cast<unsigned char*>(&w);
+      for (std::size_t k = 0; k < block; ++k) bytes[k] = static_cast<unsigned char>(data[i + k]);
     }
     if (!block_needs_escape(w)) {
       i += block;

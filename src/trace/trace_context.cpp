@@ -1,6 +1,7 @@
 #include "svckit/trace/trace_context.hpp"
 
 #include <array>
+#include <bit>
 #include <cstring>
 #include <random>
 
@@ -32,11 +33,32 @@ int hex_value(char c) {
   return c <= '9' ? c - '0' : c - 'a' + 10;
 }
 
-std::mt19937_64& generator() {
-  thread_local std::mt19937_64 gen{[] {
+// xoshiro256** (Blackman and Vigna): ids must not repeat, not be secret, and three words are
+// drawn for every request; a Mersenne Twister's state is 2.5 KB and its draws cost more.
+class IdGenerator {
+ public:
+  IdGenerator() {
     std::random_device rd;
-    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  }()};
+    for (auto& word : state_) word = static_cast<std::uint64_t>(rd()) << 32 ^ rd();
+  }
+  std::uint64_t operator()() {
+    const std::uint64_t result = std::rotl(state_[1] * 5, 7) * 9;
+    const std::uint64_t t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = std::rotl(state_[3], 45);
+    return result;
+  }
+
+ private:
+  std::array<std::uint64_t, 4> state_;
+};
+
+IdGenerator& generator() {
+  thread_local IdGenerator gen;
   return gen;
 }
 

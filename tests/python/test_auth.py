@@ -1,5 +1,6 @@
 """svckit.auth from Python: the C++ verifier against tokens PyJWT makes, with precise reasons for
 every refusal, the services' settings, roles and permissions, and signing that PyJWT accepts."""
+import inspect
 import json
 import time
 
@@ -37,9 +38,11 @@ def test_verify_takes_one_token_by_position_or_name_and_refuses_anything_else():
                          ((token,), {"token": token})]:
         with pytest.raises(TypeError, match="exactly one argument, 'token'"):
             v.verify(*args, **kwargs)
-    for not_text in (None, 5, token.encode(), [token]):
+    assert v.verify(token.encode())["sub"] == "user-1"  # bytes, as before
+    for not_text in (None, 5, [token], bytearray(token.encode())):
         with pytest.raises(TypeError, match="as a str"):
             v.verify(not_text)
+    assert str(inspect.signature(v.verify)) == "(token)"
     with pytest.raises(UnicodeEncodeError):  # a lone surrogate is no UTF-8 token
         v.verify("\ud800" + token)
     head, _, signature = token.rpartition(".")

@@ -87,9 +87,9 @@ void delete_queues(const std::string& url, const std::vector<std::string>& group
       amqp_destroy_connection(conn);
     }
 }
-const std::vector<std::string> kGroups = {"g",       "analytics", "notifications", "ai",
-                                          "billing", "slow",      "backlog",       "mailer",
-                                          "ordered", "workers",   "rpc.math.add",  "rpc.math.fail"};
+const std::vector<std::string> kGroups = {
+    "g",      "analytics", "notifications", "ai",           "billing",       "slow",  "backlog",
+    "mailer", "ordered",   "workers",       "rpc.math.add", "rpc.math.fail", "stuck", "flowing"};
 
 class BusContract : public ::testing::TestWithParam<std::string> {
  protected:
@@ -756,8 +756,9 @@ TEST_P(BusContract, DeliveriesAConsumerHeldWhenItDiedGoToAnother) {
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(survivor.at(i).type, "work.item");
 }
 
-// An ack held back behind a handler that is still running reaches the broker within a fraction
-// of a second anyway: a consumer that dies later does not get its handled events redelivered.
+// An ack held back behind a handler that is still running reaches the broker anyway, at the
+// latest when the bus closes: a consumer that goes away does not get its handled events
+// redelivered.
 TEST_P(BusContract, AnAckBehindAStuckHandlerStillReachesTheBroker) {
   if (!amqp()) GTEST_SKIP() << "in-process events live and die with their process";
   std::atomic<int> handled{0};
@@ -782,7 +783,6 @@ TEST_P(BusContract, AnAckBehindAStuckHandlerStillReachesTheBroker) {
   ASSERT_TRUE(eventually([&] { return stuck.load(); }));
   for (int i = 0; i < 3; ++i) publish("work.item", {{"i", i}});
   ASSERT_TRUE(eventually([&] { return handled == 3; }));
-  std::this_thread::sleep_for(500ms);  // the acks' hold is 100 ms
   Seen survivor;
   subscribe("workers", "work.#", survivor);
   await_ready(*bus_);

@@ -47,6 +47,21 @@ TEST(JsonWriter, EscapesStringsAndKeys) {
   EXPECT_EQ(j[hostile], hostile);
 }
 
+// A described struct's member names go out unescaped: the same text key() writes for them.
+TEST(JsonWriter, IdentifierKeysAreWrittenAsKeysAre) {
+  svckit::JsonWriter by_key, by_identifier;
+  by_key.begin_object().key("task_id").value(1).key("_x9").begin_array().end_array().end_object();
+  by_identifier.begin_object()
+      .identifier_key("task_id")
+      .value(1)
+      .identifier_key("_x9")
+      .begin_array()
+      .end_array()
+      .end_object();
+  EXPECT_EQ(by_identifier.text(), by_key.text());
+  EXPECT_EQ(by_identifier.text(), R"({"task_id":1,"_x9":[]})");
+}
+
 TEST(JsonWriter, NonFiniteNumbersBecomeNull) {
   svckit::JsonWriter w;
   w.begin_array().value(std::nan("")).value(INFINITY).value(1e300).end_array();

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <algorithm>
 
 #include <string>
 
@@ -92,4 +93,11 @@ TEST(Ids, RandomHexHasTheAskedLength) {
     EXPECT_EQ(hex.find_first_not_of("0123456789abcdef"), std::string::npos) << hex;
   }
   EXPECT_NE(svckit::trace::random_hex(16), svckit::trace::random_hex(16));
+  std::string many;  // every digit turns up, and in about equal numbers
+  for (int i = 0; i < 1000; ++i) many += svckit::trace::random_hex(16);
+  for (char digit : std::string_view("0123456789abcdef")) {
+    auto n = std::count(many.begin(), many.end(), digit);
+    EXPECT_GT(n, 1600) << digit;  // 32,000 digits: 2,000 expected of each
+    EXPECT_LT(n, 2400) << digit;
+  }
 }

@@ -299,10 +299,15 @@ constexpr char kVerify[] = "verify";
 constexpr char kToken[] = "token";
 py::object verify_token(const PyVerifier& verifier, py::handle token) {
   Py_ssize_t size = 0;
-  const char* text =
-      PyUnicode_Check(token.ptr()) ? PyUnicode_AsUTF8AndSize(token.ptr(), &size) : nullptr;
+  const char* text = nullptr;
+  char* bytes = nullptr;
+  if (PyUnicode_Check(token.ptr()))
+    text = PyUnicode_AsUTF8AndSize(token.ptr(), &size);
+  else if (PyBytes_Check(token.ptr()) && PyBytes_AsStringAndSize(token.ptr(), &bytes, &size) == 0)
+    text = bytes;  // as pybind11's str caster took it
   if (!text) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "verify() takes the token as a str");
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "verify() takes the token as a str (or bytes)");
     throw py::error_already_set();
   }
   return verifier.verify(std::string_view(text, static_cast<std::size_t>(size)));
@@ -386,7 +391,7 @@ void bind_auth(py::module_& root) {
       .def("wait_ready", &PyVerifier::wait_ready, py::arg("timeout") = 10.0);
   def_fast_method<PyVerifier, &verify_token, kVerify, kToken>(
       verifier,
-      "verify(token)\n--\n\nThe claims of a valid token as a dict; AuthError with .reason "
+      "verify($self, token)\n--\n\nThe claims of a valid token as a dict; AuthError with .reason "
       "otherwise.");
 
   py::class_<RolePermissions>(m, "Roles", "Role → permissions (AUTH_ROLES syntax).")

@@ -195,7 +195,7 @@ void write(JsonWriter& out, const T& value) {
       if (rules.renames())
         out.key(rules.key_of(d.name));
       else
-        out.key(d.name);  // a literal: its length known at compile time
+        out.identifier_key(d.name);  // a C++ identifier: nothing to escape
       write(out, value.*d.pointer);
     });
     out.end_object();

@@ -465,6 +465,14 @@ void SecurityService::declare(svckit::Settings& settings) {
            .default_value = "false",
            .help = "also take the refresh token from the query string, as the seed's monolith "
                    "did (proxies log query strings)"});
+  // As the Task Manager's cache: right for a SQLite file of its own; replicas sharing a
+  // database keep it off unless asked for.
+  declare({.name = "SECURITY_USER_CACHE_ENTRIES",
+           .type = SettingType::integer,
+           .min = 0,
+           .max = 10'000'000,
+           .help = "users kept in memory for reads by id (default: 10000 on SQLite, 0 on a "
+                   "shared database)"});
   declare({.name = "SECURITY_ADMIN_EMAIL", .help = "a first admin, created once"});
   declare({.name = "SECURITY_ADMIN_PASSWORD",
            .type = SettingType::secret,
@@ -492,7 +500,11 @@ void SecurityService::install(svckit::App& app) {
   s.hashing = std::make_unique<svckit::BlockingPool>(
       static_cast<std::size_t>(config.integer("SECURITY_HASH_CONCURRENCY")));
   s.dummy_hash = svckit::auth::hash_password("not a real password", s.bcrypt_cost);
-  s.store = std::make_unique<SecurityStore>(app.database("security"));
+  auto& db = app.database("security");
+  std::int64_t user_cache = config.is_set("SECURITY_USER_CACHE_ENTRIES")
+                                ? config.integer("SECURITY_USER_CACHE_ENTRIES")
+                                : (db.backend() == "sqlite" ? 10000 : 0);
+  s.store = std::make_unique<SecurityStore>(db, static_cast<std::size_t>(user_cache));
   s.store->migrate();
 
   svckit::auth::BearerOptions bearer_options;

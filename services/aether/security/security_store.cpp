@@ -88,12 +88,18 @@ svckit::Task<std::optional<User>> SecurityStore::user_by_email(std::string email
 }
 
 svckit::Task<std::optional<User>> SecurityStore::user_by_id(std::string id) {
-  co_return co_await one<User>(db_, kUserById, std::move(id));
+  if (auto cached = users_.find(id)) co_return *cached;
+  auto seen = users_.version();
+  auto user = co_await one<User>(db_, kUserById, id);
+  if (user) users_.fill(std::move(id), *user, seen);
+  co_return user;
 }
 
 svckit::Task<void> SecurityStore::add_user(User u) {
   static const std::string kInsert = svckit::sql::insert_sql<User>("users");
   co_await db_.execute(kInsert, svckit::sql::values(u));
+  users_.invalidate(u.id);  // after the commit (EntityCache): none can be cached yet, but a
+                            // change of users would start here
 }
 
 svckit::Task<bool> SecurityStore::has_users() {

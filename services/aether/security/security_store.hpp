@@ -7,6 +7,7 @@
 
 #include <boost/describe/class.hpp>
 #include <nlohmann/json.hpp>
+#include <svckit/entity_cache.hpp>
 #include <svckit/sql/database.hpp>
 #include <svckit/task.hpp>
 
@@ -71,7 +72,10 @@ enum class RefreshUse {
 
 class SecurityStore {
  public:
-  explicit SecurityStore(svckit::sql::Database& db) : db_(db) {}
+  // `user_cache_entries`: users kept in memory for reads by id (0: none). Users are only ever
+  // added, never changed, by this service: a cached one is the row as it is.
+  SecurityStore(svckit::sql::Database& db, std::size_t user_cache_entries)
+      : db_(db), users_(user_cache_entries) {}
   void migrate();
 
   svckit::Task<std::optional<User>> user_by_email(std::string email);
@@ -102,6 +106,7 @@ class SecurityStore {
 
  private:
   svckit::sql::Database& db_;
+  svckit::EntityCache<User> users_;  // by id: every /me, refresh and API key reads one
 };
 
 }  // namespace aether::security
