@@ -261,13 +261,14 @@ case "${1:-}" in
     install_python_xgboost
     install_npm_tools
     build build -DCMAKE_BUILD_TYPE=Release
-    # bench_bus, bench_grpc_bare and bench_grpc_client take arguments (the drivers below pass them)
+    # bench_bus, bench_bus_bare and bench_grpc_* take arguments (the drivers below pass them)
     for b in build/bin/bench_*; do
-      case "$b" in */bench_bus | */bench_grpc_*) ;; *) "$b" ;; esac
+      case "$b" in */bench_bus | */bench_bus_bare | */bench_grpc_*) ;; *) "$b" ;; esac
     done
     build/bin/bench_bus 2000000 inproc:// 1 loops metrics
-    $PYTHON benchmarks/bench_bus_rabbitmq.py 50000 10000
+    $PYTHON benchmarks/bench_bus_rabbitmq.py 50000 10000 --rounds 5
     $PYTHON benchmarks/http_load.py --rounds 5
+    $PYTHON benchmarks/nginx_parity.py --rounds 3
     $PYTHON benchmarks/grpc_load.py --rounds 5
     $PYTHON benchmarks/python_bindings.py --rounds 3
     $PYTHON benchmarks/gateway_load.py --rounds 3
