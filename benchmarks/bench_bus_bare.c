@@ -109,7 +109,7 @@ static uint64_t await_confirms(amqp_connection_state_t conn, uint64_t confirmed)
     }
     if (frame.payload.method.id != AMQP_BASIC_ACK_METHOD) continue;
     amqp_basic_ack_t* ack = frame.payload.method.decoded;
-    confirmed = ack->delivery_tag;  /* with or without `multiple`, everything up to it */
+    confirmed = ack->delivery_tag; /* with or without `multiple`, everything up to it */
   } while (amqp_frames_enqueued(conn) || amqp_data_in_buffer(conn));
   amqp_maybe_release_buffers(conn);
   return confirmed;
@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
   for (long i = 0; i < messages; ++i) {
     while (published - confirmed >= (uint64_t)window) confirmed = await_confirms(conn, confirmed);
     int n;
-    if (cloudevents) {  /* the attributes travel as headers; the body is the data */
+    if (cloudevents) { /* the attributes travel as headers; the body is the data */
       snprintf(id, sizeof id, "00000000-0000-4000-8000-%012ld", i);
       headers[1].value.value.bytes = props.message_id = amqp_cstring_bytes(id);
       n = snprintf(body, sizeof body, "{\"sent\":%.9f}", now_s());

@@ -44,8 +44,8 @@ PyObject* fast_call(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
 template <class T, FastBody<T> Body, const char* Method, const char* Argument>
 void def_fast_method(pybind11::class_<T>& cls, const char* doc) {
   static PyMethodDef def{Method,
-                         reinterpret_cast<PyCFunction>(
-                             reinterpret_cast<void (*)()>(&detail::fast_call<T, Body, Method, Argument>)),
+                         reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(
+                             &detail::fast_call<T, Body, Method, Argument>)),
                          METH_FASTCALL | METH_KEYWORDS, doc};
   auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
   auto descriptor = pybind11::reinterpret_steal<pybind11::object>(PyDescr_NewMethod(type, &def));
