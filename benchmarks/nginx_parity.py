@@ -14,8 +14,10 @@
   task         GET /api/v1/tasks/{id} with a JWT on build/bin/task-manager (SQLite, cache on),
                64 connections, against nginx returning the same body.
 
-Every pair runs interleaved, ROUNDS times; the table shows each one's median round and the
-ratios of those medians.
+Beside each, the floor (build/bin/http_floor, benchmarks/http_floor.c): a server doing nothing
+but the syscalls the answer needs (epoll, recv until drained, one send), 2 threads, the same body.
+Every row's contenders run interleaved, ROUNDS times; the table shows each one's median round
+and the ratios of those medians.
 
     /usr/bin/python3 benchmarks/nginx_parity.py [--rounds 3] [--duration 10] [--connections 10000]
 
@@ -164,16 +166,26 @@ def main():
             assert all("'" not in b for b in bodies.values())
             nginx = start_nginx(procs, workdir, ports["nginx"], bodies, args.connections)
             nginx_url = f"http://127.0.0.1:{ports['nginx']}"
+            floors = {}  # one per body: the floor answers every path alike
+            for path, body in bodies.items():
+                port = free_port()
+                floors[path] = f"http://127.0.0.1:{port}{path}"
+                procs.start([str(BIN / "http_floor"), str(port), body, "2"])
+                wait_for(port, path)
 
             rows = {
                 "connections": [("svckit", security_url + "/api/v1/auth/me", me_token, [security.pid]),
-                                ("nginx", nginx_url + "/api/v1/auth/me", me_token, nginx)],
+                                ("nginx", nginx_url + "/api/v1/auth/me", me_token, nginx),
+                                ("floor", floors["/api/v1/auth/me"], me_token, None)],
                 "core": [("svckit", tasks_url + "/health", task_token, [tasks.pid]),
-                         ("nginx", nginx_url + "/health", task_token, nginx)],
+                         ("nginx", nginx_url + "/health", task_token, nginx),
+                         ("floor", floors["/health"], task_token, None)],
                 "health": [("svckit", tasks_url + "/health", task_token, None),
-                           ("nginx", nginx_url + "/health", task_token, None)],
+                           ("nginx", nginx_url + "/health", task_token, None),
+                           ("floor", floors["/health"], task_token, None)],
                 "task": [("svckit", tasks_url + task_path, task_token, None),
-                         ("nginx", nginx_url + task_path, task_token, None)],
+                         ("nginx", nginx_url + task_path, task_token, None),
+                         ("floor", floors[task_path], task_token, None)],
             }
             for contenders in rows.values():
                 for _, _, _, pids in contenders:
@@ -200,15 +212,17 @@ def main():
 
     print(f"\n{args.rounds} interleaved rounds of {args.duration} s; svckit THREADS=2, nginx 2 workers, "
           "access logs off; everything on the same 2 cores")
-    print(f"{'row':46}{'svckit':>12}{'nginx':>12}{'ratio':>9}  target")
+    print(f"{'row':46}{'svckit':>12}{'nginx':>12}{'ratio':>9}  target   floor  svckit/floor  nginx/floor")
     targets = {"connections": 1.0, "core": 1.0, "health": 0.95, "task": 0.85}
     for row in rows:
         s, n = median_run(measured[(row, "svckit")]), median_run(measured[(row, "nginx")])
+        f = median_run(measured[(row, "floor")])
         label = {"connections": f"GET /api/v1/auth/me, {args.connections} connections",
                  "core": f"GET /health, {args.connections} connections",
                  "health": "GET /health, 64 connections",
                  "task": "GET /api/v1/tasks/{id}, 64 connections"}[row]
-        print(f"{label + ' req/s':46}{s['rps']:12.0f}{n['rps']:12.0f}{s['rps'] / n['rps']:8.2f}x  >= {targets[row]}x")
+        print(f"{label + ' req/s':46}{s['rps']:12.0f}{n['rps']:12.0f}{s['rps'] / n['rps']:8.2f}x  >= {targets[row]}x"
+              f"{f['rps']:9.0f}{s['rps'] / f['rps']:12.2f}x{n['rps'] / f['rps']:12.2f}x")
         print(f"{'  p99 ms':46}{s['p99_ms']:12.1f}{n['p99_ms']:12.1f}")
         if s["errors"] or n["errors"]:
             print(f"{'  errors':46}{s['errors']:12}{n['errors']:12}")
