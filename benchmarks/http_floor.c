@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 static int port;
-static char answer[1024];
+static char answer[8192];
 static size_t answer_size;
 
 static int listen_on(void) {
@@ -71,7 +71,7 @@ static void* serve(void* unused) {
   epoll_ctl(epoll, EPOLL_CTL_ADD, listener, &event);
   struct epoll_event ready[256];
   char buffer[16384];
-  char out[1024 * 16];
+  char out[1024 * 64];
   for (;;) {
     int n = epoll_wait(epoll, ready, 256, -1);
     for (int i = 0; i < n; ++i) {
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
                    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                    strlen(body), body);
   if (port <= 0 || threads <= 0 || n <= 0 || (size_t)n >= sizeof answer) {
-    fprintf(stderr, "http_floor: a port, a body under 900 bytes, and threads\n");
+    fprintf(stderr, "http_floor: a port, a body under 8,000 bytes, and threads\n");
     return 2;
   }
   answer_size = (size_t)n;
