@@ -1,9 +1,9 @@
 /* The floor for a small HTTP answer on this machine: what a server does with nothing but the
  * syscalls the work needs. Each of THREADS threads has its own listening socket on PORT
- * (SO_REUSEPORT, as nginx's workers) and its own epoll; a readable connection is read until it
- * would block, and for every complete request head in what came (keep-alive, pipelined) the
- * same fixed answer goes back in one send. No parsing beyond finding "\r\n\r\n", no timers, no
- * allocation per request.
+ * (SO_REUSEPORT, as nginx's workers) and its own epoll; a readable connection is read until a
+ * read comes back short (drained, as nginx judges it: no read that finds nothing), and for every
+ * complete request head in what came (keep-alive, pipelined) the same fixed answer goes back in
+ * one send. No parsing beyond finding "\r\n\r\n", no timers, no allocation per request.
  *
  *   build/bin/http_floor PORT BODY [THREADS=2]
  *

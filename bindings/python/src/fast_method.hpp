@@ -1,7 +1,7 @@
 #pragma once
 // A method called once per request (Verifier.verify), installed as a plain CPython vectorcall
 // method instead of through pybind11's dispatcher. The dispatcher allocates two vectors per call
-// and walks the overloads: about 100 ns, a fifth of an HS256 verification from Python. Such a
+// and walks the overloads: about 100 ns, a tenth of an HS256 verification from Python. Such a
 // method takes one argument, by position or by name, and its C++ exceptions reach Python
 // through the same translators as every other method's.
 #include <string_view>

@@ -552,10 +552,16 @@ Task<svckit::bus::Outcome> RequestManagement::on_execution(const svckit::bus::Ev
       out.push_back(move(s, "executing", std::nullopt, "execution"));
     } else if (event.type == kExecutionSucceeded && may_move(s.status, "resolved") &&
                s.status != "options_ready") {
+      // An execution that ended had started, whichever of its events came first: the history
+      // says so either way (the late start then changes nothing).
+      if (s.status == "option_selected")
+        out.push_back(move(s, "executing", std::nullopt, "execution"));
       s.resolution = "executed: " + update.external_reference.value_or(update.execution_id);
       out.push_back(move(s, "resolved", s.resolution, "execution"));
     } else if (event.type == kExecutionFailed && may_move(s.status, "failed") &&
                s.status != "options_ready") {
+      if (s.status == "option_selected")
+        out.push_back(move(s, "executing", std::nullopt, "execution"));
       out.push_back(move(s, "failed", update.error, "execution"));
     }
     return out;
