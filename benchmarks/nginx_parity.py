@@ -27,7 +27,6 @@ import argparse
 import json
 import pathlib
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from http_load import (BIN, JWT_SECRET, Processes, bearer_token, free_port, median_run,  # noqa: E402
+from grpc_load import wait_port  # noqa: E402
+from http_load import (BIN, Processes, bearer_token, free_port, median_run,  # noqa: E402
                        parse_wrk, svckit_env, wait_for)
 
 
@@ -48,17 +48,6 @@ def request(url, body=None, token=None):
                                  headers=headers)
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.read().decode()
-
-
-def wait_listening(port, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on :{port}")
 
 
 def rss_kib(pids):
@@ -183,7 +172,7 @@ def main():
                 port = free_port()
                 floors[path] = f"http://127.0.0.1:{port}{path}"
                 procs.start([str(BIN / "http_floor"), str(port), body, "2"])
-                wait_listening(port)  # the floor keeps every connection: no Connection: close
+                wait_port(port)  # the floor keeps every connection: no Connection: close
 
             rows = {
                 "connections": [("svckit", security_url + "/api/v1/auth/me", me_token, [security.pid]),

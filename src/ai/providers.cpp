@@ -24,6 +24,16 @@ nlohmann::json messages_of(const ChatInput& input) {
   return messages;
 }
 
+// The token counts an answer reports in `usage` (an object, or anything else when it reports
+// none), under the provider's names; counted from the texts where it does not say.
+void take_usage(Completion& c, const nlohmann::json& usage, const char* input_key,
+                const char* output_key, const std::string& message) {
+  c.input_tokens = usage.is_object() ? usage.value(input_key, std::int64_t{-1}) : -1;
+  c.output_tokens = usage.is_object() ? usage.value(output_key, std::int64_t{-1}) : -1;
+  if (c.input_tokens < 0) c.input_tokens = count_tokens(message);
+  if (c.output_tokens < 0) c.output_tokens = count_tokens(c.text);
+}
+
 [[noreturn]] void bad_answer(const ModelSpec& spec, const std::string& why) {
   throw Error(502, "about:blank", "Bad Gateway",
               "the " + spec.provider + " provider of model " + spec.id + " " + why);
@@ -120,11 +130,8 @@ class OpenAiProvider : public HttpProvider {
     if (!content || !content->is_string()) bad_answer(spec_, "gave no choices[0].message.content");
     Completion c;
     c.text = content->get<std::string>();
-    const auto usage = json.value("usage", nlohmann::json::object());
-    c.input_tokens = usage.is_object() ? usage.value("prompt_tokens", std::int64_t{-1}) : -1;
-    c.output_tokens = usage.is_object() ? usage.value("completion_tokens", std::int64_t{-1}) : -1;
-    if (c.input_tokens < 0) c.input_tokens = count_tokens(input.message);
-    if (c.output_tokens < 0) c.output_tokens = count_tokens(c.text);
+    take_usage(c, json.value("usage", nlohmann::json::object()), "prompt_tokens",
+               "completion_tokens", input.message);
     co_return c;
   }
 };
@@ -219,12 +226,8 @@ class GeminiProvider : public HttpProvider {
         why += " (promptFeedback: " + json["promptFeedback"].dump().substr(0, 200) + ")";
       bad_answer(spec_, why);
     }
-    const auto usage = json.value("usageMetadata", nlohmann::json::object());
-    c.input_tokens = usage.is_object() ? usage.value("promptTokenCount", std::int64_t{-1}) : -1;
-    c.output_tokens =
-        usage.is_object() ? usage.value("candidatesTokenCount", std::int64_t{-1}) : -1;
-    if (c.input_tokens < 0) c.input_tokens = count_tokens(input.message);
-    if (c.output_tokens < 0) c.output_tokens = count_tokens(c.text);
+    take_usage(c, json.value("usageMetadata", nlohmann::json::object()), "promptTokenCount",
+               "candidatesTokenCount", input.message);
     co_return c;
   }
 };
