@@ -94,6 +94,28 @@ void Config::declare(Settings& s) {
                      .default_value = "60s",
                      .min = 1,
                      .help = "keep-alive idle time"});
+  s.declare("websocket", {.name = "WEBSOCKET_MAX_MESSAGE",
+                          .type = T::size,
+                          .default_value = "1MiB",
+                          .min = 1,
+                          .help = "largest incoming WebSocket message (larger: close 1009)"});
+  s.declare("websocket", {.name = "WEBSOCKET_SEND_QUEUE",
+                          .type = T::size,
+                          .default_value = "1MiB",
+                          .min = 1,
+                          .help = "bytes queued for one WebSocket peer before it is closed as a "
+                                  "slow consumer (1013)"});
+  s.declare("websocket", {.name = "WEBSOCKET_IDLE_TIMEOUT",
+                          .type = T::duration,
+                          .default_value = "60s",
+                          .min = 100,
+                          .help = "a silent WebSocket peer is pinged at half of it, closed after"});
+  s.declare("websocket", {.name = "WEBSOCKET_CLOSE_TIMEOUT",
+                          .type = T::duration,
+                          .default_value = "5s",
+                          .min = 10,
+                          .help = "time for a WebSocket closing handshake before the connection "
+                                  "is cut"});
 
   s.declare("tls", {.name = "TLS_CERT_FILE",
                     .type = T::file,
@@ -244,6 +266,10 @@ Config Config::from(std::shared_ptr<Settings> settings, std::string default_serv
   c.shutdown_delay = s.duration("SHUTDOWN_DELAY");
   c.drain_timeout = s.duration("DRAIN_TIMEOUT");
   c.max_body = s.size("MAX_BODY");
+  c.websocket_max_message = s.size("WEBSOCKET_MAX_MESSAGE");
+  c.websocket_send_queue = s.size("WEBSOCKET_SEND_QUEUE");
+  c.websocket_idle_timeout = s.duration("WEBSOCKET_IDLE_TIMEOUT");
+  c.websocket_close_timeout = s.duration("WEBSOCKET_CLOSE_TIMEOUT");
   c.max_connections = static_cast<std::size_t>(s.integer("MAX_CONNECTIONS"));
   c.max_connections_per_ip = static_cast<std::size_t>(s.integer("MAX_CONNECTIONS_PER_IP"));
   c.max_inflight = static_cast<std::size_t>(s.integer("MAX_INFLIGHT"));

@@ -61,6 +61,8 @@ ServiceUnavailable::ServiceUnavailable(std::string detail, int retry_after_secon
 
 const char* status_reason(int status) {
   switch (status) {
+    case 101:
+      return "Switching Protocols";
     case 200:
       return "OK";
     case 201:
@@ -73,6 +75,8 @@ const char* status_reason(int status) {
       return "Moved Permanently";
     case 302:
       return "Found";
+    case 206:
+      return "Partial Content";
     case 304:
       return "Not Modified";
     case 400:
@@ -97,8 +101,12 @@ const char* status_reason(int status) {
       return "URI Too Long";
     case 415:
       return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
     case 422:
       return "Unprocessable Content";
+    case 426:
+      return "Upgrade Required";
     case 429:
       return "Too Many Requests";
     case 431:

@@ -47,6 +47,11 @@ struct Config {
   TrustedProxies trusted_proxies;  // whose X-Forwarded-For names the client
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
+  // What App::websocket_options() starts from.
+  std::size_t websocket_max_message = 1 << 20;
+  std::size_t websocket_send_queue = 1 << 20;
+  Duration websocket_idle_timeout{60000};
+  Duration websocket_close_timeout{5000};
 
   bool access_log_probes = false;  // access-log lines for probes and scrapes too
   bool api_docs = true;            // /openapi.json and /docs

@@ -18,6 +18,8 @@
 #include "svckit/http/response.hpp"
 #include "svckit/http/route_group.hpp"
 #include "svckit/http/server.hpp"
+#include "svckit/http/websocket.hpp"
+#include "svckit/http/websocket_hub.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/json_writer.hpp"
 #include "svckit/kv/store.hpp"

@@ -34,8 +34,9 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-http::ServerOptions server_options(const Config& c) {
+http::ServerOptions server_options(const Config& c, meter::Meter& meter) {
   http::ServerOptions o;
+  o.meter = &meter;
   o.host = c.host;
   o.port = c.port;
   o.max_body = c.max_body;
@@ -117,8 +118,8 @@ App::App(Config config)
       logger_(config_.service_name, config_.log_level),
       runtime_(std::make_unique<Runtime>(std::max(1u, config_.threads))),
       blocking_(std::make_unique<BlockingPool>(config_.blocking_threads)),
-      http_(std::make_unique<http::Server>(runtime_->loop_pointers(), server_options(config_),
-                                           logger_)),
+      http_(std::make_unique<http::Server>(runtime_->loop_pointers(),
+                                           server_options(config_, metrics_), logger_)),
       health_(std::make_unique<health::Health>(config_.service_name, *blocking_)) {
   if (!config_.settings) {  // a Config made by hand: svckit's settings from the environment
     config_.settings = std::make_shared<Settings>();
@@ -160,6 +161,15 @@ http::Client& App::client(const std::string& name, const std::string& base_url,
   } catch (const std::invalid_argument& e) {
     throw ConfigError(name, e.what());
   }
+}
+
+http::WebSocketOptions App::websocket_options() const {
+  http::WebSocketOptions o;
+  o.max_message = config_.websocket_max_message;
+  o.send_queue_bytes = config_.websocket_send_queue;
+  o.idle_timeout = config_.websocket_idle_timeout;
+  o.close_timeout = config_.websocket_close_timeout;
+  return o;
 }
 
 HostedServer& App::host(std::string name, std::unique_ptr<HostedServer> server) {

@@ -4,6 +4,7 @@
 #include "svckit/error.hpp"
 #include "svckit/http/request.hpp"
 #include "svckit/http/route_doc.hpp"
+#include "svckit/http/websocket.hpp"
 
 namespace svckit::auth {
 
@@ -50,6 +51,9 @@ http::Middleware bearer(BearerOptions options) {
       identify(req, a.from_authorization(*authorization));
     } else if (auto key = a.accepts_api_keys() ? req.header(o.api_key_header) : std::nullopt) {
       return with_api_key(authenticator, std::string(*key), req, next);
+    } else if (auto token = http::websocket_bearer_token(req)) {
+      // A browser's WebSocket cannot send headers: its token comes as a subprotocol offer.
+      identify(req, a.from_authorization("Bearer " + std::string(*token)));
     } else if (const auto* certificate = req.client_certificate()) {
       identify(req, a.from_certificate(*certificate));
     } else if (!o.allow_anonymous) {

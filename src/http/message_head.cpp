@@ -37,12 +37,6 @@ bool is_field_value(std::string_view s) {
   return all_bytes(s, 0x20, [](unsigned char c) { return (c >= 0x20 || c == '\t') && c < 0x7f; });
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 enum class Line { ok, incomplete, bad };
 
 // Splits the next CRLF-terminated line (without its CRLF) off `rest`. Bad when it ends in a

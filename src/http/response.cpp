@@ -54,6 +54,19 @@ Response Response::problem(const Error& error, std::string_view request_id,
   return r;
 }
 
+Response Response::upgrade(Takeover::Run run, int status) {
+  Response r;
+  r.status = status;
+  r.takeover = std::make_shared<const Takeover>(Takeover{true, std::move(run)});
+  return r;
+}
+
+Response Response::stream(int status, std::string content_type, Takeover::Run run) {
+  Response r = with_body(status, std::move(content_type), {});
+  r.takeover = std::make_shared<const Takeover>(Takeover{false, std::move(run)});
+  return r;
+}
+
 Response& Response::set_header(std::string name, std::string value) {
   headers.emplace_back(std::move(name), std::move(value));
   return *this;

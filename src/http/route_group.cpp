@@ -29,4 +29,13 @@ Documented RouteGroup::route(Method method, std::string_view pattern,
   return Documented(*added.doc);
 }
 
+Documented RouteGroup::websocket(std::string_view pattern, WebSocketHandler handler,
+                                 WebSocketOptions options, std::vector<Middleware> middleware) {
+  auto doc = route(Method::get, pattern, std::move(middleware),
+                   websocket_route(std::move(handler), std::move(options)));
+  return doc.summary("WebSocket (RFC 6455): GET with Upgrade: websocket switches protocols")
+      .responds(101)
+      .errors({400, 426});
+}
+
 }  // namespace svckit::http

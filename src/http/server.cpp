@@ -33,10 +33,12 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "connection_limit_key.hpp"
+#include "connection_state.hpp"
 #include "keep_alive.hpp"
 #include "message_head.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
+#include "svckit/http/connection.hpp"
 #include "svckit/trace/trace_context.hpp"
 #include "tls.hpp"
 
@@ -114,6 +116,7 @@ struct Incoming {
 
 enum class ReadOutcome { request, declined, closed };
 // After a request: serve the next, half-close (the answer said Connection: close), or close.
+// A taken-over connection (a WebSocket) closes when its takeover returns.
 enum class Next { keep_alive, shut_down, close };
 constexpr std::size_t kReadChunk = 4096;  // what one read of a request's first bytes takes
 
@@ -139,6 +142,7 @@ struct Session {
   bool idle = false;                 // waiting for the first byte of the next request
   bool timed_out = false;            // the sweeper cancelled the pending wait
   asio::cancellation_signal cancel;  // stops the handler too when a drain gives up on it
+  std::function<void()> on_drain;    // a taken-over connection's goodbye (Connection::on_drain)
 };
 
 // Per event loop: its connections and the sweeper that enforces their deadlines. Touched only
@@ -610,6 +614,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (!shed)
       for (const auto& o : observers) o->finished(req, response, seconds);
 
+    if (response.takeover) co_return co_await take_over(s, req, response, started);
     keep_alive = keep_alive && !draining;
     const int status = response.status;
     if (keep_alive && in.http10) response.headers.emplace_back("Connection", "keep-alive");
@@ -630,6 +635,39 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     co_return keep_alive&& written ? Next::keep_alive : Next::shut_down;
   }
 
+  // Hands the connection to the response's takeover (a WebSocket, a tunnel, an event stream)
+  // once it is logged; the connection closes when the takeover returns. A takeover that writes
+  // no head of its own gets one without Content-Length, closed by the connection's end.
+  Task<Next> take_over(Session& s, Request& req, Response& response, Clock::time_point started) {
+    std::shared_ptr<const Takeover> takeover = std::move(response.takeover);
+    if (logger.enabled(log::Level::info) && !unlogged(req.path())) {
+      double ms = std::chrono::duration<double, std::milli>(s.last_answered - started).count();
+      req.log(log::Level::info, "request",
+              {{"method", req.method_name()},
+               {"path", req.path()},
+               {"status", response.status},
+               {"duration_ms", ms}});
+    }
+    if (!takeover->writes_head) {
+      serialize_head(s, response, req, /*keep_alive=*/false, /*streamed=*/true);
+      if (!co_await finish_write(s, {asio::buffer(s.head), asio::const_buffer()}))
+        co_return Next::close;
+    }
+    s.head.clear();
+    s.head.shrink_to_fit();  // a long-lived connection keeps no answer buffer
+    detail::ConnectionState state{s.socket, s.tls.get(), s.buffer,      s.deadline, s.on_drain,
+                                  draining, s.remote,    options.meter, logger};
+    Connection connection(state);
+    try {
+      co_await takeover->run(connection, req);
+    } catch (const std::exception& e) {
+      if (!s.timed_out)
+        req.log(log::Level::warning, "connection takeover failed", {{"error", e.what()}});
+    }
+    s.on_drain = nullptr;
+    co_return Next::close;
+  }
+
   // What of the request goes into its answer's head: its id and the headers middleware set for
   // the answer (Request::set_answer_header).
   struct AnswerContext {
@@ -641,7 +679,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   };
 
   // Serializes the head into the session's reused buffer.
-  void serialize_head(Session& s, Response& r, const AnswerContext& context, bool keep_alive) {
+  // `streamed`: the body's end is the connection's, so no Content-Length.
+  void serialize_head(Session& s, Response& r, const AnswerContext& context, bool keep_alive,
+                      bool streamed = false) {
     using namespace std::string_view_literals;
     if (r.status < 100 || r.status > 999) r.status = 500;  // a handler's mistake, never the wire's
     bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
@@ -661,7 +701,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& [name, value] : context.headers)
       if (is_token(name.view()) && is_field_safe(value) && !r.header(name.view()))
         append_header(head, name.view(), value);
-    if (!bodiless) {
+    if (!bodiless && !streamed) {
       char length[24];
       auto [end, ec] = std::to_chars(length, length + sizeof length, r.body.size());
       append_header(head, "Content-Length", std::string_view(length, end - length));
@@ -779,6 +819,7 @@ Task<void> Server::drain(std::chrono::milliseconds timeout) {
   // Connection: close; a quiet connection is closed. Busy ones close after their response.
   impl->for_each_session([](Session& s) {
     if (s.idle) s.deadline = std::min(s.deadline, Clock::now() + std::chrono::milliseconds(250));
+    if (auto goodbye = std::move(s.on_drain)) goodbye();
   });
   auto deadline = Clock::now() + timeout;
   asio::steady_timer timer(impl->io);

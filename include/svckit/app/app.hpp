@@ -47,6 +47,8 @@ class App {
   const log::Logger& logger() const { return logger_; }
   BlockingPool& blocking() { return *blocking_; }
   http::Server& http() { return *http_; }
+  // A WebSocket route's options from the WEBSOCKET_* settings; a route adds its protocols.
+  http::WebSocketOptions websocket_options() const;
   metrics::Registry& metrics() { return metrics_; }
   health::Health& health() { return *health_; }
 

@@ -29,6 +29,13 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Without the optional whitespace (spaces, tabs) HTTP allows around a field value or list element.
+constexpr std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 constexpr bool istarts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }

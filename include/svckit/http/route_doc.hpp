@@ -79,6 +79,11 @@ class Documented {
     doc_.responses[status] = named_schema<T>();
     return *this;
   }
+  // An answer without a JSON body (101 Switching Protocols, a stream).
+  Documented& responds(int status) {
+    doc_.responses[status] = std::nullopt;
+    return *this;
+  }
   // A query parameter: a string unless `schema` says otherwise ({"type": "integer"}).
   Documented& query(std::string name, std::string description,
                     nlohmann::json schema = {{"type", "string"}}) {

@@ -10,6 +10,7 @@
 #include "svckit/http/handler.hpp"
 #include "svckit/http/route_doc.hpp"
 #include "svckit/http/router.hpp"
+#include "svckit/http/websocket.hpp"
 
 namespace svckit::http {
 
@@ -55,6 +56,11 @@ class RouteGroup {
   Documented del(std::string_view pattern, Middleware m, Handler h) {
     return route(Method::del, pattern, {std::move(m)}, std::move(h));
   }
+
+  // A WebSocket route (websocket.hpp): the upgrade request passes the group's middleware and
+  // `middleware` first, so authentication and permissions are checked before the switch.
+  Documented websocket(std::string_view pattern, WebSocketHandler handler,
+                       WebSocketOptions options = {}, std::vector<Middleware> middleware = {});
 
   const std::string& prefix() const { return prefix_; }
 

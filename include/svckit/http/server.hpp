@@ -20,6 +20,9 @@
 namespace boost::asio {
 class io_context;
 }
+namespace svckit::meter {
+class Meter;
+}
 
 namespace svckit::http {
 
@@ -54,6 +57,9 @@ struct ServerOptions {
   std::vector<std::string> unlogged_paths = {"/health",         "/health/live", "/health/ready",
                                              "/health/startup", "/ready",       "/metrics"};
   TlsOptions tls;  // plain HTTP unless a certificate is set
+  // What taken-over connections (WebSocket) count into; nullptr: nothing. Requests are counted
+  // by observers (observe()).
+  meter::Meter* meter = nullptr;
 };
 
 class Server {
