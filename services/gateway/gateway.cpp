@@ -30,6 +30,7 @@
 #include "svckit/http/response.hpp"
 #include "svckit/http/route_doc.hpp"
 #include "svckit/http/server.hpp"
+#include "tunnel.hpp"
 #include "upstream.hpp"
 
 namespace svckit::gateway {
@@ -529,6 +530,12 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
   const RouteConfig& r = route.config;
   std::string composed;  // what `out`'s header views made here point into; lives with `out`
   http::ClientRequest out = upstream_request(r, req, composed, trusted_proxies);
+  if (asks_to_upgrade(req)) {  // a WebSocket: to one target, relayed once it switches
+    Target* target = route.upstream->pick();
+    if (!target)
+      throw ServiceUnavailable("no healthy target in upstream " + route.upstream->config().name, 1);
+    co_return co_await tunnel(target->url, req, out.owning(), r.timeout);
+  }
   Upstream* primary = route.upstream.get();
   Upstream* other = nullptr;
   bool fresh = true;
