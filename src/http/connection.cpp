@@ -15,6 +15,7 @@ std::string Connection::take_buffered() {
   auto data = state_->buffer.data();
   std::string bytes(static_cast<const char*>(data.data()), data.size());
   state_->buffer.consume(data.size());
+  state_->buffer.shrink_to_fit();  // a long-lived connection keeps no request buffer
   return bytes;
 }
 

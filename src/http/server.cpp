@@ -117,10 +117,18 @@ struct Incoming {
 enum class ReadOutcome { request, declined, closed };
 // After a request: serve the next, half-close (the answer said Connection: close), or close.
 // A taken-over connection (a WebSocket) closes when its takeover returns.
-enum class Next { keep_alive, shut_down, close };
+enum class Next { keep_alive, shut_down, close, take_over };
 constexpr std::size_t kReadChunk = 4096;  // what one read of a request's first bytes takes
 
 struct LoopState;
+
+// A request whose answer takes the connection over, kept while the takeover runs: handle()'s
+// frame, which held it, is gone by then (its size, per long-lived connection, counts).
+struct PendingTakeover {
+  Request request;
+  std::shared_ptr<const Takeover> takeover;
+  Response response;  // its head, when the server writes it
+};
 
 // One client connection. Its coroutine and everything touching it run on its loop's thread.
 struct Session {
@@ -143,6 +151,7 @@ struct Session {
   bool timed_out = false;            // the sweeper cancelled the pending wait
   asio::cancellation_signal cancel;  // stops the handler too when a drain gives up on it
   std::function<void()> on_drain;    // a taken-over connection's goodbye (Connection::on_drain)
+  std::unique_ptr<PendingTakeover> pending;  // set by handle() for serve_requests()
 };
 
 // Per event loop: its connections and the sweeper that enforces their deadlines. Touched only
@@ -511,6 +520,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       const auto arrived = Clock::now();
       s.deadline = arrived + options.header_timeout;
       auto next = co_await handle(s, arrived);
+      if (next == Next::take_over) {
+        co_await take_over(s);
+        co_return;
+      }
       if (next == Next::close) co_return;
       if (next == Next::shut_down) {
         beast::error_code ignored;
@@ -614,7 +627,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (!shed)
       for (const auto& o : observers) o->finished(req, response, seconds);
 
-    if (response.takeover) co_return co_await take_over(s, req, response, started);
+    if (response.takeover) co_return hand_over(s, in, response, started);
     keep_alive = keep_alive && !draining;
     const int status = response.status;
     if (keep_alive && in.http10) response.headers.emplace_back("Connection", "keep-alive");
@@ -635,11 +648,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     co_return keep_alive&& written ? Next::keep_alive : Next::shut_down;
   }
 
-  // Hands the connection to the response's takeover (a WebSocket, a tunnel, an event stream)
-  // once it is logged; the connection closes when the takeover returns. A takeover that writes
-  // no head of its own gets one without Content-Length, closed by the connection's end.
-  Task<Next> take_over(Session& s, Request& req, Response& response, Clock::time_point started) {
-    std::shared_ptr<const Takeover> takeover = std::move(response.takeover);
+  // Keeps what a takeover needs (the request, the answer's head) for serve_requests() to run it
+  // once handle()'s frame is gone, and logs the answer.
+  Next hand_over(Session& s, Incoming& in, Response& response, Clock::time_point started) {
+    Request& req = *in.request;
     if (logger.enabled(log::Level::info) && !unlogged(req.path())) {
       double ms = std::chrono::duration<double, std::milli>(s.last_answered - started).count();
       req.log(log::Level::info, "request",
@@ -648,24 +660,39 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                {"status", response.status},
                {"duration_ms", ms}});
     }
-    if (!takeover->writes_head) {
-      serialize_head(s, response, req, /*keep_alive=*/false, /*streamed=*/true);
-      if (!co_await finish_write(s, {asio::buffer(s.head), asio::const_buffer()}))
-        co_return Next::close;
+    auto takeover = std::move(response.takeover);
+    s.pending = std::make_unique<PendingTakeover>(
+        PendingTakeover{std::move(req), std::move(takeover), std::move(response)});
+    // The route's parameters are views into the request's path, which a move may relocate.
+    Request& moved = s.pending->request;
+    if (const Route* route = moved.matched_route())
+      moved.set_route(route, router.match(moved.method(), moved.path()).params);
+    return Next::take_over;
+  }
+
+  // Hands the connection to a takeover (a WebSocket, a tunnel, an event stream); the connection
+  // closes when it returns. A takeover that writes no head of its own gets one without
+  // Content-Length, closed by the connection's end.
+  Task<void> take_over(Session& s) {
+    auto pending = std::move(s.pending);
+    Request& req = pending->request;
+    if (!pending->takeover->writes_head) {
+      serialize_head(s, pending->response, req, /*keep_alive=*/false, /*streamed=*/true);
+      if (!co_await finish_write(s, {asio::buffer(s.head), asio::const_buffer()})) co_return;
     }
-    s.head.clear();
-    s.head.shrink_to_fit();  // a long-lived connection keeps no answer buffer
+    // A long-lived connection keeps no answer or parsing buffers.
+    s.head = std::string();
+    s.request_head = detail::RequestHead();
     detail::ConnectionState state{s.socket, s.tls.get(), s.buffer,      s.deadline, s.on_drain,
                                   draining, s.remote,    options.meter, logger};
     Connection connection(state);
     try {
-      co_await takeover->run(connection, req);
+      co_await pending->takeover->run(connection, req);
     } catch (const std::exception& e) {
       if (!s.timed_out)
         req.log(log::Level::warning, "connection takeover failed", {{"error", e.what()}});
     }
     s.on_drain = nullptr;
-    co_return Next::close;
   }
 
   // What of the request goes into its answer's head: its id and the headers middleware set for

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
@@ -124,7 +123,7 @@ struct Meters {
 };
 
 struct Setup {
-  WebSocketHandler handler;
+  std::shared_ptr<const WebSocketHandler> handler;
   WebSocketOptions options;
 };
 
@@ -157,19 +156,19 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
         meters_(Meters::of(connection.meter(), route_)) {}
   virtual ~WebSocketSession() = default;
 
-  // Answers the handshake (101 with the chosen protocol and the request id); false when the
-  // client went away meanwhile.
-  virtual Task<bool> accept(const bhttp::request<bhttp::empty_body>& request) = 0;
-
-  // Runs the route's handler on the accepted connection, then closes it (1000, or 1011 if the
-  // handler failed) and waits until nothing of the connection is in use.
-  Task<void> run(const WebSocketHandler& handler, Request& upgrade) {
-    auto self = shared_from_this();
+  // Answers the handshake (101 with the chosen protocol and the request id), runs the route's
+  // handler on the connection, then closes it (1000, or 1011 if the handler failed) and waits
+  // until nothing of the connection is in use.
+  // `self` is this session: the coroutine starts when awaited, after its caller's handle on
+  // the session may be gone, and its parameters are what it holds from the start.
+  Task<void> serve(std::shared_ptr<WebSocketSession> self,
+                   std::shared_ptr<const WebSocketHandler> handler, Request& upgrade) {
+    if (!co_await accept(upgrade)) co_return;
     connection_->on_drain([self] { self->close(close_code::going_away, "server shutting down"); });
     if (meters_.open) meters_.open->add(1);
     std::uint16_t code = close_code::normal;
     try {
-      co_await handler(WebSocket(self), upgrade);
+      co_await (*handler)(WebSocket(self), upgrade);
     } catch (const std::exception& e) {
       context_.log(log::Level::error, "websocket handler failed", {{"error", e.what()}});
       code = close_code::internal_error;
@@ -195,8 +194,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
     auto self = shared_from_this();
     if (ended_ || read_failed_ || !stream_open()) co_return std::nullopt;
     beast::flat_buffer buffer;
-    bool binary = false;
-    auto ec = co_await read(buffer, binary);
+    auto [ec, n] = co_await read(buffer);
     if (ec) {
       // Beast has answered a protocol error with its close code (1002, 1007, 1009) and the
       // peer's close with its own; either way nothing more will be sent.
@@ -206,7 +204,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
       co_return std::nullopt;
     }
     if (meters_.received) meters_.received->increment();
-    co_return WebSocket::Message{beast::buffers_to_string(buffer.data()), binary};
+    co_return WebSocket::Message{beast::buffers_to_string(buffer.data()), got_binary()};
   }
 
   // From any thread.
@@ -245,9 +243,16 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
   const asio::io_context::executor_type& executor() const { return loop_; }
 
  protected:
-  virtual Task<beast::error_code> read(beast::flat_buffer& buffer, bool& binary) = 0;
-  virtual Task<beast::error_code> write(const Outgoing& out) = 0;
-  virtual Task<void> close_handshake(websocket::close_reason reason) = 0;
+  // The handshake's answer; false when the client went away meanwhile.
+  virtual Task<bool> accept(const Request& upgrade) = 0;
+  // Beast's operations as they are, not coroutines of their own: a frame fewer each, and the
+  // read is what every idle connection waits in.
+  using ReadResult = std::tuple<beast::error_code, std::size_t>;
+  virtual Task<ReadResult> read(beast::flat_buffer& buffer) = 0;
+  virtual bool got_binary() const = 0;
+  virtual Task<ReadResult> write(const Outgoing& out) = 0;
+  virtual Task<std::tuple<beast::error_code>> close_handshake(
+      const websocket::close_reason& reason) = 0;
   virtual bool stream_open() const = 0;
   virtual void release() = 0;
 
@@ -275,6 +280,10 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
       queued_bytes_.fetch_sub(out.bytes().size(), std::memory_order_acq_rel);
       return;
     }
+    if (next_ == queue_.size()) {  // all sent: start over (a vector, not a deque: an idle
+      queue_.clear();              // connection holds no block)
+      next_ = 0;
+    }
     queue_.push_back(std::move(out));
     if (!writing_) {
       writing_ = true;
@@ -284,10 +293,9 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
   }
 
   Task<void> write_queue(std::shared_ptr<WebSocketSession> self) {
-    while (!queue_.empty() && !read_failed_) {
-      Outgoing out = std::move(queue_.front());
-      queue_.pop_front();
-      auto ec = co_await write(out);
+    while (next_ < queue_.size() && !read_failed_) {
+      Outgoing out = std::move(queue_[next_++]);
+      auto [ec, n] = co_await write(out);
       queued_bytes_.fetch_sub(out.bytes().size(), std::memory_order_acq_rel);
       if (ec) {
         closing_ = true;
@@ -297,6 +305,9 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
       if (meters_.sent) meters_.sent->increment();
     }
     writing_ = false;
+    queue_.clear();
+    queue_.shrink_to_fit();
+    next_ = 0;
     if (close_pending_) start_close();
     done();
   }
@@ -339,8 +350,8 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
 
   void drop_queue() {
     std::size_t dropped = 0;
-    for (const auto& out : queue_) dropped += out.bytes().size();
-    queue_.clear();
+    for (std::size_t i = next_; i < queue_.size(); ++i) dropped += queue_[i].bytes().size();
+    queue_.resize(next_);  // the one being written, if any, stays where the writer holds it
     queued_bytes_.fetch_sub(dropped, std::memory_order_acq_rel);
   }
 
@@ -359,7 +370,8 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
   std::atomic<bool> closing_{false};  // no more sends accepted
   std::atomic<std::size_t> queued_bytes_{0};
   // The loop's own.
-  std::deque<Outgoing> queue_;
+  std::vector<Outgoing> queue_;  // queue_[next_] is the next to write
+  std::size_t next_ = 0;
   bool writing_ = false;
   bool close_pending_ = false;
   bool close_started_ = false;
@@ -374,6 +386,16 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
 
 namespace {
 
+// The request as Beast's handshake reads it.
+bhttp::request<bhttp::empty_body> beast_request(const Request& req) {
+  bhttp::request<bhttp::empty_body> out;
+  out.method(bhttp::verb::get);
+  out.target(req.target());
+  out.version(11);
+  for (const auto& [name, value] : req.headers()) out.insert(name, value);
+  return out;
+}
+
 // The session over a plain or a TLS connection.
 template <class Next>
 class BeastWebSocket final : public detail::WebSocketSession {
@@ -387,29 +409,27 @@ class BeastWebSocket final : public detail::WebSocketSession {
     ws_->auto_fragment(false);
   }
 
-  Task<bool> accept(const bhttp::request<bhttp::empty_body>& request) override {
-    auto self = shared_from_this();
+ protected:
+  Task<bool> accept(const Request& upgrade) override {
     ws_->set_option(websocket::stream_base::decorator(
         [this](websocket::response_type& res) { decorate(res); }));
     ws_->set_option(timeouts());
+    auto request = beast_request(upgrade);
     auto [ec] = co_await ws_->async_accept(request, kNoThrow);
     co_return !ec;
   }
-
- protected:
-  Task<beast::error_code> read(beast::flat_buffer& buffer, bool& binary) override {
-    auto [ec, n] = co_await ws_->async_read(buffer, kNoThrow);
-    binary = ws_->got_binary();
-    co_return ec;
+  Task<ReadResult> read(beast::flat_buffer& buffer) override {
+    return ws_->async_read(buffer, kNoThrow);
   }
-  Task<beast::error_code> write(const Outgoing& out) override {
+  bool got_binary() const override { return ws_->got_binary(); }
+  Task<ReadResult> write(const Outgoing& out) override {
     ws_->binary(out.binary);
     auto bytes = out.bytes();
-    auto [ec, n] = co_await ws_->async_write(asio::buffer(bytes.data(), bytes.size()), kNoThrow);
-    co_return ec;
+    return ws_->async_write(asio::buffer(bytes.data(), bytes.size()), kNoThrow);
   }
-  Task<void> close_handshake(websocket::close_reason reason) override {
-    auto [ec] = co_await ws_->async_close(reason, kNoThrow);
+  Task<std::tuple<beast::error_code>> close_handshake(
+      const websocket::close_reason& reason) override {
+    return ws_->async_close(reason, kNoThrow);
   }
   bool stream_open() const override { return ws_ && ws_->is_open(); }
   void release() override { ws_.reset(); }
@@ -417,16 +437,6 @@ class BeastWebSocket final : public detail::WebSocketSession {
  private:
   std::optional<websocket::stream<Next&>> ws_;
 };
-
-// The request as Beast's handshake reads it.
-bhttp::request<bhttp::empty_body> beast_request(const Request& req) {
-  bhttp::request<bhttp::empty_body> out;
-  out.method(bhttp::verb::get);
-  out.target(req.target());
-  out.version(11);
-  for (const auto& [name, value] : req.headers()) out.insert(name, value);
-  return out;
-}
 
 // A plain answer on a connection the handshake did not switch.
 Task<void> refuse(Connection& connection, int status, std::string_view detail) {
@@ -445,32 +455,24 @@ Task<Response> ready(Response response) {
 }
 
 template <class Next>
-Task<void> run_session(Next& next, Connection& connection, Request& req,
-                       std::shared_ptr<const Setup> setup, std::string protocol) {
-  auto session =
-      std::make_shared<BeastWebSocket<Next>>(next, connection, req.context(), std::move(protocol),
-                                             std::string(req.route()), setup->options);
-  auto request = beast_request(req);
-  if (!co_await session->accept(request)) co_return;
-  co_await session->run(setup->handler, req);
+Task<void> start_session(Next& next, Connection& connection, Request& req, const Setup& setup) {
+  auto session = std::make_shared<BeastWebSocket<Next>>(
+      next, connection, req.context(), choose_protocol(req, setup.options.protocols),
+      std::string(req.route()), setup.options);
+  auto& serving = *session;
+  return serving.serve(std::move(session), setup.handler, req);
 }
 
-Task<void> take_over(std::shared_ptr<const Setup> setup, Connection& connection, Request& req) {
+// Not a coroutine, nor what it calls up to the session's serve(): each frame on the way would
+// live as long as the connection.
+Task<void> take_over(const Setup& setup, Connection& connection, Request& req) {
   // A client sends nothing before the 101 (RFC 6455 §4.1); bytes already here would be lost.
-  if (!connection.take_buffered().empty()) {
-    co_await refuse(connection, 400, "data sent before the WebSocket handshake ended");
-    co_return;
-  }
-  if (connection.draining()) {
-    co_await refuse(connection, 503, "the server is shutting down");
-    co_return;
-  }
-  std::string protocol = choose_protocol(req, setup->options.protocols);
+  if (!connection.take_buffered().empty())
+    return refuse(connection, 400, "data sent before the WebSocket handshake ended");
+  if (connection.draining()) return refuse(connection, 503, "the server is shutting down");
   auto& state = connection.state();
-  if (state.tls)  // not a ?: around co_await (GCC 12)
-    co_await run_session(*state.tls, connection, req, setup, std::move(protocol));
-  else
-    co_await run_session(state.socket, connection, req, setup, std::move(protocol));
+  if (state.tls) return start_session(*state.tls, connection, req, setup);
+  return start_session(state.socket, connection, req, setup);
 }
 
 }  // namespace
@@ -546,11 +548,12 @@ std::size_t WebSocket::send_all(const std::vector<WebSocket>& sockets, const Sha
 }
 
 Handler websocket_route(WebSocketHandler handler, WebSocketOptions options) {
-  auto setup = std::make_shared<const Setup>(Setup{std::move(handler), std::move(options)});
+  auto setup = std::make_shared<const Setup>(
+      Setup{std::make_shared<const WebSocketHandler>(std::move(handler)), std::move(options)});
   return [setup](Request& req) -> Task<Response> {
     check_upgrade(req);  // thrown before a task exists: the caller sees it as a thrown error
     return ready(Response::upgrade([setup](Connection& connection, Request& request) {
-      return take_over(setup, connection, request);
+      return take_over(*setup, connection, request);
     }));
   };
 }
