@@ -4,6 +4,10 @@
 
 namespace svckit::http {
 
+Task<Response> ready(Response response) {
+  co_return response;
+}
+
 Handler chain(std::span<const Middleware> middleware, Handler handler) {
   for (auto it = middleware.rbegin(); it != middleware.rend(); ++it) {
     handler = [mw = *it, next = std::move(handler)](Request& req) { return mw(req, next); };

@@ -38,4 +38,11 @@ Documented RouteGroup::websocket(std::string_view pattern, WebSocketHandler hand
       .errors({400, 426});
 }
 
+Documented RouteGroup::events(std::string_view pattern, EventStreamHandler handler,
+                              EventStreamOptions options, std::vector<Middleware> middleware) {
+  auto doc = route(Method::get, pattern, std::move(middleware),
+                   event_stream_route(std::move(handler), std::move(options)));
+  return doc.summary("Server-sent events (text/event-stream); Last-Event-ID resumes");
+}
+
 }  // namespace svckit::http

@@ -20,6 +20,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "connection_state.hpp"
+#include "per_loop.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
 #include "svckit/http/connection.hpp"
@@ -450,10 +451,6 @@ Task<void> refuse(Connection& connection, int status, std::string_view detail) {
   co_await connection.write(answer);
 }
 
-Task<Response> ready(Response response) {
-  co_return response;
-}
-
 template <class Next>
 Task<void> start_session(Next& next, Connection& connection, Request& req, const Setup& setup) {
   auto session = std::make_shared<BeastWebSocket<Next>>(
@@ -523,28 +520,15 @@ const void* WebSocket::loop() const {
 
 std::size_t WebSocket::send_all(const std::vector<WebSocket>& sockets, const Shared& message) {
   if (!message) return 0;
-  using Group = std::vector<std::shared_ptr<detail::WebSocketSession>>;
-  std::vector<std::pair<asio::io_context::executor_type, Group>> per_loop;  // a few loops
-  std::size_t open = 0;
-  for (const auto& ws : sockets) {
-    const auto& session = ws.session_;
-    if (!session->is_open()) continue;
-    ++open;
-    const auto& loop = session->executor();
-    if (loop.running_in_this_thread()) {
-      session->send({message, {}, false});
-      continue;
-    }
-    auto it = std::find_if(per_loop.begin(), per_loop.end(),
-                           [&](const auto& group) { return group.first == loop; });
-    if (it == per_loop.end()) it = per_loop.insert(per_loop.end(), {loop, Group{}});
-    it->second.push_back(session);
-  }
-  for (auto& [loop, group] : per_loop)
-    asio::post(loop, [group = std::move(group), message] {
-      for (const auto& session : group) session->send({message, {}, false});
-    });
-  return open;
+  std::vector<std::shared_ptr<detail::WebSocketSession>> open;
+  open.reserve(sockets.size());
+  for (const auto& ws : sockets)
+    if (ws.session_->is_open()) open.push_back(ws.session_);
+  const std::size_t count = open.size();
+  detail::on_each_loop(std::move(open), [message](detail::WebSocketSession& session) {
+    session.send({message, {}, false});
+  });
+  return count;
 }
 
 Handler websocket_route(WebSocketHandler handler, WebSocketOptions options) {

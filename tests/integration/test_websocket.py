@@ -118,7 +118,7 @@ def test_a_room_hears_everyone_in_it_and_http_can_speak_to_it(chat):
             assert json.loads(await b.recv()) == {"from": "alice", "text": "hi bob"}
             assert json.loads(await a.recv()) == {"from": "alice", "text": "hi bob"}
             count = requests.get(chat.url + "/api/v1/rooms/lobby", headers={"Authorization": "Bearer " + BOB})
-            assert count.json() == {"room": "lobby", "connections": 2}
+            assert count.json() == {"room": "lobby", "connections": 2, "listeners": 0}
             said = requests.post(chat.url + "/api/v1/rooms/lobby/announcements", json={"text": "closing at 6"},
                                  headers={"Authorization": "Bearer " + make_token(sub="ops")})
             assert said.status_code == 202 and said.json()["connections"] == 2

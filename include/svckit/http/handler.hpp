@@ -49,6 +49,10 @@ Handler bind(C* self, Task<Response> (C::*member)(Request&)) {
   return [self, member](Request& req) { return (self->*member)(req); };
 }
 
+// A task whose answer is already known: what a handler that decides without waiting returns
+// (after throwing, if it refuses, before any task exists).
+Task<Response> ready(Response response);
+
 // Wraps `handler` so that middleware[0] runs first and calls middleware[1], ..., then handler.
 Handler chain(std::span<const Middleware> middleware, Handler handler);
 

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "svckit/http/event_stream.hpp"
 #include "svckit/http/handler.hpp"
 #include "svckit/http/route_doc.hpp"
 #include "svckit/http/router.hpp"
@@ -61,6 +62,11 @@ class RouteGroup {
   // `middleware` first, so authentication and permissions are checked before the switch.
   Documented websocket(std::string_view pattern, WebSocketHandler handler,
                        WebSocketOptions options = {}, std::vector<Middleware> middleware = {});
+
+  // A server-sent events route (event_stream.hpp), after the group's middleware and
+  // `middleware`.
+  Documented events(std::string_view pattern, EventStreamHandler handler,
+                    EventStreamOptions options = {}, std::vector<Middleware> middleware = {});
 
   const std::string& prefix() const { return prefix_; }
 

@@ -59,7 +59,7 @@ namespace detail {
 class WebSocketSession;  // src/http/websocket.cpp
 }
 
-// A handle on one WebSocket connection: copies share it, so a hub (websocket_hub.hpp) may keep
+// A handle on one WebSocket connection: copies share it, so a hub (hub.hpp) may keep
 // one and send from any thread. It stays valid after the connection ends; sends then return
 // false.
 class WebSocket {
