@@ -1,11 +1,17 @@
 #include "svckit/http/response.hpp"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
 
 namespace svckit::http {
+
+FileBody::~FileBody() {
+  if (fd >= 0) ::close(fd);
+}
 
 namespace {
 

@@ -2,10 +2,14 @@
 
 #include "svckit/ids.hpp"
 
+#include <sys/sendfile.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <ctime>
 #include <mutex>
@@ -27,10 +31,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include "connection_limit_key.hpp"
 #include "connection_state.hpp"
@@ -38,6 +44,7 @@
 #include "message_head.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
+#include "svckit/http/body_stream.hpp"
 #include "svckit/http/connection.hpp"
 #include "svckit/trace/trace_context.hpp"
 #include "tls.hpp"
@@ -106,9 +113,74 @@ const char* detail_for_status(int status) {
 
 using Clock = std::chrono::steady_clock;
 
+// The body of a request to a route that streams bodies (body_stream.hpp), read on demand with
+// Beast's parser, which decodes chunked framing and enforces the route's limit.
+template <class Stream>
+class StreamedBody final : public BodyStream {
+ public:
+  StreamedBody(Stream& stream, beast::flat_buffer& buffer, Clock::time_point& deadline,
+               std::chrono::milliseconds stall_timeout,
+               bhttp::request_parser<bhttp::string_body>&& head, std::uint64_t limit)
+      : stream_(stream),
+        buffer_(buffer),
+        deadline_(deadline),
+        stall_timeout_(stall_timeout),
+        expects_continue_(iequals(head.get()[bhttp::field::expect], "100-continue")),
+        parser_(std::move(head)) {  // the head as it was read, the body still to come
+    parser_.body_limit(limit);
+  }
+  bhttp::request<bhttp::buffer_body>& message() { return parser_.get(); }
+
+  Task<std::size_t> read_some(std::span<char> into) override {
+    if (parser_.is_done() || into.empty()) co_return 0;
+    if (failed_) throw BadRequest("the request body could not be read");
+    if (expects_continue_) {  // the handler wants the body: now the client may send it
+      expects_continue_ = false;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      co_await asio::async_write(stream_, asio::buffer(kContinue), kNoThrow);
+    }
+    auto& body = parser_.get().body();
+    std::size_t got = 0;
+    while (got == 0 && !parser_.is_done()) {  // a chunk's framing yields no body bytes
+      body.data = into.data();
+      body.size = into.size();
+      deadline_ = Clock::now() + stall_timeout_;  // a client that stops sending is cut
+      auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, parser_, kNoThrow);
+      deadline_ = Clock::time_point::max();
+      got = into.size() - body.size;
+      if (ec == bhttp::error::need_buffer) ec = {};  // `into` is full
+      if (ec == bhttp::error::body_limit) {
+        failed_ = true;
+        throw PayloadTooLarge("the request body is larger than this route takes");
+      }
+      if (ec) {
+        failed_ = true;
+        throw BadRequest("the request body ended early or its framing is malformed");
+      }
+    }
+    co_return got;
+  }
+  std::optional<std::uint64_t> length() const override {
+    auto length = parser_.content_length();
+    return length ? std::optional<std::uint64_t>(*length) : std::nullopt;
+  }
+  bool finished() const override { return parser_.is_done(); }
+
+ private:
+  Stream& stream_;
+  beast::flat_buffer& buffer_;
+  Clock::time_point& deadline_;
+  std::chrono::milliseconds stall_timeout_;
+  bool expects_continue_;
+  bhttp::request_parser<bhttp::buffer_body> parser_;
+  bool failed_ = false;
+};
+
 // A request read off the wire, with what its framing says about the connection.
 struct Incoming {
   std::optional<Request> request;  // made in place: a default one moved over cost ~400 instructions
+  std::unique_ptr<BodyStream> streamed;  // its body, still to come, for a route that streams
+  bool too_large = false;                // its declared length is over the route's limit
   bool keep_alive = true;
   bool head_only = false;  // HEAD: the response gets no body
   bool http10 = false;
@@ -460,8 +532,16 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   Task<ReadOutcome> read_request(Session& s, Stream& stream, Incoming& in) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-    parser.body_limit(options.max_body);
+    parser.body_limit(boost::none);  // which limit holds depends on the route: set below
     auto [ec, n] = co_await bhttp::async_read_header(stream, s.buffer, parser, kNoThrow);
+    if (!ec && !parser.is_done()) {
+      if (auto limit = streamed_body_limit(parser.get().method_string(), parser.get().target()))
+        co_return stream_body(s, stream, in, parser, *limit);
+      parser.body_limit(options.max_body);
+      // Beast compares a Content-Length with the limit when the head ends; it was not set then.
+      if (auto length = parser.content_length(); length && *length > options.max_body)
+        ec = bhttp::error::body_limit;
+    }
     if (!ec && !parser.is_done()) {
       auto expect = parser.get()[bhttp::field::expect];
       if (iequals(expect, "100-continue")) {
@@ -480,8 +560,34 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto msg = parser.release();
     in.head_only = msg.method() == bhttp::verb::head;
     in.http10 = msg.version() == 10;
-    in.request.emplace(to_request(msg));
+    in.request.emplace(to_request(msg, std::move(msg.body())));
     co_return ReadOutcome::request;
+  }
+
+  // The limit of the route that streams bodies which `method` and `target` go to, if they do.
+  std::optional<std::uint64_t> streamed_body_limit(std::string_view method,
+                                                   std::string_view target) const {
+    auto path = target.substr(0, target.find('?'));
+    auto match = router.match(parse_method(method), path);
+    if (match.outcome != Router::Outcome::found) return std::nullopt;
+    return match.route->doc->streamed_body_limit;
+  }
+
+  // A request whose head is read and whose body its handler reads as it arrives.
+  template <class Stream>
+  ReadOutcome stream_body(Session& s, Stream& stream, Incoming& in,
+                          bhttp::request_parser<bhttp::string_body>& head, std::uint64_t limit) {
+    in.keep_alive = detail::keeps_alive(head);
+    auto body = std::make_unique<StreamedBody<Stream>>(
+        stream, s.buffer, s.deadline, options.header_timeout, std::move(head), limit);
+    auto& msg = body->message();
+    if (auto length = body->length(); length && *length > limit) in.too_large = true;
+    in.head_only = false;
+    in.http10 = msg.version() == 10;
+    in.request.emplace(to_request(msg, {}));
+    in.request->set_body_stream(body.get());
+    in.streamed = std::move(body);
+    return ReadOutcome::request;
   }
 
   Task<void> serve_requests(Session& s) {
@@ -542,14 +648,15 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     co_await linger_close(s);
   }
 
-  static Request to_request(bhttp::request<bhttp::string_body>& msg) {
+  template <class Body>
+  static Request to_request(bhttp::request<Body>& msg, std::string body) {
     std::vector<Request::HeaderView> headers;
     headers.reserve(8);
     for (const auto& field : msg)
       headers.emplace_back(std::string_view(field.name_string()), std::string_view(field.value()));
     std::string_view method = msg.method_string();
     return Request::from_fields(parse_method(method), std::string(method),
-                                std::string(msg.target()), headers, std::move(msg.body()));
+                                std::string(msg.target()), headers, std::move(body));
   }
 
   // The peer's address, and the client's: the peer's, or the one a trusted proxy names. Not in
@@ -611,6 +718,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (shed) {  // not through the chain: observers see only what went through it
       response = Response::problem(ServiceUnavailable("the server is overloaded", 1),
                                    req.request_id(), req.path());
+    } else if (in.too_large) {  // refused before its body is sent (Expect: 100-continue)
+      for (const auto& o : observers) o->started(req);
+      response = Response::problem(PayloadTooLarge("the request body is larger than this route "
+                                                   "takes"),
+                                   req.request_id(), req.path());
     } else {
       ++inflight;
       for (const auto& o : observers) o->started(req);
@@ -628,13 +740,18 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       for (const auto& o : observers) o->finished(req, response, seconds);
 
     if (response.takeover) co_return hand_over(s, in, response, started);
-    keep_alive = keep_alive && !draining;
+    // A body the handler left unread is still on its way: the connection cannot carry another.
+    keep_alive = keep_alive && !draining && !(in.streamed && !in.streamed->finished());
     const int status = response.status;
     if (keep_alive && in.http10) response.headers.emplace_back("Connection", "keep-alive");
     auto write = start_write(s, response, req, keep_alive, in.head_only);
     bool written = write.ok;
     if (!write.done) {  // a slow reader: its wait counts too
       written = co_await finish_write(s, write.rest);
+      s.last_answered = Clock::now();
+    }
+    if (written && response.file && !in.head_only && status != 304) {
+      written = co_await send_file(s, *response.file);
       s.last_answered = Clock::now();
     }
     if (logger.enabled(log::Level::info) && !unlogged(req.path())) {
@@ -730,7 +847,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         append_header(head, name.view(), value);
     if (!bodiless && !streamed) {
       char length[24];
-      auto [end, ec] = std::to_chars(length, length + sizeof length, r.body.size());
+      const std::uint64_t size = r.file ? r.file->length : r.body.size();
+      auto [end, ec] = std::to_chars(length, length + sizeof length, size);
       append_header(head, "Content-Length", std::string_view(length, end - length));
     }
     if (!keep_alive) append_header(head, "Connection", "close");
@@ -771,6 +889,44 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       std::tie(ec, std::ignore) = co_await asio::async_write(s.socket, rest, kNoThrow);
     s.deadline = Clock::time_point::max();
     co_return !ec;
+  }
+
+  // A file's bytes after the head: sendfile(2) on a plain connection (no copy through user
+  // space, the socket's readiness awaited when its buffer is full), reads and writes of 64 KiB
+  // over TLS. A reader that stalls for HEADER_TIMEOUT is cut; false when the answer is not whole.
+  Task<bool> send_file(Session& s, const FileBody& file) {
+    auto offset = static_cast<off_t>(file.offset);
+    std::uint64_t left = file.length;
+    bool ok = true;
+    if (s.tls) {
+      std::unique_ptr<char[]> chunk(new char[64 * 1024]);
+      while (ok && left > 0) {
+        auto n = ::pread(file.fd, chunk.get(), std::min<std::uint64_t>(left, 64 * 1024), offset);
+        if (n <= 0) {  // the file shrank or failed under us: the answer cannot be completed
+          ok = false;
+          break;
+        }
+        ok = co_await finish_write(s, {asio::buffer(chunk.get(), n), asio::const_buffer()});
+        offset += n;
+        left -= static_cast<std::uint64_t>(n);
+      }
+      co_return ok;
+    }
+    while (left > 0) {
+      auto n = ::sendfile(s.socket.native_handle(), file.fd, &offset,
+                          std::min<std::uint64_t>(left, 1 << 20));
+      if (n > 0) {
+        left -= static_cast<std::uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0 || errno != EAGAIN) co_return false;  // shrank, or the connection failed
+      s.deadline = Clock::now() + options.header_timeout;
+      auto [ec] = co_await s.socket.async_wait(tcp::socket::wait_write, kNoThrow);
+      s.deadline = Clock::time_point::max();
+      if (ec) co_return false;
+    }
+    co_return true;
   }
 
   // Runs `action(session)` for every session, each on its own loop.

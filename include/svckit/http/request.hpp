@@ -20,6 +20,7 @@
 
 namespace svckit::http {
 
+class BodyStream;
 class JsonBody;
 struct Route;
 
@@ -58,6 +59,9 @@ class Request {
   // In arrival order, views into the request's own copy of them.
   const std::vector<HeaderView>& headers() const { return headers_; }
   const std::string& body() const { return body_; }
+  // The body as it arrives, when the route streams bodies (body_stream.hpp) and this one did
+  // not arrive whole with its head; nullptr otherwise (the body is in body()).
+  BodyStream* body_stream() const { return body_stream_; }
 
   // Case-insensitive header lookup; the first value when repeated.
   std::optional<std::string_view> header(std::string_view name) const;
@@ -119,6 +123,7 @@ class Request {
 
   // Set by the server before the handler runs.
   void set_route(const Route* route, std::vector<Param> params);
+  void set_body_stream(BodyStream* stream) { body_stream_ = stream; }
   void set_received_at(std::chrono::steady_clock::time_point t) { context_.set_started_at(t); }
   void set_remote_address(std::string address) { remote_address_ = std::move(address); }
   void set_peer_address(std::string address) { peer_address_ = std::move(address); }
@@ -139,6 +144,7 @@ class Request {
   std::string header_text_;
   std::vector<HeaderView> headers_;
   std::string body_;
+  BodyStream* body_stream_ = nullptr;  // the server's, while the request is handled
   std::vector<Param> params_;
   const Route* route_ = nullptr;
   Context context_;

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,6 +32,19 @@ struct Takeover {
   Run run;
 };
 
+// A body sent from an open file (file_response.hpp): `length` bytes from `offset`, by sendfile(2)
+// where the connection is plain TCP. The descriptor is closed with the last reference.
+struct FileBody {
+  FileBody(int fd, std::uint64_t offset, std::uint64_t length)
+      : fd(fd), offset(offset), length(length) {}
+  FileBody(const FileBody&) = delete;
+  FileBody& operator=(const FileBody&) = delete;
+  ~FileBody();
+  int fd;
+  std::uint64_t offset;
+  std::uint64_t length;
+};
+
 struct Response {
   using Header = std::pair<std::string, std::string>;
 
@@ -40,6 +54,8 @@ struct Response {
   std::vector<Header> headers;
   // Set: the connection is handed over after the head (Connection, connection.hpp).
   std::shared_ptr<const Takeover> takeover;
+  // Set: the body is this file's bytes, not `body` (file_response.hpp).
+  std::shared_ptr<const FileBody> file;
 
   static Response json(int status, const nlohmann::json& body);
   // A body that already is JSON text (from svckit::JsonWriter, say).

@@ -6,6 +6,7 @@
 //
 // and by its middleware, which describes itself (auth::bearer: a token and 401; auth::require:
 // the permission and 403; auth::rate_limit: 429). Path parameters come from the pattern.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -40,6 +41,8 @@ struct RouteDoc {
   std::vector<std::string> permissions;
   bool authenticated = false;  // needs a bearer token or an API key
   bool hidden = false;         // left out of the document (the document and /docs themselves)
+  // Set: the body is read as it arrives (body_stream.hpp), up to this many bytes.
+  std::optional<std::uint64_t> streamed_body_limit;
 };
 
 // A model's schema and its name: the unqualified name of its type.
@@ -92,6 +95,13 @@ class Documented {
   }
   Documented& errors(std::initializer_list<int> statuses) {
     doc_.errors.insert(statuses);
+    return *this;
+  }
+  // The body is read as it arrives (Request::body_stream(), body_stream.hpp), up to `limit`
+  // bytes whatever MAX_BODY says: past it, 413.
+  Documented& streams_body(std::uint64_t limit) {
+    doc_.streamed_body_limit = limit;
+    doc_.errors.insert({400, 413});
     return *this;
   }
   Documented& hidden() {
