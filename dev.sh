@@ -17,6 +17,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
   nodejs chromium python3-jsonschema python3-psycopg2 libhiredis-dev redis-server redis-tools
+  python3-websockets python3-aiosmtpd python3-boto3 awscli
   bubblewrap libseccomp-dev clang-16 libfuzzer-16-dev libclang-rt-16-dev
   libxgboost-dev python3-numpy python3-decorator libgfortran5 liblapack3 libblas3 liblbfgsb0
 )
@@ -261,9 +262,9 @@ case "${1:-}" in
     install_python_xgboost
     install_npm_tools
     build build -DCMAKE_BUILD_TYPE=Release
-    # bench_bus, bench_bus_bare and bench_grpc_* take arguments (the drivers below pass them)
+    # bench_bus, bench_bus_bare, bench_grpc_* and bench_ws_* take arguments (the drivers below pass them)
     for b in build/bin/bench_*; do
-      case "$b" in */bench_bus | */bench_bus_bare | */bench_grpc_*) ;; *) "$b" ;; esac
+      case "$b" in */bench_bus | */bench_bus_bare | */bench_grpc_* | */bench_ws_*) ;; *) "$b" ;; esac
     done
     build/bin/bench_bus 2000000 inproc:// 1 loops metrics
     $PYTHON benchmarks/bench_bus_rabbitmq.py 50000 10000 --rounds 5
@@ -271,6 +272,8 @@ case "${1:-}" in
     $PYTHON benchmarks/nginx_parity.py --rounds 3
     $PYTHON benchmarks/grpc_load.py --rounds 5
     $PYTHON benchmarks/python_bindings.py --rounds 3
+    $PYTHON benchmarks/websocket_broadcast.py --rounds 3
+    $PYTHON benchmarks/file_transfer.py --rounds 3
     $PYTHON benchmarks/gateway_load.py --rounds 3
     benchmarks/request_cost.sh /health
     benchmarks/request_cost.sh /api/v1/tasks/id

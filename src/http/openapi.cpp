@@ -44,6 +44,13 @@ std::string tag_of(std::string_view pattern) {
   return std::string(segments[i]);
 }
 
+// OpenAPI's path template: "{key...}" (the rest of the path) is written "{key}".
+std::string openapi_path(std::string pattern) {
+  for (auto at = pattern.find("...}"); at != std::string::npos; at = pattern.find("...}"))
+    pattern.erase(at, 3);
+  return pattern;
+}
+
 json reference(json& schemas, const NamedSchema& s) {
   if (s.name.empty()) return s.schema;
   schemas[s.name] = s.schema;  // a model is one schema, whichever routes use it
@@ -60,10 +67,10 @@ json operation(const Route& route, json& schemas) {
   for (std::size_t at = route.pattern.find('{'); at != std::string::npos;
        at = route.pattern.find('{', at + 1)) {
     auto end = route.pattern.find('}', at);
-    parameters.push_back({{"name", route.pattern.substr(at + 1, end - at - 1)},
-                          {"in", "path"},
-                          {"required", true},
-                          {"schema", {{"type", "string"}}}});
+    auto name = route.pattern.substr(at + 1, end - at - 1);
+    if (name.ends_with("...")) name.resize(name.size() - 3);  // the rest of the path
+    parameters.push_back(
+        {{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
     has_path_parameters = true;
   }
   for (const auto& q : doc.query) {
@@ -128,7 +135,8 @@ json openapi_document(const Router& router, const OpenApiInfo& info) {
   json paths = json::object();
   for (const Route* route : router.routes()) {
     if (route->doc && route->doc->hidden) continue;
-    paths[route->pattern][lower(method_name(route->method))] = operation(*route, schemas);
+    paths[openapi_path(route->pattern)][lower(method_name(route->method))] =
+        operation(*route, schemas);
   }
   json doc = {{"openapi", "3.1.0"},
               {"info", {{"title", info.title}, {"version", info.version}}},

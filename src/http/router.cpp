@@ -30,6 +30,8 @@ struct Router::Node {
   std::vector<std::pair<std::string, std::unique_ptr<Node>>> literals;
   std::unique_ptr<Node> param;
   std::string param_name;
+  std::unique_ptr<Node> rest;  // a last "{name...}" segment: the rest of the path, slashes and all
+  std::string rest_name;
   std::array<const Route*, kMethods> endpoints{};
 
   bool has_endpoints() const {
@@ -63,6 +65,12 @@ struct Router::Node {
       if (const Node* n = param->find(tail, method, params, path_match)) return n;
       params.pop_back();
     }
+    if (this->rest && !segment.empty()) {
+      if (params.capacity() == 0) params.reserve(4);
+      params.emplace_back(rest_name, rest);
+      if (const Node* n = this->rest->find({}, method, params, path_match)) return n;
+      params.pop_back();
+    }
     return nullptr;
   }
 };
@@ -89,7 +97,20 @@ Route& Router::add(Method method, std::string_view pattern_in, Handler handler) 
     rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
     if (segment.empty())
       throw std::invalid_argument("empty segment in route pattern: " + std::string(pattern));
-    if (segment.front() == '{') {
+    if (segment.starts_with("{") && segment.ends_with("...}")) {
+      std::string name(segment.substr(1, segment.size() - 5));
+      if (!valid_param_name(name) || !rest.empty())
+        throw std::invalid_argument("a {name...} parameter must be the last segment: " +
+                                    std::string(pattern));
+      if (!node->rest) {
+        node->rest = std::make_unique<Node>();
+        node->rest_name = name;
+      } else if (node->rest_name != name) {
+        throw std::invalid_argument("route " + std::string(pattern) + " names parameter {" + name +
+                                    "...} where another route has {" + node->rest_name + "...}");
+      }
+      node = node->rest.get();
+    } else if (segment.front() == '{') {
       if (segment.back() != '}' || !valid_param_name(segment.substr(1, segment.size() - 2)))
         throw std::invalid_argument("bad parameter in route pattern: " + std::string(pattern));
       std::string name(segment.substr(1, segment.size() - 2));

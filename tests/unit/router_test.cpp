@@ -161,3 +161,31 @@ TEST(Request, CopiesAndMovesKeepTheirHeadersAndParameters) {
   EXPECT_EQ(assigned.header("Authorization"), long_value);
   EXPECT_EQ(assigned.param("id"), "42");
 }
+
+TEST(Router, ARestParameterTakesTheRestOfThePath) {
+  Router r;
+  r.add(Method::get, "/{bucket}", ok());
+  r.add(Method::get, "/{bucket}/{key...}", ok());
+  r.add(Method::get, "/health", ok());
+  auto m = r.match(Method::get, "/photos/2026/12/cat.png");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.route->pattern, "/{bucket}/{key...}");
+  ASSERT_EQ(m.params.size(), 2u);
+  EXPECT_EQ(m.params[0].second, "photos");
+  EXPECT_EQ(m.params[1].first, "key");
+  EXPECT_EQ(m.params[1].second, "2026/12/cat.png");
+  m = r.match(Method::get, "/photos/cat.png");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.params[1].second, "cat.png");
+  EXPECT_EQ(r.match(Method::get, "/photos").route->pattern, "/{bucket}");
+  EXPECT_EQ(r.match(Method::get, "/health").route->pattern, "/health");  // a literal still wins
+  EXPECT_EQ(r.match(Method::put, "/photos/a/b").outcome, Router::Outcome::method_not_allowed);
+}
+
+TEST(Router, ARestParameterMustBeLast) {
+  Router r;
+  EXPECT_THROW(r.add(Method::get, "/{key...}/x", ok()), std::invalid_argument);
+  EXPECT_THROW(r.add(Method::get, "/{...}", ok()), std::invalid_argument);
+  r.add(Method::get, "/a/{key...}", ok());
+  EXPECT_THROW(r.add(Method::put, "/a/{other...}", ok()), std::invalid_argument);
+}

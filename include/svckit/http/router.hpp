@@ -1,7 +1,9 @@
 #pragma once
 // Matches a method and path to a route. Patterns are literal segments and `{name}` parameters
 // ("/api/v1/tasks/{id}/complete"); a literal segment wins over a parameter, so "/tasks/stats"
-// and "/tasks/{id}" live side by side. A trailing slash is ignored.
+// and "/tasks/{id}" live side by side. A last segment "{name...}" takes the rest of the path,
+// slashes included ("/{bucket}/{key...}"), after literals and single parameters have been tried.
+// A trailing slash is ignored.
 #include <memory>
 #include <string>
 #include <string_view>
