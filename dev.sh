@@ -264,7 +264,7 @@ case "${1:-}" in
     build build -DCMAKE_BUILD_TYPE=Release
     # bench_bus, bench_bus_bare, bench_grpc_* and bench_ws_* take arguments (the drivers below pass them)
     for b in build/bin/bench_*; do
-      case "$b" in */bench_bus | */bench_bus_bare | */bench_grpc_* | */bench_ws_*) ;; *) "$b" ;; esac
+      case "$b" in */bench_bus | */bench_bus_bare | */bench_grpc_* | */bench_ws_* | */bench_files_*) ;; *) "$b" ;; esac
     done
     build/bin/bench_bus 2000000 inproc:// 1 loops metrics
     $PYTHON benchmarks/bench_bus_rabbitmq.py 50000 10000 --rounds 5

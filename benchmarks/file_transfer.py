@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Files over HTTP: svckit's streamed uploads and file answers (build/bin/drop: save_body() with
-its SHA-256, file_response() by sendfile) against nginx serving and taking the same files
-(`sendfile on`; PUT through its DAV module, which writes the body to a temporary file first, as
-`client_body_in_file_only` does, then renames it into place). Both on 2 threads/workers.
+"""Files over HTTP: svckit's file answers and streamed uploads (build/bin/bench_files_svckit:
+file_response() by sendfile, save_body() to a file then renamed into place) against nginx
+serving and taking the same files (`sendfile on`; PUT through its DAV module, which writes the
+body to a temporary file, as `client_body_in_file_only` does, then renames it into place). Both
+on 2 threads/workers. A third row for information: the same uploads to examples/drop, which also
+hashes each one (SHA-256, its content address).
 
 Rows, each contender interleaved, ROUNDS times; the table shows medians and their ratios:
   download   curl fetching a SIZE_MIB file to /dev/null, 4 transfers at once: MiB/s
@@ -27,15 +29,22 @@ from http_load import BIN, Processes, free_port, parse_wrk, svckit_env, wait_for
 
 def start_svckit(procs, workdir, big, small):
     port = free_port()
-    data = workdir / "svckit-data"
-    procs.start([str(BIN / "drop")], env=svckit_env(workdir, port, 2, DATA_DIR=str(data)))
+    files = workdir / "svckit-files"
+    files.mkdir()
+    os.link(big, files / "big.bin")
+    os.link(small, files / "small.bin")
+    procs.start([str(BIN / "bench_files_svckit")], env=svckit_env(workdir, port, 2, FILES_DIR=str(files)))
     wait_for(port)
-    for path, name in ((big, "big.bin"), (small, "small.bin")):
-        subprocess.run(["curl", "-sf", "-o", "/dev/null", "-T", str(path),
-                        f"http://127.0.0.1:{port}/api/v1/drop/{name}"], check=True)
-    return {"download": f"http://127.0.0.1:{port}/api/v1/drop/big.bin",
-            "small": f"http://127.0.0.1:{port}/api/v1/drop/small.bin",
-            "upload": f"http://127.0.0.1:{port}/api/v1/drop/up-{{n}}.bin"}
+    return {"download": f"http://127.0.0.1:{port}/files/big.bin",
+            "small": f"http://127.0.0.1:{port}/files/small.bin",
+            "upload": f"http://127.0.0.1:{port}/up/up-{{n}}.bin"}
+
+
+def start_drop(procs, workdir):
+    port = free_port()
+    procs.start([str(BIN / "drop")], env=svckit_env(workdir, port, 2, DATA_DIR=str(workdir / "drop-data")))
+    wait_for(port)
+    return {"upload": f"http://127.0.0.1:{port}/api/v1/drop/up-{{n}}.bin"}
 
 
 def start_nginx(procs, workdir, big, small):
@@ -47,7 +56,9 @@ def start_nginx(procs, workdir, big, small):
     os.link(big, root / "files" / "big.bin")
     os.link(small, root / "files" / "small.bin")
     conf = workdir / "nginx.conf"
+    # Workers as root: they read and write in this run's private (0700) temporary directory.
     conf.write_text(f"""
+user root;
 worker_processes 2;
 daemon off;
 pid {workdir}/nginx.pid;
@@ -84,6 +95,12 @@ def curl_mib_per_s(commands, size_mib):
     return size_mib * len(commands) / (time.monotonic() - started)
 
 
+def uploads(url, big, size_mib, round_no):
+    commands = [["curl", "-sf", "-o", "/dev/null", "-T", str(big), url.format(n=f"{round_no}-{i}")]
+                for i in range(2)]
+    return curl_mib_per_s(commands, size_mib)
+
+
 def measure(urls, big, size_mib, duration, round_no):
     download = curl_mib_per_s([["curl", "-sf", "-o", "/dev/null", urls["download"]]] * 4, size_mib)
     wrk = subprocess.run(["wrk", "-t1", "-c64", f"-d{duration}s", "--latency", urls["small"]],
@@ -91,9 +108,7 @@ def measure(urls, big, size_mib, duration, round_no):
     small = parse_wrk(wrk.stdout)
     if small["errors"]:
         raise RuntimeError(f"wrk saw errors: {wrk.stdout}")
-    uploads = [["curl", "-sf", "-o", "/dev/null", "-T", str(big),
-                urls["upload"].format(n=f"{round_no}-{i}")] for i in range(2)]
-    upload = curl_mib_per_s(uploads, size_mib)
+    upload = uploads(urls["upload"], big, size_mib, round_no)
     return {"download": download, "small": small["rps"], "upload": upload}
 
 
@@ -104,6 +119,7 @@ def main():
     parser.add_argument("--duration", type=int, default=5)
     args = parser.parse_args()
     results = {"svckit": [], "nginx": []}
+    hashed = []
     procs = Processes()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = pathlib.Path(tmp)
@@ -113,12 +129,15 @@ def main():
         try:
             servers = {"svckit": start_svckit(procs, workdir, big, small),
                        "nginx": start_nginx(procs, workdir, big, small)}
+            drop = start_drop(procs, workdir)
             for r in range(args.rounds):
                 for kind in ("svckit", "nginx") if r % 2 == 0 else ("nginx", "svckit"):
                     got = measure(servers[kind], big, args.size_mib, args.duration, r)
                     results[kind].append(got)
                     print(f"round {r + 1} {kind:6}: download {got['download']:8,.0f} MiB/s  "
                           f"small {got['small']:9,.0f} req/s  upload {got['upload']:7,.0f} MiB/s", flush=True)
+                hashed.append(uploads(drop["upload"], big, args.size_mib, r))
+                print(f"round {r + 1} drop  : upload with SHA-256 {hashed[-1]:7,.0f} MiB/s", flush=True)
         finally:
             procs.stop_all()
     print(f"\nfiles, {args.size_mib} MiB transfers, 4 KiB small file (median of {args.rounds} rounds)")
@@ -129,6 +148,10 @@ def main():
         s = statistics.median(r[key] for r in results["svckit"])
         n = statistics.median(r[key] for r in results["nginx"])
         print(f"| {label} | {s:,.0f} | {n:,.0f} | {s / n:.2f}x |")
+    h = statistics.median(hashed)
+    n = statistics.median(r["upload"] for r in results["nginx"])
+    print(f"| upload to disk + SHA-256 (examples/drop), 2 at once (MiB/s) | {h:,.0f} | {n:,.0f} (no hash) | "
+          f"{h / n:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <openssl/evp.h>
@@ -122,16 +123,17 @@ Task<std::uint64_t> each_chunk(Request& req, Take take) {
 
 }  // namespace
 
-Task<SavedBody> save_body(Request& req, const std::filesystem::path& directory) {
+Task<SavedBody> save_body(Request& req, const std::filesystem::path& directory, BodyDigest digest) {
   PartialFile file(directory);
-  Sha256 hash;
+  std::optional<Sha256> hash;
+  if (digest == BodyDigest::sha256) hash.emplace();
   SavedBody saved;
   auto take = [&](const char* data, std::size_t size) {
-    hash.update(data, size);
+    if (hash) hash->update(data, size);
     file.write(data, size);
   };
   saved.size = co_await each_chunk(req, take);
-  saved.sha256 = hash.hex();
+  if (hash) saved.sha256 = hash->hex();
   saved.path = file.keep();
   co_return saved;
 }

@@ -14,6 +14,8 @@
 namespace svckit::http {
 namespace {
 
+constexpr std::uint64_t kInline = 64 * 1024;  // answers up to this size are read, not sent
+
 struct ByteRange {
   std::uint64_t first;
   std::uint64_t last;  // inclusive
@@ -193,6 +195,19 @@ Response file_response(const Request& req, const std::filesystem::path& path, Fi
                                       std::to_string(range.last) + "/" + std::to_string(size));
     body->offset = range.first;
     body->length = range.last - range.first + 1;
+  }
+  // A small answer is read now and goes out with its head in one write: no sendfile, and no
+  // coroutine of the server's waiting on it.
+  if (body->length <= kInline) {
+    r.body.resize(body->length);
+    std::size_t done = 0;
+    while (done < body->length) {
+      auto n = ::pread(body->fd, r.body.data() + done, body->length - done,
+                       static_cast<off_t>(body->offset + done));
+      if (n <= 0) throw std::runtime_error("cannot read " + path.string());
+      done += static_cast<std::size_t>(n);
+    }
+    return r;
   }
   r.file = std::move(body);
   return r;

@@ -128,6 +128,7 @@ class StreamedBody final : public BodyStream {
         expects_continue_(iequals(head.get()[bhttp::field::expect], "100-continue")),
         parser_(std::move(head)) {  // the head as it was read, the body still to come
     parser_.body_limit(limit);
+    if (auto length = parser_.content_length(); length && !parser_.chunked()) left_ = *length;
   }
   bhttp::request<bhttp::buffer_body>& message() { return parser_.get(); }
 
@@ -139,6 +140,7 @@ class StreamedBody final : public BodyStream {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       co_await asio::async_write(stream_, asio::buffer(kContinue), kNoThrow);
     }
+    if (left_) co_return co_await read_counted(into);
     auto& body = parser_.get().body();
     std::size_t got = 0;
     while (got == 0 && !parser_.is_done()) {  // a chunk's framing yields no body bytes
@@ -164,15 +166,40 @@ class StreamedBody final : public BodyStream {
     auto length = parser_.content_length();
     return length ? std::optional<std::uint64_t>(*length) : std::nullopt;
   }
-  bool finished() const override { return parser_.is_done(); }
+  bool finished() const override { return left_ ? *left_ == 0 : parser_.is_done(); }
 
  private:
+  // A Content-Length body needs no parser: what is buffered past the head, then reads straight
+  // into the caller's buffer, never past the body's end (the next request stays unread). Through
+  // Beast's parser every byte was copied once more, and reads were the buffer's size.
+  Task<std::size_t> read_counted(std::span<char> into) {
+    std::uint64_t& left = *left_;
+    if (left == 0) co_return 0;
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(into.size(), left));
+    if (buffer_.size() > 0) {
+      auto n = asio::buffer_copy(asio::buffer(into.data(), want), buffer_.data());
+      buffer_.consume(n);
+      left -= n;
+      co_return n;
+    }
+    deadline_ = Clock::now() + stall_timeout_;  // a client that stops sending is cut
+    auto [ec, n] = co_await stream_.async_read_some(asio::buffer(into.data(), want), kNoThrow);
+    deadline_ = Clock::time_point::max();
+    if (ec) {
+      failed_ = true;
+      throw BadRequest("the request body ended early");
+    }
+    left -= n;
+    co_return n;
+  }
+
   Stream& stream_;
   beast::flat_buffer& buffer_;
   Clock::time_point& deadline_;
   std::chrono::milliseconds stall_timeout_;
   bool expects_continue_;
   bhttp::request_parser<bhttp::buffer_body> parser_;
+  std::optional<std::uint64_t> left_;  // of a Content-Length body
   bool failed_ = false;
 };
 
