@@ -110,6 +110,9 @@ void Config::declare(Settings& s) {
                           .default_value = "60s",
                           .min = 100,
                           .help = "a silent WebSocket peer is pinged at half of it, closed after"});
+  s.declare("websocket", {.name = "WEBSOCKET_ALLOWED_ORIGINS",
+                          .help = "origins whose pages may open WebSockets (comma-separated; "
+                                  "empty: any)"});
   s.declare("websocket", {.name = "WEBSOCKET_CLOSE_TIMEOUT",
                           .type = T::duration,
                           .default_value = "5s",
@@ -270,6 +273,16 @@ Config Config::from(std::shared_ptr<Settings> settings, std::string default_serv
   c.websocket_send_queue = s.size("WEBSOCKET_SEND_QUEUE");
   c.websocket_idle_timeout = s.duration("WEBSOCKET_IDLE_TIMEOUT");
   c.websocket_close_timeout = s.duration("WEBSOCKET_CLOSE_TIMEOUT");
+  c.websocket_allowed_origins.clear();
+  for (auto origins = s.text("WEBSOCKET_ALLOWED_ORIGINS"); !origins.empty();) {
+    auto comma = origins.find(',');
+    auto one = origins.substr(0, comma);
+    while (!one.empty() && one.front() == ' ') one.erase(0, 1);
+    while (!one.empty() && one.back() == ' ') one.pop_back();
+    if (!one.empty()) c.websocket_allowed_origins.push_back(one);
+    if (comma == std::string::npos) break;
+    origins.erase(0, comma + 1);
+  }
   c.max_connections = static_cast<std::size_t>(s.integer("MAX_CONNECTIONS"));
   c.max_connections_per_ip = static_cast<std::size_t>(s.integer("MAX_CONNECTIONS_PER_IP"));
   c.max_inflight = static_cast<std::size_t>(s.integer("MAX_INFLIGHT"));

@@ -52,6 +52,7 @@ struct Config {
   std::size_t websocket_send_queue = 1 << 20;
   Duration websocket_idle_timeout{60000};
   Duration websocket_close_timeout{5000};
+  std::vector<std::string> websocket_allowed_origins;
 
   bool access_log_probes = false;  // access-log lines for probes and scrapes too
   bool api_docs = true;            // /openapi.json and /docs

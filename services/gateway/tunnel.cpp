@@ -204,7 +204,7 @@ Task<void> timeout_after(std::chrono::milliseconds timeout) {
 }  // namespace
 
 bool asks_to_upgrade(const http::Request& req) {
-  return req.header("Upgrade") && lists_token(req, "Connection", "upgrade");
+  return lists_token(req, "Upgrade", "websocket") && lists_token(req, "Connection", "upgrade");
 }
 
 Task<http::Response> tunnel(std::string_view target_url, const http::Request& req,
@@ -220,7 +220,18 @@ Task<http::Response> tunnel(std::string_view target_url, const http::Request& re
   Answer answer = std::move(std::get<0>(outcome));
   const int status = status_of(answer.head);
   if (status == 0) throw http::UpstreamError(Kind::protocol, to.name(), "the answer is not HTTP");
-  if (status != 101) co_return co_await plain_answer(*upstream, std::move(answer), status);
+  if (status != 101) {
+    auto plain = plain_answer(*upstream, std::move(answer), status);  // named: GCC 12
+    auto outcome = co_await (std::move(plain) || timeout_after(timeout));
+    if (outcome.index() == 1)
+      throw http::UpstreamError(Kind::timeout, to.name(),
+                                "the answer's body did not arrive in time");
+    co_return std::get<0>(std::move(outcome));
+  }
+  // Only WebSocket is relayed: any other protocol would let the client speak past the route.
+  if (!http::iequals(field_of(answer.head, "Upgrade"), "websocket"))
+    throw http::UpstreamError(Kind::protocol, to.name(),
+                              "the upstream switched to another protocol");
   co_return http::Response::upgrade(
       [upstream, answer = std::move(answer)](http::Connection& client, http::Request&) {
         return relay(upstream, answer, client);

@@ -14,7 +14,9 @@
 
 namespace svckit::gateway {
 
-// A request asks to switch protocols: Connection lists "upgrade" and Upgrade names one.
+// A request asks to switch to WebSocket (Connection lists "upgrade", Upgrade names
+// "websocket"). Other upgrades (h2c, ...) are proxied as plain requests, their Upgrade header
+// dropped: relayed, they would let a client speak past the route's rules.
 bool asks_to_upgrade(const http::Request& req);
 
 // Sends `upgrade` (its headers as a proxied request's) to `target_url` ("http://host:port")

@@ -169,6 +169,7 @@ http::WebSocketOptions App::websocket_options() const {
   o.send_queue_bytes = config_.websocket_send_queue;
   o.idle_timeout = config_.websocket_idle_timeout;
   o.close_timeout = config_.websocket_close_timeout;
+  o.allowed_origins = config_.websocket_allowed_origins;
   return o;
 }
 

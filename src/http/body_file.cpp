@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "svckit/error.hpp"
+#include "svckit/hex.hpp"
 #include "svckit/http/body_stream.hpp"
 #include "svckit/http/route_doc.hpp"
 #include "svckit/http/router.hpp"
@@ -33,13 +34,7 @@ class Sha256 {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int size = 0;
     EVP_DigestFinal_ex(context_.get(), digest.data(), &size);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < size; ++i) {
-      out.push_back(kHex[digest[i] >> 4]);
-      out.push_back(kHex[digest[i] & 15]);
-    }
-    return out;
+    return to_hex(digest.data(), size);
   }
 
  private:

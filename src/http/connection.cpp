@@ -42,6 +42,10 @@ Task<bool> Connection::write(std::string_view bytes) {
 }
 
 void Connection::on_drain(std::function<void()> action) {
+  if (draining()) {  // the drain began before the takeover asked: its goodbye now
+    action();
+    return;
+  }
   state_->on_drain = std::move(action);
 }
 

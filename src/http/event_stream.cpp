@@ -170,18 +170,25 @@ class EventStreamSession : public std::enable_shared_from_this<EventStreamSessio
   }
 
   Task<void> write_queue(std::shared_ptr<EventStreamSession> self) {
+    bool failed = false;
     while (next_ < queue_.size() && !ended_) {
       Text text = std::move(queue_[next_++]);
       bool ok = co_await connection_->write(*text);
       queued_bytes_.fetch_sub(text->size(), std::memory_order_acq_rel);
-      if (!ok) break;
+      if (!ok) {
+        failed = true;
+        break;
+      }
       if (meters_.events && !text->starts_with(':')) meters_.events->increment();
     }
     writing_ = false;
+    if (failed || closing_) {
+      end();  // what is left is dropped, its bytes no longer counted
+      co_return;
+    }
     queue_.clear();
     queue_.shrink_to_fit();
     next_ = 0;
-    if (closing_ || next_ < queue_.size()) end();
   }
 
   // The client sends nothing on an event stream; its end of the connection is how it leaves.

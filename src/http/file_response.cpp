@@ -136,7 +136,9 @@ Response file_response(const Request& req, const std::filesystem::path& path, Fi
                   static_cast<unsigned long long>(mtime_ns));
     etag = text;
   }
-  const std::time_t modified = info.st_mtim.tv_sec;
+  const std::time_t modified = options.last_modified
+                                   ? static_cast<std::time_t>(*options.last_modified)
+                                   : info.st_mtim.tv_sec;
   auto validators = [&](Response& r) {
     r.set_header("ETag", etag);
     r.set_header("Last-Modified", http_date(modified));

@@ -65,7 +65,7 @@ struct Router::Node {
       if (const Node* n = param->find(tail, method, params, path_match)) return n;
       params.pop_back();
     }
-    if (this->rest && !segment.empty()) {
+    if (this->rest && !rest.empty()) {  // an empty first segment too ("/b//key": key "/key")
       if (params.capacity() == 0) params.reserve(4);
       params.emplace_back(rest_name, rest);
       if (const Node* n = this->rest->find({}, method, params, path_match)) return n;
@@ -153,6 +153,7 @@ std::vector<const Route*> Router::routes() const {
 Router::Match Router::match(Method method, std::string_view path) const {
   Match m;
   if (path.empty() || path.front() != '/') return m;
+  const bool trailing_slash = path.size() > 1 && path.back() == '/';
   path = strip_trailing_slash(path);
   if (path == "/") path = {};
   const Node* path_match = nullptr;
@@ -160,6 +161,11 @@ Router::Match Router::match(Method method, std::string_view path) const {
     m.outcome = Outcome::found;
     auto slot = n->endpoints[static_cast<std::size_t>(method)];
     m.route = slot ? slot : n->endpoints[static_cast<std::size_t>(Method::get)];
+    // The rest of the path is the rest of it: a key "photos/" is not the key "photos".
+    if (trailing_slash && m.route->pattern.ends_with("...}")) {
+      auto& last = m.params.back().second;
+      last = std::string_view(last.data(), last.size() + 1);
+    }
     return m;
   }
   m.params.clear();

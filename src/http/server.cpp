@@ -226,7 +226,8 @@ struct LoopState;
 struct PendingTakeover {
   Request request;
   std::shared_ptr<const Takeover> takeover;
-  Response response;  // its head, when the server writes it
+  Response response;       // its head, when the server writes it
+  bool head_only = false;  // HEAD: the head is the whole answer
 };
 
 // One client connection. Its coroutine and everything touching it run on its loop's thread.
@@ -736,8 +737,13 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         req.context().set_deadline(Deadline::at(started + *ms));
 
     auto match = router.match(req.method(), req.path());
-    if (match.outcome == Router::Outcome::found)
+    if (match.outcome == Router::Outcome::found) {
+      // A streaming route's limit holds for a body small enough to have been read whole too.
+      if (auto limit = match.route->doc->streamed_body_limit;
+          limit && !in.streamed && req.body().size() > *limit)
+        in.too_large = true;
       req.set_route(match.route, std::move(match.params));
+    }
 
     Response response;
     const bool shed =
@@ -789,6 +795,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                {"status", status},
                {"duration_ms", ms}});
     }
+    // A body left unread (refused, or the handler stopped): read it away before closing, or the
+    // kernel answers the client's next bytes with a reset that can destroy our answer.
+    if (written && in.streamed && !in.streamed->finished()) {
+      co_await linger_close(s);
+      co_return Next::close;
+    }
     co_return keep_alive&& written ? Next::keep_alive : Next::shut_down;
   }
 
@@ -809,6 +821,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         PendingTakeover{std::move(req), std::move(takeover), std::move(response)});
     // The route's parameters are views into the request's path, which a move may relocate.
     Request& moved = s.pending->request;
+    moved.set_body_stream(nullptr);  // the streamed body was handle()'s, gone with its frame
+    s.pending->head_only = in.head_only;
     if (const Route* route = moved.matched_route())
       moved.set_route(route, router.match(moved.method(), moved.path()).params);
     return Next::take_over;
@@ -823,6 +837,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (!pending->takeover->writes_head) {
       serialize_head(s, pending->response, req, /*keep_alive=*/false, /*streamed=*/true);
       if (!co_await finish_write(s, {asio::buffer(s.head), asio::const_buffer()})) co_return;
+      if (pending->head_only) co_return;  // HEAD of a stream: its head, and no stream
     }
     // A long-lived connection keeps no answer or parsing buffers.
     s.head = std::string();

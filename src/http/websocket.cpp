@@ -83,8 +83,14 @@ std::string choose_protocol(const Request& req, const std::vector<std::string>& 
   return {};
 }
 
-// Refuses an upgrade request that RFC 6455 §4.2.1 would not accept, with a problem+json answer.
-void check_upgrade(const Request& req) {
+// Refuses an upgrade request that RFC 6455 §4.2.1 would not accept, or from a page of an origin
+// the route does not allow, with a problem+json answer.
+void check_upgrade(const Request& req, const WebSocketOptions& options) {
+  if (auto origin = req.header("Origin");
+      origin && !options.allowed_origins.empty() &&
+      std::find(options.allowed_origins.begin(), options.allowed_origins.end(), *origin) ==
+          options.allowed_origins.end())
+    throw Forbidden("WebSocket connections from " + std::string(*origin) + " are not allowed");
   if (!lists(req, "Upgrade", "websocket"))
     throw Error(426, "about:blank", "Upgrade Required",
                 "this is a WebSocket endpoint: send GET with Upgrade: websocket")
@@ -535,7 +541,7 @@ Handler websocket_route(WebSocketHandler handler, WebSocketOptions options) {
   auto setup = std::make_shared<const Setup>(
       Setup{std::make_shared<const WebSocketHandler>(std::move(handler)), std::move(options)});
   return [setup](Request& req) -> Task<Response> {
-    check_upgrade(req);  // thrown before a task exists: the caller sees it as a thrown error
+    check_upgrade(req, setup->options);  // thrown before a task exists: seen as a thrown error
     return ready(Response::upgrade([setup](Connection& connection, Request& request) {
       return take_over(*setup, connection, request);
     }));

@@ -153,3 +153,17 @@ def test_a_draining_server_ends_its_streams(start_service):
     assert listener.next() is None  # the stream ends, cleanly
     listener.close()
     assert chat.proc.wait(timeout=10) == 0
+
+
+def test_head_of_a_stream_is_its_head_alone(chat):
+    s = socket.create_connection(("127.0.0.1", chat.port))
+    s.sendall(f"HEAD /api/v1/rooms/lobby/events HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n\r\n"
+              .encode())
+    s.settimeout(5)
+    answer = b""
+    while chunk := s.recv(4096):  # the server closes after the head
+        answer += chunk
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\n")
+    assert b"text/event-stream" in answer
+    assert requests.get(chat.url + "/api/v1/rooms/lobby", headers=AUTH).json()["listeners"] == 0

@@ -154,3 +154,13 @@ def test_five_thousand_websockets_are_held_through_the_gateway(chat_behind_gatew
     while metric(chat, "websocket_connections", handler="/ws/{room}") != 0 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert metric(chat, "websocket_connections", handler="/ws/{room}") == 0
+
+
+def test_only_websocket_is_relayed(chat_behind_gateway):
+    gateway, chat = chat_behind_gateway
+    # h2c (or anything else) is proxied as a plain request: the upstream sees no upgrade.
+    r = requests.get(gateway.url + "/ws/lobby", headers={"Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings",
+                                                          "HTTP2-Settings": "AAMAAABkAARAAAAA",
+                                                          "Authorization": "Bearer " + ALICE})
+    assert r.status_code == 426
+    chat.wait_log("request", path="/ws/lobby", status=426)  # the chat saw a plain GET

@@ -199,3 +199,62 @@ def test_the_aws_cli_works_unchanged(files, tmp_path):
     assert (back / "sub" / "b.bin").read_bytes() == (source / "sub" / "b.bin").read_bytes()
     assert aws("rm", "--recursive", "s3://cli/tree").returncode == 0
     assert aws("ls", "--recursive", "s3://cli/").stdout == ""
+
+
+def signed(files, method, path, body=b"", region="us-east-1", payload=None, key=ALICE):
+    """A request signed by botocore's own SigV4 signer, as an SDK would send it; `payload`: the
+    hash it declares (signed as it is), instead of the body's."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    class Declaring(S3SigV4Auth):
+        def payload(self, request):
+            return payload if payload is not None else super().payload(request)
+
+    request = AWSRequest(method=method, url=files.url + path, data=body)
+    Declaring(Credentials(key[0], key[1]), "s3", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def test_what_was_signed_is_what_is_done(files):
+    s3 = client(files)
+    s3.create_bucket(Bucket="guarded")
+    for key in ("a", "b"):
+        s3.put_object(Bucket="guarded", Key=key, Body=key.encode())
+    # A Delete signed for "a", sent with "b" in its body: refused, "b" untouched.
+    body_a = b'<Delete><Object><Key>a</Key></Object></Delete>'
+    headers = signed(files, "POST", "/guarded?delete", body_a)
+    tampered = requests.post(files.url + "/guarded?delete", data=body_a.replace(b">a<", b">b<"), headers=headers)
+    assert tampered.status_code == 400 and b"XAmzContentSHA256Mismatch" in tampered.content
+    assert s3.get_object(Bucket="guarded", Key="b")["Body"].read() == b"b"
+    assert requests.post(files.url + "/guarded?delete", data=body_a, headers=headers).status_code == 200
+    # An x-amz-* header added after signing (a copy source) is refused.
+    headers = signed(files, "PUT", "/guarded/c")
+    added = requests.put(files.url + "/guarded/c", headers={**headers, "x-amz-copy-source": "/guarded/b"})
+    assert added.status_code == 403 and b"is not signed" in added.content
+    # A declared payload hash that is neither a SHA-256 nor UNSIGNED-PAYLOAD.
+    odd = signed(files, "GET", "/guarded", payload="anything")
+    r = requests.get(files.url + "/guarded", headers=odd)
+    assert r.status_code == 400 and b"x-amz-content-sha256 must be" in r.content
+    # Signed for another region.
+    elsewhere = signed(files, "GET", "/guarded", region="eu-west-1")
+    r = requests.get(files.url + "/guarded", headers=elsewhere)
+    assert r.status_code == 400 and b"AuthorizationHeaderMalformed" in r.content
+
+
+def test_keys_keep_their_slashes_and_parts_count_toward_the_quota(files):
+    s3 = client(files)
+    s3.create_bucket(Bucket="slashes")
+    s3.put_object(Bucket="slashes", Key="folder/", Body=b"")
+    s3.put_object(Bucket="slashes", Key="folder", Body=b"the object")
+    s3.put_object(Bucket="slashes", Key="/leading", Body=b"lead")
+    assert s3.get_object(Bucket="slashes", Key="folder")["Body"].read() == b"the object"
+    assert s3.get_object(Bucket="slashes", Key="folder/")["ContentLength"] == 0
+    assert s3.get_object(Bucket="slashes", Key="/leading")["Body"].read() == b"lead"
+    s3.put_object(Bucket="slashes", Key="big", Body=os.urandom(40 << 20))
+    upload = s3.create_multipart_upload(Bucket="slashes", Key="more")["UploadId"]
+    s3.upload_part(Bucket="slashes", Key="more", UploadId=upload, PartNumber=1, Body=os.urandom(20 << 20))
+    with pytest.raises(botocore.exceptions.ClientError) as e:  # 40 + 20 held, 64 allowed
+        s3.upload_part(Bucket="slashes", Key="more", UploadId=upload, PartNumber=2, Body=os.urandom(10 << 20))
+    assert s3_code(e) == "QuotaExceeded"

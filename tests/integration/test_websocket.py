@@ -263,3 +263,15 @@ def test_shutdown_says_going_away_and_exits_cleanly(start_service):
 
     assert run(connected_through_shutdown()) == [(1001, "server shutting down")] * 2
     assert chat.proc.wait(timeout=10) == 0
+
+
+def test_pages_of_other_origins_are_refused_when_origins_are_named(start_service):
+    chat = start_service("chat", WEBSOCKET_ALLOWED_ORIGINS="https://app.example, https://admin.example")
+    auth = "Authorization: Bearer " + ALICE
+    sock, status, _, _ = wf.handshake(chat.port, "/ws/lobby", [auth, "Origin: https://evil.example"])
+    assert status == 403
+    sock.close()
+    for headers in ([auth, "Origin: https://admin.example"], [auth]):  # listed, or not a browser
+        sock, status, _, _ = wf.handshake(chat.port, "/ws/lobby", headers)
+        assert status == 101
+        sock.close()

@@ -189,3 +189,14 @@ TEST(Router, ARestParameterMustBeLast) {
   r.add(Method::get, "/a/{key...}", ok());
   EXPECT_THROW(r.add(Method::put, "/a/{other...}", ok()), std::invalid_argument);
 }
+
+TEST(Router, ARestParameterKeepsATrailingSlashAndALeadingOne) {
+  Router r;
+  r.add(Method::put, "/{bucket}/{key...}", ok());
+  auto m = r.match(Method::put, "/b/photos/");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.params[1].second, "photos/");  // a folder marker is not the object "photos"
+  m = r.match(Method::put, "/b//x");
+  ASSERT_EQ(m.outcome, Router::Outcome::found);
+  EXPECT_EQ(m.params[1].second, "/x");
+}

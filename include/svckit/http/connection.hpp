@@ -35,9 +35,9 @@ class Connection {
   // Writes all of `bytes`; false when the connection failed.
   Task<bool> write(std::string_view bytes);
 
-  // `action` runs once, on this connection's loop, when the server begins to drain: a protocol
-  // with a goodbye of its own says it (WebSocket: close 1001). Whatever is still open when the
-  // drain times out is closed.
+  // `action` runs once, on this connection's loop, when the server begins to drain (at once
+  // when it already has): a protocol with a goodbye of its own says it (WebSocket: close 1001).
+  // Whatever is still open when the drain times out is closed.
   void on_drain(std::function<void()> action);
   bool draining() const;
   // Gives up on the connection at `deadline`: whatever waits on it is cancelled then (a peer

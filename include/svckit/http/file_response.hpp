@@ -9,7 +9,9 @@
 //   co_return http::file_response(req, blobs / sha256, {.content_type = "image/png",
 //                                                       .etag = "\"" + sha256 + "\"",
 //                                                       .download_name = "cat.png"});
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "svckit/http/request.hpp"
@@ -25,6 +27,9 @@ struct FileOptions {
   std::string download_name;
   bool inline_disposition = false;
   std::string cache_control;  // empty: none sent
+  // Last-Modified, in Unix seconds; unset: the file's mtime (which a content-addressed store
+  // shares among every name of the same bytes).
+  std::optional<std::int64_t> last_modified;
 };
 
 // The answer for `path`; NotFound when it is not a readable regular file.

@@ -43,6 +43,11 @@ struct WebSocketOptions {
   // is chosen. Empty: the client's first offer that is not a token ("bearer.<token>") is echoed,
   // which is what a browser passing its token that way needs to complete the handshake.
   std::vector<std::string> protocols;
+  // Browsers send the page's origin with an upgrade; when this is not empty, an upgrade whose
+  // Origin is not listed gets 403, so that another site's page cannot open a connection with
+  // the user's cookies or client certificate (cross-site WebSocket hijacking). Clients that are
+  // not browsers send no Origin and are not refused for it.
+  std::vector<std::string> allowed_origins;
 };
 
 // Close codes a handler may use (RFC 6455 §7.4.1).

@@ -1,5 +1,9 @@
 #include "files_service.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -9,6 +13,7 @@
 #include "object_store.hpp"
 #include "s3_xml.hpp"
 #include "sigv4.hpp"
+#include "svckit/hex.hpp"
 #include "svckit/http/body_file.hpp"
 #include "svckit/http/file_response.hpp"
 
@@ -97,12 +102,6 @@ Task<Response> s3_errors(Request& req, const svckit::http::Handler& next) {
   co_return xml_error(status, code, message, req);
 }
 
-bool is_hex64(std::string_view text) {
-  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 // S3's bucket naming rules, and names the service's own routes hold.
 void check_bucket_name(const std::string& name) {
   static const std::set<std::string> kReserved = {"api",  "health",       "ready", "metrics",
@@ -117,10 +116,25 @@ void check_bucket_name(const std::string& name) {
                   "bucket names are 3-63 lower-case letters, digits, '-' and '.'");
 }
 
+// Whether `text` is UTF-8 (S3's keys are; SQL's text columns need it).
+bool utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > text.size()) return false;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string key_of(const Request& req) {
   auto key = req.param("key");
-  if (key.empty() || key.size() > 1024 || key.find('\0') != std::string::npos)
+  if (key.empty() || key.size() > 1024)
     throw S3Error(400, "KeyTooLongError", "keys are 1 to 1024 bytes");
+  if (key.find('\0') != std::string::npos || !utf8(key))
+    throw S3Error(400, "InvalidArgument", "keys are UTF-8 without NUL");
   return key;
 }
 
@@ -142,16 +156,6 @@ struct UploadedFile {
     if (!path.empty()) std::filesystem::remove(path, ignored);
   }
 };
-
-std::string hex_of(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : text) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 std::optional<std::string> unhex(std::string_view text) {
   if (text.size() % 2) return std::nullopt;
@@ -176,6 +180,7 @@ struct FilesService::State {
   std::string region;
   std::uint64_t max_object = 0;
   std::uint64_t quota = 0;  // per user; 0: none
+  std::chrono::milliseconds upload_expiry{0};
 
   const SignedRequest& signer(const Request& req) const {
     const auto* s = req.context().attached<SignedRequest>();
@@ -213,7 +218,7 @@ struct FilesService::State {
     }
     auto saved = co_await svckit::http::save_body(req, store->incoming());
     UploadedFile guard{saved.path};
-    if (is_hex64(who.payload_hash) && who.payload_hash != saved.sha256)
+    if (is_sha256_hex(who.payload_hash) && who.payload_hash != saved.sha256)
       throw S3Error(400, "XAmzContentSHA256Mismatch",
                     "the body's SHA-256 is not the one x-amz-content-sha256 declared");
     co_await check_quota(req, 0);  // a chunked body's size is known only now
@@ -268,8 +273,10 @@ struct FilesService::State {
     auto name = req.param("bucket");
     co_await owned(name, req);
     if (has_query(req, "location")) {
+      std::string constraint;  // us-east-1 is said as nothing; not a ?: (GCC 12)
+      if (region != "us-east-1") constraint = region;
       XmlWriter x;
-      x.leaf("LocationConstraint", region == "us-east-1" ? "" : region);
+      x.leaf("LocationConstraint", constraint);
       co_return xml(200, x.take());
     }
     if (has_query(req, "versioning")) {
@@ -299,19 +306,16 @@ struct FilesService::State {
     auto token = req.query_param("continuation-token");
     if (v2 && token) {
       auto decoded = unhex(*token);
-      if (!decoded) throw S3Error(400, "InvalidArgument", "the continuation token is not ours");
+      if (!decoded || !utf8(*decoded))
+        throw S3Error(400, "InvalidArgument", "the continuation token is not ours");
       after = *decoded;
     } else if (v2) {
       after = req.query_param("start-after").value_or("");
     } else {
       after = req.query_param("marker").value_or("");
     }
-    if (!prefix.empty() && after < prefix) {  // nothing before the prefix can match
-      after = prefix;
-      after.pop_back();
-      after.push_back(static_cast<char>(prefix.back() - 1));
-      after += "\xff";
-    }
+    if (!utf8(prefix) || !utf8(after) || !utf8(delimiter))
+      throw S3Error(400, "InvalidArgument", "prefixes, markers and delimiters are UTF-8");
     auto listing = co_await store->list(name, prefix, delimiter, after, max_keys);
     auto shown = [url](const std::string& text) { return url ? aws_uri_encode(text, true) : text; };
     XmlWriter x;
@@ -323,7 +327,7 @@ struct FilesService::State {
     if (v2) {
       x.leaf("KeyCount", std::to_string(listing.objects.size() + listing.common_prefixes.size()));
       if (token) x.leaf("ContinuationToken", *token);
-      if (listing.truncated) x.leaf("NextContinuationToken", hex_of(listing.next_marker));
+      if (listing.truncated) x.leaf("NextContinuationToken", svckit::to_hex(listing.next_marker));
     } else {
       x.leaf("Marker", shown(req.query_param("marker").value_or("")));
       if (listing.truncated) x.leaf("NextMarker", shown(listing.next_marker));
@@ -454,7 +458,9 @@ struct FilesService::State {
       co_return r;
     }
     auto r = svckit::http::file_response(req, store->blob_path(v->sha256),
-                                         {.content_type = v->content_type, .etag = v->etag()});
+                                         {.content_type = v->content_type,
+                                          .etag = v->etag(),
+                                          .last_modified = svckit::iso8601_seconds(v->created_at)});
     if (r.status == 416)
       co_return xml_error(416, "InvalidRange", "the range is outside the object", req);
     if (r.status == 412) co_return xml_error(412, "PreconditionFailed", "a condition failed", req);
@@ -503,6 +509,8 @@ struct FilesService::State {
     auto upload = co_await store->upload(id);
     if (!upload || upload->bucket != bucket || upload->key != key)
       throw S3Error(404, "NoSuchUpload", "no such multipart upload");
+    if (upload->joining)
+      throw S3Error(409, "OperationAborted", "the upload's parts are being joined");
     co_return *upload;
   }
 
@@ -541,10 +549,19 @@ struct FilesService::State {
         throw S3Error(400, "InvalidPart", "part " + std::to_string(number) + " was not uploaded");
       chosen.push_back(*it);
     }
-    for (std::size_t i = 0; i + 1 < chosen.size(); ++i)
-      if (chosen[i].size < kMinPart)
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < chosen.size(); ++i) {
+      if (i + 1 < chosen.size() && chosen[i].size < kMinPart)
         throw S3Error(400, "EntityTooSmall", "every part but the last is at least 5 MiB");
-    auto v = co_await store->complete(upload, chosen);
+      total += chosen[i].size;
+    }
+    if (total > max_object)
+      throw S3Error(400, "EntityTooLarge",
+                    "the parts add up to more than " + std::to_string(max_object) + " bytes");
+    auto completed = co_await store->complete(upload, chosen);
+    if (!completed)
+      throw S3Error(409, "OperationAborted", "another request is completing this upload");
+    const auto& v = *completed;
     XmlWriter x;
     x.open("CompleteMultipartUploadResult", kNamespace).leaf("Location", "/" + bucket + "/" + key);
     x.leaf("Bucket", bucket).leaf("Key", key).leaf("ETag", v.etag());
@@ -555,6 +572,24 @@ struct FilesService::State {
 };
 
 FilesService::FilesService() : state_(std::make_shared<State>()) {}
+
+svckit::Task<void> FilesService::start(svckit::App& app) {
+  // Abandoned multipart uploads hold parts (and quota) until they expire: checked hourly.
+  std::weak_ptr<State> weak = state_;
+  app.run_in_background("expire multipart uploads", [weak]() -> Task<void> {
+    for (;;) {
+      if (auto s = weak.lock()) {
+        auto cutoff = svckit::utc_iso8601_after(-s->upload_expiry);
+        if (auto n = co_await s->store->expire_uploads(cutoff); n > 0)
+          s->app->logger().info("multipart uploads expired", {{"uploads", n}});
+      }
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
+                                      std::chrono::hours(1));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+  });
+  co_return;
+}
 FilesService::~FilesService() = default;
 
 void FilesService::declare(svckit::Settings& settings) {
@@ -570,6 +605,13 @@ void FilesService::declare(svckit::Settings& settings) {
                              .default_value = "5GiB",
                              .min = 1,
                              .help = "largest object or part (larger: 413 EntityTooLarge)"});
+  settings.declare("files",
+                   {.name = "FILES_UPLOAD_EXPIRY_DAYS",
+                    .type = SettingType::integer,
+                    .default_value = "7",
+                    .min = 1,
+                    .max = 3650,
+                    .help = "multipart uploads left unfinished this many days are aborted"});
   settings.declare("files", {.name = "FILES_QUOTA",
                              .type = SettingType::size,
                              .default_value = "10GiB",
@@ -586,6 +628,7 @@ void FilesService::install(svckit::App& app) {
   s.region = app.settings().text("FILES_S3_REGION");
   s.max_object = app.settings().size("FILES_MAX_OBJECT");
   s.quota = app.settings().size("FILES_QUOTA");
+  s.upload_expiry = std::chrono::hours(24) * app.settings().integer("FILES_UPLOAD_EXPIRY_DAYS");
   auto keys = app.settings().text("FILES_S3_KEYS");
   for (std::size_t start = 0; start < keys.size();) {
     auto comma = std::min(keys.find(',', start), keys.size());
@@ -607,10 +650,16 @@ void FilesService::install(svckit::App& app) {
       if (it == state->keys.end()) return std::nullopt;
       return it->second;
     };
-    auto verdict = verify_sigv4(req, lookup);
+    auto verdict = verify_sigv4(req, lookup, state->region);
     if (auto* refused = std::get_if<SignatureError>(&verdict))
       throw S3Error(refused->status, refused->code, refused->message);
     auto signer = std::get<SignedRequest>(std::move(verdict));
+    // A body already here (Delete, CompleteMultipartUpload) is checked against what was signed
+    // now; a streamed one once it has been read (State::receive).
+    if (!req.body_stream() && is_sha256_hex(signer.payload_hash) &&
+        sha256_hex(req.body()) != signer.payload_hash)
+      throw S3Error(400, "XAmzContentSHA256Mismatch",
+                    "the body's SHA-256 is not the one x-amz-content-sha256 declared");
     req.context().set_user_id(signer.user);
     req.context().attach(std::move(signer));
     return next(req);

@@ -19,6 +19,7 @@ class FilesService : public svckit::Module {
   ~FilesService() override;
   static void declare(svckit::Settings& settings);
   void install(svckit::App& app) override;
+  svckit::Task<void> start(svckit::App& app) override;
 
  private:
   struct State;

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "svckit/error.hpp"
+#include "svckit/hex.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/trace/trace_context.hpp"
 
@@ -58,9 +59,13 @@ constexpr const char* kVersionColumns =
 // blob's epoch; a removal checks that nothing is pinned and nothing was put since it counted.
 class BlobPins {
  public:
-  std::uint64_t epoch(const std::string& sha) {
+  // A removal begins: the blob's epoch now, and the removal counted until it ends
+  // (remove_if_untouched), so that the state (and its epoch) outlives it.
+  std::uint64_t begin_removal(const std::string& sha) {
     std::lock_guard lock(mutex_);
-    return state_[sha].epoch;
+    auto& s = state_[sha];
+    ++s.removers;
+    return s.epoch;
   }
   void pin(const std::string& sha) {
     std::lock_guard lock(mutex_);
@@ -70,20 +75,24 @@ class BlobPins {
   }
   void unpin(const std::string& sha) {
     std::lock_guard lock(mutex_);
-    --state_[sha].pins;
+    auto& s = state_[sha];
+    if (--s.pins == 0 && s.removers == 0) state_.erase(sha);
   }
-  // Runs `remove` if no put touched `sha` since `epoch`.
+  // Ends a removal: runs `remove` if no put touched `sha` since `epoch` (and `remove` is asked
+  // for: the blob was found unreferenced).
   template <class F>
-  void remove_if_untouched(const std::string& sha, std::uint64_t epoch, F remove) {
+  void end_removal(const std::string& sha, std::uint64_t epoch, bool unreferenced, F remove) {
     std::lock_guard lock(mutex_);
     auto& s = state_[sha];
-    if (s.pins == 0 && s.epoch == epoch) remove();
-    if (s.pins == 0) state_.erase(sha);
+    --s.removers;
+    if (unreferenced && s.pins == 0 && s.epoch == epoch) remove();
+    if (s.pins == 0 && s.removers == 0) state_.erase(sha);
   }
 
  private:
   struct State {
     int pins = 0;
+    int removers = 0;
     std::uint64_t epoch = 0;
   };
   std::mutex mutex_;
@@ -101,11 +110,20 @@ struct Pin {
   std::string sha;
 };
 
-// The parts' bytes one after another into `out`, hashed on the way; the hex SHA-256.
-std::string concatenate(const std::vector<std::filesystem::path>& parts,
-                        const std::filesystem::path& out) {
-  int to = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (to < 0) throw std::runtime_error("cannot create " + out.string());
+struct Joined {
+  std::filesystem::path path;
+  std::string sha256;
+};
+
+// The parts' bytes one after another into a new file in `directory`, hashed on the way.
+Joined concatenate(const std::vector<std::filesystem::path>& parts,
+                   const std::filesystem::path& directory) {
+  std::string name = (directory / ".complete-XXXXXX").string();
+  std::vector<char> buffer(name.begin(), name.end());
+  buffer.push_back('\0');
+  int to = ::mkostemp(buffer.data(), O_CLOEXEC);
+  if (to < 0) throw std::runtime_error("cannot create a file in " + directory.string());
+  std::filesystem::path out = buffer.data();
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> hash(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_DigestInit_ex(hash.get(), EVP_sha256(), nullptr);
   std::unique_ptr<char[]> chunk(new char[1 << 20]);
@@ -145,13 +163,7 @@ std::string concatenate(const std::vector<std::filesystem::path>& parts,
   unsigned char digest[32];
   unsigned int size = 0;
   EVP_DigestFinal_ex(hash.get(), digest, &size);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 15]);
-  }
-  return hex;
+  return {out, svckit::to_hex(digest, size)};
 }
 
 }  // namespace
@@ -183,7 +195,8 @@ void ObjectStore::migrate(svckit::sql::Database& db) {
        "CREATE INDEX versions_by_blob ON versions (sha256);"
        "CREATE INDEX versions_by_owner ON versions (owner);"
        "CREATE TABLE uploads (upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, object_key TEXT "
-       "NOT NULL, owner TEXT NOT NULL, content_type TEXT, created_at TEXT NOT NULL);"
+       "NOT NULL, owner TEXT NOT NULL, content_type TEXT, created_at TEXT NOT NULL, state TEXT "
+       "NOT NULL DEFAULT 'open');"
        "CREATE TABLE parts (upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, sha256 TEXT "
        "NOT NULL, size BIGINT NOT NULL, PRIMARY KEY (upload_id, part_number));",
        "DROP TABLE parts; DROP TABLE uploads; DROP TABLE versions; DROP TABLE buckets;"}};
@@ -310,13 +323,20 @@ Task<bool> ObjectStore::remove_version(const std::string& bucket, const std::str
 }
 
 Task<void> ObjectStore::forget_blob_if_unused(const std::string& sha256) {
-  auto epoch = pins().epoch(sha256);
-  auto r = co_await db_.read("SELECT COUNT(*) AS n FROM versions WHERE sha256 = ?", sha256);
-  if (r.rows[0].integer("n") > 0) co_return;
-  pins().remove_if_untouched(sha256, epoch, [&] {
+  auto epoch = pins().begin_removal(sha256);
+  std::int64_t references = 1;
+  std::exception_ptr failed;
+  try {
+    auto r = co_await db_.read("SELECT COUNT(*) AS n FROM versions WHERE sha256 = ?", sha256);
+    references = r.rows[0].integer("n");
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  pins().end_removal(sha256, epoch, references == 0, [&] {
     std::error_code ignored;
     std::filesystem::remove(blob_path(sha256), ignored);
   });
+  if (failed) std::rethrow_exception(failed);
 }
 
 Task<Listing> ObjectStore::list(const std::string& bucket, const std::string& prefix,
@@ -379,8 +399,10 @@ Task<std::vector<ObjectVersion>> ObjectStore::versions(const std::string& bucket
 
 Task<std::uint64_t> ObjectStore::used_bytes(const std::string& owner) {
   auto r = co_await db_.read(
-      "SELECT COALESCE(SUM(size), 0) AS used FROM versions WHERE owner = ? AND delete_marker = 0",
-      owner);
+      "SELECT (SELECT COALESCE(SUM(size), 0) FROM versions WHERE owner = ? AND delete_marker = 0) "
+      "+ (SELECT COALESCE(SUM(p.size), 0) FROM parts p JOIN uploads u ON u.upload_id = "
+      "p.upload_id WHERE u.owner = ?) AS used",
+      owner, owner);
   co_return static_cast<std::uint64_t>(r.rows[0].integer("used"));
 }
 
@@ -396,12 +418,17 @@ Task<Upload> ObjectStore::start_upload(const std::string& bucket, const std::str
 
 Task<std::optional<Upload>> ObjectStore::upload(const std::string& id) {
   auto r = co_await db_.read(
-      "SELECT upload_id, bucket, object_key, owner, content_type FROM uploads WHERE upload_id = ?",
+      "SELECT upload_id, bucket, object_key, owner, content_type, state FROM uploads WHERE "
+      "upload_id = ?",
       id);
   if (r.empty()) co_return std::nullopt;
   const auto& row = r.rows[0];
-  co_return Upload{row.text("upload_id"), row.text("bucket"), row.text("object_key"),
-                   row.text("owner"), row.optional_text("content_type").value_or("")};
+  co_return Upload{row.text("upload_id"),
+                   row.text("bucket"),
+                   row.text("object_key"),
+                   row.text("owner"),
+                   row.optional_text("content_type").value_or(""),
+                   row.text("state") != "open"};
 }
 
 std::filesystem::path ObjectStore::part_path(const std::string& upload_id, int number) const {
@@ -429,20 +456,46 @@ Task<std::vector<ObjectStore::Part>> ObjectStore::parts(const std::string& uploa
   co_return out;
 }
 
-Task<ObjectVersion> ObjectStore::complete(const Upload& upload, const std::vector<Part>& chosen) {
+Task<std::optional<ObjectVersion>> ObjectStore::complete(const Upload& upload,
+                                                         const std::vector<Part>& chosen) {
+  auto claimed = co_await db_.execute(
+      "UPDATE uploads SET state = 'joining' WHERE upload_id = ? AND state = 'open'", upload.id);
+  if (claimed.changes != 1) co_return std::nullopt;
   std::vector<std::filesystem::path> files;
   std::uint64_t size = 0;
   for (const auto& part : chosen) {
     files.push_back(part_path(upload.id, part.number));
     size += part.size;
   }
-  auto joined = incoming() / (".complete-" + upload.id);
-  auto join = [files, joined] { return concatenate(files, joined); };  // named: GCC 12
-  std::string sha256 = co_await pool_.run(join);
-  auto v = co_await put(upload.bucket, upload.key, joined, sha256, size, upload.content_type,
-                        upload.owner, static_cast<int>(chosen.size()));
+  auto target = incoming();
+  auto join = [files, target] { return concatenate(files, target); };  // named: GCC 12
+  std::optional<Joined> joined;
+  std::exception_ptr failed;
+  try {
+    joined = co_await pool_.run(join);
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  if (failed) {  // the parts stay: the client may try again
+    co_await db_.execute("UPDATE uploads SET state = 'open' WHERE upload_id = ?", upload.id);
+    std::rethrow_exception(failed);
+  }
+  auto v = co_await put(upload.bucket, upload.key, joined->path, joined->sha256, size,
+                        upload.content_type, upload.owner, static_cast<int>(chosen.size()));
   co_await abort(upload);
   co_return v;
+}
+
+Task<std::size_t> ObjectStore::expire_uploads(const std::string& cutoff) {
+  auto r = co_await db_.read(
+      "SELECT upload_id FROM uploads WHERE created_at < ? AND state = 'open'", cutoff);
+  std::size_t expired = 0;
+  for (const auto& row : r.rows)
+    if (auto found = co_await upload(row.text("upload_id")); found && !found->joining) {
+      co_await abort(*found);
+      ++expired;
+    }
+  co_return expired;
 }
 
 Task<void> ObjectStore::abort(const Upload& upload) {

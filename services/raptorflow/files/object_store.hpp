@@ -51,6 +51,7 @@ struct Upload {
   std::string key;
   std::string owner;
   std::string content_type;
+  bool joining = false;  // a CompleteMultipartUpload is joining its parts
 };
 
 class ObjectStore {
@@ -98,7 +99,7 @@ class ObjectStore {
   svckit::Task<std::vector<ObjectVersion>> versions(const std::string& bucket,
                                                     const std::string& prefix,
                                                     std::size_t max_keys);
-  // Bytes the owner's versions hold (what a quota counts).
+  // Bytes the owner's versions and unfinished uploads' parts hold (what a quota counts).
   svckit::Task<std::uint64_t> used_bytes(const std::string& owner);
 
   svckit::Task<Upload> start_upload(const std::string& bucket, const std::string& key,
@@ -113,9 +114,14 @@ class ObjectStore {
     std::uint64_t size;
   };
   svckit::Task<std::vector<Part>> parts(const std::string& upload_id);
-  // Joins the parts (on the blocking pool: it copies their bytes) into a new version.
-  svckit::Task<ObjectVersion> complete(const Upload& upload, const std::vector<Part>& chosen);
+  // Joins the parts (on the blocking pool: it copies their bytes) into a new version. The upload
+  // is claimed first, so that a retried request does not join the same parts again meanwhile:
+  // nullopt when another request has claimed it.
+  svckit::Task<std::optional<ObjectVersion>> complete(const Upload& upload,
+                                                      const std::vector<Part>& chosen);
   svckit::Task<void> abort(const Upload& upload);
+  // Aborts the uploads started before `cutoff` (ISO 8601) and never finished; how many.
+  svckit::Task<std::size_t> expire_uploads(const std::string& cutoff);
 
  private:
   std::filesystem::path part_path(const std::string& upload_id, int number) const;

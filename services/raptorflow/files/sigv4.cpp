@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "svckit/hex.hpp"
 #include "svckit/http/ascii.hpp"
 
 namespace raptorflow::files {
@@ -19,23 +20,22 @@ namespace {
 using svckit::http::iequals;
 using svckit::http::trim_ows;
 
-std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 15]);
-  }
-  return out;
-}
+}  // namespace
 
 std::string sha256_hex(std::string_view text) {
   unsigned char digest[32];
   unsigned int size = 0;
   EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
-  return hex(digest, size);
+  return svckit::to_hex(digest, size);
 }
+
+bool is_sha256_hex(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+namespace {
 
 std::string hmac(std::string_view key, std::string_view data) {
   unsigned char out[32];
@@ -174,7 +174,7 @@ std::string signature(const AccessKey& key, const Credential& c, std::string_vie
   std::string signing =
       hmac(hmac(hmac(hmac("AWS4" + key.secret, c.date), c.region), c.service), "aws4_request");
   auto mac = hmac(signing, to_sign);
-  return hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+  return svckit::to_hex(mac);
 }
 
 SignatureError refused(int status, std::string code, std::string message) {
@@ -204,7 +204,7 @@ std::string aws_uri_encode(std::string_view text, bool keep_slash) {
 }
 
 std::variant<SignedRequest, SignatureError> verify_sigv4(
-    const svckit::http::Request& req, const KeyLookup& keys,
+    const svckit::http::Request& req, const KeyLookup& keys, std::string_view region,
     std::chrono::system_clock::time_point now) {
   auto query = parse_query(req.query());
   if (!query) return refused(400, "InvalidArgument", "the query string is malformed");
@@ -241,6 +241,10 @@ std::variant<SignedRequest, SignatureError> verify_sigv4(
     signer.payload_hash = std::string(req.header("x-amz-content-sha256").value_or(""));
     if (signer.payload_hash.empty())
       return refused(400, "InvalidRequest", "x-amz-content-sha256 is required");
+    if (!is_sha256_hex(signer.payload_hash) && signer.payload_hash != "UNSIGNED-PAYLOAD" &&
+        !signer.payload_hash.starts_with("STREAMING-"))
+      return refused(400, "InvalidArgument",
+                     "x-amz-content-sha256 must be a SHA-256, UNSIGNED-PAYLOAD or STREAMING-...");
   } else if (auto algorithm = in_query("X-Amz-Algorithm")) {
     if (*algorithm != "AWS4-HMAC-SHA256")
       return refused(400, "AuthorizationQueryParametersError", "only AWS4-HMAC-SHA256 is accepted");
@@ -257,6 +261,10 @@ std::variant<SignedRequest, SignatureError> verify_sigv4(
   auto credential = parse_credential(credential_text);
   if (!credential || signed_headers.empty() || given.empty())
     return refused(400, "AuthorizationHeaderMalformed", "the signature's fields are incomplete");
+  if (credential->region != region || credential->service != "s3")
+    return refused(400, "AuthorizationHeaderMalformed",
+                   "the credential's scope must name the region " + std::string(region) +
+                       " and the service s3");
   auto when = parse_amz_date(date);
   if (!when || date.substr(0, 8) != credential->date)
     return refused(403, "AccessDenied", "the request's date is missing or malformed");
@@ -295,6 +303,20 @@ std::variant<SignedRequest, SignatureError> verify_sigv4(
     names.remove_prefix(semi + 1);
   }
   if (!signs_host) return refused(400, "AuthorizationHeaderMalformed", "host must be signed");
+  // An x-amz-* header that is not signed could be added by anyone on the way (a copy source).
+  for (const auto& [field, value] : req.headers()) {
+    if (!svckit::http::istarts_with(field, "x-amz-")) continue;
+    bool listed = false;
+    std::string_view rest = signed_headers;
+    while (!rest.empty() && !listed) {
+      auto semi = rest.find(';');
+      listed = iequals(rest.substr(0, semi), field);
+      if (semi == std::string_view::npos) break;
+      rest.remove_prefix(semi + 1);
+    }
+    if (!listed)
+      return refused(403, "AccessDenied", "the header " + std::string(field) + " is not signed");
+  }
   std::string canonical = std::string(req.method_name()) + "\n" + aws_uri_encode(*path, true) +
                           "\n" + canonical_query(*query, "X-Amz-Signature") + "\n" +
                           canonical_headers + "\n" + signed_headers + "\n" + signer.payload_hash;

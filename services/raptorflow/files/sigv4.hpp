@@ -38,11 +38,19 @@ struct SignatureError {
 
 using KeyLookup = std::function<std::optional<AccessKey>(std::string_view id)>;
 
-// Checks `req`'s signature; the signer on success, else the error to answer with. `now` is the
-// server's clock (requests may be 15 minutes off it; a pre-signed URL lasts its X-Amz-Expires).
+// Checks `req`'s signature, made for `region` and the s3 service; the signer on success, else
+// the error to answer with. Every x-amz-* header the request carries must be signed, and the
+// declared payload hash must be a SHA-256 (lower-case hex), UNSIGNED-PAYLOAD or a STREAMING-
+// value. `now` is the server's clock (requests may be 15 minutes off it; a pre-signed URL lasts
+// its X-Amz-Expires).
 std::variant<SignedRequest, SignatureError> verify_sigv4(
-    const svckit::http::Request& req, const KeyLookup& keys,
+    const svckit::http::Request& req, const KeyLookup& keys, std::string_view region,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+// Whether `text` is a SHA-256 as SigV4 writes one: 64 lower-case hex digits.
+bool is_sha256_hex(std::string_view text);
+// The SHA-256 of `bytes`, in lower-case hex.
+std::string sha256_hex(std::string_view bytes);
 
 // A pre-signed URL's query (what boto3's generate_presigned_url makes), for tests and for the
 // service's own "share a link" answers: `method` and `path` (URI-encoded) as the request will
