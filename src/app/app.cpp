@@ -440,8 +440,13 @@ void App::serve_api_docs() {
   if (!config_.api_docs) return;
   auto& router = http_->router();
   auto root = http_->group("");
-  // A module may serve its own (the gateway: its system's document, merged).
-  if (router.match(http::Method::get, "/openapi.json").outcome != http::Router::Outcome::found) {
+  // A module may serve its own (the gateway: its system's document, merged): a route of that
+  // very path, not one a parameter would also match ("/{bucket}" of the S3 API).
+  auto served = [&router](std::string_view path) {
+    auto match = router.match(http::Method::get, path);
+    return match.outcome == http::Router::Outcome::found && match.route->pattern == path;
+  };
+  if (!served("/openapi.json")) {
     auto text = std::make_shared<const std::string>(
         http::openapi_document(router, {.title = config_.service_name}).dump());
     root.get("/openapi.json",
@@ -450,8 +455,7 @@ void App::serve_api_docs() {
              })
         .hidden();
   }
-  if (router.match(http::Method::get, "/docs").outcome != http::Router::Outcome::found)
-    serve_swagger_ui(root, config_, logger_);
+  if (!served("/docs")) serve_swagger_ui(root, config_, logger_);
 }
 
 // METRICS_PORT's listener: GET /metrics and nothing else, on one loop, started and drained

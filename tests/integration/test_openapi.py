@@ -267,3 +267,23 @@ def test_docs_assets_are_only_the_known_files(task_manager):
         "text/javascript"
     for bad in ("/docs/..%2F..%2Fetc%2Fpasswd", "/docs/index.html", "/docs/%2e%2e", "/docs/swagger-ui.css%00"):
         assert plain_requests.get(task_manager.url + bad).status_code == 404, bad
+
+
+def test_websocket_stream_and_file_routes_describe_themselves(start_service, tmp_path):
+    """The realtime and file routes in valid documents: a WebSocket route's 101, an event
+    stream's GET, a streamed upload's 413, and S3's "{key...}" written as OpenAPI's "{key}"."""
+    chat = start_service("chat")
+    doc = plain_requests.get(chat.url + "/openapi.json").json()
+    validate_with_npm(doc, tmp_path, "chat.json")
+    ws = doc["paths"]["/ws/{room}"]["get"]
+    assert "101" in ws["responses"] and "426" in ws["responses"] and "401" in ws["responses"]
+    assert "get" in doc["paths"]["/api/v1/rooms/{room}/events"]
+    drop = start_service("drop")
+    doc = plain_requests.get(drop.url + "/openapi.json").json()
+    validate_with_npm(doc, tmp_path, "drop.json")
+    assert "413" in doc["paths"]["/api/v1/drop/{name}"]["put"]["responses"]
+    files = start_service("files", FILES_S3_KEYS="AKIAX:secret:alice")
+    doc = plain_requests.get(files.url + "/openapi.json").json()
+    validate_with_npm(doc, tmp_path, "files.json")
+    put = doc["paths"]["/{bucket}/{key}"]["put"]
+    assert [p["name"] for p in put["parameters"] if p["in"] == "path"] == ["bucket", "key"]
