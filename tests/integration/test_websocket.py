@@ -148,6 +148,8 @@ def test_a_slow_consumer_is_closed_with_1013_while_others_keep_receiving(chat):
     slow, status, _, rest = wf.handshake(chat.port, "/ws/lobby", ["Authorization: Bearer " + BOB,
                                                                   "Sec-WebSocket-Protocol: chat"], rcvbuf=4096)
     assert status == 101
+    slow_reader = wf.FrameReader(slow, rest)
+    assert json.loads(slow_reader.next()[2])["text"] == "bob joined"  # in the room from now on
     text = "x" * 16000
     rounds = 600  # 9.6 MB in all: more than loopback's socket buffers hold
 
@@ -166,7 +168,7 @@ def test_a_slow_consumer_is_closed_with_1013_while_others_keep_receiving(chat):
     assert run(fast()) == rounds  # the fast one got every message, in time
     assert metric(chat, "websocket_slow_consumers_total", handler="/ws/{room}") == 1
     # The slow one, reading at last, gets what was already on its way and then 1013.
-    code, reason, skipped = wf.FrameReader(slow, rest).until_close()
+    code, reason, skipped = slow_reader.until_close()
     assert code == 1013 and reason == "slow consumer"
     assert 0 < skipped < rounds
     slow.close()
