@@ -1,8 +1,9 @@
 // WebSocket frames from a client, as a svckit WebSocket route reads them: Beast's stream in the
 // server role with the route's settings (a 4 KiB message limit here, no automatic
-// fragmentation), after a valid handshake. Every message read is within the limit, and a text
-// message is valid UTF-8 (checked here independently of Beast's validator); the read fails with a
-// WebSocket or stream error, nothing else.
+// fragmentation), after a valid handshake, then svckit's own check of a whole text message
+// (svckit::is_utf8: Beast lets a sequence cut short by an empty final frame through). Every
+// message read is within the limit, and svckit::is_utf8 agrees with an independent UTF-8 check
+// here on every text message.
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/_experimental/test/stream.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "fuzz_check.hpp"
+#include "svckit/utf8.hpp"
 
 using svckit::fuzz::expect;
 namespace beast = boost::beast;
@@ -43,11 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   boost::asio::io_context io;
+  beast::test::stream server(io);
   beast::test::stream client(io);
-  client.append(kHandshake);
-  client.append(svckit::fuzz::text(data, size));
+  server.connect(client);  // the server's answers go to the client, which reads none
+  server.append(kHandshake);
+  server.append(svckit::fuzz::text(data, size));
   client.close();  // the input's end is the connection's
-  websocket::stream<beast::test::stream&> ws(client);
+  websocket::stream<beast::test::stream&> ws(server);
   ws.read_message_max(4096);
   ws.auto_fragment(false);
   beast::error_code ec;
@@ -58,9 +62,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ws.read(buffer, ec);
     if (ec) break;
     expect(buffer.size() <= 4096, "a message over the limit was read");
-    if (ws.got_text())
-      expect(valid_utf8(beast::buffers_to_string(buffer.data())),
-             "a text message that is not UTF-8");
+    if (ws.got_text()) {
+      auto text = beast::buffers_to_string(buffer.data());
+      expect(valid_utf8(text) == svckit::is_utf8(text), "svckit::is_utf8 disagrees");
+      if (!svckit::is_utf8(text)) break;  // the route closes with 1007 here
+    }
   }
   return 0;
 }

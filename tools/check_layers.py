@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails when an include in the SDK points up the layers (docs/architecture.md):
 
-    base       context, settings, config, error, ids, hex, task, blocking_pool, json_writer,
+    base       context, settings, config, error, ids, hex, utf8, task, blocking_pool, json_writer,
                meter, hosted_server, entity_cache, log, trace, resilience, model
     protocols  http, grpc, bus, sql                 base only; never one another
     policies   auth, metrics, health, messaging, ai base and protocols; never one another
@@ -18,7 +18,7 @@ import pathlib
 import re
 import sys
 
-BASE = {"context", "settings", "config", "error", "ids", "hex", "task", "blocking_pool", "json_writer",
+BASE = {"context", "settings", "config", "error", "ids", "hex", "utf8", "task", "blocking_pool", "json_writer",
         "meter", "hosted_server", "entity_cache", "log", "trace", "resilience", "model", "wakeup",
         "trusted_proxies"}
 LAYERS = {**{m: 0 for m in BASE}, "http": 1, "grpc": 1, "bus": 1, "sql": 1, "kv": 1,

@@ -205,6 +205,8 @@ def hostile(chat, data):
 def test_hostile_frames_are_closed_with_the_right_code_and_the_server_keeps_serving(chat):
     assert hostile(chat, wf.frame(wf.OP_TEXT, b"hello", mask=False)) == 1002  # clients must mask
     assert hostile(chat, wf.frame(wf.OP_TEXT, b"\xff\xfe not utf-8")) == 1007
+    # A sequence cut short by an empty final frame: Beast lets it through; svckit does not.
+    assert hostile(chat, wf.frame(wf.OP_TEXT, b"ab\xcf", fin=False) + wf.frame(wf.OP_CONT, b"")) == 1007
     assert hostile(chat, wf.frame(wf.OP_PING, b"x", fin=False)) == 1002  # a fragmented control frame
     assert hostile(chat, wf.frame(wf.OP_PING, b"x" * 126)) == 1002  # control frames fit in 125 bytes
     assert hostile(chat, wf.frame(wf.OP_TEXT, b"x", rsv=1)) == 1002  # no extension was agreed

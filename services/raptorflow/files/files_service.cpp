@@ -16,6 +16,7 @@
 #include "svckit/hex.hpp"
 #include "svckit/http/body_file.hpp"
 #include "svckit/http/file_response.hpp"
+#include "svckit/utf8.hpp"
 
 namespace raptorflow::files {
 namespace {
@@ -116,24 +117,11 @@ void check_bucket_name(const std::string& name) {
                   "bucket names are 3-63 lower-case letters, digits, '-' and '.'");
 }
 
-// Whether `text` is UTF-8 (S3's keys are; SQL's text columns need it).
-bool utf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    auto c = static_cast<unsigned char>(text[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > text.size()) return false;
-    for (std::size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 2) return false;
-    i += n;
-  }
-  return true;
-}
-
 std::string key_of(const Request& req) {
   auto key = req.param("key");
   if (key.empty() || key.size() > 1024)
     throw S3Error(400, "KeyTooLongError", "keys are 1 to 1024 bytes");
-  if (key.find('\0') != std::string::npos || !utf8(key))
+  if (key.find('\0') != std::string::npos || !svckit::is_utf8(key))
     throw S3Error(400, "InvalidArgument", "keys are UTF-8 without NUL");
   return key;
 }
@@ -306,7 +294,7 @@ struct FilesService::State {
     auto token = req.query_param("continuation-token");
     if (v2 && token) {
       auto decoded = unhex(*token);
-      if (!decoded || !utf8(*decoded))
+      if (!decoded || !svckit::is_utf8(*decoded))
         throw S3Error(400, "InvalidArgument", "the continuation token is not ours");
       after = *decoded;
     } else if (v2) {
@@ -314,7 +302,7 @@ struct FilesService::State {
     } else {
       after = req.query_param("marker").value_or("");
     }
-    if (!utf8(prefix) || !utf8(after) || !utf8(delimiter))
+    if (!svckit::is_utf8(prefix) || !svckit::is_utf8(after) || !svckit::is_utf8(delimiter))
       throw S3Error(400, "InvalidArgument", "prefixes, markers and delimiters are UTF-8");
     auto listing = co_await store->list(name, prefix, delimiter, after, max_keys);
     auto shown = [url](const std::string& text) { return url ? aws_uri_encode(text, true) : text; };

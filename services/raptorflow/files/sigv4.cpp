@@ -52,7 +52,11 @@ std::optional<std::chrono::system_clock::time_point> parse_amz_date(std::string_
   std::string copy(text);
   const char* end = ::strptime(copy.c_str(), "%Y%m%dT%H%M%SZ", &tm);
   if (!end || *end != '\0') return std::nullopt;
-  return std::chrono::system_clock::from_time_t(::timegm(&tm));
+  // The clock counts nanoseconds from 1970 in 64 bits: years 1678 to 2262. A request is dated
+  // within minutes of now, so anything outside 1970-2200 is simply wrong (found by s3_request).
+  std::time_t t = ::timegm(&tm);
+  if (t < 0 || t > 7258118400) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(t);
 }
 
 std::string amz_date(std::chrono::system_clock::time_point when) {
