@@ -4,7 +4,6 @@ import asyncio
 import base64
 import json
 import os
-import time
 
 import pytest
 import requests
@@ -12,7 +11,7 @@ import websockets
 
 from conftest import make_token
 from test_gateway import routes_file
-from test_websocket import metric
+from test_websocket import metric, wait_metric
 
 ALICE = make_token(sub="alice")
 
@@ -61,10 +60,7 @@ def test_a_websocket_goes_through_with_the_callers_identity(chat_behind_gateway)
     chat.wait_log("request", status=101, request_id="ws-through-gw", user_id="alice")
     gateway.wait_log("request", status=101, request_id="ws-through-gw", user_id="alice")
     # The client's close ended the upstream's side too.
-    deadline = time.monotonic() + 5
-    while metric(chat, "websocket_connections", handler="/ws/{room}") != 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert metric(chat, "websocket_connections", handler="/ws/{room}") == 0
+    wait_metric(chat, "websocket_connections", 0, handler="/ws/{room}")
 
 
 def test_the_edge_and_the_upstream_each_refuse_with_their_own_answer(chat_behind_gateway):
@@ -150,10 +146,7 @@ def test_five_thousand_websockets_are_held_through_the_gateway(chat_behind_gatew
             w.close()
 
     run(many())
-    deadline = time.monotonic() + 30
-    while metric(chat, "websocket_connections", handler="/ws/{room}") != 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert metric(chat, "websocket_connections", handler="/ws/{room}") == 0
+    wait_metric(chat, "websocket_connections", 0, timeout=30, handler="/ws/{room}")
 
 
 def test_only_websocket_is_relayed(chat_behind_gateway):

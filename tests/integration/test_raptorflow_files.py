@@ -258,3 +258,23 @@ def test_keys_keep_their_slashes_and_parts_count_toward_the_quota(files):
     with pytest.raises(botocore.exceptions.ClientError) as e:  # 40 + 20 held, 64 allowed
         s3.upload_part(Bucket="slashes", Key="more", UploadId=upload, PartNumber=2, Body=os.urandom(10 << 20))
     assert s3_code(e) == "QuotaExceeded"
+
+
+def test_a_chunked_upload_counts_toward_the_quota_and_unoffered_subresources_are_refused(files):
+    s3 = client(files)
+    s3.create_bucket(Bucket="chunky")
+    s3.put_object(Bucket="chunky", Key="held", Body=os.urandom(40 << 20))
+    # A chunked body (no Content-Length) found over the quota once read: refused, not kept.
+    headers = signed(files, "PUT", "/chunky/more", payload="UNSIGNED-PAYLOAD")
+    r = requests.put(files.url + "/chunky/more", headers=headers,
+                     data=(os.urandom(1 << 20) for _ in range(30)))
+    assert r.status_code == 403 and b"QuotaExceeded" in r.content
+    assert list((files.root / "incoming").iterdir()) == []
+    # A subresource the service does not offer is not taken for the plain operation.
+    headers = signed(files, "PUT", "/chunky/held?tagging", b"<Tagging/>")
+    r = requests.put(files.url + "/chunky/held?tagging", data=b"<Tagging/>", headers=headers)
+    assert r.status_code == 501 and b"NotImplemented" in r.content
+    assert s3.head_object(Bucket="chunky", Key="held")["ContentLength"] == 40 << 20
+    headers = signed(files, "DELETE", "/chunky?policy")
+    assert requests.delete(files.url + "/chunky?policy", headers=headers).status_code == 501
+    assert s3.head_bucket(Bucket="chunky")["ResponseMetadata"]["HTTPStatusCode"] == 200

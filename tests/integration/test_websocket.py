@@ -40,6 +40,14 @@ def metric(svc, name, **labels):
     return None
 
 
+def wait_metric(svc, name, value, timeout=5, **labels):
+    """Waits until one series of /metrics reads `value`; fails naming what it read last."""
+    deadline = time.monotonic() + timeout
+    while (got := metric(svc, name, **labels)) != value and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got == value, f"{name}{labels} is {got}, not {value}"
+
+
 @pytest.fixture
 def chat(start_service):
     return start_service("chat", WEBSOCKET_SEND_QUEUE="64KiB", WEBSOCKET_MAX_MESSAGE="64KiB",
@@ -136,10 +144,7 @@ def test_a_room_hears_everyone_in_it_and_http_can_speak_to_it(chat):
                 await peer.close()
 
     run(talk())
-    deadline = time.monotonic() + 5
-    while metric(chat, "websocket_connections", handler="/ws/{room}") != 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert metric(chat, "websocket_connections", handler="/ws/{room}") == 0
+    wait_metric(chat, "websocket_connections", 0, handler="/ws/{room}")
 
 
 def test_a_slow_consumer_is_closed_with_1013_while_others_keep_receiving(chat):
@@ -219,8 +224,7 @@ def test_hostile_frames_are_closed_with_the_right_code_and_the_server_keeps_serv
         async with websockets.connect(ws_url(chat, "/ws/lobby"), subprotocols=["chat", "bearer." + BOB]) as b:
             assert json.loads(await b.recv())["text"] == "bob joined"
     run(fine())
-    time.sleep(0.2)
-    assert metric(chat, "websocket_connections", handler="/ws/{room}") == 0
+    wait_metric(chat, "websocket_connections", 0, handler="/ws/{room}")
 
 
 def test_a_silent_peer_is_pinged_then_closed_and_a_live_one_kept(start_service):

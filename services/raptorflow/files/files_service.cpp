@@ -103,6 +103,41 @@ Task<Response> s3_errors(Request& req, const svckit::http::Handler& next) {
   co_return xml_error(status, code, message, req);
 }
 
+// S3's subresources this service does not offer: a request naming one is refused, whatever its
+// method, rather than taken for the plain operation (PUT ?tagging storing its body as the
+// object, DELETE ?policy deleting the bucket).
+void refuse_unoffered(const Request& req) {
+  static constexpr std::string_view kUnoffered[] = {"acl",
+                                                    "policy",
+                                                    "cors",
+                                                    "lifecycle",
+                                                    "tagging",
+                                                    "website",
+                                                    "replication",
+                                                    "encryption",
+                                                    "logging",
+                                                    "notification",
+                                                    "retention",
+                                                    "legal-hold",
+                                                    "torrent",
+                                                    "restore",
+                                                    "select",
+                                                    "attributes",
+                                                    "object-lock",
+                                                    "accelerate",
+                                                    "analytics",
+                                                    "inventory",
+                                                    "metrics",
+                                                    "requestPayment",
+                                                    "ownershipControls",
+                                                    "publicAccessBlock",
+                                                    "intelligent-tiering",
+                                                    "policyStatus"};
+  for (auto name : kUnoffered)
+    if (req.query_param(std::string(name)))
+      throw S3Error(501, "NotImplemented", "?" + std::string(name) + " is not offered here");
+}
+
 // S3's bucket naming rules, and names the service's own routes hold.
 void check_bucket_name(const std::string& name) {
   static const std::set<std::string> kReserved = {"api",  "health",       "ready", "metrics",
@@ -209,7 +244,7 @@ struct FilesService::State {
     if (is_sha256_hex(who.payload_hash) && who.payload_hash != saved.sha256)
       throw S3Error(400, "XAmzContentSHA256Mismatch",
                     "the body's SHA-256 is not the one x-amz-content-sha256 declared");
-    co_await check_quota(req, 0);  // a chunked body's size is known only now
+    co_await check_quota(req, saved.size);  // a chunked body's size is known only now
     guard.path.clear();
     co_return saved;
   }
@@ -273,10 +308,8 @@ struct FilesService::State {
       co_return xml(200, x.close("VersioningConfiguration").take());
     }
     if (has_query(req, "versions")) co_return co_await list_versions(req, name);
-    for (auto unsupported : {"acl", "policy", "cors", "lifecycle", "tagging", "uploads", "website",
-                             "replication", "encryption", "logging", "notification"})
-      if (has_query(req, unsupported))
-        throw S3Error(501, "NotImplemented", std::string("?") + unsupported + " is not offered");
+    if (has_query(req, "uploads"))
+      throw S3Error(501, "NotImplemented", "listing multipart uploads is not offered");
     co_return co_await list_objects(req, name);
   }
 
@@ -650,6 +683,7 @@ void FilesService::install(svckit::App& app) {
                     "the body's SHA-256 is not the one x-amz-content-sha256 declared");
     req.context().set_user_id(signer.user);
     req.context().attach(std::move(signer));
+    refuse_unoffered(req);
     return next(req);
   };
   auto s3 = app.http().group("", {svckit::http::Middleware(s3_errors), authenticate});
