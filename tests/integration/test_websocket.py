@@ -283,3 +283,22 @@ def test_pages_of_other_origins_are_refused_when_origins_are_named(start_service
         sock, status, _, _ = wf.handshake(chat.port, "/ws/lobby", headers)
         assert status == 101
         sock.close()
+
+
+def test_ten_thousand_websockets_are_held_at_once(start_service):
+    from test_gateway_websocket import hold
+    chat = start_service("chat", MAX_CONNECTIONS="12000", MAX_CONNECTIONS_PER_IP="0")
+
+    async def many():
+        opened = await hold(chat.url, "/ws", 10000, ALICE)  # a room each: "joined" goes to one
+        assert metric(chat, "websocket_connections", handler="/ws/{room}") == 10000
+        reader, writer = opened[0]  # the first is still live after all the others came
+        mask = b"\x01\x02\x03\x04"
+        writer.write(bytes([0x81, 0x82]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"hi")))
+        header = await reader.readexactly(2)
+        assert json.loads(await reader.readexactly(header[1] & 0x7F)) == {"from": "alice", "text": "hi"}
+        for _, w in opened:
+            w.close()
+
+    run(many())
+    wait_metric(chat, "websocket_connections", 0, timeout=60, handler="/ws/{room}")
