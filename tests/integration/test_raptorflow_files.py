@@ -278,3 +278,23 @@ def test_a_chunked_upload_counts_toward_the_quota_and_unoffered_subresources_are
     headers = signed(files, "DELETE", "/chunky?policy")
     assert requests.delete(files.url + "/chunky?policy", headers=headers).status_code == 501
     assert s3.head_bucket(Bucket="chunky")["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_deleted_object_is_kept_for_its_retention_then_purged(start_service, tmp_path):
+    keys = ",".join(":".join(k) for k in (ALICE, BOB))
+    first = start_service("files", FILES_S3_KEYS=keys)  # the default: 30 days
+    s3 = client(first)
+    s3.create_bucket(Bucket="bin")
+    s3.put_object(Bucket="bin", Key="old.txt", Body=b"old one")
+    s3.put_object(Bucket="bin", Key="kept.txt", Body=b"kept")
+    s3.delete_object(Bucket="bin", Key="old.txt")
+    assert first.stop() == 0
+    blobs_dir = tmp_path / "data" / "files" / "blobs"
+    assert hashlib.sha256(b"old one").hexdigest() in [p.name for p in blobs_dir.iterdir()]  # soft
+    # Started again with no retention: the sweep at start purges what was deleted.
+    again = start_service("files", FILES_S3_KEYS=keys, FILES_RETENTION_DAYS="0")
+    again.wait_log("deleted objects purged", keys=1)
+    s3 = client(again)
+    assert s3.list_object_versions(Bucket="bin", Prefix="old.txt").get("Versions", []) == []
+    assert hashlib.sha256(b"old one").hexdigest() not in [p.name for p in blobs_dir.iterdir()]
+    assert s3.get_object(Bucket="bin", Key="kept.txt")["Body"].read() == b"kept"

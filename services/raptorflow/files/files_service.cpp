@@ -204,6 +204,7 @@ struct FilesService::State {
   std::uint64_t max_object = 0;
   std::uint64_t quota = 0;  // per user; 0: none
   std::chrono::milliseconds upload_expiry{0};
+  std::chrono::milliseconds retention{0};
 
   const SignedRequest& signer(const Request& req) const {
     const auto* s = req.context().attached<SignedRequest>();
@@ -595,7 +596,8 @@ struct FilesService::State {
 FilesService::FilesService() : state_(std::make_shared<State>()) {}
 
 svckit::Task<void> FilesService::start(svckit::App& app) {
-  // Abandoned multipart uploads hold parts (and quota) until they expire: checked hourly.
+  // Abandoned multipart uploads hold parts (and quota) until they expire, deleted objects their
+  // versions until FILES_RETENTION_DAYS have passed: checked at start and hourly.
   std::weak_ptr<State> weak = state_;
   app.run_in_background("expire multipart uploads", [weak]() -> Task<void> {
     for (;;) {
@@ -603,6 +605,9 @@ svckit::Task<void> FilesService::start(svckit::App& app) {
         auto cutoff = svckit::utc_iso8601_after(-s->upload_expiry);
         if (auto n = co_await s->store->expire_uploads(cutoff); n > 0)
           s->app->logger().info("multipart uploads expired", {{"uploads", n}});
+        auto kept_until = svckit::utc_iso8601_after(-s->retention);
+        if (auto n = co_await s->store->purge_deleted(kept_until); n > 0)
+          s->app->logger().info("deleted objects purged", {{"keys", n}});
       }
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
                                       std::chrono::hours(1));
@@ -633,6 +638,13 @@ void FilesService::declare(svckit::Settings& settings) {
                     .min = 1,
                     .max = 3650,
                     .help = "multipart uploads left unfinished this many days are aborted"});
+  settings.declare("files", {.name = "FILES_RETENTION_DAYS",
+                             .type = SettingType::integer,
+                             .default_value = "30",
+                             .min = 0,
+                             .max = 36500,
+                             .help = "days a deleted object's versions are kept before they are "
+                                     "removed for good (0: at the next hourly sweep)"});
   settings.declare("files", {.name = "FILES_QUOTA",
                              .type = SettingType::size,
                              .default_value = "10GiB",
@@ -650,6 +662,7 @@ void FilesService::install(svckit::App& app) {
   s.max_object = app.settings().size("FILES_MAX_OBJECT");
   s.quota = app.settings().size("FILES_QUOTA");
   s.upload_expiry = std::chrono::hours(24) * app.settings().integer("FILES_UPLOAD_EXPIRY_DAYS");
+  s.retention = std::chrono::hours(24) * app.settings().integer("FILES_RETENTION_DAYS");
   auto keys = app.settings().text("FILES_S3_KEYS");
   for (std::size_t start = 0; start < keys.size();) {
     auto comma = std::min(keys.find(',', start), keys.size());

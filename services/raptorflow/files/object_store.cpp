@@ -486,6 +486,24 @@ Task<std::optional<ObjectVersion>> ObjectStore::complete(const Upload& upload,
   co_return v;
 }
 
+Task<std::size_t> ObjectStore::purge_deleted(const std::string& cutoff) {
+  auto r = co_await db_.read(
+      "SELECT bucket, object_key FROM versions v WHERE delete_marker = 1 AND created_at < ? AND "
+      "created_ns = (SELECT MAX(created_ns) FROM versions w WHERE w.bucket = v.bucket AND "
+      "w.object_key = v.object_key)",
+      cutoff);
+  std::size_t purged = 0;
+  for (const auto& row : r.rows) {
+    auto bucket = row.text("bucket"), key = row.text("object_key");
+    auto all = co_await db_.read(
+        "SELECT version_id FROM versions WHERE bucket = ? AND object_key = ?", bucket, key);
+    for (const auto& version : all.rows)
+      co_await remove_version(bucket, key, version.text("version_id"));
+    ++purged;
+  }
+  co_return purged;
+}
+
 Task<std::size_t> ObjectStore::expire_uploads(const std::string& cutoff) {
   auto r = co_await db_.read(
       "SELECT upload_id FROM uploads WHERE created_at < ? AND state = 'open'", cutoff);

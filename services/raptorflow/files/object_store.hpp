@@ -122,6 +122,9 @@ class ObjectStore {
   svckit::Task<void> abort(const Upload& upload);
   // Aborts the uploads started before `cutoff` (ISO 8601) and never finished; how many.
   svckit::Task<std::size_t> expire_uploads(const std::string& cutoff);
+  // Removes for good every version of the keys deleted (their latest version a delete marker)
+  // before `cutoff`, their blobs too once nothing else refers to them; how many keys.
+  svckit::Task<std::size_t> purge_deleted(const std::string& cutoff);
 
  private:
   std::filesystem::path part_path(const std::string& upload_id, int number) const;
