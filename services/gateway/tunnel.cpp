@@ -16,6 +16,7 @@
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
 #include "svckit/http/connection.hpp"
+#include "svckit/http/header_list.hpp"
 
 namespace svckit::gateway {
 namespace {
@@ -26,20 +27,6 @@ using namespace asio::experimental::awaitable_operators;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxHead = 16 * 1024;  // an upstream's answer head
 constexpr std::size_t kRelayChunk = 4096;    // per direction, while a tunnel carries bytes
-
-bool lists_token(const http::Request& req, std::string_view name, std::string_view token) {
-  for (const auto& [field, value] : req.headers()) {
-    if (!http::iequals(field, name)) continue;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      auto comma = rest.find(',');
-      if (http::iequals(http::trim_ows(rest.substr(0, comma)), token)) return true;
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
-  }
-  return false;
-}
 
 struct HostPort {
   std::string host;
@@ -204,7 +191,8 @@ Task<void> timeout_after(std::chrono::milliseconds timeout) {
 }  // namespace
 
 bool asks_to_upgrade(const http::Request& req) {
-  return lists_token(req, "Upgrade", "websocket") && lists_token(req, "Connection", "upgrade");
+  return http::header_lists(req, "Upgrade", "websocket") &&
+         http::header_lists(req, "Connection", "upgrade");
 }
 
 Task<http::Response> tunnel(std::string_view target_url, const http::Request& req,

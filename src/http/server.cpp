@@ -38,6 +38,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "closing_answer.hpp"
 #include "connection_limit_key.hpp"
 #include "connection_state.hpp"
 #include "keep_alive.hpp"
@@ -414,20 +415,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (it != per_address.end() && --it->second == 0) per_address.erase(it);
   }
 
-  // The answers of the caps: a whole problem response, written before closing.
-  static std::string cap_answer(int status, std::string_view detail) {
-    auto body = std::string(R"({"type":"about:blank","title":")") + status_reason(status) +
-                R"(","status":)" + std::to_string(status) + R"(,"detail":")" + std::string(detail) +
-                "\"}";
-    return "HTTP/1.1 " + std::to_string(status) + " " + status_reason(status) +
-           "\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\nConnection: "
-           "close\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-  }
-
   void turn_away(tcp::socket socket, LoopState& loop, int status, std::string_view detail) {
-    if (tls_context) return;                   // closed: see admit()
-    auto answer = cap_answer(status, detail);  // named: GCC 12 and temporaries to coroutines
+    if (tls_context) return;  // closed: see admit()
+    // Named: GCC 12 and temporaries to coroutines.
+    auto answer = svckit::http::detail::closing_answer(status, detail, /*retry_after=*/true);
     asio::co_spawn(loop.io, reject(std::move(socket), std::move(answer)), asio::detached);
   }
 
@@ -739,9 +730,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto match = router.match(req.method(), req.path());
     if (match.outcome == Router::Outcome::found) {
       // A streaming route's limit holds for a body small enough to have been read whole too.
-      if (auto limit = match.route->doc->streamed_body_limit;
-          limit && !in.streamed && req.body().size() > *limit)
-        in.too_large = true;
+      // Looked at only when there is such a body: most requests have none.
+      if (!req.body().empty() && !in.streamed)
+        if (auto limit = match.route->doc->streamed_body_limit; limit && req.body().size() > *limit)
+          in.too_large = true;
       req.set_route(match.route, std::move(match.params));
     }
 

@@ -19,11 +19,13 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "closing_answer.hpp"
 #include "connection_state.hpp"
 #include "per_loop.hpp"
 #include "svckit/error.hpp"
 #include "svckit/http/ascii.hpp"
 #include "svckit/http/connection.hpp"
+#include "svckit/http/header_list.hpp"
 #include "svckit/meter.hpp"
 #include "svckit/utf8.hpp"
 
@@ -38,29 +40,6 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kTokenPrefix = "bearer.";
 
-// The comma-separated elements of every `name` field, trimmed, in order.
-std::vector<std::string_view> list_elements(const Request& req, std::string_view name) {
-  std::vector<std::string_view> out;
-  for (const auto& [field, value] : req.headers()) {
-    if (!iequals(field, name)) continue;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      auto comma = rest.find(',');
-      auto one = trim_ows(rest.substr(0, comma));
-      if (!one.empty()) out.push_back(one);
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
-  }
-  return out;
-}
-
-bool lists(const Request& req, std::string_view name, std::string_view token) {
-  for (auto element : list_elements(req, name))
-    if (iequals(element, token)) return true;
-  return false;
-}
-
 // A Sec-WebSocket-Key is the base64 of 16 bytes: 22 characters and "==".
 bool valid_key(std::string_view key) {
   if (key.size() != 24 || key.substr(22) != "==") return false;
@@ -72,7 +51,7 @@ bool valid_key(std::string_view key) {
 // The subprotocol to answer with: the route's first that the client offers, or, when the route
 // names none, the client's first offer that is not a token.
 std::string choose_protocol(const Request& req, const std::vector<std::string>& spoken) {
-  auto offered = list_elements(req, "Sec-WebSocket-Protocol");
+  auto offered = header_list(req, "Sec-WebSocket-Protocol");
   if (spoken.empty()) {
     for (auto offer : offered)
       if (!istarts_with(offer, kTokenPrefix)) return std::string(offer);
@@ -92,12 +71,12 @@ void check_upgrade(const Request& req, const WebSocketOptions& options) {
       std::find(options.allowed_origins.begin(), options.allowed_origins.end(), *origin) ==
           options.allowed_origins.end())
     throw Forbidden("WebSocket connections from " + std::string(*origin) + " are not allowed");
-  if (!lists(req, "Upgrade", "websocket"))
+  if (!header_lists(req, "Upgrade", "websocket"))
     throw Error(426, "about:blank", "Upgrade Required",
                 "this is a WebSocket endpoint: send GET with Upgrade: websocket")
         .with_header("Upgrade", "websocket");
   if (req.method() != Method::get) throw BadRequest("a WebSocket upgrade is a GET request");
-  if (!lists(req, "Connection", "upgrade"))
+  if (!header_lists(req, "Connection", "upgrade"))
     throw BadRequest("a WebSocket upgrade needs Connection: Upgrade");
   if (req.header("Sec-WebSocket-Version").value_or("") != "13")
     throw Error(426, "about:blank", "Upgrade Required", "only WebSocket version 13 is spoken here")
@@ -455,13 +434,7 @@ class BeastWebSocket final : public detail::WebSocketSession {
 
 // A plain answer on a connection the handshake did not switch.
 Task<void> refuse(Connection& connection, int status, std::string_view detail) {
-  std::string body = std::string(R"({"type":"about:blank","title":")") + status_reason(status) +
-                     R"(","status":)" + std::to_string(status) + R"(,"detail":")" +
-                     std::string(detail) + "\"}";
-  std::string answer = "HTTP/1.1 " + std::to_string(status) + " " + status_reason(status) +
-                       "\r\nServer: svckit\r\nContent-Type: application/problem+json\r\n"
-                       "Connection: close\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n\r\n" + body;
+  auto answer = svckit::http::detail::closing_answer(status, detail, /*retry_after=*/false);
   co_await connection.write(answer);
 }
 
@@ -558,7 +531,7 @@ Handler websocket_route(WebSocketHandler handler, WebSocketOptions options) {
 
 std::optional<std::string_view> websocket_bearer_token(const Request& req) {
   if (!req.header("Sec-WebSocket-Key")) return std::nullopt;
-  for (auto offer : list_elements(req, "Sec-WebSocket-Protocol"))
+  for (auto offer : header_list(req, "Sec-WebSocket-Protocol"))
     if (istarts_with(offer, kTokenPrefix) && offer.size() > kTokenPrefix.size())
       return offer.substr(kTokenPrefix.size());
   return std::nullopt;

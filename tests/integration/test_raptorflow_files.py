@@ -298,3 +298,35 @@ def test_a_deleted_object_is_kept_for_its_retention_then_purged(start_service, t
     assert s3.list_object_versions(Bucket="bin", Prefix="old.txt").get("Versions", []) == []
     assert hashlib.sha256(b"old one").hexdigest() not in [p.name for p in blobs_dir.iterdir()]
     assert s3.get_object(Bucket="bin", Key="kept.txt")["Body"].read() == b"kept"
+
+
+def test_malformed_oversized_and_wrong_typed_requests_are_refused_and_change_nothing(files):
+    s3 = client(files)
+    s3.create_bucket(Bucket="strict")
+    s3.put_object(Bucket="strict", Key="kept", Body=b"kept")
+    before = blobs(files)
+
+    def send(method, path, body=b""):
+        return requests.request(method, files.url + path, data=body, headers=signed(files, method, path, body))
+
+    def code(r):
+        return r.status_code, r.text.split("<Code>")[1].split("</Code>")[0]
+
+    upload = s3.create_multipart_upload(Bucket="strict", Key="m")["UploadId"]
+    assert code(send("POST", f"/strict/m?uploadId={upload}", b"<CompleteMultipartUpload/>")) == (400, "MalformedXML")
+    assert code(send("POST", f"/strict/m?uploadId={upload}",
+                     b"<CompleteMultipartUpload><Part><PartNumber>abc</PartNumber></Part>"
+                     b"</CompleteMultipartUpload>")) == (400, "InvalidPartOrder")
+    assert code(send("PUT", f"/strict/m?partNumber=abc&uploadId={upload}", b"x")) == (400, "InvalidArgument")
+    assert code(send("PUT", f"/strict/m?partNumber=10001&uploadId={upload}", b"x")) == (400, "InvalidArgument")
+    assert code(send("POST", "/strict?delete", b"<Delete><Object><VersionId>1</VersionId></Object></Delete>")) == \
+        (400, "MalformedXML")
+    many = b"<Delete>" + b"<Object><Key>k</Key></Object>" * 1001 + b"</Delete>"
+    assert code(send("POST", "/strict?delete", many)) == (400, "MalformedXML")
+    assert code(send("GET", "/strict?list-type=2&continuation-token=zz")) == (400, "InvalidArgument")
+    assert code(send("PUT", "/Not_A_Bucket")) == (400, "InvalidBucketName")
+    assert code(send("PUT", "/strict/" + "k" * 1025, b"x")) == (400, "KeyTooLongError")
+    assert code(send("PUT", "/strict/%FF%FE", b"x")) == (400, "InvalidArgument")  # not UTF-8
+    # Nothing was stored, and what was there still is.
+    assert blobs(files) == before
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="strict")["Contents"]] == ["kept"]

@@ -180,20 +180,6 @@ struct UploadedFile {
   }
 };
 
-std::optional<std::string> unhex(std::string_view text) {
-  if (text.size() % 2) return std::nullopt;
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    auto digit = [](char c) {
-      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    };
-    int hi = digit(text[i]), lo = digit(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
-}
-
 }  // namespace
 
 struct FilesService::State {
@@ -327,7 +313,7 @@ struct FilesService::State {
     std::string after;
     auto token = req.query_param("continuation-token");
     if (v2 && token) {
-      auto decoded = unhex(*token);
+      auto decoded = svckit::from_hex(*token);
       if (!decoded || !svckit::is_utf8(*decoded))
         throw S3Error(400, "InvalidArgument", "the continuation token is not ours");
       after = *decoded;

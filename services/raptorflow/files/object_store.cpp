@@ -50,6 +50,11 @@ ObjectVersion version_of(const Row& row) {
   return v;
 }
 
+// The row `v` is its key's latest version.
+constexpr const char* kIsLatest =
+    "created_ns = (SELECT MAX(created_ns) FROM versions w WHERE w.bucket = v.bucket AND "
+    "w.object_key = v.object_key)";
+
 constexpr const char* kVersionColumns =
     "bucket, object_key, version_id, sha256, size, content_type, created_at, delete_marker, "
     "owner, parts";
@@ -254,10 +259,7 @@ Task<ObjectVersion> ObjectStore::put(const std::string& bucket, const std::strin
                   owner,
                   true,
                   parts};
-  co_await db_.execute(std::string("INSERT INTO versions (") + kVersionColumns +
-                           ", created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                       v.bucket, v.key, v.version_id, v.sha256, static_cast<std::int64_t>(size),
-                       v.content_type, v.created_at, v.owner, parts, now_ns());
+  co_await insert(v);
   co_return v;
 }
 
@@ -272,11 +274,19 @@ Task<ObjectVersion> ObjectStore::copy(const ObjectVersion& source, const std::st
   v.owner = owner;
   v.latest = true;
   v.delete_marker = false;
-  co_await db_.execute(std::string("INSERT INTO versions (") + kVersionColumns +
-                           ", created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                       v.bucket, v.key, v.version_id, v.sha256, static_cast<std::int64_t>(v.size),
-                       v.content_type, v.created_at, v.owner, v.parts, now_ns());
+  co_await insert(v);
   co_return v;
+}
+
+// Its row, ordered after every version recorded before it (created_ns); a delete marker has no
+// content.
+Task<void> ObjectStore::insert(const ObjectVersion& v) {
+  std::optional<std::string> sha256, content_type;
+  if (!v.delete_marker) sha256 = v.sha256, content_type = v.content_type;
+  co_await db_.execute(std::string("INSERT INTO versions (") + kVersionColumns +
+                           ", created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       v.bucket, v.key, v.version_id, sha256, static_cast<std::int64_t>(v.size),
+                       content_type, v.created_at, v.delete_marker, v.owner, v.parts, now_ns());
 }
 
 Task<std::optional<ObjectVersion>> ObjectStore::get(const std::string& bucket,
@@ -305,9 +315,7 @@ Task<ObjectVersion> ObjectStore::mark_deleted(const std::string& bucket, const s
   ObjectVersion v{
       bucket, key, svckit::trace::random_hex(16), {}, 0, {}, svckit::utc_now_iso8601(), true, owner,
       true,   0};
-  co_await db_.execute(std::string("INSERT INTO versions (") + kVersionColumns +
-                           ", created_ns) VALUES (?, ?, ?, NULL, 0, NULL, ?, 1, ?, 0, ?)",
-                       v.bucket, v.key, v.version_id, v.created_at, v.owner, now_ns());
+  co_await insert(v);
   co_return v;
 }
 
@@ -350,8 +358,8 @@ Task<Listing> ObjectStore::list(const std::string& bucket, const std::string& pr
     auto r = co_await db_.read(
         std::string("SELECT ") + kVersionColumns +
             " FROM versions v WHERE bucket = ? AND object_key > ? AND substr(object_key, 1, ?) = "
-            "? AND created_ns = (SELECT MAX(created_ns) FROM versions w WHERE w.bucket = "
-            "v.bucket AND w.object_key = v.object_key) ORDER BY object_key LIMIT ?",
+            "? AND " +
+            kIsLatest + " ORDER BY object_key LIMIT ?",
         bucket, from, code_points(prefix), prefix, static_cast<std::int64_t>(page));
     for (const auto& row : r.rows) {
       auto v = version_of(row);
@@ -488,9 +496,9 @@ Task<std::optional<ObjectVersion>> ObjectStore::complete(const Upload& upload,
 
 Task<std::size_t> ObjectStore::purge_deleted(const std::string& cutoff) {
   auto r = co_await db_.read(
-      "SELECT bucket, object_key FROM versions v WHERE delete_marker = 1 AND created_at < ? AND "
-      "created_ns = (SELECT MAX(created_ns) FROM versions w WHERE w.bucket = v.bucket AND "
-      "w.object_key = v.object_key)",
+      std::string("SELECT bucket, object_key FROM versions v WHERE delete_marker = 1 AND "
+                  "created_at < ? AND ") +
+          kIsLatest,
       cutoff);
   std::size_t purged = 0;
   for (const auto& row : r.rows) {

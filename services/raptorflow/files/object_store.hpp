@@ -128,6 +128,7 @@ class ObjectStore {
 
  private:
   std::filesystem::path part_path(const std::string& upload_id, int number) const;
+  svckit::Task<void> insert(const ObjectVersion& v);
   svckit::Task<void> forget_blob_if_unused(const std::string& sha256);
 
   svckit::sql::Database& db_;

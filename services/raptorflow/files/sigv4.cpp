@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "svckit/error.hpp"
 #include "svckit/hex.hpp"
 #include "svckit/http/ascii.hpp"
 
@@ -68,29 +69,14 @@ std::string amz_date(std::chrono::system_clock::time_point when) {
   return text;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decoding without treating '+' as a space (SigV4 encodes a space as %20).
+// Percent-decoding without treating '+' as a space (SigV4 encodes a space as %20); nullopt for
+// a malformed escape.
 std::optional<std::string> decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out.push_back(text[i]);
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;  // a '%' needs two hex digits
-    int hi = hex_value(text[i + 1]);
-    int lo = hex_value(text[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
+  try {
+    return svckit::http::percent_decode(text, /*plus_is_space=*/false);
+  } catch (const svckit::Error&) {
+    return std::nullopt;
   }
-  return out;
 }
 
 using Query = std::vector<std::pair<std::string, std::string>>;
