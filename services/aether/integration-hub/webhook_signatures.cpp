@@ -1,25 +1,15 @@
 #include "webhook_signatures.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <charconv>
 #include <memory>
 #include <optional>
 
+#include <openssl/evp.h>
+#include <svckit/auth/hmac.hpp>
+#include <svckit/hex.hpp>
+
 namespace aether::integration_hub {
 namespace {
-
-std::string to_hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 15];
-  }
-  return out;
-}
 
 std::optional<std::string> from_hex(std::string_view hex) {
   if (hex.size() % 2) return std::nullopt;
@@ -34,20 +24,14 @@ std::optional<std::string> from_hex(std::string_view hex) {
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &size);
-  return to_hex(digest, size);
+  return svckit::to_hex(svckit::auth::hmac_sha256(key, message));
 }
 
 // `given` is "<prefix><lowercase hex>"; compared without an early exit.
 Refusal compare(std::string_view given, std::string_view prefix, const std::string& expected) {
   if (!given.starts_with(prefix)) return "the signature does not start with " + std::string(prefix);
   given.remove_prefix(prefix.size());
-  if (given.size() != expected.size() ||
-      CRYPTO_memcmp(given.data(), expected.data(), expected.size()) != 0)
-    return "the signature does not match";
+  if (!svckit::auth::equal_in_constant_time(given, expected)) return "the signature does not match";
   return {};
 }
 

@@ -9,8 +9,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
+#include "svckit/auth/hmac.hpp"
 #include "svckit/error.hpp"
 #include "svckit/hex.hpp"
 #include "svckit/http/ascii.hpp"
@@ -38,13 +38,7 @@ bool is_sha256_hex(std::string_view text) {
 
 namespace {
 
-std::string hmac(std::string_view key, std::string_view data) {
-  unsigned char out[32];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &size);
-  return std::string(reinterpret_cast<const char*>(out), size);
-}
+using svckit::auth::hmac_sha256;
 
 // 20261207T120000Z
 std::optional<std::chrono::system_clock::time_point> parse_amz_date(std::string_view text) {
@@ -161,9 +155,10 @@ std::string signature(const AccessKey& key, const Credential& c, std::string_vie
   std::string scope = c.date + "/" + c.region + "/" + c.service + "/aws4_request";
   std::string to_sign = "AWS4-HMAC-SHA256\n" + std::string(date) + "\n" + scope + "\n" +
                         sha256_hex(canonical_request);
-  std::string signing =
-      hmac(hmac(hmac(hmac("AWS4" + key.secret, c.date), c.region), c.service), "aws4_request");
-  auto mac = hmac(signing, to_sign);
+  std::string signing = hmac_sha256(
+      hmac_sha256(hmac_sha256(hmac_sha256("AWS4" + key.secret, c.date), c.region), c.service),
+      "aws4_request");
+  auto mac = hmac_sha256(signing, to_sign);
   return svckit::to_hex(mac);
 }
 
@@ -172,7 +167,7 @@ SignatureError refused(int status, std::string code, std::string message) {
 }
 
 bool same(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return svckit::auth::equal_in_constant_time(a, b);
 }
 
 }  // namespace
