@@ -269,9 +269,10 @@ void AmqpBus::subscribe(std::string group, std::string pattern, Handler handler,
     s->loop = state_->loops[s->loop_index];
   }
   std::weak_ptr<State> weak = state_;
-  state_->consumer->add(group, pattern, options.prefetch, [weak, s](AmqpDelivery d) {
-    if (auto self = weak.lock()) self->receive(s, std::move(d));
-  });
+  state_->consumer->add(group, pattern, options.prefetch, options.expires_unused.count(),
+                        [weak, s](AmqpDelivery d) {
+                          if (auto self = weak.lock()) self->receive(s, std::move(d));
+                        });
 }
 
 void AmqpBus::respond(std::string type, Responder responder) {

@@ -35,10 +35,12 @@ AmqpConsumer::~AmqpConsumer() {
 }
 
 void AmqpConsumer::add(const std::string& group, const std::string& pattern, std::size_t prefetch,
-                       Deliver deliver) {
+                       std::int64_t expires_ms, Deliver deliver) {
   {
     std::lock_guard lock(mutex_);
-    auto& patterns = groups_[group];
+    auto& queue = groups_[group];
+    queue.expires_ms = std::max(queue.expires_ms, expires_ms);
+    auto& patterns = queue.patterns;
     if (std::find(patterns.begin(), patterns.end(), pattern) == patterns.end())
       patterns.push_back(pattern);
     auto s = std::make_shared<Subscription>();
@@ -98,7 +100,7 @@ void AmqpConsumer::on_connected(amqp_connection_state_t conn) {
 }
 
 void AmqpConsumer::start_consumers(amqp_connection_state_t conn) {
-  std::map<std::string, std::vector<std::string>> groups;
+  std::map<std::string, GroupQueue> groups;
   std::vector<std::shared_ptr<Subscription>> subscriptions;
   {
     std::lock_guard lock(mutex_);
@@ -107,7 +109,7 @@ void AmqpConsumer::start_consumers(amqp_connection_state_t conn) {
     subscriptions = subscriptions_;
   }
   subscriptions_snapshot_ = subscriptions;
-  for (const auto& [group, patterns] : groups) declare_group(conn, group, patterns);
+  for (const auto& [group, queue] : groups) declare_group(conn, group, queue);
   for (auto& s : subscriptions) {
     if (s->consuming_on == generation()) continue;
     amqp_basic_qos(conn, kChannel, 0,
@@ -218,7 +220,7 @@ void AmqpConsumer::report_depths(amqp_connection_state_t conn) {
   std::vector<std::string> groups;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [group, patterns] : groups_) groups.push_back(group);
+    for (const auto& [group, queue] : groups_) groups.push_back(group);
   }
   for (const auto& group : groups) hooks_.depth(group, queue_depth(conn, group));
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "amqp_link.hpp"
+#include "amqp_topology.hpp"
 
 namespace svckit::bus::detail {
 
@@ -46,8 +47,9 @@ class AmqpConsumer final : public AmqpLink {
   ~AmqpConsumer() override;
 
   // A consumer of `group`'s queue, bound to `pattern` too. Any thread; starts on the next pump.
+  // `expires_ms`: the queue's x-expires, 0 for none (SubscribeOptions::expires_unused).
   void add(const std::string& group, const std::string& pattern, std::size_t prefetch,
-           Deliver deliver);
+           std::int64_t expires_ms, Deliver deliver);
   enum class Settle { ack, requeue, reject };  // reject: to the group's dead-letter queue
   void settle(std::uint64_t generation, std::uint64_t tag, Settle how);
   // Stops every consumer; deliveries already sent still arrive.
@@ -88,7 +90,7 @@ class AmqpConsumer final : public AmqpLink {
   Hooks hooks_;
 
   mutable std::mutex mutex_;
-  std::map<std::string, std::vector<std::string>> groups_;  // group → patterns
+  std::map<std::string, GroupQueue> groups_;  // by group
   std::vector<std::shared_ptr<Subscription>> subscriptions_;
   std::map<std::string, std::shared_ptr<Subscription>> by_tag_;
   std::vector<Settlement> settlements_;

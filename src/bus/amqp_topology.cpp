@@ -25,24 +25,29 @@ void declare_exchanges(amqp_connection_state_t conn) {
 }
 
 void declare_group(amqp_connection_state_t conn, const std::string& group,
-                   const std::vector<std::string>& patterns) {
-  amqp_table_entry_t entries[2];
+                   const GroupQueue& queue) {
+  amqp_table_entry_t entries[3];
   entries[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
   entries[0].value.kind = AMQP_FIELD_KIND_UTF8;
   entries[0].value.value.bytes = amqp_cstring_bytes(kDeadExchange);
   entries[1].key = amqp_cstring_bytes("x-dead-letter-routing-key");
   entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
   entries[1].value.value.bytes = bytes(group);
-  amqp_table_t arguments{2, entries};
+  entries[2].key = amqp_cstring_bytes("x-expires");
+  entries[2].value.kind = AMQP_FIELD_KIND_I64;
+  entries[2].value.value.i64 = queue.expires_ms;
+  bool expires = queue.expires_ms > 0;
+  amqp_table_t arguments{expires ? 3 : 2, entries};
   amqp_queue_declare(conn, kChannel, bytes(group), 0, 1, 0, 0, arguments);
   check_reply(conn, "declaring a group's queue");
   std::string dlq = dead_letter_queue(group);
-  amqp_queue_declare(conn, kChannel, bytes(dlq), 0, 1, 0, 0, amqp_empty_table);
+  amqp_table_t dlq_arguments{expires ? 1 : 0, &entries[2]};
+  amqp_queue_declare(conn, kChannel, bytes(dlq), 0, 1, 0, 0, dlq_arguments);
   check_reply(conn, "declaring a dead-letter queue");
   amqp_queue_bind(conn, kChannel, bytes(dlq), amqp_cstring_bytes(kDeadExchange), bytes(group),
                   amqp_empty_table);
   check_reply(conn, "binding a dead-letter queue");
-  for (const auto& pattern : patterns) {
+  for (const auto& pattern : queue.patterns) {
     amqp_queue_bind(conn, kChannel, bytes(group), amqp_cstring_bytes(kEventsExchange),
                     bytes(pattern), amqp_empty_table);
     check_reply(conn, "binding a group's queue");

@@ -8,6 +8,7 @@
 // Retries are re-published to <group> through the default exchange with an attempt count.
 #include <amqp.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,13 @@ inline constexpr const char* kDeadExchange = "svckit.dead";
 std::string dead_letter_queue(const std::string& group);
 
 void declare_exchanges(amqp_connection_state_t conn);
-void declare_group(amqp_connection_state_t conn, const std::string& group,
-                   const std::vector<std::string>& patterns);
+// A group's queue: the patterns bound to it, and its x-expires (0: none).
+struct GroupQueue {
+  std::vector<std::string> patterns;
+  std::int64_t expires_ms = 0;
+  bool operator==(const GroupQueue&) const = default;
+};
+void declare_group(amqp_connection_state_t conn, const std::string& group, const GroupQueue& queue);
 // Messages in `queue`; throws AmqpFailure (and the channel closes) when it does not exist.
 std::uint32_t queue_depth(amqp_connection_state_t conn, const std::string& queue);
 

@@ -55,6 +55,10 @@ struct SubscribeOptions {
                     .initial_backoff = std::chrono::milliseconds(200),
                     .max_backoff = std::chrono::seconds(30)};
   std::size_t prefetch = 16;  // deliveries in flight at once for this consumer
+  // 0: the group's queue lasts. Otherwise the broker deletes it, with its dead letters, once it
+  // has had no consumer for this long: for a group of one replica (a per-replica fan-out), whose
+  // queue would otherwise fill for ever after the replica is gone. In-process: no effect.
+  std::chrono::milliseconds expires_unused{0};
 };
 
 // An event that used up its attempts, kept with why.
