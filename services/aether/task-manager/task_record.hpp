@@ -25,6 +25,7 @@ struct TaskRecord {
   std::string status = "pending";
   std::optional<std::string> category;
   std::optional<std::string> due_date;
+  std::optional<std::string> assignee;  // the user it is assigned to (notified of changes)
   std::optional<std::string> created_by;
   std::string created_at;
   std::string updated_at;
@@ -32,8 +33,8 @@ struct TaskRecord {
   static void rules(svckit::model::Rules<TaskRecord>& r);
 };
 BOOST_DESCRIBE_STRUCT(TaskRecord, (),
-                      (id, title, description, priority, status, category, due_date, created_by,
-                       created_at, updated_at, completed_at))
+                      (id, title, description, priority, status, category, due_date, assignee,
+                       created_by, created_at, updated_at, completed_at))
 
 // The rules of the fields a client sets, shared by the models that carry them.
 template <class T>
@@ -44,6 +45,7 @@ void client_field_rules(svckit::model::Rules<T>& r) {
   r.field(&T::status).one_of(kStatuses);
   r.field(&T::category).length(0, 100);
   r.field(&T::due_date).format("date-time");
+  r.field(&T::assignee).length(1, 200);
 }
 
 // POST /api/v1/tasks: a title, the rest optional.
@@ -54,9 +56,11 @@ struct NewTask {
   std::optional<std::string> status;
   std::optional<std::string> category;
   std::optional<std::string> due_date;
+  std::optional<std::string> assignee;
   static void rules(svckit::model::Rules<NewTask>& r) { client_field_rules(r); }
 };
-BOOST_DESCRIBE_STRUCT(NewTask, (), (title, description, priority, status, category, due_date))
+BOOST_DESCRIBE_STRUCT(NewTask, (),
+                      (title, description, priority, status, category, due_date, assignee))
 
 // PUT /api/v1/tasks/{id}: what is present changes.
 struct TaskChanges {
@@ -66,9 +70,11 @@ struct TaskChanges {
   std::optional<std::string> status;
   std::optional<std::string> category;
   std::optional<std::string> due_date;
+  std::optional<std::string> assignee;
   static void rules(svckit::model::Rules<TaskChanges>& r) { client_field_rules(r); }
 };
-BOOST_DESCRIBE_STRUCT(TaskChanges, (), (title, description, priority, status, category, due_date))
+BOOST_DESCRIBE_STRUCT(TaskChanges, (),
+                      (title, description, priority, status, category, due_date, assignee))
 
 struct TaskCreated {
   std::string id;

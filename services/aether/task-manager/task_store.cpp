@@ -30,6 +30,8 @@ const svckit::sql::Migration kMigrations[] = {
      "CREATE INDEX tasks_category ON tasks (category);"
      "CREATE INDEX tasks_created_at ON tasks (created_at);",
      "DROP TABLE tasks"},
+    {2, "tasks have an assignee", "ALTER TABLE tasks ADD COLUMN assignee TEXT",
+     "ALTER TABLE tasks DROP COLUMN assignee"},
 };
 
 const std::string kSelectById = svckit::sql::select_sql<TaskRecord>("tasks", " WHERE id = ?");
@@ -50,6 +52,14 @@ svckit::Task<void> save(Transaction& tx, const TaskRecord& t) {
 // Database::transaction retries), so no edit is lost. SQLite serializes writers anyway.
 const svckit::sql::TransactionOptions kReadModifyWrite{.isolation =
                                                            svckit::sql::Isolation::serializable};
+
+// What a task's events carry for the Notification Service's reminders and notices: whom it is
+// assigned to, who made it and when it is due, when it says.
+void add_schedule(nlohmann::json& event, const TaskRecord& t) {
+  if (t.assignee) event["assignee"] = *t.assignee;
+  if (t.created_by) event["created_by"] = *t.created_by;
+  if (t.due_date) event["due_date"] = *t.due_date;
+}
 
 // Moving into "completed" stamps completed_at; moving out of it clears it.
 void set_status(TaskRecord& t, const std::string& status, const std::string& now) {
@@ -72,6 +82,7 @@ svckit::Task<TaskRecord> TaskStore::create(NewTask in, const svckit::Context& co
   t.priority = in.priority.value_or("medium");
   t.category = std::move(in.category);
   t.due_date = std::move(in.due_date);
+  t.assignee = std::move(in.assignee);
   if (!context.user_id().empty()) t.created_by = context.user_id();
   t.created_at = t.updated_at = svckit::utc_now_iso8601();
   set_status(t, in.status.value_or("pending"), t.created_at);
@@ -83,6 +94,7 @@ svckit::Task<TaskRecord> TaskStore::create(NewTask in, const svckit::Context& co
                             {"priority", t.priority},
                             {"created_by", t.created_by.value_or("")},
                             {"timestamp", t.created_at}};
+    add_schedule(event, t);
     co_await outbox_.add(tx, "task.created", std::move(event), &context);
   };
   co_await db_.transaction(work);
@@ -138,6 +150,8 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskCh
     if (in.priority) t->priority = *in.priority;
     if (in.category) t->category = in.category;
     if (in.due_date) t->due_date = in.due_date;
+    auto previous_assignee = t->assignee;
+    if (in.assignee) t->assignee = in.assignee;
     if (in.status) set_status(*t, *in.status, now);
     t->updated_at = now;
     co_await save(tx, *t);
@@ -147,6 +161,9 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskCh
                             {"priority", t->priority},
                             {"updated_by", context.user_id()},
                             {"timestamp", t->updated_at}};
+    add_schedule(event, *t);
+    if (previous_assignee && previous_assignee != t->assignee)
+      event["previous_assignee"] = *previous_assignee;
     co_await outbox_.add(tx, "task.updated", std::move(event), &context);
     co_return t;
   };
@@ -170,6 +187,7 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id,
                             {"completed_by", context.user_id()},
                             {"completion_time", *t->completed_at},
                             {"timestamp", now}};
+    add_schedule(event, *t);
     co_await outbox_.add(tx, "task.completed", std::move(event), &context);
     co_return t;
   };
@@ -181,11 +199,14 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id,
 
 svckit::Task<bool> TaskStore::remove(std::string id, const svckit::Context& context) {
   auto work = [&](Transaction& tx) -> svckit::Task<bool> {
-    auto result = co_await tx.execute("DELETE FROM tasks WHERE id = ?", id);
-    if (result.changes == 0) co_return false;
+    auto result =
+        co_await tx.execute("DELETE FROM tasks WHERE id = ? RETURNING title, assignee", id);
+    if (result.empty()) co_return false;
     nlohmann::json event = {{"task_id", id},
+                            {"title", result.rows[0].text("title")},
                             {"deleted_by", context.user_id()},
                             {"timestamp", svckit::utc_now_iso8601()}};
+    if (auto assignee = result.rows[0].optional_text("assignee")) event["assignee"] = *assignee;
     co_await outbox_.add(tx, "task.deleted", std::move(event), &context);
     co_return true;
   };
