@@ -287,3 +287,9 @@ def test_websocket_stream_and_file_routes_describe_themselves(start_service, tmp
     validate_with_npm(doc, tmp_path, "files.json")
     put = doc["paths"]["/{bucket}/{key}"]["put"]
     assert [p["name"] for p in put["parameters"] if p["in"] == "path"] == ["bucket", "key"]
+    notification = start_service("notification")
+    doc = plain_requests.get(notification.url + "/openapi.json").json()
+    validate_with_npm(doc, tmp_path, "notification.json")
+    assert "101" in doc["paths"]["/api/v1/notifications/ws"]["get"]["responses"]
+    assert "422" in doc["paths"]["/api/v1/notifications/preferences"]["put"]["responses"]
+    assert "security" not in doc["paths"]["/api/v1/notifications/unsubscribe"]["post"]
