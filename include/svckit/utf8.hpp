@@ -1,6 +1,6 @@
 #pragma once
-// Whether bytes are UTF-8 as RFC 3629 has it: no overlong forms, no surrogates, nothing past
-// U+10FFFF, no sequence cut short. WebSocket text must be (RFC 6455 §8.1), so must S3 keys.
+// UTF-8 text: whether bytes are UTF-8 as RFC 3629 has it: no overlong forms, no surrogates, nothing
+// past U+10FFFF, no sequence cut short. WebSocket text must be (RFC 6455 §8.1), so must S3 keys.
 #include <cstdint>
 #include <string_view>
 
@@ -35,6 +35,17 @@ inline bool is_utf8(std::string_view text) {
     i += n;
   }
   return true;
+}
+
+// The longest start of UTF-8 `text` of at most `max_chars` characters (code points): what a
+// length limit cuts without splitting a character. (`text` is taken to be UTF-8.)
+inline std::string_view utf8_prefix(std::string_view text, std::size_t max_chars) {
+  std::size_t i = 0;
+  for (std::size_t chars = 0; i < text.size() && chars < max_chars; ++chars) {
+    ++i;
+    while (i < text.size() && (static_cast<unsigned char>(text[i]) >> 6) == 0x2) ++i;
+  }
+  return text.substr(0, i);
 }
 
 }  // namespace svckit

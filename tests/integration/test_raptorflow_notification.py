@@ -181,6 +181,14 @@ def ws_url(svc, query=""):
     return svc.url.replace("http://", "ws://") + "/api/v1/notifications/ws" + query
 
 
+async def next_notification(ws):
+    """The next notification a device is sent, past the "caught_up" after its history."""
+    while True:
+        message = json.loads(await ws.recv())
+        if message["type"] == "notification":
+            return message
+
+
 def run(coro, timeout=60):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
@@ -241,6 +249,10 @@ def test_templates_are_managed_validated_and_escaped(notifier):
                        headers=ADMIN, timeout=5)
     assert bad.status_code == 422 and "title" in bad.text
     assert requests.put(api(notifier, "/templates/Billing/en"), json=t, headers=ADMIN, timeout=5).status_code == 422
+    for hostile in ["{{>summary}}", "{{=<% %>=}}<%>summary%>"]:  # a partial would render event text
+        r = requests.put(api(notifier, "/templates/billing.due/en"), json={"title": "x", "body": hostile},
+                         headers=ADMIN, timeout=5)
+        assert r.status_code == 422 and "partials" in r.text
     assert requests.put(api(notifier, "/templates/billing.due/english"), json=t, headers=ADMIN,
                         timeout=5).status_code == 422
     assert requests.put(api(notifier, "/templates/billing.due/en"), json=t, headers=user("tom"),
@@ -335,6 +347,7 @@ def test_history_read_unread_and_what_a_device_missed(notifier):
             missed = [json.loads(await ws.recv()) for _ in range(3)]
             assert [m["notification"]["id"] for m in missed] == ids  # oldest first
             assert [m["notification"]["body"] for m in missed] == ["missed 0", "missed 1", "missed 2"]
+            assert json.loads(await ws.recv()) == {"type": "caught_up", "more": False}
             await asyncio.to_thread(send, notifier, ["carol"], "billing.due", {"summary": "live"})
             live = json.loads(await ws.recv())
             assert live["notification"]["body"] == "live"
@@ -359,12 +372,36 @@ def test_history_read_unread_and_what_a_device_missed(notifier):
     async def reconnect():
         # Nothing unread: nothing replayed; with a cursor, what came after it.
         async with websockets.connect(ws_url(notifier), extra_headers=user("carol")) as ws:
+            assert json.loads(await ws.recv()) == {"type": "caught_up", "more": False}
             await asyncio.to_thread(send, notifier, ["carol"], "billing.due", {"summary": "after all read"})
             assert json.loads(await ws.recv())["notification"]["body"] == "after all read"
         async with websockets.connect(ws_url(notifier, f"?after={live['notification']['cursor']}"), extra_headers=user("carol")) as ws:
             assert json.loads(await ws.recv())["notification"]["body"] == "after all read"
 
     run(reconnect())
+
+
+def test_a_device_with_a_large_backlog_gets_what_fits_and_is_told_there_is_more(notifier):
+    for i in range(12):  # 12 × ~60 KB: more than half the 1 MiB send queue
+        send(notifier, ["kay"], "billing.due", {"summary": f"big {i}", "blob": "x" * 60000})
+
+    async def device():
+        async with websockets.connect(ws_url(notifier), extra_headers=user("kay"), max_size=2 ** 22) as ws:
+            got = []
+            while (m := json.loads(await ws.recv()))["type"] == "notification":
+                got.append(m["notification"]["body"])
+            return got, m
+
+    got, last = run(device())
+    assert last == {"type": "caught_up", "more": True}
+    assert 0 < len(got) < 12 and got == [f"big {i}" for i in range(len(got))]  # oldest first, none lost
+
+
+def test_an_sms_is_cut_at_1600_characters_not_bytes(notifier):
+    set_preferences(notifier, "uma", phone="+15557654321", channels={"*": {"sms": True}})
+    send(notifier, ["uma"], "billing.due", {"summary": "ü" * 2000})
+    [sms] = until(lambda: notifier.providers["sms"].calls, what="the SMS")
+    assert sms["body"]["text"] == "ü" * 1600
 
 
 def test_a_device_without_a_token_is_refused_at_the_upgrade(notifier):
@@ -407,8 +444,8 @@ def test_alerts_of_one_kind_inside_a_window_become_one_digest(start_service, mai
 
     async def device():
         async with websockets.connect(ws_url(svc), extra_headers=user("gus")) as ws:
-            first = json.loads(await ws.recv())  # unread: the digest as it stands
-            closed = json.loads(await ws.recv())  # and once more when its window closes
+            first = await next_notification(ws)  # unread: the digest as it stands
+            closed = await next_notification(ws)  # and once more when its window closes
             return first, closed
 
     first, closed = run(device(), timeout=20)
@@ -466,6 +503,8 @@ def test_ten_thousand_devices_are_held_at_once(start_service):
                               f"Authorization: Bearer {tokens[i]}\r\n\r\n").encode())
                 head = await reader.readuntil(b"\r\n\r\n")
                 assert head.startswith(b"HTTP/1.1 101"), head[:200]
+                header = await reader.readexactly(2)  # nothing missed: only "caught_up"
+                assert json.loads(await reader.readexactly(header[1] & 0x7F)) == {"type": "caught_up", "more": False}
                 opened.append((i, reader, writer))
 
         await asyncio.gather(*(one(i) for i in range(10000)))
@@ -580,7 +619,7 @@ def test_a_replica_killed_mid_stream_loses_no_notification(start_service, broker
             await asyncio.to_thread(stream)
             try:
                 while len(received) < total:
-                    received.append(json.loads(await asyncio.wait_for(ws.recv(), 30))["notification"]["body"])
+                    received.append((await asyncio.wait_for(next_notification(ws), 30))["notification"]["body"])
             except asyncio.TimeoutError:
                 pass
         return received

@@ -55,6 +55,28 @@ TEST(NotificationEmail, NoLineBreakReachesAHeaderAndUtf8SubjectsAreEncoded) {
   EXPECT_NE(wire.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos);
 }
 
+TEST(NotificationEmail, LongSubjectsAreCutAndFoldedIntoShortEncodedWords) {
+  Email e{"to@example.com", std::string(300, 'a'), "body", "", "id-1@n", ""};
+  auto wire = format_email(e, "from@example.com");
+  EXPECT_NE(wire.find("Subject: " + std::string(200, 'a') + "\r\n"), std::string::npos);
+  std::string umlauts;
+  for (int i = 0; i < 100; ++i) umlauts += "ü";
+  e.subject = umlauts;
+  wire = format_email(e, "from@example.com");
+  auto start = wire.find("Subject: ") + 9, end = wire.find("\r\nDate:");
+  std::string subject = wire.substr(start, end - start);
+  std::size_t words = 0;
+  for (std::size_t at = 0; (at = subject.find("=?UTF-8?B?", at)) != std::string::npos; ++at)
+    ++words;
+  EXPECT_EQ(words, 5u);  // 200 bytes of UTF-8, 44 (22 × ü) in each word but the last
+  std::size_t line_start = 0;
+  while (line_start < subject.size()) {
+    auto line_end = std::min(subject.find("\r\n", line_start), subject.size());
+    EXPECT_LE(line_end - line_start, 76u);  // a folded line's space, then a word of ≤ 75
+    line_start = line_end + 2;
+  }
+}
+
 TEST(NotificationEmail, AddressesArePlain) {
   EXPECT_TRUE(is_email_address("a.b+c@example.com"));
   for (const char* bad :

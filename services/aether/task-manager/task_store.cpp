@@ -184,6 +184,7 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id,
     t->updated_at = now;
     co_await save(tx, *t);
     nlohmann::json event = {{"task_id", t->id},
+                            {"title", t->title},
                             {"completed_by", context.user_id()},
                             {"completion_time", *t->completed_at},
                             {"timestamp", now}};

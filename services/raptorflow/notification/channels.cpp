@@ -8,6 +8,7 @@
 #include <svckit/auth/hmac.hpp>
 #include <svckit/hex.hpp>
 #include <svckit/ids.hpp>
+#include <svckit/utf8.hpp>
 
 namespace raptorflow::notification {
 namespace {
@@ -48,11 +49,27 @@ bool is_ascii(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](unsigned char c) { return c < 128; });
 }
 
-// RFC 2047: non-ASCII header text as UTF-8 in base64 encoded-words.
+// A subject as it goes in its header: on one line, at most 200 characters; ASCII as it is (a
+// line of at most 998 bytes, RFC 5322), anything else as RFC 2047 encoded-words of at most 75
+// characters (45 bytes of UTF-8 each, never a character split), folded onto lines of their own.
 std::string header_text(std::string_view text) {
-  std::string line = one_line(text);
+  std::string line(svckit::utf8_prefix(one_line(text), 200));
   if (is_ascii(line)) return line;
-  return "=?UTF-8?B?" + base64(line) + "?=";
+  std::string out;
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    std::size_t take = 0;
+    while (take < rest.size()) {
+      std::size_t next = take + 1;
+      while (next < rest.size() && (static_cast<unsigned char>(rest[next]) >> 6) == 0x2) ++next;
+      if (next > 45) break;
+      take = next;
+    }
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + base64(rest.substr(0, take)) + "?=";
+    rest.remove_prefix(take);
+  }
+  return out;
 }
 
 std::string rfc5322_date() {

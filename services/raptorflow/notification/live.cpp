@@ -1,8 +1,9 @@
 #include "live.hpp"
 
 #include <algorithm>
-#include <deque>
-#include <unordered_set>
+#include <array>
+#include <cstdint>
+#include <functional>
 
 namespace raptorflow::notification {
 
@@ -23,6 +24,10 @@ class LiveDevices::Device {
     std::lock_guard lock(mutex_);
     if (first_time(id)) ws_.send(std::move(text));
   }
+  void send_now(std::string text) {
+    std::lock_guard lock(mutex_);
+    ws_.send(std::move(text));
+  }
   void live() {
     std::lock_guard lock(mutex_);
     catching_up_ = false;
@@ -36,20 +41,16 @@ class LiveDevices::Device {
   // Whether `id` was not sent to this device lately, remembering it. A delivery sent again (a
   // replica died between publishing it and recording that) then reaches the device once.
   bool first_time(const std::string& id) {
-    if (!sent_.insert(id).second) return false;
-    order_.push_back(id);
-    if (order_.size() > kRemembered) {
-      sent_.erase(order_.front());
-      order_.pop_front();
-    }
+    std::uint64_t h = std::hash<std::string>()(id) | 1;  // 0 marks an empty slot
+    if (std::find(recent_.begin(), recent_.end(), h) != recent_.end()) return false;
+    recent_[next_++ % recent_.size()] = h;
     return true;
   }
-  static constexpr std::size_t kRemembered = 1024;
   std::mutex mutex_;
   svckit::http::WebSocket ws_;
   bool catching_up_ = true;
-  std::unordered_set<std::string> sent_;
-  std::deque<std::string> order_;
+  std::array<std::uint64_t, 64> recent_{};
+  std::size_t next_ = 0;
   std::vector<std::pair<std::string, svckit::http::WebSocket::Shared>> held_;
 };
 
@@ -63,6 +64,10 @@ LiveDevices::Membership::~Membership() {
 
 void LiveDevices::Membership::send_missed(const std::string& id, std::string text) {
   device_->send_missed(id, std::move(text));
+}
+
+void LiveDevices::Membership::send_now(std::string text) {
+  device_->send_now(std::move(text));
 }
 
 void LiveDevices::Membership::live() {

@@ -5,8 +5,9 @@
 //
 // A device that connects first gets what it missed (from the history), then what happens live;
 // what arrives live while the history is being sent waits, and no notification is sent to a
-// device twice (the last 1024 sent are remembered per device). (WebSocketHub sends straight to a
-// connection, with no such hold or memory: hub.hpp.)
+// device twice (the last 64 sent are remembered per device, by a hash of their id: a repeat comes
+// from a replica that died between sending and recording, so it is recent). (WebSocketHub sends
+// straight to a connection, with no such hold or memory: hub.hpp.)
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +30,8 @@ class LiveDevices {
     Membership& operator=(const Membership&) = delete;
     // Sends the history's `id` now (while live ones wait).
     void send_missed(const std::string& id, std::string text);
+    // A message that is not a notification (not remembered, never held back).
+    void send_now(std::string text);
     // The history is sent: what waited goes out, and from now on live ones go straight.
     void live();
 

@@ -26,6 +26,7 @@
 #include <svckit/http/route_doc.hpp>
 #include <svckit/ids.hpp>
 #include <svckit/model/json.hpp>
+#include <svckit/utf8.hpp>
 
 #include "notification_models.hpp"
 #include "schedule.hpp"
@@ -91,6 +92,23 @@ std::string text_field(const nlohmann::json& data, const char* key) {
   return it != data.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// What preferences know a category by: 1-64 of a-z, 0-9, '_' and '-'.
+bool is_category(std::string_view c) {
+  return !c.empty() && c.size() <= 64 && std::all_of(c.begin(), c.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  });
+}
+
+// An event's category: its data's "category", else its type's first word, when either is one;
+// else "other".
+std::string category_of(const Event& event) {
+  std::string named = text_field(event.data, "category");
+  if (is_category(named)) return named;
+  std::string first = event.type.substr(0, event.type.find('.'));
+  if (is_category(first)) return first;
+  return "other";
+}
+
 bool is_priority(std::string_view p) {
   return std::find(kPriorities.begin(), kPriorities.end(), p) != kPriorities.end();
 }
@@ -153,12 +171,7 @@ Recipient to_recipient(const std::string& user, const Preferences& p) {
     if (p.channels->size() > 100)
       throw svckit::ValidationError("channels", "at most 100 categories");
     for (const auto& [category, channels] : *p.channels) {
-      bool good = !category.empty() && category.size() <= 64 &&
-                  (category == "*" || std::all_of(category.begin(), category.end(), [](char c) {
-                     return std::islower(static_cast<unsigned char>(c)) ||
-                            std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-                   }));
-      if (!good)
+      if (category != "*" && !is_category(category))
         throw svckit::ValidationError("channels." + category,
                                       "a category is '*' or 1-64 of a-z, 0-9, '_' and '-'");
       for (const auto& [channel, on] : channels)
@@ -248,7 +261,7 @@ void check_type_and_locale(const std::string& type, const std::string& locale) {
 struct NotificationService::Waker {
   std::mutex mutex;
   std::optional<asio::any_io_executor> executor;
-  asio::steady_timer* timer = nullptr;
+  std::vector<asio::steady_timer*> timers;  // each worker's
   std::atomic<bool> pending{false};
 };
 
@@ -366,6 +379,10 @@ void NotificationService::install(svckit::App& app) {
   public_url_ = s.text("NOTIFY_PUBLIC_URL");
   while (public_url_.ends_with('/')) public_url_.pop_back();
   link_secret_ = s.is_set("NOTIFY_LINK_SECRET") ? s.text("NOTIFY_LINK_SECRET") : "";
+  if (link_secret_.empty() && app.database("notification").backend() != "sqlite")
+    throw svckit::ConfigError("NOTIFY_LINK_SECRET",
+                              "replicas sharing a database must sign unsubscribe links alike: set "
+                              "it");
   if (link_secret_.empty()) {
     link_secret_ = svckit::uuid_v4() + svckit::uuid_v4();
     app.logger().warning(
@@ -470,6 +487,7 @@ void NotificationService::install(svckit::App& app) {
       .summary("Mark one of your notifications read")
       .responds(200);
   auto options = app.websocket_options();
+  missed_bytes_ = options.send_queue_bytes / 2;
   api.websocket(
          "/ws",
          [this](svckit::http::WebSocket ws, Request& upgrade) {
@@ -498,7 +516,8 @@ void NotificationService::install(svckit::App& app) {
   live.retry.max_attempts = 1;  // a device that missed it gets it from the history
   bus.subscribe(
       replica_, kLiveType, [this](const Event& e) { return on_live(e); }, live);
-  app.run_in_background("notification deliveries", [this] { return work(); });
+  app.run_in_background("notification deliveries: websocket", [this] { return work(true); });
+  app.run_in_background("notification deliveries", [this] { return work(false); });
 }
 
 // --- making notifications --------------------------------------------------------------------
@@ -532,7 +551,9 @@ std::vector<Delivery> NotificationService::plan(const Recipient& r, const std::s
   };
   std::vector<Delivery> out;
   for (const std::string channel : kChannels) {
-    if (!enabled(channel) || !reachable(channel)) continue;
+    // The webhook is the operator's, not the user's: it hears every notification.
+    bool wanted = channel == "webhook" || enabled(channel);
+    if (!wanted || !reachable(channel)) continue;
     // Quiet hours hold what would buzz a phone or fill an inbox; urgent ones go through.
     bool personal = channel == "email" || channel == "sms" || channel == "push";
     bool hold = personal && priority != "urgent";
@@ -563,8 +584,11 @@ svckit::Task<bool> NotificationService::notify(Intent intent) {
     co_return created;
   }
   // A digest: one notification per user, type and window (windows are aligned to the epoch, so
-  // every replica agrees which one an alert falls in), delivered when the window closes.
-  std::int64_t start = now - now % digest_window_, end = start + digest_window_;
+  // every replica agrees which one an alert falls in: by the alert's own time when it is recent,
+  // so that a redelivery after the window closed still finds it), delivered when it closes.
+  std::int64_t moment = now;
+  if (intent.at > now - 2 * digest_window_ && intent.at <= now + 60'000) moment = intent.at;
+  std::int64_t start = moment - moment % digest_window_, end = start + digest_window_;
   n.gathering_until = end;
   n.data = {{"type", intent.type},
             {"count", 0},
@@ -597,8 +621,8 @@ svckit::Task<Outcome> NotificationService::on_event(const Event& event) {
   }
   Intent intent;
   intent.type = event.type;
-  intent.category = text_field(event.data, "category");
-  if (intent.category.empty()) intent.category = event.type.substr(0, event.type.find('.'));
+  intent.category = category_of(event);
+  if (auto at = parse_time(event.time)) intent.at = *at;
   auto priority = text_field(event.data, "priority");
   if (is_priority(priority)) intent.priority = priority;
   intent.data = as_object(event.data);
@@ -661,34 +685,40 @@ void NotificationService::wake() {
   auto& w = *waker_;
   if (w.pending.exchange(true)) return;
   std::lock_guard lock(w.mutex);
-  if (!w.executor) return;
+  if (!w.executor) {
+    w.pending = false;  // no worker yet: it looks when it starts
+    return;
+  }
   asio::post(*w.executor, [waker = waker_] {
     waker->pending = false;
     std::lock_guard lock(waker->mutex);
-    if (waker->timer) waker->timer->cancel();
+    for (auto* timer : waker->timers) timer->cancel();
   });
 }
 
-svckit::Task<void> NotificationService::work() {
+// Two workers: one for the WebSocket channel (and reminders), one for the others, so that a
+// mail server taking its time holds up no device.
+svckit::Task<void> NotificationService::work(bool websocket) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   {
     std::lock_guard lock(waker_->mutex);
     waker_->executor = timer.get_executor();
-    waker_->timer = &timer;
+    waker_->timers.push_back(&timer);
   }
   struct Forget {
     Waker& w;
+    asio::steady_timer* timer;
     ~Forget() {
       std::lock_guard lock(w.mutex);
-      w.timer = nullptr;
-      w.executor.reset();
+      std::erase(w.timers, timer);
+      if (w.timers.empty()) w.executor.reset();
     }
-  } forget{*waker_};
+  } forget{*waker_, &timer};
   for (;;) {
     std::size_t delivered = 0;
     try {
-      delivered = co_await deliver_due();
-      co_await fire_reminders();
+      delivered = co_await deliver_due(websocket);
+      if (websocket) co_await fire_reminders();
     } catch (const std::exception& e) {
       app_->logger().warning("a delivery round failed; trying again", {{"error", e.what()}});
     }
@@ -702,10 +732,17 @@ svckit::Task<void> NotificationService::work() {
   }
 }
 
-svckit::Task<std::size_t> NotificationService::deliver_due() {
-  auto due = co_await store_->claim(now_ms(), lease_, kBatch);
-  for (auto& d : due) co_await deliver(std::move(d));
-  co_return due.size();
+// Claims and sends one delivery at a time (so a claim's lease covers one send, not a batch's),
+// up to kBatch in a round.
+svckit::Task<std::size_t> NotificationService::deliver_due(bool websocket) {
+  std::size_t done = 0;
+  while (done < kBatch) {
+    auto d = co_await store_->claim(now_ms(), lease_, websocket);
+    if (!d) break;
+    co_await deliver(std::move(*d));
+    ++done;
+  }
+  co_return done;
 }
 
 svckit::Task<void> NotificationService::deliver(ClaimedDelivery d) {
@@ -717,7 +754,7 @@ svckit::Task<void> NotificationService::deliver(ClaimedDelivery d) {
   }
   const auto& id = d.notification.id;
   if (result.kind == SendResult::Kind::sent) {
-    co_await store_->sent(id, d.channel, now_ms());
+    co_await store_->sent(d, now_ms());
     sent_->Add({{"channel", d.channel}, {"outcome", "sent"}}).Increment();
     co_return;
   }
@@ -727,7 +764,7 @@ svckit::Task<void> NotificationService::deliver(ClaimedDelivery d) {
     std::int64_t backoff = retry_backoff_ << std::min(d.attempts - 1, 20);
     retry_at = now_ms() + std::min<std::int64_t>(backoff, 600'000);
   }
-  co_await store_->failed(id, d.channel, result.error, retry_at);
+  co_await store_->failed(d, result.error, retry_at);
   sent_->Add({{"channel", d.channel}, {"outcome", dead ? "dead" : "retry"}}).Increment();
   if (dead)
     app_->logger().warning("a delivery is dead-lettered", {{"notification_id", id},
@@ -758,7 +795,8 @@ svckit::Task<SendResult> NotificationService::send_over(const ClaimedDelivery& d
   }
   if (d.channel == "sms") {
     if (!sms_ || !r.phone) co_return SendResult::never("no phone number or SMS provider");
-    nlohmann::json body = {{"to", *r.phone}, {"text", n.text.body.substr(0, 1600)}};
+    std::string text(svckit::utf8_prefix(n.text.body, 1600));  // characters, not bytes
+    nlohmann::json body = {{"to", *r.phone}, {"text", std::move(text)}};
     co_return co_await sms_->send(std::move(body), key);
   }
   if (d.channel == "push") {
@@ -1015,9 +1053,23 @@ svckit::Task<void> NotificationService::connect(svckit::http::WebSocket ws, Requ
   auto device = live_.join(user, ws);
   bool failed = false;
   try {
+    // What fits in half the send queue goes now; past it, or past 500, the device is told there
+    // is more (and pages through GET /api/v1/notifications, or reconnects after the last cursor).
     auto missed = co_await store_->missed(user, after, 500);
     std::int64_t now = now_ms();
-    for (const auto& n : missed) device->send_missed(device_key(n, now), live_message(n));
+    std::size_t room = missed_bytes_;
+    bool more = missed.size() == 500;
+    for (const auto& n : missed) {
+      auto text = live_message(n);
+      if (text.size() > room) {
+        more = true;
+        break;
+      }
+      room -= text.size();
+      device->send_missed(device_key(n, now), std::move(text));
+    }
+    nlohmann::json caught_up = {{"type", "caught_up"}, {"more", more}};
+    device->send_now(caught_up.dump());
   } catch (const std::exception& e) {
     failed = true;
     app_->logger().warning("could not read the history for a device", {{"error", e.what()}});

@@ -44,6 +44,7 @@ class NotificationService : public svckit::Module {
     std::string user_id, type, category, priority = "medium";
     nlohmann::json data = nlohmann::json::object();
     std::string event_key;  // unique per event (and per due date for reminders)
+    std::int64_t at = 0;    // when the event happened (ms since 1970), 0 when unknown
   };
 
   Task list(Request& req);
@@ -73,9 +74,10 @@ class NotificationService : public svckit::Module {
   std::vector<Delivery> plan(const Recipient& r, const std::string& category,
                              const std::string& priority, std::int64_t due) const;
 
-  // Delivers what is due, fires reminders, until the App stops it.
-  svckit::Task<void> work();
-  svckit::Task<std::size_t> deliver_due();
+  // Delivers what is due (the websocket channel's, or the others'), fires reminders, until the
+  // App stops it.
+  svckit::Task<void> work(bool websocket);
+  svckit::Task<std::size_t> deliver_due(bool websocket);
   svckit::Task<void> deliver(ClaimedDelivery d);
   svckit::Task<SendResult> send_over(const ClaimedDelivery& d);
   svckit::Task<void> fire_reminders();
@@ -93,6 +95,7 @@ class NotificationService : public svckit::Module {
   std::vector<std::string> default_channels_, default_recipients_, digest_types_;
   std::int64_t digest_window_ = 0, reminder_before_ = 0, lease_ = 0, poll_ = 0, retry_backoff_ = 0;
   int max_attempts_ = 5;
+  std::size_t missed_bytes_ = 512 * 1024;  // what a connecting device is sent of its history
   std::string link_secret_, public_url_;
   struct Waker;
   std::shared_ptr<Waker> waker_;

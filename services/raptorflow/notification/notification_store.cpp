@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <svckit/ids.hpp>
+#include <svckit/utf8.hpp>
 
 namespace raptorflow::notification {
 namespace {
@@ -225,7 +226,9 @@ Task<bool> NotificationStore::gather(const Notification& digest, const std::stri
     auto n = from_row(found.rows.at(0));
     auto& events = n.data["event_ids"];
     if (!events.is_array()) events = nlohmann::json::array();
-    std::string id = item.value("event_id", "");
+    // A copy: the transaction may run again (a serialization failure), and `item` must be whole.
+    nlohmann::json entry = item;
+    std::string id = entry.value("event_id", "");
     if (std::find(events.begin(), events.end(), id) != events.end()) co_return false;
     events.push_back(id);
     std::int64_t count = n.data.value("count", 0) + 1;
@@ -233,7 +236,7 @@ Task<bool> NotificationStore::gather(const Notification& digest, const std::stri
     auto& items = n.data["items"];
     if (!items.is_array()) items = nlohmann::json::array();
     // The first 20 are listed; the count says how many there were.
-    if (items.size() < 20) items.push_back(std::move(item));
+    if (items.size() < 20) items.push_back(std::move(entry));
     n.text = render(tmpl, n.data);
     co_await tx.execute(
         "UPDATE notifications SET data = ?, title = ?, body = ?, html = ? "
@@ -342,17 +345,18 @@ Task<void> NotificationStore::set_channel(std::string user, std::string category
       user, category, channel, enabled);
 }
 
-Task<std::vector<ClaimedDelivery>> NotificationStore::claim(std::int64_t now, std::int64_t lease,
-                                                            int limit) {
+Task<std::optional<ClaimedDelivery>> NotificationStore::claim(std::int64_t now, std::int64_t lease,
+                                                              bool websocket) {
+  std::string which = websocket ? "channel = 'websocket'" : "channel <> 'websocket'";
   auto due = co_await db_.execute(
-      "SELECT notification_id, channel FROM deliveries WHERE status = 'pending' AND due_at <= ? "
-      "AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?",
-      now, now, limit);
-  std::vector<ClaimedDelivery> out;
+      "SELECT notification_id, channel FROM deliveries WHERE status = 'pending' AND " + which +
+          " AND due_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT 8",
+      now, now);
   for (const auto& row : due.rows) {
     std::string id = row.text("notification_id"), channel = row.text("channel");
     // Of replicas claiming one delivery at once, the row lock lets one update it; the others
-    // find the lease taken when their update re-reads the row.
+    // find the lease taken when their update re-reads the row. The lease's end is the holder's
+    // token: sent() and failed() change the row only while it is theirs.
     auto work = [&](Transaction& tx) -> Task<std::optional<ClaimedDelivery>> {
       auto claimed = co_await tx.execute(
           "UPDATE deliveries SET lease_until = ?, attempts = attempts + 1 WHERE notification_id "
@@ -360,6 +364,12 @@ Task<std::vector<ClaimedDelivery>> NotificationStore::claim(std::int64_t now, st
           "?) RETURNING attempts",
           now + lease, id, channel, now);
       if (claimed.empty()) co_return std::nullopt;
+      // A digest whose window has closed takes its place in the history now: a device resuming
+      // after a later notification's cursor gets it.
+      co_await tx.execute(
+          "UPDATE notifications SET created_at = gathering_until, gathering_until = NULL WHERE id "
+          "= ? AND gathering_until IS NOT NULL AND gathering_until <= ?",
+          id, now);
       auto found =
           co_await tx.execute("SELECT " + kColumns + " FROM notifications WHERE id = ?", id);
       if (found.empty()) co_return std::nullopt;
@@ -367,34 +377,31 @@ Task<std::vector<ClaimedDelivery>> NotificationStore::claim(std::int64_t now, st
       d.notification = from_row(found.rows.front());
       d.channel = channel;
       d.attempts = static_cast<int>(claimed.rows.front().integer("attempts"));
+      d.lease_until = now + lease;
       d.recipient = co_await load_recipient(tx, d.notification.user_id);
       co_return d;
     };
-    if (auto d = co_await db_.transaction(work)) out.push_back(std::move(*d));
+    auto d = co_await db_.transaction(work);
+    if (d) co_return d;
   }
-  co_return out;
+  co_return std::nullopt;
 }
 
-Task<void> NotificationStore::sent(std::string id, std::string channel, std::int64_t now) {
+Task<void> NotificationStore::sent(const ClaimedDelivery& d, std::int64_t now) {
   co_await db_.execute(
       "UPDATE deliveries SET status = 'sent', sent_at = ?, lease_until = NULL, last_error = NULL "
-      "WHERE notification_id = ? AND channel = ?",
-      now, id, channel);
+      "WHERE notification_id = ? AND channel = ? AND lease_until = ?",
+      now, d.notification.id, d.channel, d.lease_until);
 }
 
-Task<void> NotificationStore::failed(std::string id, std::string channel, std::string error,
+Task<void> NotificationStore::failed(const ClaimedDelivery& d, std::string error,
                                      std::optional<std::int64_t> retry_at) {
-  if (error.size() > 1000) error.resize(1000);
-  if (retry_at)
-    co_await db_.execute(
-        "UPDATE deliveries SET due_at = ?, lease_until = NULL, last_error = ? WHERE "
-        "notification_id = ? AND channel = ?",
-        *retry_at, error, id, channel);
-  else
-    co_await db_.execute(
-        "UPDATE deliveries SET status = 'dead', lease_until = NULL, last_error = ? WHERE "
-        "notification_id = ? AND channel = ?",
-        error, id, channel);
+  std::string status = retry_at ? "pending" : "dead";
+  co_await db_.execute(
+      "UPDATE deliveries SET status = ?, due_at = COALESCE(?, due_at), lease_until = NULL, "
+      "last_error = ? WHERE notification_id = ? AND channel = ? AND lease_until = ?",
+      status, retry_at, svckit::utf8_prefix(error, 1000), d.notification.id, d.channel,
+      d.lease_until);
 }
 
 Task<std::vector<DeadDelivery>> NotificationStore::dead(std::optional<std::string> channel,
@@ -478,8 +485,11 @@ Task<void> NotificationStore::fire(const Reminder& r, const Notification& n,
                                    const std::vector<Delivery>& deliveries) {
   auto work = [&](Transaction& tx) -> Task<void> {
     co_await insert(tx, n, "reminder:" + r.task_id + ":" + r.due_date, deliveries);
-    co_await tx.execute("DELETE FROM reminders WHERE task_id = ? AND due_date = ?", r.task_id,
-                        r.due_date);
+    // Only this reminder: one rescheduled meanwhile (another due date or assignee) stays.
+    co_await tx.execute(
+        "DELETE FROM reminders WHERE task_id = ? AND due_date = ? AND user_id = ? AND remind_at = "
+        "?",
+        r.task_id, r.due_date, r.user_id, r.remind_at);
   };
   co_await db_.transaction(work);
 }

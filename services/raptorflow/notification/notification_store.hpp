@@ -38,7 +38,7 @@ struct Notification {
   std::string user_id;
   std::string type;                 // "task.assigned", the event type, or the digested type
   std::string category;             // what preferences are set by: "task", "agent", "config"
-  std::string priority = "normal";  // low, normal, high, urgent (urgent ignores quiet hours)
+  std::string priority = "medium";  // low, medium, high, urgent (urgent ignores quiet hours)
   Rendered text;
   nlohmann::json data = nlohmann::json::object();
   std::int64_t created_at = 0;  // milliseconds since 1970
@@ -72,7 +72,8 @@ struct ClaimedDelivery {
   Notification notification;
   Recipient recipient;
   std::string channel;
-  int attempts = 0;  // this one included
+  int attempts = 0;              // this one included
+  std::int64_t lease_until = 0;  // the claim: what sent() and failed() change the row under
 };
 
 struct DeadDelivery {
@@ -119,11 +120,14 @@ class NotificationStore {
   svckit::Task<void> set_channel(std::string user, std::string category, std::string channel,
                                  bool enabled);
 
-  // Up to `limit` deliveries due at `now`, each leased to this caller until now + lease.
-  svckit::Task<std::vector<ClaimedDelivery>> claim(std::int64_t now, std::int64_t lease, int limit);
-  svckit::Task<void> sent(std::string id, std::string channel, std::int64_t now);
-  // A failed attempt: due again at `retry_at`, or dead when `retry_at` is nullopt.
-  svckit::Task<void> failed(std::string id, std::string channel, std::string error,
+  // A delivery due at `now` (of the websocket channel, or of the others), leased to this caller
+  // until now + lease; nullopt when none is.
+  svckit::Task<std::optional<ClaimedDelivery>> claim(std::int64_t now, std::int64_t lease,
+                                                     bool websocket);
+  // Records what became of a claimed delivery, unless its lease ended and another replica took
+  // it meanwhile. failed(): due again at `retry_at`, or dead when `retry_at` is nullopt.
+  svckit::Task<void> sent(const ClaimedDelivery& d, std::int64_t now);
+  svckit::Task<void> failed(const ClaimedDelivery& d, std::string error,
                             std::optional<std::int64_t> retry_at);
   svckit::Task<std::vector<DeadDelivery>> dead(std::optional<std::string> channel, int limit);
   // A dead delivery pending again, due now; false when there is none.

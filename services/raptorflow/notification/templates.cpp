@@ -96,6 +96,13 @@ std::optional<std::string> template_error(const Template& t) {
   const std::pair<const char*, const std::string*> parts[] = {
       {"title", &t.title}, {"body", &t.body}, {"html", &t.html}};
   for (const auto& [name, text] : parts) {
+    // kainjow looks a partial up among the values: {{>x}} would render an event's text as a
+    // template (its HTML unescaped; "{{>x}}" in it recursing without end). A changed delimiter
+    // could hide one. Neither is offered.
+    if (text->find("{{>") != std::string::npos || text->find("{{=") != std::string::npos)
+      return std::string(name) +
+             ": partials ({{>...}}) and delimiter changes ({{=...=}}) are "
+             "not offered";
     mustache::mustache tmpl(*text);
     if (!tmpl.is_valid()) return std::string(name) + ": " + tmpl.error_message();
   }

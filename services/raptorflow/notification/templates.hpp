@@ -3,7 +3,8 @@
 // libkainjow-mustache-dev). `title` and `body` are plain text (the email subject and text part,
 // the push title, the SMS, the WebSocket message) and are not escaped; `html`, the email's HTML
 // part, escapes every {{value}} (only {{{value}}} would not, and the built-in templates never
-// use it). Partials and lambdas are not offered to templates.
+// use it). Partials and delimiter changes are refused by template_error() (kainjow would take a
+// partial's text from the values: an event's text rendered as a template); no value is a lambda.
 #include <optional>
 #include <string>
 #include <vector>
