@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "files_api.hpp"
 #include "object_store.hpp"
 #include "s3_xml.hpp"
 #include "sigv4.hpp"
@@ -140,14 +141,7 @@ void refuse_unoffered(const Request& req) {
 
 // S3's bucket naming rules, and names the service's own routes hold.
 void check_bucket_name(const std::string& name) {
-  static const std::set<std::string> kReserved = {"api",  "health",       "ready", "metrics",
-                                                  "docs", "openapi.json", "ofrep"};
-  bool ok = name.size() >= 3 && name.size() <= 63 && std::isalnum((unsigned char)name.front()) &&
-            std::isalnum((unsigned char)name.back()) && !kReserved.count(name) &&
-            name.find("..") == std::string::npos;
-  for (char c : name)
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
-  if (!ok)
+  if (!is_bucket_name(name))
     throw S3Error(400, "InvalidBucketName",
                   "bucket names are 3-63 lower-case letters, digits, '-' and '.'");
 }
@@ -185,6 +179,7 @@ struct UploadedFile {
 struct FilesService::State {
   svckit::App* app = nullptr;
   std::unique_ptr<ObjectStore> store;
+  std::unique_ptr<FilesApi> api;  // the REST API, when tokens can be checked
   std::map<std::string, AccessKey, std::less<>> keys;
   std::string region;
   std::uint64_t max_object = 0;
@@ -706,6 +701,15 @@ void FilesService::install(svckit::App& app) {
       .summary("S3 DeleteObject (a delete marker; versionId: for good), AbortMultipartUpload");
   s3.post("/{bucket}/{key...}", bind(&State::post_object))
       .summary("S3 CreateMultipartUpload (?uploads), CompleteMultipartUpload (?uploadId)");
+
+  // The REST API takes the Security Service's tokens: with no JWT settings, S3 alone is served.
+  auto bearer = svckit::bearer_options_from_settings(app);
+  if (!bearer.verifier) {
+    app.logger().warning("no JWT settings (JWT_SECRET_KEY, JWKS_URL, ...): /api/v1/files is off");
+    return;
+  }
+  s.api = std::make_unique<FilesApi>(app, *s.store, s.quota, s.max_object);
+  s.api->install(svckit::auth::bearer(std::move(bearer)));
 }
 
 }  // namespace raptorflow::files

@@ -18,6 +18,19 @@
 #include "svckit/trace/trace_context.hpp"
 
 namespace raptorflow::files {
+
+bool is_bucket_name(std::string_view name) {
+  static constexpr std::string_view kReserved[] = {"api",  "health",       "ready", "metrics",
+                                                   "docs", "openapi.json", "ofrep"};
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.size() < 3 || name.size() > 63 || !alnum(name.front()) || !alnum(name.back()) ||
+      name.find("..") != std::string_view::npos)
+    return false;
+  if (std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved))
+    return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return alnum(c) || c == '-' || c == '.'; });
+}
 namespace {
 
 using svckit::Task;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "svckit/blocking_pool.hpp"
@@ -53,6 +54,10 @@ struct Upload {
   std::string content_type;
   bool joining = false;  // a CompleteMultipartUpload is joining its parts
 };
+
+// 3-63 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, no
+// "..", and not a name this service's own paths take ("api", "health", ...).
+bool is_bucket_name(std::string_view name);
 
 class ObjectStore {
  public:
