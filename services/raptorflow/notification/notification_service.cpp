@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 
+#include <kainjow/mustache.hpp>
 #include <prometheus/counter.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -204,30 +205,9 @@ std::optional<Cursor> cursor_param(const Request& req, const char* name) {
   return cursor;
 }
 
-std::string html_escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+// Text in the unsubscribe pages: the template engine's own escaping.
+std::string html_escape(const std::string& text) {
+  return kainjow::mustache::html_escape<std::string>(text);
 }
 
 Response html_page(int status, const std::string& title, const std::string& body) {
