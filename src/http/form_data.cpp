@@ -22,10 +22,9 @@ std::optional<std::string> parameter(std::string_view header, std::string_view n
     std::string value;
     std::size_t i = eq + 1;
     if (i < header.size() && header[i] == '"') {
-      for (++i; i < header.size() && header[i] != '"'; ++i) {
-        if (header[i] == '\\' && i + 1 < header.size()) ++i;
-        value.push_back(header[i]);
-      }
+      // No backslash escapes: browsers send a quote in a name as %22 and a backslash as it is
+      // (a Windows path's), as the HTML standard has them encode form data.
+      for (++i; i < header.size() && header[i] != '"'; ++i) value.push_back(header[i]);
       if (i >= header.size()) return std::nullopt;  // unterminated
     } else {
       while (i < header.size() && header[i] != ';' && header[i] != ' ')
@@ -71,7 +70,7 @@ std::optional<std::string> form_boundary(std::string_view content_type) {
 }
 
 struct FormParser::State {
-  enum class Step { preamble, after_delimiter, headers, body, done };
+  enum class Step { preamble, after_delimiter, headers, body, done, failed };
   std::string delimiter;  // "\r\n--" + boundary
   FormLimits limits;
   Sink sink;
@@ -89,6 +88,11 @@ struct FormParser::State {
       if (end == std::string_view::npos) end = block.size();
       auto line = block.substr(start, end - start);
       start = end + 2;
+      // A bare CR or LF, or another control character, would travel on into whatever keeps
+      // the value (a stored Content-Type served back as a header).
+      if (std::any_of(line.begin(), line.end(),
+                      [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }))
+        throw BadRequest("a form part's header holds a control character");
       auto colon = line.find(':');
       if (colon == std::string_view::npos || colon == 0)
         throw BadRequest("a form part has a malformed header");
@@ -141,18 +145,23 @@ struct FormParser::State {
         step = Step::after_delimiter;
         return true;
       }
-      case Step::after_delimiter:
-        if (pending.size() < 2) return false;
+      case Step::after_delimiter: {
+        // Transport padding (RFC 2046 §5.1.1): spaces and tabs before the CRLF.
+        auto padding = pending.find_first_not_of(" \t");
+        if (padding == std::string::npos) padding = pending.size();
+        if (padding > 64) throw BadRequest("a form boundary is followed by too much padding");
         if (pending.compare(0, 2, "--") == 0) {
           step = Step::done;
           pending.clear();
           return false;
         }
-        if (pending.compare(0, 2, "\r\n") != 0)
+        if (pending.size() < padding + 2) return false;
+        if (pending.compare(padding, 2, "\r\n") != 0)
           throw BadRequest("a form boundary is followed by neither CRLF nor --");
-        pending.erase(0, 2);
+        pending.erase(0, padding + 2);
         step = Step::headers;
         return true;
+      }
       case Step::headers: {
         if (pending.compare(0, 2, "\r\n") == 0) throw BadRequest("a form part has no headers");
         auto end = pending.find("\r\n\r\n");
@@ -169,6 +178,8 @@ struct FormParser::State {
       }
       case Step::done:
         pending.clear();  // the epilogue is ignored
+        return false;
+      case Step::failed:
         return false;
     }
     return false;
@@ -190,8 +201,15 @@ FormParser::~FormParser() = default;
 void FormParser::feed(const char* data, std::size_t size) {
   auto& s = *state_;
   if (s.step == State::Step::done) return;
-  s.pending.append(data, size);
-  while (s.step_once()) {
+  if (s.step == State::Step::failed) throw BadRequest("the form was refused already");
+  try {
+    s.pending.append(data, size);
+    while (s.step_once()) {
+    }
+  } catch (...) {
+    s.step = State::Step::failed;  // what it handed on is not handed on again
+    s.pending.clear();
+    throw;
   }
 }
 
@@ -242,8 +260,24 @@ Task<Form> save_form(Request& req, const std::filesystem::path& directory, FormL
   auto take = [&](const char* data, std::size_t size) { parser.feed(data, size); };
   co_await detail::each_chunk(req, take);
   parser.finish();
-  auto each = open.begin();
-  for (auto& f : form.files) f.saved.path = (each++)->keep();
+  // An empty file input: a browser sends it as a part with filename="" and no bytes.
+  std::vector<FormFile> files;
+  std::vector<std::filesystem::path> kept;
+  try {
+    auto each = open.begin();
+    for (auto& f : form.files) {
+      auto& file = *each++;
+      if (f.filename.empty() && f.saved.size == 0) continue;  // removed with `open`
+      f.saved.path = file.keep();
+      kept.push_back(f.saved.path);
+      files.push_back(std::move(f));
+    }
+  } catch (...) {
+    std::error_code ignored;
+    for (const auto& path : kept) std::filesystem::remove(path, ignored);
+    throw;
+  }
+  form.files = std::move(files);
   co_return form;
 }
 

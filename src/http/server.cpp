@@ -318,6 +318,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     return std::find(paths.begin(), paths.end(), path) != paths.end();
   }
   bool unlogged(std::string_view path) const { return listed(options.unlogged_paths, path); }
+  // What the request log says of the path: the route's pattern when the path holds a secret.
+  static std::string_view logged_path(const Request& req) {
+    const Route* route = req.matched_route();
+    if (route && route->doc && route->doc->secret_path) return route->pattern;
+    return req.path();
+  }
   bool never_shed(std::string_view path) const { return listed(options.never_shed, path); }
 
   // Cancels the pending socket operation of every session whose deadline has passed.
@@ -783,7 +789,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       double ms = std::chrono::duration<double, std::milli>(s.last_answered - started).count();
       req.log(log::Level::info, "request",
               {{"method", req.method_name()},
-               {"path", req.path()},
+               {"path", logged_path(req)},
                {"status", status},
                {"duration_ms", ms}});
     }
@@ -804,7 +810,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       double ms = std::chrono::duration<double, std::milli>(s.last_answered - started).count();
       req.log(log::Level::info, "request",
               {{"method", req.method_name()},
-               {"path", req.path()},
+               {"path", logged_path(req)},
                {"status", response.status},
                {"duration_ms", ms}});
     }
@@ -872,7 +878,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     head.append(status_reason(r.status)).append("\r\n"sv);
     append_header(head, "Server", "svckit");
     append_header(head, "Date", http_date());
-    if (!r.content_type.empty()) append_header(head, "Content-Type", r.content_type);
+    // A Content-Type with a line break (one stored from a client's upload, say) would let its
+    // author add headers to every answer that serves it.
+    if (!r.content_type.empty())
+      append_header(head, "Content-Type",
+                    is_field_safe(r.content_type) ? std::string_view(r.content_type)
+                                                  : "application/octet-stream"sv);
     if (!context.request_id.empty()) append_header(head, "X-Request-ID", context.request_id);
     for (const auto& [name, value] : r.headers)
       if (is_token(name) && is_field_safe(value)) append_header(head, name, value);

@@ -141,10 +141,43 @@ def test_every_access_path(files):
     assert requests.delete(api(files, f"/_shares/{folder}"), headers=BOB, timeout=5).status_code == 404
     assert requests.delete(api(files, f"/_shares/{folder}"), headers=ALICE, timeout=5).status_code == 204
     assert requests.get(api(files, "/team/docs/sub/x.md"), headers=BOB, timeout=5).status_code == 404
+    # A share of one file lists nothing beside it; a read share writes nothing, not even by form.
+    assert requests.get(api(files, "/team?prefix=one.txt"), headers=BOB, timeout=5).status_code == 404
+    assert requests.post(api(files, "/team"), headers=CAROL, files={"file": ("x", b"x")}, timeout=5).status_code == 404
+    # A folder writer may upload into the folder by form, and only there.
+    share(path="inbox/", user="carol", access="write")
+    r = requests.post(api(files, "/team"), headers=CAROL, data={"path": "inbox"}, files={"file": ("c.txt", b"c")}, timeout=5)
+    assert r.status_code == 201 and r.json()["files"][0]["key"] == "inbox/c.txt"
+    r = requests.post(api(files, "/team"), headers=CAROL, data={"path": "elsewhere"}, files={"file": ("c.txt", b"c")}, timeout=5)
+    assert r.status_code == 403
+    # Sharing the same path with the same person again changes the share it made.
+    again = requests.post(api(files, "/_shares"), json={"bucket": "team", "path": "inbox/", "user": "carol",
+                                                        "access": "read"}, headers=ALICE, timeout=5).json()
+    assert [s["id"] for s in requests.get(api(files, "/_shares?bucket=team"), headers=ALICE, timeout=5).json()["shares"]
+            if s["path"] == "inbox/"] == [again["id"]]
     # Removing a version for good is the owner's alone.
     v = requests.get(api(files, "/team/one.txt?versions"), headers=BOB, timeout=5).json()["versions"][-1]["version_id"]
     assert requests.delete(api(files, f"/team/one.txt?version={v}"), headers=BOB, timeout=5).status_code == 404
     assert requests.delete(api(files, f"/team/one.txt?version={v}"), headers=ALICE, timeout=5).status_code == 204
+
+
+def test_a_deleted_buckets_shares_and_links_go_with_it(files):
+    make_bucket(files, "gone")
+    put(files, "/gone/f.txt", b"alice's")
+    requests.post(api(files, "/_shares"), json={"bucket": "gone", "user": "bob", "access": "write"}, headers=ALICE, timeout=5)
+    link = requests.post(api(files, "/_links"), json={"bucket": "gone", "key": "f.txt"}, headers=ALICE, timeout=5).json()
+    for v in requests.get(api(files, "/gone/f.txt?versions"), headers=ALICE, timeout=5).json()["versions"]:
+        assert requests.delete(api(files, f"/gone/f.txt?version={v['version_id']}"), headers=ALICE, timeout=5).status_code == 204
+    assert requests.delete(api(files, "/gone"), headers=ALICE, timeout=5).status_code == 204
+    # Carol takes the name: bob's old grant and alice's old link reach nothing of hers.
+    make_bucket(files, "gone", headers=CAROL)
+    put(files, "/gone/f.txt", b"carol's", headers=CAROL)
+    assert requests.get(api(files, "/gone/f.txt"), headers=BOB, timeout=5).status_code == 404
+    assert requests.get(files.url + link["url"], timeout=5).status_code == 404
+    # The link's token never reached the log: its route's pattern stands for the path.
+    files.wait_log("request", path="/api/v1/files/_public/{token}", status=404)
+    token = link["url"].rsplit("/", 1)[1]
+    assert not any(token in str(line) for line in files.logs())
 
 
 def test_public_links_expire_are_revoked_and_cannot_be_forged(files):
@@ -249,6 +282,16 @@ def test_bad_input_is_refused_and_changes_nothing(files):
                                headers=ALICE, timeout=5), 422),
         (lambda: requests.get(api(files, "/inbox?limit=0"), headers=ALICE, timeout=5), 422),
         (lambda: requests.get(api(files, "/inbox/%FF%FE"), headers=ALICE, timeout=5), 422),
+        (lambda: put(files, "/inbox/a/%2E%2E/%2E%2E/etc", b"x"), 422),  # requests would fold a plain ..
+        (lambda: put(files, "/inbox//abs", b"x"), 422),
+        (lambda: put(files, "/inbox/tab%09name", b"x"), 422),
+        (lambda: put(files, "/inbox/x", b"x", extra={"Content-Type": "not a type"}), 422),
+        (lambda: requests.delete(api(files, "/inbox/x?version="), headers=ALICE, timeout=5), 422),
+        (lambda: requests.post(api(files, "/inbox"), headers={**ALICE, "Content-Type": "multipart/form-data; boundary=zz"},
+                               data=b"--zz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n"
+                                    b"Content-Type: text/html\nSet-Cookie: sid=evil\r\n\r\nv\r\n--zz--", timeout=5), 400),
+        (lambda: requests.post(api(files, "/inbox"), headers=ALICE, data={"path": "../up"},
+                               files={"file": ("f", b"f")}, timeout=5), 422),
     ]
     for i, (call, status) in enumerate(cases):
         r = call()

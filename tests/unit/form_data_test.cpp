@@ -35,8 +35,8 @@ const std::string kForm =
     "Content-Disposition: form-data; name=\"key\"\r\n\r\n"
     "reports/q4.pdf\r\n"
     "--XyZ\r\n"
-    "content-disposition: form-data; name=\"file\"; filename=\"C:\\\\Users\\\\me\\\\q4 "
-    "\\\"final\\\".pdf\"\r\n"
+    "content-disposition: form-data; name=\"file\"; filename=\"C:\\Users\\me\\q4 "
+    "%22final%22.pdf\"\r\n"
     "Content-Type: application/pdf\r\n\r\n"
     "%PDF\r\nnot a boundary: --XyZ\r\n--Xy\r\n\r\n"
     "--XyZ--\r\n"
@@ -51,7 +51,7 @@ TEST(FormParser, TheSamePartsWhateverThePieces) {
     EXPECT_EQ(seen.bodies[0], "reports/q4.pdf");
     EXPECT_EQ(seen.parts[1].name, "file");
     EXPECT_TRUE(seen.parts[1].is_file);
-    EXPECT_EQ(seen.parts[1].filename, "q4 \"final\".pdf");
+    EXPECT_EQ(seen.parts[1].filename, "q4 %22final%22.pdf");  // a browser's quote, as it sent it
     EXPECT_EQ(seen.parts[1].content_type, "application/pdf");
     EXPECT_EQ(seen.bodies[1], "%PDF\r\nnot a boundary: --XyZ\r\n--Xy\r\n") << piece;
   }
@@ -78,9 +78,30 @@ TEST(FormParser, MalformedFormsAre400) {
            std::string("--XyZ\r\nContent-Disposition: form-data; name=\"a\r\n\r\nv\r\n--XyZ--"),
            std::string("--XyZ\r\nno colon\r\n\r\nv\r\n--XyZ--"),
            std::string("--XyZjunk\r\n"),
+           // A line break inside a header: it would travel into a stored Content-Type.
+           std::string("--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f\"\r\n"
+                       "Content-Type: text/html\nSet-Cookie: a=b\r\n\r\nv\r\n--XyZ--"),
+           std::string(
+               "--XyZ\r\nContent-Disposition: form-data; name=\"a\x01\"\r\n\r\nv\r\n--XyZ--"),
        }) {
     EXPECT_THROW(parse(bad, 5), BadRequest) << bad;
   }
+}
+
+TEST(FormParser, PaddingAfterABoundaryIsAllowedAndAFailedParserStaysFailed) {
+  auto seen =
+      parse("--XyZ  \t\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--XyZ--  \r\n", 1);
+  ASSERT_EQ(seen.parts.size(), 1u);
+  EXPECT_EQ(seen.bodies[0], "v");
+  std::string got;
+  FormParser::Sink sink{[](const FormParser::Part&) {},
+                        [&](const char* d, std::size_t n) { got.append(d, n); }, [] {}};
+  FormParser parser("XyZ", {}, sink);
+  std::string bad = "--XyZ\r\nno colon\r\n\r\n";
+  EXPECT_THROW(parser.feed(bad.data(), bad.size()), BadRequest);
+  std::string more = "v\r\n--XyZ--";
+  EXPECT_THROW(parser.feed(more.data(), more.size()), BadRequest);
+  EXPECT_EQ(got, "");
 }
 
 TEST(FormParser, LimitsAre413) {

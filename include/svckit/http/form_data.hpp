@@ -7,10 +7,13 @@
 //   auto form = co_await http::save_form(req, uploads_dir);
 //   for (auto& f : form.files) std::filesystem::rename(f.saved.path, blobs / f.saved.sha256);
 //
-// A malformed form (no boundary, a part without Content-Disposition, a body that ends before the
-// closing boundary) is a 400; a field or a header block over its limit, or more parts than
-// allowed, a 413. Either way every file written so far is removed before the error reaches the
-// handler; on success the caller owns the files.
+// A malformed form (no boundary, a part without Content-Disposition, a control character in a
+// part's header, a body that ends before the closing boundary) is a 400; a field or a header block
+// over its limit, or more parts than allowed, a 413. Either way every file written so far is
+// removed before the error reaches the handler; on success the caller owns the files. An empty file
+// input (a part with filename="" and no bytes, as browsers send one) is left out. Quoted parameters
+// are read as the HTML standard has browsers write them: no backslash escapes (a quote in a name
+// comes as %22).
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -72,7 +75,8 @@ class FormParser {
   };
   FormParser(std::string boundary, FormLimits limits, Sink sink);
   ~FormParser();
-  // Throws BadRequest or PayloadTooLarge as save_form() answers.
+  // Throws BadRequest or PayloadTooLarge as save_form() answers (or whatever the sink throws);
+  // after a throw the parser is spent, and every later feed() is a BadRequest.
   void feed(const char* data, std::size_t size);
   // The body has ended: BadRequest unless the closing boundary was seen.
   void finish();

@@ -43,6 +43,9 @@ struct RouteDoc {
   bool hidden = false;         // left out of the document (the document and /docs themselves)
   // Set: the body is read as it arrives (body_stream.hpp), up to this many bytes.
   std::optional<std::uint64_t> streamed_body_limit;
+  // The path carries a secret (a capability link's token): the request log shows the route's
+  // pattern instead.
+  bool secret_path = false;
 };
 
 // A model's schema and its name: the unqualified name of its type.
@@ -106,6 +109,12 @@ class Documented {
   }
   Documented& hidden() {
     doc_.hidden = true;
+    return *this;
+  }
+  // The path holds a secret, such as a public link's token: logs show "/files/_public/{token}",
+  // not the token, which would be as good as the link to anyone who reads them.
+  Documented& secret_path() {
+    doc_.secret_path = true;
     return *this;
   }
 

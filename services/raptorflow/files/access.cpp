@@ -63,25 +63,57 @@ bool covers(const std::string& path, const std::string& key) {
   return path.back() == '/' && key.starts_with(path);
 }
 
+bool covers_all_under(const std::string& path, const std::string& prefix) {
+  return path.empty() || (path.back() == '/' && prefix.starts_with(path));
+}
+
 void AccessStore::migrate() {
   db_.migrate("files-access", kMigrations);
 }
 
-Task<Access> AccessStore::access(const Caller& caller, const std::string& owner,
-                                 const std::string& bucket, const std::string& key) {
-  if (caller.id == owner) co_return Access::owner;
+Task<std::vector<std::pair<std::string, Access>>> AccessStore::grants(const Caller& caller,
+                                                                      const std::string& bucket) {
   auto grantees = grantee_filter(caller);
   grantees.second.insert(grantees.second.begin(), Value(bucket));
   auto result =
       co_await db_.read("SELECT path, access FROM shares WHERE bucket = ? AND " + grantees.first,
                         std::move(grantees.second));
-  Access best = Access::none;
+  std::vector<std::pair<std::string, Access>> out;
   for (const auto& row : result.rows) {
-    if (!covers(row.text("path"), key)) continue;
-    auto granted = row.text("access") == "write" ? Access::write : Access::read;
-    best = std::max(best, granted);
+    Access granted = Access::read;
+    if (row.text("access") == "write") granted = Access::write;
+    out.emplace_back(row.text("path"), granted);
   }
+  co_return out;
+}
+
+Task<Access> AccessStore::access(const Caller& caller, const std::string& owner,
+                                 const std::string& bucket, const std::string& key) {
+  if (caller.id == owner) co_return Access::owner;
+  Access best = Access::none;
+  auto shares = co_await grants(caller, bucket);
+  for (const auto& share : shares)
+    if (covers(share.first, key)) best = std::max(best, share.second);
   co_return best;
+}
+
+Task<Access> AccessStore::access_under(const Caller& caller, const std::string& owner,
+                                       const std::string& bucket, const std::string& prefix) {
+  if (caller.id == owner) co_return Access::owner;
+  Access best = Access::none;
+  auto shares = co_await grants(caller, bucket);
+  for (const auto& share : shares)
+    if (covers_all_under(share.first, prefix)) best = std::max(best, share.second);
+  co_return best;
+}
+
+Task<bool> AccessStore::writes_somewhere(const Caller& caller, const std::string& owner,
+                                         const std::string& bucket) {
+  if (caller.id == owner) co_return true;
+  auto shares = co_await grants(caller, bucket);
+  for (const auto& share : shares)
+    if (share.second == Access::write) co_return true;
+  co_return false;
 }
 
 Task<std::vector<Share>> AccessStore::shared_with(const Caller& caller) {
@@ -94,13 +126,14 @@ Task<std::vector<Share>> AccessStore::shared_with(const Caller& caller) {
   co_return out;
 }
 
-Task<void> AccessStore::add(const Share& s) {
-  // One share per (bucket, path, grantee): sharing again changes its access.
-  co_await db_.execute(
+Task<std::string> AccessStore::add(const Share& s) {
+  // One share per (bucket, path, grantee): sharing again changes its access, and keeps its id.
+  auto result = co_await db_.execute(
       "INSERT INTO shares (" + kShareColumns +
           ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, path, grantee_kind, grantee) "
-          "DO UPDATE SET access = excluded.access",
+          "DO UPDATE SET access = excluded.access RETURNING id",
       s.id, s.bucket, s.path, s.grantee_kind, s.grantee, s.access, s.created_by, s.created_at);
+  co_return result.rows.at(0).text("id");
 }
 
 Task<std::vector<Share>> AccessStore::shares(const std::string& bucket) {

@@ -46,14 +46,21 @@ class AccessStore {
   explicit AccessStore(svckit::sql::Database& db) : db_(db) {}
   void migrate();
 
-  // What `caller` may do to `key` (or, for a listing, to everything under the prefix `key`) of
-  // the bucket `owner` owns.
+  // What `caller` may do to `key` of the bucket `owner` owns.
   svckit::Task<Access> access(const Caller& caller, const std::string& owner,
                               const std::string& bucket, const std::string& key);
+  // What `caller` may do to everything under `prefix`: only shares of the bucket or of a folder
+  // the prefix lies in count (a share of one file lists nothing beside it).
+  svckit::Task<Access> access_under(const Caller& caller, const std::string& owner,
+                                    const std::string& bucket, const std::string& prefix);
+  // Whether `caller` may write anything at all in the bucket.
+  svckit::Task<bool> writes_somewhere(const Caller& caller, const std::string& owner,
+                                      const std::string& bucket);
   // The buckets shared with `caller` (a share of any path in them).
   svckit::Task<std::vector<Share>> shared_with(const Caller& caller);
 
-  svckit::Task<void> add(const Share& share);
+  // Adds the share, or changes the access of the one of the same path and grantee; its id.
+  svckit::Task<std::string> add(const Share& share);
   svckit::Task<std::vector<Share>> shares(const std::string& bucket);
   svckit::Task<std::optional<Share>> share(const std::string& id);
   svckit::Task<bool> remove_share(const std::string& id);
@@ -66,10 +73,15 @@ class AccessStore {
   svckit::Task<bool> remove_link(const std::string& id);
 
  private:
+  // The shares of `bucket` naming `caller`: (path, access) pairs.
+  svckit::Task<std::vector<std::pair<std::string, Access>>> grants(const Caller& caller,
+                                                                   const std::string& bucket);
   svckit::sql::Database& db_;
 };
 
 // Whether a share of `path` covers `key`: the bucket, a folder `key` lies in, or the key itself.
 bool covers(const std::string& path, const std::string& key);
+// Whether it covers everything under `prefix`: the bucket, or a folder the prefix lies in.
+bool covers_all_under(const std::string& path, const std::string& prefix);
 
 }  // namespace raptorflow::files

@@ -1,5 +1,6 @@
 #include "files_api.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <boost/describe/class.hpp>
@@ -94,9 +95,43 @@ void check_bucket(const std::string& name) {
                                   "is 3-63 lower-case letters, digits, '-' and '.' (S3's rules)");
 }
 
+// A key as a path: 1-1024 bytes of UTF-8, no control characters, no leading '/', no "." or ".."
+// segment (a client that maps keys to files could be led out of a folder by them).
+bool is_key(std::string_view key) {
+  if (key.empty() || key.size() > 1024 || !svckit::is_utf8(key) || key.front() == '/') return false;
+  if (std::any_of(key.begin(), key.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+    return false;
+  for (std::size_t start = 0; start <= key.size();) {
+    auto end = std::min(key.find('/', start), key.size());
+    auto segment = key.substr(start, end - start);
+    if (segment == "." || segment == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
 void check_key(const std::string& key, const char* field = "key") {
-  if (key.empty() || key.size() > 1024 || !svckit::is_utf8(key))
-    throw svckit::ValidationError(field, "is 1-1024 bytes of UTF-8");
+  if (!is_key(key))
+    throw svckit::ValidationError(
+        field,
+        "is 1-1024 bytes of UTF-8, without control characters, a leading '/', or '.' or "
+        "'..' segments");
+}
+
+// type/subtype[; parameters], printable ASCII: what may be served back as a Content-Type.
+bool is_media_type(std::string_view type) {
+  if (type.empty() || type.size() > 255) return false;
+  auto slash = type.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return false;
+  return std::all_of(type.begin(), type.end(),
+                     [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+std::string media_type(std::optional<std::string_view> given) {
+  if (!given || given->empty()) return "application/octet-stream";
+  if (!is_media_type(*given))
+    throw svckit::ValidationError("Content-Type", "is not a media type (type/subtype)");
+  return std::string(*given);
 }
 
 std::string key_param(const Request& req) {
@@ -161,7 +196,7 @@ void FilesApi::install(svckit::http::Middleware auth) {
       .responds(200);
   api.del("/_shares/{id}", bind(this, &FilesApi::unshare)).summary("Remove a share").responds(204);
   api.post("/_links", bind(this, &FilesApi::make_link))
-      .summary("A public link to a file (who may write it): its token is shown once")
+      .summary("A public link to a file (the owner): its token is shown once")
       .accepts<LinkRequest>()
       .responds(201);
   api.get("/_links", bind(this, &FilesApi::list_links))
@@ -216,6 +251,7 @@ void FilesApi::install(svckit::http::Middleware auth) {
   auto public_links = app_.http().group("/api/v1/files/_public", {});
   public_links.get("/{token}", bind(this, &FilesApi::public_file))
       .summary("Download through a public link")
+      .secret_path()
       .responds(200);
 }
 
@@ -229,6 +265,16 @@ svckit::Task<Bucket> FilesApi::allowed(const Request& req, const std::string& bu
   if (granted == Access::none) throw svckit::NotFound("no such bucket");
   if (granted < needed) throw svckit::Forbidden("you may not do that here");
   co_return *b;
+}
+
+svckit::Task<void> FilesApi::allowed_under(const Request& req, const std::string& bucket,
+                                           const std::string& prefix) {
+  check_bucket(bucket);
+  auto b = co_await store_.bucket(bucket);
+  if (!b) throw svckit::NotFound("no such bucket");
+  auto granted = co_await access_.access_under(caller_of(req), b->owner, bucket, prefix);
+  if (granted == Access::none)
+    throw svckit::NotFound("no such bucket (or nothing shared under the prefix)");
 }
 
 svckit::Task<Bucket> FilesApi::owned(const Request& req, const std::string& bucket) {
@@ -293,7 +339,7 @@ svckit::Task<Response> FilesApi::list_files(Request& req) {
       prefix.size() > 1024 || delimiter.size() > 16 || after.size() > 1024)
     throw svckit::ValidationError("prefix", "prefix, delimiter and after are short UTF-8");
   auto limit = svckit::http::query_int("limit", req.query_param("limit"), 1000, 1, 1000);
-  co_await allowed(req, bucket, prefix, Access::read);
+  co_await allowed_under(req, bucket, prefix);
   auto listing =
       co_await store_.list(bucket, prefix, delimiter, after, static_cast<std::size_t>(limit));
   nlohmann::json files = nlohmann::json::array();
@@ -309,7 +355,10 @@ svckit::Task<Response> FilesApi::upload_form(Request& req) {
   check_bucket(bucket);
   std::string user = req.user_id();
   // Whether the caller may write here at all, before a byte is read.
-  co_await allowed(req, bucket, "", Access::none);
+  auto b = co_await store_.bucket(bucket);
+  if (!b) throw svckit::NotFound("no such bucket");
+  if (!co_await access_.writes_somewhere(caller_of(req), b->owner, bucket))
+    throw svckit::NotFound("no bucket you may write to by that name");
   co_await check_quota(user, declared_length(req));
   auto form = co_await svckit::http::save_form(req, store_.incoming());
   Uploaded uploaded;
@@ -325,6 +374,8 @@ svckit::Task<Response> FilesApi::upload_form(Request& req) {
   std::string folder;
   if (const std::string* path = form.field("path")) folder = *path;
   if (!folder.empty() && !folder.ends_with('/')) folder += '/';
+  if (!folder.empty()) check_key(folder, "path");
+  for (const auto& f : form.files) media_type(f.content_type);
   std::vector<std::string> keys;
   for (const auto& f : form.files) {
     if (!key && f.filename.empty())
@@ -349,12 +400,12 @@ svckit::Task<Response> FilesApi::put_file(Request& req) {
   auto bucket = req.param("bucket");
   auto key = key_param(req);
   co_await allowed(req, bucket, key, Access::write);
+  auto type = media_type(req.header("Content-Type"));
   co_await check_quota(req.user_id(), declared_length(req));
   auto saved = co_await svckit::http::save_body(req, store_.incoming());
   Uploaded uploaded;
   uploaded.paths.push_back(saved.path);
   co_await check_quota(req.user_id(), saved.size);  // a chunked body's size is known only now
-  std::string type(req.header("Content-Type").value_or("application/octet-stream"));
   auto v = co_await store_upload(bucket, key, saved, type, req.user_id());
   uploaded.paths.clear();
   co_return Response::json(201, version_json(v));
@@ -388,6 +439,7 @@ svckit::Task<Response> FilesApi::delete_file(Request& req) {
   auto bucket = req.param("bucket");
   auto key = key_param(req);
   if (auto version = req.query_param("version")) {
+    if (version->empty()) throw svckit::ValidationError("version", "names a version");
     co_await owned(req, bucket);
     if (!co_await store_.remove_version(bucket, key, *version)) throw no_such_file();
     co_return Response::empty(204);
@@ -432,13 +484,13 @@ svckit::Task<Response> FilesApi::share(Request& req) {
   s.id = svckit::uuid_v4();
   s.bucket = in.bucket;
   s.path = in.path.value_or("");
-  if (!svckit::is_utf8(s.path)) throw svckit::ValidationError("path", "is UTF-8");
+  if (!s.path.empty()) check_key(s.path, "path");
   s.grantee_kind = in.user ? "user" : "role";
   s.grantee = in.user ? *in.user : *in.role;
   s.access = in.access;
   s.created_by = req.user_id();
   s.created_at = svckit::utc_now_iso8601();
-  co_await access_.add(s);
+  s.id = co_await access_.add(s);  // the existing share's, when it changed one
   co_return Response::json(201, share_json(s));
 }
 
@@ -463,7 +515,8 @@ svckit::Task<Response> FilesApi::unshare(Request& req) {
 svckit::Task<Response> FilesApi::make_link(Request& req) {
   auto in = req.json<LinkRequest>();
   check_key(in.key);
-  co_await allowed(req, in.bucket, in.key, Access::write);
+  // The owner's alone: a link made through a share would outlive the share.
+  co_await owned(req, in.bucket);
   auto v = co_await store_.get(in.bucket, in.key, in.version_id.value_or(""));
   if (!v || v->delete_marker) throw no_such_file();
   Link l;

@@ -52,6 +52,9 @@ class FilesApi {
   // see nothing of, so that its existence does not show; 403 past that).
   svckit::Task<Bucket> allowed(const Request& req, const std::string& bucket,
                                const std::string& key, Access needed);
+  // The same for listing everything under `prefix` (a share of one file lists nothing).
+  svckit::Task<void> allowed_under(const Request& req, const std::string& bucket,
+                                   const std::string& prefix);
   svckit::Task<Bucket> owned(const Request& req, const std::string& bucket);
   svckit::Task<void> check_quota(const std::string& user, std::uint64_t more);
   svckit::Task<ObjectVersion> store_upload(const std::string& bucket, const std::string& key,

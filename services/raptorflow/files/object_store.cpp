@@ -1,5 +1,7 @@
 #include "object_store.hpp"
 
+#include "access.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -219,6 +221,7 @@ void ObjectStore::migrate(svckit::sql::Database& db) {
        "NOT NULL, size BIGINT NOT NULL, PRIMARY KEY (upload_id, part_number));",
        "DROP TABLE parts; DROP TABLE uploads; DROP TABLE versions; DROP TABLE buckets;"}};
   db.migrate("files", kSchema);
+  AccessStore(db).migrate();  // shares and links go with their bucket (delete_bucket)
 }
 
 Task<std::optional<Bucket>> ObjectStore::bucket(const std::string& name) {
@@ -250,7 +253,13 @@ Task<bool> ObjectStore::delete_bucket(const std::string& name) {
       "WHERE bucket = ?) AS n",
       name, name);
   if (held.rows[0].integer("n") > 0) co_return false;
-  co_await db_.execute("DELETE FROM buckets WHERE name = ?", name);
+  // Its shares and links go with it: a bucket made later under the name inherits none.
+  auto work = [&](svckit::sql::Transaction& tx) -> Task<void> {
+    co_await tx.execute("DELETE FROM shares WHERE bucket = ?", name);
+    co_await tx.execute("DELETE FROM links WHERE bucket = ?", name);
+    co_await tx.execute("DELETE FROM buckets WHERE name = ?", name);
+  };
+  co_await db_.transaction(work);
   co_return true;
 }
 
