@@ -9,7 +9,6 @@
 #include <mutex>
 #include <optional>
 
-#include <kainjow/mustache.hpp>
 #include <prometheus/counter.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -17,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <kainjow/mustache.hpp>
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
 #include <svckit/auth/hmac.hpp>
