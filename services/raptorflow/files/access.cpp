@@ -87,24 +87,25 @@ Task<std::vector<std::pair<std::string, Access>>> AccessStore::grants(const Call
   co_return out;
 }
 
-Task<Access> AccessStore::access(const Caller& caller, const std::string& owner,
-                                 const std::string& bucket, const std::string& key) {
+Task<Access> AccessStore::widest(const Caller& caller, const std::string& owner,
+                                 const std::string& bucket, const std::string& target,
+                                 bool (*applies)(const std::string&, const std::string&)) {
   if (caller.id == owner) co_return Access::owner;
   Access best = Access::none;
   auto shares = co_await grants(caller, bucket);
   for (const auto& share : shares)
-    if (covers(share.first, key)) best = std::max(best, share.second);
+    if (applies(share.first, target)) best = std::max(best, share.second);
   co_return best;
+}
+
+Task<Access> AccessStore::access(const Caller& caller, const std::string& owner,
+                                 const std::string& bucket, const std::string& key) {
+  return widest(caller, owner, bucket, key, covers);
 }
 
 Task<Access> AccessStore::access_under(const Caller& caller, const std::string& owner,
                                        const std::string& bucket, const std::string& prefix) {
-  if (caller.id == owner) co_return Access::owner;
-  Access best = Access::none;
-  auto shares = co_await grants(caller, bucket);
-  for (const auto& share : shares)
-    if (covers_all_under(share.first, prefix)) best = std::max(best, share.second);
-  co_return best;
+  return widest(caller, owner, bucket, prefix, covers_all_under);
 }
 
 Task<bool> AccessStore::writes_somewhere(const Caller& caller, const std::string& owner,

@@ -73,6 +73,11 @@ class AccessStore {
   svckit::Task<bool> remove_link(const std::string& id);
 
  private:
+  // The widest access the owner's, or a share of `bucket` naming `caller` whose path `applies` to
+  // `target`, gives.
+  svckit::Task<Access> widest(const Caller& caller, const std::string& owner,
+                              const std::string& bucket, const std::string& target,
+                              bool (*applies)(const std::string&, const std::string&));
   // The shares of `bucket` naming `caller`: (path, access) pairs.
   svckit::Task<std::vector<std::pair<std::string, Access>>> grants(const Caller& caller,
                                                                    const std::string& bucket);

@@ -272,7 +272,8 @@ svckit::Task<void> FilesApi::allowed_under(const Request& req, const std::string
   check_bucket(bucket);
   auto b = co_await store_.bucket(bucket);
   if (!b) throw svckit::NotFound("no such bucket");
-  auto granted = co_await access_.access_under(caller_of(req), b->owner, bucket, prefix);
+  auto caller = caller_of(req);
+  auto granted = co_await access_.access_under(caller, b->owner, bucket, prefix);
   if (granted == Access::none)
     throw svckit::NotFound("no such bucket (or nothing shared under the prefix)");
 }
@@ -304,7 +305,8 @@ svckit::Task<ObjectVersion> FilesApi::store_upload(const std::string& bucket,
 
 svckit::Task<Response> FilesApi::list_buckets(Request& req) {
   auto mine = co_await store_.buckets(req.user_id());
-  auto shared = co_await access_.shared_with(caller_of(req));
+  auto caller = caller_of(req);
+  auto shared = co_await access_.shared_with(caller);
   nlohmann::json buckets = nlohmann::json::array(), with_me = nlohmann::json::array();
   for (const auto& b : mine) buckets.push_back({{"name", b.name}, {"created_at", b.created_at}});
   for (const auto& s : shared)
@@ -357,7 +359,8 @@ svckit::Task<Response> FilesApi::upload_form(Request& req) {
   // Whether the caller may write here at all, before a byte is read.
   auto b = co_await store_.bucket(bucket);
   if (!b) throw svckit::NotFound("no such bucket");
-  if (!co_await access_.writes_somewhere(caller_of(req), b->owner, bucket))
+  auto caller = caller_of(req);
+  if (!co_await access_.writes_somewhere(caller, b->owner, bucket))
     throw svckit::NotFound("no bucket you may write to by that name");
   co_await check_quota(user, declared_length(req));
   auto form = co_await svckit::http::save_form(req, store_.incoming());
