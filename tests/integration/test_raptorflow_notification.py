@@ -140,6 +140,8 @@ def settings(mail, providers, **extra):
             "NOTIFY_PUSH_URL": providers["push"].url + "/v1/push", "NOTIFY_PUSH_TOKEN": "push-token",
             "NOTIFY_WEBHOOK_URL": providers["webhook"].url + "/hooks/notify", "NOTIFY_WEBHOOK_SECRET": "hook-secret",
             "NOTIFY_LINK_SECRET": "link-secret-" + "l" * 20, "NOTIFY_RETRY_BACKOFF": "100ms",
+            # Addresses are taken as given here; test_addresses_are_used_only_once_proved proves them.
+            "NOTIFY_VERIFY_ADDRESSES": "false",
             "NOTIFY_MAX_ATTEMPTS": "3", "NOTIFY_POLL": "50ms", **extra}
 
 
@@ -230,6 +232,58 @@ def test_email_arrives_rendered_over_starttls_with_auth_and_unsubscribes(notifie
     until(lambda: len(notifier.mail.to("alice@example.com")) == 2, what="the billing email")
     assert [m["Subject"] for m in notifier.mail.to("alice@example.com")] == [
         "Neue Aufgabe für Sie: " + title, "An invoice is due"]
+
+
+def test_addresses_are_used_only_once_proved(start_service, mail, providers):
+    svc = start_service("notification", **settings(mail, providers, NOTIFY_VERIFY_ADDRESSES="true",
+                                                 NOTIFY_PUBLIC_URL="https://raptorflow.test"))
+    svc.providers = providers
+    prefs = set_preferences(svc, "vic", email="vic@example.com", phone="+15550001111", channels={"*": {"sms": True}})
+    assert prefs["email_verified"] is False and prefs["phone_verified"] is False
+    [proof] = until(lambda: mail.to("vic@example.com"), what="the verification email")
+    assert proof["Subject"] == "Confirm your email address"
+    [sms_proof] = until(lambda: providers["sms"].calls, what="the verification SMS")
+
+    def link_in(text):
+        url = next(word for word in text.split() if word.startswith("https://raptorflow.test/"))
+        return svc.url + "/" + url.split("/", 3)[3]
+
+    email_link = link_in(proof.get_body(("plain",)).get_content())
+    sms_link = link_in(sms_proof["body"]["text"])
+    # Unproved: nothing goes to the address (the webhook, the operator's, hears it).
+    send(svc, ["vic"], "billing.due", {"summary": "before"})
+    until(lambda: len(webhooks_for(svc, "vic")) == 1, what="the webhook")
+    time.sleep(0.3)
+    assert len(mail.to("vic@example.com")) == 1 and len(providers["sms"].calls) == 1
+    # A GET shows a button and proves nothing; the POST proves the email address.
+    page = requests.get(email_link, timeout=5)
+    assert page.status_code == 200 and "<form" in page.text
+    assert requests.get(api(svc, "/preferences"), headers=user("vic"), timeout=5).json()["email_verified"] is False
+    assert requests.post(email_link, timeout=5).status_code == 200
+    send(svc, ["vic"], "billing.due", {"summary": "after the email"})
+    until(lambda: len(mail.to("vic@example.com")) == 2, what="the first real email")
+    time.sleep(0.3)
+    assert len(providers["sms"].calls) == 1  # the phone is still unproved
+    assert requests.post(sms_link, timeout=5).status_code == 200
+    send(svc, ["vic"], "billing.due", {"summary": "after the phone"})
+    until(lambda: [c["body"]["text"] for c in providers["sms"].calls][1:] == ["after the phone"], what="the SMS")
+    # A changed address is unproved again: the old link no longer proves anything.
+    again = set_preferences(svc, "vic", email="victor@example.com", phone="+15550001111", channels={"*": {"sms": True}})
+    assert again["email_verified"] is False and again["phone_verified"] is True
+    until(lambda: mail.to("victor@example.com"), what="the new verification email")
+    assert requests.post(email_link, timeout=5).status_code == 409
+    tampered = email_link[:-3] + ("AAA" if not email_link.endswith("AAA") else "BBB")
+    assert requests.post(tampered, timeout=5).status_code == 400
+    # Asking again sends another link; a proved address needs none.
+    r = requests.post(api(svc, "/preferences/verify"), json={"channel": "email"}, headers=user("vic"), timeout=5)
+    assert r.status_code == 202 and len(mail.to("victor@example.com")) == 2
+    r = requests.post(api(svc, "/preferences/verify"), json={"channel": "phone"}, headers=user("vic"), timeout=5)
+    assert r.status_code == 200 and r.json()["verified"] is True
+    assert requests.post(api(svc, "/preferences/verify"), json={"channel": "fax"}, headers=user("vic"),
+                         timeout=5).status_code == 422
+    # An admin's word proves an address.
+    r = requests.put(api(svc, "/users/wes/preferences"), json={"email": "wes@example.com"}, headers=ADMIN, timeout=5)
+    assert r.status_code == 200 and r.json()["email_verified"] is True
 
 
 def test_templates_are_managed_validated_and_escaped(notifier):

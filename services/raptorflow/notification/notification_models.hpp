@@ -37,6 +37,10 @@ struct Preferences {
   // category ("task", "agent", "config"; "*" for all) → channel → on/off. Unset: the service's
   // NOTIFY_DEFAULT_CHANNELS.
   std::optional<std::map<std::string, std::map<std::string, bool>>> channels;
+  // Answers only (ignored in a PUT): whether the address was proved the user's (a link sent to
+  // it was followed) or set by an admin. Until then nothing is sent to it.
+  std::optional<bool> email_verified;
+  std::optional<bool> phone_verified;
   static void rules(svckit::model::Rules<Preferences>& r) {
     r.field(&Preferences::email).length(3, 254).describe("where emails go");
     r.field(&Preferences::phone).pattern("\\+[1-9][0-9]{5,14}");
@@ -46,7 +50,17 @@ struct Preferences {
   }
 };
 BOOST_DESCRIBE_STRUCT(Preferences, (),
-                      (email, phone, push_token, locale, utc_offset, quiet_hours, channels))
+                      (email, phone, push_token, locale, utc_offset, quiet_hours, channels,
+                       email_verified, phone_verified))
+
+// POST /api/v1/notifications/preferences/verify: send the link to prove an address again.
+struct VerifyRequest {
+  std::string channel;  // email or phone
+  static void rules(svckit::model::Rules<VerifyRequest>& r) {
+    r.field(&VerifyRequest::channel).one_of({"email", "phone"});
+  }
+};
+BOOST_DESCRIBE_STRUCT(VerifyRequest, (), (channel))
 
 // POST /api/v1/notifications: a service notifies users directly.
 struct NewNotification {

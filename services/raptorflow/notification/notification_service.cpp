@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -147,6 +148,8 @@ Preferences to_preferences(const Recipient& r) {
   if (r.quiet_start && r.quiet_end)
     p.quiet_hours = QuietHours{hhmm(*r.quiet_start), hhmm(*r.quiet_end)};
   p.channels = r.channels;
+  if (r.email) p.email_verified = r.email_verified;
+  if (r.phone) p.phone_verified = r.phone_verified;
   return p;
 }
 
@@ -328,10 +331,15 @@ void NotificationService::declare(svckit::Settings& s) {
   s.declare(m, {.name = "NOTIFY_WEBHOOK_SECRET",
                 .type = SettingType::secret,
                 .help = "the webhook's signing secret (Svckit-Signature)"});
-  s.declare(m,
-            {.name = "NOTIFY_LINK_SECRET",
-             .type = SettingType::secret,
-             .help = "signs unsubscribe links; unset: a random one (links die with the process)"});
+  s.declare(m, {.name = "NOTIFY_VERIFY_ADDRESSES",
+                .type = SettingType::boolean,
+                .default_value = "true",
+                .help = "send to an email address or phone number only once its user followed a "
+                        "link sent to it (false: addresses come from a trusted source)"});
+  s.declare(m, {.name = "NOTIFY_LINK_SECRET",
+                .type = SettingType::secret,
+                .help = "signs unsubscribe and verification links; unset: a random one (links die "
+                        "with the process)"});
   s.declare(m, {.name = "NOTIFY_PUBLIC_URL",
                 .default_value = "http://localhost:8000",
                 .help = "the address users reach this service at (in unsubscribe links)"});
@@ -356,6 +364,7 @@ void NotificationService::install(svckit::App& app) {
   retry_backoff_ = s.duration("NOTIFY_RETRY_BACKOFF").count();
   lease_ = s.duration("NOTIFY_SEND_LEASE").count();
   poll_ = s.duration("NOTIFY_POLL").count();
+  verify_addresses_ = s.boolean("NOTIFY_VERIFY_ADDRESSES");
   public_url_ = s.text("NOTIFY_PUBLIC_URL");
   while (public_url_.ends_with('/')) public_url_.pop_back();
   link_secret_ = s.is_set("NOTIFY_LINK_SECRET") ? s.text("NOTIFY_LINK_SECRET") : "";
@@ -429,6 +438,11 @@ void NotificationService::install(svckit::App& app) {
       .summary("Replace your preferences")
       .accepts<Preferences>()
       .returns<Preferences>();
+  api.post("/preferences/verify", bind(this, &NotificationService::resend_verification))
+      .summary("Send the link that proves your email address or phone number again")
+      .accepts<VerifyRequest>()
+      .responds(202)
+      .errors({422, 503});
   api.get("/users/{user}/preferences", admin, bind(this, &NotificationService::preferences))
       .summary("A user's preferences (notifications:admin)")
       .returns<Preferences>();
@@ -489,6 +503,16 @@ void NotificationService::install(svckit::App& app) {
       .query("token", "the signed token of the link")
       .responds(200);
 
+  auto proofs = app.http().group("/api/v1/notifications/verify", {});
+  proofs.get("/", bind(this, &NotificationService::verify_page))
+      .summary("The page an address's verification link opens")
+      .query("token", "the signed token of the link")
+      .responds(200);
+  proofs.post("/", bind(this, &NotificationService::verify))
+      .summary("Confirm that the address the link was sent to is yours")
+      .query("token", "the signed token of the link")
+      .responds(200);
+
   auto& bus = app.bus();
   for (const auto& pattern : split_list(s.text("NOTIFY_SUBSCRIPTIONS")))
     bus.subscribe("notification", pattern, [this](const Event& e) { return on_event(e); });
@@ -523,8 +547,9 @@ std::vector<Delivery> NotificationService::plan(const Recipient& r, const std::s
     return contains(default_channels_, channel);
   };
   auto reachable = [&](const std::string& channel) {
-    if (channel == "email") return smtp_->configured() && r.email.has_value();
-    if (channel == "sms") return sms_ && r.phone.has_value();
+    if (channel == "email")
+      return smtp_->configured() && r.email && (r.email_verified || !verify_addresses_);
+    if (channel == "sms") return sms_ && r.phone && (r.phone_verified || !verify_addresses_);
     if (channel == "push") return push_ && r.push_token.has_value();
     if (channel == "webhook") return webhook_ != nullptr;
     return true;  // websocket: whoever is connected, the history for whoever is not
@@ -816,30 +841,81 @@ svckit::Task<void> NotificationService::fire_reminders() {
   if (!due.empty()) wake();
 }
 
-// --- unsubscribe links -----------------------------------------------------------------------
+// --- signed links ----------------------------------------------------------------------------
 
-std::string NotificationService::unsubscribe_url(const std::string& user,
-                                                 const std::string& category) const {
-  std::string payload = user + "\n" + category;
-  std::string token = svckit::auth::base64url_encode(payload) + "." +
-                      svckit::auth::base64url_encode(
-                          svckit::auth::hmac_sha256(link_secret_, "unsubscribe\n" + payload));
-  return public_url_ + "/api/v1/notifications/unsubscribe?token=" + token;
+std::string NotificationService::sign_link(std::string_view purpose,
+                                           const std::vector<std::string>& fields) const {
+  std::string payload;
+  for (const auto& f : fields) payload += (payload.empty() ? "" : "\n") + f;
+  return svckit::auth::base64url_encode(payload) + "." +
+         svckit::auth::base64url_encode(
+             svckit::auth::hmac_sha256(link_secret_, std::string(purpose) + "\n" + payload));
 }
 
-std::optional<std::pair<std::string, std::string>> NotificationService::unsubscribe_token(
-    std::string_view token) const {
+std::optional<std::vector<std::string>> NotificationService::read_link(std::string_view purpose,
+                                                                       std::string_view token,
+                                                                       std::size_t count) const {
   auto dot = token.find('.');
   if (dot == std::string_view::npos || token.size() > 2048) return std::nullopt;
   auto payload = svckit::auth::base64url_decode(token.substr(0, dot));
   auto mac = svckit::auth::base64url_decode(token.substr(dot + 1));
   if (!payload || !mac) return std::nullopt;
   if (!svckit::auth::equal_in_constant_time(
-          *mac, svckit::auth::hmac_sha256(link_secret_, "unsubscribe\n" + *payload)))
+          *mac, svckit::auth::hmac_sha256(link_secret_, std::string(purpose) + "\n" + *payload)))
     return std::nullopt;
-  auto newline = payload->find('\n');
-  if (newline == std::string::npos) return std::nullopt;
-  return std::pair{payload->substr(0, newline), payload->substr(newline + 1)};
+  std::vector<std::string> fields;
+  for (std::size_t start = 0;;) {
+    auto newline = payload->find('\n', start);
+    fields.push_back(payload->substr(start, newline - start));
+    if (newline == std::string::npos) break;
+    start = newline + 1;
+  }
+  if (fields.size() != count) return std::nullopt;
+  return fields;
+}
+
+std::string NotificationService::unsubscribe_url(const std::string& user,
+                                                 const std::string& category) const {
+  return public_url_ +
+         "/api/v1/notifications/unsubscribe?token=" + sign_link("unsubscribe", {user, category});
+}
+
+std::optional<std::pair<std::string, std::string>> NotificationService::unsubscribe_token(
+    std::string_view token) const {
+  auto fields = read_link("unsubscribe", token, 2);
+  if (!fields) return std::nullopt;
+  return std::pair{(*fields)[0], (*fields)[1]};
+}
+
+// A link that proves `address` the user's: valid for a day, for that address only.
+std::string NotificationService::verify_url(const std::string& user, const std::string& channel,
+                                            const std::string& address) const {
+  auto expires = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(24))
+                     .count();
+  return public_url_ + "/api/v1/notifications/verify?token=" +
+         sign_link("verify", {user, channel, address, std::to_string(expires)});
+}
+
+svckit::Task<SendResult> NotificationService::send_verification(const Recipient& r,
+                                                                std::string channel) {
+  if (channel == "email") {
+    if (!smtp_->configured() || !r.email) co_return SendResult::never("no email server");
+    auto link = verify_url(r.user_id, "email", *r.email);
+    Email email{*r.email,
+                "Confirm your email address",
+                "Follow this link to receive notifications at this address:\n" + link +
+                    "\n\nIf you did not ask for this, ignore this email.\n",
+                "",
+                svckit::uuid_v4() + "@notification.svckit",
+                ""};
+    co_return co_await smtp_->send(std::move(email));
+  }
+  if (!sms_ || !r.phone) co_return SendResult::never("no SMS provider");
+  nlohmann::json body = {{"to", *r.phone},
+                         {"text", "Confirm this number for notifications: " +
+                                      verify_url(r.user_id, "phone", *r.phone)}};
+  co_return co_await sms_->send(std::move(body), "verify:" + svckit::uuid_v4());
 }
 
 // --- the API ---------------------------------------------------------------------------------
@@ -910,8 +986,24 @@ svckit::Task<Response> NotificationService::preferences(Request& req) {
 
 svckit::Task<Response> NotificationService::set_preferences(Request& req) {
   auto input = req.json<Preferences>();
-  auto r = to_recipient(subject_of(req), input);
+  std::string user = subject_of(req);
+  auto r = to_recipient(user, input);
+  auto old = co_await store_->recipient(user);
+  // An address stays proved while it stays the same; an admin's word proves it.
+  bool trusted = user != req.user_id() || !verify_addresses_;
+  r.email_verified = r.email && (trusted || (old.email == r.email && old.email_verified));
+  r.phone_verified = r.phone && (trusted || (old.phone == r.phone && old.phone_verified));
   co_await store_->save_recipient(r);
+  std::array<std::pair<const char*, bool>, 2> proofs = {
+      std::pair{"email", r.email && !r.email_verified && r.email != old.email},
+      std::pair{"phone", r.phone && !r.phone_verified && r.phone != old.phone}};
+  for (const auto& proof : proofs) {
+    if (!proof.second) continue;
+    auto sent = co_await send_verification(r, proof.first);
+    if (sent.kind != SendResult::Kind::sent)
+      app_->logger().warning("a verification link could not be sent",
+                             {{"user_id", user}, {"channel", proof.first}, {"error", sent.error}});
+  }
   auto answer = to_preferences(r);
   co_return svckit::http::json_response(200, answer);
 }
@@ -1011,6 +1103,45 @@ svckit::Task<Response> NotificationService::unsubscribe(Request& req) {
   co_return html_page(200, "Unsubscribed",
                       "<p>You will get no more emails about <strong>" +
                           html_escape(subject->second) + "</strong>.</p>");
+}
+
+svckit::Task<Response> NotificationService::verify_page(Request& req) {
+  auto token = req.query_param("token").value_or("");
+  if (!read_link("verify", token, 4))
+    co_return html_page(400, "This link is not valid", "<p>Ask for a new one.</p>");
+  // A GET changes nothing (mail scanners follow links); the button POSTs.
+  co_return html_page(200, "Confirm your address",
+                      "<form method=\"post\" action=\"?token=" + html_escape(token) +
+                          "\"><button type=\"submit\">Confirm</button></form>");
+}
+
+svckit::Task<Response> NotificationService::verify(Request& req) {
+  auto token = req.query_param("token").value_or("");
+  auto fields = read_link("verify", token, 4);
+  if (!fields) co_return html_page(400, "This link is not valid", "<p>Ask for a new one.</p>");
+  std::int64_t expires = 0;
+  std::from_chars((*fields)[3].data(), (*fields)[3].data() + (*fields)[3].size(), expires);
+  if (expires * 1000 < now_ms())
+    co_return html_page(410, "This link has expired", "<p>Ask for a new one.</p>");
+  if (!co_await store_->verify((*fields)[0], (*fields)[1], (*fields)[2]))
+    co_return html_page(409, "This address is no longer yours here",
+                        "<p>It was changed after this link was sent.</p>");
+  app_->logger().info("address verified", {{"user_id", (*fields)[0]}, {"channel", (*fields)[1]}});
+  co_return html_page(200, "Confirmed", "<p>Notifications will reach this address now.</p>");
+}
+
+svckit::Task<Response> NotificationService::resend_verification(Request& req) {
+  auto input = req.json<VerifyRequest>();
+  auto r = co_await store_->recipient(req.user_id());
+  bool has = input.channel == "email" ? r.email.has_value() : r.phone.has_value();
+  if (!has) throw svckit::ValidationError("channel", "you have no such address set");
+  bool verified = input.channel == "email" ? r.email_verified : r.phone_verified;
+  nlohmann::json answer = {{"channel", input.channel}, {"verified", verified}};
+  if (verified || !verify_addresses_) co_return Response::json(200, answer);
+  auto sent = co_await send_verification(r, input.channel);
+  if (sent.kind != SendResult::Kind::sent)
+    throw svckit::ServiceUnavailable("the link could not be sent: " + sent.error, 30);
+  co_return Response::json(202, answer);
 }
 
 svckit::Task<void> NotificationService::connect(svckit::http::WebSocket ws, Request& upgrade) {

@@ -62,6 +62,9 @@ class NotificationService : public svckit::Module {
   Task retry_dead_letter(Request& req);
   Task unsubscribe_page(Request& req);
   Task unsubscribe(Request& req);
+  Task verify_page(Request& req);
+  Task verify(Request& req);
+  Task resend_verification(Request& req);
   svckit::Task<void> connect(svckit::http::WebSocket ws, Request& upgrade);
 
   svckit::Task<svckit::bus::Outcome> on_event(const svckit::bus::Event& event);
@@ -83,8 +86,17 @@ class NotificationService : public svckit::Module {
   svckit::Task<void> fire_reminders();
   void wake();
 
+  // Links that need no login: their fields, signed with NOTIFY_LINK_SECRET for one purpose.
+  std::string sign_link(std::string_view purpose, const std::vector<std::string>& fields) const;
+  std::optional<std::vector<std::string>> read_link(std::string_view purpose,
+                                                    std::string_view token,
+                                                    std::size_t count) const;
   std::string unsubscribe_url(const std::string& user, const std::string& category) const;
   std::optional<std::pair<std::string, std::string>> unsubscribe_token(std::string_view t) const;
+  std::string verify_url(const std::string& user, const std::string& channel,
+                         const std::string& address) const;
+  // Sends the link that proves the user's `channel` ("email", "phone") address theirs.
+  svckit::Task<SendResult> send_verification(const Recipient& r, std::string channel);
 
   svckit::App* app_ = nullptr;
   std::unique_ptr<NotificationStore> store_;
@@ -95,6 +107,7 @@ class NotificationService : public svckit::Module {
   std::vector<std::string> default_channels_, default_recipients_, digest_types_;
   std::int64_t digest_window_ = 0, reminder_before_ = 0, lease_ = 0, poll_ = 0, retry_backoff_ = 0;
   int max_attempts_ = 5;
+  bool verify_addresses_ = true;
   std::size_t missed_bytes_ = 512 * 1024;  // what a connecting device is sent of its history
   std::string link_secret_, public_url_;
   struct Waker;

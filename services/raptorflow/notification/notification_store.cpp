@@ -64,6 +64,11 @@ const svckit::sql::Migration kMigrations[] = {
      "CREATE INDEX reminders_due ON reminders (remind_at);",
      "DROP TABLE reminders; DROP TABLE templates; DROP TABLE channel_preferences;"
      "DROP TABLE recipients; DROP TABLE deliveries; DROP TABLE notifications"},
+    {2, "verified addresses",
+     "ALTER TABLE recipients ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE recipients ADD COLUMN phone_verified INTEGER NOT NULL DEFAULT 0",
+     "ALTER TABLE recipients DROP COLUMN email_verified;"
+     "ALTER TABLE recipients DROP COLUMN phone_verified"},
 };
 
 const std::string kColumns =
@@ -115,8 +120,8 @@ std::vector<Value> row_values(const Notification& n, const std::string& event_ke
 }
 
 std::vector<Value> row_values(const Recipient& r) {
-  return {r.user_id, r.email,       r.phone,     r.push_token,
-          r.locale,  r.quiet_start, r.quiet_end, r.utc_offset};
+  return {r.user_id,     r.email,     r.phone,      r.push_token,     r.locale,
+          r.quiet_start, r.quiet_end, r.utc_offset, r.email_verified, r.phone_verified};
 }
 
 // Inserts `n` unless the user has the notification of `event_key`; whether it did.
@@ -143,6 +148,8 @@ Recipient recipient_from_row(const Row& row) {
   if (auto v = optional_integer(row, "quiet_start")) r.quiet_start = static_cast<int>(*v);
   if (auto v = optional_integer(row, "quiet_end")) r.quiet_end = static_cast<int>(*v);
   r.utc_offset = static_cast<int>(row.integer("utc_offset"));
+  r.email_verified = row.integer("email_verified") != 0;
+  r.phone_verified = row.integer("phone_verified") != 0;
   return r;
 }
 
@@ -150,8 +157,8 @@ Task<Recipient> load_recipient(Transaction& tx, const std::string& user) {
   Recipient r;
   r.user_id = user;
   auto found = co_await tx.execute(
-      "SELECT user_id, email, phone, push_token, locale, quiet_start, quiet_end, utc_offset "
-      "FROM recipients WHERE user_id = ?",
+      "SELECT user_id, email, phone, push_token, locale, quiet_start, quiet_end, utc_offset, "
+      "email_verified, phone_verified FROM recipients WHERE user_id = ?",
       user);
   if (!found.empty()) r = recipient_from_row(found.rows.front());
   auto prefs = co_await tx.execute(
@@ -321,10 +328,12 @@ Task<void> NotificationStore::save_recipient(Recipient r) {
     auto values = row_values(r);
     co_await tx.execute(
         "INSERT INTO recipients (user_id, email, phone, push_token, locale, quiet_start, "
-        "quiet_end, utc_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE "
-        "SET email = excluded.email, phone = excluded.phone, push_token = excluded.push_token, "
-        "locale = excluded.locale, quiet_start = excluded.quiet_start, quiet_end = "
-        "excluded.quiet_end, utc_offset = excluded.utc_offset",
+        "quiet_end, utc_offset, email_verified, phone_verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?) ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, phone = "
+        "excluded.phone, push_token = excluded.push_token, locale = excluded.locale, quiet_start "
+        "= excluded.quiet_start, quiet_end = excluded.quiet_end, utc_offset = "
+        "excluded.utc_offset, email_verified = excluded.email_verified, phone_verified = "
+        "excluded.phone_verified",
         std::move(values));
     co_await tx.execute("DELETE FROM channel_preferences WHERE user_id = ?", r.user_id);
     for (const auto& [category, channels] : r.channels)
@@ -335,6 +344,14 @@ Task<void> NotificationStore::save_recipient(Recipient r) {
             r.user_id, category, channel, enabled);
   };
   co_await db_.transaction(work);
+}
+
+Task<bool> NotificationStore::verify(std::string user, std::string channel, std::string address) {
+  std::string sql = "UPDATE recipients SET phone_verified = 1 WHERE user_id = ? AND phone = ?";
+  if (channel == "email")
+    sql = "UPDATE recipients SET email_verified = 1 WHERE user_id = ? AND email = ?";
+  auto result = co_await db_.execute(std::move(sql), user, address);
+  co_return result.changes > 0;
 }
 
 Task<void> NotificationStore::set_channel(std::string user, std::string category,

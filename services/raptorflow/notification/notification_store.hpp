@@ -58,6 +58,9 @@ struct Recipient {
   // end < start; none when either is unset. `utc_offset`: the user's offset in minutes.
   std::optional<int> quiet_start, quiet_end;
   int utc_offset = 0;
+  // Whether the user proved the address theirs (a link sent to it), or an admin set it. An
+  // address not verified is not sent to (NOTIFY_VERIFY_ADDRESSES).
+  bool email_verified = false, phone_verified = false;
   // Per category ("*" for all of them), per channel: on or off.
   std::map<std::string, std::map<std::string, bool>> channels;
 };
@@ -119,6 +122,9 @@ class NotificationStore {
   svckit::Task<void> save_recipient(Recipient r);
   svckit::Task<void> set_channel(std::string user, std::string category, std::string channel,
                                  bool enabled);
+  // Marks the user's `channel` ("email" or "phone") verified when its address is `address`
+  // still; false when it is not (changed meanwhile).
+  svckit::Task<bool> verify(std::string user, std::string channel, std::string address);
 
   // A delivery due at `now` (of the websocket channel, or of the others), leased to this caller
   // until now + lease; nullopt when none is.
