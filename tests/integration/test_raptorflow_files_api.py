@@ -143,7 +143,7 @@ def test_every_access_path(files):
     assert requests.get(api(files, "/team/docs/sub/x.md"), headers=BOB, timeout=5).status_code == 404
     # A share of one file lists nothing beside it; a read share writes nothing, not even by form.
     assert requests.get(api(files, "/team?prefix=one.txt"), headers=BOB, timeout=5).status_code == 404
-    assert requests.post(api(files, "/team"), headers=CAROL, files={"file": ("x", b"x")}, timeout=5).status_code == 404
+    assert requests.post(api(files, "/team"), headers=CAROL, files={"file": ("x", b"x")}, timeout=5).status_code == 403
     # A folder writer may upload into the folder by form, and only there.
     share(path="inbox/", user="carol", access="write")
     r = requests.post(api(files, "/team"), headers=CAROL, data={"path": "inbox"}, files={"file": ("c.txt", b"c")}, timeout=5)

@@ -53,9 +53,9 @@ class AccessStore {
   // the prefix lies in count (a share of one file lists nothing beside it).
   svckit::Task<Access> access_under(const Caller& caller, const std::string& owner,
                                     const std::string& bucket, const std::string& prefix);
-  // Whether `caller` may write anything at all in the bucket.
-  svckit::Task<bool> writes_somewhere(const Caller& caller, const std::string& owner,
-                                      const std::string& bucket);
+  // The widest access `caller` has to anything in the bucket (a form upload's first check).
+  svckit::Task<Access> widest_anywhere(const Caller& caller, const std::string& owner,
+                                       const std::string& bucket);
   // The buckets shared with `caller` (a share of any path in them).
   svckit::Task<std::vector<Share>> shared_with(const Caller& caller);
 

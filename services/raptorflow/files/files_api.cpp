@@ -360,8 +360,9 @@ svckit::Task<Response> FilesApi::upload_form(Request& req) {
   auto b = co_await store_.bucket(bucket);
   if (!b) throw svckit::NotFound("no such bucket");
   auto caller = caller_of(req);
-  if (!co_await access_.writes_somewhere(caller, b->owner, bucket))
-    throw svckit::NotFound("no bucket you may write to by that name");
+  auto anywhere = co_await access_.widest_anywhere(caller, b->owner, bucket);
+  if (anywhere == Access::none) throw svckit::NotFound("no such bucket");
+  if (anywhere < Access::write) throw svckit::Forbidden("you may not write here");
   co_await check_quota(user, declared_length(req));
   auto form = co_await svckit::http::save_form(req, store_.incoming());
   Uploaded uploaded;
@@ -378,7 +379,7 @@ svckit::Task<Response> FilesApi::upload_form(Request& req) {
   if (const std::string* path = form.field("path")) folder = *path;
   if (!folder.empty() && !folder.ends_with('/')) folder += '/';
   if (!folder.empty()) check_key(folder, "path");
-  for (const auto& f : form.files) media_type(f.content_type);
+  for (auto& f : form.files) f.content_type = media_type(f.content_type);  // served back later
   std::vector<std::string> keys;
   for (const auto& f : form.files) {
     if (!key && f.filename.empty())

@@ -64,10 +64,16 @@ const svckit::sql::Migration kMigrations[] = {
      "CREATE INDEX reminders_due ON reminders (remind_at);",
      "DROP TABLE reminders; DROP TABLE templates; DROP TABLE channel_preferences;"
      "DROP TABLE recipients; DROP TABLE deliveries; DROP TABLE notifications"},
+    // Addresses set before verification existed keep working: they count as proved.
     {2, "verified addresses",
      "ALTER TABLE recipients ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;"
-     "ALTER TABLE recipients ADD COLUMN phone_verified INTEGER NOT NULL DEFAULT 0",
-     "ALTER TABLE recipients DROP COLUMN email_verified;"
+     "ALTER TABLE recipients ADD COLUMN phone_verified INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE recipients SET email_verified = 1 WHERE email IS NOT NULL;"
+     "UPDATE recipients SET phone_verified = 1 WHERE phone IS NOT NULL;"
+     "CREATE TABLE verification_links ("
+     " user_id TEXT NOT NULL, channel TEXT NOT NULL, day BIGINT NOT NULL, sent INTEGER NOT NULL,"
+     " address TEXT NOT NULL, last_at BIGINT NOT NULL, PRIMARY KEY (user_id, channel))",
+     "DROP TABLE verification_links; ALTER TABLE recipients DROP COLUMN email_verified;"
      "ALTER TABLE recipients DROP COLUMN phone_verified"},
 };
 
@@ -352,6 +358,31 @@ Task<bool> NotificationStore::verify(std::string user, std::string channel, std:
     sql = "UPDATE recipients SET email_verified = 1 WHERE user_id = ? AND email = ?";
   auto result = co_await db_.execute(std::move(sql), user, address);
   co_return result.changes > 0;
+}
+
+Task<bool> NotificationStore::take_link(std::string user, std::string channel, std::string address,
+                                        std::int64_t now) {
+  std::int64_t day = now / 86'400'000;
+  auto work = [&](Transaction& tx) -> Task<bool> {
+    auto found = co_await tx.execute(
+        "SELECT day, sent, address, last_at FROM verification_links WHERE user_id = ? AND "
+        "channel = ?",
+        user, channel);
+    std::int64_t sent = 0;
+    if (!found.empty()) {
+      const auto& row = found.rows.front();
+      if (row.text("address") == address && row.integer("last_at") > now - 60'000) co_return false;
+      if (row.integer("day") == day) sent = row.integer("sent");
+    }
+    if (sent >= 5) co_return false;
+    co_await tx.execute(
+        "INSERT INTO verification_links (user_id, channel, day, sent, address, last_at) VALUES "
+        "(?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, channel) DO UPDATE SET day = excluded.day, "
+        "sent = excluded.sent, address = excluded.address, last_at = excluded.last_at",
+        user, channel, day, sent + 1, address, now);
+    co_return true;
+  };
+  co_return co_await db_.transaction(work, kSerializable);
 }
 
 Task<void> NotificationStore::set_channel(std::string user, std::string category,

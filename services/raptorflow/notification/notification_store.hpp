@@ -125,6 +125,10 @@ class NotificationStore {
   // Marks the user's `channel` ("email" or "phone") verified when its address is `address`
   // still; false when it is not (changed meanwhile).
   svckit::Task<bool> verify(std::string user, std::string channel, std::string address);
+  // Whether a verification link may go to the user's `channel` address now (five a day, one a
+  // minute to the same address), counting it when it may.
+  svckit::Task<bool> take_link(std::string user, std::string channel, std::string address,
+                               std::int64_t now);
 
   // A delivery due at `now` (of the websocket channel, or of the others), leased to this caller
   // until now + lease; nullopt when none is.
