@@ -4,7 +4,7 @@
     base       context, settings, config, error, ids, hex, utf8, task, blocking_pool, json_writer,
                meter, hosted_server, entity_cache, log, trace, resilience, model
     protocols  http, grpc, bus, sql                 base only; never one another
-    policies   auth, metrics, health, messaging, ai base and protocols; never one another
+    policies   auth, metrics, health, messaging, ai, flags base and protocols; never one another
     app        everything
 
 A file of include/svckit/<module>/ or src/<module>/ (or a top-level base header) may include its
@@ -22,7 +22,7 @@ BASE = {"context", "settings", "config", "error", "ids", "hex", "utf8", "task", 
         "meter", "hosted_server", "entity_cache", "log", "trace", "resilience", "model", "wakeup",
         "trusted_proxies"}
 LAYERS = {**{m: 0 for m in BASE}, "http": 1, "grpc": 1, "bus": 1, "sql": 1, "kv": 1,
-          "auth": 2, "metrics": 2, "health": 2, "messaging": 2, "ai": 2, "app": 3, "svckit": 4}
+          "auth": 2, "metrics": 2, "health": 2, "messaging": 2, "ai": 2, "flags": 2, "app": 3, "svckit": 4}
 NAMES = ["base", "protocols", "policies", "app", "svckit.hpp"]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]svckit/([a-z_]+)(/|\.hpp)', re.M)
