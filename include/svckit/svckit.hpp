@@ -2,6 +2,7 @@
 // Everything a service needs, in one include.
 #include "svckit/app/app.hpp"
 #include "svckit/app/auth_settings.hpp"
+#include "svckit/app/feature_flags.hpp"
 #include "svckit/app/idempotency.hpp"
 #include "svckit/app/module.hpp"
 #include "svckit/app/run.hpp"
@@ -10,6 +11,7 @@
 #include "svckit/context.hpp"
 #include "svckit/entity_cache.hpp"
 #include "svckit/error.hpp"
+#include "svckit/flags/flag_client.hpp"
 #include "svckit/health/health.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/http/event_stream.hpp"
