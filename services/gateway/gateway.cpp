@@ -18,6 +18,7 @@
 #include "routes.hpp"
 #include "strangler.hpp"
 #include "svckit/app/auth_settings.hpp"
+#include "svckit/app/feature_flags.hpp"
 #include "svckit/auth/api_key.hpp"
 #include "svckit/auth/middleware.hpp"
 #include "svckit/auth/rate_limit.hpp"
@@ -255,7 +256,8 @@ struct Gateway::State {
   }
 
   App* app = nullptr;
-  TrustedProxies trusted_proxies;  // the peers whose X-Forwarded-* pass to upstreams
+  const flags::FlagClient* flags = nullptr;  // for splits decided by a feature flag
+  TrustedProxies trusted_proxies;            // the peers whose X-Forwarded-* pass to upstreams
   std::string routes_path;
   auth::BearerOptions bearer;  // the verifier from the shared settings; API keys per config
   std::atomic<std::shared_ptr<const Compiled>> current;
@@ -524,6 +526,14 @@ Response client_answer(const RouteConfig& r, http::ClientResponse& res) {
   return answer;
 }
 
+// What a split's flag is evaluated with: who asks, and what.
+nlohmann::json split_context(std::string_view route, std::string_view subject, const Request& req) {
+  return {{"targetingKey", subject},
+          {"route", route},
+          {"method", http::method_name(req.method())},
+          {"path", req.path()}};
+}
+
 }  // namespace
 
 Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) const {
@@ -541,8 +551,12 @@ Task<Response> Gateway::State::proxy(const CompiledRoute& route, Request& req) c
   bool fresh = true;
   if (route.split) {
     const auth::Principal* who = auth::principal(req);
+    const std::string_view subject = who ? std::string_view(who->id) : req.remote_address();
     fresh = !route.split->rolled_back.load(std::memory_order_relaxed) &&
-            choose_new(*r.split, r.name, who ? std::string_view(who->id) : req.remote_address());
+            (r.split->flag.empty()
+                 ? choose_new(*r.split, r.name, subject)
+                 : flags->boolean(r.split->flag, choose_new(*r.split, r.name, subject),
+                                  split_context(r.name, subject, req)));
     primary = fresh ? route.upstream.get() : route.legacy.get();
     other = fresh ? route.legacy.get() : route.upstream.get();
     (fresh ? route.to_new : route.to_legacy)->increment();
@@ -815,6 +829,7 @@ void Gateway::install(App& app) {
                                        "1 while a split route's new upstream is rolled back to 0.");
   s.bus = &app.bus();
   s.kv = &app.kv();
+  s.flags = &app.require<FeatureFlags>().client();
   try {
     s.publish(s.compile(load_routes(s.routes_path)));
   } catch (const std::invalid_argument& e) {

@@ -132,7 +132,7 @@ void strangler_fig(const json& o, const std::string& where,
                    const std::map<std::string, UpstreamConfig>& upstreams, RouteConfig& r) {
   if (o.contains("split")) {
     std::string at = where + ".split";
-    only(o["split"], at, {"legacy", "weight", "sticky"});
+    only(o["split"], at, {"legacy", "weight", "sticky", "flag"});
     SplitConfig split;
     split.legacy = text(o["split"], "legacy", at, {}, true);
     if (!upstreams.count(split.legacy)) bad(at + ".legacy", "no upstream '" + split.legacy + "'");
@@ -141,6 +141,10 @@ void strangler_fig(const json& o, const std::string& where,
     if (o["split"].contains("sticky")) {
       if (!o["split"]["sticky"].is_boolean()) bad(at + ".sticky", "must be true or false");
       split.sticky = o["split"]["sticky"].get<bool>();
+    }
+    if (o["split"].contains("flag")) {
+      split.flag = text(o["split"], "flag", at, {}, true);
+      if (split.flag.empty()) bad(at + ".flag", "must name a flag");
     }
     r.split = split;
   }

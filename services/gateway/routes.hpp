@@ -40,6 +40,10 @@ struct SplitConfig {
   std::string legacy;  // the legacy upstream
   double weight = 0;   // percent of users sent to the new service, 0-100
   bool sticky = true;  // by the token's subject (or the client's IP): a user does not flip
+  // A boolean feature flag (svckit::FeatureFlags: FLAGS_URL or FLAGS_FILE) decides instead,
+  // per request, with targetingKey the token's subject (or the client's IP), route, method and
+  // path in its context: true the new side. While the flag cannot answer, `weight` decides.
+  std::string flag;
 };
 // A share of GET/HEAD requests also goes to the other side; answers are compared.
 struct ShadowConfig {

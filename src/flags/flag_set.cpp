@@ -265,7 +265,7 @@ Evaluation FlagSet::evaluate(std::string_view key, const json& context, std::int
     e.error_details = "the evaluation context must be an object";
     return e;
   }
-  if (now == 0)
+  if (now == 0 && flag->targeting->reads_clock())
     now = std::chrono::duration_cast<std::chrono::seconds>(
               std::chrono::system_clock::now().time_since_epoch())
               .count();

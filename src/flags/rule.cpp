@@ -193,10 +193,12 @@ class Compiler {
     if (raw.is_array() && raw.size() > 2)
       throw std::invalid_argument("var: takes a path and a default");
     if (is_operation(path)) {
+      reads_clock = true;
       n.args.push_back(compile(path, depth + 1));  // a path computed at evaluation
     } else {
       n.args.emplace_back();  // a literal path, split now
       n.path = split_path(path_text(path));
+      if (!n.path.empty() && n.path[0] == "$flagd") reads_clock = true;
     }
     if (raw.is_array() && raw.size() == 2) n.args.push_back(compile(raw[1], depth + 1));
     return n;
@@ -270,6 +272,9 @@ class Compiler {
 
   const json& evaluators_;
   std::vector<std::string> resolving_;
+
+ public:
+  bool reads_clock = false;  // a $flagd path (or a computed path, which could be one)
 };
 
 // A custom operator given what it cannot work with: flagd then answers the flag's default
@@ -896,7 +901,9 @@ Rule::~Rule() = default;
 
 Rule Rule::compile(const json& expr, const json& evaluators) {
   Rule rule;
-  rule.root_ = std::make_unique<Node>(Compiler(evaluators).compile(expr, 0));
+  Compiler compiler(evaluators);
+  rule.root_ = std::make_unique<Node>(compiler.compile(expr, 0));
+  rule.reads_clock_ = compiler.reads_clock;
   return rule;
 }
 

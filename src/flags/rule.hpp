@@ -55,6 +55,8 @@ class Rule {
   Value evaluate(const Scope& scope) const;
   // The literal strings this rule can return as its result.
   VariantNames literal_results() const;
+  // Whether it reads $flagd.timestamp: the clock is read for the rules that do, only.
+  bool reads_clock() const { return reads_clock_; }
 
   Rule(Rule&&) noexcept;
   Rule& operator=(Rule&&) noexcept;
@@ -65,6 +67,7 @@ class Rule {
  private:
   Rule();
   std::unique_ptr<Node> root_;
+  bool reads_clock_ = false;
 };
 
 bool truthy(const nlohmann::json& v);

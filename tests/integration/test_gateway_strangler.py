@@ -205,3 +205,38 @@ def test_weights_change_by_editing_the_file_under_load_without_a_failed_request(
     assert results and all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:5]
     assert len(gw.logs("routes loaded")) >= 4  # at start, then one per weight
     assert results[-1][1] == new.url  # weight 100: everyone on the new side at the end
+
+
+def test_a_feature_flag_decides_the_split_and_follows_the_configuration_service(start_service, tmp_path,
+                                                                                recorders):
+    new, legacy = recorders(), recorders()
+    admin = {"Authorization": "Bearer " + make_token(sub="ops", roles=("admin",))}
+    config = start_service("configuration", DATA_DIR=tmp_path / "config")
+    beta = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off",
+            "targeting": {"if": [{"in": [{"var": "targetingKey"}, ["user-1", "user-2"]]}, "on", "off"]}}
+    r = requests.put(config.url + "/api/v1/flags/tasks-new-service", json={"definition": beta}, headers=admin,
+                     timeout=5)
+    assert r.status_code == 200, r.text
+    reader = make_token(sub="gateway", permissions=("flags:read",))
+    upstreams = {"new": {"targets": [new.url], "health_check": False},
+                 "legacy": {"targets": [legacy.url], "health_check": False}}
+    route = {"name": "tasks", "paths": ["/api/v1/tasks"], "upstream": "new", "auth": "authenticated",
+             "split": {"legacy": "legacy", "weight": 100, "flag": "tasks-new-service"}}
+    gw = start_service("gateway", GATEWAY_ROUTES=routes_file(tmp_path, upstreams, [route]), FLAGS_URL=config.url,
+                       FLAGS_TOKEN=reader, FLAGS_POLL_INTERVAL="200ms")
+    side = lambda token: requests.get(gw.url + "/api/v1/tasks", headers={"Authorization": "Bearer " + token},  # noqa: E731
+                                      timeout=5).json()["upstream"]
+    users = tokens(5)
+    assert [side(t) for t in users] == [legacy.url, new.url, new.url, legacy.url, legacy.url]
+    # Everyone on the new side: one flag change, no routes file touched.
+    beta["targeting"] = {"fractional": [["on", 1], ["off", 0]]}
+    requests.put(config.url + "/api/v1/flags/tasks-new-service", json={"definition": beta}, headers=admin, timeout=5)
+    until(lambda: all(side(t) == new.url for t in users), what="the flag change at the gateway")
+    # The service away: the gateway keeps deciding by the last flags it had.
+    config.stop()
+    assert [side(t) for t in users] == [new.url] * 5
+    # A split naming no flag is refused at start.
+    route["split"]["flag"] = ""
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(RuntimeError, match="split.flag"):
+        start_service("gateway", GATEWAY_ROUTES=routes_file(tmp_path / "bad", upstreams, [route]))

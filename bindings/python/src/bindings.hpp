@@ -7,6 +7,7 @@ namespace svckit::python {
 void bind_auth(pybind11::module_& m);
 void bind_bus(pybind11::module_& m);
 void bind_client(pybind11::module_& m);
+void bind_flags(pybind11::module_& m);
 void bind_metrics(pybind11::module_& m);
 void bind_trace(pybind11::module_& m);
 

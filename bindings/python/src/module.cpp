@@ -9,11 +9,12 @@
 namespace py = pybind11;
 
 PYBIND11_MODULE(_svckit, m) {
-  m.doc() = "svckit's C++ SDK for Python: auth, bus, client, metrics. Import `svckit` instead.";
+  m.doc() = "svckit's C++ SDK for Python: auth, bus, client, flags, metrics. Import `svckit` instead.";
   svckit::python::register_errors(m);
   svckit::python::bind_auth(m);
   svckit::python::bind_bus(m);
   svckit::python::bind_client(m);
+  svckit::python::bind_flags(m);
   svckit::python::bind_metrics(m);
   svckit::python::bind_trace(m);
   m.def("_shutdown", &svckit::python::Runtime::shutdown, py::call_guard<py::gil_scoped_release>(),

@@ -8,7 +8,7 @@
     tasks = svckit.Client("http://task-manager:8001")   # timeouts, retries, breaker, request ids
     r = tasks.get("/api/v1/tasks/42")
 
-Modules: svckit.auth, svckit.bus, svckit.metrics, svckit.fastapi (FastAPI integration),
+Modules: svckit.auth, svckit.bus, svckit.flags (feature flags), svckit.metrics, svckit.fastapi (FastAPI integration),
 svckit.context (the request id and trace of the request being served). Errors all derive from
 svckit.Error: AuthError (ForbiddenError), BusError, TimeoutError, UpstreamError, ConfigError.
 Blocking calls release the GIL; everything is thread-safe.
@@ -18,12 +18,12 @@ import atexit as _atexit
 from . import _svckit
 from ._svckit import (AuthError, BusError, ConfigError, Error, ForbiddenError, TimeoutError,
                       UpstreamError)
-from . import auth, bus, context, metrics
+from . import auth, bus, context, flags, metrics
 from .client import Client, Response
 
 __version__ = "0.1.0"
 __all__ = ["Client", "Response", "Error", "AuthError", "ForbiddenError", "BusError",
-           "TimeoutError", "UpstreamError", "ConfigError", "auth", "bus", "context", "metrics"]
+           "TimeoutError", "UpstreamError", "ConfigError", "auth", "bus", "context", "flags", "metrics"]
 
 # Open buses are closed (what they queued is sent) and svckit's threads stop before the
 # interpreter finalises: no thread of svckit's asks for the GIL of an interpreter going away.

@@ -16,6 +16,7 @@
 #include <svckit/http/route_group.hpp>
 #include <svckit/http/server.hpp>
 #include <svckit/ids.hpp>
+#include <svckit/json_writer.hpp>
 #include <svckit/log/logger.hpp>
 #include <svckit/model/json.hpp>
 
@@ -91,29 +92,42 @@ std::optional<std::string> read_context(const svckit::http::Request& req, json& 
   return std::nullopt;
 }
 
-json evaluation_json(std::string_view key, const svckit::flags::Evaluation& e) {
-  json out = {{"key", key}, {"reason", svckit::flags::to_string(e.reason)}};
+// One OFREP evaluation's answer, written straight to text: this is the service's hot path.
+void write_evaluation(svckit::JsonWriter& out, std::string_view key,
+                      const svckit::flags::Evaluation& e) {
+  out.begin_object().field("key", key).field("reason", svckit::flags::to_string(e.reason));
   if (e.value) {
-    out["value"] = *e.value;
-    out["variant"] = e.variant;
+    out.key("value").raw(e.value->is_boolean() ? (e.value->get<bool>() ? "true" : "false")
+                                               : e.value->dump());
+    out.field("variant", e.variant);
   }
-  out["metadata"] = e.metadata ? *e.metadata : json::object();
-  return out;
+  out.key("metadata").raw(!e.metadata || e.metadata->empty() ? "{}" : e.metadata->dump());
+  out.end_object();
 }
 
 // OFREP's bulk answer: every flag, each evaluated or with its error.
 std::string bulk_evaluation(const FlagSet& set, std::int64_t version, const json& context) {
-  json flags = json::array();
+  svckit::JsonWriter out;
+  out.begin_object().key("flags").begin_array();
   for (const auto& key : set.keys()) {
     auto e = set.evaluate(key, context);
-    if (e.ok())
-      flags.push_back(evaluation_json(key, e));
-    else
-      flags.push_back({{"key", key},
-                       {"errorCode", svckit::flags::to_string(e.error_code)},
-                       {"errorDetails", e.error_details}});
+    if (e.ok()) {
+      write_evaluation(out, key, e);
+    } else {
+      out.begin_object()
+          .field("key", key)
+          .field("errorCode", svckit::flags::to_string(e.error_code))
+          .field("errorDetails", e.error_details)
+          .end_object();
+    }
   }
-  return json{{"flags", std::move(flags)}, {"metadata", {{"version", version}}}}.dump();
+  out.end_array()
+      .key("metadata")
+      .begin_object()
+      .field("version", version)
+      .end_object()
+      .end_object();
+  return out.take();
 }
 
 // The server-sent event of a version: id the version, so Last-Event-ID says where one stands.
@@ -460,7 +474,9 @@ ConfigurationService::Task ConfigurationService::evaluate(Request& req) {
   if (!e.ok())
     co_return ofrep_error(e.error_code == ErrorCode::kFlagNotFound ? 404 : 400, key,
                           svckit::flags::to_string(e.error_code), e.error_details);
-  co_return Response::json(200, evaluation_json(key, e));
+  svckit::JsonWriter out;
+  write_evaluation(out, key, e);
+  co_return Response::json_text(200, out.take());
 }
 
 ConfigurationService::Task ConfigurationService::evaluate_all(Request& req) {

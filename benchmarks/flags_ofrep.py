@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""OFREP evaluation on the Configuration service against the same service's /health, side by side
+in one run (issue 25: evaluation adds ≤ 15%). Rounds interleave the three paths; each figure is
+its median round.
+
+    /usr/bin/python3 benchmarks/flags_ofrep.py [--rounds 3] [--duration 5] [--connections 64]
+
+  /health                          the floor: no auth, no body
+  GET /api/v1/flags (304)          a JWT checked and a conditional answer: what auth costs
+  POST /ofrep/v1/evaluate/flags/checkout-flow
+                                   JWT, a JSON context parsed, a fractional rollout evaluated,
+                                   the answer written (examples/flags/flags.json)
+"""
+import argparse
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import http_load  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BIN = ROOT / "build" / "bin"
+
+
+def admin_token():
+    import time
+
+    import jwt  # python3-jwt
+    now = int(time.time())
+    return jwt.encode({"sub": "bench", "roles": ["admin"], "type": "access", "iat": now, "exp": now + 3600},
+                      http_load.JWT_SECRET, algorithm="HS256")
+
+
+def lua_script(workdir, method, body, headers):
+    lines = [f'wrk.method = "{method}"']
+    if body:
+        lines.append(f"wrk.body = '{body}'")
+    for name, value in headers.items():
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
+    path = workdir / f"{method.lower()}-{len(list(workdir.iterdir()))}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def wrk(url, script, args):
+    command = ["wrk", "--latency", "-t2", f"-c{args.connections}", f"-d{args.duration}s", url]
+    if script:
+        command[1:1] = ["-s", script]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return http_load.parse_wrk(out)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    procs = http_load.Processes()
+    token = admin_token()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = pathlib.Path(tmp)
+        (workdir / "lua").mkdir()
+        port = http_load.free_port()
+        env = http_load.svckit_env(workdir, port, threads=2,
+                                   CONFIG_FLAGS_FILE=str(ROOT / "examples/flags/flags.json"))
+        try:
+            procs.start([str(BIN / "configuration")], env=env)
+            http_load.wait_for(port, "/ready")
+            base = f"http://127.0.0.1:{port}"
+            auth = {"Authorization": f"Bearer {token}"}
+            cases = {
+                "/health": (base + "/health", None),
+                "GET /api/v1/flags (304)": (base + "/api/v1/flags", lua_script(
+                    workdir / "lua", "GET", "", {**auth, "If-None-Match": '\\"v1\\"'})),
+                "OFREP evaluate checkout-flow": (base + "/ofrep/v1/evaluate/flags/checkout-flow", lua_script(
+                    workdir / "lua", "POST", '{"context":{"targetingKey":"user-4711","plan":"free"}}',
+                    {**auth, "Content-Type": "application/json"})),
+            }
+            for url, script in cases.values():  # warm up, and check each answers as it should
+                wrk(url, script, argparse.Namespace(connections=args.connections, duration=1))
+            check = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
+                                    f"Authorization: Bearer {token}", cases["OFREP evaluate checkout-flow"][0]],
+                                   capture_output=True, text=True).stdout
+            assert check == "200", check
+            runs = {name: [] for name in cases}
+            names = list(cases)
+            for r in range(args.rounds):
+                for name in names[r % len(names):] + names[:r % len(names)]:
+                    runs[name].append(wrk(*cases[name], args))
+        finally:
+            procs.stop_all()
+    print(f"wrk -t2 -c{args.connections} -d{args.duration}s, {args.rounds} interleaved rounds, THREADS=2, "
+          "2 cores shared by wrk and the service; medians\n")
+    health = statistics.median(x["rps"] for x in runs["/health"])
+    print(f"{'path':34} {'requests/s':>11} {'p99 ms':>8} {'errors':>7} {'vs /health':>11}")
+    for name, r in runs.items():
+        rps = statistics.median(x["rps"] for x in r)
+        p99 = statistics.median(x["p99_ms"] for x in r)
+        errors = sum(x["errors"] for x in r)
+        print(f"{name:34} {rps:11,.0f} {p99:8.2f} {errors:7} {rps / health:10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
