@@ -19,6 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import gateway_load  # noqa: E402  (CPU seconds of a process)
 import http_load  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -45,12 +46,19 @@ def lua_script(workdir, method, body, headers):
     return str(path)
 
 
-def wrk(url, script, args):
+def wrk(url, script, args, pid=None):
+    """One wrk run; with `pid`, also the service's CPU per request (user + kernel)."""
     command = ["wrk", "--latency", "-t2", f"-c{args.connections}", f"-d{args.duration}s", url]
     if script:
         command[1:1] = ["-s", script]
+    before = gateway_load.cpu_seconds([pid]) if pid else None
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return http_load.parse_wrk(out)
+    run = http_load.parse_wrk(out)
+    if pid:
+        after = gateway_load.cpu_seconds([pid])
+        requests = max(1.0, run["rps"] * args.duration)
+        run["cpu_us"] = (after[0] - before[0] + after[1] - before[1]) / requests * 1e6
+    return run
 
 
 def main():
@@ -68,7 +76,7 @@ def main():
         env = http_load.svckit_env(workdir, port, threads=2,
                                    CONFIG_FLAGS_FILE=str(ROOT / "examples/flags/flags.json"))
         try:
-            procs.start([str(BIN / "configuration")], env=env)
+            pid = procs.start([str(BIN / "configuration")], env=env).pid
             http_load.wait_for(port, "/ready")
             base = f"http://127.0.0.1:{port}"
             auth = {"Authorization": f"Bearer {token}"}
@@ -90,18 +98,22 @@ def main():
             names = list(cases)
             for r in range(args.rounds):
                 for name in names[r % len(names):] + names[:r % len(names)]:
-                    runs[name].append(wrk(*cases[name], args))
+                    runs[name].append(wrk(*cases[name], args, pid))
         finally:
             procs.stop_all()
     print(f"wrk -t2 -c{args.connections} -d{args.duration}s, {args.rounds} interleaved rounds, THREADS=2, "
           "2 cores shared by wrk and the service; medians\n")
     health = statistics.median(x["rps"] for x in runs["/health"])
-    print(f"{'path':34} {'requests/s':>11} {'p99 ms':>8} {'errors':>7} {'vs /health':>11}")
+    health_cpu = statistics.median(x["cpu_us"] for x in runs["/health"])
+    print(f"{'path':34} {'requests/s':>11} {'p99 ms':>8} {'errors':>7} {'vs /health':>11} {'service CPU us':>15} "
+          f"{'vs /health':>11}")
     for name, r in runs.items():
         rps = statistics.median(x["rps"] for x in r)
         p99 = statistics.median(x["p99_ms"] for x in r)
+        cpu = statistics.median(x["cpu_us"] for x in r)
         errors = sum(x["errors"] for x in r)
-        print(f"{name:34} {rps:11,.0f} {p99:8.2f} {errors:7} {rps / health:10.2f}x")
+        print(f"{name:34} {rps:11,.0f} {p99:8.2f} {errors:7} {rps / health:10.2f}x {cpu:15.2f} "
+              f"{cpu / health_cpu:10.2f}x")
 
 
 if __name__ == "__main__":

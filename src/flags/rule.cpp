@@ -101,6 +101,12 @@ const std::unordered_map<std::string_view, Op>& operators() {
 }
 
 constexpr int kMaxDepth = 64;
+// What one evaluation may cost, whatever the rule: a rule is written by people with flags:write,
+// but no rule may hold a service's thread or memory (map inside reduce inside map ... over the
+// context's arrays, or cat doubling an accumulator). Past these it answers the default.
+constexpr std::size_t kMaxSteps = 100'000;   // nodes evaluated
+constexpr std::size_t kMaxText = 64 * 1024;  // bytes of a string cat or substr makes
+constexpr std::size_t kMaxItems = 10'000;    // elements of an array map, filter or merge makes
 
 }  // namespace
 
@@ -164,7 +170,10 @@ class Compiler {
       return n;
     }
     if (!is_operation(expr)) return literal(expr);
-    const auto& [name, raw_args] = *expr.items().begin();
+    // (Not `*expr.items().begin()`: that is a reference into an iterator gone at the `;`.)
+    const auto only = expr.begin();
+    const std::string& name = only.key();
+    const json& raw_args = only.value();
     if (name == "$ref") return reference(raw_args, depth);
     auto found = operators().find(name);
     if (found == operators().end())
@@ -487,11 +496,19 @@ bool semver_holds(const json& left, const json& op, const json& right) {
 
 // --- evaluation ------------------------------------------------------------------------------
 
+void check_size(const json& built) {
+  if ((built.is_array() && built.size() > kMaxItems) ||
+      (built.is_string() && built.get_ref<const std::string&>().size() > kMaxText))
+    throw OperatorError{};
+}
+
 class Evaluator {
  public:
   Value eval(const Node& n, const Scope& s) const;
 
  private:
+  Value step(const Node& n, const Scope& s) const;
+  mutable std::size_t steps_ = 0;
   Value arg(const Node& n, std::size_t i, const Scope& s) const {
     return i < n.args.size() ? eval(n.args[i], s) : Value();
   }
@@ -535,7 +552,10 @@ Value Evaluator::iterate(const Node& n, const Scope& s) const {
   switch (n.op) {
     case Op::kMap: {
       json out = json::array();
-      for (const auto& item : items) out.push_back(each(item).get());
+      for (const auto& item : items) {
+        out.push_back(each(item).get());
+        check_size(out.back());
+      }
       return Value(std::move(out));
     }
     case Op::kFilter: {
@@ -563,6 +583,7 @@ Value Evaluator::iterate(const Node& n, const Scope& s) const {
         json step = {{"current", item}, {"accumulator", acc}};
         inner.data = &step;
         acc = eval(n.args[1], inner).get();
+        check_size(acc);
       }
       return Value(std::move(acc));
     }
@@ -617,12 +638,18 @@ Value Evaluator::fractional(const Node& n, const Scope& s) const {
 }
 
 Value Evaluator::eval(const Node& n, const Scope& s) const {
+  if (++steps_ > kMaxSteps) throw OperatorError{};
+  return step(n, s);
+}
+
+Value Evaluator::step(const Node& n, const Scope& s) const {
   switch (n.op) {
     case Op::kLiteral:
       return Value::ref(n.literal);
     case Op::kArray: {
       json out = json::array();
       for (const auto& a : n.args) out.push_back(eval(a, s).get());
+      check_size(out);
       return Value(std::move(out));
     }
     case Op::kVar:
@@ -701,7 +728,10 @@ Value Evaluator::eval(const Node& n, const Scope& s) const {
       return fractional(n, s);
     case Op::kCat: {
       std::string out;
-      for (const auto& a : n.args) out += to_text(eval(a, s).get());
+      for (const auto& a : n.args) {
+        out += to_text(eval(a, s).get());
+        if (out.size() > kMaxText) throw OperatorError{};
+      }
       return Value(json(std::move(out)));
     }
     case Op::kSubstr: {
@@ -757,6 +787,7 @@ Value Evaluator::eval(const Node& n, const Scope& s) const {
         } else {
           out.push_back(v.get());
         }
+        check_size(out);
       }
       return Value(std::move(out));
     }

@@ -276,3 +276,24 @@ TEST(FlagClient, EvaluatesWhileAnotherThreadSwapsSets) {
   EXPECT_EQ(client.version(), 1'999);
   EXPECT_TRUE(client.boolean("f", false));
 }
+
+TEST(FlagSet, AHostileRuleCostsBoundedTimeAndMemory) {
+  // map inside map inside map ... over a literal array of 100: 100^5 steps unbounded.
+  json xs = json::array();
+  for (int i = 0; i < 100; ++i) xs.push_back(i);
+  json rule = {{"var", ""}};
+  for (int i = 0; i < 5; ++i) rule = {{"map", json::array({xs, rule})}};
+  auto wide = FlagSet::parse(one_flag({{"if", {rule, "on", "off"}}}));
+  auto e = wide->evaluate("f", {{"xs", xs}});
+  EXPECT_EQ(e.reason, Reason::kDefault);  // the budget ran out: the default, as for a bad operand
+  // An accumulator that doubles: 2^40 bytes unbounded.
+  json doubling = {
+      {"reduce", json::array({json{{"var", "xs"}},
+                              json{{"cat", json::array({json{{"var", "accumulator"}},
+                                                        json{{"var", "accumulator"}}})}},
+                              "ab"})}};
+  auto big = FlagSet::parse(one_flag({{"if", {doubling, "on", "off"}}}));
+  EXPECT_EQ(big->evaluate("f", {{"xs", xs}}).reason, Reason::kDefault);
+  // Within the limits the same rules answer.
+  EXPECT_EQ(big->evaluate("f", {{"xs", json::array({1, 2})}}).variant, "on");
+}

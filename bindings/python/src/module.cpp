@@ -9,7 +9,8 @@
 namespace py = pybind11;
 
 PYBIND11_MODULE(_svckit, m) {
-  m.doc() = "svckit's C++ SDK for Python: auth, bus, client, flags, metrics. Import `svckit` instead.";
+  m.doc() =
+      "svckit's C++ SDK for Python: auth, bus, client, flags, metrics. Import `svckit` instead.";
   svckit::python::register_errors(m);
   svckit::python::bind_auth(m);
   svckit::python::bind_bus(m);
