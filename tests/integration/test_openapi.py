@@ -293,3 +293,8 @@ def test_websocket_stream_and_file_routes_describe_themselves(start_service, tmp
     assert "101" in doc["paths"]["/api/v1/notifications/ws"]["get"]["responses"]
     assert "422" in doc["paths"]["/api/v1/notifications/preferences"]["put"]["responses"]
     assert "security" not in doc["paths"]["/api/v1/notifications/unsubscribe"]["post"]
+    configuration = start_service("configuration")
+    doc = plain_requests.get(configuration.url + "/openapi.json").json()
+    validate_with_npm(doc, tmp_path, "configuration.json")
+    assert "412" in doc["paths"]["/api/v1/flags"]["put"]["responses"]
+    assert "404" in doc["paths"]["/ofrep/v1/evaluate/flags/{key}"]["post"]["responses"]
