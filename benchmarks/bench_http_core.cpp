@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <svckit/http/router.hpp>
+#include <svckit/json_reader.hpp>
 
 using svckit::Task;
 using svckit::http::Method;
@@ -77,5 +78,21 @@ void BM_JsonTaskResponse(benchmark::State& state) {
 BENCHMARK(BM_JsonTaskResponse);
 
 }  // namespace
+
+// A request body as APIs get them (an OFREP context, a task), read by nlohmann's parser and by
+// svckit::read_json (what Request::json uses).
+const std::string kBody =
+    R"({"context":{"targetingKey":"user-4711","plan":"free","email":"ann@example.com","app":"2.3.1",)"
+    R"("roles":["user","beta"],"age":42,"score":0.75}})";
+
+void BM_ParseBodyNlohmann(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(nlohmann::json::parse(kBody));
+}
+BENCHMARK(BM_ParseBodyNlohmann);
+
+void BM_ParseBodyReadJson(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(svckit::read_json(kBody));
+}
+BENCHMARK(BM_ParseBodyReadJson);
 
 BENCHMARK_MAIN();

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """OFREP evaluation on the Configuration service against the same service's /health, side by side
 in one run (issue 25: evaluation adds ≤ 15%). Rounds interleave the three paths; each figure is
-its median round.
+its median round, and the ratios are the medians of each round's own ratio.
 
     /usr/bin/python3 benchmarks/flags_ofrep.py [--rounds 3] [--duration 5] [--connections 64]
+    /usr/bin/python3 benchmarks/flags_ofrep.py --instructions 3000    # callgrind, not wrk
 
   /health                          the floor: no auth, no body
   GET /api/v1/flags (304)          a JWT checked and a conditional answer: what auth costs
@@ -61,12 +62,69 @@ def wrk(url, script, args, pid=None):
     return run
 
 
+def instructions(requests):
+    """User-space instructions per request of each path, counted by callgrind (THREADS=1): the
+    same run after run, unlike requests/s on this shared machine."""
+    import os
+    import time
+    token = admin_token()
+    client = str(ROOT / "benchmarks" / "keepalive_client.py")
+    env_client = dict(os.environ, AUTHORIZATION=f"Bearer {token}")
+    body = '{"context":{"targetingKey":"user-4711","plan":"free"}}'
+    paths = {"/health": ["/health"], "OFREP evaluate checkout-flow": [
+        "/ofrep/v1/evaluate/flags/checkout-flow", "POST", body]}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = pathlib.Path(tmp)
+        port = http_load.free_port()
+        env = http_load.svckit_env(workdir, port, threads=1, CONFIG_FLAGS_FILE=str(ROOT / "examples/flags/flags.json"))
+        env.pop("HOST")  # vgdb names its pipe after $HOST, and callgrind_control must agree
+        out = workdir / "cg"
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                 str(BIN / "configuration")], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            http_load.wait_for(port, "/ready", timeout=60)
+            counts = {}
+            for name, args in paths.items():
+                subprocess.run([sys.executable, client, str(port), args[0], "200", *args[1:]], env=env_client,
+                               check=True)
+                subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
+                subprocess.run([sys.executable, client, str(port), args[0], str(requests), *args[1:]],
+                               env=env_client, check=True)
+                for f in workdir.glob("cg*"):
+                    f.unlink()
+                subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+                deadline = time.monotonic() + 30
+                while not list(workdir.glob("cg*")) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                time.sleep(0.5)  # written whole
+                dumps = sorted(workdir.glob("cg*"), key=lambda f: f.stat().st_mtime)
+                annotate = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(dumps[-1])],
+                                          capture_output=True, text=True).stdout
+                if os.environ.get("SHOW_ANNOTATE"):
+                    print(name, "\n", "\n".join(annotate.splitlines()[:60]))
+                total = next(int(line.split()[0].replace(",", "")) for line in annotate.splitlines()
+                             if "PROGRAM TOTALS" in line)
+                counts[name] = total / requests
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"user-space instructions per request (callgrind, THREADS=1, {requests} requests each)\n")
+    for name, n in counts.items():
+        print(f"{name:34} {n:10,.0f}   {n / counts['/health']:.2f}x /health")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--instructions", type=int, default=0, metavar="N",
+                        help="count instructions per request over N requests instead (callgrind)")
     args = parser.parse_args()
+    if args.instructions:
+        instructions(args.instructions)
+        return
     procs = http_load.Processes()
     token = admin_token()
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,6 +172,14 @@ def main():
         errors = sum(x["errors"] for x in r)
         print(f"{name:34} {rps:11,.0f} {p99:8.2f} {errors:7} {rps / health:10.2f}x {cpu:15.2f} "
               f"{cpu / health_cpu:10.2f}x")
+    # Each round's runs are minutes apart at most: the ratio within a round drifts less than
+    # either figure across rounds on a shared host.
+    print()
+    for name in names[1:]:
+        speed = statistics.median(o["rps"] / h["rps"] for o, h in zip(runs[name], runs["/health"]))
+        cpu = statistics.median(o["cpu_us"] / h["cpu_us"] for o, h in zip(runs[name], runs["/health"]))
+        print(f"{name} / /health, paired by round (median): requests/s {speed:.2f}x, service CPU per "
+              f"request {cpu:.2f}x")
 
 
 if __name__ == "__main__":

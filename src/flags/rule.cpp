@@ -608,31 +608,25 @@ Value Evaluator::fractional(const Node& n, const Scope& s) const {
     bucket_by.reserve(s.flag_key.size() + key->get_ref<const std::string&>().size());
     bucket_by.append(s.flag_key).append(key->get_ref<const std::string&>());
   }
-  struct Bucket {
-    json variant;
-    std::uint64_t weight;
+  // Two passes over the buckets (literals, mostly: evaluating one again costs nothing): the
+  // total weight, then the bucket the hash falls in. Nothing is copied but the variant chosen.
+  auto weight_of = [](const json& b) -> std::uint64_t {
+    if (!b.is_array() || b.empty()) throw OperatorError{};
+    if (b.size() < 2) return 1;
+    const auto& w = b[1];
+    if (!w.is_number() || to_number(w) != std::floor(to_number(w))) throw OperatorError{};
+    return static_cast<std::uint64_t>(std::max(0.0, std::min(to_number(w), 4e9)));
   };
-  std::vector<Bucket> buckets;
   std::uint64_t total = 0;
-  for (std::size_t i = first; i < n.args.size(); ++i) {
-    auto b = i == 0 ? std::move(head) : eval(n.args[i], s);
-    if (!b->is_array() || b->empty()) throw OperatorError{};
-    std::int64_t weight = 1;
-    if (b->size() >= 2) {
-      const auto& w = (*b)[1];
-      if (!w.is_number() || to_number(w) != std::floor(to_number(w))) throw OperatorError{};
-      weight = std::max<std::int64_t>(
-          0, static_cast<std::int64_t>(std::max(-1.0, std::min(to_number(w), 4e9))));
-    }
-    total += static_cast<std::uint64_t>(weight);
-    buckets.push_back({(*b)[0], static_cast<std::uint64_t>(weight)});
-  }
-  if (buckets.empty() || total == 0 || total > 2147483647u) throw OperatorError{};
+  for (std::size_t i = first; i < n.args.size(); ++i)
+    total += weight_of(i == 0 ? head.get() : eval(n.args[i], s).get());
+  if (first >= n.args.size() || total == 0 || total > 2147483647u) throw OperatorError{};
   const std::uint64_t bucket = (static_cast<std::uint64_t>(murmur3_32(bucket_by)) * total) >> 32;
   std::uint64_t end = 0;
-  for (auto& b : buckets) {
-    end += b.weight;
-    if (bucket < end) return Value(std::move(b.variant));
+  for (std::size_t i = first; i < n.args.size(); ++i) {
+    auto b = i == 0 ? std::move(head) : eval(n.args[i], s);
+    end += weight_of(b.get());
+    if (bucket < end) return Value(json(b.get()[0]));
   }
   throw OperatorError{};  // unreachable: bucket < total
 }

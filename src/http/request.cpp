@@ -8,6 +8,7 @@
 #include "svckit/http/ascii.hpp"
 #include "svckit/http/json_body.hpp"
 #include "svckit/http/router.hpp"
+#include "svckit/json_reader.hpp"
 
 namespace svckit::http {
 namespace {
@@ -142,40 +143,18 @@ namespace {
 // no API of ours nests past a few.
 constexpr int kMaxJsonDepth = 512;
 
-bool nested_deeper_than(std::string_view text, int limit) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 nlohmann::json Request::json() const {
   auto type = header("Content-Type");
   if (!type || !is_json_media_type(*type))
     throw UnsupportedMediaType("expected Content-Type: application/json");
-  if (nested_deeper_than(body_, kMaxJsonDepth))
+  if (json_nests_deeper_than(body_, kMaxJsonDepth))
     throw BadRequest("request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
                      " levels");
-  auto parsed = nlohmann::json::parse(body_, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) throw BadRequest("request body is not valid JSON");
-  return parsed;
+  auto parsed = read_json(body_, kMaxJsonDepth);
+  if (!parsed) throw BadRequest("request body is not valid JSON");
+  return std::move(*parsed);
 }
 
 JsonBody Request::json_object() const {

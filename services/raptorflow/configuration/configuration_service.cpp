@@ -97,8 +97,14 @@ void write_evaluation(svckit::JsonWriter& out, std::string_view key,
                       const svckit::flags::Evaluation& e) {
   out.begin_object().field("key", key).field("reason", svckit::flags::to_string(e.reason));
   if (e.value) {
-    out.key("value").raw(e.value->is_boolean() ? (e.value->get<bool>() ? "true" : "false")
-                                               : e.value->dump());
+    const auto& v = *e.value;
+    out.key("value");
+    if (v.is_boolean())
+      out.value(v.get<bool>());
+    else if (v.is_string())
+      out.value(v.get_ref<const std::string&>());
+    else
+      out.raw(v.dump());  // numbers as nlohmann writes them (integers stay integers), objects
     out.field("variant", e.variant);
   }
   out.key("metadata").raw(!e.metadata || e.metadata->empty() ? "{}" : e.metadata->dump());
