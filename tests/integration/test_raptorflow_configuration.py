@@ -369,3 +369,112 @@ def test_replicas_and_a_following_service_hear_every_change(start_service, broke
     start_service("configuration", DATA_DIR=tmp_path / "c", PORT=port, **common)
     until(lambda: checkout(cold)["flags_version"] == 2, what="the cold service catching up")
     assert checkout(cold, user="ann", plan="gold")["flow"] == "one-page" and checkout(cold)["banner"] is True
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+KEK_A, KEK_B = "a1" * 32, "b2" * 32
+WRITER = {"Authorization": "Bearer " + make_token(sub="ops", permissions=("secrets:write",))}
+BILLING = {"Authorization": "Bearer " + make_token(sub="billing")}  # the service the secrets are for
+SECRET = "sk_live_" + "Zq9" * 10
+
+
+def secrets_service(start_service, tmp_path, *keys, **env):
+    kek = tmp_path / f"kek-{len(list(tmp_path.glob('kek-*')))}"
+    kek.write_text("# current first\n" + "\n".join(keys) + "\n")
+    return start_service("configuration", DATA_DIR=tmp_path / "s", CONFIG_KEK_FILE=kek, **env)
+
+
+def test_secrets_are_sealed_readable_by_their_service_and_never_logged(start_service, tmp_path):
+    svc = secrets_service(start_service, tmp_path, KEK_A)
+    url = svc.url + "/api/v1/config/secrets/billing/stripe-key"
+    r = requests.put(url, json={"value": SECRET}, headers=WRITER, timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 1 and SECRET not in r.text
+    # The service it belongs to reads it; the writer, another service, a user do not.
+    got = requests.get(url, headers=BILLING, timeout=5)
+    assert got.status_code == 200 and got.json()["value"] == SECRET and got.json()["version"] == 1
+    other = {"Authorization": "Bearer " + make_token(sub="analytics")}
+    granted = {"Authorization": "Bearer " + make_token(sub="ops2", permissions=("secrets:read:billing",))}
+    for headers, status in ((WRITER, 403), (other, 403), (USER, 403), ({}, 401), (granted, 200)):
+        assert requests.get(url, headers=headers, timeout=5).status_code == status
+    assert requests.get(svc.url + "/api/v1/config/secrets/billing/nope", headers=BILLING,
+                        timeout=5).status_code == 404
+    listing = requests.get(svc.url + "/api/v1/config/secrets/billing", headers=WRITER, timeout=5).json()
+    assert [s["name"] for s in listing["secrets"]] == ["stripe-key"] and SECRET not in json.dumps(listing)
+    assert requests.put(url, json={"value": SECRET + "2"}, headers=WRITER, timeout=5).json()["version"] == 2
+    # Bad input: clear errors, nothing stored.
+    for path, body, status in (("/billing/stripe-key", {"value": ""}, 422), ("/billing/stripe-key", {"value": 7}, 422),
+                               ("/billing/stripe-key", {"value": "x" * 70000}, 422),
+                               ("/Billing/stripe-key", {"value": "v"}, 422), ("/billing/bad%20name", {"value": "v"}, 422)):
+        assert requests.put(svc.url + "/api/v1/config/secrets" + path, json=body, headers=WRITER,
+                            timeout=5).status_code == status, path
+    assert requests.put(url, json={"value": "v"}, headers=BILLING, timeout=5).status_code == 403
+    events = requests.get(svc.url + "/api/v1/config/secret-events/billing", headers=WRITER, timeout=5).json()
+    assert [(e["action"], e["by"]) for e in events["events"]][:3] == [("set", "ops"), ("read", "ops2"),
+                                                                      ("read", "billing")]
+    svc.stop()
+    # At rest: neither the value nor any part of it in the database file; never in the logs.
+    data = b"".join(p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file())
+    assert SECRET.encode() not in data and SECRET[8:20].encode() not in data
+    assert SECRET not in svc.stderr and not any(SECRET in json.dumps(line) for line in svc.lines)
+
+
+def test_a_tampered_or_moved_secret_does_not_open(start_service, tmp_path):
+    import sqlite3
+    svc = secrets_service(start_service, tmp_path, KEK_A)
+    for name, value in (("a", "first-secret-value"), ("b", "second-secret-value")):
+        requests.put(f"{svc.url}/api/v1/config/secrets/billing/{name}", json={"value": value}, headers=WRITER,
+                     timeout=5)
+    svc.stop()
+    [db] = [p for p in (tmp_path / "s").rglob("*.db")]
+    with sqlite3.connect(db) as c:
+        # b's sealed bytes under a's name, and a byte of c flipped.
+        row = c.execute("SELECT kek_id, wrapped_key, ciphertext FROM secrets WHERE name = 'b'").fetchone()
+        c.execute("UPDATE secrets SET kek_id = ?, wrapped_key = ?, ciphertext = ? WHERE name = 'a'", row)
+    svc = secrets_service(start_service, tmp_path, KEK_A)
+    r = requests.get(svc.url + "/api/v1/config/secrets/billing/a", headers=BILLING, timeout=5)
+    assert r.status_code == 500 and "second-secret-value" not in r.text
+    assert requests.get(svc.url + "/api/v1/config/secrets/billing/b", headers=BILLING, timeout=5).json()[
+        "value"] == "second-secret-value"
+
+
+def test_rotating_the_key_encryption_key_reseals_data_keys(start_service, tmp_path):
+    admin = {"Authorization": "Bearer " + make_token(sub="ops", roles=("admin",))}
+    first = secrets_service(start_service, tmp_path, KEK_A)
+    for i in range(5):
+        requests.put(f"{first.url}/api/v1/config/secrets/billing/k{i}", json={"value": f"value-{i}"}, headers=WRITER,
+                     timeout=5)
+    key_a = requests.get(first.url + "/api/v1/config/secrets/billing", headers=WRITER, timeout=5).json()[
+        "secrets"][0]["key_id"]
+    first.stop()
+    # B current, A still loaded: everything reads; rotation re-seals the five data keys with B.
+    both = secrets_service(start_service, tmp_path, KEK_B, KEK_A)
+    assert requests.get(both.url + "/api/v1/config/secrets/billing/k3", headers=BILLING, timeout=5).json()[
+        "value"] == "value-3"
+    r = requests.post(both.url + "/api/v1/config/secret-keys/rotate", headers=admin, timeout=5)
+    assert r.status_code == 200 and r.json()["resealed"] == 5 and r.json()["unreadable"] == 0
+    assert r.json()["key_id"] != key_a
+    assert requests.post(both.url + "/api/v1/config/secret-keys/rotate", headers=admin, timeout=5).json()[
+        "resealed"] == 0
+    assert requests.post(both.url + "/api/v1/config/secret-keys/rotate", headers=WRITER,
+                         timeout=5).status_code == 403
+    both.stop()
+    # A retired: every secret still opens with B alone; A alone opens none, and says why.
+    only_b = secrets_service(start_service, tmp_path, KEK_B)
+    assert [requests.get(f"{only_b.url}/api/v1/config/secrets/billing/k{i}", headers=BILLING, timeout=5).json()[
+        "value"] for i in range(5)] == [f"value-{i}" for i in range(5)]
+    only_b.stop()
+    only_a = secrets_service(start_service, tmp_path, KEK_A)
+    assert requests.get(only_a.url + "/api/v1/config/secrets/billing/k0", headers=BILLING,
+                        timeout=5).status_code == 500
+    until(lambda: any("is not loaded" in json.dumps(line) for line in only_a.lines), what="why, in the log")
+    # No key at all: the secrets API says so (503); a malformed key stops start-up naming it.
+    only_a.stop()
+    none = start_service("configuration", DATA_DIR=tmp_path / "s")
+    r = requests.get(none.url + "/api/v1/config/secrets/billing/k0", headers=BILLING, timeout=5)
+    assert r.status_code == 503 and "CONFIG_KEK_FILE" in r.json()["detail"]
+    bad = tmp_path / "bad-kek"
+    bad.write_text("not-hex\n")
+    with pytest.raises(RuntimeError, match="CONFIG_KEK_FILE"):
+        start_service("configuration", DATA_DIR=tmp_path / "s2", CONFIG_KEK_FILE=bad)

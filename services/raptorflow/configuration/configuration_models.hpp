@@ -102,4 +102,58 @@ struct BulkEvaluation {
 };
 BOOST_DESCRIBE_STRUCT(BulkEvaluation, (), (flags, metadata))
 
+// Secrets: PUT /api/v1/config/secrets/{service}/{name}. The value never comes back but to the
+// service it belongs to.
+struct SecretWrite {
+  std::string value;
+  static void rules(svckit::model::Rules<SecretWrite>& r) {
+    r.field(&SecretWrite::value).length(1, 65536);
+  }
+};
+BOOST_DESCRIBE_STRUCT(SecretWrite, (), (value))
+
+struct SecretValue {
+  std::string service;
+  std::string name;
+  std::string value;
+  std::int64_t version = 0;
+  std::string updated_at;
+};
+BOOST_DESCRIBE_STRUCT(SecretValue, (), (service, name, value, version, updated_at))
+
+struct SecretInfo {
+  std::string name;
+  std::int64_t version = 0;
+  std::string updated_by;
+  std::string updated_at;
+  std::string key_id;  // the key-encryption key that seals it
+};
+BOOST_DESCRIBE_STRUCT(SecretInfo, (), (name, version, updated_by, updated_at, key_id))
+
+struct SecretList {
+  std::string service;
+  std::vector<SecretInfo> secrets;
+};
+BOOST_DESCRIBE_STRUCT(SecretList, (), (service, secrets))
+
+struct SecretEventInfo {
+  std::string name;
+  std::string action;  // set, read, removed, resealed
+  std::string by;
+  std::string at;
+};
+BOOST_DESCRIBE_STRUCT(SecretEventInfo, (), (name, action, by, at))
+
+struct SecretEvents {
+  std::vector<SecretEventInfo> events;
+};
+BOOST_DESCRIBE_STRUCT(SecretEvents, (), (events))
+
+struct Rotation {
+  std::string key_id;           // the current key-encryption key
+  std::int64_t resealed = 0;    // data keys sealed again with it
+  std::int64_t unreadable = 0;  // secrets whose key is not loaded or that failed to open
+};
+BOOST_DESCRIBE_STRUCT(Rotation, (), (key_id, resealed, unreadable))
+
 }  // namespace raptorflow::configuration

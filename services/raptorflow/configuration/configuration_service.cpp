@@ -174,6 +174,7 @@ bool etag_matches(std::optional<std::string_view> header, std::string_view etag)
 }  // namespace
 
 void ConfigurationService::declare(svckit::Settings& settings) {
+  SecretsApi::declare(settings);
   settings.declare("configuration", {.name = "CONFIG_ENVIRONMENT",
                                      .type = svckit::SettingType::enumeration,
                                      .default_value = "dev",
@@ -198,6 +199,7 @@ void ConfigurationService::install(svckit::App& app) {
   auto& db = app.database("configuration");
   store_ = std::make_unique<FlagStore>(db, app.outbox("configuration"), environment_);
   store_->migrate();
+  secrets_.install(app);
   auto empty = std::make_shared<Current>();
   empty->version.document = {{"flags", json::object()}};
   empty->set = FlagSet::empty();

@@ -16,6 +16,7 @@
 #include <svckit/http/response.hpp>
 
 #include "flag_store.hpp"
+#include "secrets_api.hpp"
 
 namespace raptorflow::configuration {
 
@@ -63,6 +64,7 @@ class ConfigurationService : public svckit::Module {
   std::string environment_;
   std::atomic<std::shared_ptr<const Current>> current_;
   svckit::http::EventStreamHub subscribers_;
+  SecretsApi secrets_;
 };
 
 }  // namespace raptorflow::configuration
