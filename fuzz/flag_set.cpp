@@ -1,7 +1,8 @@
 // A flag set and an evaluation context, as a Configuration service gets them from its writers
 // and its OFREP callers: {"document": ..., "context": ...} (or the input itself as the document).
 // Parsing answers a FlagSet or a FlagSetError, nothing else; evaluating any flag never throws,
-// answers one of the flag's own variants (or none), the same twice, within its step budget.
+// answers one of the flag's own variants (or none), the same twice. (Time and memory: libFuzzer's
+// -timeout and -rss_limit_mb stop a rule that escapes the evaluation budget.)
 #include <nlohmann/json.hpp>
 
 #include "fuzz_check.hpp"

@@ -362,8 +362,8 @@ std::shared_ptr<Compiled> Gateway::State::compile(RoutesConfig config) {
     route->retries = &retries->add({{"route", r.name}});
     if (r.split) {
       route->legacy = out->upstreams.at(r.split->legacy);
-      std::string key =
-          r.name + "|" + r.upstream + "|" + r.split->legacy + "|" + std::to_string(r.split->weight);
+      std::string key = r.name + "|" + r.upstream + "|" + r.split->legacy + "|" +
+                        std::to_string(r.split->weight) + "|" + r.split->flag;
       auto window = r.rollback ? r.rollback->window : std::chrono::seconds(60);
       auto& kept = states[key];
       if (auto it = split_states.find(key); it != split_states.end()) kept = it->second;

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -35,7 +37,7 @@ struct FeatureFlags::Follower {
     std::error_code ec;
     auto when = std::filesystem::last_write_time(file, ec);
     if (ec) throw ConfigError("FLAGS_FILE", "cannot read " + file + ": " + ec.message());
-    if (when == file_time) return;
+    if (when == file_time) return;  // unchanged (any move, forwards or back, is a change)
     std::ifstream in(file);
     std::stringstream text;
     text << in.rdbuf();
@@ -44,7 +46,7 @@ struct FeatureFlags::Follower {
     try {
       auto set = flags::FlagSet::parse(doc);
       file_time = when;
-      client->replace(std::move(set), when.time_since_epoch().count());
+      client->replace(std::move(set), client->version() + 1);
     } catch (const flags::FlagSetError& e) {
       throw ConfigError("FLAGS_FILE", file + ": " + e.what());
     }
@@ -65,7 +67,7 @@ struct FeatureFlags::Follower {
   }
 
   // One refresh: a failure is logged and the set held stays.
-  Task<void> refresh() {
+  Task<void> refresh_once() {
     try {
       if (!file.empty()) load_file();
       if (service) co_await fetch();
@@ -73,6 +75,22 @@ struct FeatureFlags::Follower {
       app->logger().warning("feature flags: keeping version " + std::to_string(client->version()) +
                             ": " + e.what());
     }
+  }
+
+  // Refreshes run one at a time, on loop 0 (the poll's; events are posted there): two at once
+  // would race on the ETag and the file's time. One asked for meanwhile runs once more after.
+  bool running = false, again = false;
+  Task<void> refresh() {
+    if (running) {
+      again = true;
+      co_return;
+    }
+    running = true;
+    do {
+      again = false;
+      co_await refresh_once();
+    } while (again);
+    running = false;
   }
 
   Task<void> poll() {
@@ -124,10 +142,11 @@ void FeatureFlags::install(App& app) {
   std::weak_ptr<Follower> weak = follower_;
   app.bus().subscribe(
       "flags-" + uuid_v4(), "config.flag.changed",
-      [weak](const bus::Event& event) -> Task<bus::Outcome> {
-        auto f = weak.lock();
-        if (f && event.data.value("version", std::int64_t{0}) > f->client->version())
-          co_await f->refresh();
+      [weak](const bus::Event&) -> Task<bus::Outcome> {
+        // Whatever the event says, ask: an unchanged set costs a 304.
+        if (auto f = weak.lock())
+          asio::co_spawn(
+              *f->app->loops()[0], [f]() -> Task<void> { co_await f->refresh(); }, asio::detached);
         co_return bus::Outcome::success;
       },
       once);

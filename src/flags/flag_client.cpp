@@ -4,18 +4,15 @@ namespace svckit::flags {
 
 using nlohmann::json;
 
-FlagClient::FlagClient() : set_(FlagSet::empty()) {}
+FlagClient::FlagClient() : held_(std::make_shared<const Held>(Held{FlagSet::empty(), 0})) {}
 
 void FlagClient::replace(std::shared_ptr<const FlagSet> set, std::int64_t version) {
-  // Versions only go up: a compare-and-swap on the version first, then the set. Two writers
-  // racing both move the version up; the loser's older set is dropped.
-  auto held = version_.load(std::memory_order_acquire);
-  while (version > held) {
-    if (version_.compare_exchange_weak(held, version, std::memory_order_acq_rel)) {
-      set_.store(std::move(set), std::memory_order_release);
-      return;
-    }
-  }
+  // Versions only go up: the newer of two racing writers wins, whichever stores last.
+  auto next = std::make_shared<const Held>(Held{std::move(set), version});
+  auto held = held_.load(std::memory_order_acquire);
+  do {
+    if (version <= held->version) return;
+  } while (!held_.compare_exchange_weak(held, next, std::memory_order_acq_rel));
 }
 
 namespace {

@@ -281,7 +281,9 @@ Evaluation FlagSet::evaluate(std::string_view key, const json& context, std::int
   auto v = name.empty() && !chosen.is_string() ? flag->variants->end() : flag->variants->find(name);
   if (v == flag->variants->end()) {
     e.error_code = ErrorCode::kGeneral;
-    e.error_details = "the targeting chose " + chosen.dump().substr(0, 100) +
+    // What is not UTF-8 (a context's bytes) replaced: evaluate() never throws.
+    e.error_details = "the targeting chose " +
+                      chosen.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 100) +
                       ", which is not a variant of \"" + flag->key + "\"";
     return e;
   }

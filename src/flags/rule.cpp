@@ -104,7 +104,8 @@ constexpr int kMaxDepth = 64;
 // What one evaluation may cost, whatever the rule: a rule is written by people with flags:write,
 // but no rule may hold a service's thread or memory (map inside reduce inside map ... over the
 // context's arrays, or cat doubling an accumulator). Past these it answers the default.
-constexpr std::size_t kMaxSteps = 100'000;   // nodes evaluated
+constexpr std::size_t kMaxSteps = 100'000;   // nodes evaluated, and nodes copied
+constexpr std::size_t kMaxNodes = 10'000;    // nodes of one compiled rule
 constexpr std::size_t kMaxText = 64 * 1024;  // bytes of a string cat or substr makes
 constexpr std::size_t kMaxItems = 10'000;    // elements of an array map, filter or merge makes
 
@@ -163,6 +164,11 @@ class Compiler {
 
   Node compile(const json& expr, int depth) {
     if (depth > kMaxDepth) throw std::invalid_argument("the rule nests deeper than 64");
+    // $refs are inlined: ten references to an evaluator of ten references ... is 10^n nodes
+    // from a document of a few lines.
+    if (++nodes_ > kMaxNodes)
+      throw std::invalid_argument(
+          "the rule is larger than 10,000 operations once its $refs are expanded");
     if (expr.is_array()) {
       if (!holds_operation(expr)) return literal(expr);
       Node n = node(Op::kArray);
@@ -281,6 +287,7 @@ class Compiler {
 
   const json& evaluators_;
   std::vector<std::string> resolving_;
+  std::size_t nodes_ = 0;
 
  public:
   bool reads_clock = false;  // a $flagd path (or a computed path, which could be one)
@@ -507,6 +514,18 @@ class Evaluator {
   Value eval(const Node& n, const Scope& s) const;
 
  private:
+  // Copies cost what they copy: a value copied into a new array (or an accumulator) is charged
+  // one step per node, so nested copies cannot double their way past the budget.
+  void charge(const json& copied) const {
+    std::vector<const json*> todo{&copied};
+    while (!todo.empty()) {
+      const json* v = todo.back();
+      todo.pop_back();
+      if (++steps_ > kMaxSteps) throw OperatorError{};
+      if (v->is_structured())
+        for (const auto& e : *v) todo.push_back(&e);
+    }
+  }
   Value step(const Node& n, const Scope& s) const;
   mutable std::size_t steps_ = 0;
   Value arg(const Node& n, std::size_t i, const Scope& s) const {
@@ -553,15 +572,20 @@ Value Evaluator::iterate(const Node& n, const Scope& s) const {
     case Op::kMap: {
       json out = json::array();
       for (const auto& item : items) {
-        out.push_back(each(item).get());
-        check_size(out.back());
+        auto v = each(item);
+        charge(v.get());
+        check_size(v.get());
+        out.push_back(v.get());
       }
       return Value(std::move(out));
     }
     case Op::kFilter: {
       json out = json::array();
       for (const auto& item : items)
-        if (truthy(each(item).get())) out.push_back(item);
+        if (truthy(each(item).get())) {
+          charge(item);
+          out.push_back(item);
+        }
       return Value(std::move(out));
     }
     case Op::kAll:
@@ -580,6 +604,8 @@ Value Evaluator::iterate(const Node& n, const Scope& s) const {
     default: {  // reduce
       json acc = arg(n, 2, s).get();
       for (const auto& item : items) {
+        charge(item);
+        charge(acc);
         json step = {{"current", item}, {"accumulator", acc}};
         inner.data = &step;
         acc = eval(n.args[1], inner).get();
@@ -642,7 +668,11 @@ Value Evaluator::step(const Node& n, const Scope& s) const {
       return Value::ref(n.literal);
     case Op::kArray: {
       json out = json::array();
-      for (const auto& a : n.args) out.push_back(eval(a, s).get());
+      for (const auto& a : n.args) {
+        auto v = eval(a, s);
+        charge(v.get());
+        out.push_back(v.get());
+      }
       check_size(out);
       return Value(std::move(out));
     }
@@ -729,18 +759,29 @@ Value Evaluator::step(const Node& n, const Scope& s) const {
       return Value(json(std::move(out)));
     }
     case Op::kSubstr: {
+      // By characters, never cutting one in two: where each starts.
       auto text = to_text(arg(n, 0, s).get());
-      const auto size = static_cast<std::int64_t>(text.size());
-      auto start = static_cast<std::int64_t>(to_number(arg(n, 1, s).get()));
+      std::vector<std::size_t> starts;
+      for (std::size_t i = 0; i < text.size(); ++i)
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) starts.push_back(i);
+      const auto size = static_cast<std::int64_t>(starts.size());
+      auto whole = [](const json& v) {  // NaN and out-of-range numbers clamped
+        const double d = to_number(v);
+        return std::isnan(d) ? std::int64_t{0}
+                             : static_cast<std::int64_t>(std::clamp(d, -9e15, 9e15));
+      };
+      auto start = whole(arg(n, 1, s).get());
       if (start < 0) start = std::max<std::int64_t>(0, size + start);
       start = std::min(start, size);
       std::int64_t length = size - start;
       if (n.args.size() == 3) {
-        auto l = static_cast<std::int64_t>(to_number(arg(n, 2, s).get()));
+        auto l = whole(arg(n, 2, s).get());
         length = l < 0 ? std::max<std::int64_t>(0, size - start + l) : std::min(l, size - start);
       }
-      return Value(
-          json(text.substr(static_cast<std::size_t>(start), static_cast<std::size_t>(length))));
+      auto at = [&](std::int64_t i) {
+        return i < size ? starts[static_cast<std::size_t>(i)] : text.size();
+      };
+      return Value(json(text.substr(at(start), at(start + length) - at(start))));
     }
     case Op::kAdd:
     case Op::kMul: {
@@ -776,6 +817,7 @@ Value Evaluator::step(const Node& n, const Scope& s) const {
       json out = json::array();
       for (const auto& a : n.args) {
         auto v = eval(a, s);
+        charge(v.get());
         if (v->is_array()) {
           for (const auto& e : v.get()) out.push_back(e);
         } else {

@@ -428,12 +428,27 @@ def test_a_tampered_or_moved_secret_does_not_open(start_service, tmp_path):
     svc.stop()
     [db] = [p for p in (tmp_path / "s").rglob("*.db")]
     with sqlite3.connect(db) as c:
-        # b's sealed bytes under a's name, and a byte of c flipped.
+        # b's sealed bytes under a's name.
         row = c.execute("SELECT kek_id, wrapped_key, ciphertext FROM secrets WHERE name = 'b'").fetchone()
         c.execute("UPDATE secrets SET kek_id = ?, wrapped_key = ?, ciphertext = ? WHERE name = 'a'", row)
     svc = secrets_service(start_service, tmp_path, KEK_A)
     r = requests.get(svc.url + "/api/v1/config/secrets/billing/a", headers=BILLING, timeout=5)
     assert r.status_code == 500 and "second-secret-value" not in r.text
+    # One byte flipped in a ciphertext, then in a sealed data key: neither opens.
+    requests.put(f"{svc.url}/api/v1/config/secrets/billing/c", json={"value": "third-secret-value"},
+                 headers=WRITER, timeout=5)
+    requests.put(f"{svc.url}/api/v1/config/secrets/billing/d", json={"value": "fourth-secret-value"},
+                 headers=WRITER, timeout=5)
+    svc.stop()
+    with sqlite3.connect(db) as c:
+        for name, column in (("c", "ciphertext"), ("d", "wrapped_key")):
+            sealed = c.execute(f"SELECT {column} FROM secrets WHERE name = ?", (name,)).fetchone()[0]
+            flipped = sealed[:30] + ("0" if sealed[30] != "0" else "1") + sealed[31:]
+            c.execute(f"UPDATE secrets SET {column} = ? WHERE name = ?", (flipped, name))
+    svc = secrets_service(start_service, tmp_path, KEK_A)
+    for name in ("c", "d"):
+        r = requests.get(f"{svc.url}/api/v1/config/secrets/billing/{name}", headers=BILLING, timeout=5)
+        assert r.status_code == 500 and "secret-value" not in r.text, name
     assert requests.get(svc.url + "/api/v1/config/secrets/billing/b", headers=BILLING, timeout=5).json()[
         "value"] == "second-secret-value"
 
@@ -477,3 +492,54 @@ def test_rotating_the_key_encryption_key_reseals_data_keys(start_service, tmp_pa
     bad.write_text("not-hex\n")
     with pytest.raises(RuntimeError, match="CONFIG_KEK_FILE"):
         start_service("configuration", DATA_DIR=tmp_path / "s2", CONFIG_KEK_FILE=bad)
+
+
+def test_one_flag_edits_at_once_all_stay(start_service, tmp_path, postgres_server):
+    # Two replicas on one database, edits sent to both at once: each edit is made on the newest
+    # stored version, so none undoes another (the replicas' held sets may lag; the store does not).
+    db = postgres_server.create_database(f"config_{os.getpid()}_{uuid.uuid4().hex[:8]}")
+    common = {"DATABASE_URL": db, "CONFIG_POLL_INTERVAL": "1h"}
+    replicas = [start_service("configuration", DATA_DIR=tmp_path / f"r{i}", **common) for i in range(2)]
+    keys = [f"f{i}" for i in range(12)]
+
+    def put(i):
+        r = requests.put(f"{replicas[i % 2].url}/api/v1/flags/{keys[i]}", json={"definition": flag()},
+                         headers=ADMIN, timeout=10)
+        assert r.status_code == 200, r.text
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(len(keys))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    newest = requests.get(replicas[0].url + "/api/v1/flags/versions?limit=1", headers=READER, timeout=5).json()
+    assert newest["versions"][0]["version"] == 12
+    version = requests.get(replicas[0].url + "/api/v1/flags/versions/12", headers=READER, timeout=5).json()
+    assert sorted(version["document"]["flags"]) == sorted(keys)
+    # If-Match: "*" asks nothing, a weak tag is read as its version.
+    assert put_set(replicas[1], SET, extra={"If-Match": "*"}).status_code == 200
+    assert put_set(replicas[1], SET, extra={"If-Match": 'W/"v13"'}).status_code == 200
+    assert put_set(replicas[1], SET, extra={"If-Match": 'W/"v13"'}).status_code == 412
+
+
+def test_a_service_follows_a_flagd_file(start_service, tmp_path):
+    flags_file = tmp_path / "flags.json"
+    flags_file.write_text((ROOT / "examples/flags/flags.json").read_text())
+    app = start_service("flags", DATA_DIR=tmp_path / "f", FLAGS_FILE=flags_file, FLAGS_POLL_INTERVAL="200ms")
+    assert checkout(app, user="ann", plan="gold") == {"flow": "one-page", "reason": "TARGETING_MATCH",
+                                                      "banner": False, "flags_version": 1}
+    # Edited in place (an older modification time too counts as a change): read again.
+    document = json.loads(flags_file.read_text())
+    document["flags"]["holiday-banner"]["state"] = "ENABLED"
+    document["flags"]["holiday-banner"]["defaultVariant"] = "on"
+    before = flags_file.stat().st_mtime
+    flags_file.write_text(json.dumps(document))
+    os.utime(flags_file, (before - 3600, before - 3600))
+    until(lambda: checkout(app)["banner"] is True, what="the file's change")
+    assert checkout(app)["flags_version"] == 2
+    # A broken file later: the set held stays (and the log says why); broken at start: exit 2.
+    flags_file.write_text("{not json")
+    until(lambda: app.logs() and any("is not JSON" in json.dumps(line) for line in app.lines), what="the log")
+    assert checkout(app)["banner"] is True
+    with pytest.raises(RuntimeError, match="FLAGS_FILE"):
+        start_service("flags", DATA_DIR=tmp_path / "g", FLAGS_FILE=flags_file)

@@ -297,3 +297,63 @@ TEST(FlagSet, AHostileRuleCostsBoundedTimeAndMemory) {
   // Within the limits the same rules answer.
   EXPECT_EQ(big->evaluate("f", {{"xs", json::array({1, 2})}}).variant, "on");
 }
+
+TEST(FlagSet, NestedCopiesAreChargedToo) {
+  // An accumulator that doubles as an array: [acc, acc] each step, 2^40 leaves unbounded.
+  json xs = json::array();
+  for (int i = 0; i < 40; ++i) xs.push_back(i);
+  json doubling = {
+      {"reduce",
+       json::array(
+           {xs, json::array({json{{"var", "accumulator"}}, json{{"var", "accumulator"}}}), 0})}};
+  auto set = FlagSet::parse(one_flag({{"if", {doubling, "on", "off"}}}));
+  EXPECT_EQ(set->evaluate("f", nullptr).reason, Reason::kDefault);
+}
+
+TEST(FlagSet, ReferencesThatFanOutAreRefusedAtParse) {
+  // e0 refers ten times to e1, which refers ten times to e2 ...: 10^9 nodes once inlined.
+  json evaluators = json::object();
+  for (int level = 0; level < 9; ++level) {
+    json refs = json::array();
+    for (int i = 0; i < 10; ++i) refs.push_back({{"$ref", "e" + std::to_string(level + 1)}});
+    evaluators["e" + std::to_string(level)] = {{"or", refs}};
+  }
+  evaluators["e9"] = {{"==", {1, 1}}};
+  json doc = one_flag({{"if", {{{"$ref", "e0"}}, "on", "off"}}});
+  doc["$evaluators"] = evaluators;
+  EXPECT_TRUE(mentions(problems_of(doc), "larger than 10,000 operations"));
+}
+
+TEST(FlagSet, TextIsCutByCharactersAndBadBytesNeverThrow) {
+  auto first = json{{"substr", json::array({json{{"var", "name"}}, 0, 1})}};
+  EXPECT_EQ(pick(first, {{"name", "Émile"}}, {{"É", true}, {"x", false}}), "É");
+  // A start past the end, however large, is the empty string (JavaScript's answer), not UB.
+  auto huge = FlagSet::parse(
+      one_flag({{"substr", json::array({"abc", 1e300})}}, {{"", true}, {"x", false}}, "x"));
+  auto cut = huge->evaluate("f", nullptr);
+  EXPECT_EQ(cut.reason, Reason::kTargetingMatch);
+  EXPECT_EQ(cut.variant, "");
+  // A context's bytes that are not UTF-8, chosen as a variant that is not one: an error, no throw.
+  auto echo = FlagSet::parse(one_flag({{"var", "name"}}));
+  auto e = echo->evaluate("f", {{"name", std::string("\xC3")}});
+  EXPECT_EQ(e.error_code, ErrorCode::kGeneral);
+}
+
+TEST(FlagClient, TwoWritersRacingLeaveTheNewestSetWithItsVersion) {
+  FlagClient client;
+  auto set_for = [](std::int64_t v) {
+    return FlagSet::parse(one_flag(nullptr, {{"v", static_cast<double>(v)}, {"w", -1.0}}, "v"));
+  };
+  std::vector<std::shared_ptr<const FlagSet>> sets;
+  for (std::int64_t v = 0; v <= 2'000; ++v) sets.push_back(set_for(v));
+  std::thread odd([&] {
+    for (std::int64_t v = 1; v <= 1'999; v += 2) client.replace(sets[v], v);
+  });
+  std::thread even([&] {
+    for (std::int64_t v = 2; v <= 2'000; v += 2) client.replace(sets[v], v);
+  });
+  odd.join();
+  even.join();
+  EXPECT_EQ(client.version(), 2'000);
+  EXPECT_EQ(client.number("f", -2), 2'000);  // the set that came with that version
+}

@@ -37,8 +37,11 @@ class FlagClient {
   // A new set replaces the one held (a version older than the one held is ignored, so events
   // and polls arriving out of order cannot roll flags back). Thread-safe.
   void replace(std::shared_ptr<const FlagSet> set, std::int64_t version);
-  std::shared_ptr<const FlagSet> snapshot() const { return set_.load(std::memory_order_acquire); }
-  std::int64_t version() const { return version_.load(std::memory_order_acquire); }
+  std::shared_ptr<const FlagSet> snapshot() const {
+    auto held = held_.load(std::memory_order_acquire);
+    return {held, held->set.get()};  // shares the Held: one count, not two
+  }
+  std::int64_t version() const { return held_.load(std::memory_order_acquire)->version; }
   bool loaded() const { return version() > 0; }
 
   bool boolean(std::string_view key, bool fallback, const nlohmann::json& context = nullptr) const;
@@ -53,8 +56,12 @@ class FlagClient {
                   const nlohmann::json& context = nullptr) const;
 
  private:
-  std::atomic<std::shared_ptr<const FlagSet>> set_;
-  std::atomic<std::int64_t> version_{0};
+  // The set and its version swapped together: a set and another's version never meet.
+  struct Held {
+    std::shared_ptr<const FlagSet> set;
+    std::int64_t version = 0;
+  };
+  std::atomic<std::shared_ptr<const Held>> held_;
 };
 
 }  // namespace svckit::flags

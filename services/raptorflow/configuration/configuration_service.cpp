@@ -271,8 +271,9 @@ void ConfigurationService::install(svckit::App& app) {
   app.bus().subscribe(
       "configuration-" + svckit::uuid_v4(), "config.flag.changed",
       [this](const svckit::bus::Event& event) -> svckit::Task<svckit::bus::Outcome> {
-        if (event.data.value("version", std::int64_t{0}) > current()->version.version)
-          co_await refresh();
+        // Any event asks: refresh() reads the newest version number first, which is cheap, and
+        // an event's own data is not trusted to be well-formed.
+        co_await refresh();
         co_return svckit::bus::Outcome::success;
       },
       mine);
@@ -360,19 +361,19 @@ ConfigurationService::Task ConfigurationService::get_flags(Request& req) {
   co_return Response::json(200, svckit::model::to_json(reply)).set_header("ETag", held->etag);
 }
 
-ConfigurationService::Task ConfigurationService::write(Request& req, json document,
-                                                       std::string message,
-                                                       std::optional<std::int64_t> restored_from) {
-  std::optional<std::int64_t> expected;
-  if (auto match = req.header("If-Match")) {
-    expected = parse_version(*match);
+svckit::Task<std::optional<svckit::http::Response>> ConfigurationService::store(
+    Request& req, json document, std::string message, std::optional<std::int64_t> restored_from,
+    std::optional<std::int64_t> base) {
+  // If-Match: the version the client read; "*" (or none) asks nothing. Without it, `base`.
+  std::optional<std::int64_t> expected = base;
+  bool asked = false;
+  if (auto match = req.header("If-Match"); match && *match != "*") {
+    std::string_view tag = *match;
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    expected = parse_version(tag);
+    asked = true;
     if (!expected)
       throw svckit::BadRequest("If-Match: expected \"v<version>\" as GET /api/v1/flags gave it");
-  }
-  try {
-    FlagSet::parse(document);
-  } catch (const FlagSetError& e) {
-    throw invalid_set(e, "document");
   }
   std::optional<FlagVersion> stored;
   std::int64_t stale = -1;
@@ -382,10 +383,49 @@ ConfigurationService::Task ConfigurationService::write(Request& req, json docume
   } catch (const StaleVersion& s) {
     stale = s.current;
   }
-  if (stale >= 0) throw precondition_failed(stale);
+  if (stale >= 0 && asked) throw precondition_failed(stale);
+  if (stale >= 0) co_return std::nullopt;  // made from a version no longer the newest
   auto summary = summary_of(*stored);
   take(std::move(*stored));
   co_return Response::json(200, svckit::model::to_json(summary));
+}
+
+ConfigurationService::Task ConfigurationService::write(Request& req, json document,
+                                                       std::string message,
+                                                       std::optional<std::int64_t> restored_from) {
+  try {
+    FlagSet::parse(document);
+  } catch (const FlagSetError& e) {
+    throw invalid_set(e, "document");
+  }
+  auto answer =
+      co_await store(req, std::move(document), std::move(message), restored_from, std::nullopt);
+  co_return std::move(*answer);
+}
+
+ConfigurationService::Task ConfigurationService::edit_flag(Request& req, std::string key,
+                                                           std::optional<json> definition,
+                                                           std::string message) {
+  // Made from the newest stored version (not the one this replica holds, which may lag), and
+  // made again if another change lands first: two one-flag edits at once both stay.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto newest = co_await store_->current();
+    auto document = std::move(newest.document);
+    if (definition) {
+      document["flags"][key] = *definition;
+    } else {
+      if (!document["flags"].contains(key)) throw svckit::NotFound("no flag \"" + key + "\"");
+      document["flags"].erase(key);
+    }
+    try {
+      FlagSet::parse(document);
+    } catch (const FlagSetError& e) {
+      throw invalid_set(e, "definition");
+    }
+    auto answer = co_await store(req, std::move(document), message, std::nullopt, newest.version);
+    if (answer) co_return std::move(*answer);
+  }
+  throw svckit::Conflict("the flags kept changing under this edit: send it again");
 }
 
 ConfigurationService::Task ConfigurationService::put_flags(Request& req) {
@@ -398,24 +438,14 @@ ConfigurationService::Task ConfigurationService::put_flags(Request& req) {
 ConfigurationService::Task ConfigurationService::put_flag(Request& req) {
   const auto key = req.param("key");
   auto body = req.json<FlagWrite>();
-  auto document = current()->version.document;
-  document["flags"][key] = std::move(body.definition);
-  try {
-    FlagSet::parse(document);
-  } catch (const FlagSetError& e) {
-    throw invalid_set(e, "definition");
-  }
-  co_return co_await write(req, std::move(document), body.message.value_or("set " + key),
-                           std::nullopt);
+  co_return co_await edit_flag(req, key, std::move(body.definition),
+                               body.message.value_or("set " + key));
 }
 
 ConfigurationService::Task ConfigurationService::delete_flag(Request& req) {
   const auto key = req.param("key");
-  auto document = current()->version.document;
-  if (!document["flags"].contains(key)) throw svckit::NotFound("no flag \"" + key + "\"");
-  document["flags"].erase(key);
   auto message = req.query_param("message").value_or("removed " + key);
-  co_return co_await write(req, std::move(document), std::move(message), std::nullopt);
+  co_return co_await edit_flag(req, key, std::nullopt, std::move(message));
 }
 
 ConfigurationService::Task ConfigurationService::versions(Request& req) {
@@ -462,13 +492,15 @@ ConfigurationService::Task ConfigurationService::rollback(Request& req) {
 }
 
 svckit::Task<void> ConfigurationService::changes(svckit::http::EventStream stream, Request&) {
+  // Joined first, then told where things stand: a version taken in between comes twice (the
+  // same id), never not at all.
+  auto member = subscribers_.join("all", stream);
   auto held = current();
   auto resumed = parse_version(stream.last_event_id());
   if (!resumed || *resumed < held->version.version) {
     // Where the client stands: the version in force (what it missed, it reads with GET).
     stream.send(version_event(held->version.version, environment_, json::array()));
   }
-  auto member = subscribers_.join("all", stream);
   co_await stream.closed();
 }
 
@@ -491,7 +523,8 @@ ConfigurationService::Task ConfigurationService::evaluate_all(Request& req) {
   json context;
   if (auto problem = read_context(req, context))
     co_return ofrep_error(400, "", "INVALID_CONTEXT", *problem);
-  auto text = bulk_evaluation(*current()->set, current()->version.version, context);
+  auto held = current();  // once: the version said is the set evaluated
+  auto text = bulk_evaluation(*held->set, held->version.version, context);
   auto etag = fnv1a_etag(text);
   if (etag_matches(req.header("If-None-Match"), etag))
     co_return Response::empty(304).set_header("ETag", etag);

@@ -52,6 +52,14 @@ class ConfigurationService : public svckit::Module {
   // Validates and stores `document` as the next version, then takes it into force here.
   Task write(Request& req, nlohmann::json document, std::string message,
              std::optional<std::int64_t> restored_from);
+  // One flag set (or removed when `definition` is empty) on the newest stored version.
+  Task edit_flag(Request& req, std::string key, std::optional<nlohmann::json> definition,
+                 std::string message);
+  // Stores a validated document; nullopt when `base` is no longer the newest version.
+  svckit::Task<std::optional<Response>> store(Request& req, nlohmann::json document,
+                                              std::string message,
+                                              std::optional<std::int64_t> restored_from,
+                                              std::optional<std::int64_t> base);
   // Takes the newest stored version into force when it is newer than the one held.
   svckit::Task<void> refresh();
   void take(FlagVersion version);

@@ -92,9 +92,8 @@ Task<std::int64_t> SecretStore::put(std::string service, std::string name, Seale
                           svckit::to_hex(sealed.ciphertext), version, by, at);
     } else {
       co_await tx.execute(
-          "UPDATE secrets SET kek_id = ?, wrapped_key = ?, ciphertext = ?, version = ?, updated_by "
-          "= ?, "
-          "updated_at = ? WHERE service = ? AND name = ?",
+          "UPDATE secrets SET kek_id = ?, wrapped_key = ?, ciphertext = ?, version = ?, "
+          "updated_by = ?, updated_at = ? WHERE service = ? AND name = ?",
           sealed.kek_id, svckit::to_hex(sealed.wrapped_key), svckit::to_hex(sealed.ciphertext),
           version, by, at, service, name);
     }
@@ -140,12 +139,13 @@ Task<std::vector<StoredSecret>> SecretStore::sealed_by_other_than(std::string cu
 
 Task<bool> SecretStore::reseal(const StoredSecret& before, Sealed after, std::string by) {
   auto work = [&](Transaction& tx) -> Task<bool> {
-    // The version guards against a secret set again between reading and re-sealing.
+    // The version and the old sealed key guard against a secret set again (or removed and set
+    // anew, its version back at 1) between reading and re-sealing.
     auto done = co_await tx.execute(
-        "UPDATE secrets SET kek_id = ?, wrapped_key = ? WHERE service = ? AND name = ? AND version "
-        "= ?",
+        "UPDATE secrets SET kek_id = ?, wrapped_key = ? "
+        "WHERE service = ? AND name = ? AND version = ? AND wrapped_key = ?",
         after.kek_id, svckit::to_hex(after.wrapped_key), before.service, before.name,
-        before.version);
+        before.version, svckit::to_hex(before.sealed.wrapped_key));
     if (done.changes == 0) co_return false;
     co_await add_event(tx, before.service, before.name, "resealed", by);
     co_return true;
