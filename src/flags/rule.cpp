@@ -299,6 +299,38 @@ struct OperatorError {};
 
 // --- JavaScript's coercions, as json-logic-js has them -------------------------------------
 
+// JavaScript's Number(string): trimmed, "" is 0, a sign, decimal or 0x/0o/0b integers,
+// "Infinity"; anything else (from_chars's "inf" and "nan" included) NaN.
+double string_to_number(std::string_view text) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  auto b = text.find_first_not_of(" \t\n\r");
+  if (b == std::string_view::npos) return 0;
+  text = text.substr(b, text.find_last_not_of(" \t\n\r") + 1 - b);
+  double sign = 1;
+  const bool signed_text = text[0] == '+' || text[0] == '-';
+  if (signed_text) {
+    sign = text[0] == '-' ? -1 : 1;
+    text.remove_prefix(1);
+  }
+  if (text == "Infinity") return sign * std::numeric_limits<double>::infinity();
+  if (text.size() > 2 && text[0] == '0' && !signed_text) {  // JavaScript takes no sign on these
+    const int base = (text[1] == 'x' || text[1] == 'X')   ? 16
+                     : (text[1] == 'o' || text[1] == 'O') ? 8
+                     : (text[1] == 'b' || text[1] == 'B') ? 2
+                                                          : 0;
+    if (base) {
+      std::uint64_t n = 0;
+      auto [end, ec] = std::from_chars(text.data() + 2, text.data() + text.size(), n, base);
+      return ec == std::errc() && end == text.data() + text.size() ? static_cast<double>(n) : kNaN;
+    }
+  }
+  if (text.empty() || !((text[0] >= '0' && text[0] <= '9') || text[0] == '.'))
+    return kNaN;  // no "inf"
+  double d = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+  return ec == std::errc() && end == text.data() + text.size() ? sign * d : kNaN;
+}
+
 double to_number(const json& v) {
   switch (v.type()) {
     case json::value_t::number_integer:
@@ -311,16 +343,8 @@ double to_number(const json& v) {
       return v.get<bool>() ? 1 : 0;
     case json::value_t::null:
       return 0;
-    case json::value_t::string: {
-      const auto& s = v.get_ref<const std::string&>();
-      auto b = s.find_first_not_of(" \t\n\r");
-      if (b == std::string::npos) return 0;
-      auto e = s.find_last_not_of(" \t\n\r") + 1;
-      double d = 0;
-      auto [end, ec] = std::from_chars(s.data() + b, s.data() + e, d);
-      if (ec != std::errc() || end != s.data() + e) return std::numeric_limits<double>::quiet_NaN();
-      return d;
-    }
+    case json::value_t::string:
+      return string_to_number(v.get_ref<const std::string&>());
     default:
       return std::numeric_limits<double>::quiet_NaN();
   }

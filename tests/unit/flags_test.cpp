@@ -357,3 +357,14 @@ TEST(FlagClient, TwoWritersRacingLeaveTheNewestSetWithItsVersion) {
   EXPECT_EQ(client.version(), 2'000);
   EXPECT_EQ(client.number("f", -2), 2'000);  // the set that came with that version
 }
+
+TEST(FlagSet, TextBecomesANumberAsJavaScriptSaysSo) {
+  auto five = json{{"if", {{{"==", {{{"var", "n"}}, 5}}}, "on", "off"}}};
+  for (const char* text : {"5", " 5 ", "+5", "0x5", "5.0", "5e0"})
+    EXPECT_EQ(pick(five, {{"n", text}}), "on") << text;
+  for (const char* text : {"inf", "nan", "5x", "-0x5", "0x", "five"})
+    EXPECT_EQ(pick(five, {{"n", text}}), "off") << text;
+  auto big = json{{"if", {{{">", {{{"var", "n"}}, 1e308}}}, "on", "off"}}};
+  EXPECT_EQ(pick(big, {{"n", "Infinity"}}), "on");
+  EXPECT_EQ(pick(big, {{"n", "inf"}}), "off");
+}
