@@ -543,3 +543,86 @@ def test_a_service_follows_a_flagd_file(start_service, tmp_path):
     assert checkout(app)["banner"] is True
     with pytest.raises(RuntimeError, match="FLAGS_FILE"):
         start_service("flags", DATA_DIR=tmp_path / "g", FLAGS_FILE=flags_file)
+
+
+# --- settings per service, checked by its JSON Schema ------------------------------------------
+
+CONFIG_WRITER = {"Authorization": "Bearer " + make_token(sub="ops", permissions=("config:write",))}
+CONFIG_READER = {"Authorization": "Bearer " + make_token(sub="auditor", permissions=("config:read",))}
+AGENT = {"Authorization": "Bearer " + make_token(sub="agent")}
+AGENT_SCHEMA = {
+    "type": "object",
+    "required": ["max_steps", "model"],
+    "additionalProperties": False,
+    "properties": {
+        "max_steps": {"type": "integer", "minimum": 1, "maximum": 100},
+        "model": {"enum": ["local", "openai", "ollama"]},
+        "endpoints": {"type": "array", "items": {"type": "string", "pattern": "^https?://"}},
+        "timeouts": {"$ref": "#/definitions/timeouts"},
+    },
+    "definitions": {"timeouts": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}}},
+}
+
+
+def test_settings_are_checked_by_the_services_schema_and_versioned(start_service, tmp_path, broker):
+    svc = start_service("configuration", DATA_DIR=tmp_path / "c", BUS_URL=broker.url, CONFIG_ENVIRONMENT="staging")
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    channel = connection.channel()
+    queue = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind(queue, "svckit.events", "config.settings.changed")
+    base = svc.url + "/api/v1/config"
+    good = {"max_steps": 20, "model": "local", "endpoints": ["https://tools"], "timeouts": {"run": 30}}
+    # No schema yet: nothing can be stored.
+    r = requests.put(base + "/settings/agent", json={"settings": good}, headers=CONFIG_WRITER, timeout=5)
+    assert r.status_code == 422 and "no schema for agent" in r.json()["detail"]
+    # Not a schema: refused, naming where.
+    r = requests.put(base + "/schemas/agent", json={"schema": {"type": "text"}}, headers=CONFIG_WRITER, timeout=5)
+    assert r.status_code == 422 and "/type" in r.json()["detail"]
+    r = requests.put(base + "/schemas/agent", json={"schema": {"$ref": "http://elsewhere/s.json"}},
+                     headers=CONFIG_WRITER, timeout=5)
+    assert r.status_code == 422 and "unsupported or unresolvable reference" in r.json()["detail"]
+    assert requests.put(base + "/schemas/agent", json={"schema": AGENT_SCHEMA}, headers=CONFIG_WRITER,
+                        timeout=5).status_code == 200
+    # Settings the schema refuses: every problem at its place, nothing stored.
+    bad = {"max_steps": 0, "model": "gpt", "endpoints": ["ftp://x"], "timeouts": {"run": -1}, "extra": True}
+    r = requests.put(base + "/settings/agent", json={"settings": bad}, headers=CONFIG_WRITER, timeout=5)
+    assert r.status_code == 422
+    places = sorted(e["field"] for e in r.json()["errors"])
+    assert places == ["settings/endpoints/0", "settings/extra", "settings/max_steps", "settings/model",
+                      "settings/timeouts/run"]
+    assert requests.get(base + "/settings/agent", headers=AGENT, timeout=5).status_code == 404
+    r = requests.put(base + "/settings/agent", json={"settings": good, "message": "first"}, headers=CONFIG_WRITER,
+                     timeout=5)
+    assert r.status_code == 200 and r.json()["version"] == 1 and r.json()["environment"] == "staging"
+    # The service reads its own; config:read reads any; others do not.
+    got = requests.get(base + "/settings/agent", headers=AGENT, timeout=5)
+    assert got.status_code == 200 and got.json()["settings"] == good and got.headers["ETag"] == '"v1"'
+    assert requests.get(base + "/settings/agent", headers={**AGENT, "If-None-Match": '"v1"'},
+                        timeout=5).status_code == 304
+    assert requests.get(base + "/settings/agent", headers=CONFIG_READER, timeout=5).status_code == 200
+    assert requests.get(base + "/settings/agent", headers=USER, timeout=5).status_code == 403
+    assert requests.get(base + "/schemas/agent", headers=AGENT, timeout=5).json()["schema"] == AGENT_SCHEMA
+    assert requests.put(base + "/settings/agent", json={"settings": good}, headers=AGENT, timeout=5).status_code == 403
+    # A lost update refused; a schema the settings in force fail refused (nothing changes).
+    r = requests.put(base + "/settings/agent", json={"settings": {**good, "max_steps": 30}},
+                     headers={**CONFIG_WRITER, "If-Match": '"v1"'}, timeout=5)
+    assert r.status_code == 200 and r.json()["version"] == 2
+    assert requests.put(base + "/settings/agent", json={"settings": good}, headers={**CONFIG_WRITER, "If-Match": '"v1"'},
+                        timeout=5).status_code == 412
+    stricter = json.loads(json.dumps(AGENT_SCHEMA))
+    stricter["properties"]["max_steps"]["maximum"] = 10
+    r = requests.put(base + "/schemas/agent", json={"schema": stricter}, headers=CONFIG_WRITER, timeout=5)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "settings/max_steps"
+    assert requests.get(base + "/schemas/agent", headers=AGENT, timeout=5).json()["version"] == 1
+    history = requests.get(base + "/settings/agent/versions", headers=CONFIG_READER, timeout=5).json()
+    assert [(v["version"], v["settings"]["max_steps"]) for v in history["versions"]] == [(2, 30), (1, 20)]
+    # Each version went out on the bus.
+    seen = []
+    deadline = time.monotonic() + 10
+    while len(seen) < 2 and time.monotonic() < deadline:
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        if method:
+            seen.append(json.loads(body))
+    assert [(e["service"], e["version"], e["environment"], e["by"]) for e in seen] == [
+        ("agent", 1, "staging", "ops"), ("agent", 2, "staging", "ops")]
+    connection.close()

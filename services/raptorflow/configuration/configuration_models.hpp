@@ -156,4 +156,45 @@ struct Rotation {
 };
 BOOST_DESCRIBE_STRUCT(Rotation, (), (key_id, resealed, unreadable))
 
+// Settings per service, checked by the service's JSON Schema.
+struct SchemaWrite {
+  nlohmann::json schema;  // a JSON Schema (draft 7; local $refs)
+};
+BOOST_DESCRIBE_STRUCT(SchemaWrite, (), (schema))
+
+struct SchemaReply {
+  std::string service;
+  nlohmann::json schema;
+  std::int64_t version = 0;
+  std::string updated_by;
+  std::string updated_at;
+};
+BOOST_DESCRIBE_STRUCT(SchemaReply, (), (service, schema, version, updated_by, updated_at))
+
+struct SettingsWrite {
+  nlohmann::json settings;  // an object the service's schema accepts
+  std::optional<std::string> message;
+  static void rules(svckit::model::Rules<SettingsWrite>& r) {
+    r.field(&SettingsWrite::message).length(0, 1000);
+  }
+};
+BOOST_DESCRIBE_STRUCT(SettingsWrite, (), (settings, message))
+
+struct SettingsReply {
+  std::string environment;
+  std::string service;
+  std::int64_t version = 0;
+  nlohmann::json settings;
+  std::string updated_by;
+  std::string updated_at;
+  std::string message;
+};
+BOOST_DESCRIBE_STRUCT(SettingsReply, (),
+                      (environment, service, version, settings, updated_by, updated_at, message))
+
+struct SettingsHistory {
+  std::vector<SettingsReply> versions;
+};
+BOOST_DESCRIBE_STRUCT(SettingsHistory, (), (versions))
+
 }  // namespace raptorflow::configuration

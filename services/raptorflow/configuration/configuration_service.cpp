@@ -200,6 +200,7 @@ void ConfigurationService::install(svckit::App& app) {
   store_ = std::make_unique<FlagStore>(db, app.outbox("configuration"), environment_);
   store_->migrate();
   secrets_.install(app);
+  settings_.install(app, environment_);
   auto empty = std::make_shared<Current>();
   empty->version.document = {{"flags", json::object()}};
   empty->set = FlagSet::empty();

@@ -17,6 +17,7 @@
 
 #include "flag_store.hpp"
 #include "secrets_api.hpp"
+#include "settings_api.hpp"
 
 namespace raptorflow::configuration {
 
@@ -73,6 +74,7 @@ class ConfigurationService : public svckit::Module {
   std::atomic<std::shared_ptr<const Current>> current_;
   svckit::http::EventStreamHub subscribers_;
   SecretsApi secrets_;
+  SettingsApi settings_;
 };
 
 }  // namespace raptorflow::configuration
