@@ -14,6 +14,8 @@ find_library(RABBITMQ_LIBRARY rabbitmq REQUIRED)
 find_path(RABBITMQ_INCLUDE_DIR amqp.h REQUIRED)
 # hiredis 0.14 (Debian's libhiredis-dev): svckit::kv uses its reply parser only.
 find_library(HIREDIS_LIBRARY hiredis REQUIRED)
+# RE2: JSON Schema patterns matched in linear time (a schema is someone's input).
+find_library(RE2_LIBRARY re2 REQUIRED)
 find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
 # gRPC and Protobuf (Debian libgrpc++-dev, libprotobuf-dev, protobuf-compiler-grpc): svckit::grpc.
 find_package(Protobuf REQUIRED)

@@ -79,7 +79,10 @@ struct FeatureFlags::Follower {
 
   // Refreshes run one at a time, on loop 0 (the poll's; events are posted there): two at once
   // would race on the ETag and the file's time. One asked for meanwhile runs once more after.
+  // An event names the version it announces: the replica asked may not have it yet (each
+  // replica hears the same event), so a 304 then is asked again, a little later, a few times.
   bool running = false, again = false;
+  std::int64_t wanted = 0;
   Task<void> refresh() {
     if (running) {
       again = true;
@@ -89,6 +92,12 @@ struct FeatureFlags::Follower {
     do {
       again = false;
       co_await refresh_once();
+      for (int attempt = 0; client->version() < wanted && attempt < 8 && service; ++attempt) {
+        asio::steady_timer pause(*app->loops()[0], std::chrono::milliseconds(100 << attempt));
+        auto [ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) break;
+        co_await refresh_once();
+      }
     } while (again);
     running = false;
   }
@@ -142,11 +151,20 @@ void FeatureFlags::install(App& app) {
   std::weak_ptr<Follower> weak = follower_;
   app.bus().subscribe(
       "flags-" + uuid_v4(), "config.flag.changed",
-      [weak](const bus::Event&) -> Task<bus::Outcome> {
-        // Whatever the event says, ask: an unchanged set costs a 304.
+      [weak](const bus::Event& event) -> Task<bus::Outcome> {
+        // Whatever the event says, ask (an unchanged set costs a 304); its version, when it
+        // names one, is what to keep asking for.
+        const auto it = event.data.is_object() ? event.data.find("version") : event.data.end();
+        const std::int64_t version =
+            it != event.data.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
         if (auto f = weak.lock())
           asio::co_spawn(
-              *f->app->loops()[0], [f]() -> Task<void> { co_await f->refresh(); }, asio::detached);
+              *f->app->loops()[0],
+              [f, version]() -> Task<void> {
+                f->wanted = std::max(f->wanted, version);
+                co_await f->refresh();
+              },
+              asio::detached);
         co_return bus::Outcome::success;
       },
       once);
