@@ -24,6 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   expect(first.size() <= 5, "more problems than the limit");
   expect(first.size() == second.size(), "the same instance judged twice differently");
   for (std::size_t i = 0; i < first.size(); ++i)
-    expect(first[i].path == second[i].path && first[i].message == second[i].message, "different problems twice");
+    expect(first[i].path == second[i].path && first[i].message == second[i].message,
+           "different problems twice");
   return 0;
 }

@@ -125,8 +125,9 @@ struct JsonSchema::Impl {
     options.set_log_errors(false);
     auto re = std::make_unique<RE2>(text, options);
     if (!re->ok())
-      bad(at, "not a regular expression this validator runs (RE2: no lookaround, no backreference): " +
-                  re->error());
+      bad(at,
+          "not a regular expression this validator runs (RE2: no lookaround, no backreference): " +
+              re->error());
     patterns.emplace(text, std::move(re));
   }
 

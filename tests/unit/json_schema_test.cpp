@@ -84,9 +84,9 @@ TEST(JsonSchema, RefusesWhatItWouldGetWrongAndStaysBounded) {
   // A reference to itself without end: a problem, not a crash.
   auto loop = JsonSchema::compile({{"$ref", "#"}});
   EXPECT_FALSE(loop.validate(1).empty());
-  // Patterns run in linear time (RE2): what makes a backtracking engine take exponential time ((a+)+$
-  // against aaaa...b) answers at once; a lookaround, which RE2
-  // cannot run, is refused when the schema is stored rather than ignored.
+  // Patterns run in linear time (RE2): what makes a backtracking engine take exponential time
+  // ((a+)+$ against aaaa...b) answers at once; a lookaround, which RE2 cannot run, is refused when
+  // the schema is stored rather than ignored.
   auto groups = JsonSchema::compile({{"pattern", "^(a+)+$"}});
   EXPECT_EQ(groups.validate(std::string(100'000, 'a') + "b").size(), 1u);
   EXPECT_TRUE(groups.validate(std::string(100'000, 'a')).empty());
