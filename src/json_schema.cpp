@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <set>
 #include <stdexcept>
 
 #include <re2/re2.h>
@@ -14,7 +15,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kMaxRefDepth = 64;
+constexpr int kMaxRefDepth = 32;
+constexpr int kMaxCallDepth = 256;  // valid() within valid(): a thread's stack, with room
 constexpr std::size_t kMaxSteps = 50'000;
 
 std::size_t characters(const std::string& s) {
@@ -90,6 +92,7 @@ struct JsonSchema::Impl {
   // Every pattern and patternProperties key, for RE2: linear in the text whatever the pattern (a
   // backtracking engine such as std::regex spends exponential time on some, A??????++++...).
   std::map<std::string, std::unique_ptr<RE2>> patterns;
+  std::set<std::string> checked_refs;
 
   // --- compile: every keyword's form checked, patterns compiled, references resolved ------
 
@@ -103,8 +106,15 @@ struct JsonSchema::Impl {
     if (ref.size() < 2 || ref[1] != '/') return nullptr;
     std::string pointer;  // the fragment is percent-encoded
     for (std::size_t i = 1; i < ref.size(); ++i) {
-      if (ref[i] == '%' && i + 2 < ref.size()) {
-        pointer += static_cast<char>(std::stoi(ref.substr(i + 1, 2), nullptr, 16));
+      if (ref[i] == '%') {
+        auto hex = [](char c) {
+          return c >= '0' && c <= '9'   ? c - '0'
+                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                        : -1;
+        };
+        if (i + 2 >= ref.size() || hex(ref[i + 1]) < 0 || hex(ref[i + 2]) < 0) return nullptr;
+        pointer += static_cast<char>(hex(ref[i + 1]) * 16 + hex(ref[i + 2]));
         i += 2;
       } else {
         pointer += ref[i];
@@ -147,9 +157,9 @@ struct JsonSchema::Impl {
       for (const auto& [name, value] : s[key].items())
         check(value, at + "/" + key + "/" + escape_pointer(name), depth + 1);
     };
-    auto subs_in_array = [&](const char* key) {
+    auto subs_in_array = [&](const char* key, bool may_be_empty = false) {
       if (!s.contains(key)) return;
-      if (!s[key].is_array() || s[key].empty())
+      if (!s[key].is_array() || (s[key].empty() && !may_be_empty))
         bad(at + "/" + key, "must be a non-empty array of schemas");
       for (std::size_t i = 0; i < s[key].size(); ++i)
         check(s[key][i], at + "/" + key + "/" + std::to_string(i), depth + 1);
@@ -165,9 +175,13 @@ struct JsonSchema::Impl {
     if (s.contains("$ref")) {
       if (!s["$ref"].is_string()) bad(at + "/$ref", "must be a string");
       const auto& ref = s["$ref"].get_ref<const std::string&>();
-      if (!resolve(ref))
+      const json* target = resolve(ref);
+      if (!target)
         bad(at + "/$ref",
             "unsupported or unresolvable reference \"" + ref + "\" (local only: \"#/...\")");
+      // What a reference points at is a schema too, checked once (a reference may point at a
+      // part of the document no keyword leads to).
+      if (checked_refs.insert(ref).second) check(*target, ref.substr(1), depth + 1);
     }
     if (s.contains("type")) {
       const auto& t = s["type"];
@@ -221,12 +235,15 @@ struct JsonSchema::Impl {
                           "not", "if", "then", "else"})
       sub(k);
     if (s.contains("items")) {
+      if (s["items"].is_array() && s.contains("prefixItems"))
+        bad(at + "/items",
+            "an array of schemas (draft 7) beside prefixItems (2020-12): one or the other");
       if (s["items"].is_array())
-        subs_in_array("items");
+        subs_in_array("items", true);
       else
         sub("items");
     }
-    subs_in_array("prefixItems");
+    subs_in_array("prefixItems", true);
     for (const char* k : {"allOf", "anyOf", "oneOf"}) subs_in_array(k);
   }
 
@@ -236,19 +253,39 @@ struct JsonSchema::Impl {
     std::vector<Problem>* problems;  // null: only whether it is valid (inside anyOf, not, ...)
     std::size_t limit;
     std::size_t steps = 0;
+    int depth = 0;  // valid() calls open now
   };
+
+  // The budget spent (steps, nested references, recursion): the whole validation ends with a
+  // problem saying so. An exception, so that no `not`, `if` or `oneOf` can turn an unfinished
+  // check into a pass.
+  struct Exhausted {
+    std::string why;
+  };
+
+  void spend(Run& run, std::size_t steps) const {
+    run.steps += steps;
+    if (run.steps > kMaxSteps) throw Exhausted{"too costly to validate (over 50,000 steps)"};
+  }
 
   // False when invalid. Adds problems when run.problems is given.
   bool valid(const json& s, const json& v, const std::string& path, Run& run, int refs) const {
-    if (++run.steps > kMaxSteps) {
-      if (run.problems && run.problems->size() < run.limit)
-        run.problems->push_back({path, "too costly to validate (over 50,000 steps)"});
-      return false;
-    }
+    spend(run, 1);
+    if (run.depth >= kMaxCallDepth)
+      throw Exhausted{"the schema and the instance nest too deep to check"};
+    ++run.depth;
+    const bool ok = valid_here(s, v, path, run, refs);
+    --run.depth;
+    return ok;
+  }
+
+  bool valid_here(const json& s, const json& v, const std::string& path, Run& run, int refs) const {
     if (s.is_boolean()) return s.get<bool>() || fail(run, path, "nothing is allowed here");
     if (s.contains("$ref")) {  // draft 7: a $ref's siblings are ignored
-      if (refs >= kMaxRefDepth) return fail(run, path, "references nest deeper than 64");
-      return valid(*resolve(s["$ref"].get_ref<const std::string&>()), v, path, run, refs + 1);
+      if (refs >= kMaxRefDepth) throw Exhausted{"references nest deeper than 32"};
+      const json* target = resolve(s["$ref"].get_ref<const std::string&>());
+      if (!target) throw Exhausted{"a reference resolves to nothing"};  // compile() prevents it
+      return valid(*target, v, path, run, refs + 1);
     }
     bool ok = true;
     auto note = [&](bool holds, const std::string& message) {
@@ -262,12 +299,13 @@ struct JsonSchema::Impl {
                                              [&](const json& n) { return is_type(v, n); });
       note(any, "must be of type " + (t.is_string() ? t.get<std::string>() : t.dump()));
     }
+    if (s.contains("enum")) spend(run, s["enum"].size());
     if (s.contains("enum"))
       note(std::any_of(s["enum"].begin(), s["enum"].end(),
                        [&](const json& e) { return same(e, v); }),
            "must be one of " + short_text(s["enum"]));
     if (s.contains("const")) note(same(s["const"], v), "must be " + short_text(s["const"]));
-    if (v.is_number()) numbers(s, v.get<double>(), note);
+    if (v.is_number()) numbers(s, v, note);
     if (v.is_string()) strings(s, v.get_ref<const std::string&>(), path, run, note);
     if (v.is_array()) ok = arrays(s, v, path, run, refs, note) && ok;
     if (v.is_object()) ok = objects(s, v, path, run, refs, note) && ok;
@@ -282,14 +320,15 @@ struct JsonSchema::Impl {
   }
 
   bool quietly(const json& s, const json& v, Run& run, int refs) const {
-    Run quiet{nullptr, 0, run.steps};
-    bool ok = valid(s, v, "", quiet, refs);
+    Run quiet{nullptr, 0, run.steps, run.depth};
+    bool ok = valid(s, v, "", quiet, refs);  // Exhausted passes through: never a pass
     run.steps = quiet.steps;
     return ok;
   }
 
   template <class Note>
-  static void numbers(const json& s, double x, Note& note) {
+  static void numbers(const json& s, const json& v, Note& note) {
+    const double x = v.get<double>();
     if (s.contains("maximum"))
       note(x <= s["maximum"].get<double>(),
            "must be at most " + number_text(s["maximum"].get<double>()));
@@ -303,10 +342,21 @@ struct JsonSchema::Impl {
       note(x > s["exclusiveMinimum"].get<double>(),
            "must be above " + number_text(s["exclusiveMinimum"].get<double>()));
     if (s.contains("multipleOf")) {
-      const double m = s["multipleOf"].get<double>();
-      const double q = x / m;
-      note(std::isfinite(q) && std::fabs(q - std::round(q)) < 1e-9,
-           "must be a multiple of " + number_text(m));
+      const auto& divisor = s["multipleOf"];
+      const double m = divisor.get<double>();
+      bool holds = false;
+      if (v.is_number_integer() && divisor.is_number_integer()) {  // exactly, past 2^53 too
+        auto wide = [](const json& n) {
+          return n.is_number_unsigned() ? static_cast<__int128>(n.get<std::uint64_t>())
+                                        : static_cast<__int128>(n.get<std::int64_t>());
+        };
+        holds = wide(v) % wide(divisor) == 0;
+      } else {  // decimal fractions are inexact in binary: a tolerance relative to the quotient
+        const double q = x / m;
+        holds =
+            std::isfinite(q) && std::fabs(q - std::round(q)) <= 1e-12 * std::max(1.0, std::fabs(q));
+      }
+      note(holds, "must be a multiple of " + number_text(m));
     }
   }
 
@@ -343,8 +393,7 @@ struct JsonSchema::Impl {
       bool unique = true;
       for (std::size_t i = 0; i < v.size() && unique; ++i)
         for (std::size_t j = i + 1; j < v.size() && unique; ++j) {
-          if (++run.steps > kMaxSteps)
-            return fail(run, path, "too costly to validate (over 50,000 steps)");
+          spend(run, 1);
           unique = !same(v[i], v[j]);
         }
       note(unique, "must not repeat an item");
@@ -483,7 +532,12 @@ std::vector<JsonSchema::Problem> JsonSchema::validate(const json& instance,
                                                       std::size_t limit) const {
   std::vector<Problem> problems;
   Impl::Run run{&problems, limit};
-  impl_->valid(impl_->root, instance, "", run, 0);
+  try {
+    impl_->valid(impl_->root, instance, "", run, 0);
+  } catch (const Impl::Exhausted& e) {
+    if (problems.size() >= limit && !problems.empty()) problems.pop_back();
+    problems.push_back({"", e.why});
+  }
   return problems;
 }
 

@@ -99,6 +99,7 @@ struct FeatureFlags::Follower {
         co_await refresh_once();
       }
     } while (again);
+    wanted = 0;  // asked for long enough: the poll takes over (a stray version never haunts)
     running = false;
   }
 

@@ -101,3 +101,40 @@ TEST(JsonSchema, RefusesWhatItWouldGetWrongAndStaysBounded) {
   auto costly = JsonSchema::compile({{"items", nested}});
   EXPECT_FALSE(costly.validate(json::array({"x", "y", "z"})).empty());
 }
+
+TEST(JsonSchema, WhatAReferencePointsAtIsCheckedToo) {
+  // A part of the document no keyword leads to, reached only by a reference.
+  for (const json& bad :
+       {json{{"$ref", "#/x"}, {"x", {{"$ref", "#/nope"}}}},
+        json{{"$ref", "#/x"}, {"x", {{"pattern", "("}}}},
+        json{{"$ref", "#/x"}, {"x", {{"maxLength", "s"}}}}, json{{"$ref", "#/%zz"}},
+        json{{"prefixItems", {true}}, {"items", {true}}}})
+    EXPECT_THROW(JsonSchema::compile(bad), std::invalid_argument) << bad.dump();
+  auto fine = JsonSchema::compile({{"$ref", "#/x"}, {"x", {{"pattern", "^a"}}}});
+  EXPECT_TRUE(fine.validate("abc").empty());
+  EXPECT_EQ(fine.validate("cba").size(), 1u);
+  EXPECT_TRUE(JsonSchema::compile({{"items", json::array()}})
+                  .validate(json::array({1}))
+                  .empty());  // draft 7 allows it
+}
+
+TEST(JsonSchema, ABudgetSpentIsNeverAPass) {
+  // not(contains mallory) over more items than the budget: running out must not read as "does
+  // not contain", which `not` would turn into a pass.
+  auto schema = JsonSchema::compile({{"not", {{"contains", {{"const", "mallory"}}}}}});
+  json admins = json::array();
+  for (int i = 0; i < 60'000; ++i) admins.push_back(0);
+  admins.push_back("mallory");
+  auto problems = schema.validate(admins);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].message, "too costly to validate (over 50,000 steps)");
+}
+
+TEST(JsonSchema, MultiplesAreExactForIntegersAndTightForFractions) {
+  auto even = JsonSchema::compile({{"multipleOf", 2}});
+  EXPECT_FALSE(even.validate(9223372036854775807LL).empty());  // past 2^53: a double says "whole"
+  EXPECT_TRUE(even.validate(9223372036854775806LL).empty());
+  auto tenth = JsonSchema::compile({{"multipleOf", 0.1}});
+  EXPECT_TRUE(tenth.validate(0.3).empty());
+  EXPECT_FALSE(tenth.validate(0.30000000001).empty());
+}

@@ -113,18 +113,19 @@ void SettingsApi::install(svckit::App& app, const std::string& environment) {
 SettingsApi::Task SettingsApi::put_schema(Request& req) {
   const auto service = service_of(req);
   auto body = req.json<SchemaWrite>();
-  auto schema = compile(body.schema);
+  compile(body.schema);  // 422 naming where it is not a schema
   // A schema the settings in force fail would leave the service with settings nobody could
-  // store again unchanged: refused, naming what fails.
-  auto settings = co_await store_->current(service);
-  if (settings) {
-    auto problems = schema.validate(settings->settings);
-    if (!problems.empty()) throw invalid("settings", problems);
+  // store again unchanged: refused, naming what fails (checked with the write, in one transaction).
+  std::optional<SettingsSchema> stored;
+  std::vector<svckit::JsonSchema::Problem> failing;
+  try {
+    stored = co_await store_->put_schema(service, std::move(body.schema), req.context().user_id());
+  } catch (SettingsRejected& r) {
+    failing = std::move(r.problems);
   }
-  auto stored =
-      co_await store_->put_schema(service, std::move(body.schema), req.context().user_id());
-  SchemaReply reply{service, stored.schema, stored.version, stored.updated_by,
-                    iso8601(stored.updated_at)};
+  if (!failing.empty()) throw invalid("settings", failing);
+  SchemaReply reply{service, stored->schema, stored->version, stored->updated_by,
+                    iso8601(stored->updated_at)};
   co_return Response::json(200, svckit::model::to_json(reply));
 }
 
@@ -155,21 +156,22 @@ SettingsApi::Task SettingsApi::put_settings(Request& req) {
       throw svckit::BadRequest("If-Match: expected \"v<version>\" as GET gave it");
     expected = v;
   }
-  auto schema = co_await store_->schema(service);
-  if (!schema)
-    throw svckit::ValidationError(
-        "settings",
-        "no schema for " + service + ": PUT /api/v1/config/schemas/" + service + " first");
-  auto problems = svckit::JsonSchema::compile(schema->schema).validate(body.settings);
-  if (!problems.empty()) throw invalid("settings", problems);
   std::optional<SettingsVersion> stored;
   std::int64_t stale = -1;
+  std::vector<svckit::JsonSchema::Problem> failing;
+  std::string unusable;
   try {
     stored = co_await store_->put(service, std::move(body.settings), req.context().user_id(),
                                   body.message.value_or(""), expected, &req.context());
   } catch (const StaleVersion& s) {
     stale = s.current;
+  } catch (SettingsRejected& r) {
+    failing = std::move(r.problems);
+  } catch (const NoUsableSchema& n) {
+    unusable = n.why;
   }
+  if (!failing.empty()) throw invalid("settings", failing);
+  if (!unusable.empty()) throw svckit::ValidationError("settings", unusable);
   if (stale >= 0)
     throw svckit::Error(412, "about:blank", "Precondition Failed",
                         service + "'s settings are at version " + std::to_string(stale) + " now");

@@ -65,7 +65,15 @@ Task<std::optional<SettingsSchema>> SettingsStore::schema(std::string service) {
 }
 
 Task<SettingsSchema> SettingsStore::put_schema(std::string service, json schema, std::string by) {
+  const auto compiled = svckit::JsonSchema::compile(schema);
   auto work = [&](Transaction& tx) -> Task<SettingsSchema> {
+    auto in_force = co_await tx.execute(
+        "SELECT settings FROM settings_versions WHERE service = ? ORDER BY version DESC LIMIT 1",
+        service);
+    if (!in_force.empty()) {
+      auto problems = compiled.validate(json::parse(in_force.rows.front().text("settings")));
+      if (!problems.empty()) throw SettingsRejected{std::move(problems)};
+    }
     auto found =
         co_await tx.execute("SELECT version FROM settings_schemas WHERE service = ?", service);
     SettingsSchema s{service, schema, found.empty() ? 1 : found.rows.front().integer("version") + 1,
@@ -113,6 +121,21 @@ Task<SettingsVersion> SettingsStore::put(std::string service, json settings, std
     const std::int64_t current =
         newest.empty() || newest.rows.front()["v"].is_null() ? 0 : newest.rows.front().integer("v");
     if (expected && *expected != current) throw StaleVersion{current};
+    auto schema = co_await tx.execute(
+        "SELECT schema, version FROM settings_schemas WHERE service = ?", service);
+    if (schema.empty())
+      throw NoUsableSchema{"no schema for " + service + ": PUT /api/v1/config/schemas/" + service +
+                           " first"};
+    std::optional<svckit::JsonSchema> compiled;
+    try {
+      compiled = svckit::JsonSchema::compile(json::parse(schema.rows.front().text("schema")));
+    } catch (const std::invalid_argument& e) {
+      throw NoUsableSchema{"the stored schema (version " +
+                           std::to_string(schema.rows.front().integer("version")) +
+                           ") no longer compiles: " + e.what() + "; PUT it again"};
+    }
+    if (auto problems = compiled->validate(settings); !problems.empty())
+      throw SettingsRejected{std::move(problems)};
     SettingsVersion next{service, current + 1, settings, by, message, now_ms()};
     co_await tx.execute(
         "INSERT INTO settings_versions (" + kVersionColumns + ") VALUES (?, ?, ?, ?, ?, ?)",

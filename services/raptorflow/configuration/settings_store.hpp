@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <svckit/json_schema.hpp>
 #include <svckit/messaging/outbox.hpp>
 #include <svckit/sql/database.hpp>
 
@@ -30,6 +31,16 @@ struct SettingsSchema {
   std::int64_t updated_at = 0;
 };
 
+// Settings a service's schema refuses: each problem at its place (or the settings in force,
+// when it is a new schema they fail). Nothing was stored.
+struct SettingsRejected {
+  std::vector<svckit::JsonSchema::Problem> problems;
+};
+// No schema for the service yet; or the stored one no longer compiles (`why`).
+struct NoUsableSchema {
+  std::string why;
+};
+
 class SettingsStore {
  public:
   SettingsStore(svckit::sql::Database& db, svckit::messaging::Outbox& outbox,
@@ -38,12 +49,15 @@ class SettingsStore {
   void migrate();
 
   svckit::Task<std::optional<SettingsSchema>> schema(std::string service);
+  // Stores `schema` unless the settings in force fail it (SettingsRejected): checked in the same
+  // serializable transaction as the write, so a settings change racing it cannot slip by.
   svckit::Task<SettingsSchema> put_schema(std::string service, nlohmann::json schema,
                                           std::string by);
   svckit::Task<std::optional<SettingsVersion>> current(std::string service);
   svckit::Task<std::vector<SettingsVersion>> history(std::string service, int limit);
-  // The next version of a service's settings; `expected`: the version the writer read (a later
-  // one throws StaleVersion, from flag_store.hpp).
+  // The next version of a service's settings, checked by the schema stored (in the transaction:
+  // a schema changing meanwhile cannot slip by); SettingsRejected, NoUsableSchema. `expected`:
+  // the version the writer read (a later one throws StaleVersion, from flag_store.hpp).
   svckit::Task<SettingsVersion> put(std::string service, nlohmann::json settings, std::string by,
                                     std::string message, std::optional<std::int64_t> expected,
                                     const svckit::Context* context);
