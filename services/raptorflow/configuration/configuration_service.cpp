@@ -21,6 +21,7 @@
 #include <svckit/model/json.hpp>
 
 #include "configuration_models.hpp"
+#include "conventions.hpp"
 
 namespace raptorflow::configuration {
 
@@ -30,20 +31,6 @@ using svckit::flags::FlagSet;
 using svckit::flags::FlagSetError;
 
 namespace {
-
-std::string iso8601(std::int64_t ms) {
-  return svckit::utc_iso8601(ms / 1000);
-}
-
-std::optional<std::int64_t> parse_version(std::string_view text) {
-  if (text.size() >= 2 && text.front() == '"' && text.back() == '"')
-    text = text.substr(1, text.size() - 2);
-  if (!text.empty() && text.front() == 'v') text.remove_prefix(1);
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < 0) return std::nullopt;
-  return v;
-}
 
 svckit::Error precondition_failed(std::int64_t current) {
   return svckit::Error(412, "about:blank", "Precondition Failed",
@@ -366,16 +353,9 @@ svckit::Task<std::optional<svckit::http::Response>> ConfigurationService::store(
     Request& req, json document, std::string message, std::optional<std::int64_t> restored_from,
     std::optional<std::int64_t> base) {
   // If-Match: the version the client read; "*" (or none) asks nothing. Without it, `base`.
-  std::optional<std::int64_t> expected = base;
-  bool asked = false;
-  if (auto match = req.header("If-Match"); match && *match != "*") {
-    std::string_view tag = *match;
-    if (tag.starts_with("W/")) tag.remove_prefix(2);
-    expected = parse_version(tag);
-    asked = true;
-    if (!expected)
-      throw svckit::BadRequest("If-Match: expected \"v<version>\" as GET /api/v1/flags gave it");
-  }
+  const auto asked_for = if_match_version(req);
+  const bool asked = asked_for.has_value();
+  const std::optional<std::int64_t> expected = asked ? asked_for : base;
   std::optional<FlagVersion> stored;
   std::int64_t stale = -1;
   try {

@@ -1,5 +1,7 @@
 #include "flag_store.hpp"
 
+#include "conventions.hpp"
+
 #include <chrono>
 
 namespace raptorflow::configuration {
@@ -42,17 +44,6 @@ FlagVersion empty_set() {
   v.document = {{"flags", json::object()}};
   return v;
 }
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Serializable: two writers reading the same newest version cannot both store the next one
-// (the primary key refuses the second anyway; this makes it a retry rather than an error).
-const svckit::sql::TransactionOptions kSerializable{.isolation =
-                                                        svckit::sql::Isolation::serializable};
 
 // {flag, change}: what an event says of a change (the definitions stay in the audit trail).
 json change_of(const json& c) {

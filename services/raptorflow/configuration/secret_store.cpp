@@ -1,5 +1,7 @@
 #include "secret_store.hpp"
 
+#include "conventions.hpp"
+
 #include <chrono>
 
 #include <svckit/hex.hpp>
@@ -34,12 +36,6 @@ const svckit::sql::Migration kMigrations[] = {
      "CREATE INDEX secret_events_service ON secret_events (service, at);"},
 };
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string unhex(const std::string& text) {
   return svckit::from_hex(text).value_or(std::string());
 }
@@ -65,10 +61,6 @@ Task<void> add_event(Transaction& tx, const std::string& service, const std::str
       "INSERT INTO secret_events (id, service, name, action, actor, at) VALUES (?, ?, ?, ?, ?, ?)",
       svckit::uuid_v4(), service, name, action, by, now_ms());
 }
-
-// Two writers of one secret: each its own version, neither lost.
-const svckit::sql::TransactionOptions kSerializable{.isolation =
-                                                        svckit::sql::Isolation::serializable};
 
 const std::string kColumns =
     "service, name, kek_id, wrapped_key, ciphertext, version, updated_by, updated_at";

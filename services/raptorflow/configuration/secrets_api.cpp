@@ -15,20 +15,11 @@
 #include <svckit/model/json.hpp>
 
 #include "configuration_models.hpp"
+#include "conventions.hpp"
 
 namespace raptorflow::configuration {
 
 namespace {
-
-std::string iso8601(std::int64_t ms) {
-  return svckit::utc_iso8601(ms / 1000);
-}
-
-bool valid_service(std::string_view s) {
-  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
-}
 
 bool valid_name(std::string_view s) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -39,9 +30,7 @@ bool valid_name(std::string_view s) {
 
 // The path's service and name, checked (422 naming which).
 std::pair<std::string, std::string> address_of(const svckit::http::Request& req, bool with_name) {
-  auto service = req.param("service");
-  if (!valid_service(service))
-    throw svckit::ValidationError("service", "must be 1-64 of a-z 0-9 -");
+  auto service = service_param(req);
   std::string name;
   if (with_name) {
     name = req.param("name");

@@ -15,6 +15,7 @@
 #include <svckit/model/json.hpp>
 
 #include "configuration_models.hpp"
+#include "conventions.hpp"
 #include "flag_store.hpp"
 
 namespace raptorflow::configuration {
@@ -22,20 +23,6 @@ namespace raptorflow::configuration {
 using nlohmann::json;
 
 namespace {
-
-std::string iso8601(std::int64_t ms) {
-  return svckit::utc_iso8601(ms / 1000);
-}
-
-std::string service_of(const svckit::http::Request& req) {
-  auto service = req.param("service");
-  const bool ok = !service.empty() && service.size() <= 64 &&
-                  std::all_of(service.begin(), service.end(), [](char c) {
-                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-                  });
-  if (!ok) throw svckit::ValidationError("service", "must be 1-64 of a-z 0-9 -");
-  return service;
-}
 
 // The service itself reads its settings and schema; so does config:read.
 void check_reader(const svckit::http::Request& req, const std::string& service) {
@@ -111,7 +98,7 @@ void SettingsApi::install(svckit::App& app, const std::string& environment) {
 }
 
 SettingsApi::Task SettingsApi::put_schema(Request& req) {
-  const auto service = service_of(req);
+  const auto service = service_param(req);
   auto body = req.json<SchemaWrite>();
   compile(body.schema);  // 422 naming where it is not a schema
   // A schema the settings in force fail would leave the service with settings nobody could
@@ -130,7 +117,7 @@ SettingsApi::Task SettingsApi::put_schema(Request& req) {
 }
 
 SettingsApi::Task SettingsApi::get_schema(Request& req) {
-  const auto service = service_of(req);
+  const auto service = service_param(req);
   check_reader(req, service);
   auto found = co_await store_->schema(service);
   if (!found) throw svckit::NotFound("no schema for " + service);
@@ -140,22 +127,10 @@ SettingsApi::Task SettingsApi::get_schema(Request& req) {
 }
 
 SettingsApi::Task SettingsApi::put_settings(Request& req) {
-  const auto service = service_of(req);
+  const auto service = service_param(req);
   auto body = req.json<SettingsWrite>();
   if (!body.settings.is_object()) throw svckit::ValidationError("settings", "must be an object");
-  std::optional<std::int64_t> expected;
-  if (auto match = req.header("If-Match"); match && *match != "*") {
-    std::string_view tag = *match;
-    if (tag.starts_with("W/")) tag.remove_prefix(2);
-    if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
-      tag = tag.substr(1, tag.size() - 2);
-    if (tag.starts_with("v")) tag.remove_prefix(1);
-    std::int64_t v = -1;
-    auto [end, ec] = std::from_chars(tag.data(), tag.data() + tag.size(), v);
-    if (ec != std::errc() || end != tag.data() + tag.size() || v < 0)
-      throw svckit::BadRequest("If-Match: expected \"v<version>\" as GET gave it");
-    expected = v;
-  }
+  const auto expected = if_match_version(req);
   std::optional<SettingsVersion> stored;
   std::int64_t stale = -1;
   std::vector<svckit::JsonSchema::Problem> failing;
@@ -179,7 +154,7 @@ SettingsApi::Task SettingsApi::put_settings(Request& req) {
 }
 
 SettingsApi::Task SettingsApi::get_settings(Request& req) {
-  const auto service = service_of(req);
+  const auto service = service_param(req);
   check_reader(req, service);
   auto found = co_await store_->current(service);
   if (!found) throw svckit::NotFound("no settings for " + service + " in " + environment_);
@@ -191,7 +166,7 @@ SettingsApi::Task SettingsApi::get_settings(Request& req) {
 }
 
 SettingsApi::Task SettingsApi::history(Request& req) {
-  const auto service = service_of(req);
+  const auto service = service_param(req);
   auto found = co_await store_->history(service, 100);
   SettingsHistory out;
   for (const auto& v : found) out.versions.push_back(reply_of(environment_, v));

@@ -1,5 +1,7 @@
 #include "settings_store.hpp"
 
+#include "conventions.hpp"
+
 #include <chrono>
 
 #include "flag_store.hpp"
@@ -29,15 +31,6 @@ const svckit::sql::Migration kMigrations[] = {
      " created_at BIGINT NOT NULL,"
      " PRIMARY KEY (service, version));"},
 };
-
-const svckit::sql::TransactionOptions kSerializable{.isolation =
-                                                        svckit::sql::Isolation::serializable};
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 SettingsVersion version_from(const svckit::sql::Row& row) {
   return {row.text("service"), row.integer("version"), json::parse(row.text("settings")),
