@@ -1,8 +1,10 @@
 """Leaving the embedded default and managing the schema from a service binary: --copy-data-from
 copies a service's SQLite file into PostgreSQL, --migrate and --roll-back=COMPONENT:N manage
 the migrations, and a failed migration stops start-up with exit code 2, schema untouched."""
+import json
 import sqlite3
 import subprocess
+import time
 
 import requests
 
@@ -30,11 +32,17 @@ def test_a_services_sqlite_data_moves_to_postgresql(start_service, tmp_path, pos
     made[3] = requests.get(f"{local.url}/api/v1/tasks/{made[3]['id']}", headers=USER).json()["task"]
     assert local.stop() == 0
     # An event the service wrote but had not relayed when it stopped (the broker was away): it
-    # moves too, and the outbox's sequence carries on past it.
+    # moves too, is relayed by the moved service, and the outbox's sequence carries on past it.
+    # The relay's lease, naming the stopped process, stays behind.
     with sqlite3.connect(data / "task-manager.db") as db:
         db.execute("DELETE FROM svckit_outbox")  # whatever the relay had not sent yet
+        event = {"specversion": "1.0", "id": "left-behind", "source": "task-manager",
+                 "type": "task.created", "time": "2026-01-01T00:00:00Z",
+                 "datacontenttype": "application/json", "data": {"title": "left behind"}}
         db.execute("INSERT INTO svckit_outbox (seq, component, event_id, event, created_ms) "
-                   "VALUES (1, 'task-manager', 'left-behind', '{}', 0)")
+                   "VALUES (1, 'task-manager', 'left-behind', ?, ?)",
+                   (json.dumps(event), int(time.time() * 1000)))
+        assert db.execute("SELECT COUNT(*) FROM svckit_outbox_lease").fetchone()[0] == 1
 
     url = postgres_server.create_database("moved")
     copied = run("task-manager", f"--copy-data-from=sqlite:///{data}/task-manager.db",
@@ -43,9 +51,14 @@ def test_a_services_sqlite_data_moves_to_postgresql(start_service, tmp_path, pos
     assert '"table":"tasks"' in copied.stdout and '"rows":25' in copied.stdout, copied.stdout
     assert postgres_server.psql("SELECT event_id FROM svckit_outbox",
                                 database="moved") == "left-behind"
+    assert postgres_server.psql("SELECT COUNT(*) FROM svckit_outbox_lease", database="moved") == "0"
     assert "svckit-test" not in copied.stdout + copied.stderr  # the password is never shown
 
     moved = start_service("task-manager", DATABASE_URL=url, DATA_DIR=tmp_path / "elsewhere")
+    deadline = time.monotonic() + 10
+    while postgres_server.psql("SELECT COUNT(*) FROM svckit_outbox", database="moved") != "0":
+        assert time.monotonic() < deadline, "the moved event was never relayed"
+        time.sleep(0.05)
     for task in made:
         got = requests.get(f"{moved.url}/api/v1/tasks/{task['id']}", headers=USER)
         assert got.status_code == 200 and got.json()["task"] == task
