@@ -18,6 +18,7 @@ PACKAGES=(
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
   nodejs chromium python3-jsonschema json-schema-test-suite python3-psycopg2 libhiredis-dev redis-server redis-tools
   python3-websockets python3-aiosmtpd python3-boto3 awscli libcurl4-openssl-dev libkainjow-mustache-dev libre2-dev
+  libqrencode-dev oathtool python3-pyotp python3-authlib zbar-tools
   bubblewrap libseccomp-dev clang-16 libfuzzer-16-dev libclang-rt-16-dev
   libxgboost-dev python3-numpy python3-decorator libgfortran5 liblapack3 libblas3 liblbfgsb0
 )

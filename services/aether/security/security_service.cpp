@@ -25,6 +25,10 @@
 #include <svckit/ids.hpp>
 #include <svckit/kv/store.hpp>
 
+#include <identity/account_throttle.hpp>
+#include <identity/accounts.hpp>
+#include <identity/password_hasher.hpp>
+
 #include "security_store.hpp"
 
 namespace aether::security {
@@ -38,7 +42,6 @@ using svckit::http::Response;
 
 constexpr std::size_t kMaxEmail = 320;
 constexpr std::size_t kMaxName = 200;
-constexpr std::size_t kMaxWaitingHashes = 256;
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -209,29 +212,6 @@ std::vector<std::string> known_roles(const std::optional<std::vector<std::string
   return *roles;
 }
 
-// An account as logs and throttles name it: a hash of the lower-cased email, never the email.
-std::string account_hash(const std::string& email) {
-  return svckit::auth::sha256_hex({"account:", svckit::http::ascii_lowered(email)}).substr(0, 24);
-}
-
-// Why a first admin's password is too weak to create the admin with, or "".
-std::string weakness(const std::string& password, const std::string& email) {
-  static constexpr std::array kCommon = {"password1234", "administrator", "changeme1234",
-                                         "123456789012", "qwertyuiop12",  "letmein12345"};
-  if (password.size() < 12) return "shorter than 12 characters";
-  auto lower = svckit::http::ascii_lowered(password);
-  if (lower == email) return "the admin's email";
-  if (std::all_of(lower.begin(), lower.end(), [&](char c) { return c == lower[0]; }))
-    return "one character repeated";
-  if (std::all_of(lower.begin(), lower.end(), [](unsigned char c) { return std::isdigit(c); }))
-    return "digits only";
-  if (std::all_of(lower.begin(), lower.end(), [](unsigned char c) { return std::isalpha(c); }))
-    return "letters only";
-  for (const char* common : kCommon)
-    if (lower.starts_with(common)) return "a well-known password";
-  return "";
-}
-
 }  // namespace
 
 struct SecurityService::Impl {
@@ -245,53 +225,14 @@ struct SecurityService::Impl {
   std::int64_t access_ttl = 3600;
   std::int64_t refresh_ttl = 30 * 24 * 3600;
   std::int64_t api_key_overlap = 24 * 3600;
-  int bcrypt_cost = 12;
   bool refresh_in_query = false;
   // Failed logins per account, in the shared store so every replica counts them.
-  svckit::kv::Store* kv = nullptr;
-  std::int64_t account_failures = 10;
-  std::chrono::seconds account_lock{900};
-  // Hashing has its own small pool: that is the concurrency cap, so logins cannot take every
-  // blocking thread from the other requests.
-  std::unique_ptr<svckit::BlockingPool> hashing;
-  std::atomic<std::size_t> waiting_hashes{0};
-  std::string dummy_hash;  // checked for unknown emails, so they take as long as wrong passwords
-
-  template <class F>
-  Task<std::invoke_result_t<F&>> hash_work(F work) {
-    if (waiting_hashes.load() >= kMaxWaitingHashes)
-      throw svckit::ServiceUnavailable("too many logins at once", 1);
-    ++waiting_hashes;
-    struct Done {
-      std::atomic<std::size_t>& n;
-      ~Done() { --n; }
-    } done{waiting_hashes};
-    co_return co_await hashing->run(std::move(work));
-  }
+  std::optional<identity::AccountThrottle> account_throttle;
+  std::unique_ptr<identity::PasswordHasher> hasher;
 
   void load_keys(const svckit::Settings& config) {
-    try {
-      if (auto secret = config.text("JWT_SECRET_KEY"); !secret.empty()) {
-        signing_key = svckit::auth::Key::hmac(svckit::auth::Algorithm::HS256, secret);
-      } else if (auto file = config.text("SECURITY_SIGNING_KEY_FILE"); !file.empty()) {
-        auto alg_name = config.is_set("JWT_ALGORITHM") ? config.text("JWT_ALGORITHM") : "RS256";
-        auto alg = svckit::auth::parse_algorithm(alg_name);
-        if (!alg)
-          throw svckit::ConfigError("JWT_ALGORITHM", "not a JWS algorithm: '" + alg_name + "'");
-        signing_key = svckit::auth::Key::from_pem_file(*alg, file, config.text("SECURITY_KEY_ID"));
-        if (!signing_key->can_sign())
-          throw svckit::ConfigError("SECURITY_SIGNING_KEY_FILE",
-                                    "holds a public key; signing needs the private key");
-      } else {
-        throw svckit::ConfigError(
-            "JWT_SECRET_KEY",
-            "the Security Service needs JWT_SECRET_KEY (HS256) or SECURITY_SIGNING_KEY_FILE");
-      }
-    } catch (const svckit::auth::KeyError& e) {
-      throw svckit::ConfigError(
-          config.text("JWT_SECRET_KEY").empty() ? "SECURITY_SIGNING_KEY_FILE" : "JWT_SECRET_KEY",
-          e.what());
-    }
+    signing_key = identity::signing_key_from_settings(
+        config, "the Security Service", "SECURITY_SIGNING_KEY_FILE", "SECURITY_KEY_ID");
     issuer = config.is_set("JWT_ISSUER") ? config.text("JWT_ISSUER") : "aether-security";
     if (auto aud = config.text("JWT_AUDIENCE"); !aud.empty())
       audience = aud.substr(0, aud.find(','));
@@ -385,25 +326,6 @@ struct SecurityService::Impl {
     return store->add_audit(std::move(entry));
   }
 
-  // The per-account failure count (login()). An attempt counts before its password is checked,
-  // so that concurrent attempts cannot all pass a check made before any of them failed; a
-  // success clears the count. With the store away (Redis down) the account throttle stands
-  // aside: the per-address login limit still holds, in this replica's own buckets.
-  Task<bool> over_account_limit(std::string key, svckit::Deadline deadline) {
-    std::chrono::milliseconds lock = account_lock;
-    try {
-      co_return co_await kv->increment(key, 1, lock, deadline) > account_failures;
-    } catch (const svckit::ServiceUnavailable&) {
-      co_return false;
-    }
-  }
-  Task<void> clear_failures(std::string key, svckit::Deadline deadline) {
-    try {
-      co_await kv->erase(key, deadline);
-    } catch (const svckit::ServiceUnavailable&) {
-    }
-  }
-
   // The routes (install() binds them).
   Task<Response> login(Request& req);
   Task<Response> validate(Request& req);
@@ -485,7 +407,7 @@ void SecurityService::install(svckit::App& app) {
   s.load_keys(config);
   if (auto password = config.text("SECURITY_ADMIN_PASSWORD"); !password.empty()) {
     auto email = svckit::http::ascii_lowered(config.text("SECURITY_ADMIN_EMAIL"));
-    if (auto why = weakness(password, email); !why.empty())
+    if (auto why = identity::admin_password_weakness(password, email); !why.empty())
       throw svckit::ConfigError("SECURITY_ADMIN_PASSWORD",
                                 "too weak for an admin: " + why +
                                     " (12 characters or more, not one kind of character only, "
@@ -496,10 +418,9 @@ void SecurityService::install(svckit::App& app) {
   s.access_ttl = config.integer("SECURITY_ACCESS_TTL");
   s.refresh_ttl = config.integer("SECURITY_REFRESH_TTL");
   s.api_key_overlap = config.integer("SECURITY_API_KEY_OVERLAP");
-  s.bcrypt_cost = static_cast<int>(config.integer("SECURITY_BCRYPT_COST"));
-  s.hashing = std::make_unique<svckit::BlockingPool>(
-      static_cast<std::size_t>(config.integer("SECURITY_HASH_CONCURRENCY")));
-  s.dummy_hash = svckit::auth::hash_password("not a real password", s.bcrypt_cost);
+  s.hasher = std::make_unique<identity::PasswordHasher>(
+      static_cast<std::size_t>(config.integer("SECURITY_HASH_CONCURRENCY")),
+      static_cast<int>(config.integer("SECURITY_BCRYPT_COST")));
   auto& db = app.database("security");
   std::int64_t user_cache = config.is_set("SECURITY_USER_CACHE_ENTRIES")
                                 ? config.integer("SECURITY_USER_CACHE_ENTRIES")
@@ -532,9 +453,9 @@ void SecurityService::install(svckit::App& app) {
        .name = "security:login",
        .when_store_away = svckit::auth::StoreAway::limit_locally,
        .meter = &app.metrics()});
-  s.kv = &app.kv();
-  s.account_failures = config.integer("SECURITY_ACCOUNT_FAILURES");
-  s.account_lock = std::chrono::seconds(config.integer("SECURITY_ACCOUNT_LOCK_SECONDS"));
+  s.account_throttle.emplace(app.kv(), "security:failures",
+                             config.integer("SECURITY_ACCOUNT_FAILURES"),
+                             std::chrono::seconds(config.integer("SECURITY_ACCOUNT_LOCK_SECONDS")));
   s.refresh_in_query = config.boolean("SECURITY_REFRESH_IN_QUERY");
   auto auth = app.http().group("/api/v1/auth", {per_client});
   s.logins = &app.metrics().counter("security_logins_total", "Login attempts, by outcome.");
@@ -609,33 +530,30 @@ Task<Response> SecurityService::Impl::login(Request& req) {
   // Per account, from whatever address: an attacker spread over many addresses (or many clients
   // behind one) gets SECURITY_ACCOUNT_FAILURES tries at an account, then waits. Unknown emails
   // count alike, so a lock says nothing of whether the account exists.
-  auto failures_key = "security:failures:" + account_hash(email);
-  if (co_await over_account_limit(failures_key, req.deadline())) {
+  auto account = identity::account_hash(email);
+  if (co_await account_throttle->over_limit(account, req.deadline())) {
     logins->Add({{"outcome", "locked"}}).Increment();
-    co_await audit(req, "login", "locked", std::nullopt, account_hash(email));
+    co_await audit(req, "login", "locked", std::nullopt, account);
     throw svckit::TooManyRequests("too many failed logins for this account: try again later",
-                                  static_cast<int>(account_lock.count()));
+                                  static_cast<int>(account_throttle->lock().count()));
   }
   auto user = co_await store->user_by_email(email);
-  // Unknown emails check a dummy hash: the same 401 in the same time as a wrong
-  // password.
-  std::string hash = user ? user->password_hash : dummy_hash;
-  // Named, not a temporary argument: GCC 12 destroys temporaries passed to coroutines
-  // twice.
-  auto check = [password, hash] { return svckit::auth::verify_password(password, hash); };
-  bool ok = co_await hash_work(std::move(check));
+  // Unknown emails check a dummy hash: the same 401 in the same time as a wrong password.
+  std::optional<std::string> hash;
+  if (user) hash = user->password_hash;
+  bool ok = co_await hasher->verify(std::move(password), std::move(hash));
   if (!user || !ok) {
     logins->Add({{"outcome", "failure"}}).Increment();
     // Not the email itself: people type passwords into it. Its hash still tells one account's
     // failures from another's.
     req.log(svckit::log::Level::warning, "login failed",
-            {{"account", account_hash(email)}, {"known", user ? "yes" : "no"}});
-    co_await audit(req, "login", "failure", std::nullopt, account_hash(email));
+            {{"account", account}, {"known", user ? "yes" : "no"}});
+    co_await audit(req, "login", "failure", std::nullopt, account);
     throw svckit::Unauthorized("Invalid credentials");
   }
   logins->Add({{"outcome", "success"}}).Increment();
   co_await audit(req, "login", "success", user->id, user->id);
-  co_await clear_failures(failures_key, req.deadline());
+  co_await account_throttle->clear(account, req.deadline());
   req.context().set_user_id(user->id);
   auto refresh = co_await refresh_token(*user, svckit::uuid_v4());
   co_return Response::json(200, {{"access_token", access_token(*user)},
@@ -762,9 +680,7 @@ Task<Response> SecurityService::Impl::add_user(Request& req) {
     auto password = *in.password;
     if (password.size() < 8 || password.size() > svckit::auth::kMaxPasswordBytes)
       throw svckit::ValidationError("password", "must be 8 to 72 bytes");
-    int cost = bcrypt_cost;
-    auto make_hash = [password, cost] { return svckit::auth::hash_password(password, cost); };
-    u.password_hash = co_await hash_work(std::move(make_hash));
+    u.password_hash = co_await hasher->hash(std::move(password));
   }
   co_await store->add_user(u);  // a taken email is a 409
   json detail = {{"roles", u.roles}};
@@ -881,9 +797,7 @@ Task<void> SecurityService::start(svckit::App& app) {
   if (email.empty() || password.empty()) co_return;
   if (co_await s.store->user_by_email(email)) co_return;  // already there: never overwritten
   User admin{svckit::uuid_v4(), email, "Administrator", "", {"admin"}, svckit::utc_now_iso8601()};
-  int cost = s.bcrypt_cost;
-  auto make_hash = [password, cost] { return svckit::auth::hash_password(password, cost); };
-  admin.password_hash = co_await s.hash_work(std::move(make_hash));
+  admin.password_hash = co_await s.hasher->hash(std::move(password));
   co_await s.store->add_user(admin);
   app.logger().info("first admin created", {{"email", email}});
 }

@@ -102,6 +102,21 @@ svckit::Task<void> SecurityStore::add_user(User u) {
                             // change of users would start here
 }
 
+svckit::Task<std::vector<User>> SecurityStore::users(std::int64_t limit, std::int64_t offset) {
+  static const std::string kPage =
+      svckit::sql::select_sql<User>("users", " ORDER BY created_at, id LIMIT ? OFFSET ?");
+  auto r = co_await db_.read(kPage, limit, offset);
+  std::vector<User> out;
+  for (const auto& row : r.rows) out.push_back(svckit::sql::from_row<User>(row));
+  co_return out;
+}
+
+svckit::Task<void> SecurityStore::set_roles(std::string id, std::vector<std::string> roles) {
+  nlohmann::json list = roles;
+  co_await db_.execute("UPDATE users SET roles = ? WHERE id = ?", list.dump(), id);
+  users_.invalidate(id);
+}
+
 svckit::Task<bool> SecurityStore::has_users() {
   auto r = co_await db_.read("SELECT COUNT(*) AS n FROM users");
   co_return r.rows.front().integer("n") > 0;

@@ -72,8 +72,8 @@ enum class RefreshUse {
 
 class SecurityStore {
  public:
-  // `user_cache_entries`: users kept in memory for reads by id (0: none). Users are only ever
-  // added, never changed, by this service: a cached one is the row as it is.
+  // `user_cache_entries`: users kept in memory for reads by id (0: none). A change of roles
+  // empties this process's entry: with replicas sharing the database, keep it at 0.
   SecurityStore(svckit::sql::Database& db, std::size_t user_cache_entries)
       : db_(db), users_(user_cache_entries) {}
   void migrate();
@@ -83,6 +83,9 @@ class SecurityStore {
   // Throws svckit::Conflict when the email is taken.
   svckit::Task<void> add_user(User user);
   svckit::Task<bool> has_users();
+  // Users in the order they were added, a page at a time.
+  svckit::Task<std::vector<User>> users(std::int64_t limit, std::int64_t offset);
+  svckit::Task<void> set_roles(std::string id, std::vector<std::string> roles);
 
   svckit::Task<void> add_refresh_token(std::string jti, std::string family, std::string user_id,
                                        std::int64_t expires_at);

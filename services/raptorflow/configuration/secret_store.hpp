@@ -9,9 +9,13 @@
 
 #include <svckit/sql/database.hpp>
 
-#include "secret_box.hpp"
+#include <sealing/secret_box.hpp>
 
 namespace raptorflow::configuration {
+
+using sealing::Sealed;
+using sealing::SealError;
+using sealing::SecretBox;
 
 struct StoredSecret {
   std::string service, name;

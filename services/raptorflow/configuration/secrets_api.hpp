@@ -11,10 +11,14 @@
 #include <svckit/http/request.hpp>
 #include <svckit/http/response.hpp>
 
-#include "secret_box.hpp"
+#include <sealing/secret_box.hpp>
 #include "secret_store.hpp"
 
 namespace raptorflow::configuration {
+
+using sealing::Sealed;
+using sealing::SealError;
+using sealing::SecretBox;
 
 class SecretsApi {
  public:

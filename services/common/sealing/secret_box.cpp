@@ -8,7 +8,7 @@
 
 #include <svckit/hex.hpp>
 
-namespace raptorflow::configuration {
+namespace sealing {
 namespace {
 
 constexpr std::size_t kKey = 32, kNonce = 12, kTag = 16;
@@ -148,4 +148,4 @@ Sealed SecretBox::rewrap(const Sealed& sealed, std::string_view associated) cons
   return out;
 }
 
-}  // namespace raptorflow::configuration
+}  // namespace sealing

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace raptorflow::configuration {
+namespace sealing {
 
 struct Sealed {
   std::string kek_id;       // which KEK sealed the data key (16 hex digits of its SHA-256)
@@ -51,4 +51,4 @@ class SecretBox {
   std::vector<std::string> keks_, ids_;
 };
 
-}  // namespace raptorflow::configuration
+}  // namespace sealing
