@@ -521,3 +521,86 @@ def test_hostile_input_gets_clear_errors(auth):
     # Nothing hostile made it into a page: the Host is not echoed as an issuer either.
     r = requests.get(auth.url + "/.well-known/openid-configuration", headers={"Host": "evil\"<x>"})
     assert r.status_code in (200, 400) and "<x>" not in r.text
+
+
+# --- social login ------------------------------------------------------------------------------
+
+def test_social_login_against_a_second_instance_as_the_external_provider(start_service, tmp_path):
+    from conftest import free_port
+    here_port, partner_port = free_port(), free_port()
+    here_url, partner_url = f"http://127.0.0.1:{here_port}", f"http://127.0.0.1:{partner_port}"
+    callback = here_url + "/api/v1/auth/social/partner/callback"
+    partner = start_service("auth", PORT=partner_port, DATA_DIR=tmp_path / "partner",
+                            **{**BASE, "AUTH_OIDC_ISSUER": partner_url,
+                               "AUTH_OIDC_CLIENTS": json.dumps([{"client_id": "raptorflow",
+                                                                 "client_secret": "partner-secret-for-rf",
+                                                                 "redirect_uris": [callback]}])})
+    providers = [{"name": "partner", "issuer": partner_url, "client_id": "raptorflow",
+                  "client_secret": "partner-secret-for-rf"}]
+    here = start_service("auth", PORT=here_port, DATA_DIR=tmp_path / "here", AUTH_OIDC_ISSUER=here_url,
+                         AUTH_SOCIAL_PROVIDERS=json.dumps(providers), **BASE)
+    add_user(partner, "zed@partner.test")
+    browser = requests.Session()
+
+    def social_sign_in():
+        start = browser.get(here_url + "/api/v1/auth/social/partner/start?device=Zed's laptop",
+                            allow_redirects=False)
+        assert start.status_code == 302 and start.headers["Location"].startswith(partner_url + "/oauth2/authorize?")
+        back = sign_in(browser, partner, start.headers["Location"], "zed@partner.test", "a good password 1")
+        assert back.startswith(callback + "?code=")
+        return browser.get(back)
+
+    done = social_sign_in()
+    assert done.status_code == 200, done.text
+    tokens = done.json()
+    me = requests.get(here_url + "/api/v1/auth/me", headers=bearer(tokens["access_token"])).json()
+    assert me["email"] == "zed@partner.test" and me["roles"] == ["user"]
+    claims = json.loads(base64.urlsafe_b64decode(tokens["access_token"].split(".")[1] + "=="))
+    assert claims["amr"] == ["fed"]
+    sessions = requests.get(here_url + "/api/v1/auth/sessions", headers=bearer(tokens["access_token"])).json()
+    assert sessions["sessions"][0]["device"] == "Zed's laptop"
+    # The second time: the same account (linked by the partner's subject), no password here.
+    again = social_sign_in()
+    assert again.status_code == 200
+    assert requests.get(here_url + "/api/v1/auth/me",
+                        headers=bearer(again.json()["access_token"])).json()["id"] == me["id"]
+    assert login(here, "zed@partner.test", "a good password 1").status_code == 401
+
+    # A callback replayed, forged, or for a state never issued.
+    replay = browser.get(done.url)
+    assert replay.status_code == 400 and "used state" in replay.json()["detail"]
+    assert browser.get(callback + "?code=x&state=nope").status_code == 400
+    assert browser.get(here_url + "/api/v1/auth/social/elsewhere/start").status_code == 404
+    # The partner refusing (the user denied consent) is a clear 401, not a 500.
+    start = browser.get(here_url + "/api/v1/auth/social/partner/start", allow_redirects=False)
+    state = urllib.parse.parse_qs(urllib.parse.urlsplit(start.headers["Location"]).query)["state"][0]
+    denied = browser.get(f"{callback}?error=access_denied&state={state}")
+    assert denied.status_code == 401 and "access_denied" in denied.json()["detail"]
+
+
+def test_an_unverified_email_does_not_take_over_a_local_account(start_service, tmp_path):
+    from conftest import free_port
+    here_port, partner_port = free_port(), free_port()
+    here_url, partner_url = f"http://127.0.0.1:{here_port}", f"http://127.0.0.1:{partner_port}"
+    callback = here_url + "/api/v1/auth/social/partner/callback"
+    partner = start_service("auth", PORT=partner_port, DATA_DIR=tmp_path / "partner",
+                            **{**BASE, "AUTH_OIDC_ISSUER": partner_url,
+                               "AUTH_OIDC_CLIENTS": json.dumps([{"client_id": "raptorflow",
+                                                                 "client_secret": "partner-secret-for-rf",
+                                                                 "redirect_uris": [callback]}])})
+    providers = [{"name": "partner", "issuer": partner_url, "client_id": "raptorflow",
+                  "client_secret": "partner-secret-for-rf"}]
+    here = start_service("auth", PORT=here_port, DATA_DIR=tmp_path / "here", AUTH_OIDC_ISSUER=here_url,
+                         AUTH_SOCIAL_PROVIDERS=json.dumps(providers), **BASE)
+    # The victim's account here; the attacker registers the same address at the partner, which
+    # does not verify emails (it says email_verified: false).
+    victim = add_user(here, "victim@raptorflow.test")
+    add_user(partner, "victim@raptorflow.test", password="attacker password 1")
+    browser = requests.Session()
+    start = browser.get(here_url + "/api/v1/auth/social/partner/start", allow_redirects=False)
+    back = sign_in(browser, partner, start.headers["Location"], "victim@raptorflow.test", "attacker password 1")
+    refused = browser.get(back)
+    assert refused.status_code == 409, refused.text
+    admin = bearer(admin_token(here))
+    users = requests.get(here_url + "/api/v1/auth/users", headers=admin).json()["users"]
+    assert [u["id"] for u in users if u["email"] == "victim@raptorflow.test"] == [victim["id"]]

@@ -141,7 +141,7 @@ struct AccountApi {
     if (account.totp) {
       core.logins->Add({{"outcome", "mfa_required"}}).Increment();
       json body = {{"mfa_required", true},
-                   {"mfa_token", core.mfa_token(user, device)},
+                   {"mfa_token", core.mfa_token(user, device, {"pwd"})},
                    {"methods", json::array({"totp", "recovery_code"})},
                    {"expires_in", 300}};
       co_return Response::json(200, body);
@@ -200,7 +200,9 @@ struct AccountApi {
       throw svckit::Unauthorized("the code is wrong, expired or used already");
     }
     co_await core.mfa_throttle->clear(user.id, req.deadline());
-    std::vector<std::string> amr{"pwd", "otp"};
+    // The first factor the MFA token carries ("pwd", "fed"), then the code.
+    auto amr = verified.claims.strings("amr").value_or(std::vector<std::string>{"pwd"});
+    amr.push_back("otp");
     Proof proof{unix_now(), std::move(amr)};
     auto device = std::string(verified.claims.string("device").value_or("unknown device"));
     auto tokens = co_await core.open_session(req, user, std::move(proof), std::move(device));

@@ -1,5 +1,7 @@
 #include "auth_core.hpp"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 
 #include <svckit/auth/api_key.hpp>
@@ -18,6 +20,28 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::string url_escaped(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string sha256_base64url(std::string_view text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  return svckit::auth::base64url_encode(
+      std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
 namespace {
@@ -68,11 +92,12 @@ IssuedTokens AuthCore::issue(const User& user, const Session& session) const {
   return out;
 }
 
-std::string AuthCore::mfa_token(const User& user, const std::string& device) const {
+std::string AuthCore::mfa_token(const User& user, const std::string& device,
+                                const std::vector<std::string>& first) const {
   auto now = unix_now();
-  json claims = {{"sub", user.id},   {"iss", token_issuer},      {"iat", now},
-                 {"exp", now + 300}, {"jti", svckit::uuid_v4()}, {"type", "mfa"},
-                 {"device", device}};
+  json claims = {
+      {"sub", user.id},           {"iss", token_issuer}, {"iat", now},       {"exp", now + 300},
+      {"jti", svckit::uuid_v4()}, {"type", "mfa"},       {"device", device}, {"amr", first}};
   if (audience) claims["aud"] = *audience;
   return svckit::auth::sign(claims, *signing_key);
 }

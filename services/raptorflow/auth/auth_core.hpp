@@ -27,6 +27,10 @@ namespace raptorflow::auth {
 using aether::security::User;
 
 std::int64_t unix_now();
+// RFC 3986's unreserved characters kept, the rest %XX: for query components.
+std::string url_escaped(std::string_view text);
+// base64url(SHA-256(text)): PKCE's S256, an ID token's at_hash (its first half).
+std::string sha256_base64url(std::string_view text);
 
 // What a login proved, carried into the session and the tokens made from it.
 struct Proof {
@@ -87,7 +91,9 @@ struct AuthCore {
   // The access token alone (step-up).
   IssuedTokens access_only(const User& user, const Session& session) const;
   // A five-minute token that lets /login/mfa finish a login whose password was right.
-  std::string mfa_token(const User& user, const std::string& device) const;
+  // `first` says what the first factor was ("pwd", or "fed" for social login).
+  std::string mfa_token(const User& user, const std::string& device,
+                        const std::vector<std::string>& first) const;
 
   // A new session for `user` with `proof`, its tokens issued and recorded.
   svckit::Task<IssuedTokens> open_session(const svckit::http::Request& req, const User& user,
@@ -123,5 +129,6 @@ struct AuthCore {
 void install_account_api(AuthCore& core, svckit::App& app);
 void install_mfa_api(AuthCore& core, svckit::App& app);
 void install_oidc_provider(AuthCore& core, svckit::App& app);
+void install_social_login(AuthCore& core, svckit::App& app);
 
 }  // namespace raptorflow::auth

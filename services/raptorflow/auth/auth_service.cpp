@@ -196,6 +196,11 @@ void AuthService::declare(svckit::Settings& settings) {
            .help = "key-encryption keys TOTP secrets are sealed with: one per line, 64 hex "
                    "digits, the first current; default: one made once in DATA_DIR/auth.kek"});
   declare({.name = "AUTH_KEK", .type = SettingType::secret, .help = "the same, comma-separated"});
+  declare({.name = "AUTH_SOCIAL_PROVIDERS",
+           .type = SettingType::secret,
+           .help = "external OpenID providers users may sign in with, JSON: [{\"name\", "
+                   "\"issuer\", \"client_id\", \"client_secret\", \"scope\", "
+                   "\"redirect_uri\"}]"});
   declare({.name = "AUTH_MFA_ISSUER",
            .default_value = "Raptorflow",
            .help = "the name authenticator apps show for codes of this service"});
@@ -278,6 +283,7 @@ void AuthService::install(svckit::App& app) {
   install_account_api(core, app);
   install_mfa_api(core, app);
   install_oidc_provider(core, app);
+  install_social_login(core, app);
 }
 
 svckit::Task<void> AuthService::start(svckit::App& app) {

@@ -2,8 +2,6 @@
 // second factor, a consent page remembered per client), the token endpoint (authorization code
 // with PKCE S256 only; refresh with rotation) and userinfo. Protocol errors take the protocol's
 // shapes (RFC 6749 §4.1.2.1, §5.2), not problem+json: OIDC client libraries read those.
-#include <openssl/sha.h>
-
 #include <charconv>
 #include <map>
 #include <set>
@@ -74,21 +72,6 @@ std::string html_escaped(std::string_view text) {
   return out;
 }
 
-std::string url_escaped(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // application/x-www-form-urlencoded (and query strings): a parameter given twice is refused, as
 // OAuth requires (RFC 6749 §3.1).
 Fields form_fields(std::string_view text) {
@@ -127,13 +110,6 @@ std::optional<std::string> cookie(const Request& req, std::string_view name) {
       return std::string(item.substr(name.size() + 1));
   }
   return std::nullopt;
-}
-
-std::string sha256_b64url(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  return svckit::auth::base64url_encode(
-      std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
 std::set<std::string> scope_set(std::string_view scope) {
@@ -454,7 +430,8 @@ struct OidcProvider {
     co_await core.login_throttle->clear(account, req.deadline());
     auto state = co_await core.store->account(user->id);
     if (state.disabled) co_return login_page(ar, csrf_for(seed), "The account is disabled.");
-    if (state.totp) co_return mfa_page(ar, csrf_for(seed), core.mfa_token(*user, "browser"));
+    if (state.totp)
+      co_return mfa_page(ar, csrf_for(seed), core.mfa_token(*user, "browser", {"pwd"}));
     std::vector<std::string> amr{"pwd"};
     Proof proof{unix_now(), std::move(amr)};
     co_return co_await signed_in(req, ar, *user, std::move(proof), seed);
@@ -532,7 +509,7 @@ struct OidcProvider {
                    {"auth_time", session.auth_time},
                    {"amr", session.amr},
                    {"sid", session.id},
-                   {"at_hash", sha256_b64url(access_token).substr(0, 22)}};
+                   {"at_hash", sha256_base64url(access_token).substr(0, 22)}};
     if (!nonce.empty()) claims["nonce"] = nonce;
     add_claims(claims, user, account, scope_set(session.scope));
     return svckit::auth::sign(claims, *core.id_token_key);
@@ -610,7 +587,7 @@ struct OidcProvider {
           {400, "invalid_grant", "redirect_uri differs from the authorization request's"});
     auto verifier = field(f, "code_verifier");
     if (!pkce_verifier_ok(verifier) ||
-        !svckit::auth::equal_in_constant_time(sha256_b64url(verifier),
+        !svckit::auth::equal_in_constant_time(sha256_base64url(verifier),
                                               g["challenge"].get<std::string>()))
       co_return oauth_error({400, "invalid_grant", "code_verifier does not match code_challenge"});
     auto user = co_await core.active_user(g["user_id"].get<std::string>());
