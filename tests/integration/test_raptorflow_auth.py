@@ -604,3 +604,72 @@ def test_an_unverified_email_does_not_take_over_a_local_account(start_service, t
     admin = bearer(admin_token(here))
     users = requests.get(here_url + "/api/v1/auth/users", headers=admin).json()["users"]
     assert [u["id"] for u in users if u["email"] == "victim@raptorflow.test"] == [victim["id"]]
+
+
+# --- what an attacker's read found -------------------------------------------------------------
+
+def test_a_stale_login_cannot_grant_access_or_enrol_an_authenticator(start_service, tmp_path):
+    svc = start_service("auth", DATA_DIR=tmp_path / "auth", AUTH_STEP_UP_MAX_AGE="1", **BASE)
+    admin = admin_token(svc)
+    add_user(svc, "mo@raptorflow.test")
+    mo = login(svc, "mo@raptorflow.test", "a good password 1").json()["access_token"]
+    time.sleep(2.2)  # both logins are older than AUTH_STEP_UP_MAX_AGE now
+    made = requests.post(svc.url + "/api/v1/auth/users", headers=bearer(admin),
+                         json={"email": "x@raptorflow.test", "password": "a good password 1", "roles": ["admin"]})
+    assert made.status_code == 401 and "insufficient_user_authentication" in made.headers["WWW-Authenticate"]
+    users = requests.get(svc.url + "/api/v1/auth/users", headers=bearer(admin)).json()["users"]
+    assert "x@raptorflow.test" not in [u["email"] for u in users]
+    assert requests.post(svc.url + "/api/v1/auth/mfa/totp", headers=bearer(mo)).status_code == 401
+    assert requests.get(svc.url + "/api/v1/auth/mfa", headers=bearer(mo)).json()["totp"] == "off"
+    # Proving the password again makes both possible.
+    fresh = requests.post(svc.url + "/api/v1/auth/step-up", headers=bearer(mo),
+                          json={"password": "a good password 1"}).json()["access_token"]
+    assert requests.post(svc.url + "/api/v1/auth/mfa/totp", headers=bearer(fresh)).status_code == 201
+    # A password bcrypt would cut or stop early at is refused, not half-hashed.
+    fresh_admin = requests.post(svc.url + "/api/v1/auth/step-up", headers=bearer(admin),
+                                json={"password": ADMIN_PASSWORD}).json()["access_token"]
+    for bad in ("nul\u0000byte password", "é" * 40):
+        r = requests.post(svc.url + "/api/v1/auth/users", headers=bearer(fresh_admin),
+                          json={"email": "y@raptorflow.test", "password": bad})
+        assert r.status_code == 422, r.text
+
+
+def test_a_clients_token_and_a_session_id_are_not_the_users_keys(auth):
+    # The admin signs in to a public client: its token carries the scope, not the admin's roles.
+    endpoint = auth.url + "/oauth2/authorize"
+    verifier = generate_token(48)
+    challenge = base64.urlsafe_b64encode(__import__("hashlib").sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    params = {"response_type": "code", "client_id": "cli", "redirect_uri": REDIRECT, "scope": "openid email",
+              "code_challenge": challenge, "code_challenge_method": "S256"}
+    location = sign_in(requests.Session(), auth, endpoint + "?" + urllib.parse.urlencode(params), ADMIN_EMAIL,
+                       ADMIN_PASSWORD)
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0]
+    token = requests.post(auth.url + "/oauth2/token",
+                          data={"grant_type": "authorization_code", "client_id": "cli", "code": code,
+                                "redirect_uri": REDIRECT, "code_verifier": verifier}).json()["access_token"]
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert "roles" not in claims and "permissions" not in claims and set(claims["scope"].split()) == {"openid", "email"}
+    for method, path in (("GET", "/api/v1/auth/users"), ("GET", "/api/v1/auth/me"),
+                         ("GET", "/api/v1/auth/sessions"), ("POST", "/api/v1/auth/mfa/totp")):
+        assert requests.request(method, auth.url + path, headers=bearer(token)).status_code == 403, path
+    assert requests.get(auth.url + "/oauth2/userinfo", headers=bearer(token)).status_code == 200
+
+    # A session id (in every token, in the session list) does not sign a browser in.
+    api = login(auth, ADMIN_EMAIL, ADMIN_PASSWORD).json()
+    browser = requests.Session()
+    for value in (api["session_id"], api["session_id"] + ".guess"):
+        browser.cookies.set("rf_auth", value, path="/oauth2")
+        page = browser.get(endpoint + "?" + urllib.parse.urlencode(params), allow_redirects=False)
+        assert page.status_code == 200 and "Sign in" in page.text
+
+
+def test_the_sign_in_form_is_rate_limited_per_address(start_service, tmp_path):
+    svc = start_service("auth", DATA_DIR=tmp_path / "auth", AUTH_LOGIN_LIMIT="3", **BASE)
+    params = {"response_type": "code", "client_id": "cli", "redirect_uri": REDIRECT, "scope": "openid",
+              "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"}
+    browser = requests.Session()
+    page = browser.get(svc.url + "/oauth2/authorize?" + urllib.parse.urlencode(params))
+    form = hidden_inputs(page.text)
+    statuses = [browser.post(svc.url + "/oauth2/authorize", data={**form, "email": "a@b.c", "password": "wrong"},
+                             allow_redirects=False).status_code for _ in range(5)]
+    assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429]

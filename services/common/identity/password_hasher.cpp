@@ -24,6 +24,10 @@ svckit::Task<std::invoke_result_t<F&>> PasswordHasher::on_pool(F work) {
 }
 
 svckit::Task<std::string> PasswordHasher::hash(std::string password) {
+  // bcrypt reads 72 bytes and stops at a NUL: either would make a hash of less than was typed.
+  if (password.empty() || password.size() > svckit::auth::kMaxPasswordBytes ||
+      password.find('\0') != std::string::npos)
+    throw svckit::ValidationError("password", "must be 1 to 72 bytes (UTF-8), without NUL");
   int cost = cost_;
   // Named, not a temporary argument: GCC 12 destroys temporaries passed to coroutines twice.
   auto work = [password = std::move(password), cost] {

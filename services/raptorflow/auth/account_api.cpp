@@ -76,7 +76,7 @@ struct NewUser {
   std::optional<std::vector<std::string>> roles;  // default: user
   static void rules(svckit::model::Rules<NewUser>& r) {
     r.field(&NewUser::email).length(3, kMaxEmail).format("email");
-    r.field(&NewUser::password).length(8, 72);
+    r.field(&NewUser::password).describe("8 to 72 bytes");
     r.field(&NewUser::name).length(1, 200);
   }
 };
@@ -147,16 +147,12 @@ struct AccountApi {
       co_return Response::json(200, body);
     }
     Proof proof{unix_now(), {"pwd"}};
-    auto tokens = co_await core.open_session(req, user, std::move(proof), std::move(device));
+    NewSession what{std::move(proof), std::move(device)};
+    auto opened = co_await core.open_session(req, user, std::move(what));
     core.logins->Add({{"outcome", "success"}}).Increment();
     co_await core.audit(req, "login", "success", user.id, user.id);
     req.context().set_user_id(user.id);
-    co_return Response::json(200, core.token_json(tokens, session_of(tokens)));
-  }
-
-  std::string session_of(const IssuedTokens& tokens) {
-    auto verified = core.refresh_verifier->verify(tokens.refresh_token);
-    return std::string(verified.claims.string("sid").value_or(""));
+    co_return Response::json(200, core.token_json(opened.tokens, opened.session.id));
   }
 
   Task<Response> login(Request& req) {
@@ -205,11 +201,12 @@ struct AccountApi {
     amr.push_back("otp");
     Proof proof{unix_now(), std::move(amr)};
     auto device = std::string(verified.claims.string("device").value_or("unknown device"));
-    auto tokens = co_await core.open_session(req, user, std::move(proof), std::move(device));
+    NewSession what{std::move(proof), std::move(device)};
+    auto opened = co_await core.open_session(req, user, std::move(what));
     core.logins->Add({{"outcome", "success"}}).Increment();
     json detail = {{"method", body.code ? "totp" : "recovery_code"}};
     co_await core.audit(req, "login", "success", user.id, user.id, std::move(detail));
-    co_return Response::json(200, core.token_json(tokens, session_of(tokens)));
+    co_return Response::json(200, core.token_json(opened.tokens, opened.session.id));
   }
 
   Task<Response> refresh(Request& req) {
@@ -295,7 +292,8 @@ struct AccountApi {
     auto all = co_await core.sessions->of_user(current.user_id, req.deadline());
     std::int64_t ended = 0;
     for (const auto& s : all)
-      if (s.id != current.id && co_await core.sessions->end(s.id, req.deadline())) ++ended;
+      if (s.id != current.id)
+        if (co_await core.sessions->end(s.id, req.deadline())) ++ended;
     json detail = {{"ended", ended}};
     co_await core.audit(req, "session.end_others", "success", current.user_id, current.user_id,
                         std::move(detail));
@@ -304,6 +302,7 @@ struct AccountApi {
 
   Task<Response> add_user(Request& req) {
     auto in = req.json<NewUser>();
+    co_await core.require_recent(req);  // it may grant any role
     User u;
     u.id = svckit::uuid_v4();
     u.email = in.email;
@@ -313,8 +312,10 @@ struct AccountApi {
       if (!core.roles.knows(r))
         throw svckit::ValidationError("roles", "unknown role \"" + r + "\"");
     u.created_at = svckit::utc_now_iso8601();
-    u.password_hash = co_await core.hasher->hash(std::move(in.password));
-    co_await core.users->add_user(u);  // a taken email is a 409
+    if (in.password.size() < 8)
+      throw svckit::ValidationError("password", "must be at least 8 bytes");
+    u.password_hash = co_await core.hasher->hash(std::move(in.password));  // 72 at most: 422
+    co_await core.users->add_user(u);                                      // a taken email is a 409
     json detail = {{"roles", u.roles}};
     co_await core.audit(req, "user.create", "success", svckit::auth::principal(req)->id, u.id,
                         std::move(detail));
@@ -384,6 +385,7 @@ struct AccountApi {
   }
 
   Task<Response> end_user_sessions(Request& req) {
+    co_await core.require_recent(req);
     const auto& who = *svckit::auth::principal(req);
     auto id = req.param("id");
     auto ended = co_await core.sessions->end_all(id, req.deadline());
@@ -396,25 +398,12 @@ struct AccountApi {
 }  // namespace
 
 void install_account_api(AuthCore& core, svckit::App& app) {
-  const auto& config = app.settings();
-  auto per_client = svckit::auth::rate_limit(
-      {.limit = static_cast<std::size_t>(config.integer("AUTH_RATE_LIMIT")),
-       .store = &app.kv(),
-       .name = "auth:client",
-       .when_store_away = svckit::auth::StoreAway::allow,
-       .meter = &app.metrics()});
-  // Passwords and codes: never without a limit, even with Redis away.
-  auto login_limit = svckit::auth::rate_limit(
-      {.limit = static_cast<std::size_t>(config.integer("AUTH_LOGIN_LIMIT")),
-       .store = &app.kv(),
-       .name = "auth:login",
-       .when_store_away = svckit::auth::StoreAway::limit_locally,
-       .meter = &app.metrics()});
   auto bearer = svckit::auth::bearer(core.bearer_options);
   auto* api = &app.keep("auth:account-api", std::make_shared<AccountApi>(core));
   using svckit::http::bind;
 
-  auto auth = app.http().group("/api/v1/auth", {per_client});
+  auto auth = app.http().group("/api/v1/auth", {core.per_client});
+  auto login_limit = core.login_limit;
   auth.post("/login", login_limit, bind(api, &AccountApi::login))
       .summary("Log in: tokens, or an mfa_token for the second step when the user has MFA")
       .accepts<LoginBody>()
@@ -427,24 +416,26 @@ void install_account_api(AuthCore& core, svckit::App& app) {
       .summary("New tokens for a refresh token; a refresh token used twice ends its session")
       .accepts<RefreshBody>()
       .errors({401});
-  auth.post("/logout", bearer, bind(api, &AccountApi::logout))
+  // The caller's own account: a user's token, not an OIDC client's.
+  auto mine = app.http().group("/api/v1/auth", {core.per_client, bearer, AuthCore::first_party()});
+  mine.post("/logout", bind(api, &AccountApi::logout))
       .summary("End the caller's session: its refresh and access tokens stop working")
       .responds(204);
-  auth.get("/me", bearer, bind(api, &AccountApi::me)).summary("The caller's account and profile");
-  auth.patch("/me", bearer, bind(api, &AccountApi::edit_me))
+  mine.get("/me", bind(api, &AccountApi::me)).summary("The caller's account and profile");
+  mine.patch("/me", bind(api, &AccountApi::edit_me))
       .summary("Edit the caller's profile (name, locale, zoneinfo, picture)")
       .accepts<ProfileEdit>();
-  auth.get("/sessions", bearer, bind(api, &AccountApi::sessions))
+  mine.get("/sessions", bind(api, &AccountApi::sessions))
       .summary("The caller's sessions, one per device, newest first")
       .returns<SessionList>();
-  auth.del("/sessions/{id}", bearer, bind(api, &AccountApi::end_session))
+  mine.del("/sessions/{id}", bind(api, &AccountApi::end_session))
       .summary("End one of the caller's sessions")
       .responds(204)
       .errors({404});
-  auth.post("/sessions/end-others", bearer, bind(api, &AccountApi::end_other_sessions))
+  mine.post("/sessions/end-others", bind(api, &AccountApi::end_other_sessions))
       .summary("End every session of the caller's but this one");
 
-  auto users = auth.group("/users", {bearer});
+  auto users = mine.group("/users");
   users.post("/", svckit::auth::require("users:write"), bind(api, &AccountApi::add_user))
       .summary("Add a user (users:write)")
       .accepts<NewUser>()
@@ -464,7 +455,7 @@ void install_account_api(AuthCore& core, svckit::App& app) {
       .post("/{id}/sessions/end", svckit::auth::require("users:write"),
             bind(api, &AccountApi::end_user_sessions))
       .summary("End every session of a user (users:write)");
-  auth.group("/audit", {bearer, svckit::auth::require("audit:read")})
+  mine.group("/audit", {svckit::auth::require("audit:read")})
       .get("/", bind(api, &AccountApi::audit_log))
       .summary("The audit log, newest first (audit:read): logins, MFA, sessions, users, OIDC")
       .query("action", "only this action (login, login.mfa, token.refresh, mfa.totp.enable, ...)")

@@ -68,12 +68,16 @@ IssuedTokens AuthCore::access_only(const User& user, const Session& session) con
                  {"iat", now},           {"exp", out.access_expires},
                  {"jti", out.access_id}, {"type", "access"},
                  {"sid", session.id},    {"auth_time", session.auth_time},
-                 {"amr", session.amr},   {"email", user.email},
-                 {"roles", user.roles},  {"permissions", roles.permissions_of(user.roles)}};
+                 {"amr", session.amr},   {"email", user.email}};
   if (audience) claims["aud"] = *audience;
   if (session.client_id) {
+    // A relying party acts with what the user consented to (its scope), never with the user's
+    // roles: a client the admin signs in to is no admin.
     claims["client_id"] = *session.client_id;
     claims["scope"] = session.scope;
+  } else {
+    claims["roles"] = user.roles;
+    claims["permissions"] = roles.permissions_of(user.roles);
   }
   for (const auto& [name, value] : user.claims.items()) claims[name] = value;
   out.access_token = svckit::auth::sign(claims, *signing_key);
@@ -102,24 +106,26 @@ std::string AuthCore::mfa_token(const User& user, const std::string& device,
   return svckit::auth::sign(claims, *signing_key);
 }
 
-Task<IssuedTokens> AuthCore::open_session(const Request& req, const User& user, Proof proof,
-                                          std::string device, std::optional<std::string> client_id,
-                                          std::string scope) {
+Task<AuthCore::Opened> AuthCore::open_session(const Request& req, const User& user,
+                                              NewSession what) {
   Session s;
   s.id = svckit::uuid_v4();
   s.user_id = user.id;
-  s.device = std::move(device);
+  s.device = std::move(what.device);
   s.address = req.remote_address();
   s.created_at = s.last_used_at = unix_now();
-  s.auth_time = proof.auth_time;
-  s.amr = std::move(proof.amr);
-  s.client_id = std::move(client_id);
-  s.scope = std::move(scope);
+  s.auth_time = what.proof.auth_time;
+  s.amr = std::move(what.proof.amr);
+  s.client_id = std::move(what.client_id);
+  s.scope = std::move(what.scope);
+  s.cookie_hash = std::move(what.cookie_hash);
   auto tokens = issue(user, s);
   s.refresh_id = tokens.refresh_id;
   s.access.emplace_back(tokens.access_id, tokens.access_expires);
-  co_await sessions->create(std::move(s), req.deadline());
-  co_return tokens;
+  auto copy = s;
+  co_await sessions->create(std::move(copy), req.deadline());
+  Opened opened{std::move(tokens), std::move(s)};
+  co_return opened;
 }
 
 json AuthCore::token_json(const IssuedTokens& tokens, const std::string& session_id) const {
@@ -192,23 +198,44 @@ Task<Session> AuthCore::current_session(const Request& req) {
 Task<void> AuthCore::require_recent(const Request& req) {
   const auto* who = svckit::auth::principal(req);
   auto account = co_await store->account(who->id);
-  double auth_time = who->claims ? who->claims->number("auth_time").value_or(0) : 0;
-  auto amr = who->claims ? who->claims->strings("amr").value_or(std::vector<std::string>{})
-                         : std::vector<std::string>{};
+  double auth_time = 0;
+  std::vector<std::string> amr;
+  if (who->claims) {
+    auth_time = who->claims->number("auth_time").value_or(0);
+    if (auto listed = who->claims->strings("amr")) amr = std::move(*listed);
+  }
   bool recent = unix_now() - static_cast<std::int64_t>(auth_time) <= step_up_max_age;
   bool factors = !account.totp || std::find(amr.begin(), amr.end(), "otp") != amr.end();
   if (recent && factors) co_return;
-  svckit::Unauthorized error(
-      account.totp ? "this needs a second factor in the last " + std::to_string(step_up_max_age) +
-                         " seconds: POST /api/v1/auth/step-up with a code"
-                   : "this needs a login in the last " + std::to_string(step_up_max_age) +
-                         " seconds: POST /api/v1/auth/step-up with your password");
+  throw step_up_needed(account.totp.has_value());
+}
+
+// Not a coroutine: the message is built without a conditional temporary in a coroutine frame
+// (GCC 12).
+svckit::Unauthorized AuthCore::step_up_needed(bool has_totp) const {
+  auto age = std::to_string(step_up_max_age);
+  std::string detail = has_totp ? "this needs a second factor in the last " + age +
+                                      " seconds: POST /api/v1/auth/step-up with a code"
+                                : "this needs a login in the last " + age +
+                                      " seconds: POST /api/v1/auth/step-up with your password";
+  svckit::Unauthorized error(detail);
   error.with_header("WWW-Authenticate",
                     "Bearer error=\"insufficient_user_authentication\", error_description=\"a "
                     "recent login is required\", max_age=" +
-                        std::to_string(step_up_max_age) +
-                        (account.totp ? ", acr_values=\"mfa\"" : ""));
-  throw error;
+                        age + (has_totp ? ", acr_values=\"mfa\"" : ""));
+  return error;
+}
+
+svckit::http::Middleware AuthCore::first_party() {
+  // Not a coroutine: it checks, then hands over (or throws before any task exists).
+  return [](Request& req, const svckit::http::Handler& next) {
+    const auto* who = svckit::auth::principal(req);
+    if (who && who->claims && who->claims->contains("client_id"))
+      throw svckit::Forbidden(
+          "an OIDC client's token serves /oauth2/userinfo and the other services, not the "
+          "account API");
+    return next(req);
+  };
 }
 
 std::string AuthCore::issuer_for(const Request& req) const {

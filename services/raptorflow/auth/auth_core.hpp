@@ -47,6 +47,15 @@ struct OidcClient {
   std::vector<std::string> scopes;  // what it may ask for
 };
 
+// A session to open: what the login proved, what to call it, and for whom.
+struct NewSession {
+  Proof proof;
+  std::string device;
+  std::optional<std::string> client_id;  // an OIDC client's session
+  std::string scope;                     // what the client was granted
+  std::string cookie_hash;               // a browser's sign-in cookie, hashed (the provider's)
+};
+
 // Tokens issued for a session: an access token (and its id and expiry, for the session's
 // record) and a refresh token.
 struct IssuedTokens {
@@ -72,6 +81,8 @@ struct AuthCore {
   std::shared_ptr<const svckit::auth::Verifier> access_verifier, refresh_verifier, mfa_verifier;
   svckit::auth::RolePermissions roles = svckit::auth::RolePermissions::defaults();
   svckit::auth::BearerOptions bearer_options;
+  // Per client address on every route; tighter on passwords and codes (shared by replicas).
+  svckit::http::Middleware per_client, login_limit;
   std::string token_issuer;  // "iss" of access tokens (JWT_ISSUER)
   std::optional<std::string> audience;
   std::string oidc_issuer;  // the provider's URL; empty: taken from each request's Host
@@ -95,11 +106,13 @@ struct AuthCore {
   std::string mfa_token(const User& user, const std::string& device,
                         const std::vector<std::string>& first) const;
 
-  // A new session for `user` with `proof`, its tokens issued and recorded.
-  svckit::Task<IssuedTokens> open_session(const svckit::http::Request& req, const User& user,
-                                          Proof proof, std::string device,
-                                          std::optional<std::string> client_id = {},
-                                          std::string scope = {});
+  // A new session for `user`, its tokens issued and recorded.
+  struct Opened {
+    IssuedTokens tokens;
+    Session session;
+  };
+  svckit::Task<Opened> open_session(const svckit::http::Request& req, const User& user,
+                                    NewSession what);
   // The JSON a successful login answers.
   nlohmann::json token_json(const IssuedTokens& tokens, const std::string& session_id) const;
 
@@ -123,6 +136,10 @@ struct AuthCore {
   svckit::Task<void> require_recent(const svckit::http::Request& req);
 
   std::string issuer_for(const svckit::http::Request& req) const;
+  // After bearer() on the account, MFA and admin APIs: a user's own tokens only, never an OIDC
+  // client's (those carry a client_id and serve userinfo and the other services' APIs).
+  static svckit::http::Middleware first_party();
+  svckit::Unauthorized step_up_needed(bool has_totp) const;
   const OidcClient* client(std::string_view id) const;
 };
 

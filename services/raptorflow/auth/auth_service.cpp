@@ -15,6 +15,7 @@
 #include <svckit/app/auth_settings.hpp>
 #include <svckit/auth/api_key.hpp>
 #include <svckit/auth/hmac.hpp>
+#include <svckit/auth/rate_limit.hpp>
 #include <svckit/error.hpp>
 #include <svckit/hex.hpp>
 #include <svckit/http/ascii.hpp>
@@ -208,7 +209,7 @@ void AuthService::declare(svckit::Settings& settings) {
   integer("AUTH_REFRESH_TTL", 30 * 24 * 3600, 300, 365 * 24 * 3600,
           "how long an unused session (and its refresh token) lasts, seconds");
   integer("AUTH_SESSIONS_PER_USER", 20, 1, 1000, "sessions a user keeps; the oldest end first");
-  integer("AUTH_STEP_UP_MAX_AGE", 300, 30, 3600,
+  integer("AUTH_STEP_UP_MAX_AGE", 300, 1, 3600,
           "how recent a login must be for sensitive operations, seconds");
   integer("AUTH_BCRYPT_COST", 12, 4, 16, "bcrypt cost of new password hashes");
   integer("AUTH_HASH_CONCURRENCY", std::clamp(std::thread::hardware_concurrency(), 1u, 64u), 1, 64,
@@ -280,6 +281,19 @@ void AuthService::install(svckit::App& app) {
   core.bearer_options.revocations = &revocations;
   core.logins = &app.metrics().counter("auth_logins_total", "Login attempts, by outcome.");
 
+  core.per_client = svckit::auth::rate_limit(
+      {.limit = static_cast<std::size_t>(config.integer("AUTH_RATE_LIMIT")),
+       .store = &app.kv(),
+       .name = "auth:client",
+       .when_store_away = svckit::auth::StoreAway::allow,
+       .meter = &app.metrics()});
+  // Passwords and codes: never without a limit, even with Redis away.
+  core.login_limit = svckit::auth::rate_limit(
+      {.limit = static_cast<std::size_t>(config.integer("AUTH_LOGIN_LIMIT")),
+       .store = &app.kv(),
+       .name = "auth:login",
+       .when_store_away = svckit::auth::StoreAway::limit_locally,
+       .meter = &app.metrics()});
   install_account_api(core, app);
   install_mfa_api(core, app);
   install_oidc_provider(core, app);

@@ -71,12 +71,14 @@ struct MfaApi {
         200, {{"totp", totp}, {"recovery_codes_left", account.recovery_codes.size()}});
   }
 
+  // Needs a recent login: a stolen token must not enrol its thief's authenticator.
   Task<Response> begin(Request& req) {
     auto user = co_await core.active_user(svckit::auth::principal(req)->id);
     auto account = co_await core.store->account(user.id);
     if (account.totp)
       throw svckit::Conflict(
           "TOTP is enabled already: remove it first (DELETE /api/v1/auth/mfa/totp)");
+    co_await core.require_recent(req);
     auto secret = svckit::auth::random_bytes(20);  // 160 bits, RFC 4226's recommendation
     auto sealed = core.box->seal(secret, "totp:" + user.id);
     co_await core.store->set_pending_totp(user.id, sealed_json(sealed));
@@ -104,6 +106,7 @@ struct MfaApi {
 
   Task<Response> confirm(Request& req) {
     auto code = req.json<CodeBody>().code;
+    co_await core.require_recent(req);
     auto user = co_await core.active_user(svckit::auth::principal(req)->id);
     if (co_await core.mfa_throttle->over_limit(user.id, req.deadline()))
       throw svckit::TooManyRequests("too many wrong codes for this account: try again later",
@@ -194,14 +197,10 @@ struct MfaApi {
 void install_mfa_api(AuthCore& core, svckit::App& app) {
   auto* api = &app.keep("auth:mfa-api", std::make_shared<MfaApi>(core));
   auto bearer = svckit::auth::bearer(core.bearer_options);
-  auto codes = svckit::auth::rate_limit(
-      {.limit = static_cast<std::size_t>(app.settings().integer("AUTH_LOGIN_LIMIT")),
-       .store = &app.kv(),
-       .name = "auth:codes",
-       .when_store_away = svckit::auth::StoreAway::limit_locally,
-       .meter = &app.metrics()});
+  auto codes = core.login_limit;
   using svckit::http::bind;
-  auto mfa = app.http().group("/api/v1/auth/mfa", {bearer});
+  auto mfa =
+      app.http().group("/api/v1/auth/mfa", {core.per_client, bearer, AuthCore::first_party()});
   mfa.get("/", bind(api, &MfaApi::status)).summary("The caller's second factors");
   mfa.post("/totp", bind(api, &MfaApi::begin))
       .summary("Begin TOTP enrolment: a secret, its otpauth:// URI and a QR code to scan")
@@ -222,7 +221,7 @@ void install_mfa_api(AuthCore& core, svckit::App& app) {
       .summary("Ten new recovery codes, the old ones void (a recent login with a code)")
       .errors({401, 409});
   app.http()
-      .group("/api/v1/auth", {bearer})
+      .group("/api/v1/auth", {core.per_client, bearer, AuthCore::first_party()})
       .post("/step-up", codes, bind(api, &MfaApi::step_up))
       .summary("Prove the login again (a code, or the password without TOTP): a fresh token")
       .accepts<StepUpBody>()

@@ -294,12 +294,19 @@ struct OidcProvider {
     return svckit::auth::base64url_encode(svckit::auth::hmac_sha256(csrf_key, "csrf:" + seed));
   }
 
-  // The signed-in browser session, when its cookie names one that lives.
+  // The signed-in browser session, when its cookie ("<session id>.<secret>") names one that
+  // lives and holds that secret's hash. Session ids appear in tokens and lists; the secret only
+  // in this cookie, so neither a token nor an API session signs a browser in.
   Task<std::optional<Session>> browser_session(const Request& req) {
-    auto sid = cookie(req, kSessionCookie);
-    if (!sid || sid->size() > 64) co_return std::nullopt;
-    auto s = co_await core.sessions->find(*sid, req.deadline());
-    if (!s || s->client_id) co_return std::nullopt;  // API sessions never sign browsers in
+    auto value = cookie(req, kSessionCookie);
+    if (!value || value->size() > 128) co_return std::nullopt;
+    auto dot = value->find('.');
+    if (dot == std::string::npos) co_return std::nullopt;
+    auto secret = value->substr(dot + 1);
+    auto s = co_await core.sessions->find(value->substr(0, dot), req.deadline());
+    if (!s || s->cookie_hash.empty() ||
+        !svckit::auth::equal_in_constant_time(s->cookie_hash, svckit::auth::sha256_hex({secret})))
+      co_return std::nullopt;
     co_return s;
   }
 
@@ -398,14 +405,15 @@ struct OidcProvider {
                            Proof proof, const std::string& seed) {
     auto device =
         "browser: " + std::string(req.header("User-Agent").value_or("unknown")).substr(0, 180);
-    auto tokens = co_await core.open_session(req, user, std::move(proof), std::move(device));
-    auto sid = std::string(
-        core.refresh_verifier->verify(tokens.refresh_token).claims.string("sid").value_or(""));
-    auto session = co_await core.sessions->find(sid, req.deadline());
+    auto secret = svckit::auth::base64url_encode(svckit::auth::random_bytes(32));
+    NewSession what{std::move(proof), std::move(device)};
+    what.cookie_hash = svckit::auth::sha256_hex({secret});
+    auto opened = co_await core.open_session(req, user, std::move(what));
     co_await core.audit(req, "login", "success", user.id, user.id);
-    auto answer = co_await finish(req, ar, *session, seed, false);
-    answer.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + sid +
-                                        "; Path=/oauth2; HttpOnly; SameSite=Lax" + secure());
+    auto answer = co_await finish(req, ar, opened.session, seed, false);
+    answer.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + opened.session.id + "." +
+                                        secret + "; Path=/oauth2; HttpOnly; SameSite=Lax" +
+                                        secure());
     co_return answer;
   }
 
@@ -441,8 +449,11 @@ struct OidcProvider {
                           const std::string& seed) {
     auto mfa_token = field(f, "mfa_token");
     std::string user_id;
+    std::vector<std::string> amr;
     try {
-      user_id = core.mfa_verifier->verify(mfa_token).subject();
+      auto verified = core.mfa_verifier->verify(mfa_token);
+      user_id = verified.subject();
+      amr = verified.claims.strings("amr").value_or(std::vector<std::string>{"pwd"});
     } catch (const svckit::auth::TokenError&) {
       co_return login_page(ar, csrf_for(seed), "That took too long: sign in again.");
     }
@@ -457,7 +468,7 @@ struct OidcProvider {
       co_return mfa_page(ar, csrf_for(seed), mfa_token, "Wrong or used code: try the next one.");
     }
     co_await core.mfa_throttle->clear(user.id, req.deadline());
-    std::vector<std::string> amr{"pwd", "otp"};
+    amr.push_back("otp");  // after the first factor the MFA token carries
     Proof proof{unix_now(), std::move(amr)};
     co_return co_await signed_in(req, ar, user, std::move(proof), seed);
   }
@@ -574,7 +585,9 @@ struct OidcProvider {
     auto raw = co_await core.kv->get("auth:code:" + key, req.deadline());
     // A code works once: whoever erases it first has it. A second use ends the session the
     // first made (RFC 6749 §4.1.2: the code may have been stolen).
-    if (!raw || !co_await core.kv->erase("auth:code:" + key, req.deadline())) {
+    bool taken = false;
+    if (raw) taken = co_await core.kv->erase("auth:code:" + key, req.deadline());
+    if (!taken) {
       if (auto sid = co_await core.kv->get("auth:code-used:" + key, req.deadline()))
         co_await core.sessions->end(*sid, req.deadline());
       co_return oauth_error({400, "invalid_grant", "the code is unknown, expired or used"});
@@ -593,16 +606,13 @@ struct OidcProvider {
     auto user = co_await core.active_user(g["user_id"].get<std::string>());
     auto account = co_await core.store->account(user.id);
     Proof proof{g["auth_time"].get<std::int64_t>(), g["amr"].get<std::vector<std::string>>()};
-    std::optional<std::string> client_id = client.id;
-    auto tokens = co_await core.open_session(req, user, std::move(proof), "oidc: " + client.name,
-                                             std::move(client_id), g["scope"].get<std::string>());
-    auto sid = std::string(
-        core.refresh_verifier->verify(tokens.refresh_token).claims.string("sid").value_or(""));
+    NewSession what{std::move(proof), "oidc: " + client.name, client.id,
+                    g["scope"].get<std::string>()};
+    auto opened = co_await core.open_session(req, user, std::move(what));
     std::chrono::milliseconds ttl = std::chrono::seconds(kCodeTtl * 10);
-    co_await core.kv->set("auth:code-used:" + key, sid, ttl, req.deadline());
-    auto session = co_await core.sessions->find(sid, req.deadline());
+    co_await core.kv->set("auth:code-used:" + key, opened.session.id, ttl, req.deadline());
     co_await core.audit(req, "oidc.token", "success", user.id, client.id);
-    co_return token_answer(req, user, account, client, *session, tokens,
+    co_return token_answer(req, user, account, client, opened.session, opened.tokens,
                            g["nonce"].get<std::string>());
   }
 
@@ -641,10 +651,11 @@ struct OidcProvider {
     auto user = co_await core.active_user(who.id);
     auto account = co_await core.store->account(user.id);
     json claims = {{"sub", user.id}};
-    auto scope = who.claims ? who.claims->string("scope") : std::nullopt;
     // A token of the service's own login (no client, no scope) sees what openid email profile
     // would.
-    auto scopes = scope ? scope_set(*scope) : std::set<std::string>{"openid", "email", "profile"};
+    std::set<std::string> scopes{"openid", "email", "profile"};
+    if (who.claims)
+      if (auto scope = who.claims->string("scope")) scopes = scope_set(*scope);
     if (!scopes.contains("openid")) {
       auto r = Response::json(403, {{"error", "insufficient_scope"},
                                     {"error_description", "the token was not granted openid"}});
@@ -701,13 +712,13 @@ void install_oidc_provider(AuthCore& core, svckit::App& app) {
       .group("/.well-known")
       .get("/openid-configuration", bind(p, &OidcProvider::discovery))
       .summary("OpenID Connect discovery");
-  auto oauth = app.http().group("/oauth2");
+  auto oauth = app.http().group("/oauth2", {core.per_client});
   oauth.get("/jwks", bind(p, &OidcProvider::jwks)).summary("The keys ID tokens are signed with");
   oauth.get("/authorize", bind(p, &OidcProvider::authorize_get))
       .summary("Authorization endpoint (code + PKCE S256): sign-in and consent pages");
-  oauth.post("/authorize", bind(p, &OidcProvider::authorize_post))
+  oauth.post("/authorize", core.login_limit, bind(p, &OidcProvider::authorize_post))
       .summary("The sign-in, second-factor and consent forms");
-  oauth.post("/token", bind(p, &OidcProvider::token))
+  oauth.post("/token", core.login_limit, bind(p, &OidcProvider::token))
       .summary("Token endpoint: authorization_code (with code_verifier) and refresh_token");
   oauth.get("/userinfo", bearer, bind(p, &OidcProvider::userinfo)).summary("The user's claims");
   oauth.post("/userinfo", bearer, bind(p, &OidcProvider::userinfo)).summary("The user's claims");

@@ -30,6 +30,16 @@ std::string index_key(const std::string& user_id) {
   return "auth:user-sessions:" + user_id;
 }
 
+// An ended session's value until its key expires: a rotation or step-up racing the end reads
+// it and fails (their compare-and-set against the live value fails first).
+constexpr std::string_view kEnded = "ended";
+constexpr std::chrono::seconds kEndedFor{3600};
+
+std::optional<Session> live(const std::optional<std::string>& raw) {
+  if (!raw || *raw == kEnded) return std::nullopt;
+  return Session::from_json(json::parse(*raw));
+}
+
 void forget_expired_access(Session& s, std::int64_t now) {
   std::erase_if(s.access, [now](const auto& a) { return a.second <= now; });
 }
@@ -48,6 +58,7 @@ json Session::to_json() const {
             {"amr", amr},
             {"refresh_id", refresh_id},
             {"scope", scope},
+            {"cookie_hash", cookie_hash},
             {"access", json::array()}};
   if (client_id) j["client_id"] = *client_id;
   for (const auto& [jti, exp] : access) j["access"].push_back(json::array({jti, exp}));
@@ -67,6 +78,7 @@ Session Session::from_json(const json& j) {
   s.amr = j.at("amr").get<std::vector<std::string>>();
   s.refresh_id = j.at("refresh_id").get<std::string>();
   s.scope = j.value("scope", "");
+  s.cookie_hash = j.value("cookie_hash", "");
   if (j.contains("client_id")) s.client_id = j["client_id"].get<std::string>();
   for (const auto& a : j.at("access"))
     s.access.emplace_back(a.at(0).get<std::string>(), a.at(1).get<std::int64_t>());
@@ -78,15 +90,16 @@ Task<void> SessionStore::create(Session session, svckit::Deadline deadline) {
   session.expires_at = unix_now() + ttl_.count();
   auto id = session.id;
   auto user_id = session.user_id;
-  co_await kv_.set(session_key(id), session.to_json().dump(), ttl, deadline);
+  // Listed first: a session that could not be listed is never written, so ending all of a
+  // user's sessions always finds every one.
   std::vector<std::string> none;
-  co_await index(std::move(user_id), std::move(id), std::move(none), deadline);
+  co_await index(std::move(user_id), id, std::move(none), deadline);
+  co_await kv_.set(session_key(id), session.to_json().dump(), ttl, deadline);
 }
 
 Task<std::optional<Session>> SessionStore::find(std::string id, svckit::Deadline deadline) {
   auto raw = co_await kv_.get(session_key(id), deadline);
-  if (!raw) co_return std::nullopt;
-  co_return Session::from_json(json::parse(*raw));
+  co_return live(raw);
 }
 
 Task<std::vector<std::string>> SessionStore::indexed(std::string user_id,
@@ -132,12 +145,13 @@ Task<std::vector<Session>> SessionStore::of_user(std::string user_id, svckit::De
   auto replies = co_await kv_.run(batch, deadline);
   std::vector<std::string> gone;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (replies[i].is_nil())
-      gone.push_back(ids[i]);  // expired
+    if (replies[i].is_nil() || replies[i].text() == kEnded)
+      gone.push_back(ids[i]);  // expired or ended
     else
       out.push_back(Session::from_json(json::parse(replies[i].text())));
   }
-  if (!gone.empty()) co_await index(std::move(user_id), std::string(), std::move(gone), deadline);
+  std::string nothing;
+  if (!gone.empty()) co_await index(std::move(user_id), nothing, std::move(gone), deadline);
   std::sort(out.begin(), out.end(),
             [](const Session& a, const Session& b) { return a.created_at > b.created_at; });
   co_return out;
@@ -149,8 +163,9 @@ Task<Rotation> SessionStore::rotate(std::string id, std::string used, std::strin
   std::chrono::milliseconds ttl = ttl_;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     auto raw = co_await kv_.get(session_key(id), deadline);
-    if (!raw) co_return Rotation::ended;
-    auto s = Session::from_json(json::parse(*raw));
+    auto found = live(raw);
+    if (!found) co_return Rotation::ended;
+    auto& s = *found;
     if (s.refresh_id != used) {
       // Signed by us for this session, and not the live one: it was spent before.
       co_await end(std::move(id), deadline);
@@ -173,8 +188,9 @@ Task<bool> SessionStore::record_access(std::string id, std::pair<std::string, st
                                        std::vector<std::string> amr, svckit::Deadline deadline) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     auto raw = co_await kv_.get(session_key(id), deadline);
-    if (!raw) co_return false;
-    auto s = Session::from_json(json::parse(*raw));
+    auto found = live(raw);
+    if (!found) co_return false;
+    auto& s = *found;
     auto now = unix_now();
     forget_expired_access(s, now);
     s.access.push_back(access);
@@ -192,19 +208,28 @@ Task<bool> SessionStore::record_access(std::string id, std::pair<std::string, st
   throw svckit::ServiceUnavailable("the session is changing too fast; try again", 1);
 }
 
+// Replaces the session by kEnded with compare-and-set, then revokes the access tokens of the
+// value it replaced: a token a racing rotation recorded is in that value, or the rotation failed.
 Task<bool> SessionStore::end(std::string id, svckit::Deadline deadline) {
-  auto raw = co_await kv_.get(session_key(id), deadline);
-  if (!raw) co_return false;
-  auto s = Session::from_json(json::parse(*raw));
-  co_await kv_.erase(session_key(id), deadline);
-  auto now = unix_now();
-  for (auto& [jti, exp] : s.access)
-    if (exp > now)
-      co_await revocations_.revoke(
-          jti, std::chrono::system_clock::time_point(std::chrono::seconds(exp)), deadline);
-  std::vector<std::string> drop{id};
-  co_await index(s.user_id, std::string(), std::move(drop), deadline);
-  co_return true;
+  std::chrono::milliseconds ended_for = kEndedFor;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto raw = co_await kv_.get(session_key(id), deadline);
+    auto found = live(raw);
+    if (!found) co_return false;
+    std::string ended(kEnded);
+    if (!co_await kv_.compare_and_set(session_key(id), raw, std::move(ended), ended_for, deadline))
+      continue;
+    auto now = unix_now();
+    for (auto& [jti, exp] : found->access)
+      if (exp > now)
+        co_await revocations_.revoke(
+            jti, std::chrono::system_clock::time_point(std::chrono::seconds(exp)), deadline);
+    std::vector<std::string> drop{id};
+    std::string nothing;
+    co_await index(found->user_id, nothing, std::move(drop), deadline);
+    co_return true;
+  }
+  throw svckit::ServiceUnavailable("the session is changing too fast; try again", 1);
 }
 
 Task<std::size_t> SessionStore::end_all(std::string user_id, svckit::Deadline deadline) {

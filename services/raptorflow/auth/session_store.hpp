@@ -40,6 +40,7 @@ struct Session {
   std::string refresh_id;                // the live refresh token's id
   std::optional<std::string> client_id;  // the OIDC client a code flow made it for
   std::string scope;                     // what that client was granted
+  std::string cookie_hash;  // a browser session's sign-in cookie secret, hashed (else empty)
   // Access tokens issued in this session and not expired yet: revoked with it.
   std::vector<std::pair<std::string, std::int64_t>> access;  // {jti, exp}
 
@@ -78,9 +79,6 @@ class SessionStore {
   svckit::Task<std::size_t> end_all(std::string user_id, svckit::Deadline deadline);
 
  private:
-  template <class Change>
-  svckit::Task<std::optional<Session>> change(std::string id, Change change,
-                                              svckit::Deadline deadline);
   svckit::Task<void> index(std::string user_id, std::string add, std::vector<std::string> drop,
                            svckit::Deadline deadline);
   svckit::Task<std::vector<std::string>> indexed(std::string user_id, svckit::Deadline deadline);

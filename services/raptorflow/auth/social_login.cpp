@@ -126,8 +126,9 @@ struct SocialLogin {
     if (state.empty() || state.size() > 64) throw svckit::BadRequest("state is missing");
     auto raw = co_await core.kv->get("auth:social:" + state, req.deadline());
     // A state works once (whoever erases it first).
-    if (!raw || !co_await core.kv->erase("auth:social:" + state, req.deadline()))
-      throw svckit::BadRequest("unknown or used state: start the sign-in again");
+    bool taken = false;
+    if (raw) taken = co_await core.kv->erase("auth:social:" + state, req.deadline());
+    if (!taken) throw svckit::BadRequest("unknown or used state: start the sign-in again");
     auto pending = json::parse(*raw);
     if (pending["provider"] != p.name) throw svckit::BadRequest("the state is another provider's");
     if (auto error = req.query_param("error"))
@@ -178,12 +179,11 @@ struct SocialLogin {
       co_return Response::json(200, body);
     }
     Proof proof{unix_now(), std::move(amr)};
-    auto issued = co_await core.open_session(req, user, std::move(proof), std::move(device));
+    NewSession what{std::move(proof), std::move(device)};
+    auto opened = co_await core.open_session(req, user, std::move(what));
     json detail = {{"provider", p.name}};
     co_await core.audit(req, "login.social", "success", user.id, user.id, std::move(detail));
-    auto sid = std::string(
-        core.refresh_verifier->verify(issued.refresh_token).claims.string("sid").value_or(""));
-    co_return Response::json(200, core.token_json(issued, sid));
+    co_return Response::json(200, core.token_json(opened.tokens, opened.session.id));
   }
 
   // The account for the provider's subject: linked before, else the one with its verified
@@ -258,13 +258,13 @@ void install_social_login(AuthCore& core, svckit::App& app) {
   social.providers = std::move(providers);
   social.meter = &app.metrics();
   using svckit::http::bind;
-  auto group = app.http().group("/api/v1/auth/social");
+  auto group = app.http().group("/api/v1/auth/social", {core.per_client});
   group.get("/{provider}/start", bind(&social, &SocialLogin::start))
       .summary("Sign in with an external OpenID provider: a redirect to it")
       .query("device", "what to call the session")
       .responds(302)
       .errors({404});
-  group.get("/{provider}/callback", bind(&social, &SocialLogin::callback))
+  group.get("/{provider}/callback", core.login_limit, bind(&social, &SocialLogin::callback))
       .summary("Where the provider sends the browser back: tokens, or the second step")
       .errors({400, 401, 403, 409});
 }
