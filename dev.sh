@@ -153,6 +153,43 @@ run_aether() {
 # The Agentic Apartment Manager (docs/apartment.md). On embedded defaults: the four services and
 # the sign-in module in one process on 127.0.0.1:8200 (SQLite, the in-process bus). With BUS_URL:
 # each in its own process on the seed's ports 8001-8004 (sign-in on 8010), over RabbitMQ.
+# Raptorflow (docs/raptorflow.md). On embedded defaults: Auth, Configuration, Agent, Notification,
+# File Storage and Analytics in one process on 127.0.0.1:8300 (SQLite, the in-process bus and
+# key-value store). With DATABASE_URL, REDIS_URL and BUS_URL: each in its own process on
+# 8101-8106 (services/gateway/config/raptorflow.json). The monolith's stand-in on 8090.
+run_raptorflow() {
+  export AUTH_ADMIN_EMAIL="${AUTH_ADMIN_EMAIL:-admin@raptorflow.local}"
+  export AUTH_ADMIN_PASSWORD="${AUTH_ADMIN_PASSWORD:-$(cat "$DATA_DIR/admin-password")}"
+  export AUTH_OIDC_ISSUER="${AUTH_OIDC_ISSUER:-http://127.0.0.1:$PORT}" TRUSTED_PROXIES=127.0.0.1
+  # Keys of this machine's own, made once and kept with the data.
+  [ -s "$DATA_DIR/config-kek" ] || (umask 077; openssl rand -hex 32 > "$DATA_DIR/config-kek")
+  [ -s "$DATA_DIR/link-secret" ] || (umask 077; openssl rand -hex 32 > "$DATA_DIR/link-secret")
+  export CONFIG_KEK_FILE="${CONFIG_KEK_FILE:-$DATA_DIR/config-kek}"
+  export NOTIFY_LINK_SECRET="${NOTIFY_LINK_SECRET:-$(cat "$DATA_DIR/link-secret")}"
+  local pids=() routes
+  $PYTHON tools/raptorflow_monolith.py 8090 & pids+=($!)
+  if [ -n "${DATABASE_URL:-}${REDIS_URL:-}${BUS_URL:-}" ]; then
+    local ports=(auth:8101 agent:8102 analytics:8103 configuration:8104 notification:8105 files:8106)
+    for entry in "${ports[@]}"; do
+      env HOST=127.0.0.1 PORT="${entry#*:}" SERVICE_NAME="${entry%%:*}" "build/bin/${entry%%:*}" & pids+=($!)
+    done
+    trap "kill -TERM ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null" EXIT
+    for entry in "${ports[@]}"; do wait_ready "http://127.0.0.1:${entry#*:}"; done
+    routes=services/gateway/config/raptorflow.json
+  else
+    HOST=127.0.0.1 PORT=8300 build/bin/raptorflow & pids+=($!)
+    trap "kill -TERM ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null" EXIT
+    wait_ready http://127.0.0.1:8300
+    routes=services/gateway/config/raptorflow-local.json
+  fi
+  local gw=http://127.0.0.1:$PORT
+  echo "dev.sh: Raptorflow behind the gateway on $gw; data in $DATA_DIR"
+  echo "  sign in: POST $gw/api/v1/auth/login (admin: $AUTH_ADMIN_EMAIL, password in $DATA_DIR/admin-password)"
+  echo "  OIDC:    $gw/.well-known/openid-configuration   flags: $gw/ofrep/v1   agents: $gw/api/v1/agents"
+  echo "  a first session, step by step: docs/raptorflow.md"
+  run_gateway "$routes"
+}
+
 run_apartment() {
   export SECURITY_ADMIN_EMAIL="${SECURITY_ADMIN_EMAIL:-admin@apartment.local}"
   export SECURITY_BCRYPT_COST="${SECURITY_BCRYPT_COST:-10}" TRUSTED_PROXIES=127.0.0.1
@@ -229,7 +266,8 @@ case "${1:-}" in
     case "${2:-aether}" in
       aether) run_aether ;;
       apartment) run_apartment ;;
-      *) echo "dev.sh: no system '$2' (aether, apartment)"; exit 2 ;;
+      raptorflow) run_raptorflow ;;
+      *) echo "dev.sh: no system '$2' (aether, apartment, raptorflow)"; exit 2 ;;
     esac
     ;;
   test)

@@ -364,7 +364,7 @@ def test_in_front_of_the_task_manager(start_service, tmp_path):
     assert r.status_code == 422 and r.headers["Content-Type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("system", ["aether", "raptorflow", "apartment"])
+@pytest.mark.parametrize("system", ["aether", "raptorflow", "raptorflow-local", "apartment"])
 def test_each_systems_routes_file_loads(start_service, system):
     path = pathlib.Path(os.environ.get("SVCKIT_SOURCE_DIR", ".")) / "services" / "gateway" / "config" / f"{system}.json"
     gw = start_service("gateway", GATEWAY_ROUTES=path, PORT=0)
