@@ -62,6 +62,11 @@ def tool_server(latency):
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def cpu(pid):
+    """User + kernel CPU seconds of the service so far."""
+    return sum(gateway_load.cpu_seconds([pid]))
+
+
 def succeeded(url):
     for line in requests.get(url + "/metrics").text.splitlines():
         if line.startswith('agent_runs_total{agent="bench",status="succeeded"}'):
@@ -98,14 +103,14 @@ def main():
             per_step, per_health, took = [], [], []
             for round_ in range(args.rounds):
                 # The floor: the same process answering /health, CPU per request.
-                before = gateway_load.cpu_seconds([service.pid])
+                before = cpu(service.pid)
                 session = requests.Session()
                 for _ in range(2000):
                     session.get(url + "/health")
-                per_health.append((gateway_load.cpu_seconds([service.pid]) - before) / 2000)
+                per_health.append((cpu(service.pid) - before) / 2000)
 
                 done_before = succeeded(url)
-                before = gateway_load.cpu_seconds([service.pid])
+                before = cpu(service.pid)
                 start = time.monotonic()
 
                 def post(i):
@@ -117,11 +122,11 @@ def main():
                 while succeeded(url) < done_before + args.runs:
                     time.sleep(0.2)
                 took.append(time.monotonic() - start)
-                cpu = gateway_load.cpu_seconds([service.pid]) - before
+                spent = cpu(service.pid) - before
                 steps = args.runs * 7
-                per_step.append(cpu / steps)
+                per_step.append(spent / steps)
                 print(f"round {round_ + 1}: {args.runs} runs, {steps} steps in {took[-1]:.1f} s; service CPU "
-                      f"{cpu:.2f} s = {cpu / steps * 1000:.3f} ms a step; /health "
+                      f"{spent:.2f} s = {spent / steps * 1000:.3f} ms a step; /health "
                       f"{per_health[-1] * 1e6:.0f} µs a request", flush=True)
         finally:
             service.terminate()
