@@ -45,6 +45,10 @@ class ToolServer:
                     time.sleep(outer.latency)
                 if self.path == "/fail":
                     return self.answer(500, {"error": "down"})
+                if self.path == "/big":  # 400 KB: past what a tool may answer
+                    return self.answer(200, {"echo": "x" * 400_000})
+                if self.path == "/large":  # 100 KB: kept as its start
+                    return self.answer(200, {"echo": "é" + "x" * 100_000})
                 if self.path == "/shape":
                     return self.answer(200, {"unexpected": True})
                 self.answer(200, {"echo": json.loads(body)})
@@ -358,3 +362,61 @@ def test_a_language_model_plans_through_the_sdks_model_client(start_service, tmp
     got = wait_run(svc, start_run(svc, tight, "Again?"))
     assert got["status"] == "failed" and got["error"] == "limit reached: max_tokens 30"
     model.server.shutdown()
+
+
+def test_what_an_attackers_read_found_is_refused_or_contained(start_service, tmp_path, tools):
+    svc = start_agent(start_service, tmp_path, tools)
+    port = tools.url.rsplit(":", 1)[1]
+    # URLs outside AGENT_TOOL_URLS by a trick: another host sharing the prefix, userinfo, a
+    # parent segment, spaces, a query, another port.
+    for url in (f"http://127.0.0.1:{port}0/x", f"http://127.0.0.1:{port}@169.254.169.254/x",
+                tools.url + "/a/../../x", tools.url + "/a b", tools.url + "/x?y=1",
+                "http://127.0.0.1:1/x", f"http://127.0.0.1.nip.io:{port}/x", "file:///etc/passwd"):
+        r = requests.post(svc.url + "/api/v1/skills", headers=ADMIN, json={
+            "name": "sneaky", "description": "d", "input_schema": ECHO_SCHEMA, "kind": "http",
+            "config": {"url": url}})
+        assert r.status_code == 422 and "config.url" in r.text, (url, r.text)
+    # Config of the wrong type: 422, never a 500.
+    for config in ([], "x", {"builtin": 5}, {"url": tools.url + "/echo", "method": 5}):
+        r = requests.post(svc.url + "/api/v1/skills", headers=ADMIN, json={
+            "name": "typed", "description": "d", "input_schema": ECHO_SCHEMA,
+            "kind": "builtin" if "builtin" in str(config) else "http", "config": config})
+        assert r.status_code == 422, (config, r.text)
+    # A built-in under a looser schema than it needs; answers too large or not short; text that
+    # is cut inside a character: each a step's error or a bounded result, and the run finishes.
+    loose = requests.post(svc.url + "/api/v1/skills", headers=ADMIN, json={
+        "name": "calc2", "description": "d", "input_schema": {"type": "object"}, "kind": "builtin",
+        "config": {"builtin": "arithmetic"}})
+    assert loose.status_code == 201, loose.text
+    add_skill(svc, "big", tools.url + "/big", out=None)
+    add_skill(svc, "large", tools.url + "/large", out=None)
+    assert requests.post(svc.url + "/api/v1/documents", headers=ADMIN,
+                         json={"title": "Accents", "text": "x" * 199 + "é" * 10}).status_code == 201
+    agent = add_agent(svc, ["calc2", "big", "large", "retrieval"])
+    run = start_run(svc, agent, '/tool calc2 {"expression": 5}\n/tool calc2 {}\n/tool big {"q": "a"}\n'
+                                '/tool large {"q": "b"}\n/tool retrieval {"query": "accents"}')
+    got = wait_run(svc, run)
+    assert got["status"] == "succeeded", got
+    results = [s["content"] for s in got["steps"] if s["kind"] == "tool_result"]
+    assert [r["ok"] for r in results] == [False, False, False, True, True], [(r["skill"], r.get("error")) for r in results]
+    assert "expression" in results[0]["error"] and "expression" in results[1]["error"]
+    assert "reached" in results[2]["error"] or "large" in results[2]["error"]
+    assert results[3]["output"]["truncated"] is True and results[3]["output"]["bytes"] > 100_000
+    assert results[4]["output"]["documents"][0]["snippet"].startswith("x" * 199)
+    # Another user's run has no stream: 404 before any event.
+    r = requests.get(f"{svc.url}/api/v1/runs/{run}/events", headers=BO)
+    assert r.status_code == 404
+
+
+def test_a_slow_step_keeps_its_lease_while_another_replica_watches(start_service, tmp_path, tools):
+    tools.latency = 2.5
+    env = dict(AGENT_LEASE="900ms")
+    a = start_agent(start_service, tmp_path, tools, **env)
+    add_skill(a, "slow", tools.url + "/slow")
+    agent = add_agent(a, ["slow"])
+    b = start_agent(start_service, tmp_path, tools, **env)  # the same database
+    run = start_run(a, agent, '/tool slow {"q": "once"}')
+    got = wait_run(a, run, timeout=30)
+    assert got["status"] == "succeeded", got
+    assert tools.keys[f"run-{run}-1"] == 1  # neither replica took it from the other
+    assert not any(line.get("message") == "agent run resumed" for line in b.logs())

@@ -172,10 +172,10 @@ struct AgentService::Impl {
   }
 
   Task<void> check_agent(const AgentBody& body) {
+    if (body.skills.size() > 50) throw svckit::ValidationError("skills", "at most 50");
     for (const auto& name : body.skills)
       if (!co_await store->skill(name))
-        throw svckit::ValidationError("skills", "no skill '" + name + "'");
-    if (body.skills.size() > 50) throw svckit::ValidationError("skills", "at most 50");
+        throw svckit::ValidationError("skills", "no skill '" + name.substr(0, 64) + "'");
     auto model = body.model.value_or("local");
     if (!planner_for(model))
       throw svckit::ValidationError("model", "no model '" + model + "' (AI_MODELS names them)");
@@ -276,7 +276,8 @@ struct AgentService::Impl {
     run.user_id = who.id;
     run.input = body.input;
     run.status = "queued";
-    run.planner = planner_for(agent->model) ? planner_for(agent->model)->label() : agent->model;
+    run.planner = agent->model;  // (no conditional temporaries in a coroutine: GCC 12)
+    if (auto* planner = planner_for(agent->model)) run.planner = planner->label();
     run.created_ms = now_ms();
     try {
       co_await store->add_run(run, engine->holder(), engine->lease_until());
@@ -308,7 +309,8 @@ struct AgentService::Impl {
     json out = json::array();
     // Named: no temporary (a conditional's, an optional's) in a co_await expression (GCC 12
     // destroys them twice).
-    std::string user = everyone ? std::string() : who.id;
+    std::string user;
+    if (!everyone) user = who.id;
     std::string agent = req.query_param("agent_id").value_or("");
     auto runs = co_await store->runs(std::move(user), std::move(agent), limit);
     for (const auto& r : runs) out.push_back(run_json(r));
@@ -361,7 +363,8 @@ struct AgentService::Impl {
           stream.send({step_json(s).dump(), s.kind, std::to_string(s.seq)});
           after = s.seq;
         }
-        json end = {{"status", now ? now->status : "gone"}};
+        json end = {{"status", "gone"}};
+        if (now) end["status"] = now->status;
         if (now && now->output) end["output"] = *now->output;
         if (now && now->error) end["error"] = *now->error;
         stream.send({end.dump(), "end", ""});
@@ -473,8 +476,17 @@ void AgentService::install(svckit::App& app) {
       .summary("Cancel a run: it ends at its next step")
       .responds(202)
       .errors({404, 409});
-  api.events("/runs/{id}/events", [&s](svckit::http::EventStream stream,
-                                       Request& req) { return s.events(std::move(stream), req); })
+  // Whose run it is is checked before the stream's head goes out: another user's is a 404.
+  svckit::http::Middleware visible = [&s](Request& req,
+                                          const svckit::http::Handler& next) -> Task<Response> {
+    co_await s.visible_run(req, req.param("id"));
+    co_return co_await next(req);
+  };
+  api.events("/runs/{id}/events",
+             [&s](svckit::http::EventStream stream, Request& req) {
+               return s.events(std::move(stream), req);
+             },
+             {}, {visible})
       .summary("A run's steps as server-sent events (Last-Event-ID resumes), then \"end\"");
   api.post("/documents", write, bind(&s, &Impl::add_document))
       .summary("Add a document the retrieval skill searches (agents:write)")
@@ -489,12 +501,18 @@ Task<void> AgentService::start(svckit::App& app) {
     co_await s.store->add_skill(b);  // once; kept as they were
   }
   app.run_in_background("agent runs", [&s] { return s.engine->adopt_orphans(); });
+  app.run_in_background("agent leases", [&s] { return s.engine->keep_leases(); });
   co_return;
 }
 
 Task<void> AgentService::stop(svckit::App&) {
   impl_->engine->stop();
-  co_return;
+  // Runs waiting here give their leases up: another replica (or the next process) takes them
+  // at once rather than after the lease.
+  try {
+    co_await impl_->store->release_queued(impl_->engine->holder());
+  } catch (const std::exception&) {
+  }
 }
 
 }  // namespace raptorflow::agent

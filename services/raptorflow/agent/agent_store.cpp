@@ -42,6 +42,12 @@ const char* kRunColumns =
     "id, agent_id, user_id, input, status, planner, created_ms, started_ms, finished_ms, steps, "
     "tool_calls, tokens, output, error, cancel_requested";
 
+// JSON text of what a run keeps: a tool's or a model's text that is not UTF-8 is kept with
+// U+FFFD rather than failing the step.
+std::string text_of(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 Agent agent_of(const Row& r) {
   return {r.text("id"),
           r.text("owner"),
@@ -200,6 +206,50 @@ Task<void> AgentStore::release(std::string run_id, std::string holder) {
                        std::move(run_id), std::move(holder));
 }
 
+Task<void> AgentStore::release_queued(std::string holder) {
+  co_await db_.execute("UPDATE runs SET lease_until = 0 WHERE holder = ? AND status = 'queued'",
+                       std::move(holder));
+}
+
+Task<void> AgentStore::renew(std::string holder, std::vector<std::string> run_ids,
+                             std::int64_t until_ms) {
+  for (std::size_t at = 0; at < run_ids.size(); at += 500) {
+    std::vector<svckit::sql::Value> params{until_ms, holder};
+    std::string marks;
+    for (std::size_t i = at; i < std::min(run_ids.size(), at + 500); ++i) {
+      marks += marks.empty() ? "?" : ", ?";
+      params.emplace_back(run_ids[i]);
+    }
+    auto sql =
+        "UPDATE runs SET lease_until = ? WHERE holder = ? AND status IN ('queued', "
+        "'running') AND id IN (" +
+        marks + ")";
+    co_await db_.execute(std::move(sql), std::move(params));
+  }
+}
+
+Task<bool> AgentStore::abandon(std::string run_id, std::string holder, std::string error) {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto work = [&](svckit::sql::Transaction& tx) -> Task<bool> {
+    auto held = co_await tx.execute(
+        "UPDATE runs SET status = 'failed', error = ?, finished_ms = ?, lease_until = 0 "
+        "WHERE id = ? AND holder = ? AND status IN ('queued', 'running')",
+        error, now, run_id, holder);
+    if (held.changes != 1) co_return false;
+    auto run = co_await tx.execute("SELECT agent_id, user_id FROM runs WHERE id = ?", run_id);
+    json event = {{"run_id", run_id},
+                  {"agent_id", run.rows.front().text("agent_id")},
+                  {"user_id", run.rows.front().text("user_id")},
+                  {"status", "failed"},
+                  {"error", error}};
+    co_await outbox_.add(tx, "agent.run.failed", event);
+    co_return true;
+  };
+  co_return co_await db_.transaction(work);
+}
+
 Task<std::optional<bool>> AgentStore::append(std::string run_id, std::string holder,
                                              std::int64_t until_ms, Step step,
                                              std::int64_t tool_calls, std::int64_t tokens) {
@@ -211,7 +261,7 @@ Task<std::optional<bool>> AgentStore::append(std::string run_id, std::string hol
     if (held.changes != 1) co_return std::nullopt;
     co_await tx.execute(
         "INSERT INTO run_steps (run_id, seq, kind, content, at_ms) VALUES (?, ?, ?, ?, ?)", run_id,
-        step.seq, step.kind, step.content.dump(), step.at_ms);
+        step.seq, step.kind, text_of(step.content), step.at_ms);
     auto flag = co_await tx.execute("SELECT cancel_requested FROM runs WHERE id = ?", run_id);
     co_return flag.rows.front().integer("cancel_requested") != 0;
   };
@@ -223,8 +273,9 @@ Task<bool> AgentStore::finish(std::string run_id, std::string holder, std::strin
                               Step last, std::int64_t tool_calls, std::int64_t tokens,
                               std::string event_type, json event) {
   auto work = [&](svckit::sql::Transaction& tx) -> Task<bool> {
-    svckit::sql::Value out = output ? svckit::sql::Value(*output) : svckit::sql::Value(nullptr);
-    svckit::sql::Value err = error ? svckit::sql::Value(*error) : svckit::sql::Value(nullptr);
+    svckit::sql::Value out(nullptr), err(nullptr);  // (no conditional temporaries: GCC 12)
+    if (output) out = svckit::sql::Value(*output);
+    if (error) err = svckit::sql::Value(*error);
     auto held = co_await tx.execute(
         "UPDATE runs SET status = ?, output = ?, error = ?, finished_ms = ?, steps = ?, "
         "tool_calls = ?, tokens = ?, lease_until = 0 "
@@ -233,7 +284,7 @@ Task<bool> AgentStore::finish(std::string run_id, std::string holder, std::strin
     if (held.changes != 1) co_return false;
     co_await tx.execute(
         "INSERT INTO run_steps (run_id, seq, kind, content, at_ms) VALUES (?, ?, ?, ?, ?)", run_id,
-        last.seq, last.kind, last.content.dump(), last.at_ms);
+        last.seq, last.kind, text_of(last.content), last.at_ms);
     co_await outbox_.add(tx, event_type, event);
     co_return true;
   };
@@ -273,8 +324,10 @@ Task<std::vector<Document>> AgentStore::documents_with(std::vector<std::string> 
     params.emplace_back("%" + t + "%");
   }
   params.emplace_back(limit);
-  auto r = co_await db_.read("SELECT id, title, text FROM documents" + where + " LIMIT ?",
-                             std::move(params));
+  // Their first 20,000 characters: what a query scores stays bounded however long they are.
+  auto r = co_await db_.read(
+      "SELECT id, title, substr(text, 1, 20000) AS text FROM documents" + where + " LIMIT ?",
+      std::move(params));
   std::vector<Document> out;
   for (const auto& row : r.rows)
     out.push_back({row.text("id"), row.text("title"), row.text("text")});

@@ -97,6 +97,13 @@ class AgentStore {
   svckit::Task<bool> claim(std::string run_id, std::string holder, std::int64_t until_ms);
   // Gives the lease up (a graceful stop), so another replica resumes the run at once.
   svckit::Task<void> release(std::string run_id, std::string holder);
+  svckit::Task<void> release_queued(std::string holder);
+  // Renews `holder`'s leases on these runs (queued or running) until `until_ms`.
+  svckit::Task<void> renew(std::string holder, std::vector<std::string> run_ids,
+                           std::int64_t until_ms);
+  // Ends a run that cannot go on (its data cannot be read, a bug): failed, with `error`, and
+  // agent.run.failed through the outbox. False when `holder` no longer holds it.
+  svckit::Task<bool> abandon(std::string run_id, std::string holder, std::string error);
   // Appends a step and the run's counters, renewing the lease; nullopt when `holder` lost the
   // lease, otherwise whether a cancellation was asked for.
   svckit::Task<std::optional<bool>> append(std::string run_id, std::string holder,

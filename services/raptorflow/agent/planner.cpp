@@ -1,5 +1,7 @@
 #include "planner.hpp"
 
+#include "toolbox.hpp"  // clip
+
 #include <algorithm>
 #include <sstream>
 
@@ -15,10 +17,12 @@ std::string results_of(const std::vector<Step>& steps) {
   for (const auto& s : steps) {
     if (s.kind != "tool_result") continue;
     out += "\n- " + s.content.value("skill", "?") + ": ";
+    // Each result's start only: the answer of a long run stays readable and bounded.
     if (s.content.value("ok", false))
-      out += s.content["output"].dump();
+      out += clip(s.content["output"].dump(-1, ' ', false, json::error_handler_t::replace), 1000);
     else
       out += "error: " + s.content.value("error", "");
+    if (out.size() > 16 * 1024) return clip(out, 16 * 1024) + "\n...";
   }
   return out;
 }
@@ -58,10 +62,10 @@ class DirectivePlanner : public Planner {
       co_return d;
     }
     d.kind = Decision::Kind::answer;
-    d.text =
-        directives.empty()
-            ? "The local planner follows /tool <skill> <JSON input> lines; this input has none."
-            : "Done: " + std::to_string(done) + " tool call(s)." + results_of(steps);
+    if (directives.empty())
+      d.text = "The local planner follows /tool <skill> <JSON input> lines; this input has none.";
+    else
+      d.text = "Done: " + std::to_string(done) + " tool call(s)." + results_of(steps);
     co_return d;
   }
 };
@@ -93,9 +97,11 @@ class ModelPlanner : public Planner {
     // The conversation's last turn is the message; the ChatInput keeps at most 50 turns.
     chat.message = chat.context.back().content;
     chat.context.pop_back();
+    // Over the turns a ChatInput holds: the oldest calls and results go, never the system turn
+    // or the user's input.
     if (chat.context.size() > svckit::ai::ChatInput::kMaxTurns)
-      chat.context.erase(chat.context.begin() + 1,
-                         chat.context.end() - (svckit::ai::ChatInput::kMaxTurns - 1));
+      chat.context.erase(chat.context.begin() + 2,
+                         chat.context.end() - (svckit::ai::ChatInput::kMaxTurns - 2));
     auto completion = co_await model_.provider->complete(chat, context);
     Decision d;
     d.tokens = completion.input_tokens + completion.output_tokens;

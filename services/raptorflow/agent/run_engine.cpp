@@ -31,6 +31,12 @@ constexpr Bound kBounds[] = {{"max_steps", &Limits::max_steps, 200},
                              {"max_tokens", &Limits::max_tokens, 1'000'000},
                              {"max_tool_calls", &Limits::max_tool_calls, 100}};
 
+// `text` with what is not UTF-8 replaced by U+FFFD (JSON and the database take nothing else).
+std::string readable(const std::string& text) {
+  return json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace))
+      .get<std::string>();
+}
+
 }  // namespace
 
 Limits Limits::from(const json& limits) {
@@ -138,11 +144,24 @@ void RunEngine::finished(const std::string& user) {
 }
 
 Task<void> RunEngine::execute(std::string run_id, std::string user) {
+  std::string broken;
   try {
     co_await run_steps(run_id);
+  } catch (const nlohmann::json::exception& e) {
+    broken = e.what();  // stored data it cannot read: running it again would fail again
+  } catch (const std::logic_error& e) {
+    broken = e.what();
   } catch (const std::exception& e) {
     // The store away, most likely: the lease lapses and a replica (this one too) resumes it.
     app_.logger().warning("agent run stopped", {{"run", run_id}, {"error", e.what()}});
+  }
+  if (!broken.empty()) {
+    app_.logger().error("agent run failed", {{"run", run_id}, {"error", broken}});
+    try {
+      auto why = "the run could not go on: " + clip(broken, 300);
+      co_await store_.abandon(run_id, holder_, std::move(why));
+    } catch (const std::exception&) {
+    }
   }
   {
     std::lock_guard lock(mutex_);
@@ -153,24 +172,53 @@ Task<void> RunEngine::execute(std::string run_id, std::string user) {
 
 std::shared_ptr<void> RunEngine::watch(const std::string& run_id, std::function<void()> wake) {
   auto held = std::make_shared<std::function<void()>>(std::move(wake));
-  std::lock_guard lock(mutex_);
-  auto& list = watchers_[run_id];
-  std::erase_if(list, [](const auto& w) { return w.expired(); });
-  list.push_back(held);
-  return held;
+  {
+    std::lock_guard lock(watchers_->mutex);
+    watchers_->by_run[run_id].push_back(held);
+  }
+  // The handle unlists itself when it goes (the registry may be gone by then: weak).
+  std::weak_ptr<Watchers> registry = watchers_;
+  return std::shared_ptr<void>(nullptr, [registry, run_id, held](void*) mutable {
+    held.reset();
+    if (auto w = registry.lock()) {
+      std::lock_guard lock(w->mutex);
+      auto it = w->by_run.find(run_id);
+      if (it == w->by_run.end()) return;
+      std::erase_if(it->second, [](const auto& weak) { return weak.expired(); });
+      if (it->second.empty()) w->by_run.erase(it);
+    }
+  });
 }
 
 void RunEngine::notify(const std::string& run_id) {
   std::vector<std::shared_ptr<std::function<void()>>> wake;
   {
-    std::lock_guard lock(mutex_);
-    auto it = watchers_.find(run_id);
-    if (it == watchers_.end()) return;
+    std::lock_guard lock(watchers_->mutex);
+    auto it = watchers_->by_run.find(run_id);
+    if (it == watchers_->by_run.end()) return;
     for (auto& w : it->second)
       if (auto f = w.lock()) wake.push_back(std::move(f));
-    if (wake.empty()) watchers_.erase(it);
   }
   for (auto& f : wake) (*f)();
+}
+
+Task<void> RunEngine::keep_leases() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(options_.lease / 3);
+    co_await timer.async_wait(asio::use_awaitable);
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lock(mutex_);
+      ids.assign(known_.begin(), known_.end());
+    }
+    if (ids.empty()) continue;
+    try {
+      co_await store_.renew(holder_, std::move(ids), lease_until());
+    } catch (const std::exception&) {
+      // The database away: the leases may lapse; writes then find out and stop.
+    }
+  }
 }
 
 Task<void> RunEngine::run_steps(const std::string& run_id) {
@@ -186,6 +234,9 @@ Task<void> RunEngine::run_steps(const std::string& run_id) {
   // Ends the run with `status`; the last step says why.
   auto finish = [&](std::string status, std::optional<std::string> output,
                     std::optional<std::string> error) -> Task<void> {
+    // Bounded, and UTF-8 whatever a model or tool answered.
+    if (output) output = readable(clip(*output, 16 * 1024));
+    if (error) error = readable(clip(*error, 2000));
     // (No conditional of class type in a coroutine: GCC 12.)
     Step last{++seq, "error", json::object(), now_ms()};
     if (output) {
@@ -234,9 +285,11 @@ Task<void> RunEngine::run_steps(const std::string& run_id) {
   auto write = [&](std::string kind, json content) -> Task<bool> {
     Step step{++seq, std::move(kind), std::move(content), now_ms()};
     auto kind_label = step.kind;
+    auto kept = step;
     auto cancelled =
         co_await store_.append(run_id, holder_, lease_until(), std::move(step), tool_calls, tokens);
-    if (!cancelled) co_return false;  // another replica holds the run now
+    if (!cancelled) co_return false;   // another replica holds the run now
+    steps.push_back(std::move(kept));  // the history the planner reads: no reload per step
     steps_->Add({{"agent", agent_label}, {"kind", kind_label}}).Increment();
     notify(run_id);
     if (*cancelled) {
@@ -273,8 +326,7 @@ Task<void> RunEngine::run_steps(const std::string& run_id) {
       skill_name = steps.back().content["skill"];
       input = steps.back().content["input"];
     } else {
-      auto history = co_await store_.steps(run_id, 0);
-      auto decision = co_await planner->next(*agent, *run, history, skills, nullptr);
+      auto decision = co_await planner->next(*agent, *run, steps, skills, nullptr);
       tokens += decision.tokens;
       if (decision.kind == Decision::Kind::answer) {
         co_await finish("succeeded", decision.text, std::nullopt);
@@ -294,7 +346,6 @@ Task<void> RunEngine::run_steps(const std::string& run_id) {
       json call = {{"skill", skill_name}, {"input", input}};
       if (!co_await write("tool_call", call)) co_return;
     }
-    steps.clear();  // from here on the history is the store's
 
     const Skill* skill = nullptr;
     for (const auto& s : skills)

@@ -71,6 +71,9 @@ class RunEngine {
   // Calls `wake` (from any thread) each time a step of `run_id` is written; until the returned
   // handle is destroyed.
   std::shared_ptr<void> watch(const std::string& run_id, std::function<void()> wake);
+  // Renews the leases of the runs queued or executing here every third of a lease, so that a
+  // slow step (a model, a tool) does not let another replica take the run meanwhile.
+  svckit::Task<void> keep_leases();
 
  private:
   svckit::Task<void> execute(std::string run_id, std::string user);
@@ -93,7 +96,11 @@ class RunEngine {
   std::deque<std::pair<std::string, std::string>> queue_;  // {run, user}
   std::map<std::string, std::size_t> per_user_;
   std::set<std::string> known_;  // runs queued or executing here: never adopted twice
-  std::map<std::string, std::vector<std::weak_ptr<std::function<void()>>>> watchers_;
+  struct Watchers {
+    std::mutex mutex;
+    std::map<std::string, std::vector<std::weak_ptr<std::function<void()>>>> by_run;
+  };
+  std::shared_ptr<Watchers> watchers_ = std::make_shared<Watchers>();
   std::atomic<std::size_t> next_loop_{0};
 
   prometheus::Family<prometheus::Counter>* runs_ = nullptr;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <optional>
 
 #include <svckit/error.hpp>
 #include <svckit/http/client.hpp>
@@ -41,7 +42,7 @@ class Arithmetic {
     return false;
   }
   void deeper(int depth) const {
-    if (depth > 64) fail("nested too deeply");
+    if (depth > 256) fail("nested too deeply");  // about 64 parentheses
   }
   double expression(int depth) {
     deeper(depth);
@@ -147,7 +148,66 @@ std::string first_problems(const std::vector<svckit::JsonSchema::Problem>& probl
   return out;
 }
 
+// A URL's parts, when it is a plain http(s) URL: no userinfo, no backslash, no whitespace or
+// control characters, no ".." segment, no query or fragment (a skill's input is its body).
+struct Url {
+  std::string scheme, host, port, path;
+};
+std::optional<Url> parse_url(std::string_view text) {
+  Url u;
+  auto sep = text.find("://");
+  if (sep == std::string_view::npos) return std::nullopt;
+  u.scheme = std::string(text.substr(0, sep));
+  if (u.scheme != "http" && u.scheme != "https") return std::nullopt;
+  auto rest = text.substr(sep + 3);
+  for (unsigned char c : rest)
+    if (c <= ' ' || c == 0x7f || c == '@' || c == '\\' || c == '?' || c == '#') return std::nullopt;
+  auto slash = rest.find('/');
+  auto authority = rest.substr(0, slash);
+  u.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  auto colon = authority.rfind(':');
+  if (colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
+    u.port = std::string(authority.substr(colon + 1));
+    authority = authority.substr(0, colon);
+    if (u.port.empty() || u.port.size() > 5 ||
+        !std::all_of(u.port.begin(), u.port.end(), [](unsigned char c) { return std::isdigit(c); }))
+      return std::nullopt;
+  }
+  if (u.port.empty()) u.port = u.scheme == "https" ? "443" : "80";
+  u.host = lowered(std::string(authority));
+  if (u.host.empty()) return std::nullopt;
+  for (std::size_t at = 0; (at = u.path.find("/..", at)) != std::string::npos; ++at)
+    if (at + 3 == u.path.size() || u.path[at + 3] == '/') return std::nullopt;
+  return u;
+}
+
+// Whether `url` is under `base`: the same scheme, host and port, and the base's path a prefix
+// ending at a segment boundary ("http://tools" does not allow "http://tools.evil.net").
+bool under(const std::string& url, const std::string& base) {
+  auto u = parse_url(url);
+  auto b = parse_url(base);
+  if (!u || !b || u->scheme != b->scheme || u->host != b->host || u->port != b->port) return false;
+  if (!u->path.starts_with(b->path)) return false;
+  return b->path.ends_with('/') || u->path.size() == b->path.size() ||
+         u->path[b->path.size()] == '/';
+}
+
+// A string field of a built-in's input (its schema may be looser than the built-in).
+std::optional<std::string> text_of(const json& input, const char* name) {
+  if (!input.is_object()) return std::nullopt;
+  auto it = input.find(name);
+  if (it == input.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 }  // namespace
+
+std::string clip(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) >> 6) == 0x2) --cut;  // mid-character
+  return std::string(text.substr(0, cut));
+}
 
 double evaluate_arithmetic(std::string_view expression) {
   if (expression.size() > 1000) throw std::invalid_argument("longer than 1000 characters");
@@ -191,23 +251,27 @@ void Toolbox::check(const Skill& s) const {
                                     e.what());
     }
   }
+  if (!s.config.is_object()) throw svckit::ValidationError("config", "must be an object");
   if (s.kind == "builtin") {
-    auto name = s.config.value("builtin", "");
+    auto name = text_of(s.config, "builtin").value_or("");
     if (name != "arithmetic" && name != "retrieval")
       throw svckit::ValidationError("config.builtin", "must be arithmetic or retrieval");
     return;
   }
   if (s.kind != "http") throw svckit::ValidationError("kind", "must be http or builtin");
-  if (!s.config.is_object() || !s.config.contains("url") || !s.config["url"].is_string())
-    throw svckit::ValidationError("config.url", "an http skill needs a url");
-  auto url = s.config["url"].get<std::string>();
-  bool allowed = std::any_of(allowed_urls_.begin(), allowed_urls_.end(),
-                             [&](const std::string& base) { return url.starts_with(base); });
-  if (!allowed)
+  auto url = text_of(s.config, "url");
+  if (!url) throw svckit::ValidationError("config.url", "an http skill needs a url");
+  if (!parse_url(*url))
+    throw svckit::ValidationError("config.url",
+                                  "must be an http(s) URL without userinfo, query, fragment, "
+                                  "spaces or '..'");
+  if (!allowed(*url))
     throw svckit::ValidationError("config.url",
                                   "is not under one of AGENT_TOOL_URLS (the endpoints this "
                                   "deployment lets agents call)");
-  auto method = s.config.value("method", "POST");
+  if (s.config.contains("method") && !s.config["method"].is_string())
+    throw svckit::ValidationError("config.method", "must be POST, PUT or GET");
+  auto method = text_of(s.config, "method").value_or("POST");
   if (method != "POST" && method != "PUT" && method != "GET")
     throw svckit::ValidationError("config.method", "must be POST, PUT or GET");
   if (s.config.contains("timeout_ms") && (!s.config["timeout_ms"].is_number_integer() ||
@@ -228,6 +292,11 @@ const svckit::JsonSchema& Toolbox::schema(const Skill& skill, bool output) {
   return it->second;
 }
 
+bool Toolbox::allowed(const std::string& url) const {
+  return std::any_of(allowed_urls_.begin(), allowed_urls_.end(),
+                     [&](const std::string& base) { return under(url, base); });
+}
+
 svckit::http::Client& Toolbox::client_for(const std::string& origin) {
   std::lock_guard lock(mutex_);
   auto& c = clients_[origin];
@@ -236,6 +305,8 @@ svckit::http::Client& Toolbox::client_for(const std::string& origin) {
     options.name = "tool:" + origin;
     options.metrics = meter_;
     options.max_idle_per_loop = 1024;  // a thousand runs calling one tool at once
+    options.timeout = std::chrono::milliseconds(120000);  // each call's own deadline is shorter
+    options.max_response_bytes = kMaxToolAnswer;
     c = std::make_unique<svckit::http::Client>(origin, options);
   }
   return *c;
@@ -244,45 +315,75 @@ svckit::http::Client& Toolbox::client_for(const std::string& origin) {
 Task<ToolOutcome> Toolbox::call(const Skill& skill, json input, const svckit::Context* context,
                                 std::string idempotency_key) {
   ToolOutcome out;
-  auto problems = schema(skill, false).validate(input, 5);
-  if (!problems.empty()) {
-    out.error = "the input does not match the skill's schema: " + first_problems(problems);
-    co_return out;
-  }
-  if (skill.kind == "http") {
-    out = co_await call_http(skill, input, context, std::move(idempotency_key));
-  } else if (skill.config.value("builtin", "") == "arithmetic") {
-    try {
-      out.output = {{"value", evaluate_arithmetic(input["expression"].get<std::string>())}};
-      out.ok = true;
-    } catch (const std::invalid_argument& e) {
-      out.error = e.what();
+  try {
+    auto problems = schema(skill, false).validate(input, 5);
+    if (!problems.empty()) {
+      out.error = "the input does not match the skill's schema: " + first_problems(problems);
+      co_return out;
     }
-  } else {
-    out = co_await retrieve(input);
-  }
-  if (out.ok && !skill.output_schema.is_null()) {
-    auto bad = schema(skill, true).validate(out.output, 5);
-    if (!bad.empty()) {
-      out.ok = false;
-      out.error = "the tool's answer does not match its output schema: " + first_problems(bad);
+    auto builtin = text_of(skill.config, "builtin").value_or("");
+    if (skill.kind == "http") {
+      out = co_await call_http(skill, input, context, std::move(idempotency_key));
+    } else if (builtin == "arithmetic") {
+      out = arithmetic(input);
+    } else {
+      out = co_await retrieve(input);
     }
+    if (out.ok && !skill.output_schema.is_null()) {
+      auto bad = schema(skill, true).validate(out.output, 5);
+      if (!bad.empty()) {
+        out.ok = false;
+        out.error = "the tool's answer does not match its output schema: " + first_problems(bad);
+      }
+    }
+  } catch (const std::exception& e) {
+    // Whatever goes wrong in a call is that step's failure, which the planner sees.
+    out.ok = false;
+    out.output = nullptr;
+    out.error = clip(std::string("the call failed: ") + e.what(), 500);
+  }
+  if (out.ok && out.output.dump().size() > kMaxStoredOutput) {
+    // Kept whole in neither the history nor the prompt: its start, and what was cut.
+    auto text = out.output.dump();
+    json kept = {{"truncated", true}, {"bytes", text.size()}, {"start", clip(text, 4096)}};
+    out.output = std::move(kept);
   }
   co_return out;
 }
 
+ToolOutcome Toolbox::arithmetic(const json& input) {
+  ToolOutcome out;
+  auto expression = text_of(input, "expression");
+  if (!expression) {
+    out.error = "arithmetic needs {\"expression\": \"...\"}";
+    return out;
+  }
+  try {
+    out.output = {{"value", evaluate_arithmetic(*expression)}};
+    out.ok = true;
+  } catch (const std::invalid_argument& e) {
+    out.error = e.what();
+  }
+  return out;
+}
+
 Task<ToolOutcome> Toolbox::call_http(const Skill& skill, const json& input,
                                      const svckit::Context* context, std::string key) {
-  auto url = skill.config["url"].get<std::string>();
-  auto scheme = url.find("://");
-  auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  auto origin = slash == std::string::npos ? url : url.substr(0, slash);
+  ToolOutcome out;
+  auto url = text_of(skill.config, "url").value_or("");
+  auto parsed = parse_url(url);
+  // Checked again at each call: AGENT_TOOL_URLS may have narrowed since the skill was added.
+  if (!parsed || !allowed(url)) {
+    out.error = "the skill's URL is not under AGENT_TOOL_URLS";
+    co_return out;
+  }
+  auto origin = url.substr(0, url.find('/', url.find("://") + 3));  // scheme://host:port
   svckit::http::ClientRequest req;
-  auto method = skill.config.value("method", "POST");
-  req.method = method == "GET"   ? svckit::http::Method::get
-               : method == "PUT" ? svckit::http::Method::put
-                                 : svckit::http::Method::post;
-  req.target = slash == std::string::npos ? "/" : url.substr(slash);
+  auto method = text_of(skill.config, "method").value_or("POST");
+  req.method = svckit::http::Method::post;
+  if (method == "GET") req.method = svckit::http::Method::get;
+  if (method == "PUT") req.method = svckit::http::Method::put;
+  req.target = parsed->path;
   if (req.method != svckit::http::Method::get) {
     req.body = input.dump();
     req.content_type = "application/json";
@@ -292,9 +393,10 @@ Task<ToolOutcome> Toolbox::call_http(const Skill& skill, const json& input,
   req.headers.emplace_back("Idempotency-Key", std::move(key));
   req.idempotent = true;
   req.context = context;
-  req.deadline = svckit::Deadline::after(
-      std::chrono::milliseconds(skill.config.value("timeout_ms", std::int64_t{30000})));
-  ToolOutcome out;
+  std::int64_t timeout_ms = 30000;
+  if (auto t = skill.config.find("timeout_ms"); t != skill.config.end() && t->is_number_integer())
+    timeout_ms = t->get<std::int64_t>();
+  req.deadline = svckit::Deadline::after(std::chrono::milliseconds(timeout_ms));
   try {
     auto answer = co_await client_for(origin).send(std::move(req));
     if (answer.status < 200 || answer.status > 299) {
@@ -303,24 +405,33 @@ Task<ToolOutcome> Toolbox::call_http(const Skill& skill, const json& input,
     }
     out.output = json::parse(answer.body, nullptr, false);
     if (out.output.is_discarded()) {
+      out.output = nullptr;
       out.error = "the tool's answer is not JSON";
       co_return out;
     }
     out.ok = true;
   } catch (const svckit::Error& e) {
-    out.error = std::string("the tool could not be reached: ") + e.detail();
+    out.error = clip(std::string("the tool could not be reached: ") + e.detail(), 500);
   }
   co_return out;
 }
 
 Task<ToolOutcome> Toolbox::retrieve(const json& input) {
-  auto terms = terms_of(input["query"].get<std::string>());
-  std::int64_t limit = input.value("limit", std::int64_t{3});
   ToolOutcome out;
+  auto query = text_of(input, "query");
+  if (!query) {
+    out.error = "retrieval needs {\"query\": \"...\"}";
+    co_return out;
+  }
+  auto terms = terms_of(*query);
+  std::int64_t limit = 3;
+  if (auto l = input.find("limit"); l != input.end() && l->is_number_integer())
+    limit = std::clamp<std::int64_t>(l->get<std::int64_t>(), 1, 10);
   out.ok = true;
   out.output = {{"documents", json::array()}};
   if (terms.empty()) co_return out;
-  auto found = co_await store_.documents_with(terms, 500);
+  // Candidates and their first 20,000 bytes only: what a query scores stays bounded.
+  auto found = co_await store_.documents_with(terms, 200);
   std::vector<std::pair<double, const Document*>> scored;
   for (const auto& d : found) {
     auto title = lowered(d.title), text = lowered(d.text);
@@ -335,7 +446,7 @@ Task<ToolOutcome> Toolbox::retrieve(const json& input) {
     const auto& d = *scored[i].second;
     out.output["documents"].push_back({{"id", d.id},
                                        {"title", d.title},
-                                       {"snippet", d.text.substr(0, 200)},
+                                       {"snippet", clip(d.text, 200)},
                                        {"score", scored[i].first}});
   }
   co_return out;

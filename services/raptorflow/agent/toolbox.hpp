@@ -53,6 +53,8 @@ class Toolbox {
   svckit::Task<ToolOutcome> call_http(const Skill& skill, const nlohmann::json& input,
                                       const svckit::Context* context, std::string key);
   svckit::Task<ToolOutcome> retrieve(const nlohmann::json& input);
+  static ToolOutcome arithmetic(const nlohmann::json& input);
+  bool allowed(const std::string& url) const;
 
   AgentStore& store_;
   std::vector<std::string> allowed_urls_;
@@ -61,6 +63,14 @@ class Toolbox {
   std::map<std::string, svckit::JsonSchema> schemas_;  // "<skill>@<created>:in|out"
   std::map<std::string, std::unique_ptr<svckit::http::Client>> clients_;
 };
+
+// A tool's answer is read up to this many bytes; past it the call fails.
+inline constexpr std::size_t kMaxToolAnswer = 256 * 1024;
+// An answer larger than this as JSON is kept as its start and its size (history, prompts).
+inline constexpr std::size_t kMaxStoredOutput = 64 * 1024;
+
+// At most `max_bytes` of UTF-8 `text`, cut before a character rather than inside one.
+std::string clip(std::string_view text, std::size_t max_bytes);
 
 // The arithmetic built-in's evaluator: + - * / % ^, parentheses, unary minus, decimal numbers.
 // std::invalid_argument naming the problem (syntax, division by zero, too deep, not finite).
