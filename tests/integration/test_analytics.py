@@ -114,3 +114,85 @@ def test_bad_input_is_refused_and_nothing_is_stored(analytics):
     assert requests.get(analytics.url + A + "/errors", params={"severity": "meh"}, headers=DEVELOPER).status_code == 422
     assert requests.get(analytics.url + A + "/usage", headers=GUEST).status_code == 403
     assert usage(analytics) == []
+
+
+def published(svc, event_type):
+    for line in requests.get(svc.url + "/metrics").text.splitlines():
+        if line.startswith(f'bus_messages_published_total{{type="{event_type}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_reports_per_day_and_week_reach_their_recipients_through_notification(start_service, tmp_path):
+    """In Raptorflow's local system: Analytics records any system's events, makes a report per
+    day and week (once), publishes analytics.report.ready and analytics.metric.recorded, and the
+    Notification Service delivers the report to ANALYTICS_REPORT_RECIPIENTS."""
+    svc = start_service("raptorflow", DATA_DIR=tmp_path / "rf", ANALYTICS_REPORT_RECIPIENTS="ann",
+                        ANALYTICS_REPORT_POLL="200ms", NOTIFY_LINK_SECRET="l" * 32)
+    for ts, kind, user in (("2026-11-16T10:00:00Z", "agent.run.completed", "ann"),
+                           ("2026-11-16T11:00:00Z", "agent.run.completed", "bo"),
+                           ("2026-11-16T12:00:00Z", "agent.run.failed", "bo"),
+                           ("2026-11-17T09:00:00Z", "page.view", "cy"),
+                           ("2026-11-24T09:00:00Z", "page.view", "cy")):
+        r = requests.post(svc.url + A + "/events", headers=DEVELOPER,
+                          json={"event_type": kind, "user_id": user, "timestamp": ts})
+        assert r.status_code == 201, r.text
+    before = published(svc, "analytics.metric.recorded")
+    day = requests.post(svc.url + A + "/reports", headers=ADMIN, json={"period": "day", "start": "2026-11-16"})
+    assert day.status_code == 201, day.text
+    body = day.json()
+    assert (body["events"], body["errors"], body["active_users"]) == (3, 1, 2)
+    assert body["by_type"] == {"agent.run.completed": 2, "agent.run.failed": 1}
+    assert body["start"] == "2026-11-16T00:00:00.000Z" and body["end"] == "2026-11-17T00:00:00.000Z"
+    again = requests.post(svc.url + A + "/reports", headers=ADMIN, json={"period": "day", "start": "2026-11-16"})
+    assert again.status_code == 200 and again.json()["events"] == 3  # made once
+    week = requests.post(svc.url + A + "/reports", headers=ADMIN, json={"period": "week", "start": "2026-11-16"})
+    assert week.status_code == 201 and week.json()["events"] == 4, week.text  # not the 24th's
+    deadline = time.monotonic() + 5
+    while published(svc, "analytics.metric.recorded") < before + 6:  # three figures a report
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    # Delivered through the Notification Service to the recipient.
+    ann = {"Authorization": "Bearer " + make_token(sub="ann")}
+    deadline = time.monotonic() + 5
+    while True:
+        titles = [n["title"] for n in requests.get(svc.url + "/api/v1/notifications", headers=ann).json()["notifications"]
+                  if n["type"] == "analytics.report.ready"]
+        if {"Daily report from 2026-11-16", "Weekly report from 2026-11-16"} <= set(titles):
+            break
+        assert time.monotonic() < deadline, titles
+        time.sleep(0.05)
+
+    # The scheduler made the last complete day's and week's reports by itself.
+    listed = requests.get(svc.url + A + "/reports?period=day", headers=DEVELOPER).json()["reports"]
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    assert any(r["start"].startswith(yesterday) for r in listed), listed
+    assert requests.get(svc.url + A + "/reports?period=week", headers=DEVELOPER).json()["reports"]
+
+    for bad in ({"period": "week", "start": "2026-11-17"},      # a Tuesday
+                {"period": "day", "start": "2999-01-01"},       # not over
+                {"period": "month", "start": "2026-11-01"},
+                {"period": "day", "start": "2026-02-30"},
+                {"period": "day", "start": "30/11/2026"}):
+        r = requests.post(svc.url + A + "/reports", headers=ADMIN, json=bad)
+        assert r.status_code == 422, (bad, r.text)
+    assert requests.post(svc.url + A + "/reports", headers=DEVELOPER,
+                         json={"period": "day", "start": "2026-11-16"}).status_code == 403
+    assert requests.get(svc.url + A + "/reports?period=year", headers=DEVELOPER).status_code == 422
+
+
+def test_metrics_are_recorded_and_published(analytics):
+    before = published(analytics, "analytics.metric.recorded")
+    r = requests.post(analytics.url + A + "/metrics", headers=DEVELOPER,
+                      json={"metric_name": "checkout.latency_ms", "value": 41.5, "tags": {"region": "eu"}})
+    assert r.status_code == 201, r.text
+    assert counts(analytics).get("analytics.metric.recorded") == 1
+    deadline = time.monotonic() + 5
+    while published(analytics, "analytics.metric.recorded") < before + 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for bad in ({"metric_name": "x y", "value": 1}, {"metric_name": "x", "value": "1"},
+                {"metric_name": "x", "value": 1, "tags": {"a": 1}}, {"value": 1}):
+        assert requests.post(analytics.url + A + "/metrics", headers=DEVELOPER, json=bad).status_code == 422, bad
+    assert counts(analytics).get("analytics.metric.recorded") == 1

@@ -40,7 +40,27 @@ const svckit::sql::Migration kMigrations[] = {
      "  PRIMARY KEY (source, id));"
      "CREATE INDEX events_by_time ON events(timestamp);",
      "DROP TABLE events"},
+    // One report per period and start: replicas making the same one, the first insert wins.
+    {2, "reports",
+     "CREATE TABLE reports ("
+     "  period TEXT NOT NULL,"
+     "  start TEXT NOT NULL,"
+     "  end_at TEXT NOT NULL,"
+     "  body TEXT NOT NULL,"
+     "  PRIMARY KEY (period, start));",
+     "DROP TABLE reports"},
 };
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
 
 // A UTC time as RFC 3339 ("2025-11-24T03:26:05Z", fractions and "+00:00" allowed), or a date
 // when `date_only_end` says how to complete it; normalized to "YYYY-MM-DDTHH:MM:SS.mmmZ" so that
@@ -153,6 +173,25 @@ void Analytics::declare(svckit::Settings& settings) {
   settings.declare("analytics",
                    {.name = "ANALYTICS_SERVICES",
                     .help = "name=url,... of the services whose readiness GET /health reports"});
+  settings.declare("analytics",
+                   {.name = "ANALYTICS_SUBSCRIPTIONS",
+                    .default_value = "#",
+                    .help = "bus events recorded (topic patterns, comma-separated; its own "
+                            "analytics.* are never recorded)"});
+  settings.declare("analytics", {.name = "ANALYTICS_REPORTS",
+                                 .default_value = "day,week",
+                                 .help = "the periods reports are made for: day, week (none: "
+                                         "empty)"});
+  settings.declare("analytics",
+                   {.name = "ANALYTICS_REPORT_RECIPIENTS",
+                    .help = "user ids a report is announced to (analytics.report.ready), "
+                            "comma-separated"});
+  settings.declare("analytics", {.name = "ANALYTICS_REPORT_POLL",
+                                 .type = svckit::SettingType::duration,
+                                 .default_value = "60s",
+                                 .min = 100,
+                                 .max = 86'400'000,
+                                 .help = "how often a replica looks for a report to make"});
 }
 
 void Analytics::install(svckit::App& app) {
@@ -160,11 +199,22 @@ void Analytics::install(svckit::App& app) {
   db_->migrate("analytics", kMigrations);
   data_dir_ = app.config().data_dir;
 
-  // Events from the other services. Database trouble is retried; the bus dead-letters what
-  // keeps failing.
-  for (const char* pattern : {"task.#", "ai.#", "integration.#"})
+  // Events from the other services (any system's: their types are kept as they come). Database
+  // trouble is retried; the bus dead-letters what keeps failing.
+  for (const auto& pattern : split_list(app.settings().text("ANALYTICS_SUBSCRIPTIONS")))
     app.bus().subscribe("analytics", pattern,
                         [this](const svckit::bus::Event& e) { return record(e); });
+  outbox_ = &app.outbox("analytics");
+  auto periods = split_list(app.settings().text("ANALYTICS_REPORTS"));
+  for (const auto& p : periods)
+    if (p != "day" && p != "week")
+      throw svckit::ConfigError("ANALYTICS_REPORTS", "'" + p + "' is not day or week");
+  reports_ = std::make_unique<Reports>(
+      *db_, *outbox_, periods, split_list(app.settings().text("ANALYTICS_REPORT_RECIPIENTS")));
+  if (!periods.empty()) {
+    auto every = app.settings().duration("ANALYTICS_REPORT_POLL");
+    app.run_in_background("analytics reports", [this, every] { return reports_->keep_up(every); });
+  }
 
   // ANALYTICS_SERVICES="task-manager=http://127.0.0.1:8001,security=http://127.0.0.1:8002":
   // whose readiness GET /health reports.
@@ -214,12 +264,30 @@ void Analytics::install(svckit::App& app) {
       .query("severity", "only failures of this severity", svckit::http::one_of_schema(kSeverities))
       .returns<ErrorsAnswer>()
       .errors({422});
+  api.post("/metrics", bind(this, &Analytics::post_metric))
+      .summary("Record a metric: stored, and published as analytics.metric.recorded")
+      .accepts<NewMetric>()
+      .returns<EventRecorded>(201)
+      .errors({422});
+  api.get("/reports", read, bind(this, &Analytics::list_reports))
+      .summary("Reports per day or week, newest first")
+      .query("period", "day or week (default day)")
+      .query("limit", "1-366 (default 30)")
+      .errors({422});
+  api.post("/reports", svckit::auth::require("analytics:write"),
+           bind(this, &Analytics::make_report))
+      .summary("Make a past period's report now (analytics:write); 200 when it existed")
+      .accepts<ReportRequest>()
+      .responds(201)
+      .errors({422});
   api.get("/health", read, bind(this, &Analytics::system_health))
       .summary("The host's load and the readiness of ANALYTICS_SERVICES")
       .returns<SystemHealth>();
 }
 
 Task<svckit::bus::Outcome> Analytics::record(const svckit::bus::Event& e) {
+  // Its own (reports, metrics) are not the systems' events: recording them would count them.
+  if (e.type.starts_with("analytics.")) co_return svckit::bus::Outcome::success;
   EventRow row{.source = e.source, .id = e.id, .event_type = e.type, .user_id = user_of(e.data)};
   row.metadata = e.data;
   std::string when;
@@ -256,6 +324,50 @@ Task<void> Analytics::store(EventRow row) {
   row.received_at = svckit::utc_now_iso8601();
   auto values = svckit::sql::values(row);  // named: GCC 12 and temporaries passed to coroutines
   co_await db_->execute(kInsert, std::move(values));
+}
+
+// A metric (seed 000's analytics.metric.recorded): kept as an event of that type, so usage
+// counts it, and published through the outbox in the same transaction.
+Task<Response> Analytics::post_metric(Request& req) {
+  auto in = req.json<NewMetric>();
+  if (!std::isfinite(in.value)) throw svckit::ValidationError("value", "must be a finite number");
+  if (in.tags.size() > 16) throw svckit::ValidationError("tags", "at most 16");
+  nlohmann::json tags = nlohmann::json::object();
+  for (const auto& [k, v] : in.tags) tags[k] = v;
+  EventRow row{.source = "api", .id = svckit::uuid_v4(), .event_type = "analytics.metric.recorded"};
+  if (!req.user_id().empty()) row.user_id = req.user_id();
+  row.timestamp = svckit::utc_now_iso8601();
+  row.metadata = {{"metric_name", in.metric_name},
+                  {"value", in.value},
+                  {"tags", tags},
+                  {"timestamp", row.timestamp}};
+  row.received_at = row.timestamp;
+  auto values = svckit::sql::values(row);
+  auto data = row.metadata;
+  auto work = [&](svckit::sql::Transaction& tx) -> Task<void> {
+    co_await tx.execute(kInsert, std::move(values));
+    co_await outbox_->add(tx, "analytics.metric.recorded", data, &req.context());
+  };
+  co_await db_->transaction(work);
+  co_return svckit::http::json_response(201, EventRecorded{});
+}
+
+Task<Response> Analytics::list_reports(Request& req) {
+  auto period = req.query_param("period").value_or("day");
+  if (period != "day" && period != "week")
+    throw svckit::ValidationError("period", "must be day or week");
+  auto limit = svckit::http::query_int("limit", req.query_param("limit"), 30, 1, 366);
+  auto reports = co_await reports_->list(period, limit);
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& r : reports) out.push_back(std::move(r));
+  co_return Response::json(200, {{"reports", out}});
+}
+
+Task<Response> Analytics::make_report(Request& req) {
+  auto in = req.json<ReportRequest>();
+  auto period = period_starting(in.period, in.start, std::chrono::system_clock::now());
+  auto made = co_await reports_->make(std::move(period));
+  co_return Response::json(made.second ? 201 : 200, made.first);
 }
 
 Task<Response> Analytics::usage(Request& req) {

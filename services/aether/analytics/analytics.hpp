@@ -2,6 +2,7 @@
 // The AETHER-AI Analytics service (seed 000 §4.2.4) as a svckit module: it records the events
 // other services publish (task.*, ai.*, integration.*) and what clients post, and answers usage,
 // error and system-health questions about them.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include <svckit/http/response.hpp>
 
 #include "events.hpp"
+#include "reports.hpp"
 
 namespace svckit::sql {
 class Database;
@@ -33,6 +35,9 @@ class Analytics : public svckit::Module {
   svckit::Task<Response> errors(Request& req);
   svckit::Task<Response> system_health(Request& req);
   svckit::Task<void> store(EventRow row);
+  svckit::Task<Response> post_metric(Request& req);
+  svckit::Task<Response> list_reports(Request& req);
+  svckit::Task<Response> make_report(Request& req);
 
   struct Probe {
     std::string name;
@@ -40,6 +45,8 @@ class Analytics : public svckit::Module {
   };
   std::vector<Probe> probes_;  // ANALYTICS_SERVICES, asked for /ready by GET /health
   svckit::sql::Database* db_ = nullptr;
+  svckit::messaging::Outbox* outbox_ = nullptr;
+  std::unique_ptr<Reports> reports_;
   std::string data_dir_;
 };
 

@@ -34,6 +34,29 @@ struct NewEvent {
 };
 BOOST_DESCRIBE_STRUCT(NewEvent, (), (event_type, user_id, metadata, timestamp))
 
+// POST /api/v1/analytics/metrics: seed 000's analytics.metric.recorded.
+struct NewMetric {
+  std::string metric_name;
+  double value = 0;
+  std::map<std::string, std::string> tags;
+  static void rules(svckit::model::Rules<NewMetric>& r) {
+    r.field(&NewMetric::metric_name).length(1, 128).pattern("[A-Za-z0-9._:-]+");
+    r.field(&NewMetric::tags).defaulted().describe("string values, at most 16");
+  }
+};
+BOOST_DESCRIBE_STRUCT(NewMetric, (), (metric_name, value, tags))
+
+// POST /api/v1/analytics/reports: a past period's report now.
+struct ReportRequest {
+  std::string period;  // day | week
+  std::string start;   // the period's first day, YYYY-MM-DD (a Monday for a week)
+  static void rules(svckit::model::Rules<ReportRequest>& r) {
+    r.field(&ReportRequest::period).one_of({"day", "week"});
+    r.field(&ReportRequest::start).length(10, 10).format("date");
+  }
+};
+BOOST_DESCRIBE_STRUCT(ReportRequest, (), (period, start))
+
 struct EventRecorded {
   bool success = true;
 };

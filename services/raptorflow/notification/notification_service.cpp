@@ -254,7 +254,7 @@ void NotificationService::declare(svckit::Settings& s) {
   using svckit::SettingType;
   const char* m = "notification";
   s.declare(m, {.name = "NOTIFY_SUBSCRIPTIONS",
-                .default_value = "task.#,agent.#,config.flag.changed",
+                .default_value = "task.#,agent.#,config.flag.changed,analytics.report.ready",
                 .help = "bus events that notify (topic patterns, comma-separated)"});
   s.declare(m, {.name = "NOTIFY_DEFAULT_RECIPIENTS",
                 .default_value = "",

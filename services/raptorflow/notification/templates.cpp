@@ -83,6 +83,23 @@ const Catalogue& catalogue() {
         "{{#items}}- {{summary}}\n{{/items}}",
         "<p>{{count}} notifications of {{type}} since {{since}}:</p>"
         "<ul>{{#items}}<li>{{summary}}</li>{{/items}}</ul>"}},
+      // The Agent service's run events (a "summary", when an event brings one, wins).
+      {{"agent.run.completed", "en"},
+       {"{{#summary}}{{summary}}{{/summary}}{{^summary}}Agent run finished: {{agent}}{{/summary}}",
+        "{{#summary}}{{summary}}{{/summary}}{{^summary}}Your run of {{agent}} finished after "
+        "{{steps}} steps.{{#output}} {{output}}{{/output}}{{/summary}}",
+        ""}},
+      {{"agent.run.failed", "en"},
+       {"{{#summary}}{{summary}}{{/summary}}{{^summary}}Agent run failed: {{agent}}{{/summary}}",
+        "{{#summary}}{{summary}}{{/summary}}{{^summary}}Your run of {{agent}} failed: "
+        "{{error}}{{/summary}}",
+        ""}},
+      {{"analytics.report.ready", "en"},
+       {"{{title}}",
+        "From {{start}} to {{end}}: {{events}} events, {{errors}} failures, {{active_users}} "
+        "active users.{{#top}}\n- {{type}}: {{count}}{{/top}}",
+        "<p>From {{start}} to {{end}}: {{events}} events, {{errors}} failures, {{active_users}} "
+        "active users.</p><ul>{{#top}}<li>{{type}}: {{count}}</li>{{/top}}</ul>"}},
       {{"config.flag.changed", "en"},
        {"Feature flag changed: {{flag}}", "The flag {{flag}} was changed{{#by}} by {{by}}{{/by}}.",
         ""}},
