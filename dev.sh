@@ -18,7 +18,7 @@ PACKAGES=(
   prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
   nodejs chromium python3-jsonschema json-schema-test-suite python3-psycopg2 libhiredis-dev redis-server redis-tools
   python3-websockets python3-aiosmtpd python3-boto3 awscli libcurl4-openssl-dev libkainjow-mustache-dev libre2-dev
-  libqrencode-dev oathtool python3-pyotp python3-authlib zbar-tools
+  libqrencode-dev oathtool python3-pyotp python3-authlib zbar-tools jq
   bubblewrap libseccomp-dev clang-16 libfuzzer-16-dev libclang-rt-16-dev
   libxgboost-dev python3-numpy python3-decorator libgfortran5 liblapack3 libblas3 liblbfgsb0
 )
@@ -166,7 +166,9 @@ run_raptorflow() {
   [ -s "$DATA_DIR/link-secret" ] || (umask 077; openssl rand -hex 32 > "$DATA_DIR/link-secret")
   export CONFIG_KEK_FILE="${CONFIG_KEK_FILE:-$DATA_DIR/config-kek}"
   export NOTIFY_LINK_SECRET="${NOTIFY_LINK_SECRET:-$(cat "$DATA_DIR/link-secret")}"
-  local pids=() routes
+  local pids=() routes files_url=http://127.0.0.1:8300
+  [ -n "${DATABASE_URL:-}${REDIS_URL:-}${BUS_URL:-}" ] && files_url=http://127.0.0.1:8106
+  export AGENT_FILES_URL="${AGENT_FILES_URL:-$files_url}"  # the agents' files skill
   $PYTHON tools/raptorflow_monolith.py 8090 & pids+=($!)
   if [ -n "${DATABASE_URL:-}${REDIS_URL:-}${BUS_URL:-}" ]; then
     local ports=(auth:8101 agent:8102 analytics:8103 configuration:8104 notification:8105 files:8106)

@@ -420,3 +420,20 @@ def test_a_slow_step_keeps_its_lease_while_another_replica_watches(start_service
     assert got["status"] == "succeeded", got
     assert tools.keys[f"run-{run}-1"] == 1  # neither replica took it from the other
     assert not any(line.get("message") == "agent run resumed" for line in b.logs())
+
+
+def test_the_files_skill_reads_as_the_runs_user(start_service, tmp_path, tools):
+    files = start_service("files", DATA_DIR=tmp_path / "files")
+    svc = start_agent(start_service, tmp_path, tools, AGENT_FILES_URL=files.url)
+    assert requests.put(files.url + "/api/v1/files/notes", headers=ANA).status_code in (200, 201)
+    assert requests.put(files.url + "/api/v1/files/notes/plan%20v1.txt", headers=ANA,
+                        data="the plan: ship it".encode()).status_code in (200, 201)
+    agent = add_agent(svc, ["files"])
+    text = '/tool files {"bucket": "notes", "key": "plan v1.txt"}'
+    mine = wait_run(svc, start_run(svc, agent, text, headers=ANA), headers=ANA)
+    result = [s["content"] for s in mine["steps"] if s["kind"] == "tool_result"][0]
+    assert result["ok"] is True and result["output"]["content"] == "the plan: ship it", result
+    # Another user's run reads as that user: not ann's file.
+    theirs = wait_run(svc, start_run(svc, agent, text, headers=BO), headers=BO)
+    result = [s["content"] for s in theirs["steps"] if s["kind"] == "tool_result"][0]
+    assert result["ok"] is False and "File Storage answered 40" in result["error"], result

@@ -116,6 +116,17 @@ def test_a_first_session_through_the_gateway(system):
         assert time.monotonic() < deadline, listed
         time.sleep(0.1)
 
+    # A file up and down, and an event in Analytics, through the gateway too.
+    assert requests.put(gw + "/api/v1/files/notes", headers=bearer(token)).status_code in (200, 201)
+    up = requests.put(gw + "/api/v1/files/notes/plan.txt", headers=bearer(token), data=b"the plan")
+    assert up.status_code in (200, 201), up.text
+    down = requests.get(gw + "/api/v1/files/notes/plan.txt", headers=bearer(token))
+    assert down.status_code == 200 and down.content == b"the plan"
+    assert requests.post(gw + "/api/v1/analytics/events", headers=bearer(token),
+                         json={"event_type": "page.view"}).status_code == 201
+    usage = requests.get(gw + "/api/v1/analytics/usage", headers=bearer(token)).json()["usage"]
+    assert {u["metric"] for u in usage} >= {"page.view", "agent.run.completed"}, usage
+
     # What no service has taken over goes to the monolith.
     legacy = requests.get(gw + "/api/v1/reports/old")
     assert legacy.status_code == 404 and legacy.json()["service"].startswith("raptorflow-monolith")
@@ -153,3 +164,72 @@ def test_the_oidc_code_flow_through_the_gateway(system):
     assert client.get(discovery["userinfo_endpoint"]).json()["email"] == ADMIN[0]
     assert requests.get(gw + "/api/v1/agents", headers=bearer(token["access_token"])).status_code == 200
     assert requests.get(gw + "/api/v1/auth/users", headers=bearer(token["access_token"])).status_code == 403
+
+
+def test_the_services_as_separate_processes_over_postgresql_redis_and_rabbitmq(
+        start_service, tmp_path, postgres_server, redis_server):
+    """What `./dev.sh run raptorflow` starts with DATABASE_URL, REDIS_URL and BUS_URL: each service
+    its own process, raptorflow.json in front: a login, a flag, an agent run and its notification
+    crossing processes over RabbitMQ."""
+    import shutil
+    import tempfile
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
+    from rabbitmq_broker import Broker
+    base = tempfile.mkdtemp(prefix="svckit-rabbitmq-")
+    os.chmod(base, 0o755)
+    broker = Broker(base, 5697).start()
+    try:
+        kek = tmp_path / "kek"
+        kek.write_text(os.urandom(32).hex() + "\n")
+        gateway_port = free_port()
+        shared = dict(DATABASE_URL=postgres_server.create_database("raptorflow_separate"),
+                      REDIS_URL=redis_server.url, BUS_URL=broker.url, AUTH_ADMIN_EMAIL=ADMIN[0],
+                      AUTH_ADMIN_PASSWORD=ADMIN[1], AUTH_BCRYPT_COST="4", CONFIG_KEK_FILE=kek,
+                      AUTH_OIDC_ISSUER=f"http://127.0.0.1:{gateway_port}", NOTIFY_LINK_SECRET="l" * 32,
+                      TRUSTED_PROXIES="127.0.0.1")
+        document = json.loads((ROOT / "services" / "gateway" / "config" / "raptorflow.json").read_text())
+        upstream_of = {"auth": "auth", "agent": "agents", "analytics": "analytics", "configuration": "config",
+                       "notification": "notifications", "files": "files"}
+        for binary, upstream in upstream_of.items():
+            svc = start_service(binary, DATA_DIR=tmp_path / binary, **shared)
+            document["upstreams"][upstream]["targets"] = [svc.url]
+        monolith_port = free_port()
+        monolith = subprocess.Popen([sys.executable, str(ROOT / "tools" / "raptorflow_monolith.py"),
+                                     str(monolith_port)])
+        document["upstreams"]["monolith"]["targets"] = [f"http://127.0.0.1:{monolith_port}"]
+        routes = tmp_path / "raptorflow.json"
+        routes.write_text(json.dumps(document))
+        gw = start_service("gateway", GATEWAY_ROUTES=routes, PORT=gateway_port).url
+        try:
+            login = requests.post(gw + "/api/v1/auth/login", json={"email": ADMIN[0], "password": ADMIN[1]})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+            flags = {"flags": {"f": {"state": "ENABLED", "variants": {"on": True, "off": False},
+                                     "defaultVariant": "on"}}}
+            assert requests.put(gw + "/api/v1/flags", headers=bearer(token),
+                                json={"document": flags, "message": "m"}).status_code == 200
+            assert requests.post(gw + "/ofrep/v1/evaluate/flags/f", headers=bearer(token),
+                                 json={"context": {"targetingKey": "a"}}).json()["value"] is True
+            agent = requests.post(gw + "/api/v1/agents", headers=bearer(token),
+                                  json={"name": "calc", "instructions": "", "skills": ["arithmetic"]}).json()
+            run = requests.post(f"{gw}/api/v1/agents/{agent['id']}/runs", headers=bearer(token),
+                                json={"input": '/tool arithmetic {"expression": "2 + 2"}'}).json()
+            deadline = time.monotonic() + 20
+            while True:  # agent.run.completed: agent → RabbitMQ → notification
+                kinds = [n["type"] for n in requests.get(gw + "/api/v1/notifications",
+                                                         headers=bearer(token)).json()["notifications"]]
+                if "agent.run.completed" in kinds:
+                    break
+                assert time.monotonic() < deadline, kinds
+                time.sleep(0.2)
+            # Analytics heard it too, in its own process.
+            usage = requests.get(gw + "/api/v1/analytics/usage", headers=bearer(token)).json()["usage"]
+            assert any(u["metric"] == "agent.run.completed" for u in usage), usage
+            done = requests.get(f"{gw}/api/v1/runs/{run['id']}", headers=bearer(token)).json()
+            assert done["status"] == "succeeded" and "4" in done["output"]
+        finally:
+            monolith.terminate()
+            monolith.wait(timeout=10)
+    finally:
+        broker.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -403,6 +403,11 @@ void AgentService::declare(svckit::Settings& settings) {
                              .max = 3'600'000,
                              .help = "how long a replica holds a run without writing a step; "
                                      "a run whose holder died resumes elsewhere after it"});
+  settings.declare("agent", {.name = "AGENT_FILES_URL",
+                             .type = svckit::SettingType::url,
+                             .choices = {"http://", "https://"},
+                             .help = "the File Storage service the files skill reads from, as "
+                                     "the run's user (needs JWT_SECRET_KEY to sign for them)"});
   settings.declare("agent", {.name = "AGENT_TOOL_URLS",
                              .help = "URL prefixes HTTP skills may call, comma-separated (none: "
                                      "no HTTP skills)"});
@@ -416,8 +421,16 @@ void AgentService::install(svckit::App& app) {
   auto& db = app.database("agent");
   s.store = std::make_unique<AgentStore>(db, app.outbox("agent"));
   s.store->migrate();
+  FilesAccess files;
+  files.url = config.text("AGENT_FILES_URL");
+  while (files.url.ends_with('/')) files.url.pop_back();
+  if (auto secret = config.text("JWT_SECRET_KEY"); !secret.empty())
+    files.signer = svckit::auth::Key::hmac(svckit::auth::Algorithm::HS256, secret);
+  if (config.is_set("JWT_ISSUER")) files.issuer = config.text("JWT_ISSUER");
+  if (auto aud = config.text("JWT_AUDIENCE"); !aud.empty())
+    files.audience = aud.substr(0, aud.find(','));
   s.toolbox = std::make_unique<Toolbox>(*s.store, split_list(config.text("AGENT_TOOL_URLS")),
-                                        &app.metrics());
+                                        std::move(files), &app.metrics());
   s.models = svckit::ai_models_from_settings(app);
   for (auto& m : s.models)
     s.planners.emplace(m->spec.id,

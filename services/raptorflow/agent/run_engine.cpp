@@ -356,7 +356,7 @@ Task<void> RunEngine::run_steps(const std::string& run_id) {
       outcome.error = "the agent has no skill '" + skill_name + "'";
     } else {
       auto key = "run-" + run_id + "-" + std::to_string(seq);
-      outcome = co_await toolbox_.call(*skill, input, nullptr, std::move(key));
+      outcome = co_await toolbox_.call(*skill, input, run->user_id, nullptr, std::move(key));
     }
     double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++tool_calls;

@@ -6,8 +6,10 @@
 #include <cmath>
 #include <optional>
 
+#include <svckit/auth/jwt.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/client.hpp>
+#include <svckit/utf8.hpp>
 
 namespace raptorflow::agent {
 namespace {
@@ -192,6 +194,20 @@ bool under(const std::string& url, const std::string& base) {
          u->path[b->path.size()] == '/';
 }
 
+// One byte of a path segment, percent-encoded unless unreserved.
+std::string url_component(char c) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  auto u = static_cast<unsigned char>(c);
+  if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') return std::string(1, c);
+  return std::string{'%', kHex[u >> 4], kHex[u & 15]};
+}
+
+std::string url_component_text(std::string_view text) {
+  std::string out;
+  for (char c : text) out += url_component(c);
+  return out;
+}
+
 // A string field of a built-in's input (its schema may be looser than the built-in).
 std::optional<std::string> text_of(const json& input, const char* name) {
   if (!input.is_object()) return std::nullopt;
@@ -214,9 +230,12 @@ double evaluate_arithmetic(std::string_view expression) {
   return Arithmetic(expression).run();
 }
 
-Toolbox::Toolbox(AgentStore& store, std::vector<std::string> allowed_urls,
+Toolbox::Toolbox(AgentStore& store, std::vector<std::string> allowed_urls, FilesAccess files,
                  svckit::meter::Meter* meter)
-    : store_(store), allowed_urls_(std::move(allowed_urls)), meter_(meter) {}
+    : store_(store),
+      allowed_urls_(std::move(allowed_urls)),
+      files_(std::move(files)),
+      meter_(meter) {}
 Toolbox::~Toolbox() = default;
 
 std::vector<Skill> Toolbox::builtins() {
@@ -238,6 +257,15 @@ std::vector<Skill> Toolbox::builtins() {
        "builtin",
        {{"builtin", "retrieval"}},
        0},
+      {"files",
+       "Reads a text file from the File Storage service, as the run's user.",
+       object_schema({{"bucket", {{"type", "string"}, {"minLength", 1}, {"maxLength", 63}}},
+                      {"key", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1024}}}},
+                     {"bucket", "key"}),
+       nullptr,
+       "builtin",
+       {{"builtin", "files"}},
+       0},
   };
 }
 
@@ -254,8 +282,8 @@ void Toolbox::check(const Skill& s) const {
   if (!s.config.is_object()) throw svckit::ValidationError("config", "must be an object");
   if (s.kind == "builtin") {
     auto name = text_of(s.config, "builtin").value_or("");
-    if (name != "arithmetic" && name != "retrieval")
-      throw svckit::ValidationError("config.builtin", "must be arithmetic or retrieval");
+    if (name != "arithmetic" && name != "retrieval" && name != "files")
+      throw svckit::ValidationError("config.builtin", "must be arithmetic, retrieval or files");
     return;
   }
   if (s.kind != "http") throw svckit::ValidationError("kind", "must be http or builtin");
@@ -312,8 +340,8 @@ svckit::http::Client& Toolbox::client_for(const std::string& origin) {
   return *c;
 }
 
-Task<ToolOutcome> Toolbox::call(const Skill& skill, json input, const svckit::Context* context,
-                                std::string idempotency_key) {
+Task<ToolOutcome> Toolbox::call(const Skill& skill, json input, std::string user,
+                                const svckit::Context* context, std::string idempotency_key) {
   ToolOutcome out;
   try {
     auto problems = schema(skill, false).validate(input, 5);
@@ -326,6 +354,8 @@ Task<ToolOutcome> Toolbox::call(const Skill& skill, json input, const svckit::Co
       out = co_await call_http(skill, input, context, std::move(idempotency_key));
     } else if (builtin == "arithmetic") {
       out = arithmetic(input);
+    } else if (builtin == "files") {
+      out = co_await read_file(input, user, context);
     } else {
       out = co_await retrieve(input);
     }
@@ -448,6 +478,60 @@ Task<ToolOutcome> Toolbox::retrieve(const json& input) {
                                        {"title", d.title},
                                        {"snippet", clip(d.text, 200)},
                                        {"score", scored[i].first}});
+  }
+  co_return out;
+}
+
+// GET /api/v1/files/{bucket}/{key} on the File Storage service with a one-minute token of the
+// run's user: the run reads exactly what its user may.
+Task<ToolOutcome> Toolbox::read_file(const json& input, const std::string& user,
+                                     const svckit::Context* context) {
+  ToolOutcome out;
+  if (files_.url.empty() || !files_.signer) {
+    out.error = "the files skill needs AGENT_FILES_URL and JWT_SECRET_KEY";
+    co_return out;
+  }
+  auto bucket = text_of(input, "bucket").value_or("");
+  auto key = text_of(input, "key").value_or("");
+  if (bucket.empty() || key.empty()) {
+    out.error = "files needs {\"bucket\": ..., \"key\": ...}";
+    co_return out;
+  }
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  json claims = {{"sub", user},
+                 {"type", "access"},
+                 {"iat", now},
+                 {"exp", now + 60},
+                 {"act", {{"sub", "agent"}}}};  // RFC 8693: the agent acting for the user
+  if (files_.issuer) claims["iss"] = *files_.issuer;
+  if (files_.audience) claims["aud"] = *files_.audience;
+  svckit::http::ClientRequest req;
+  req.method = svckit::http::Method::get;
+  std::string escaped_key;
+  for (char c : key) escaped_key += c == '/' ? std::string("/") : url_component(c);
+  req.target = "/api/v1/files/" + url_component_text(bucket) + "/" + escaped_key;
+  req.headers.emplace_back("Authorization", "Bearer " + svckit::auth::sign(claims, *files_.signer));
+  req.context = context;
+  req.deadline = svckit::Deadline::after(std::chrono::seconds(30));
+  try {
+    auto answer = co_await client_for(files_.url).send(std::move(req));
+    if (answer.status != 200) {
+      out.error = "File Storage answered " + std::to_string(answer.status);
+      co_return out;
+    }
+    if (!svckit::is_utf8(answer.body)) {
+      out.error = "the file is not text (UTF-8)";
+      co_return out;
+    }
+    out.output = {{"bucket", bucket},
+                  {"key", key},
+                  {"bytes", answer.body.size()},
+                  {"content", clip(answer.body, 32 * 1024)}};
+    out.ok = true;
+  } catch (const svckit::Error& e) {
+    out.error = clip(std::string("File Storage could not be reached: ") + e.detail(), 500);
   }
   co_return out;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <svckit/auth/key.hpp>
 #include <svckit/context.hpp>
 #include <svckit/json_schema.hpp>
 #include <svckit/task.hpp>
@@ -32,10 +33,19 @@ struct ToolOutcome {
   std::string error;      // not ok: why
 };
 
+// The File Storage built-in: the service's URL, and what the calls made for a run's user are
+// signed with (a one-minute token of that user: the run reads what the user may read).
+struct FilesAccess {
+  std::string url;  // AGENT_FILES_URL; empty: the built-in answers that it is not set up
+  std::optional<svckit::auth::Key> signer;  // JWT_SECRET_KEY (HS256)
+  std::optional<std::string> issuer, audience;
+};
+
 class Toolbox {
  public:
   // HTTP skills may only call URLs under one of `allowed_urls` (AGENT_TOOL_URLS).
-  Toolbox(AgentStore& store, std::vector<std::string> allowed_urls, svckit::meter::Meter* meter);
+  Toolbox(AgentStore& store, std::vector<std::string> allowed_urls, FilesAccess files,
+          svckit::meter::Meter* meter);
   ~Toolbox();
 
   // The built-in skills, added to the store at start.
@@ -44,7 +54,8 @@ class Toolbox {
   // built-in, a URL not allowed, a bad method or timeout. svckit::ValidationError naming it.
   void check(const Skill& skill) const;
 
-  svckit::Task<ToolOutcome> call(const Skill& skill, nlohmann::json input,
+  // `user`: whom the run acts for (the File Storage built-in reads as them).
+  svckit::Task<ToolOutcome> call(const Skill& skill, nlohmann::json input, std::string user,
                                  const svckit::Context* context, std::string idempotency_key);
 
  private:
@@ -53,11 +64,14 @@ class Toolbox {
   svckit::Task<ToolOutcome> call_http(const Skill& skill, const nlohmann::json& input,
                                       const svckit::Context* context, std::string key);
   svckit::Task<ToolOutcome> retrieve(const nlohmann::json& input);
+  svckit::Task<ToolOutcome> read_file(const nlohmann::json& input, const std::string& user,
+                                      const svckit::Context* context);
   static ToolOutcome arithmetic(const nlohmann::json& input);
   bool allowed(const std::string& url) const;
 
   AgentStore& store_;
   std::vector<std::string> allowed_urls_;
+  FilesAccess files_;
   svckit::meter::Meter* meter_;
   std::mutex mutex_;
   std::map<std::string, svckit::JsonSchema> schemas_;  // "<skill>@<created>:in|out"
