@@ -21,14 +21,13 @@
 #include "auth_store.hpp"
 #include "security_store.hpp"
 #include "session_store.hpp"
+#include "url_escaped.hpp"
 
 namespace raptorflow::auth {
 
 using aether::security::User;
 
 std::int64_t unix_now();
-// RFC 3986's unreserved characters kept, the rest %XX: for query components.
-std::string url_escaped(std::string_view text);
 // base64url(SHA-256(text)): PKCE's S256, an ID token's at_hash (its first half).
 std::string sha256_base64url(std::string_view text);
 

@@ -1,5 +1,7 @@
 #include "totp.hpp"
 
+#include "url_escaped.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -9,23 +11,6 @@ namespace raptorflow::auth {
 namespace {
 
 constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-// RFC 3986's unreserved characters stay; everything else is %XX (for the URI's label and query).
-std::string uri_escaped(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -101,8 +86,8 @@ std::optional<std::int64_t> totp_match(std::string_view secret, std::string_view
 
 std::string otpauth_uri(std::string_view issuer, std::string_view account,
                         std::string_view secret) {
-  return "otpauth://totp/" + uri_escaped(issuer) + ":" + uri_escaped(account) +
-         "?secret=" + base32_encode(secret) + "&issuer=" + uri_escaped(issuer) +
+  return "otpauth://totp/" + url_escaped(issuer) + ":" + url_escaped(account) +
+         "?secret=" + base32_encode(secret) + "&issuer=" + url_escaped(issuer) +
          "&algorithm=SHA1&digits=6&period=30";
 }
 
