@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "svckit/http/percent_encode.hpp"
 #include "svckit/http/router.hpp"
 
 using svckit::Task;
@@ -119,6 +120,18 @@ TEST(Router, RejectsBadPatterns) {
 
 // The server builds a request and moves it into place; a short target lives in the string's
 // own buffer, so views taken before the move would dangle.
+TEST(Request, PercentEncodingKeepsUnreservedAndWhatItIsToldAndRoundTrips) {
+  using svckit::http::percent_decode;
+  using svckit::http::percent_encode;
+  EXPECT_EQ(percent_encode("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+  EXPECT_EQ(percent_encode("notes/plan v1.txt", "/"), "notes/plan%20v1.txt");
+  EXPECT_EQ(percent_encode(std::string("\0\xff", 2)), "%00%FF");
+  std::string every;
+  for (int c = 0; c < 256; ++c) every += static_cast<char>(c);
+  EXPECT_EQ(percent_decode(percent_encode(every), false), every);
+}
+
 TEST(Request, PathAndQuerySurviveAMove) {
   svckit::http::Request built(svckit::http::Method::get, "GET", "/a?b=1", {}, "");
   svckit::http::Request moved;

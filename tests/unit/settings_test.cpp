@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "svckit/comma_list.hpp"
 #include "svckit/settings.hpp"
 
 using namespace std::chrono_literals;
@@ -52,6 +53,14 @@ TEST(Settings, TypedValuesFromEnvironmentFlagsAndDefaults) {
   EXPECT_EQ(s.text("NOTHING"), "");
   EXPECT_THROW(s.integer("NOTHING"), ConfigError);
   EXPECT_THROW(s.text("NEVER_DECLARED"), std::logic_error);
+}
+
+TEST(Settings, ACommaListIsItsItemsTrimmedWithoutEmptyOnes) {
+  EXPECT_EQ(svckit::comma_list(" task.#,\tagent.# ,,  , config.flag.changed,"),
+            (std::vector<std::string>{"task.#", "agent.#", "config.flag.changed"}));
+  EXPECT_EQ(svckit::comma_list("solo"), std::vector<std::string>{"solo"});
+  EXPECT_TRUE(svckit::comma_list("").empty());
+  EXPECT_TRUE(svckit::comma_list(" , ,").empty());
 }
 
 TEST(Settings, ASystemsOwnDefaultGivesWayToWhatIsSet) {

@@ -11,6 +11,7 @@
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
 #include <svckit/bus/bus.hpp>
+#include <svckit/comma_list.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
 #include <svckit/http/route_doc.hpp>
@@ -50,17 +51,6 @@ const svckit::sql::Migration kMigrations[] = {
      "  PRIMARY KEY (period, start));",
      "DROP TABLE reports"},
 };
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 // A UTC time as RFC 3339 ("2025-11-24T03:26:05Z", fractions and "+00:00" allowed), or a date
 // when `date_only_end` says how to complete it; normalized to "YYYY-MM-DDTHH:MM:SS.mmmZ" so that
@@ -201,16 +191,17 @@ void Analytics::install(svckit::App& app) {
 
   // Events from the other services (any system's: their types are kept as they come). Database
   // trouble is retried; the bus dead-letters what keeps failing.
-  for (const auto& pattern : split_list(app.settings().text("ANALYTICS_SUBSCRIPTIONS")))
+  for (const auto& pattern : svckit::comma_list(app.settings().text("ANALYTICS_SUBSCRIPTIONS")))
     app.bus().subscribe("analytics", pattern,
                         [this](const svckit::bus::Event& e) { return record(e); });
   outbox_ = &app.outbox("analytics");
-  auto periods = split_list(app.settings().text("ANALYTICS_REPORTS"));
+  auto periods = svckit::comma_list(app.settings().text("ANALYTICS_REPORTS"));
   for (const auto& p : periods)
     if (p != "day" && p != "week")
       throw svckit::ConfigError("ANALYTICS_REPORTS", "'" + p + "' is not day or week");
   reports_ = std::make_unique<Reports>(
-      *db_, *outbox_, periods, split_list(app.settings().text("ANALYTICS_REPORT_RECIPIENTS")));
+      *db_, *outbox_, periods,
+      svckit::comma_list(app.settings().text("ANALYTICS_REPORT_RECIPIENTS")));
   if (!periods.empty()) {
     auto every = app.settings().duration("ANALYTICS_REPORT_POLL");
     app.run_in_background("analytics reports", [this, every] { return reports_->keep_up(every); });

@@ -10,6 +10,7 @@
 #include <svckit/app/ai_models.hpp>
 #include <svckit/app/app.hpp>
 #include <svckit/app/auth_settings.hpp>
+#include <svckit/comma_list.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/event_stream.hpp>
 #include <svckit/http/json_body.hpp>
@@ -130,21 +131,6 @@ json run_json(const Run& r) {
 
 bool finished(const std::string& status) {
   return status == "succeeded" || status == "failed" || status == "cancelled";
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
-  while (at <= text.size()) {
-    auto comma = text.find(',', at);
-    auto item = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -429,8 +415,9 @@ void AgentService::install(svckit::App& app) {
   if (config.is_set("JWT_ISSUER")) files.issuer = config.text("JWT_ISSUER");
   if (auto aud = config.text("JWT_AUDIENCE"); !aud.empty())
     files.audience = aud.substr(0, aud.find(','));
-  s.toolbox = std::make_unique<Toolbox>(*s.store, split_list(config.text("AGENT_TOOL_URLS")),
-                                        std::move(files), &app.metrics());
+  s.toolbox =
+      std::make_unique<Toolbox>(*s.store, svckit::comma_list(config.text("AGENT_TOOL_URLS")),
+                                std::move(files), &app.metrics());
   s.models = svckit::ai_models_from_settings(app);
   for (auto& m : s.models)
     s.planners.emplace(m->spec.id,

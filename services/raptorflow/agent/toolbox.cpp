@@ -9,6 +9,7 @@
 #include <svckit/auth/jwt.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/client.hpp>
+#include <svckit/http/percent_encode.hpp>
 #include <svckit/utf8.hpp>
 
 namespace raptorflow::agent {
@@ -192,20 +193,6 @@ bool under(const std::string& url, const std::string& base) {
   if (!u->path.starts_with(b->path)) return false;
   return b->path.ends_with('/') || u->path.size() == b->path.size() ||
          u->path[b->path.size()] == '/';
-}
-
-// One byte of a path segment, percent-encoded unless unreserved.
-std::string url_component(char c) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  auto u = static_cast<unsigned char>(c);
-  if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') return std::string(1, c);
-  return std::string{'%', kHex[u >> 4], kHex[u & 15]};
-}
-
-std::string url_component_text(std::string_view text) {
-  std::string out;
-  for (char c : text) out += url_component(c);
-  return out;
 }
 
 // A string field of a built-in's input (its schema may be looser than the built-in).
@@ -509,9 +496,8 @@ Task<ToolOutcome> Toolbox::read_file(const json& input, const std::string& user,
   if (files_.audience) claims["aud"] = *files_.audience;
   svckit::http::ClientRequest req;
   req.method = svckit::http::Method::get;
-  std::string escaped_key;
-  for (char c : key) escaped_key += c == '/' ? std::string("/") : url_component(c);
-  req.target = "/api/v1/files/" + url_component_text(bucket) + "/" + escaped_key;
+  req.target = "/api/v1/files/" + svckit::http::percent_encode(bucket) + "/" +
+               svckit::http::percent_encode(key, "/");
   req.headers.emplace_back("Authorization", "Bearer " + svckit::auth::sign(claims, *files_.signer));
   req.context = context;
   req.deadline = svckit::Deadline::after(std::chrono::seconds(30));

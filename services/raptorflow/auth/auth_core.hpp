@@ -16,12 +16,12 @@
 #include <svckit/auth/jwt.hpp>
 #include <svckit/auth/middleware.hpp>
 #include <svckit/auth/roles.hpp>
+#include <svckit/http/percent_encode.hpp>
 #include <svckit/http/request.hpp>
 
 #include "auth_store.hpp"
 #include "security_store.hpp"
 #include "session_store.hpp"
-#include "url_escaped.hpp"
 
 namespace raptorflow::auth {
 

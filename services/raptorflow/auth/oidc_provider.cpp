@@ -284,9 +284,9 @@ struct OidcProvider {
   }
   Response redirect_error(const AuthorizeRequest& ar, std::string error,
                           std::string description) const {
-    std::string q =
-        "error=" + url_escaped(error) + "&error_description=" + url_escaped(description);
-    if (!ar.state.empty()) q += "&state=" + url_escaped(ar.state);
+    std::string q = "error=" + svckit::http::percent_encode(error) +
+                    "&error_description=" + svckit::http::percent_encode(description);
+    if (!ar.state.empty()) q += "&state=" + svckit::http::percent_encode(ar.state);
     return redirect_to(ar, q);
   }
 
@@ -337,9 +337,9 @@ struct OidcProvider {
     std::chrono::milliseconds ttl = std::chrono::seconds(kCodeTtl);
     co_await core.kv->set("auth:code:" + code_key(code), grant.dump(), ttl, req.deadline());
     co_await core.audit(req, "oidc.authorize", "success", user.id, ar.client->id);
-    std::string q = "code=" + url_escaped(code);
-    if (!ar.state.empty()) q += "&state=" + url_escaped(ar.state);
-    q += "&iss=" + url_escaped(core.issuer_for(req));  // RFC 9207
+    std::string q = "code=" + svckit::http::percent_encode(code);
+    if (!ar.state.empty()) q += "&state=" + svckit::http::percent_encode(ar.state);
+    q += "&iss=" + svckit::http::percent_encode(core.issuer_for(req));  // RFC 9207
     co_return redirect_to(ar, q);
   }
 

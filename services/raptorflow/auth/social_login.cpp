@@ -110,10 +110,11 @@ struct SocialLogin {
     std::chrono::milliseconds ttl = kStateTtl;
     co_await core.kv->set("auth:social:" + state, pending.dump(), ttl, req.deadline());
     auto location = at.authorization_endpoint +
-                    "?response_type=code&client_id=" + url_escaped(p.client_id) +
-                    "&redirect_uri=" + url_escaped(redirect_uri(p, req)) +
-                    "&scope=" + url_escaped(p.scope) + "&state=" + state + "&nonce=" + nonce +
-                    "&code_challenge=" + sha256_base64url(verifier) + "&code_challenge_method=S256";
+                    "?response_type=code&client_id=" + svckit::http::percent_encode(p.client_id) +
+                    "&redirect_uri=" + svckit::http::percent_encode(redirect_uri(p, req)) +
+                    "&scope=" + svckit::http::percent_encode(p.scope) + "&state=" + state +
+                    "&nonce=" + nonce + "&code_challenge=" + sha256_base64url(verifier) +
+                    "&code_challenge_method=S256";
     auto r = Response::empty(302);
     r.set_header("Location", location);
     r.set_header("Cache-Control", "no-store");
@@ -142,11 +143,11 @@ struct SocialLogin {
     exchange.target = split_url(at.token_endpoint).second;
     exchange.content_type = "application/x-www-form-urlencoded";
     // client_secret_post: what every provider this targets accepts.
-    exchange.body = "grant_type=authorization_code&code=" + url_escaped(code) +
-                    "&redirect_uri=" + url_escaped(redirect_uri(p, req)) +
+    exchange.body = "grant_type=authorization_code&code=" + svckit::http::percent_encode(code) +
+                    "&redirect_uri=" + svckit::http::percent_encode(redirect_uri(p, req)) +
                     "&code_verifier=" + pending["verifier"].get<std::string>() +
-                    "&client_id=" + url_escaped(p.client_id) +
-                    "&client_secret=" + url_escaped(p.client_secret);
+                    "&client_id=" + svckit::http::percent_encode(p.client_id) +
+                    "&client_secret=" + svckit::http::percent_encode(p.client_secret);
     exchange.context = &req.context();
     exchange.idempotent = false;  // a code works once
     auto answer = co_await client_for(split_url(at.token_endpoint).first).send(std::move(exchange));

@@ -1,11 +1,10 @@
 #include "totp.hpp"
 
-#include "url_escaped.hpp"
-
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include <svckit/auth/hmac.hpp>
+#include <svckit/http/percent_encode.hpp>
 
 namespace raptorflow::auth {
 namespace {
@@ -86,9 +85,9 @@ std::optional<std::int64_t> totp_match(std::string_view secret, std::string_view
 
 std::string otpauth_uri(std::string_view issuer, std::string_view account,
                         std::string_view secret) {
-  return "otpauth://totp/" + url_escaped(issuer) + ":" + url_escaped(account) +
-         "?secret=" + base32_encode(secret) + "&issuer=" + url_escaped(issuer) +
-         "&algorithm=SHA1&digits=6&period=30";
+  return "otpauth://totp/" + svckit::http::percent_encode(issuer) + ":" +
+         svckit::http::percent_encode(account) + "?secret=" + base32_encode(secret) +
+         "&issuer=" + svckit::http::percent_encode(issuer) + "&algorithm=SHA1&digits=6&period=30";
 }
 
 }  // namespace raptorflow::auth

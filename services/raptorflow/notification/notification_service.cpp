@@ -23,6 +23,7 @@
 #include <svckit/auth/hmac.hpp>
 #include <svckit/auth/jwt.hpp>
 #include <svckit/auth/middleware.hpp>
+#include <svckit/comma_list.hpp>
 #include <svckit/error.hpp>
 #include <svckit/http/json_body.hpp>
 #include <svckit/http/route_doc.hpp>
@@ -48,21 +49,6 @@ constexpr const char* kLiveType = "notification.live";
 std::int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    auto item = text.substr(start, end - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-    start = end + 1;
-  }
-  return out;
 }
 
 bool contains(const std::vector<std::string>& list, std::string_view item) {
@@ -352,12 +338,12 @@ void NotificationService::install(svckit::App& app) {
   store_->migrate();
   replica_ = "notification-live-" + svckit::uuid_v4();
   waker_ = std::make_shared<Waker>();
-  default_channels_ = split_list(s.text("NOTIFY_DEFAULT_CHANNELS"));
+  default_channels_ = svckit::comma_list(s.text("NOTIFY_DEFAULT_CHANNELS"));
   for (const auto& c : default_channels_)
     if (!is_channel(c))
       throw svckit::ConfigError("NOTIFY_DEFAULT_CHANNELS", "'" + c + "' is not a channel");
-  default_recipients_ = split_list(s.text("NOTIFY_DEFAULT_RECIPIENTS"));
-  digest_types_ = split_list(s.text("NOTIFY_DIGEST_TYPES"));
+  default_recipients_ = svckit::comma_list(s.text("NOTIFY_DEFAULT_RECIPIENTS"));
+  digest_types_ = svckit::comma_list(s.text("NOTIFY_DIGEST_TYPES"));
   digest_window_ = s.duration("NOTIFY_DIGEST_WINDOW").count();
   reminder_before_ = s.duration("NOTIFY_REMINDER_BEFORE").count();
   max_attempts_ = static_cast<int>(s.integer("NOTIFY_MAX_ATTEMPTS"));
@@ -514,7 +500,7 @@ void NotificationService::install(svckit::App& app) {
       .responds(200);
 
   auto& bus = app.bus();
-  for (const auto& pattern : split_list(s.text("NOTIFY_SUBSCRIPTIONS")))
+  for (const auto& pattern : svckit::comma_list(s.text("NOTIFY_SUBSCRIPTIONS")))
     bus.subscribe("notification", pattern, [this](const Event& e) { return on_event(e); });
   svckit::bus::SubscribeOptions live{.expires_unused = std::chrono::minutes(1)};
   live.retry.max_attempts = 1;  // a device that missed it gets it from the history
