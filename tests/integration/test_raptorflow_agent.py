@@ -425,9 +425,9 @@ def test_a_slow_step_keeps_its_lease_while_another_replica_watches(start_service
 def test_the_files_skill_reads_as_the_runs_user(start_service, tmp_path, tools):
     files = start_service("files", DATA_DIR=tmp_path / "files")
     svc = start_agent(start_service, tmp_path, tools, AGENT_FILES_URL=files.url)
-    assert requests.put(files.url + "/api/v1/files/notes", headers=ANA).status_code in (200, 201)
+    assert requests.put(files.url + "/api/v1/files/notes", headers=ANA).status_code == 201
     assert requests.put(files.url + "/api/v1/files/notes/plan%20v1.txt", headers=ANA,
-                        data="the plan: ship it".encode()).status_code in (200, 201)
+                        data="the plan: ship it".encode()).status_code == 201
     agent = add_agent(svc, ["files"])
     text = '/tool files {"bucket": "notes", "key": "plan v1.txt"}'
     mine = wait_run(svc, start_run(svc, agent, text, headers=ANA), headers=ANA)
