@@ -24,6 +24,7 @@ import concurrent.futures
 import json
 import os
 import pathlib
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -262,6 +263,7 @@ def main():
         rk = {k: median_run(v) for k, v in risk.items()}
     finally:
         procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"apartment system, {args.rounds} interleaved rounds of {args.duration} s, {args.connections} connections, "
           f"{workers} uvicorn workers, median round")

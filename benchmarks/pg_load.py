@@ -99,7 +99,7 @@ def main():
                 results[name]["rounds_rps"] = [m["rps"] for m in measured]
         finally:
             procs.stop_all()
-            pg.stop(mode="immediate")
+            pg.remove()
 
     pool = results["pool"]
     print(f"{'pool: bare libpq':36s} {pool['bare']:>10.0f} queries/s  ({POOL} connections)")

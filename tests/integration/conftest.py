@@ -207,7 +207,7 @@ def postgres_server():
     port = free_port()
     server = Postgres(f"/tmp/svckit-pytest-postgres-{port}", port).start()
     yield server
-    server.stop(mode="immediate")
+    server.remove()
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def redis_server(tmp_path):
     port = free_port()
     server = Redis(f"/tmp/svckit-pytest-redis-{port}", port).start()
     yield server
-    server.kill()
+    server.remove()
 
 
 _databases = iter(range(1, 1_000_000))

@@ -77,4 +77,4 @@ def test_a_postgres_restart_under_load(start_service, tmp_path):
         assert created <= rows, len(created - rows)
         assert len(rows - created) <= len(threads)
     finally:
-        pg.stop(mode="immediate")
+        pg.remove()

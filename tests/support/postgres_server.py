@@ -6,9 +6,9 @@ Password authentication (scram-sha-256) for the user `svckit`, password `svckit-
 the database `svckit`.
 
     python3 tests/support/postgres_server.py start DIR PORT   # prints the postgresql:// URL
-    python3 tests/support/postgres_server.py stop DIR PORT
+    python3 tests/support/postgres_server.py stop DIR PORT    # and deletes DIR
 
-or from Python: Postgres(dir, port).start() / .stop() / .restart() / .kill() / .psql(sql)
+or from Python: Postgres(dir, port).start() / .stop() / .restart() / .kill() / .remove() / .psql(sql)
 / .create_database(name) -> its URL.
 """
 import os
@@ -79,7 +79,10 @@ class Postgres:
                         "max_connections = 200\n"
                         "fsync = off\n"  # a test server: speed over durability across a crash
                         "synchronous_commit = off\n"
-                        "full_page_writes = off\n")
+                        "full_page_writes = off\n"
+                        # Tests create many databases; keep the WAL they write from piling up.
+                        "max_wal_size = 96MB\n"
+                        "min_wal_size = 32MB\n")
         log = os.path.join(self.base_dir, "server.log")
         self._as_postgres([f"{BIN}/pg_ctl", "-D", self.data, "-l", log, "-w", "-t", str(timeout),
                            "start"], check=True, capture_output=True, timeout=timeout + 10)
@@ -100,6 +103,13 @@ class Postgres:
             return
         self._as_postgres([f"{BIN}/pg_ctl", "-D", self.data, "-m", mode, "-w", "-t",
                            str(timeout), "stop"], capture_output=True, timeout=timeout + 10)
+
+    def remove(self):
+        """Stops the server at once and deletes its directory: what a test leaves behind."""
+        try:
+            self.stop(mode="immediate")
+        finally:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def kill(self):
         """As a crash would: SIGKILL to the postmaster (its backends exit when they notice)."""
@@ -127,7 +137,7 @@ def main(argv):
         print(server.start().url)
         return 0
     if len(argv) >= 4 and argv[1] == "stop":
-        Postgres(argv[2], argv[3]).stop()
+        Postgres(argv[2], argv[3]).remove()
         return 0
     print(__doc__, file=sys.stderr)
     return 2

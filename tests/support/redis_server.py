@@ -4,9 +4,9 @@ files in a directory of its own (wiped at start), no persistence, the password `
 (so every test says AUTH, as production does).
 
     python3 tests/support/redis_server.py start DIR PORT   # prints the redis:// URL
-    python3 tests/support/redis_server.py stop DIR PORT
+    python3 tests/support/redis_server.py stop DIR PORT    # and deletes DIR
 
-or from Python: Redis(dir, port).start() / .stop() / .restart() / .kill() / .cli(*args).
+or from Python: Redis(dir, port).start() / .stop() / .restart() / .kill() / .remove() / .cli(*args).
 """
 import os
 import shutil
@@ -79,6 +79,13 @@ class Redis:
         except OSError:
             pass
 
+    def remove(self):
+        """Kills the server and deletes its directory: what a test leaves behind."""
+        try:
+            self.kill()
+        finally:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
     def restart(self):
         self.stop()
         return self.start(wipe=False)
@@ -106,3 +113,4 @@ if __name__ == "__main__":
         print(server.start().url)
     else:
         server.stop()
+        shutil.rmtree(server.base_dir, ignore_errors=True)

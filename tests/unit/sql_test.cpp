@@ -6,6 +6,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "process_temp_dir.hpp"
 #include "run_sync.hpp"
 #include "svckit/sql/database.hpp"
 
@@ -23,10 +24,7 @@ const std::vector<Migration> kNotes = {
 };
 
 std::string temp_db(const char* name) {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("svckit-sql-test-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  auto path = dir / name;
+  auto path = process_temp_dir("sql-test") / name;
   for (const char* suffix : {"", "-wal", "-shm", "-journal"})
     std::filesystem::remove(path.string() + suffix);
   return "sqlite:///" + path.string();

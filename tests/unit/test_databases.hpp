@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "process_temp_dir.hpp"
 #include "run_sync.hpp"
 #include "svckit/sql/database.hpp"
 
@@ -32,9 +33,7 @@ inline std::string fresh_test_database(const std::string& backend, const std::st
   static std::atomic<int> counter{0};
   std::string name = prefix + std::to_string(getpid()) + "_" + std::to_string(++counter);
   if (backend == "sqlite") {
-    auto dir = std::filesystem::temp_directory_path() /
-               ("svckit-" + prefix + "-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
+    auto dir = process_temp_dir(prefix);
     // Process ids come round again: a file an earlier run left under this name is not fresh.
     auto file = dir / (name + ".db");
     for (const char* suffix : {"", "-wal", "-shm", "-journal"})
