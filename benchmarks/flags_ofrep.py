@@ -101,8 +101,9 @@ def instructions(requests):
                 dumps = sorted(workdir.glob("cg*"), key=lambda f: f.stat().st_mtime)
                 annotate = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(dumps[-1])],
                                           capture_output=True, text=True).stdout
-                if os.environ.get("SHOW_ANNOTATE"):
-                    print(name, "\n", "\n".join(annotate.splitlines()[:60]))
+                shown = int(os.environ.get("SHOW_ANNOTATE") or 0)  # lines of the profile to print
+                if shown:
+                    print(name, "\n", "\n".join(annotate.splitlines()[:max(shown, 60)]))
                 total = next(int(line.split()[0].replace(",", "")) for line in annotate.splitlines()
                              if "PROGRAM TOTALS" in line)
                 counts[name] = total / requests
@@ -180,6 +181,8 @@ def main():
         cpu = statistics.median(o["cpu_us"] / h["cpu_us"] for o, h in zip(runs[name], runs["/health"]))
         print(f"{name} / /health, paired by round (median): requests/s {speed:.2f}x, service CPU per "
               f"request {cpu:.2f}x")
+        print("  each round's CPU ratio: " + " ".join(
+            f"{o['cpu_us'] / h['cpu_us']:.2f}" for o, h in zip(runs[name], runs["/health"])))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "svckit/utf8.hpp"
@@ -49,12 +50,9 @@ class Reader {
         return object(out, depth + 1);
       case '[':
         return array(out, depth + 1);
-      case '"': {
-        std::string s;
-        if (!string(s)) return false;
-        out = std::move(s);
-        return true;
-      }
+      case '"':
+        out = json::value_t::string;
+        return string(out.get_ref<json::string_t&>());
       case 't':
         out = true;
         return literal("true");
@@ -73,6 +71,7 @@ class Reader {
     if (depth > max_depth_) return false;
     ++p_;  // {
     out = json::object();
+    auto& members = out.get_ref<json::object_t&>();
     skip_space();
     if (p_ < end_ && *p_ == '}') {
       ++p_;
@@ -85,9 +84,9 @@ class Reader {
       skip_space();
       if (p_ == end_ || *p_ != ':') return false;
       ++p_;
-      json member;
-      if (!value(member, depth)) return false;
-      out[std::move(key)] = std::move(member);  // a repeated name: the last one, as nlohmann
+      // Read in place, no temporary to move and destroy; a repeated name: the last one, as
+      // nlohmann (value() overwrites what the slot held).
+      if (!value(members[std::move(key)], depth)) return false;
       skip_space();
       if (p_ == end_) return false;
       if (*p_ == '}') {
@@ -107,10 +106,9 @@ class Reader {
       ++p_;
       return true;
     }
+    auto& items = out.get_ref<json::array_t&>();
     while (true) {
-      json item;
-      if (!value(item, depth)) return false;
-      out.push_back(std::move(item));
+      if (!value(items.emplace_back(), depth)) return false;  // read in place
       skip_space();
       if (p_ == end_) return false;
       if (*p_ == ']') {
@@ -204,17 +202,32 @@ class Reader {
     }
   }
 
+  // Nonzero when a byte of the eight in `w` is a quote, a backslash, a control character or
+  // not ASCII: where a run of plain ASCII, which needs no look at each byte, ends.
+  static std::uint64_t ends_ascii_run(std::uint64_t w) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+    auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+    return ((w - kOnes * 0x20) & ~w & kHighs) | has_zero(w ^ (kOnes * '"')) |
+           has_zero(w ^ (kOnes * '\\')) | (w & kHighs);
+  }
+
   bool string(std::string& s) {
-    ++p_;  // "
+    ++p_;               // "
+    bool ascii = true;  // so far: then the text is UTF-8 without a second look
     while (true) {
       const char* run = p_;  // plain bytes up to a quote, a backslash or a control character
-      while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20)
+      std::uint64_t w;
+      while (end_ - p_ >= 8 && (std::memcpy(&w, p_, 8), !ends_ascii_run(w))) p_ += 8;
+      while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
+        ascii &= static_cast<unsigned char>(*p_) < 0x80;
         ++p_;
+      }
       s.append(run, p_);
       if (p_ == end_ || static_cast<unsigned char>(*p_) < 0x20) return false;
       if (*p_ == '"') {
         ++p_;
-        return is_utf8(s);  // an escape always writes whole characters: raw bytes decide
+        // An escape always writes whole characters: the raw bytes decide.
+        return ascii || is_utf8(s);
       }
       ++p_;  // backslash
       if (!escape(s)) return false;

@@ -664,8 +664,10 @@ Value Evaluator::fractional(const Node& n, const Scope& s) const {
     if (!b.is_array() || b.empty()) throw OperatorError{};
     if (b.size() < 2) return 1;
     const auto& w = b[1];
-    if (!w.is_number() || to_number(w) != std::floor(to_number(w))) throw OperatorError{};
-    return static_cast<std::uint64_t>(std::max(0.0, std::min(to_number(w), 4e9)));
+    if (!w.is_number()) throw OperatorError{};
+    const double weight = to_number(w);
+    if (weight != std::floor(weight)) throw OperatorError{};
+    return static_cast<std::uint64_t>(std::max(0.0, std::min(weight, 4e9)));
   };
   std::uint64_t total = 0;
   for (std::size_t i = first; i < n.args.size(); ++i)
@@ -676,7 +678,7 @@ Value Evaluator::fractional(const Node& n, const Scope& s) const {
   for (std::size_t i = first; i < n.args.size(); ++i) {
     auto b = i == 0 ? std::move(head) : eval(n.args[i], s);
     end += weight_of(b.get());
-    if (bucket < end) return Value(json(b.get()[0]));
+    if (bucket < end) return b.element(0);  // a literal's variant name: not copied
   }
   throw OperatorError{};  // unreachable: bucket < total
 }

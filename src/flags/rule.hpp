@@ -22,23 +22,30 @@ struct Scope {
   std::int64_t timestamp = 0;
 };
 
-// A result: a reference into the context or the rule, or a value of its own.
+// A result: a reference into the context or the rule, or a value of its own. Most are
+// references: those carry no json, whose destructor is a call even when it holds nothing.
 class Value {
  public:
-  Value() = default;
+  Value() = default;  // null
   explicit Value(nlohmann::json owned) : owned_(std::move(owned)) {}
   static Value ref(const nlohmann::json& j) {
     Value v;
     v.ref_ = &j;
     return v;
   }
-  const nlohmann::json& get() const { return ref_ ? *ref_ : owned_; }
+  const nlohmann::json& get() const { return ref_ ? *ref_ : owned_ ? *owned_ : null(); }
   const nlohmann::json* operator->() const { return &get(); }
   const nlohmann::json& operator*() const { return get(); }
+  // Element `i` of the array this is: referred to when this refers, else copied.
+  Value element(std::size_t i) const { return ref_ ? ref((*ref_)[i]) : Value(get()[i]); }
 
  private:
+  static const nlohmann::json& null() {
+    static const nlohmann::json value;
+    return value;
+  }
   const nlohmann::json* ref_ = nullptr;
-  nlohmann::json owned_;
+  std::optional<nlohmann::json> owned_;
 };
 
 // The strings a rule may return as a variant name, where a literal says so: what `if` and

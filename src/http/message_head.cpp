@@ -13,19 +13,25 @@ constexpr std::size_t kMaxHeaders = 64;
 
 // Whether every byte of `s` passes `ok`, eight bytes at a time: a word in which no byte is below
 // `low`, none is 0x7f or above is taken whole; any other word (rare: a tab in a value, say) is
-// looked at byte by byte.
+// looked at byte by byte. A tail shorter than a word is read as the last eight bytes, some of
+// them a second time: one more word rather than a loop over bytes.
 template <class Ok>
 bool all_bytes(std::string_view s, std::uint64_t low, Ok ok) {
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t w = load_word(s.data() + i);
-    if (!(any_byte_below(w, low) | (w & kHighs) | any_byte_equal(w, 0x7f))) continue;
-    for (std::size_t j = i; j < i + 8; ++j)
+  auto bytes_ok = [&](std::size_t from, std::size_t to) {
+    for (std::size_t j = from; j < to; ++j)
       if (!ok(static_cast<unsigned char>(s[j]))) return false;
-  }
-  for (; i < s.size(); ++i)
-    if (!ok(static_cast<unsigned char>(s[i]))) return false;
-  return true;
+    return true;
+  };
+  auto word_ok = [&](std::size_t at) {
+    std::uint64_t w = load_word(s.data() + at);
+    return !(any_byte_below(w, low) | (w & kHighs) | any_byte_equal(w, 0x7f)) ||
+           bytes_ok(at, at + 8);
+  };
+  if (s.size() < 8) return bytes_ok(0, s.size());
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8)
+    if (!word_ok(i)) return false;
+  return i == s.size() || word_ok(s.size() - 8);
 }
 
 // Visible ASCII only: obs-text and control characters go to the full parser.

@@ -61,11 +61,13 @@ svckit::http::Response ofrep_error(int status, std::string_view key, std::string
 }
 
 // The evaluation context of an OFREP request: {"context": {...}}; a missing body or context is
-// an empty one. Returns what is wrong with it, if anything.
-std::optional<std::string> read_context(const svckit::http::Request& req, json& context) {
-  context = json::object();
+// an empty one. `body` holds what was read; the context points into it (or at an empty object).
+// Returns what is wrong with it, if anything.
+std::optional<std::string> read_context(const svckit::http::Request& req, json& body,
+                                        const json*& context) {
+  static const json no_context = json::object();
+  context = &no_context;
   if (req.body().empty()) return std::nullopt;
-  json body;
   try {
     body = req.json();
   } catch (const svckit::Error& e) {
@@ -75,37 +77,47 @@ std::optional<std::string> read_context(const svckit::http::Request& req, json& 
   auto found = body.find("context");
   if (found == body.end() || found->is_null()) return std::nullopt;
   if (!found->is_object()) return "context must be an object";
-  context = std::move(*found);
+  context = &*found;
   return std::nullopt;
 }
 
-// One OFREP evaluation's answer, written straight to text: this is the service's hot path.
-void write_evaluation(svckit::JsonWriter& out, std::string_view key,
-                      const svckit::flags::Evaluation& e) {
-  out.begin_object().field("key", key).field("reason", svckit::flags::to_string(e.reason));
+// One OFREP evaluation's answer, appended as text: the service's hot path. OFREP's names and
+// reasons are plain words, written as they are; what comes from the flag set is escaped.
+void append_evaluation(std::string& out, std::string_view key, const svckit::flags::Evaluation& e) {
+  using svckit::log::append_json_string;
+  out += "{\"key\":";
+  append_json_string(out, key);
+  out += ",\"reason\":\"";
+  out += svckit::flags::to_string(e.reason);
+  out += '"';
   if (e.value) {
     const auto& v = *e.value;
-    out.key("value");
+    out += ",\"value\":";
     if (v.is_boolean())
-      out.value(v.get<bool>());
+      out += v.get<bool>() ? "true" : "false";
     else if (v.is_string())
-      out.value(v.get_ref<const std::string&>());
+      append_json_string(out, v.get_ref<const std::string&>());
     else
-      out.raw(v.dump());  // numbers as nlohmann writes them (integers stay integers), objects
-    out.field("variant", e.variant);
+      out += v.dump();  // numbers as nlohmann writes them (integers stay integers), objects
+    out += ",\"variant\":";
+    append_json_string(out, e.variant);
   }
-  out.key("metadata").raw(!e.metadata || e.metadata->empty() ? "{}" : e.metadata->dump());
-  out.end_object();
+  out += ",\"metadata\":";
+  out += !e.metadata || e.metadata->empty() ? "{}" : e.metadata->dump();
+  out += '}';
 }
 
 // OFREP's bulk answer: every flag, each evaluated or with its error.
 std::string bulk_evaluation(const FlagSet& set, std::int64_t version, const json& context) {
   svckit::JsonWriter out;
+  std::string one;  // an evaluation's text
   out.begin_object().key("flags").begin_array();
   for (const auto& key : set.keys()) {
     auto e = set.evaluate(key, context);
     if (e.ok()) {
-      write_evaluation(out, key, e);
+      one.clear();
+      append_evaluation(one, key, e);
+      out.raw(one);
     } else {
       out.begin_object()
           .field("key", key)
@@ -489,25 +501,28 @@ svckit::Task<void> ConfigurationService::changes(svckit::http::EventStream strea
 
 ConfigurationService::Task ConfigurationService::evaluate(Request& req) {
   const auto key = req.param("key");
-  json context;
-  if (auto problem = read_context(req, context))
+  json body;
+  const json* context = nullptr;
+  if (auto problem = read_context(req, body, context))
     co_return ofrep_error(400, key, "INVALID_CONTEXT", *problem);
   auto held = current();
-  auto e = held->set->evaluate(key, context);
+  auto e = held->set->evaluate(key, *context);
   if (!e.ok())
     co_return ofrep_error(e.error_code == ErrorCode::kFlagNotFound ? 404 : 400, key,
                           svckit::flags::to_string(e.error_code), e.error_details);
-  svckit::JsonWriter out;
-  write_evaluation(out, key, e);
-  co_return Response::json_text(200, out.take());
+  std::string text;
+  text.reserve(128);
+  append_evaluation(text, key, e);
+  co_return Response::json_text(200, std::move(text));
 }
 
 ConfigurationService::Task ConfigurationService::evaluate_all(Request& req) {
-  json context;
-  if (auto problem = read_context(req, context))
+  json body;
+  const json* context = nullptr;
+  if (auto problem = read_context(req, body, context))
     co_return ofrep_error(400, "", "INVALID_CONTEXT", *problem);
   auto held = current();  // once: the version said is the set evaluated
-  auto text = bulk_evaluation(*held->set, held->version.version, context);
+  auto text = bulk_evaluation(*held->set, held->version.version, *context);
   auto etag = fnv1a_etag(text);
   if (etag_matches(req.header("If-None-Match"), etag))
     co_return Response::empty(304).set_header("ETag", etag);
