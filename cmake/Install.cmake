@@ -4,7 +4,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(TARGETS svckit svckit_base svckit_http svckit_sql svckit_bus svckit_kv svckit_auth svckit_metrics
-  svckit_health svckit_messaging svckit_ai svckit_flags svckit_app svckit_grpc svckit_allocator EXPORT svckitTargets
+  svckit_health svckit_messaging svckit_ai svckit_flags svckit_tracing svckit_app svckit_grpc svckit_allocator EXPORT svckitTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

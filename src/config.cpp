@@ -192,6 +192,66 @@ void Config::declare(Settings& s) {
                           .type = T::duration,
                           .default_value = "60s",
                           .help = "readiness is DOWN while an outbox event has waited longer"});
+  // Trace export: OpenTelemetry's own variable names, so a deployment's OTEL_* settings work
+  // unchanged (docs/tracing.md). Times in milliseconds, as the specification has them.
+  s.declare("tracing", {.name = "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        .type = T::url,
+                        .choices = {"http://", "https://"},
+                        .help = "an OTLP/HTTP collector (spans go to <this>/v1/traces); unset: no "
+                                "spans are exported"});
+  s.declare("tracing", {.name = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                        .type = T::url,
+                        .choices = {"http://", "https://"},
+                        .help = "the traces URL itself, used as it is (wins over the above)"});
+  // The protocol and the sampler are checked when spans are exported, not at every start: other
+  // SDKs' values (grpc, xray) may be set for a whole namespace, and a service that exports
+  // nothing must not stop for them.
+  s.declare("tracing", {.name = "OTEL_EXPORTER_OTLP_PROTOCOL",
+                        .default_value = "http/protobuf",
+                        .help = "how spans are encoded: http/protobuf or http/json"});
+  s.declare("tracing", {.name = "OTEL_EXPORTER_OTLP_HEADERS",
+                        .type = T::secret,
+                        .help = "key=value,... sent with every export (a collector's API key)"});
+  s.declare("tracing", {.name = "OTEL_EXPORTER_OTLP_TIMEOUT",
+                        .type = T::integer,
+                        .default_value = "10000",
+                        .min = 1,
+                        .max = 600000,
+                        .help = "milliseconds one export may take"});
+  s.declare("tracing", {.name = "OTEL_SERVICE_NAME",
+                        .help = "service.name of the spans (default: SERVICE_NAME)"});
+  s.declare("tracing",
+            {.name = "OTEL_RESOURCE_ATTRIBUTES",
+             .help = "key=value,... describing this process (deployment.environment=..)"});
+  s.declare("tracing",
+            {.name = "OTEL_TRACES_SAMPLER",
+             .default_value = "parentbased_always_on",
+             .help = "which traces are sampled: always_on, always_off, traceidratio, "
+                     "parentbased_always_on, parentbased_always_off, parentbased_traceidratio"});
+  s.declare("tracing", {.name = "OTEL_TRACES_SAMPLER_ARG",
+                        .help = "the traceidratio samplers' ratio, 0 to 1 (default 1)"});
+  s.declare("tracing", {.name = "OTEL_BSP_MAX_QUEUE_SIZE",
+                        .type = T::integer,
+                        .default_value = "2048",
+                        .min = 1,
+                        .max = 1000000,
+                        .help = "spans waiting for export, at most; past it they are dropped"});
+  s.declare("tracing", {.name = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                        .type = T::integer,
+                        .default_value = "512",
+                        .min = 1,
+                        .max = 100000,
+                        .help = "spans per export, at most"});
+  s.declare("tracing", {.name = "OTEL_BSP_SCHEDULE_DELAY",
+                        .type = T::integer,
+                        .default_value = "5000",
+                        .min = 1,
+                        .max = 3600000,
+                        .help = "milliseconds a span waits for its batch to fill"});
+  s.declare("tracing", {.name = "OTEL_SDK_DISABLED",
+                        .type = T::boolean,
+                        .default_value = "false",
+                        .help = "true: no spans exported, whatever else is set"});
   s.declare("bus", {.name = "BUS_URL",
                     .type = T::url,
                     .default_value = "inproc://",

@@ -22,7 +22,7 @@ BASE = {"context", "settings", "config", "error", "ids", "hex", "utf8", "task", 
         "meter", "hosted_server", "entity_cache", "log", "trace", "resilience", "model", "wakeup", "json_reader", "json_schema",
         "trusted_proxies", "comma_list"}
 LAYERS = {**{m: 0 for m in BASE}, "http": 1, "grpc": 1, "bus": 1, "sql": 1, "kv": 1,
-          "auth": 2, "metrics": 2, "health": 2, "messaging": 2, "ai": 2, "flags": 2, "app": 3, "svckit": 4}
+          "auth": 2, "metrics": 2, "health": 2, "messaging": 2, "ai": 2, "flags": 2, "tracing": 2, "app": 3, "svckit": 4}
 NAMES = ["base", "protocols", "policies", "app", "svckit.hpp"]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]svckit/([a-z_]+)(/|\.hpp)', re.M)

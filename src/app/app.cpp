@@ -26,6 +26,9 @@
 #include "svckit/http/openapi.hpp"
 #include "svckit/metrics/http_metrics.hpp"
 #include "svckit/metrics/process_metrics.hpp"
+#include "svckit/trace/span.hpp"
+#include "svckit/tracing/otlp_exporter.hpp"
+#include "svckit/tracing/server_spans.hpp"
 
 namespace svckit {
 namespace {
@@ -111,7 +114,93 @@ struct App::Runtime {
             }));
   }
   std::unique_ptr<metrics::HttpMetrics> http_metrics;
+  // The span exporter, when OTEL_* settings ask for one: uninstalled, then flushed and stopped,
+  // when the App goes (by then nothing records: the loops and the pool have stopped).
+  struct InstalledExporter {
+    std::unique_ptr<tracing::OtlpExporter> exporter;
+    void stop() {
+      if (exporter && trace::installed_sink() == exporter.get()) trace::install_sink(nullptr);
+      exporter.reset();
+    }
+    ~InstalledExporter() { stop(); }
+  } spans;
 };
+
+namespace {
+
+// The OTLP exporter the OTEL_* settings describe, or none (no endpoint, or OTEL_SDK_DISABLED).
+// Sets the process's sampler either way (a trace's sampled flag travels on to other services);
+// a sampler or protocol it does not know stops start-up only when spans are exported.
+std::unique_ptr<tracing::OtlpExporter> span_exporter(const Settings& s,
+                                                     const std::string& service_name,
+                                                     meter::Meter& metrics,
+                                                     const log::Logger& logger) {
+  const bool disabled = s.boolean("OTEL_SDK_DISABLED");
+  const char* endpoint_setting = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+  std::string endpoint = s.text(endpoint_setting);
+  if (endpoint.empty() && s.is_set("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    endpoint_setting = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    endpoint = s.text(endpoint_setting);
+    while (endpoint.ends_with('/')) endpoint.pop_back();
+    endpoint += "/v1/traces";
+  }
+  const bool exporting = !disabled && !endpoint.empty();
+  try {
+    trace::set_sampler(
+        trace::Sampler::parse(s.text("OTEL_TRACES_SAMPLER"), s.text("OTEL_TRACES_SAMPLER_ARG")));
+  } catch (const std::invalid_argument& e) {
+    const bool bad_name = std::string_view(e.what()).starts_with("unknown sampler");
+    if (exporting)
+      throw ConfigError(bad_name ? "OTEL_TRACES_SAMPLER" : "OTEL_TRACES_SAMPLER_ARG", e.what());
+    logger.warning("the sampler setting is ignored: no spans are exported here",
+                   {{"error", e.what()}});
+  }
+  if (!exporting) return nullptr;
+  const auto protocol = s.text("OTEL_EXPORTER_OTLP_PROTOCOL");
+  if (protocol != "http/protobuf" && protocol != "http/json")
+    throw ConfigError("OTEL_EXPORTER_OTLP_PROTOCOL",
+                      "must be http/protobuf or http/json (svckit exports over OTLP/HTTP)");
+  tracing::OtlpExporterOptions o;
+  o.endpoint = endpoint;
+  o.json = protocol == "http/json";
+  o.timeout = std::chrono::milliseconds(s.integer("OTEL_EXPORTER_OTLP_TIMEOUT"));
+  o.max_queue = static_cast<std::size_t>(s.integer("OTEL_BSP_MAX_QUEUE_SIZE"));
+  o.max_batch = static_cast<std::size_t>(s.integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"));
+  o.delay = std::chrono::milliseconds(s.integer("OTEL_BSP_SCHEDULE_DELAY"));
+  o.metrics = &metrics;
+  try {
+    o.headers = tracing::parse_otlp_headers(s.text("OTEL_EXPORTER_OTLP_HEADERS"));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("OTEL_EXPORTER_OTLP_HEADERS", "an entry is not key=value");  // secret
+  }
+  std::vector<trace::Attribute> attributes;
+  try {
+    attributes = trace::parse_resource_attributes(s.text("OTEL_RESOURCE_ATTRIBUTES"));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("OTEL_RESOURCE_ATTRIBUTES", e.what());
+  }
+  // service.name: OTEL_SERVICE_NAME, else the attributes', else the service's own name.
+  std::string name = s.text("OTEL_SERVICE_NAME");
+  for (auto it = attributes.begin(); it != attributes.end();)
+    if (it->key == "service.name") {
+      if (name.empty()) name = std::get<std::string>(it->value);
+      it = attributes.erase(it);
+    } else {
+      ++it;
+    }
+  o.resource.attributes.push_back({"service.name", name.empty() ? service_name : name});
+  o.resource.attributes.push_back({"telemetry.sdk.name", std::string("svckit")});
+  o.resource.attributes.push_back({"telemetry.sdk.language", std::string("cpp")});
+  for (auto& a : attributes) o.resource.attributes.push_back(std::move(a));
+  try {
+    return std::make_unique<tracing::OtlpExporter>(std::move(o));
+  } catch (const std::invalid_argument&) {
+    // Not the URL itself in the message: it may hold credentials.
+    throw ConfigError(endpoint_setting, "must be an http:// or https:// URL");
+  }
+}
+
+}  // namespace
 
 App::App(Config config)
     : config_(std::move(config)),
@@ -130,6 +219,14 @@ App::App(Config config)
   // Metrics around the whole chain as the server's observer (no coroutine frame per request);
   // the server turns errors into problem+json first, so metrics and logs see the final status.
   http_->observe(runtime_->http_metrics->observer());
+  runtime_->spans.exporter =
+      span_exporter(*config_.settings, config_.service_name, metrics_, logger_);
+  // One process, one exporter: an App made while another's is installed leaves it in place.
+  if (runtime_->spans.exporter && !trace::installed_sink()) {
+    trace::install_sink(runtime_->spans.exporter.get());
+    http_->observe(tracing::server_spans(
+        {"/health", "/health/live", "/ready", "/health/ready", "/health/startup", "/metrics"}));
+  }
 
   auto root = http_->group("");
   health_->install_routes(root);
@@ -139,6 +236,8 @@ App::~App() {
   // Modules may hold references into the App (and hosted servers into modules): they go first.
   modules_.clear();
   hosted_.clear();
+  // Spans stop here; what is queued is sent while the metrics the exporter counts into live.
+  runtime_->spans.stop();
 }
 
 http::Client& App::client(const std::string& name, const std::string& base_url,

@@ -154,7 +154,8 @@ struct AmqpBus::State : std::enable_shared_from_this<AmqpBus::State> {
     int attempts = header_count(d.message, kAttemptsHeader) + 1;
     event->attempt = attempts;
     auto started = Clock::now();
-    HandlerResult result = co_await run_handler(s->handler, *event);
+    const bool traced_delivery = traced(*event);
+    HandlerResult result = co_await run_handler(s->handler, *event, "rabbitmq", traced_delivery);
     self->metrics.consumed(s->group, event->type, result.outcome,
                            std::chrono::duration<double>(Clock::now() - started).count());
     Verdict verdict = judge(result.outcome, attempts, s->options.retry);

@@ -1,5 +1,7 @@
 #include "svckit/bus/bus.hpp"
 
+#include "svckit/trace/span.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -144,8 +146,20 @@ Event Bus::make_event(std::string type, nlohmann::json data, const Context* cont
   e.type = std::move(type);
   e.time = utc_now_iso8601();
   e.data = std::move(data);
-  if (context) {
+  if (context && trace::recording(context->trace())) {
+    // A PRODUCER span, the moment the event is made: its consumers' spans are its children.
+    auto span =
+        trace::Span::child_of(context->trace(), e.type + " publish", trace::SpanKind::producer);
+    span.set("messaging.operation", std::string("publish"))
+        .set("messaging.destination.name", e.type)
+        .set("messaging.message.id", e.id);
+    span.end();
+    e.extensions["traceparent"] = span.traceparent();
+    trace::record(std::move(span));
+  } else if (context) {
     e.extensions["traceparent"] = context->trace().child_traceparent();
+  }
+  if (context) {
     if (!context->trace().tracestate.empty())
       e.extensions["tracestate"] = context->trace().tracestate;
     if (!context->request_id().empty()) e.extensions["requestid"] = context->request_id();

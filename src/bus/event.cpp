@@ -144,7 +144,9 @@ Context Event::context(const log::Logger* logger) const {
     if (value.empty()) return std::nullopt;
     return std::string_view(value);
   };
-  auto trace = trace::TraceContext::continue_from(present("traceparent"), present("tracestate"));
+  auto trace = delivery_trace ? *delivery_trace
+                              : trace::TraceContext::continue_from(present("traceparent"),
+                                                                   present("tracestate"));
   auto rid = present("requestid");
   std::string request_id = rid && sane_request_id(*rid) ? std::string(*rid) : trace.trace_id;
   return Context(std::move(request_id), std::move(trace), logger);

@@ -263,22 +263,19 @@ struct InprocBus::State : std::enable_shared_from_this<InprocBus::State> {
   }
 
   Task<void> deliver(Consumer& c, Message m) {
-    if (m.attempts > 0) {
-      // A retry: its own copy says which attempt it is (the first shares the published event).
-      auto retry = std::make_shared<Event>(*m.event);
-      retry->attempt = m.attempts + 1;
-      m.event = std::move(retry);
+    const bool traced_delivery = traced(*m.event);  // once: a copy is made for what it writes
+    if (m.attempts > 0 || traced_delivery) {
+      // A retry, or a traced delivery (its span's id is written on it): a copy of its own (the
+      // first delivery otherwise shares the published event).
+      auto own = std::make_shared<Event>(*m.event);
+      own->attempt = m.attempts + 1;
+      m.event = std::move(own);
     }
     const BusMetrics::DeliveryCells* counters = counters_for(c, m.event->type);
     auto started = counters ? Clock::now() : Clock::time_point{};
-    HandlerResult result;
-    try {
-      result.outcome = co_await c.handler(*m.event);
-    } catch (const std::exception& e) {
-      result = {Outcome::retry, e.what()};
-    }
-    if (result.outcome == Outcome::retry && result.reason.empty())
-      result.reason = "the handler asked for a retry";
+    // Shared (and const) only when untraced, and then run_handler writes nothing to it.
+    auto& event = const_cast<Event&>(*m.event);
+    HandlerResult result = co_await run_handler(c.handler, event, "inproc", traced_delivery);
     ++m.attempts;
     if (counters)
       counters->record(result.outcome,

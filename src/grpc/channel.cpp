@@ -20,6 +20,7 @@
 #include "svckit/grpc/status.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/meter.hpp"
+#include "svckit/trace/span.hpp"
 
 namespace svckit::grpc {
 namespace {
@@ -157,14 +158,15 @@ struct Channel::Impl {
     handled->add(labels).increment();
   }
 
-  void prepare(Attempt& a, const CallOptions& o, Clock::time_point until) {
+  // `span`: the try's CLIENT span when recorded, whose id the traceparent carries.
+  void prepare(Attempt& a, const CallOptions& o, Clock::time_point until, const trace::Span* span) {
     auto left = until - Clock::now();
     a.context.set_deadline(std::chrono::system_clock::now() +
                            std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
     if (o.context) {
       a.context.AddMetadata("x-request-id", o.context->request_id());
       const trace::TraceContext& t = o.context->trace();
-      a.context.AddMetadata("traceparent", t.child_traceparent());
+      a.context.AddMetadata("traceparent", span ? span->traceparent() : t.child_traceparent());
       if (!t.tracestate.empty()) a.context.AddMetadata("tracestate", t.tracestate);
     }
     for (const auto& [key, value] : o.metadata) a.context.AddMetadata(key, value);
@@ -221,12 +223,32 @@ struct Channel::Impl {
         auto until = deadline.when();
         if (options.attempt_timeout.count() > 0)
           until = std::min(until, Clock::now() + options.attempt_timeout);
-        prepare(*a, o, until);
+        std::optional<trace::Span> span;
+        if (o.context && trace::recording(o.context->trace())) {
+          span = trace::Span::child_of(o.context->trace(), path.substr(path.empty() ? 0 : 1),
+                                       trace::SpanKind::client);
+          span->set("rpc.system", std::string("grpc"))
+              .set("rpc.method", path)
+              .set("peer.service", name);
+        }
+        const trace::Span* traced = span ? &*span : nullptr;
+        prepare(*a, o, until, traced);
         try {
           status = co_await attempt(a, response);
         } catch (...) {
           if (breaker) breaker->release();
+          if (span) {  // the caller was cancelled: the try ends with it
+            span->end();
+            span->fail("CANCELLED");
+            trace::record(*span);
+          }
           throw;
+        }
+        if (span) {
+          span->end();
+          span->set("rpc.grpc.status_code", static_cast<std::int64_t>(status.error_code()));
+          if (!status.ok()) span->fail(std::string(code_name(status.error_code())));
+          trace::record(std::move(*span));
         }
         if (breaker)
           upstream_failed(status.error_code()) ? breaker->record_failure()

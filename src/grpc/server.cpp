@@ -20,6 +20,7 @@
 #include "grpc_metrics.hpp"
 #include "server_core.hpp"
 #include "svckit/blocking_pool.hpp"
+#include "svckit/trace/span.hpp"
 
 namespace svckit::grpc {
 namespace detail {
@@ -366,6 +367,26 @@ asio::io_context& ServerCore::next_loop() {
   return *loops[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops.size()];
 }
 
+// A SERVER span named by the method ("aether.ai.v1.Chat/Complete"), as OpenTelemetry's RPC
+// conventions have it.
+void ServerCore::record_span(Call& call, const MethodEntry& method, const ::grpc::Status& status,
+                             Clock::time_point started) noexcept {
+  try {
+    const auto& path = method.info.path;  // "/package.Service/Method"
+    auto span = trace::Span::of(call.context().trace(), path.substr(path.empty() ? 0 : 1),
+                                trace::SpanKind::server);
+    span.end_unix_nano = span.start_unix_nano;
+    span.start_unix_nano -= static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+    span.set("rpc.system", std::string("grpc"))
+        .set("rpc.method", std::string(path))
+        .set("rpc.grpc.status_code", static_cast<std::int64_t>(status.error_code()));
+    if (!status.ok()) span.fail(std::string(code_name(status.error_code())));
+    trace::record(std::move(span));
+  } catch (...) {  // a span is not worth a call
+  }
+}
+
 void ServerCore::finished(Call& call, const MethodEntry& method, const ::grpc::Status& status,
                           Clock::time_point started) noexcept {
   for (auto it = method.pipeline.rbegin(); it != method.pipeline.rend(); ++it)
@@ -379,6 +400,7 @@ void ServerCore::finished(Call& call, const MethodEntry& method, const ::grpc::S
     } catch (...) {
     }
   }
+  if (trace::recording(call.context().trace())) record_span(call, method, status, started);
   if (!logger.enabled(log::Level::info)) return;
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   try {

@@ -65,6 +65,9 @@ class ServerCore {
   // After a call: the interceptors' after() in reverse, then its log line.
   void finished(Call& call, const MethodEntry& method, const ::grpc::Status& status,
                 Clock::time_point started) noexcept;
+  // The call's SERVER span, when its trace is recorded.
+  static void record_span(Call& call, const MethodEntry& method, const ::grpc::Status& status,
+                          Clock::time_point started) noexcept;
   // A sent stream message, for grpc_server_msg_sent_total.
   void sent(const MethodEntry& method) noexcept;
 

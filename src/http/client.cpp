@@ -26,6 +26,7 @@
 #include "svckit/http/request.hpp"
 #include "svckit/log/logger.hpp"
 #include "svckit/meter.hpp"
+#include "svckit/trace/span.hpp"
 #include "svckit/trace/trace_context.hpp"
 
 namespace svckit::http {
@@ -503,8 +504,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // The request head, serialized by hand into `head` (what Beast's serializer would write,
   // without a field allocation each): the connection's own buffer, whose capacity is kept from
   // one call to the next. The request was validated.
+  // `span`: the CLIENT span this try is recorded as, whose id the traceparent carries; without
+  // one (not recording) a new span id is made up for it.
   void wire_head(std::string& head, const ClientRequest& r, Deadline deadline,
-                 Clock::time_point now) const {
+                 Clock::time_point now, const trace::Span* span) const {
     using namespace std::string_view_literals;
     std::size_t size = 160 + url.prefix.size() + r.target.size() + host_header.size();
     bool own_agent = false;
@@ -532,7 +535,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (r.context) {
       field("X-Request-ID", r.context->request_id());
       const trace::TraceContext& t = r.context->trace();
-      field("traceparent", t.child_traceparent());
+      field("traceparent", span ? span->traceparent() : t.child_traceparent());
       if (!t.tracestate.empty()) field("tracestate", t.tracestate);
     }
     auto number = [&field](std::string_view name, std::int64_t value) {
@@ -655,6 +658,29 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return error(UpstreamError::Kind::io, detail);
   }
 
+  // A try's CLIENT span, named by the method as OpenTelemetry's HTTP conventions have it.
+  trace::Span client_span(const ClientRequest& r) const {
+    auto span = trace::Span::child_of(r.context->trace(), std::string(method_name(r.method)),
+                                      trace::SpanKind::client);
+    auto path = std::string_view(r.target).substr(0, r.target.find('?'));
+    span.set("http.request.method", std::string(method_name(r.method)))
+        .set("server.address", host_header)
+        .set("url.path", url.prefix + std::string(path))
+        .set("peer.service", name);
+    return span;
+  }
+
+  static void finish_span(trace::Span span, int status, const UpstreamError* failure) {
+    span.end();
+    if (failure) {
+      span.fail(failure->what());
+    } else {
+      span.set("http.response.status_code", static_cast<std::int64_t>(status));
+      if (status >= 400) span.fail("HTTP " + std::to_string(status));
+    }
+    trace::record(std::move(span));
+  }
+
   // One try: a pooled connection (or a new one), the request, the answer. `now`: when the
   // try began, read once by the caller.
   Task<ClientResponse> attempt(const ClientRequest& r, Deadline deadline,
@@ -666,15 +692,23 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     // of a call that may be repeated is repeated once on a new connection. Other calls look
     // at the pooled connection before using it.
     const bool repeatable = idempotent(r.method) || r.idempotent.value_or(false);
+    std::optional<trace::Span> span;  // this try, when its trace is recorded
+    if (r.context && trace::recording(r.context->trace())) span = client_span(r);
     for (int fresh_tries = 0;; ++fresh_tries) {
       auto trusted = repeatable && fresh_tries == 0 ? milliseconds(1000) : milliseconds(0);
       if (fresh_tries > 0) now = Clock::now();
       auto conn = pools.take(self, options.idle_timeout, trusted, now);
       if (!conn) {
-        conn = co_await connect(attempt_deadline);
+        try {
+          conn = co_await connect(attempt_deadline);
+        } catch (const UpstreamError& e) {  // no connection: the try's span says so
+          if (span) finish_span(std::move(*span), 0, &e);
+          throw;
+        }
         now = Clock::now();  // the deadline's remaining time, as sent, counts the connect
       }
-      wire_head(conn->request_head, r, deadline, now);
+      const trace::Span* traced = span ? &*span : nullptr;
+      wire_head(conn->request_head, r, deadline, now, traced);
       bool reused = conn->reused;
       Step step(*conn, attempt_deadline);
       bool keep_alive = false;
@@ -691,10 +725,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       if (!failure) {
         step.end();  // before the pool may hand the connection to another call
         if (keep_alive) pools.give_back(self, std::move(conn), options.max_idle_per_loop);
+        if (span) finish_span(std::move(*span), response.status, nullptr);
         co_return response;
       }
       if (failure->kind() == UpstreamError::Kind::io && reused && fresh_tries == 0 && repeatable)
         continue;
+      if (span) finish_span(std::move(*span), 0, &*failure);
       throw *failure;
     }
   }

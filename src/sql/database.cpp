@@ -1,23 +1,96 @@
 #include "svckit/sql/database.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <regex>
 
 #include "backends.hpp"
 #include "svckit/ids.hpp"
 #include "svckit/settings.hpp"
+#include "svckit/trace/span.hpp"
 
 namespace svckit::sql {
 
 DatabaseError::DatabaseError(std::string detail)
     : Error(500, "about:blank", "Database Error", std::move(detail)) {}
 
+namespace {
+
+// A statement's span name: its first word, as OpenTelemetry's database conventions suggest
+// (the statement itself goes in db.statement; its values are placeholders, never inlined).
+std::string operation_of(std::string_view sql) {
+  auto start = sql.find_first_not_of(" \t\r\n(");
+  if (start == std::string_view::npos) return "SQL";
+  auto end = sql.find_first_of(" \t\r\n(;", start);
+  std::string word(sql.substr(start, end == std::string_view::npos ? end : end - start));
+  for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return word.size() > 16 ? "SQL" : word;
+}
+
+}  // namespace
+
 Task<Result> Database::execute(std::string sql, std::vector<Value> params, const Context* context) {
+  if (context && trace::recording(context->trace()))
+    return traced_run(std::move(sql), std::move(params), false, *context);
   return run(std::move(sql), std::move(params), false, context);
 }
 
 Task<Result> Database::read(std::string sql, std::vector<Value> params, const Context* context) {
+  if (context && trace::recording(context->trace()))
+    return traced_run(std::move(sql), std::move(params), true, *context);
   return run(std::move(sql), std::move(params), true, context);
+}
+
+namespace {
+
+// A statement's or a transaction's CLIENT span in `context`'s trace.
+trace::Span database_span(const Context& context, std::string name, std::string_view backend) {
+  auto span = trace::Span::child_of(context.trace(), std::move(name), trace::SpanKind::client);
+  span.set("db.system", std::string(backend == "postgresql" ? "postgresql" : "sqlite"));
+  return span;
+}
+
+// Ends `span`, failed with `error` when there is one, and records it.
+void record_ended(trace::Span& span, const char* error) {
+  span.end();
+  if (error) span.fail(error);
+  trace::record(span);
+}
+
+}  // namespace
+
+Task<void> Database::transact(const std::function<Task<void>(Transaction&)>& work,
+                              const TransactionOptions& options, const Context* context) {
+  if (!context || !trace::recording(context->trace())) {
+    co_await run_transaction(work, options, context);
+    co_return;
+  }
+  auto span = database_span(*context, "transaction", backend());
+  span.set("db.operation",
+           std::string(options.read_only ? "read-only transaction" : "transaction"));
+  try {
+    co_await run_transaction(work, options, context);
+  } catch (const std::exception& e) {
+    record_ended(span, e.what());
+    throw;
+  }
+  record_ended(span, nullptr);
+}
+
+Task<Result> Database::traced_run(std::string sql, std::vector<Value> params, bool read_only,
+                                  const Context& context) {
+  auto span = database_span(context, operation_of(sql), backend());
+  span.set("db.statement", sql);
+  std::optional<Result> result;
+  try {
+    result = co_await run(std::move(sql), std::move(params), read_only, &context);
+  } catch (const std::exception& e) {
+    record_ended(span, e.what());
+    throw;
+  }
+  record_ended(span, nullptr);
+  co_return std::move(*result);
 }
 
 Task<bool> Database::ping() {

@@ -1,5 +1,7 @@
 #include "svckit/trace/trace_context.hpp"
 
+#include "svckit/trace/span.hpp"
+
 #include <array>
 #include <bit>
 #include <cstring>
@@ -145,7 +147,7 @@ TraceContext TraceContext::start() {
   TraceContext t;
   t.trace_id = random_hex(16);
   t.span_id = random_hex(8);
-  t.flags = 1;
+  t.flags = sampler().samples_root(t.trace_id) ? 1 : 0;
   return t;
 }
 
@@ -158,7 +160,8 @@ TraceContext TraceContext::continue_from(std::optional<std::string_view> tracepa
   t.trace_id = std::move(parsed->trace_id);
   t.parent_span_id = std::move(parsed->parent_id);
   t.span_id = random_hex(8);
-  t.flags = parsed->flags & 1;  // only the sampled bit is defined; others are not passed on
+  // Only the sampled bit is defined; others are not passed on.
+  t.flags = sampler().samples_child(t.trace_id, parsed->flags & 1) ? 1 : 0;
   if (tracestate && tracestate->size() <= kMaxTracestate) t.tracestate = std::string(*tracestate);
   return t;
 }

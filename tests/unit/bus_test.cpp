@@ -3,6 +3,7 @@
 // CloudEvents parsing and topic matching.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -25,6 +26,7 @@
 #include "svckit/messaging/processed_events.hpp"
 #include "svckit/metrics/registry.hpp"
 #include "svckit/sql/database.hpp"
+#include "svckit/trace/span.hpp"
 
 using namespace std::chrono_literals;
 using svckit::Task;
@@ -240,6 +242,66 @@ TEST_P(BusContract, PublishWrapsDataInACloudEventFromThisService) {
   EXPECT_EQ(context.trace().parent_span_id, got.extension("traceparent").substr(36, 16));
   EXPECT_NE(context.trace().span_id, incoming.trace().span_id);
   EXPECT_EQ(context.trace().tracestate, "v=1");
+}
+
+// Spans recorded while a test runs, owned.
+struct RecordedSpans : svckit::trace::SpanSink {
+  struct One {
+    std::string trace_id, span_id, parent_span_id, name;
+    svckit::trace::SpanKind kind;
+  };
+  std::mutex mutex;
+  std::vector<One> spans;
+  void record(const svckit::trace::SpanView& s) override {
+    std::lock_guard lock(mutex);
+    spans.push_back({std::string(s.trace_id), std::string(s.span_id), std::string(s.parent_span_id),
+                     std::string(s.name), s.kind});
+  }
+  std::vector<One> of(svckit::trace::SpanKind kind) {
+    std::lock_guard lock(mutex);
+    std::vector<One> out;
+    for (const auto& s : spans)
+      if (s.kind == kind) out.push_back(s);
+    return out;
+  }
+};
+
+TEST_P(BusContract, ATracedDeliveryIsAConsumerSpanAndTheHandlersContextIsIt) {
+  RecordedSpans recorded;
+  svckit::trace::install_sink(&recorded);
+  std::mutex mutex;
+  std::vector<svckit::trace::TraceContext> seen_by_handler;
+  bus_->subscribe("g", "task.#", [&](const Event& e) -> Task<Outcome> {
+    auto context = e.context();
+    std::lock_guard lock(mutex);
+    seen_by_handler.push_back(context.trace());
+    co_return Outcome::success;
+  });
+  svckit::Context incoming("req-1", svckit::trace::TraceContext::start());
+  publish("task.created", {{"task_id", "1"}}, &incoming);  // in a request's trace
+  publish("task.updated", {{"task_id", "1"}});             // in none: one starts at delivery
+  ASSERT_TRUE(
+      eventually([&] { return recorded.of(svckit::trace::SpanKind::consumer).size() == 2; }));
+  svckit::trace::install_sink(nullptr);
+
+  auto producers = recorded.of(svckit::trace::SpanKind::producer);
+  ASSERT_EQ(producers.size(), 1u);  // only the event published with a context
+  EXPECT_EQ(producers[0].trace_id, incoming.trace().trace_id);
+  EXPECT_EQ(producers[0].parent_span_id, incoming.trace().span_id);
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(seen_by_handler.size(), 2u);
+  for (const auto& consumer : recorded.of(svckit::trace::SpanKind::consumer)) {
+    // What the handler does is the consumer span's: the same trace, the span's own id.
+    auto handler = std::find_if(seen_by_handler.begin(), seen_by_handler.end(),
+                                [&](const auto& t) { return t.span_id == consumer.span_id; });
+    ASSERT_NE(handler, seen_by_handler.end()) << consumer.name;
+    EXPECT_EQ(handler->trace_id, consumer.trace_id) << consumer.name;
+    EXPECT_EQ(handler->parent_span_id, consumer.parent_span_id) << consumer.name;
+    if (consumer.name == "task.created process")
+      EXPECT_EQ(consumer.parent_span_id, producers[0].span_id);
+    else
+      EXPECT_TRUE(consumer.parent_span_id.empty());
+  }
 }
 
 TEST(BusEvent, ADeliveryWithoutTraceOrSaneRequestIdStartsItsOwn) {

@@ -4,6 +4,7 @@
 // trace (`traceparent`, the distributed-tracing extension), the request id (`requestid`) and,
 // for request/reply, `correlationid` and `replyto`.
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -33,6 +34,10 @@ struct Event {
   // (a replay from the dead-letter queue starts again at 1). Lets a handler know its last
   // attempt (attempt == SubscribeOptions::retry.max_attempts). Not part of the CloudEvent.
   int attempt = 1;
+  // The trace of the CONSUMER span a traced delivery is recorded as (svckit/trace/span.hpp), set
+  // by the bus while the handler runs: the handler's context() is that span's. Not part of the
+  // CloudEvent.
+  std::optional<trace::TraceContext> delivery_trace;
 
   // An extension attribute, empty when absent.
   const std::string& extension(const std::string& name) const;

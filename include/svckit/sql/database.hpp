@@ -155,7 +155,7 @@ class Database {
       std::function<Task<void>(Transaction&)> erased = [&work](Transaction& tx) -> Task<void> {
         co_await work(tx);
       };
-      co_await run_transaction(erased, options, context);
+      co_await transact(erased, options, context);
     } else {
       std::optional<R> out;
       std::function<Task<void>(Transaction&)> erased = [&work,
@@ -163,7 +163,7 @@ class Database {
         R value = co_await work(tx);
         out.emplace(std::move(value));
       };
-      co_await run_transaction(erased, options, context);
+      co_await transact(erased, options, context);
       co_return std::move(*out);
     }
   }
@@ -215,6 +215,12 @@ class Database {
                            const Context* context) = 0;
   virtual Task<void> run_transaction(const std::function<Task<void>(Transaction&)>& work,
                                      const TransactionOptions& options, const Context* context) = 0;
+  // run_transaction(), recorded as a CLIENT span "transaction" when the context's trace is.
+  Task<void> transact(const std::function<Task<void>(Transaction&)>& work,
+                      const TransactionOptions& options, const Context* context);
+  // run() recorded as a CLIENT span of the context's trace.
+  Task<Result> traced_run(std::string sql, std::vector<Value> params, bool read_only,
+                          const Context& context);
   // Runs `work` on a blocking session while holding the backend's migration lock.
   virtual void with_migration_lock(const std::function<void(BlockingSession&)>& work) = 0;
 

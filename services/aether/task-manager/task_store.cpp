@@ -52,6 +52,8 @@ svckit::Task<void> save(Transaction& tx, const TaskRecord& t) {
 // Database::transaction retries), so no edit is lost. SQLite serializes writers anyway.
 const svckit::sql::TransactionOptions kReadModifyWrite{.isolation =
                                                            svckit::sql::Isolation::serializable};
+// A transaction with the defaults (named: no temporary in a co_await's arguments, for GCC 12).
+const svckit::sql::TransactionOptions kPlain{};
 
 // What a task's events carry for the Notification Service's reminders and notices: whom it is
 // assigned to, who made it and when it is due, when it says.
@@ -97,7 +99,7 @@ svckit::Task<TaskRecord> TaskStore::create(NewTask in, const svckit::Context& co
     add_schedule(event, t);
     co_await outbox_.add(tx, "task.created", std::move(event), &context);
   };
-  co_await db_.transaction(work);
+  co_await db_.transaction(work, kPlain, &context);  // its deadline, and its trace
   outbox_.wake();
   co_return t;
 }
@@ -167,7 +169,7 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::update(std::string id, TaskCh
     co_await outbox_.add(tx, "task.updated", std::move(event), &context);
     co_return t;
   };
-  auto updated = co_await db_.transaction(work, kReadModifyWrite);
+  auto updated = co_await db_.transaction(work, kReadModifyWrite, &context);
   cache_.invalidate(id);  // after the commit: see EntityCache
   if (updated) outbox_.wake();
   co_return updated;
@@ -192,7 +194,7 @@ svckit::Task<std::optional<TaskRecord>> TaskStore::complete(std::string id,
     co_await outbox_.add(tx, "task.completed", std::move(event), &context);
     co_return t;
   };
-  auto completed = co_await db_.transaction(work, kReadModifyWrite);
+  auto completed = co_await db_.transaction(work, kReadModifyWrite, &context);
   cache_.invalidate(id);
   if (completed) outbox_.wake();
   co_return completed;
@@ -211,7 +213,7 @@ svckit::Task<bool> TaskStore::remove(std::string id, const svckit::Context& cont
     co_await outbox_.add(tx, "task.deleted", std::move(event), &context);
     co_return true;
   };
-  bool removed = co_await db_.transaction(work);
+  bool removed = co_await db_.transaction(work, kPlain, &context);
   cache_.invalidate(id);
   if (removed) outbox_.wake();
   co_return removed;
