@@ -15,7 +15,7 @@ PACKAGES=(
   python3-pytest python3-requests python3-jwt python3-cryptography python3-bcrypt
   librabbitmq-dev rabbitmq-server python3-pika pybind11-dev python3-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
-  prometheus wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
+  prometheus python3-yaml wrk nginx-light python3-fastapi python3-uvicorn python3-uvloop python3-httptools valgrind
   nodejs chromium python3-jsonschema json-schema-test-suite python3-psycopg2 libhiredis-dev redis-server redis-tools
   python3-websockets python3-aiosmtpd python3-boto3 awscli libcurl4-openssl-dev libkainjow-mustache-dev libre2-dev
   libqrencode-dev oathtool python3-pyotp python3-authlib zbar-tools jq
