@@ -260,6 +260,7 @@ void AmqpBus::subscribe(std::string group, std::string pattern, Handler handler,
   if (!handler) throw BusError("subscribe needs a handler");
   options.prefetch = std::clamp<std::size_t>(options.prefetch, 1, 65535);
   options.retry.max_attempts = std::max(1, options.retry.max_attempts);
+  state_->metrics.subscribed(group);
   auto s = std::make_shared<Subscription>();
   s->group = group;
   s->handler = std::move(handler);

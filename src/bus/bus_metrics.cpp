@@ -93,6 +93,16 @@ void BusMetrics::dead_lettered(const std::string& group) {
         .increment();
 }
 
+void BusMetrics::subscribed(const std::string& group) {
+  if (!meter_) return;
+  meter_->counters("bus_messages_retried_total", "Deliveries scheduled again, by group.")
+      .add({{"group", group}});
+  meter_
+      ->counters("bus_messages_dead_lettered_total",
+                 "Events moved to a dead-letter queue, by group.")
+      .add({{"group", group}});
+}
+
 void BusMetrics::depth(const std::string& group, double events) {
   if (auto* g = depth_gauge(group)) g->set(events);
 }

@@ -42,6 +42,9 @@ class BusMetrics {
   void consumed(const std::string& group, const std::string& type, Outcome outcome, double seconds);
   void retried(const std::string& group);
   void dead_lettered(const std::string& group);
+  // A group subscribed to: its retry and dead-letter counts are exported from 0 on, so that an
+  // alert's increase() sees the first one.
+  void subscribed(const std::string& group);
   void depth(const std::string& group, double events);
   void connected(bool up);
 

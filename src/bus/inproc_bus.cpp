@@ -409,6 +409,7 @@ void InprocBus::subscribe(std::string group, std::string pattern, Handler handle
     auto g = std::make_unique<Group>();
     g->name = group;
     g->depth = state_->metrics.depth_gauge(group);
+    state_->metrics.subscribed(group);
     it = state_->groups.emplace(group, std::move(g)).first;
   }
   Group& g = *it->second;
