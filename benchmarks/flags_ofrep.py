@@ -20,6 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import callgrind  # noqa: E402
 import gateway_load  # noqa: E402  (CPU seconds of a process)
 import http_load  # noqa: E402
 
@@ -63,50 +64,30 @@ def wrk(url, script, args, pid=None):
 
 
 def instructions(requests):
-    """User-space instructions per request of each path, counted by callgrind (THREADS=1): the
-    same run after run, unlike requests/s on this shared machine."""
+    """User-space instructions per request of each path, counted by callgrind (THREADS=1)."""
     import os
-    import time
     token = admin_token()
     client = str(ROOT / "benchmarks" / "keepalive_client.py")
     env_client = dict(os.environ, AUTHORIZATION=f"Bearer {token}")
     body = '{"context":{"targetingKey":"user-4711","plan":"free"}}'
     paths = {"/health": ["/health"], "OFREP evaluate checkout-flow": [
         "/ofrep/v1/evaluate/flags/checkout-flow", "POST", body]}
+
+    def send(args, n):
+        subprocess.run([sys.executable, client, str(port), args[0], str(n), *args[1:]], env=env_client, check=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         workdir = pathlib.Path(tmp)
         port = http_load.free_port()
         env = http_load.svckit_env(workdir, port, threads=1, CONFIG_FLAGS_FILE=str(ROOT / "examples/flags/flags.json"))
-        env.pop("HOST")  # vgdb names its pipe after $HOST, and callgrind_control must agree
-        out = workdir / "cg"
-        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                                 str(BIN / "configuration")], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        env.pop("HOST")  # callgrind_control must find the process (callgrind.py)
+        proc = callgrind.start([str(BIN / "configuration")], env, workdir)
         try:
             http_load.wait_for(port, "/ready", timeout=60)
             counts = {}
             for name, args in paths.items():
-                subprocess.run([sys.executable, client, str(port), args[0], "200", *args[1:]], env=env_client,
-                               check=True)
-                subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
-                subprocess.run([sys.executable, client, str(port), args[0], str(requests), *args[1:]],
-                               env=env_client, check=True)
-                for f in workdir.glob("cg*"):
-                    f.unlink()
-                subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
-                deadline = time.monotonic() + 30
-                while not list(workdir.glob("cg*")) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                time.sleep(0.5)  # written whole
-                dumps = sorted(workdir.glob("cg*"), key=lambda f: f.stat().st_mtime)
-                annotate = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(dumps[-1])],
-                                          capture_output=True, text=True).stdout
-                shown = int(os.environ.get("SHOW_ANNOTATE") or 0)  # lines of the profile to print
-                if shown:
-                    print(name, "\n", "\n".join(annotate.splitlines()[:max(shown, 60)]))
-                total = next(int(line.split()[0].replace(",", "")) for line in annotate.splitlines()
-                             if "PROGRAM TOTALS" in line)
-                counts[name] = total / requests
+                send(args, 200)  # warm-up
+                counts[name] = callgrind.count(proc, workdir, lambda: send(args, requests), requests, name)
         finally:
             proc.terminate()
             proc.wait(timeout=30)

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "support"))
+import callgrind  # noqa: E402
 import http_load  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -60,8 +60,17 @@ def create_task(port, token):
 def instructions(requests_count):
     token = http_load.bearer_token()
     client = str(ROOT / "benchmarks" / "keepalive_client.py")
+    env_client = dict(os.environ, AUTHORIZATION=f"Bearer {token}")
     counts = {}
     procs = http_load.Processes()
+
+    def send(port, path, n):
+        subprocess.run([sys.executable, client, str(port), path, str(n)], env=env_client, check=True)
+
+    def settle_and_send(port, path):
+        send(port, path, requests_count)
+        time.sleep(0.5)  # the last full batch exported, inside the count
+
     try:
         sink = start_sink(procs)
         for name in CONFIGS:
@@ -69,30 +78,14 @@ def instructions(requests_count):
                 workdir = pathlib.Path(tmp)
                 port = http_load.free_port()
                 env = http_load.svckit_env(workdir, port, threads=1, **otel_env(name, sink))
-                env.pop("HOST")  # vgdb names its pipe after $HOST, and callgrind_control must agree
-                proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={workdir}/cg",
-                                         str(BIN / "task-manager")], env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+                env.pop("HOST")  # callgrind_control must find the process (callgrind.py)
+                proc = callgrind.start([str(BIN / "task-manager")], env, workdir)
                 try:
                     http_load.wait_for(port, "/ready", timeout=60)
                     path = f"/api/v1/tasks/{create_task(port, token)}"
-                    env_client = dict(os.environ, AUTHORIZATION=f"Bearer {token}")
-                    subprocess.run([sys.executable, client, str(port), path, "300"], env=env_client, check=True)
-                    subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
-                    subprocess.run([sys.executable, client, str(port), path, str(requests_count)], env=env_client,
-                                   check=True)
-                    time.sleep(0.5)  # the last batch exported, inside the count
-                    subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
-                    time.sleep(1)
-                    dumps = sorted(workdir.glob("cg.*"), key=lambda f: f.stat().st_mtime)
-                    annotate = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=" + os.environ.get("INCLUSIVE", "yes"), str(dumps[-1])],
-                                              capture_output=True, text=True).stdout
-                    shown = int(os.environ.get("SHOW_ANNOTATE") or 0)  # lines of the profile to print
-                    if shown:
-                        print(name, "\n", "\n".join(annotate.splitlines()[:shown]))
-                    total = next(int(line.split()[0].replace(",", "")) for line in annotate.splitlines()
-                                 if "PROGRAM TOTALS" in line)
-                    counts[name] = total / requests_count
+                    send(port, path, 300)  # warm-up
+                    counts[name] = callgrind.count(proc, workdir, lambda: settle_and_send(port, path),
+                                                   requests_count, name)
                 finally:
                     proc.terminate()
                     proc.wait(timeout=60)

@@ -9,6 +9,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "svckit/hex.hpp"
 #include "svckit/log/logger.hpp"
 
 namespace svckit::trace {
@@ -91,20 +92,10 @@ std::size_t id_size(std::string_view hex) {
   return std::min<std::size_t>(hex.size() / 2, 32);
 }
 
-// Eight hex digits (either case) as the four bytes they stand for, a word at a time: three ids
-// a span.
+// Eight hex digits as the four bytes they stand for: three ids a span.
 void hex8_to_bytes(const char* digits, char* bytes) {
-  std::uint64_t w;
-  std::memcpy(&w, digits, 8);
-  // '0'-'9' are 0x3_, 'a'-'f' 0x6_ and 'A'-'F' 0x4_: the low nibble, plus 9 for a letter.
-  w = (w & 0x0F0F0F0F0F0F0F0FULL) + 9 * ((w >> 6) & 0x0101010101010101ULL);
-  // Byte i holds digit i's value: each 16-bit lane's low byte becomes its two digits' byte...
-  w = ((w << 4) | (w >> 8)) & 0x00FF00FF00FF00FFULL;
-  // ... and the four lanes' bytes are gathered into the low 32 bits, in order.
-  w = (w | (w >> 8)) & 0x0000FFFF0000FFFFULL;
-  w = (w | (w >> 16)) & 0xFFFFFFFFULL;
-  const auto packed = static_cast<std::uint32_t>(w);
-  std::memcpy(bytes, &packed, 4);
+  const std::uint32_t big_endian = __builtin_bswap32(hex8_value(digits));
+  std::memcpy(bytes, &big_endian, 4);
 }
 
 // A hex id as the bytes it stands for, written as a bytes field.

@@ -5,8 +5,9 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
+
+#include "svckit/hex.hpp"
 
 namespace svckit::trace {
 
@@ -20,23 +21,10 @@ Sampler process_sampler;
 
 // The trace id's last 16 hex digits as a number: OpenTelemetry's traceidratio compares those
 // (the W3C Level 2 "random" part of an id) with ratio × 2^64.
-// Eight lowercase hex digits as the number they write, a word at a time: every request that
-// starts a trace under a ratio sampler asks.
-std::uint32_t hex8(const char* digits) {
-  std::uint64_t w;
-  std::memcpy(&w, digits, 8);
-  // '0'-'9' are 0x3_, 'a'-'f' 0x6_: the low nibble, plus 9 for a letter (bit 6 set).
-  w = (w & 0x0F0F0F0F0F0F0F0FULL) + 9 * ((w >> 6) & 0x0101010101010101ULL);
-  w = __builtin_bswap64(w);  // the first digit is the most significant
-  w = (w | (w >> 4)) & 0x00FF00FF00FF00FFULL;
-  w = (w | (w >> 8)) & 0x0000FFFF0000FFFFULL;
-  return static_cast<std::uint32_t>(w | (w >> 16));
-}
-
 std::uint64_t random_part(std::string_view trace_id) {
   if (trace_id.size() < 16) return 0;  // ids are 32 lowercase hex digits, checked on the way in
   const char* last16 = trace_id.data() + trace_id.size() - 16;
-  return static_cast<std::uint64_t>(hex8(last16)) << 32 | hex8(last16 + 8);
+  return static_cast<std::uint64_t>(hex8_value(last16)) << 32 | hex8_value(last16 + 8);
 }
 
 bool by_ratio(std::string_view trace_id, const Sampler& s) {
