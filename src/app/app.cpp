@@ -24,6 +24,7 @@
 #include <boost/core/demangle.hpp>
 
 #include "svckit/http/openapi.hpp"
+#include "svckit/http/pooled_connections.hpp"
 #include "svckit/metrics/http_metrics.hpp"
 #include "svckit/metrics/process_metrics.hpp"
 #include "svckit/trace/span.hpp"
@@ -394,6 +395,10 @@ void App::shutdown() {
           }
         }
         if (kv_) kv_->close();
+        // Pooled client connections wait, with a timer each, for the deadline of the call they
+        // last served: closed now, so that the loops run out of work at once.
+        for (auto* loop : runtime_->loop_pointers())
+          asio::post(*loop, [loop] { http::close_pooled_connections(*loop); });
         logger_.info("stopped", {{"shutdown_ms", ms_since(begun)}});
         // No io.stop(): once the last loops below see `stopped`, run() returns by itself and no
         // suspended coroutine is left to be destroyed with the io_context.

@@ -1,4 +1,5 @@
 #include "svckit/http/client.hpp"
+#include "svckit/http/pooled_connections.hpp"
 
 #include <sys/socket.h>
 
@@ -177,6 +178,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
     if (!timer_set || deadline < step_timer.expiry()) set_timer(deadline);
   }
   void end_step() { step_deadline = Clock::time_point::max(); }
+  // Closes the socket and cancels the timer (a pooled connection at shutdown).
+  void close() {
+    boost::system::error_code ignored;
+    step_timer.cancel();
+    socket.close(ignored);
+  }
 
  private:
   void set_timer(Clock::time_point when) {
@@ -257,6 +264,17 @@ class ConnectionPools : public asio::execution_context::service {
     if (idle.size() < max_idle) idle.push_back(std::move(conn));
   }
 
+  // On the loop's thread: every idle connection closed, its timer cancelled.
+  void close_all() {
+    std::unordered_map<const void*, Pool> pools;
+    {
+      std::lock_guard lock(mutex_);
+      pools.swap(pools_);
+    }
+    for (auto& [key, pool] : pools)
+      for (auto& conn : pool.idle) conn->close();
+  }
+
  private:
   struct Pool {
     std::weak_ptr<const void> owner;
@@ -282,6 +300,11 @@ class ConnectionPools : public asio::execution_context::service {
 };
 
 }  // namespace
+
+void close_pooled_connections(asio::io_context& loop) {
+  if (asio::has_service<ConnectionPools>(loop))
+    asio::use_service<ConnectionPools>(loop).close_all();
+}
 
 std::string_view to_string(UpstreamError::Kind kind) {
   switch (kind) {
