@@ -6,6 +6,7 @@
     protocols  http, grpc, bus, sql                 base only; never one another
     policies   auth, metrics, health, messaging, ai, flags base and protocols; never one another
     app        everything
+    testing    app (svckit::testing, for tests)
 
 A file of include/svckit/<module>/ or src/<module>/ (or a top-level base header) may include its
 own module, and modules of lower layers; a protocol or a policy may not include a module of its
@@ -22,8 +23,8 @@ BASE = {"context", "settings", "config", "error", "ids", "hex", "utf8", "task", 
         "meter", "hosted_server", "entity_cache", "log", "trace", "resilience", "model", "wakeup", "json_reader", "json_schema",
         "trusted_proxies", "comma_list"}
 LAYERS = {**{m: 0 for m in BASE}, "http": 1, "grpc": 1, "bus": 1, "sql": 1, "kv": 1,
-          "auth": 2, "metrics": 2, "health": 2, "messaging": 2, "ai": 2, "flags": 2, "tracing": 2, "app": 3, "svckit": 4}
-NAMES = ["base", "protocols", "policies", "app", "svckit.hpp"]
+          "auth": 2, "metrics": 2, "health": 2, "messaging": 2, "ai": 2, "flags": 2, "tracing": 2, "app": 3, "svckit": 4, "testing": 4}
+NAMES = ["base", "protocols", "policies", "app", "svckit.hpp and testing"]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]svckit/([a-z_]+)(/|\.hpp)', re.M)
 

@@ -22,6 +22,7 @@
 #include "svckit/auth/jwt.hpp"
 #include "svckit/grpc/channel.hpp"
 #include "svckit/test/echo.grpc.pb.h"
+#include "svckit/testing/test_app.hpp"
 
 using namespace std::chrono_literals;
 using svckit::Task;
@@ -148,38 +149,19 @@ struct EchoModule : svckit::Module {
 class RunningApp {
  public:
   RunningApp(Observed& seen, bool with_auth, std::map<std::string, std::string> env = {}) {
-    std::map<std::string, std::string> defaults = {{"HOST", "127.0.0.1"},   {"PORT", "0"},
-                                                   {"GRPC_PORT", "0"},      {"THREADS", "2"},
-                                                   {"LOG_LEVEL", "error"},  {"SHUTDOWN_DELAY", "0"},
-                                                   {"DRAIN_TIMEOUT", "3s"}, {"DATA_DIR", "/tmp"}};
-    env.insert(defaults.begin(), defaults.end());
-    app_ = std::make_unique<svckit::App>(
-        svckit::Config::load("grpc-test", {}, svckit::map_environment(env)));
+    env.insert({{"THREADS", "2"}, {"DRAIN_TIMEOUT", "3s"}});
+    app_ = std::make_unique<svckit::testing::TestApp>("grpc-test", env);
     app_->install<EchoModule>(seen, with_auth);
-    thread_ = std::thread([this] { exit_code_ = app_->run(); });
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!app_->health().started() || svckit::grpc::server(*app_).port() == 0) {
-      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("did not start");
-      std::this_thread::sleep_for(5ms);
-    }
+    app_->start();
   }
-  ~RunningApp() { stop(); }
-  int stop() {
-    if (thread_.joinable()) {
-      app_->shutdown();
-      thread_.join();
-    }
-    return exit_code_;
-  }
+  int stop() { return app_->stop(); }
   std::string address() {
-    return "127.0.0.1:" + std::to_string(svckit::grpc::server(*app_).port());
+    return "127.0.0.1:" + std::to_string(svckit::grpc::server(app()).port());
   }
-  svckit::App& app() { return *app_; }
+  svckit::App& app() { return app_->app(); }
 
  private:
-  std::unique_ptr<svckit::App> app_;
-  std::thread thread_;
-  int exit_code_ = -1;
+  std::unique_ptr<svckit::testing::TestApp> app_;
 };
 
 SayRequest say(std::string text) {
