@@ -309,6 +309,10 @@ Settings::Settings(std::vector<std::string> args, Environment env) : env_(std::m
       migrate_requested_ = true;
       continue;
     }
+    if (arg == "--health-check") {
+      health_check_requested_ = true;
+      continue;
+    }
     // Commands with a value, never read from the environment (a leftover variable must not
     // roll a schema back).
     if (arg.starts_with("--roll-back=")) {
@@ -499,7 +503,9 @@ std::string Settings::usage() const {
       "  --migrate                   apply the migrations and exit\n"
       "  --roll-back=COMPONENT:N     undo COMPONENT's migrations above version N and exit\n"
       "  --copy-data-from=URL        copy the rows of a SQLite database into DATABASE_URL and "
-      "exit\n\n"
+      "exit\n"
+      "  --health-check              ask the running service's /health on HOST:PORT: exit 0 when "
+      "it is UP\n\n"
       "Settings: the environment variable NAME, or the flag --name=value.\n";
   for (const auto& module : modules()) {
     out += "\n" + module + ":\n";

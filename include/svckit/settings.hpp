@@ -116,6 +116,9 @@ class Settings {
   bool print_requested() const { return print_requested_; }
   // --migrate: apply the database migrations (as start-up does) and exit.
   bool migrate_requested() const { return migrate_requested_; }
+  // --health-check: ask the running service's /health on HOST:PORT and exit 0 when it answers
+  // 200, 1 otherwise (a container's HEALTHCHECK, in an image without curl).
+  bool health_check_requested() const { return health_check_requested_; }
   // --roll-back=COMPONENT:VERSION and --copy-data-from=URL (docs/sql.md).
   const std::optional<std::string>& roll_back() const { return roll_back_; }
   const std::optional<std::string>& copy_data_from() const { return copy_data_from_; }
@@ -153,6 +156,7 @@ class Settings {
   bool help_requested_ = false;
   bool print_requested_ = false;
   bool migrate_requested_ = false;
+  bool health_check_requested_ = false;
   std::optional<std::string> roll_back_;
   std::optional<std::string> copy_data_from_;
 };

@@ -1,5 +1,9 @@
 #include "svckit/app/run.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
@@ -53,6 +57,43 @@ int copy_data(App& app, const std::string& url) {
   return 0;
 }
 
+// Where this machine reaches a server listening on `host`: loopback for a wildcard, an IPv6
+// address in brackets.
+std::string local_address(const std::string& host) {
+  if (host == "0.0.0.0") return "127.0.0.1";
+  if (host == "::") return "[::1]";
+  if (host.find(':') != std::string::npos) return "[" + host + "]";
+  return host;
+}
+
+// --health-check: GET /health of the service running on this HOST and PORT (what a container's
+// HEALTHCHECK runs, in an image with no curl). One try, 3 s at most. Over TLS it trusts the
+// service's own certificate (TLS_CERT_FILE) for the address it asks; a server that requires
+// client certificates answers it with a failed handshake, which reads as unhealthy.
+int health_check(const Config& config) {
+  bool tls = !config.tls_cert_file.empty();
+  std::string host = local_address(config.host);
+  std::string url = (tls ? "https://" : "http://") + host + ":" + std::to_string(config.port);
+  boost::asio::io_context io;
+  auto client = std::make_unique<http::Client>(
+      url, http::ClientOptions{.name = "health-check",
+                               .connect_timeout = std::chrono::seconds(2),
+                               .timeout = std::chrono::seconds(3),
+                               .ca_file = tls ? config.tls_cert_file : std::string(),
+                               .retry = RetryPolicy::none(),
+                               .breaker = std::nullopt});
+  auto answer = boost::asio::co_spawn(io, client->get("/health"), boost::asio::use_future);
+  io.run();
+  try {
+    int status = answer.get().status;
+    std::printf("%s/health: %d\n", url.c_str(), status);
+    return status == 200 ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::printf("%s/health: %s\n", url.c_str(), e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int run_app(std::string default_service_name, int argc, char** argv,
@@ -73,6 +114,7 @@ int run_app(std::string default_service_name, int argc, char** argv,
       std::printf("%s", settings->effective().c_str());
       return 0;
     }
+    if (settings->health_check_requested()) return health_check(config);
     App app(std::move(config));
     for (const auto& [variable, setting] : settings->near_misses())
       app.logger().warning("environment variable one letter away from a setting: a typo?",
