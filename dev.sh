@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # svckit's one entry point on a fresh Debian 12 machine.
-#   ./dev.sh run [aether|apartment]   install what is missing, build, start a system behind the gateway (Ctrl-C stops it)
+#   ./dev.sh run [aether|apartment|raptorflow]   install what is missing, build, start a system behind the gateway
+#                    (Ctrl-C stops it; AETHER_PHASE=1..5 runs AETHER-AI's migration beside a stand-in monolith)
 #   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan), fuzz 10 s each
 #   ./dev.sh build   install and build only
+#   ./dev.sh images [system...]   build the container images with podman (docs/deploy.md)
 #   ./dev.sh bench   install, build, run the benchmarks in benchmarks/
 #   ./dev.sh fuzz [target] [seconds]   build the libFuzzer targets (fuzz/), run each or one (60 s)
 set -euo pipefail
@@ -59,6 +61,8 @@ install_packages() {
   for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # kubectl (its kustomize builds the manifests, docs/deploy.md): Debian's, unless one is here.
+  command -v kubectl >/dev/null || missing+=(kubernetes-client)
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "dev.sh: installing ${missing[*]}"
   local sudo=""
@@ -144,10 +148,19 @@ run_aether() {
   # The services in one process on 127.0.0.1:8100 (services/gateway/config/aether.json points
   # there), the gateway in front on $PORT. Ctrl-C stops both, gracefully.
   HOST=127.0.0.1 PORT=8100 TRUSTED_PROXIES=127.0.0.1 build/bin/aether &
-  local aether=$!
-  trap "kill -TERM $aether 2>/dev/null; wait $aether 2>/dev/null" EXIT
+  local pids=($!) routes=services/gateway/config/aether.json
+  # The migration (seed 000 §8.2, docs/deploy.md): with AETHER_PHASE=1..5 a stand-in
+  # monolith on 8090 takes each route's share that phase leaves it, the gateway splitting
+  # users between the two, shadowing reads and armed to roll back.
+  if [ -n "${AETHER_PHASE:-}" ]; then
+    routes=services/gateway/config/aether-phase-$AETHER_PHASE.json
+    [ -f "$routes" ] || { echo "dev.sh: no phase '$AETHER_PHASE' (1-5)"; kill -TERM "${pids[@]}"; exit 2; }
+    $PYTHON tools/aether_monolith.py 8090 & pids+=($!)
+    echo "  migration: phase $AETHER_PHASE's routes ($routes), the stand-in monolith on http://127.0.0.1:8090"
+  fi
+  trap "kill -TERM ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null" EXIT
   wait_ready http://127.0.0.1:8100
-  run_gateway services/gateway/config/aether.json
+  run_gateway "$routes"
 }
 
 # The Agentic Apartment Manager (docs/apartment.md). On embedded defaults: the four services and
@@ -233,12 +246,82 @@ run_apartment() {
   run_gateway "$routes"
 }
 
+# Container images (docs/deploy.md): podman on runc with the limits of deploy/containers/containers.conf.
+IMAGE_PACKAGES=(podman buildah runc mmdebstrap uidmap containernetworking-plugins
+  golang-github-containernetworking-plugin-dnsname)  # dnsname: containers find each other by name
+# The build stage's Debian 12: what building the services needs (no tests, no benchmarks).
+BUILDER_PACKAGES=cmake,ninja-build,ccache,g++,pkg-config,libboost1.81-dev,nlohmann-json3-dev,prometheus-cpp-dev,libsqlite3-dev,libpq-dev,libssl-dev,libcrypt-dev,libjemalloc-dev,librabbitmq-dev,libgrpc++-dev,libprotobuf-dev,protobuf-compiler,protobuf-compiler-grpc,libhiredis-dev,libcurl4-openssl-dev,libkainjow-mustache-dev,libre2-dev,libqrencode-dev,libseccomp-dev,libxgboost-dev,googletest,libgmock-dev,python3,ca-certificates
+# What every image drops: documentation, translations, apt's lists and caches.
+SLIM_HOOK='rm -rf "$1"/usr/share/doc/* "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/* "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*'
+USER_HOOK='chroot "$1" groupadd -g 10001 svckit && chroot "$1" useradd -u 10001 -g 10001 -M -d /nonexistent -s /usr/sbin/nologin svckit && install -d -o 10001 -g 10001 "$1/var/lib/svckit"'
+
+# base_image NAME VARIANT PACKAGES [podman import --change...]: localhost/NAME:latest, made with
+# mmdebstrap from the configured Debian mirror once and kept in ~/.cache/svckit/images (keyed by
+# what makes it).
+base_image() {
+  local name=$1 variant=$2 packages=$3
+  shift 3
+  local key tar
+  key=$(printf '%s\n' "$variant" "$packages" "$SLIM_HOOK" "$USER_HOOK" "$@" | sha256sum | cut -c1-12)
+  tar="$HOME/.cache/svckit/images/$name-$key.tar"
+  if ! podman image exists "localhost/$name:$key"; then
+    if [ ! -s "$tar" ]; then
+      echo "dev.sh: making the $name image with mmdebstrap (once)"
+      mkdir -p "$(dirname "$tar")"
+      mmdebstrap --quiet --variant="$variant" --mode=auto --format=tar --include="$packages" \
+        --customize-hook="$USER_HOOK" --customize-hook="$SLIM_HOOK" bookworm "$tar.part"
+      mv "$tar.part" "$tar"
+    fi
+    local changes=()
+    for c in "$@"; do changes+=(--change "$c"); done
+    podman import --quiet "${changes[@]}" "$tar" "localhost/$name:$key" >/dev/null
+  fi
+  podman tag "localhost/$name:$key" "localhost/$name:latest"
+}
+
+# images [SYSTEM...]: the base images, then the image of every service of the systems (all of
+# them by default) and RabbitMQ's from Debian's package.
+images() {
+  export CONTAINERS_CONF="$PWD/deploy/containers/containers.conf"
+  base_image svckit-runtime minbase ca-certificates
+  base_image svckit-builder apt "$BUILDER_PACKAGES"
+  base_image svckit-rabbitmq minbase rabbitmq-server 'USER rabbitmq' 'ENV HOME=/var/lib/rabbitmq' \
+    'CMD ["/usr/sbin/rabbitmq-server"]'
+  # The SDK image: the builder with svckit installed, what a generated project's Dockerfile
+  # builds on (templates/service/Dockerfile).
+  rm -rf build/sdk-image && cmake --install build --prefix build/sdk-image/usr/local >/dev/null
+  printf 'FROM localhost/svckit-builder:latest\nCOPY usr/local/ /usr/local/\n' >build/sdk-image/Dockerfile
+  podman build --quiet --network=none -t localhost/svckit-sdk:latest build/sdk-image >/dev/null
+  mkdir -p "$CCACHE_DIR"
+  local services service
+  services=$($PYTHON - "$@" <<'PY'
+import json, sys
+systems = json.load(open("deploy/k8s/systems.json"))
+unknown = [name for name in sys.argv[1:] if name not in systems]
+if unknown:
+    sys.exit(f"dev.sh: no system {', '.join(unknown)} ({', '.join(systems)})")
+print(" ".join(sorted({s for name in (sys.argv[1:] or systems) for s in systems[name]["services"]})))
+PY
+  )
+  for service in $services; do
+    local home=services/gateway
+    [ "$service" = gateway ] || home=$(dirname "$(ls services/*/"$service"/Dockerfile | head -1)")
+    echo "dev.sh: image svckit/$service (from $home/Dockerfile)"
+    podman build --quiet --network=none --volume "$CCACHE_DIR:/ccache" -f "$home/Dockerfile" \
+      -t "svckit/$service:dev" . >/dev/null
+  done
+  podman images --filter reference='svckit/*' --filter reference='localhost/svckit-*:latest' \
+    --format '{{.Repository}}:{{.Tag}} {{.Size}}'
+}
+
 check_format() {
   local bad
-  bad=$(git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror 2>&1 | grep -c "error:" || true)
+  # templates/: text with @name@ markers; what `svckit new` makes from them is formatted as it is
+  # written, and tests/install/test_svckit_new.py checks it.
+  bad=$(git ls-files '*.cpp' '*.hpp' ':!templates' | xargs clang-format --dry-run -Werror 2>&1 | grep -c "error:" || true)
   if [ "$bad" != "0" ]; then
-    git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror 2>&1 | head -20
-    echo "dev.sh: $bad formatting differences; run: git ls-files '*.cpp' '*.hpp' | xargs clang-format -i"
+    git ls-files '*.cpp' '*.hpp' ':!templates' | xargs clang-format --dry-run -Werror 2>&1 | head -20
+    echo "dev.sh: $bad formatting differences; run: git ls-files '*.cpp' '*.hpp' ':!templates' | xargs clang-format -i"
     return 1
   fi
   echo "dev.sh: formatting clean"
@@ -291,6 +374,12 @@ case "${1:-}" in
     install_packages
     build_fuzzers
     run_fuzzers "${2:-}" "${3:-60}"
+    ;;
+  images)
+    install_packages
+    (PACKAGES=("${IMAGE_PACKAGES[@]}"); install_packages)
+    build build -DCMAKE_BUILD_TYPE=Release
+    images "${@:2}"
     ;;
   build)
     install_packages
