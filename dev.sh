@@ -2,7 +2,8 @@
 # svckit's one entry point on a fresh Debian 12 machine.
 #   ./dev.sh run [aether|apartment|raptorflow]   install what is missing, build, start a system behind the gateway
 #                    (Ctrl-C stops it; AETHER_PHASE=1..5 runs AETHER-AI's migration beside a stand-in monolith)
-#   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan), fuzz 10 s each
+#   ./dev.sh test    install, build, check formatting, run every test (also under ASan+UBSan; AETHER-AI as
+#                    containers from its images), fuzz 10 s each
 #   ./dev.sh build   install and build only
 #   ./dev.sh images [system...]   build the container images with podman (docs/deploy.md)
 #   ./dev.sh bench   install, build, run the benchmarks in benchmarks/
@@ -251,9 +252,11 @@ IMAGE_PACKAGES=(podman buildah runc mmdebstrap uidmap containernetworking-plugin
   golang-github-containernetworking-plugin-dnsname)  # dnsname: containers find each other by name
 # The build stage's Debian 12: what building the services needs (no tests, no benchmarks).
 BUILDER_PACKAGES=cmake,ninja-build,ccache,g++,pkg-config,libboost1.81-dev,nlohmann-json3-dev,prometheus-cpp-dev,libsqlite3-dev,libpq-dev,libssl-dev,libcrypt-dev,libjemalloc-dev,librabbitmq-dev,libgrpc++-dev,libprotobuf-dev,protobuf-compiler,protobuf-compiler-grpc,libhiredis-dev,libcurl4-openssl-dev,libkainjow-mustache-dev,libre2-dev,libqrencode-dev,libseccomp-dev,libxgboost-dev,googletest,libgmock-dev,python3,ca-certificates
-# What every image drops: documentation, translations, apt's lists and caches.
-SLIM_HOOK='rm -rf "$1"/usr/share/doc/* "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/* "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*'
-USER_HOOK='chroot "$1" groupadd -g 10001 svckit && chroot "$1" useradd -u 10001 -g 10001 -M -d /nonexistent -s /usr/sbin/nologin svckit && install -d -o 10001 -g 10001 "$1/var/lib/svckit"'
+# What every image drops: documentation, translations, apt's lists and caches, old logs (not
+# their directories: a package's own, /var/log/rabbitmq, must stay).
+SLIM_HOOK='rm -rf "$1"/usr/share/doc/* "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/* "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* && find "$1"/var/log -type f -delete'
+# User and group 10001 written directly: the smallest variant has no useradd.
+USER_HOOK='echo "svckit:x:10001:10001::/nonexistent:/usr/sbin/nologin" >>"$1/etc/passwd" && echo "svckit:x:10001:" >>"$1/etc/group" && install -d -o 10001 -g 10001 "$1/var/lib/svckit"'
 
 # base_image NAME VARIANT PACKAGES [podman import --change...]: localhost/NAME:latest, made with
 # mmdebstrap from the configured Debian mirror once and kept in ~/.cache/svckit/images (keyed by
@@ -270,6 +273,7 @@ base_image() {
       mkdir -p "$(dirname "$tar")"
       mmdebstrap --quiet --variant="$variant" --mode=auto --format=tar --include="$packages" \
         --customize-hook="$USER_HOOK" --customize-hook="$SLIM_HOOK" bookworm "$tar.part"
+      rm -f "$(dirname "$tar")/$name-"*.tar  # what an earlier recipe made
       mv "$tar.part" "$tar"
     fi
     local changes=()
@@ -283,7 +287,9 @@ base_image() {
 # them by default) and RabbitMQ's from Debian's package.
 images() {
   export CONTAINERS_CONF="$PWD/deploy/containers/containers.conf"
-  base_image svckit-runtime minbase ca-certificates
+  # Debian's Essential packages, CA certificates and the C++ runtime: what every program needs
+  # and `svckit bundle` leaves to the base.
+  base_image svckit-runtime essential ca-certificates,libstdc++6,libgcc-s1
   base_image svckit-builder apt "$BUILDER_PACKAGES"
   base_image svckit-rabbitmq minbase rabbitmq-server 'USER rabbitmq' 'ENV HOME=/var/lib/rabbitmq' \
     'CMD ["/usr/sbin/rabbitmq-server"]'
@@ -303,13 +309,17 @@ if unknown:
 print(" ".join(sorted({s for name in (sys.argv[1:] or systems) for s in systems[name]["services"]})))
 PY
   )
+  # The host's locale in the build stage: ccache puts it in its hash.
+  local locale=()
+  [ -n "${LANG+set}" ] && locale=(--build-arg "LANG=$LANG")
   for service in $services; do
     local home=services/gateway
     [ "$service" = gateway ] || home=$(dirname "$(ls services/*/"$service"/Dockerfile | head -1)")
     echo "dev.sh: image svckit/$service (from $home/Dockerfile)"
-    podman build --quiet --network=none --volume "$CCACHE_DIR:/ccache" -f "$home/Dockerfile" \
-      -t "svckit/$service:dev" . >/dev/null
+    podman build --quiet --format docker --network=none --volume "$CCACHE_DIR:/ccache" "${locale[@]}" \
+      -f "$home/Dockerfile" -t "svckit/$service:dev" . >/dev/null
   done
+  podman image prune --force >/dev/null  # layers of earlier builds nothing uses
   podman images --filter reference='svckit/*' --filter reference='localhost/svckit-*:latest' \
     --format '{{.Repository}}:{{.Tag}} {{.Size}}'
 }
@@ -362,6 +372,10 @@ case "${1:-}" in
     check_format
     build build -DCMAKE_BUILD_TYPE=Release
     ctest --test-dir build --output-on-failure --timeout 600
+    # AETHER-AI as containers from its images (docs/deploy.md).
+    (PACKAGES=("${IMAGE_PACKAGES[@]}"); install_packages)
+    images aether
+    $PYTHON -m pytest -q -p no:cacheprovider tests/containers
     # The same unit and integration tests against binaries built with ASan + UBSan.
     build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSVCKIT_SANITIZE=ON -DSVCKIT_BUILD_BENCHMARKS=OFF
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -31,7 +31,9 @@ case "${1:-}" in
     ctest --test-dir build --output-on-failure
     ;;
   image)
-    podman build --runtime=runc --network=none -t svckit/@name@:dev -f Dockerfile .
+    # runc and explicit limits: what podman needs on a cgroup v1 machine (svckit's docs/deploy.md).
+    podman build --runtime=runc --ulimit nofile=16384:16384 --ulimit nproc=4096:4096 \
+      --format docker --network=none -t svckit/@name@:dev -f Dockerfile .
     ;;
   *)
     echo "usage: ./dev.sh run | test | image"
