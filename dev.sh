@@ -391,6 +391,7 @@ case "${1:-}" in
     ;;
   images)
     install_packages
+    install_npm_tools
     (PACKAGES=("${IMAGE_PACKAGES[@]}"); install_packages)
     build build -DCMAKE_BUILD_TYPE=Release
     images "${@:2}"

@@ -16,6 +16,14 @@ cmake -S /src -B /src/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSVCKIT_BUILD_T
   -DSVCKIT_BUILD_BENCHMARKS=OFF -DSVCKIT_BUILD_PYTHON=OFF >/dev/null
 # shellcheck disable=SC2086
 cmake --build /src/build --target $programs
+# Swagger UI's two files for /docs (SWAGGER_UI_DIR in the Dockerfiles), when ./dev.sh has them.
+ui=/src/tools/npm/node_modules/swagger-ui-dist
 for p in $programs; do
   python3 /src/tools/svckit bundle "/src/build/bin/$p" "/out/$p"
+  mkdir -p "/out/$p/usr/share/svckit/swagger-ui"
+  if [ -f "$ui/swagger-ui-bundle.js" ]; then
+    cp "$ui/swagger-ui.css" "$ui/swagger-ui-bundle.js" "/out/$p/usr/share/svckit/swagger-ui/"
+  else
+    echo "build-services.sh: no $ui (./dev.sh installs it): /docs in the images will say so"
+  fi
 done

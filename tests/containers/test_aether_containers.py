@@ -157,6 +157,11 @@ def test_aether_as_containers_end_to_end(system):
         assert requests.post(url + "/api/v1/tasks", data=b"{", headers={**admin, "Content-Type": "application/json"},
                              timeout=10).status_code == 400
         assert requests.get(url + "/api/v1/tasks", timeout=10).status_code == 401
+        # /docs: Swagger UI from the image's own copy (SWAGGER_UI_DIR), no network needed.
+        page = requests.get(url + "/docs", timeout=10)
+        assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text, page.text[:300]
+        bundle = requests.get(url + "/docs/swagger-ui-bundle.js", timeout=10)
+        assert bundle.status_code == 200 and len(bundle.content) > 500_000, bundle.status_code
     finally:
         for c in system.containers[1:]:
             print(c, system.logs(c)[-800:])
