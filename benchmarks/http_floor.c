@@ -5,7 +5,11 @@
  * complete request head in what came (keep-alive, pipelined) the same fixed answer goes back in
  * one send. No parsing beyond finding "\r\n\r\n", no timers, no allocation per request.
  *
- *   build/bin/http_floor PORT BODY [THREADS=2]
+ * With `rearm`, every readable connection also costs one epoll_ctl(EPOLL_CTL_MOD) after its
+ * answer, as Asio's async_wait re-arms a socket before each wait: what that syscall costs svckit
+ * per request, measured on its own.
+ *
+ *   build/bin/http_floor PORT BODY [THREADS=2] [rearm]
  *
  * Runs until killed. benchmarks/nginx_parity.py runs it beside svckit and nginx. */
 #define _GNU_SOURCE /* accept4 */
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 static int port;
+static int rearm;
 static char answer[8192];
 static size_t answer_size;
 
@@ -110,6 +115,9 @@ static void* serve(void* unused) {
       if (closed) {
         close(c->fd); /* also leaves the epoll set */
         free(c);
+      } else if (rearm) {
+        struct epoll_event again = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(epoll, EPOLL_CTL_MOD, c->fd, &again);
       }
     }
   }
@@ -118,12 +126,13 @@ static void* serve(void* unused) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: http_floor PORT BODY [THREADS]\n");
+    fprintf(stderr, "usage: http_floor PORT BODY [THREADS] [rearm]\n");
     return 2;
   }
   port = atoi(argv[1]);
   const char* body = argv[2];
   int threads = argc > 3 ? atoi(argv[3]) : 2;
+  rearm = argc > 4 && strcmp(argv[4], "rearm") == 0;
   int n = snprintf(answer, sizeof answer,
                    "HTTP/1.1 200 OK\r\nServer: floor\r\nDate: Mon, 07 Dec 2026 00:00:00 GMT\r\n"
                    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",

@@ -16,15 +16,22 @@
 
 Beside each, the floor (build/bin/http_floor, benchmarks/http_floor.c): a server doing nothing
 but the syscalls the answer needs (epoll, recv until drained, one send), 2 threads, the same body.
+On the 64-connection rows also the floor with one epoll_ctl per request added (`rearm`), as Asio
+re-arms a socket before each wait: what that one syscall costs, apart from everything else.
 Every row's contenders run interleaved, ROUNDS times; the table shows each one's median round
-and the ratios of those medians.
+and the ratios of those medians. Each row also shows the server's CPU per request (user + system
+time of its processes over the run, from /proc, over the requests served): when the client is
+what limits requests/s, as wrk's one thread can on the 64-connection rows, CPU per request still
+tells the servers apart.
 
     /usr/bin/python3 benchmarks/nginx_parity.py [--rounds 3] [--duration 10] [--connections 10000]
+                                                [--rows health,task]
 
 Everything listens on 127.0.0.1; every process started here is stopped at the end.
 """
 import argparse
 import json
+import os
 import pathlib
 import resource
 import subprocess
@@ -88,12 +95,23 @@ class RssSampler:
 BASE_RSS = {}  # KiB of each process group before any load: what a connection adds is above it
 
 
-def wrk(url, token, threads, connections, duration, pids=None):
+def cpu_seconds(pids):
+    """User + system time of the processes (all their threads) so far."""
+    total = 0
+    for pid in pids:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, token, threads, connections, duration, cpu_pids, pids=None):
     cmd = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
            "--timeout", "10s", "-H", f"Authorization: Bearer {token}", url]
+    cpu_before = cpu_seconds(cpu_pids)
     with RssSampler(pids or []) as sampler:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600).stdout
     result = parse_wrk(out)
+    result["cpu_us"] = (cpu_seconds(cpu_pids) - cpu_before) * 1e6 / max(1.0, result["rps"] * duration)
     if pids:
         result["rss_mib"] = sampler.peak / 1024
         base = BASE_RSS[tuple(pids)]
@@ -131,7 +149,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--rows", default="connections,core,health,task", help="which rows, comma-separated")
     args = parser.parse_args()
+    chosen = args.rows.split(",")
+    if not chosen or not set(chosen) <= {"connections", "core", "health", "task"}:
+        sys.exit(f"--rows: some of connections, core, health, task (not {args.rows!r})")
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < args.connections + 1000:
@@ -167,47 +189,55 @@ def main():
             assert all("'" not in b for b in bodies.values())
             nginx = start_nginx(procs, workdir, ports["nginx"], bodies, args.connections)
             nginx_url = f"http://127.0.0.1:{ports['nginx']}"
-            floors = {}  # one per body: the floor answers every path alike
+            floors, rearmed = {}, {}  # one per body: the floor answers every path alike
             for path, body in bodies.items():
-                port = free_port()
-                floors[path] = f"http://127.0.0.1:{port}{path}"
-                procs.start([str(BIN / "http_floor"), str(port), body, "2"])
-                wait_port(port)  # the floor keeps every connection: no Connection: close
+                for into, extra in ((floors, []), (rearmed, ["rearm"])):
+                    port = free_port()
+                    floor = procs.start([str(BIN / "http_floor"), str(port), body, "2", *extra])
+                    into[path] = (f"http://127.0.0.1:{port}{path}", [floor.pid])
+                    wait_port(port)  # the floor keeps every connection: no Connection: close
 
+            # (name, URL, token, its processes); RSS is sampled on the 10,000-connection rows.
             rows = {
                 "connections": [("svckit", security_url + "/api/v1/auth/me", me_token, [security.pid]),
                                 ("nginx", nginx_url + "/api/v1/auth/me", me_token, nginx),
-                                ("floor", floors["/api/v1/auth/me"], me_token, None)],
+                                ("floor", floors["/api/v1/auth/me"][0], me_token, floors["/api/v1/auth/me"][1])],
                 "core": [("svckit", tasks_url + "/health", task_token, [tasks.pid]),
                          ("nginx", nginx_url + "/health", task_token, nginx),
-                         ("floor", floors["/health"], task_token, None)],
-                "health": [("svckit", tasks_url + "/health", task_token, None),
-                           ("nginx", nginx_url + "/health", task_token, None),
-                           ("floor", floors["/health"], task_token, None)],
-                "task": [("svckit", tasks_url + task_path, task_token, None),
-                         ("nginx", nginx_url + task_path, task_token, None),
-                         ("floor", floors[task_path], task_token, None)],
+                         ("floor", floors["/health"][0], task_token, floors["/health"][1])],
+                "health": [("svckit", tasks_url + "/health", task_token, [tasks.pid]),
+                           ("nginx", nginx_url + "/health", task_token, nginx),
+                           ("floor", floors["/health"][0], task_token, floors["/health"][1]),
+                           ("rearm", rearmed["/health"][0], task_token, rearmed["/health"][1])],
+                "task": [("svckit", tasks_url + task_path, task_token, [tasks.pid]),
+                         ("nginx", nginx_url + task_path, task_token, nginx),
+                         ("floor", floors[task_path][0], task_token, floors[task_path][1]),
+                         ("rearm", rearmed[task_path][0], task_token, rearmed[task_path][1])],
             }
-            for contenders in rows.values():
+            rows = {row: contenders for row, contenders in rows.items() if row in chosen}
+            sampled = ("connections", "core")  # the rows whose memory is measured
+            for row, contenders in rows.items():
                 for _, _, _, pids in contenders:
-                    if pids and tuple(pids) not in BASE_RSS:
+                    if row in sampled and tuple(pids) not in BASE_RSS:
                         BASE_RSS[tuple(pids)] = rss_kib(pids)
             shape = {"connections": (2, args.connections), "core": (2, args.connections),
                      "health": (1, 64), "task": (1, 64)}
             for row, contenders in rows.items():  # warm-up: connections, caches, page-ins
                 threads, conns = shape[row]
-                for _, url, token, _ in contenders:
-                    wrk(url, token, threads, min(conns, 1000), 2)
+                for _, url, token, pids in contenders:
+                    wrk(url, token, threads, min(conns, 1000), 2, pids)
             measured = {(row, name): [] for row, contenders in rows.items() for name, *_ in contenders}
             for r in range(args.rounds):
                 for row, contenders in rows.items():
                     threads, conns = shape[row]
                     for name, url, token, pids in contenders:
-                        result = wrk(url, token, threads, conns, args.duration, pids)
+                        memory = pids if row in sampled and name != "floor" else None
+                        result = wrk(url, token, threads, conns, args.duration, pids, memory)
                         measured[(row, name)].append(result)
-                        extra = f", {result['rss_mib']:.1f} MiB" if pids else ""
+                        extra = f", {result['rss_mib']:.1f} MiB" if memory else ""
                         print(f"round {r + 1} {row:12} {name:7} {result['rps']:9.0f} req/s, "
-                              f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}{extra}", flush=True)
+                              f"p99 {result['p99_ms']:.1f} ms, {result['cpu_us']:.2f} us CPU per request, "
+                              f"errors {result['errors']}{extra}", flush=True)
         finally:
             procs.stop_all()
 
@@ -225,6 +255,16 @@ def main():
         print(f"{label + ' req/s':46}{s['rps']:12.0f}{n['rps']:12.0f}{s['rps'] / n['rps']:8.2f}x  >= {targets[row]}x"
               f"{f['rps']:9.0f}{s['rps'] / f['rps']:12.2f}x{n['rps'] / f['rps']:12.2f}x")
         print(f"{'  p99 ms':46}{s['p99_ms']:12.1f}{n['p99_ms']:12.1f}")
+        cpu = {k: sorted(m["cpu_us"] for m in measured[(row, k)]) for k in ("svckit", "nginx", "floor")}
+        cpu = {k: v[len(v) // 2] for k, v in cpu.items()}
+        print(f"{'  server CPU per request, us (median round)':46}{cpu['svckit']:12.2f}{cpu['nginx']:12.2f}"
+              f"{cpu['svckit'] / cpu['nginx']:8.2f}x{'':10}{cpu['floor']:8.2f}{cpu['svckit'] / cpu['floor']:12.2f}x"
+              f"{cpu['nginx'] / cpu['floor']:12.2f}x")
+        if (row, "rearm") in measured:
+            a = median_run(measured[(row, "rearm")])
+            a_cpu = sorted(m["cpu_us"] for m in measured[(row, "rearm")])[len(measured[(row, "rearm")]) // 2]
+            print(f"{'  floor + one epoll_ctl per request, req/s':46}{a['rps']:12.0f}{'':12}{a['rps'] / f['rps']:8.2f}x"
+                  f"  of the floor; CPU per request {a_cpu:.2f} us, {a_cpu / cpu['floor']:.2f}x the floor's")
         if s["errors"] or n["errors"]:
             print(f"{'  errors':46}{s['errors']:12}{n['errors']:12}")
         if row in ("connections", "core"):
