@@ -201,9 +201,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def remove_stale_postgres_dirs():
+    """Deletes what sessions killed before their teardown (a ctest timeout) left: each one's data
+    directory is ~1 GB. One whose server still runs, or made in the last ten minutes (a session
+    starting its server now), belongs to a live session: kept."""
+    for stale in pathlib.Path("/tmp").glob("svckit-pytest-postgres-*"):
+        if time.time() - stale.stat().st_mtime < 600:
+            continue
+        pid_file = stale / "data" / "postmaster.pid"
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), 0)
+            continue  # running
+        except (OSError, ValueError, IndexError):
+            pass
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A PostgreSQL 15 of the test session's own, on a free port."""
+    remove_stale_postgres_dirs()
     port = free_port()
     server = Postgres(f"/tmp/svckit-pytest-postgres-{port}", port).start()
     yield server
