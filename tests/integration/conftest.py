@@ -201,28 +201,37 @@ def free_port():
         return s.getsockname()[1]
 
 
-def remove_stale_postgres_dirs():
-    """Deletes what sessions killed before their teardown (a ctest timeout) left: each one's data
-    directory is ~1 GB. One whose server still runs, or made in the last ten minutes (a session
-    starting its server now), belongs to a live session: kept."""
-    for stale in pathlib.Path("/tmp").glob("svckit-pytest-postgres-*"):
-        if time.time() - stale.stat().st_mtime < 600:
-            continue
-        pid_file = stale / "data" / "postmaster.pid"
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+
+
+def remove_orphaned_postgres():
+    """A pytest session killed before its teardown (a ctest timeout) leaves its PostgreSQL
+    running (pg_ctl detaches it) with ~1 GB of data in /tmp. Each session's directory names its
+    pytest process in `session`; one whose process is gone is stopped and deleted. A directory
+    without that file (a session starting, or not a session's) is left alone."""
+    for base in pathlib.Path("/tmp").glob("svckit-pytest-postgres-*"):
         try:
-            os.kill(int(pid_file.read_text().split()[0]), 0)
-            continue  # running
-        except (OSError, ValueError, IndexError):
-            pass
-        shutil.rmtree(stale, ignore_errors=True)
+            owner = int((base / "session").read_text())
+        except (OSError, ValueError):
+            continue
+        if not alive(owner):
+            Postgres(str(base), 0).remove()
 
 
 @pytest.fixture(scope="session")
 def postgres_server():
     """A PostgreSQL 15 of the test session's own, on a free port."""
-    remove_stale_postgres_dirs()
+    remove_orphaned_postgres()
     port = free_port()
     server = Postgres(f"/tmp/svckit-pytest-postgres-{port}", port).start()
+    pathlib.Path(server.base_dir, "session").write_text(str(os.getpid()))
     yield server
     server.remove()
 
