@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import resource
 import subprocess
 import sys
@@ -111,7 +112,8 @@ def wrk(url, token, threads, connections, duration, cpu_pids, pids=None):
     with RssSampler(pids or []) as sampler:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600).stdout
     result = parse_wrk(out)
-    result["cpu_us"] = (cpu_seconds(cpu_pids) - cpu_before) * 1e6 / max(1.0, result["rps"] * duration)
+    served = int(re.search(r"(\d+) requests in", out).group(1))  # wrk's count, not rps × duration
+    result["cpu_us"] = (cpu_seconds(cpu_pids) - cpu_before) * 1e6 / max(1, served)
     if pids:
         result["rss_mib"] = sampler.peak / 1024
         base = BASE_RSS[tuple(pids)]
