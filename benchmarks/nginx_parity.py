@@ -96,6 +96,12 @@ class RssSampler:
 BASE_RSS = {}  # KiB of each process group before any load: what a connection adds is above it
 
 
+def median_of(runs, key):
+    """The median over the rounds of one figure (each figure its own median round)."""
+    values = sorted(run[key] for run in runs)
+    return values[len(values) // 2]
+
+
 def cpu_seconds(pids):
     """User + system time of the processes (all their threads) so far."""
     total = 0
@@ -199,22 +205,24 @@ def main():
                     into[path] = (f"http://127.0.0.1:{port}{path}", [floor.pid])
                     wait_port(port)  # the floor keeps every connection: no Connection: close
 
+            def floor(name, path, token):
+                url, pids = (floors if name == "floor" else rearmed)[path]
+                return (name, url, token, pids)
+
             # (name, URL, token, its processes); RSS is sampled on the 10,000-connection rows.
             rows = {
                 "connections": [("svckit", security_url + "/api/v1/auth/me", me_token, [security.pid]),
                                 ("nginx", nginx_url + "/api/v1/auth/me", me_token, nginx),
-                                ("floor", floors["/api/v1/auth/me"][0], me_token, floors["/api/v1/auth/me"][1])],
+                                floor("floor", "/api/v1/auth/me", me_token)],
                 "core": [("svckit", tasks_url + "/health", task_token, [tasks.pid]),
                          ("nginx", nginx_url + "/health", task_token, nginx),
-                         ("floor", floors["/health"][0], task_token, floors["/health"][1])],
+                         floor("floor", "/health", task_token)],
                 "health": [("svckit", tasks_url + "/health", task_token, [tasks.pid]),
                            ("nginx", nginx_url + "/health", task_token, nginx),
-                           ("floor", floors["/health"][0], task_token, floors["/health"][1]),
-                           ("rearm", rearmed["/health"][0], task_token, rearmed["/health"][1])],
+                           floor("floor", "/health", task_token), floor("rearm", "/health", task_token)],
                 "task": [("svckit", tasks_url + task_path, task_token, [tasks.pid]),
                          ("nginx", nginx_url + task_path, task_token, nginx),
-                         ("floor", floors[task_path][0], task_token, floors[task_path][1]),
-                         ("rearm", rearmed[task_path][0], task_token, rearmed[task_path][1])],
+                         floor("floor", task_path, task_token), floor("rearm", task_path, task_token)],
             }
             rows = {row: contenders for row, contenders in rows.items() if row in chosen}
             sampled = ("connections", "core")  # the rows whose memory is measured
@@ -257,25 +265,21 @@ def main():
         print(f"{label + ' req/s':46}{s['rps']:12.0f}{n['rps']:12.0f}{s['rps'] / n['rps']:8.2f}x  >= {targets[row]}x"
               f"{f['rps']:9.0f}{s['rps'] / f['rps']:12.2f}x{n['rps'] / f['rps']:12.2f}x")
         print(f"{'  p99 ms':46}{s['p99_ms']:12.1f}{n['p99_ms']:12.1f}")
-        cpu = {k: sorted(m["cpu_us"] for m in measured[(row, k)]) for k in ("svckit", "nginx", "floor")}
-        cpu = {k: v[len(v) // 2] for k, v in cpu.items()}
+        cpu = {k: median_of(measured[(row, k)], "cpu_us") for k in ("svckit", "nginx", "floor")}
         print(f"{'  server CPU per request, us (median round)':46}{cpu['svckit']:12.2f}{cpu['nginx']:12.2f}"
               f"{cpu['svckit'] / cpu['nginx']:8.2f}x{'':10}{cpu['floor']:8.2f}{cpu['svckit'] / cpu['floor']:12.2f}x"
               f"{cpu['nginx'] / cpu['floor']:12.2f}x")
         if (row, "rearm") in measured:
             a = median_run(measured[(row, "rearm")])
-            a_cpu = sorted(m["cpu_us"] for m in measured[(row, "rearm")])[len(measured[(row, "rearm")]) // 2]
+            a_cpu = median_of(measured[(row, "rearm")], "cpu_us")
             print(f"{'  floor + one epoll_ctl per request, req/s':46}{a['rps']:12.0f}{'':12}{a['rps'] / f['rps']:8.2f}x"
                   f"  of the floor; CPU per request {a_cpu:.2f} us, {a_cpu / cpu['floor']:.2f}x the floor's")
         if s["errors"] or n["errors"]:
             print(f"{'  errors':46}{s['errors']:12}{n['errors']:12}")
         if row in ("connections", "core"):
-            rss = {k: sorted(m["rss_mib"] for m in measured[(row, k)]) for k in ("svckit", "nginx")}
-            per = {k: sorted(m["bytes_per_connection"] for m in measured[(row, k)])
-                   for k in ("svckit", "nginx")}
-            s_rss, n_rss = rss["svckit"][len(rss["svckit"]) // 2], rss["nginx"][len(rss["nginx"]) // 2]
+            s_rss, n_rss = (median_of(measured[(row, k)], "rss_mib") for k in ("svckit", "nginx"))
             print(f"{'  peak RSS MiB (median round)':46}{s_rss:12.1f}{n_rss:12.1f}{s_rss / n_rss:8.2f}x  <= 2x")
-            s_per, n_per = per["svckit"][len(per["svckit"]) // 2], per["nginx"][len(per["nginx"]) // 2]
+            s_per, n_per = (median_of(measured[(row, k)], "bytes_per_connection") for k in ("svckit", "nginx"))
             print(f"{'  bytes per connection':46}{s_per:12.0f}{n_per:12.0f}{s_per / n_per:8.2f}x")
 
 
